@@ -1,0 +1,120 @@
+"""The vocabulary shared by fetchers, checks and the ledger.
+
+Fetchers produce `Evidence` and `CollectionError`; checks read a `FactSet` and yield `Finding`s;
+the ledger stores all three. Nothing here talks to Azure or to a database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"
+    MANUAL = "manual"
+    ATTESTED = "attested"
+    EXPIRED = "expired"
+    INHERITED = "inherited"
+    NOT_APPLICABLE = "not_applicable"
+
+
+class FactKind(StrEnum):
+    """One family of raw Azure documents. A check declares the kinds it reads."""
+
+    SUBSCRIPTION = "subscription"
+    RESOURCE = "resource"  # generic inventory (resources.list)
+    NSG = "network_security_group"
+    NETWORK_WATCHER = "network_watcher"
+    FLOW_LOG = "flow_log"
+    WEB_SITE = "web_site"
+    WEB_CONFIG = "web_site_config"
+    STORAGE_ACCOUNT = "storage_account"
+    SQL_SERVER = "sql_server"
+    DIAGNOSTIC_SETTINGS = "diagnostic_settings"  # one document per monitored resource: {"value": [...]}
+    LOG_ANALYTICS_WORKSPACE = "log_analytics_workspace"
+    ROLE_ASSIGNMENT = "role_assignment"
+    ROLE_DEFINITION = "role_definition"
+    DIRECTORY_PRINCIPAL = "directory_principal"  # Entra users, groups, service principals (Graph)
+
+
+def canonical_json(content: Any) -> bytes:
+    """Stable bytes for hashing: sorted keys, no insignificant whitespace, UTF-8."""
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sha256_of(content: Any) -> str:
+    return hashlib.sha256(canonical_json(content)).hexdigest()
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One raw document exactly as Azure returned it, with where, when and how it was collected."""
+
+    kind: FactKind
+    source: str  # fetcher name, e.g. "network.nsgs"
+    scope: str  # what the call was made on: "/subscriptions/{s}", a resource id, or "tenant"
+    resource_id: str  # the document's own id (or the monitored resource for diagnostic settings)
+    api_version: str
+    request_id: str | None
+    collected_at: datetime  # UTC
+    content: dict[str, Any]
+    sha256: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.sha256:
+            object.__setattr__(self, "sha256", sha256_of(self.content))
+
+
+@dataclass(frozen=True)
+class CollectionError:
+    """A fetch that did not succeed. Every check reading `kind` in `scope` turns it into an error finding."""
+
+    kind: FactKind
+    source: str
+    scope: str
+    code: str  # e.g. "AuthorizationFailed", "TooManyRequests", "ServiceRequestError"
+    message: str
+    status_code: int | None
+    request_id: str | None
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class Finding:
+    check_id: str
+    requirements: tuple[int, ...]
+    status: Status  # pass / fail / error only
+    resource_id: str
+    reason_ja: str
+    reason_en: str
+    evidence: tuple[str, ...] = ()  # sha256 of the evidence records judged
+
+
+@dataclass
+class FactSet:
+    """Everything one run collected, indexed by kind. Checks only read from here."""
+
+    evidence: list[Evidence] = field(default_factory=list)
+    errors: list[CollectionError] = field(default_factory=list)
+
+    def of(self, kind: FactKind) -> list[Evidence]:
+        return [e for e in self.evidence if e.kind == kind]
+
+    def errors_for(self, kinds: Iterable[FactKind]) -> list[CollectionError]:
+        wanted = set(kinds)
+        return [e for e in self.errors if e.kind in wanted]
+
+    def by_id(self, kind: FactKind) -> dict[str, Evidence]:
+        """Index by lower-cased resource id (ARM ids are case-insensitive)."""
+        return {e.resource_id.lower(): e for e in self.of(kind)}
+
+    def __iter__(self) -> Iterator[Evidence]:
+        return iter(self.evidence)
