@@ -118,3 +118,29 @@ class FactSet:
 
     def __iter__(self) -> Iterator[Evidence]:
         return iter(self.evidence)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The status of one requirement number in one run, rolled up from its checks' findings."""
+
+    requirement: int
+    status: Status
+    reason_ja: str
+    reason_en: str
+    check_ids: tuple[str, ...] = ()
+    findings_pass: int = 0
+    findings_fail: int = 0
+    findings_error: int = 0
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Tunable limits the checks judge against; loaded from config (defaults in config/defaults.yaml)."""
+
+    flow_log_retention_days: int = 90  # 0 in a flow log's retention policy means "keep forever" and passes
+    log_analytics_retention_days: int = 365
+    privileged_role_max: int = 3  # per subscription, assignments at subscription scope
+    privileged_roles: tuple[str, ...] = ("Owner", "User Access Administrator", "Contributor")
+    # Management / database ports that must never be reachable from the Internet.
+    exposed_ports: tuple[str, ...] = ("22", "3389", "1433", "3306", "5432", "5985-5986")
