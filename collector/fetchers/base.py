@@ -1,0 +1,189 @@
+"""What every fetcher shares: capturing raw responses as evidence, and turning failures into errors.
+
+Fetchers call the real SDK operations (which drive auth, paging, retries and `Retry-After`), but the
+evidence they store is the raw JSON of each successful response, captured with `raw_response_hook`,
+so a check reads exactly what Azure returned and not the SDK's re-serialisation of it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from azure.core.exceptions import HttpResponseError
+
+from collector.azure_clients import ClientFactory
+from collector.settings import AzureSettings
+from controls.model import CollectionError, Evidence, FactKind
+
+MAX_PAGES = 10_000
+
+
+class PagingLoopError(RuntimeError):
+    """The service handed back a nextLink it had already given: following it would never end."""
+
+
+@dataclass(frozen=True)
+class Page:
+    body: Any
+    request_id: str | None
+    api_version: str
+
+
+class RawCapture:
+    """A `raw_response_hook` keeping every successful response body of one SDK call, in order."""
+
+    def __init__(self) -> None:
+        self.pages: list[Page] = []
+        self._urls: set[str] = set()
+
+    def __call__(self, pipeline_response: Any) -> None:
+        response = pipeline_response.http_response
+        if response.status_code >= 300:  # throttled or failed attempts are retried or raised, not evidence
+            return
+        url = pipeline_response.http_request.url
+        if url in self._urls:
+            raise PagingLoopError(f"nextLink repeats an earlier page: {url}")
+        if len(self._urls) >= MAX_PAGES:
+            raise PagingLoopError(f"more than {MAX_PAGES} pages; stopped following nextLink")
+        self._urls.add(url)
+        text = response.text()
+        self.pages.append(
+            Page(
+                body=json.loads(text) if text else None,
+                request_id=response.headers.get("x-ms-request-id"),
+                api_version=parse_qs(urlparse(url).query).get("api-version", [""])[0],
+            )
+        )
+
+    def documents(self) -> Iterable[tuple[dict[str, Any], Page]]:
+        """Each listed document with the page it came from (single GETs are one document)."""
+        for page in self.pages:
+            body = page.body
+            if isinstance(body, dict) and isinstance(body.get("value"), list):
+                for doc in body["value"]:
+                    yield doc, page
+            elif isinstance(body, dict):
+                yield body, page
+
+
+def describe_failure(exc: BaseException) -> tuple[str, str, int | None, str | None]:
+    """(code, message, HTTP status, request id) of a failed call, for a CollectionError."""
+    if isinstance(exc, HttpResponseError):
+        code = (exc.error.code if exc.error and exc.error.code else None) or (exc.reason or type(exc).__name__)
+        message = (exc.error.message if exc.error and exc.error.message else None) or str(exc).splitlines()[0]
+        request_id = exc.response.headers.get("x-ms-request-id") if exc.response is not None else None
+        return code, message, exc.status_code, request_id
+    return type(exc).__name__, (str(exc).splitlines() or [""])[0], None, None
+
+
+@dataclass
+class Sink:
+    """Collects a run's evidence and errors from many fetcher threads."""
+
+    evidence: list[Evidence] = field(default_factory=list)
+    errors: list[CollectionError] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, item: Evidence) -> None:
+        with self._lock:
+            self.evidence.append(item)
+
+    def error(self, kind: FactKind, source: str, scope: str, exc: BaseException) -> None:
+        code, message, status, request_id = describe_failure(exc)
+        item = CollectionError(
+            kind=kind,
+            source=source,
+            scope=scope,
+            code=code,
+            message=message,
+            status_code=status,
+            request_id=request_id,
+            occurred_at=datetime.now(UTC),
+        )
+        with self._lock:
+            self.errors.append(item)
+
+
+@dataclass
+class FetchContext:
+    """What one fetcher invocation gets: clients, the scope it covers and where to put results."""
+
+    fetcher: Fetcher
+    clients: ClientFactory
+    azure: AzureSettings
+    sink: Sink
+    subscription_id: str | None = None  # None for tenant-wide fetchers
+
+    @property
+    def scope(self) -> str:
+        return f"/subscriptions/{self.subscription_id}" if self.subscription_id else "tenant"
+
+    def record_document(
+        self,
+        kind: FactKind,
+        content: dict[str, Any],
+        *,
+        resource_id: str,
+        api_version: str,
+        request_id: str | None,
+        scope: str | None = None,
+    ) -> None:
+        self.sink.add(
+            Evidence(
+                kind=kind,
+                source=self.fetcher.name,
+                scope=scope or self.scope,
+                resource_id=resource_id,
+                api_version=api_version,
+                request_id=request_id,
+                collected_at=datetime.now(UTC),
+                content=content,
+            )
+        )
+
+    def record(self, kind: FactKind, capture: RawCapture) -> list[dict[str, Any]]:
+        """Store every document `capture` holds as evidence of `kind`; return the documents."""
+        docs: list[dict[str, Any]] = []
+        for doc, page in capture.documents():
+            self.record_document(
+                kind, doc, resource_id=str(doc.get("id", "")), api_version=page.api_version, request_id=page.request_id
+            )
+            docs.append(doc)
+        return docs
+
+    def list_into(self, kind: FactKind, call: Callable[..., Iterable[Any]], *args: Any) -> list[dict[str, Any]]:
+        """Run a paged SDK list call to the end and store each raw document."""
+        capture = RawCapture()
+        for _ in call(*args, raw_response_hook=capture):
+            pass
+        return self.record(kind, capture)
+
+
+@dataclass(frozen=True)
+class Fetcher:
+    """One family of Azure facts. `run` raising means every kind it produces failed for that scope."""
+
+    name: str
+    kinds: tuple[FactKind, ...]
+    tenant_wide: bool
+    run: Callable[[FetchContext], None]
+    description: str = ""
+
+
+def parse_resource_id(resource_id: str) -> dict[str, str]:
+    """Split an ARM id into its keyed segments: subscriptions, resourceGroups, providers, type names."""
+    parts = resource_id.strip("/").split("/")
+    out: dict[str, str] = {}
+    for key, value in zip(parts[0::2], parts[1::2], strict=False):
+        out.setdefault(key.lower(), value)
+    return out
+
+
+def resource_group_of(resource_id: str) -> str:
+    return parse_resource_id(resource_id)["resourcegroups"]

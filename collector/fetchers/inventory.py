@@ -1,0 +1,14 @@
+"""Every top-level resource of a subscription (resources.list): the account of what exists."""
+
+from azure.mgmt.resource.resources import ResourceManagementClient
+
+from collector.fetchers.base import FetchContext, Fetcher
+from controls.model import FactKind
+
+
+def _run(ctx: FetchContext) -> None:
+    client = ctx.clients.arm(ResourceManagementClient, ctx.subscription_id)
+    ctx.list_into(FactKind.RESOURCE, client.resources.list)
+
+
+FETCHER = Fetcher("resource.inventory", (FactKind.RESOURCE,), tenant_wide=False, run=_run)

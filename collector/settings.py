@@ -1,0 +1,181 @@
+"""Agent settings: one YAML file, then SHOKO_* environment overrides, validated into typed settings.
+
+The built-in defaults are the dataclass defaults below; config/defaults.yaml documents the same values
+(a test keeps the two equal). Any problem becomes one `ConfigError` line naming the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from controls.model import Thresholds
+
+SECRET_ENV = "SHOKO_AZURE_CLIENT_SECRET"
+
+
+class ConfigError(ValueError):
+    """A bad configuration: the message is one line naming where and what."""
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = "sqlite:///shoko-data/shoko.db"
+
+
+@dataclass(frozen=True)
+class AzureSettings:
+    credential: str = "default"  # "default" | "client_secret"
+    tenant_id: str | None = None
+    client_id: str | None = None
+    arm_base_url: str = "https://management.azure.com"
+    authority: str = "https://login.microsoftonline.com"
+    graph_base_url: str = "https://graph.microsoft.com/v1.0"
+    ca_bundle: str | None = None
+    subscriptions: tuple[str, ...] = ()
+    # Only ever from the environment (or a sandbox info file); excluded from repr and digests.
+    client_secret: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class CollectionSettings:
+    max_workers: int = 8
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    azure: AzureSettings = field(default_factory=AzureSettings)
+    collection: CollectionSettings = field(default_factory=CollectionSettings)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+    def digest(self) -> str:
+        """SHA-256 of the effective settings without secrets, stored with each run."""
+        data = asdict(self)
+        data["azure"].pop("client_secret", None)
+        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+_SECTIONS: dict[str, type] = {
+    "database": DatabaseSettings,
+    "azure": AzureSettings,
+    "collection": CollectionSettings,
+    "thresholds": Thresholds,
+}
+_NOT_FROM_FILE = {("azure", "client_secret")}
+
+
+def _coerce(where: str, value: Any, default: Any, key: str) -> Any:
+    """Convert a YAML or environment value to the type of the field's default."""
+    if isinstance(default, tuple):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str | int) for v in value):
+            raise ConfigError(f"{where}: key '{key}': expected a list of strings, got {value!r}")
+        return tuple(str(v) for v in value)
+    if isinstance(default, bool):
+        raise ConfigError(f"{where}: key '{key}': booleans are not supported here")
+    if isinstance(default, int):
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"{where}: key '{key}': expected a whole number >= 0, got {value!r}")
+        return value
+    if value is None:
+        return None
+    if not isinstance(value, str | int):
+        raise ConfigError(f"{where}: key '{key}': expected a string, got {value!r}")
+    return str(value)
+
+
+def _apply(section: Any, name: str, values: Mapping[str, Any], where: str, secrets_ok: bool) -> Any:
+    known = {f.name: f for f in fields(section)}
+    changes: dict[str, Any] = {}
+    for key, value in values.items():
+        dotted = f"{name}.{key}"
+        if key not in known:
+            raise ConfigError(f"{where}: unknown key '{dotted}' (known: {', '.join(sorted(known))})")
+        if (name, key) in _NOT_FROM_FILE and not secrets_ok:
+            raise ConfigError(f"{where}: key '{dotted}': secrets are not read from files; set {SECRET_ENV}")
+        changes[key] = _coerce(where, value, getattr(section, key), dotted)
+    return replace(section, **changes)
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for name, cls in _SECTIONS.items():
+        for f in fields(cls):
+            env = f"SHOKO_{name}_{f.name}".upper()
+            if env in environ:
+                out.setdefault(name, {})[f.name] = environ[env]
+    return out
+
+
+def _validate(s: Settings, where: str) -> None:
+    if s.azure.credential not in ("default", "client_secret"):
+        raise ConfigError(
+            f"{where}: key 'azure.credential': must be 'default' or 'client_secret', got {s.azure.credential!r}"
+        )
+    if s.azure.credential == "client_secret":
+        for key in ("tenant_id", "client_id", "client_secret"):
+            if not getattr(s.azure, key):
+                hint = f"set {SECRET_ENV}" if key == "client_secret" else "required with credential client_secret"
+                raise ConfigError(f"{where}: key 'azure.{key}' is missing ({hint})")
+    for key in ("arm_base_url", "authority", "graph_base_url"):
+        if not str(getattr(s.azure, key)).startswith("https://"):
+            raise ConfigError(f"{where}: key 'azure.{key}': must be an https:// URL")
+    if s.azure.ca_bundle and not Path(s.azure.ca_bundle).is_file():
+        raise ConfigError(f"{where}: key 'azure.ca_bundle': file not found: {s.azure.ca_bundle}")
+    if s.collection.max_workers < 1:
+        raise ConfigError(f"{where}: key 'collection.max_workers': must be at least 1")
+    for port in s.thresholds.exposed_ports:
+        bounds = port.split("-")
+        if not (1 <= len(bounds) <= 2 and all(b.isdigit() and 0 < int(b) < 65536 for b in bounds)):
+            raise ConfigError(f"{where}: key 'thresholds.exposed_ports': {port!r} is not a port or a range (5985-5986)")
+
+
+def load_settings(
+    path: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Settings:
+    """Defaults ← YAML file ← `overrides` (e.g. a sandbox info file) ← SHOKO_* environment."""
+    environ = os.environ if environ is None else environ
+    settings = Settings()
+    # (where, data, may carry secrets)
+    layers: list[tuple[str, Mapping[str, Any], bool]] = []
+    if path is not None:
+        where = str(path)
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{where}: file not found") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f" line {mark.line + 1}" if mark else ""
+            raise ConfigError(f"{where}:{line} not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: expected a mapping of sections at the top level")
+        layers.append((where, data, False))
+    if overrides:
+        layers.append(("sandbox info", overrides, True))
+    layers.append(("environment", _env_overrides(environ), True))
+    for where, data, secrets_ok in layers:
+        for name, values in data.items():
+            if name not in _SECTIONS:
+                raise ConfigError(f"{where}: unknown section '{name}' (known: {', '.join(_SECTIONS)})")
+            if not isinstance(values, Mapping):
+                raise ConfigError(f"{where}: section '{name}' must be a mapping")
+            section = _apply(getattr(settings, name), name, values, where, secrets_ok)
+            settings = replace(settings, **{name: section})
+    _validate(settings, str(path) if path else "config")
+    return settings
