@@ -1,0 +1,210 @@
+"""The `shoko` command: demo, collect, status, verify, sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from collector.settings import ConfigError, Settings, load_settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEMO_ESTATE = Path(__file__).resolve().parent.parent / "sandbox" / "estates" / "hospital-emr.yaml"
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    # The SDKs log every HTTP exchange at INFO; keep only their warnings.
+    for noisy in ("azure", "msal", "httpx", "kiota", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+SANDBOX_INFO_KEYS = ("base_url", "authority", "tenant_id", "client_id", "client_secret", "ca_bundle")
+
+
+def read_sandbox_info(info_file: str) -> dict[str, Any]:
+    """The JSON that `shoko sandbox serve --info-file` writes."""
+    try:
+        info = json.loads(Path(info_file).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{info_file}: sandbox info file not found") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{info_file}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    missing = [k for k in SANDBOX_INFO_KEYS if k not in info]
+    if missing:
+        raise ConfigError(f"{info_file}: sandbox info lacks {', '.join(missing)}")
+    return info
+
+
+def sandbox_overrides(info: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Settings that point the real SDK clients at a sandbox (its credentials are sandbox-only)."""
+    return {
+        "azure": {
+            "credential": "client_secret",
+            "tenant_id": info["tenant_id"],
+            "client_id": info["client_id"],
+            "client_secret": info["client_secret"],
+            "arm_base_url": info["base_url"],
+            "authority": info["authority"],
+            "graph_base_url": info.get("graph_base_url") or info["base_url"].rstrip("/") + "/v1.0",
+            "ca_bundle": info["ca_bundle"],
+        }
+    }
+
+
+def _open_ledger(settings: Settings):  # type: ignore[no-untyped-def]
+    from storage.ledger import Ledger
+
+    url = settings.database.url
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return Ledger(url)
+
+
+def _print_run(settings: Settings, run_id: int | None, as_json: bool, lang: str) -> int:
+    from collector.render import summary, table, verdict_rows
+    from controls.catalog import load_catalog
+
+    ledger = _open_ledger(settings)
+    try:
+        run = ledger.run(run_id) if run_id is not None else ledger.latest_run()
+        if run is None:
+            print("no completed run yet: run `shoko collect` first", file=sys.stderr)
+            return EXIT_FAILED
+        rows = verdict_rows(load_catalog(), ledger.verdicts(run.id))
+    finally:
+        ledger.close()
+    if as_json:
+        out = {
+            "run": {
+                "id": run.id,
+                "status": run.status,
+                "started_at": run.started_at.isoformat(),
+                "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+                "digest": run.digest,
+                "error": run.error,
+            },
+            "requirements": rows,
+        }
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+    else:
+        print(table(rows, lang))
+        print(summary(rows, run))
+    return EXIT_OK
+
+
+def _collect(settings: Settings) -> int:
+    from collector.pipeline import run_once
+    from controls.catalog import load_catalog
+
+    ledger = _open_ledger(settings)
+    try:
+        outcome = run_once(settings, ledger, load_catalog())
+    finally:
+        ledger.close()
+    print(f"run {outcome.run.id} {outcome.run.status}: digest {outcome.run.digest}")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from collector.pipeline import run_once
+    from controls.catalog import load_catalog
+    from sandbox.server import Sandbox
+
+    with Sandbox.from_file(args.estate, port=0) as sb:
+        info = sb.info
+        overrides = {"database": {"url": args.database}, **sandbox_overrides(dataclasses.asdict(sb.info))}
+        settings = load_settings(None, environ={}, overrides=overrides)
+        print(f"sandbox: {info.base_url} serving {args.estate}", file=sys.stderr)
+        ledger = _open_ledger(settings)
+        try:
+            outcome = run_once(settings, ledger, load_catalog())
+        finally:
+            ledger.close()
+    code = _print_run(settings, outcome.run.id, as_json=False, lang=args.lang)
+    print(f"database left for inspection: {settings.database.url}  (try: shoko status / shoko verify "
+          f"with SHOKO_DATABASE_URL={settings.database.url})")  # fmt: skip
+    return code
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    overrides = sandbox_overrides(read_sandbox_info(args.sandbox_info)) if args.sandbox_info else None
+    return _collect(load_settings(args.config, overrides=overrides))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    return _print_run(load_settings(args.config), args.run, args.json, args.lang)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    ledger = _open_ledger(load_settings(args.config))
+    try:
+        report = ledger.verify()
+    finally:
+        ledger.close()
+    if report.ok:
+        print(f"ok: {report.runs_checked} runs verified, hash chain intact")
+        return EXIT_OK
+    print(f"TAMPERED: {report.problem}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shoko", description="Control evidence for 3省2ガイドライン on Azure")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="collect the sandbox's example estate and print every requirement")
+    demo.add_argument("--estate", default=str(DEMO_ESTATE), help="estate file (default: the hospital EMR example)")
+    demo.add_argument("--database", default="sqlite:///shoko-data/demo.db", help="database URL to write runs to")
+    demo.add_argument("--lang", choices=("ja", "en", "both"), default="both")
+    demo.set_defaults(func=cmd_demo)
+
+    collect = sub.add_parser("collect", help="one collection + evaluation run")
+    collect.add_argument("--config", help="agent config YAML (defaults: config/defaults.yaml)")
+    collect.add_argument("--sandbox-info", help="JSON written by `shoko sandbox serve --info-file`")
+    collect.set_defaults(func=cmd_collect)
+
+    status = sub.add_parser("status", help="verdicts of the latest run")
+    status.add_argument("--config")
+    status.add_argument("--run", type=int, help="a run id instead of the latest")
+    status.add_argument("--json", action="store_true")
+    status.add_argument("--lang", choices=("ja", "en", "both"), default="both")
+    status.set_defaults(func=cmd_status)
+
+    verify = sub.add_parser("verify", help="check the stored runs' hash chain and contents")
+    verify.add_argument("--config")
+    verify.set_defaults(func=cmd_verify)
+
+    sandbox = sub.add_parser("sandbox", help="the offline Azure sandbox (serve --estate FILE ...)", add_help=False)
+    sandbox.add_argument("rest", nargs=argparse.REMAINDER)
+    sandbox.set_defaults(func=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sandbox"]:
+        from sandbox.serve import main as sandbox_main
+
+        return sandbox_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"shoko: config error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""One run: collect every fact family across subscriptions, store the evidence, evaluate, seal.
+
+Fetchers run concurrently in a bounded pool. A fetcher that fails records a CollectionError for each
+kind it produces in its scope, and the run goes on; the checks reading those kinds then report
+`error` for exactly the requirements that needed them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from azure.core.credentials import TokenCredential
+
+from collector import __version__
+from collector.azure_clients import ClientFactory, make_credential
+from collector.fetchers import FETCHERS, SUBSCRIPTIONS
+from collector.fetchers.base import FetchContext, Fetcher, Sink
+from collector.settings import Settings
+from controls.catalog import Catalog
+from controls.engine import EvaluationResult, evaluate
+from controls.model import FactKind, FactSet
+from storage.ledger import Ledger, RunRecord
+
+log = logging.getLogger("shoko.collector")
+
+
+def _run_fetcher(fetcher: Fetcher, ctx: FetchContext) -> None:
+    try:
+        fetcher.run(ctx)
+    except Exception as exc:
+        for kind in fetcher.kinds:
+            ctx.sink.error(kind, fetcher.name, ctx.scope, exc)
+
+
+def _subscription_ids(settings: Settings, sink: Sink) -> list[str]:
+    """The configured subscriptions, or every enabled one the identity can see."""
+    if settings.azure.subscriptions:
+        return list(settings.azure.subscriptions)
+    ids = []
+    for ev in sink.evidence:
+        if ev.kind == FactKind.SUBSCRIPTION and ev.content.get("state", "Enabled") != "Disabled":
+            ids.append(str(ev.content["subscriptionId"]))
+    return ids
+
+
+def collect(
+    settings: Settings,
+    credential: TokenCredential | None = None,
+    fetchers: Sequence[Fetcher] = FETCHERS,
+) -> FactSet:
+    clients = ClientFactory(credential or make_credential(settings.azure), settings.azure)
+    sink = Sink()
+
+    def context(fetcher: Fetcher, subscription_id: str | None = None) -> FetchContext:
+        return FetchContext(fetcher, clients, settings.azure, sink, subscription_id)
+
+    _run_fetcher(SUBSCRIPTIONS, context(SUBSCRIPTIONS))
+    subscriptions = _subscription_ids(settings, sink)
+    tasks = [context(f) for f in fetchers if f.tenant_wide]
+    tasks += [context(f, s) for s in subscriptions for f in fetchers if not f.tenant_wide]
+    log.info("collecting %d fetcher tasks over %d subscriptions", len(tasks), len(subscriptions))
+    with ThreadPoolExecutor(max_workers=settings.collection.max_workers, thread_name_prefix="fetch") as pool:
+        list(pool.map(lambda ctx: _run_fetcher(ctx.fetcher, ctx), tasks))
+    for err in sink.errors:
+        log.warning(
+            "collection error: source=%s kind=%s scope=%s code=%s status=%s request_id=%s: %s",
+            err.source, err.kind, err.scope, err.code, err.status_code, err.request_id, err.message,
+        )  # fmt: skip
+    log.info("collected %d evidence records, %d collection errors", len(sink.evidence), len(sink.errors))
+    return FactSet(evidence=sink.evidence, errors=sink.errors)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run: RunRecord
+    result: EvaluationResult
+
+
+def run_once(
+    settings: Settings,
+    ledger: Ledger,
+    catalog: Catalog,
+    credential: TokenCredential | None = None,
+) -> RunOutcome:
+    """Collect, store, evaluate and seal one run. A crash seals the run as failed, then re-raises."""
+    scope = {"subscriptions": list(settings.azure.subscriptions), "arm": settings.azure.arm_base_url}
+    run_id = ledger.start_run(
+        datetime.now(UTC), agent_version=__version__, config_digest=settings.digest(), scope=scope
+    )
+    log.info("run %d started", run_id)
+    try:
+        facts = collect(settings, credential)
+        ledger.add_evidence(run_id, facts.evidence)
+        ledger.add_collection_errors(run_id, facts.errors)
+        result = evaluate(facts, catalog, settings.thresholds)
+        ledger.add_findings(run_id, result.findings)
+        ledger.add_verdicts(run_id, result.verdicts)
+        ledger.complete_run(run_id, datetime.now(UTC))
+    except BaseException as exc:
+        ledger.fail_run(run_id, datetime.now(UTC), f"{type(exc).__name__}: {exc}")
+        log.error("run %d failed: %s: %s", run_id, type(exc).__name__, exc)
+        raise
+    record = ledger.run(run_id)
+    log.info("run %d completed: digest %s", run_id, record.digest)
+    return RunOutcome(run=record, result=result)

@@ -1,0 +1,84 @@
+"""Plain-text and JSON views of a run's verdicts for people at a terminal."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from controls.catalog import Catalog
+from controls.model import Status, Verdict
+from storage.ledger import RunRecord
+
+STATUS_LABELS = {
+    Status.PASS: "pass 適合",
+    Status.FAIL: "FAIL 不適合",
+    Status.ERROR: "ERROR 取得不可",
+    Status.MANUAL: "manual 要確認",
+    Status.ATTESTED: "attested 確認済",
+    Status.EXPIRED: "EXPIRED 期限切れ",
+    Status.INHERITED: "inherited 継承",
+    Status.NOT_APPLICABLE: "n/a 対象外",
+}
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - _width(text))
+
+
+def verdict_rows(catalog: Catalog, verdicts: Iterable[Verdict]) -> list[dict[str, Any]]:
+    by_number = {v.requirement: v for v in verdicts}
+    rows = []
+    for req in catalog:
+        v = by_number.get(req.number)
+        rows.append(
+            {
+                "no": req.number,
+                "section": req.section,
+                "item": req.item,
+                "title_ja": req.title_ja,
+                "title_en": req.title_en,
+                "responsibility": str(req.responsibility),
+                "evidence_mode": str(req.evidence_mode),
+                # A requirement the run has no verdict for is shown as error, never left blank.
+                "status": str(v.status) if v else str(Status.ERROR),
+                "reason_ja": v.reason_ja if v else "この実行に判定がありません",
+                "reason_en": v.reason_en if v else "no verdict stored for this run",
+                "checks": list(v.check_ids) if v else [],
+                "findings": {"pass": v.findings_pass, "fail": v.findings_fail, "error": v.findings_error} if v else {},
+            }
+        )
+    return rows
+
+
+def table(rows: list[dict[str, Any]], lang: str = "both") -> str:
+    lines = []
+    header = f"{'No':>3}  {_pad('項目 section', 12)}  {_pad('状況 status', 16)}  要求事項 / requirement — 理由 / reason"
+    lines.append(header)
+    lines.append("-" * 100)
+    for r in rows:
+        status = STATUS_LABELS.get(Status(r["status"]), r["status"])
+        section = r["section"] + (f" {r['item']}" if r["item"] else "")
+        if lang == "ja":
+            title, reason = r["title_ja"], r["reason_ja"]
+        elif lang == "en":
+            title, reason = r["title_en"], r["reason_en"]
+        else:
+            title, reason = f"{r['title_ja']} / {r['title_en']}", f"{r['reason_ja']} / {r['reason_en']}"
+        lines.append(f"{r['no']:>3}  {_pad(section, 12)}  {_pad(status, 16)}  {title} — {reason}")
+    return "\n".join(lines)
+
+
+def summary(rows: list[dict[str, Any]], run: RunRecord) -> str:
+    counts = Counter(r["status"] for r in rows)
+    order = [s.value for s in Status]
+    parts = ", ".join(f"{counts[s]} {s}" for s in order if counts[s])
+    return (
+        f"{len(rows)} requirements: {parts} — run {run.id} {run.status} at "
+        f"{run.finished_at.isoformat() if run.finished_at else '?'}, digest {(run.digest or '')[:16]}"
+    )
