@@ -1,0 +1,79 @@
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+import yaml
+
+from collector.settings import ConfigError, Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _as_yaml_shape(value):
+    if isinstance(value, dict):
+        return {k: _as_yaml_shape(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def test_documented_defaults_equal_built_in_defaults():
+    documented = yaml.safe_load((ROOT / "config" / "defaults.yaml").read_text(encoding="utf-8"))
+    built_in = _as_yaml_shape(asdict(Settings()))
+    built_in["azure"].pop("client_secret")
+    assert documented == built_in
+
+
+def test_example_config_loads():
+    s = load_settings(ROOT / "config" / "example.yaml", environ={})
+    assert s.thresholds.log_analytics_retention_days == 730
+    assert s.database.url.startswith("postgresql+psycopg://")
+    assert len(s.azure.subscriptions) == 2
+
+
+def write(tmp_path, text):
+    path = tmp_path / "agent.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_environment_overrides_file(tmp_path):
+    path = write(tmp_path, "thresholds:\n  flow_log_retention_days: 120\n")
+    env = {"SHOKO_THRESHOLDS_FLOW_LOG_RETENTION_DAYS": "180", "SHOKO_AZURE_SUBSCRIPTIONS": "a, b"}
+    s = load_settings(path, environ=env)
+    assert s.thresholds.flow_log_retention_days == 180
+    assert s.azure.subscriptions == ("a", "b")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("thresholds:\n  retention: 3\n", "unknown key 'thresholds.retention'"),
+        ("thresholdz:\n  x: 1\n", "unknown section 'thresholdz'"),
+        ("thresholds:\n  log_analytics_retention_days: many\n", "key 'thresholds.log_analytics_retention_days'"),
+        ("thresholds:\n  exposed_ports: ['22', 'ssh']\n", "key 'thresholds.exposed_ports'"),
+        ("azure:\n  client_secret: hunter2\n", "secrets are not read from files"),
+        ("azure:\n  credential: client_secret\n", "key 'azure.tenant_id' is missing"),
+        ("azure:\n  arm_base_url: http://127.0.0.1:1\n", "key 'azure.arm_base_url': must be an https:// URL"),
+        ("collection:\n  max_workers: 0\n", "key 'collection.max_workers'"),
+        ("thresholds: [1, 2\n", "not valid YAML"),
+    ],
+)
+def test_bad_config_is_one_line_naming_the_key(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ={})
+    message = str(info.value)
+    assert expected in message
+    assert str(path) in message
+    assert "\n" not in message
+    assert "hunter2" not in message
+
+
+def test_secret_comes_from_environment_and_stays_out_of_repr_and_digest(tmp_path):
+    path = write(tmp_path, "azure:\n  credential: client_secret\n  tenant_id: t\n  client_id: c\n")
+    s = load_settings(path, environ={"SHOKO_AZURE_CLIENT_SECRET": "s3cr3t-value"})
+    assert s.azure.client_secret == "s3cr3t-value"
+    assert "s3cr3t-value" not in repr(s)
+    other = load_settings(path, environ={"SHOKO_AZURE_CLIENT_SECRET": "another"})
+    assert s.digest() == other.digest()
