@@ -1,0 +1,70 @@
+"""What exactly is hashed: one row, and the seal of a whole run.
+
+Both sides — the ledger when it inserts or seals, and `verify` when it re-reads — build the same
+documents from column values, so a hash mismatch always means the stored data changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from controls.model import canonical_json, sha256_of
+
+from .models import Base, Run
+
+SEAL_VERSION = 1
+NOT_HASHED = frozenset({"id", "row_hash"})
+
+# The run columns covered by the seal; `seal` and `digest` are its output, not its input.
+RUN_SEALED_FIELDS: tuple[str, ...] = (
+    "id",
+    "chain_index",
+    "started_at",
+    "finished_at",
+    "status",
+    "error",
+    "agent_version",
+    "config_digest",
+    "scope",
+    "prev_digest",
+)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def hashed_columns(model: type[Base]) -> list[str]:
+    return [c.name for c in model.__table__.columns if c.name not in NOT_HASHED]
+
+
+def row_hash(model: type[Base], values: Mapping[str, Any]) -> str:
+    """SHA-256 over the table name and every content column (not the database-assigned id)."""
+    row = {name: _plain(values[name]) for name in hashed_columns(model)}
+    return sha256_of({"table": model.__tablename__, "row": row})
+
+
+def row_values(obj: Base) -> dict[str, Any]:
+    return {c.name: getattr(obj, c.key) for c in obj.__table__.columns}
+
+
+def blob_sha256(content_text: str) -> str:
+    """The hash of a stored blob: its exact stored bytes, not a re-serialisation."""
+    return hashlib.sha256(content_text.encode()).hexdigest()
+
+
+def run_metadata(run: Run) -> dict[str, Any]:
+    return {name: _plain(getattr(run, name)) for name in RUN_SEALED_FIELDS}
+
+
+def seal_document(run: Run, rows: Mapping[str, list[list[Any]]]) -> str:
+    """Canonical JSON of the run metadata plus, per table, the ordered [row id, row hash] pairs."""
+    doc = {"version": SEAL_VERSION, "run": run_metadata(run), "rows": dict(rows)}
+    return canonical_json(doc).decode()

@@ -1,0 +1,170 @@
+"""SQLAlchemy models of the evidence ledger.
+
+The schema itself is created by the Alembic migrations in `storage/migrations/`; these models are the
+typed view the ledger code uses (a test keeps the two in step).
+
+Every row of a run-owned table carries `row_hash`, the SHA-256 of its content computed at insert time
+(see `storage.hashing`), so `Ledger.verify()` can name the exact row that was altered later.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both backends.
+
+    SQLite keeps no offset, so values are normalised to UTC before they are written and marked UTC
+    when read back; naive datetimes are refused because their zone would be a guess.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given; the ledger needs timezone-aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    # Named constraints so later migrations (SQLite batch mode included) can address them.
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        list[Any]: JSON(),
+    }
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16))  # running | completed | failed
+    error: Mapped[str | None] = mapped_column(Text)
+    agent_version: Mapped[str] = mapped_column(String(64))
+    config_digest: Mapped[str] = mapped_column(String(128))
+    scope: Mapped[dict[str, Any]]
+    # Position in the hash chain (1, 2, ...), given when the run is sealed; seal order, not id order.
+    chain_index: Mapped[int | None] = mapped_column(Integer, unique=True)
+    digest: Mapped[str | None] = mapped_column(String(64))
+    prev_digest: Mapped[str | None] = mapped_column(String(64))
+    # The canonical JSON document whose SHA-256 is `digest`: run metadata + every row id and row hash.
+    seal: Mapped[str | None] = deferred(mapped_column(Text))
+
+    __table_args__ = (Index("ix_runs_finished_at", "finished_at"),)
+
+
+class EvidenceBlob(Base):
+    """One raw document, stored once per distinct content; `content` is its canonical JSON text."""
+
+    __tablename__ = "evidence_blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(Integer)
+
+
+class RunEvidence(Base):
+    __tablename__ = "run_evidence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(128))
+    scope: Mapped[str] = mapped_column(Text)
+    resource_id: Mapped[str] = mapped_column(Text)
+    api_version: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    collected_at: Mapped[datetime]
+    sha256: Mapped[str] = mapped_column(ForeignKey("evidence_blobs.sha256"), index=True)
+    row_hash: Mapped[str] = mapped_column(String(64))
+
+
+class RunCollectionError(Base):
+    __tablename__ = "collection_errors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(128))
+    scope: Mapped[str] = mapped_column(Text)
+    code: Mapped[str] = mapped_column(String(128))
+    message: Mapped[str] = mapped_column(Text)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    occurred_at: Mapped[datetime]
+    row_hash: Mapped[str] = mapped_column(String(64))
+
+
+class RunFinding(Base):
+    __tablename__ = "findings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    check_id: Mapped[str] = mapped_column(String(128))
+    requirements: Mapped[list[Any]]  # [int, ...]
+    status: Mapped[str] = mapped_column(String(16))
+    resource_id: Mapped[str] = mapped_column(Text)
+    reason_ja: Mapped[str] = mapped_column(Text)
+    reason_en: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[list[Any]]  # [sha256, ...] of the evidence judged
+    row_hash: Mapped[str] = mapped_column(String(64))
+
+
+class RunVerdict(Base):
+    __tablename__ = "verdicts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    requirement: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    reason_ja: Mapped[str] = mapped_column(Text)
+    reason_en: Mapped[str] = mapped_column(Text)
+    check_ids: Mapped[list[Any]]
+    findings_pass: Mapped[int] = mapped_column(Integer)
+    findings_fail: Mapped[int] = mapped_column(Integer)
+    findings_error: Mapped[int] = mapped_column(Integer)
+    row_hash: Mapped[str] = mapped_column(String(64))
+
+    # One verdict per requirement number per run.
+    __table_args__ = (UniqueConstraint("run_id", "requirement"),)
+
+
+# The run-owned tables in the order they are sealed and verified.
+RUN_TABLES: tuple[type[Base], ...] = (RunEvidence, RunCollectionError, RunFinding, RunVerdict)

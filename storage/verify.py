@@ -1,0 +1,178 @@
+"""Re-check every sealed run against its seal and the hash chain, oldest first.
+
+Per run, in this order, stopping at the first difference:
+1. each row's content against the `row_hash` stored when it was inserted (names the row), and each
+   evidence blob's stored text against its SHA-256;
+2. the rows present against the seal's list of (row id, row hash): deleted, added, re-hashed rows;
+3. the run's own columns against the sealed copy of them;
+4. the seal document against the run's digest;
+5. the chain: position and `prev_digest` against the previous sealed run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, undefer
+
+from .hashing import (
+    RUN_SEALED_FIELDS,
+    SEAL_VERSION,
+    blob_sha256,
+    row_hash,
+    row_values,
+    run_metadata,
+)
+from .models import RUN_TABLES, Base, EvidenceBlob, Run, RunEvidence
+
+SEALED_STATUSES = ("completed", "failed")
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    ok: bool
+    runs_checked: int
+    problem: str | None = None  # one line: run id, table, row id, what differs
+    run_id: int | None = None
+    table: str | None = None
+    row_id: int | str | None = None
+
+
+class _Problem(Exception):
+    def __init__(self, run_id: int, table: str, row_id: int | str | None, what: str) -> None:
+        row = f" row {row_id}" if row_id is not None else ""
+        super().__init__(f"run {run_id}: {table}{row}: {what}")
+        self.run_id, self.table, self.row_id = run_id, table, row_id
+
+
+def verify(session: Session) -> VerifyReport:
+    # Every run that is, or claims to be, sealed — including one whose status was reset by hand.
+    sealed_ids = session.scalars(
+        select(Run.id)
+        .where(or_(Run.status != "running", Run.chain_index.is_not(None), Run.digest.is_not(None)))
+        .order_by(Run.chain_index.is_(None), Run.chain_index, Run.id)
+    ).all()
+    checked_blobs: set[str] = set()
+    prev: tuple[int, str | None] | None = None  # (id, digest) of the previous sealed run
+    for position, run_id in enumerate(sealed_ids, start=1):
+        run = session.get(Run, run_id, options=[undefer(Run.seal)])
+        assert run is not None
+        try:
+            _check_run(session, run, position, prev, checked_blobs)
+        except _Problem as problem:
+            return VerifyReport(
+                ok=False,
+                runs_checked=position,
+                problem=str(problem),
+                run_id=problem.run_id,
+                table=problem.table,
+                row_id=problem.row_id,
+            )
+        prev = (run.id, run.digest)
+        session.expunge_all()  # keep memory flat on long ledgers
+    return VerifyReport(ok=True, runs_checked=len(sealed_ids))
+
+
+def _check_run(
+    session: Session, run: Run, position: int, prev: tuple[int, str | None] | None, checked_blobs: set[str]
+) -> None:
+    seal = _load_seal(run)
+    for model in RUN_TABLES:
+        table = model.__tablename__
+        rows = _load_rows(session, run, model)
+        for obj in rows:
+            if row_hash(model, row_values(obj)) != obj.row_hash:
+                raise _Problem(run.id, table, obj.id, "content changed after it was stored (row hash mismatch)")
+        if model is RunEvidence:
+            _check_blobs(session, run, [obj.sha256 for obj in rows], checked_blobs)
+        _check_manifest(run, table, seal["rows"].get(table), [(obj.id, obj.row_hash) for obj in rows])
+
+    actual = run_metadata(run)
+    for name in RUN_SEALED_FIELDS:
+        if seal["run"].get(name) != actual[name]:
+            raise _Problem(
+                run.id,
+                "runs",
+                run.id,
+                f"{name} is {actual[name]!r} but was sealed as {seal['run'].get(name)!r}",
+            )
+    if blob_sha256(run.seal or "") != run.digest:
+        raise _Problem(run.id, "runs", run.id, "seal document no longer hashes to the run's digest")
+
+    if run.chain_index != position:
+        raise _Problem(
+            run.id,
+            "runs",
+            run.id,
+            f"chain position is {run.chain_index}, expected {position}: a sealed run before it is missing",
+        )
+    expected_prev = prev[1] if prev is not None else None
+    if run.prev_digest != expected_prev:
+        before = f"run {prev[0]}" if prev is not None else "no earlier run"
+        raise _Problem(
+            run.id, "runs", run.id, f"prev_digest does not match the digest of the previous sealed run ({before})"
+        )
+
+
+def _load_seal(run: Run) -> dict[str, Any]:
+    if run.status not in SEALED_STATUSES:
+        raise _Problem(run.id, "runs", run.id, f"status is {run.status!r} but the run was sealed")
+    if not run.seal or not run.digest:
+        raise _Problem(run.id, "runs", run.id, "run is marked sealed but has no seal document or digest")
+    try:
+        seal = json.loads(run.seal)
+    except ValueError:
+        raise _Problem(run.id, "runs", run.id, "seal document is not valid JSON") from None
+    if (
+        not isinstance(seal, dict)
+        or seal.get("version") != SEAL_VERSION
+        or not isinstance(seal.get("run"), dict)
+        or not isinstance(seal.get("rows"), dict)
+    ):
+        raise _Problem(run.id, "runs", run.id, "seal document has an unexpected shape")
+    return seal
+
+
+def _load_rows(session: Session, run: Run, model: type[Base]) -> list[Any]:
+    table = model.__table__
+    try:
+        return list(session.scalars(select(model).where(table.c.run_id == run.id).order_by(table.c.id)).all())
+    except (ValueError, TypeError) as exc:
+        # Hand-edited values the column type cannot even parse (bad JSON, bad timestamp).
+        raise _Problem(run.id, model.__tablename__, None, f"rows cannot be read: {exc}") from None
+
+
+def _check_blobs(session: Session, run: Run, shas: Iterable[str], checked: set[str]) -> None:
+    todo = sorted(set(shas) - checked)
+    for start in range(0, len(todo), 500):
+        chunk = todo[start : start + 500]
+        query = select(EvidenceBlob.sha256, EvidenceBlob.content).where(EvidenceBlob.sha256.in_(chunk))
+        stored: dict[str, str] = {sha: content for sha, content in session.execute(query)}
+        for sha in chunk:
+            if sha not in stored:
+                raise _Problem(run.id, "evidence_blobs", sha, "blob referenced by run_evidence is missing")
+            if blob_sha256(stored[sha]) != sha:
+                raise _Problem(run.id, "evidence_blobs", sha, "content no longer hashes to its sha256")
+            checked.add(sha)
+
+
+def _check_manifest(run: Run, table: str, sealed: Any, present: list[tuple[int, str]]) -> None:
+    if not isinstance(sealed, list):
+        raise _Problem(run.id, "runs", run.id, f"seal document lists no {table} rows")
+    expected: dict[int, str] = {}
+    for entry in sealed:
+        if not (isinstance(entry, list) and len(entry) == 2):
+            raise _Problem(run.id, "runs", run.id, f"seal document has a malformed {table} entry")
+        expected[entry[0]] = entry[1]
+    actual = dict(present)
+    for row_id in sorted(expected.keys() | actual.keys()):
+        if row_id not in actual:
+            raise _Problem(run.id, table, row_id, "row was deleted (it is listed in the run's seal)")
+        if row_id not in expected:
+            raise _Problem(run.id, table, row_id, "row was added after the run was sealed")
+        if expected[row_id] != actual[row_id]:
+            raise _Problem(run.id, table, row_id, "row and its row hash were both changed after sealing")
