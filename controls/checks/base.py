@@ -1,0 +1,146 @@
+"""The `Check` declaration and the registry every check family adds itself to.
+
+A check is declared once, with its metadata beside the code (id, requirement numbers, the Azure
+API and fields it reads, the pass rule, the remediation, the thresholds it uses), by decorating a
+pure judge function::
+
+    @check(id="storage-https-only", requirements=(86, 123), reads=(FactKind.STORAGE_ACCOUNT,), ...)
+    def storage_https_only(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
+        ...
+
+The judge yields `Outcome`s; `Check.evaluate` stamps them with the check's id and requirement
+numbers, so a finding can never carry numbers that differ from the declaration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields
+
+from controls.model import Evidence, FactKind, FactSet, Finding, Status, Thresholds
+
+_ALLOWED = (Status.PASS, Status.FAIL, Status.ERROR)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a judge saw for one resource; `Check.evaluate` turns it into a `Finding`."""
+
+    status: Status
+    resource_id: str
+    reason_ja: str
+    reason_en: str
+    evidence: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.status not in _ALLOWED:
+            raise ValueError(f"a check outcome is pass, fail or error, not {self.status!r}")
+
+
+def shas(*records: Evidence | Iterable[Evidence] | None) -> tuple[str, ...]:
+    """The sha256 of every evidence record given (single records or iterables), in order, once each."""
+    out: list[str] = []
+    for item in records:
+        if item is None:
+            continue
+        for ev in [item] if isinstance(item, Evidence) else item:
+            if ev.sha256 not in out:
+                out.append(ev.sha256)
+    return tuple(out)
+
+
+def passed(resource_id: str, ja: str, en: str, *evidence: Evidence | Iterable[Evidence] | None) -> Outcome:
+    return Outcome(Status.PASS, resource_id, ja, en, shas(*evidence))
+
+
+def failed(resource_id: str, ja: str, en: str, *evidence: Evidence | Iterable[Evidence] | None) -> Outcome:
+    return Outcome(Status.FAIL, resource_id, ja, en, shas(*evidence))
+
+
+def errored(resource_id: str, ja: str, en: str, *evidence: Evidence | Iterable[Evidence] | None) -> Outcome:
+    return Outcome(Status.ERROR, resource_id, ja, en, shas(*evidence))
+
+
+Judge = Callable[[FactSet, Thresholds], Iterable[Outcome]]
+
+_THRESHOLD_NAMES = frozenset(f.name for f in fields(Thresholds))
+
+
+@dataclass(frozen=True)
+class Check:
+    """One rule, documented where it is implemented (rendered into reports for auditors)."""
+
+    id: str
+    requirements: tuple[int, ...]
+    title_ja: str
+    title_en: str
+    reads: tuple[FactKind, ...]  # the engine turns collection errors of these kinds into error findings
+    api: str  # the Azure API(s) and the fields read
+    rule_ja: str  # the pass rule in one or two sentences
+    rule_en: str
+    remediation_ja: str
+    remediation_en: str
+    thresholds: tuple[str, ...]  # names of `Thresholds` fields the rule uses
+    judge: Judge
+
+    def evaluate(self, facts: FactSet, thresholds: Thresholds) -> list[Finding]:
+        return [
+            Finding(
+                check_id=self.id,
+                requirements=self.requirements,
+                status=o.status,
+                resource_id=o.resource_id,
+                reason_ja=o.reason_ja,
+                reason_en=o.reason_en,
+                evidence=o.evidence,
+            )
+            for o in self.judge(facts, thresholds)
+        ]
+
+
+REGISTRY: list[Check] = []
+
+
+def check(
+    *,
+    id: str,
+    requirements: tuple[int, ...],
+    title_ja: str,
+    title_en: str,
+    reads: tuple[FactKind, ...],
+    api: str,
+    rule_ja: str,
+    rule_en: str,
+    remediation_ja: str,
+    remediation_en: str,
+    thresholds: tuple[str, ...] = (),
+) -> Callable[[Judge], Judge]:
+    """Declare and register a check; the decorated judge function is returned unchanged."""
+
+    def register(judge: Judge) -> Judge:
+        if any(c.id == id for c in REGISTRY):
+            raise ValueError(f"check id {id!r} is declared twice")
+        unknown = set(thresholds) - _THRESHOLD_NAMES
+        if unknown:
+            raise ValueError(f"check {id!r} names unknown thresholds: {sorted(unknown)}")
+        if not requirements or not all(1 <= n <= 182 for n in requirements):
+            raise ValueError(f"check {id!r} must tag requirement numbers within 1-182")
+        REGISTRY.append(
+            Check(
+                id=id,
+                requirements=tuple(requirements),
+                title_ja=title_ja,
+                title_en=title_en,
+                reads=tuple(reads),
+                api=api,
+                rule_ja=rule_ja,
+                rule_en=rule_en,
+                remediation_ja=remediation_ja,
+                remediation_en=remediation_en,
+                thresholds=tuple(thresholds),
+                judge=judge,
+            )
+        )
+        return judge
+
+    return register

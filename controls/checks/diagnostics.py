@@ -1,0 +1,142 @@
+"""Diagnostic settings: resources that hold or guard medical data send their logs somewhere kept."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from controls.checks.base import Outcome, check, errored, failed, passed
+from controls.checks.helpers import error_covering, field, name_from_id, norm_id, props
+from controls.model import Evidence, FactKind, FactSet, Thresholds
+
+
+@dataclass(frozen=True)
+class _Monitored:
+    resource_id: str  # the resource the diagnostic settings are attached to
+    label_ja: str
+    label_en: str
+    source: Evidence  # the inventory document that told us the resource exists
+
+
+def _monitored(facts: FactSet) -> Iterator[_Monitored]:
+    def named(ev: Evidence) -> str:
+        return str(ev.content.get("name") or name_from_id(ev.resource_id))
+
+    for ev in facts.of(FactKind.WEB_SITE):
+        yield _Monitored(ev.resource_id, f"App Service {named(ev)}", f"App Service {named(ev)}", ev)
+    for ev in facts.of(FactKind.SQL_SERVER):
+        yield _Monitored(ev.resource_id, f"SQL サーバー {named(ev)}", f"SQL server {named(ev)}", ev)
+    for ev in facts.of(FactKind.RESOURCE):
+        if str(ev.content.get("type") or "").lower() == "microsoft.keyvault/vaults":
+            yield _Monitored(ev.resource_id, f"Key Vault {named(ev)}", f"Key Vault {named(ev)}", ev)
+    for ev in facts.of(FactKind.NSG):
+        yield _Monitored(ev.resource_id, f"NSG {named(ev)}", f"NSG {named(ev)}", ev)
+    for ev in facts.of(FactKind.STORAGE_ACCOUNT):
+        # Storage data-plane logs (reads, writes, deletes) are emitted by the blob service, not the account.
+        yield _Monitored(
+            ev.resource_id.rstrip("/") + "/blobServices/default",
+            f"ストレージアカウント {named(ev)} の BLOB サービス",
+            f"storage account {named(ev)} blob service",
+            ev,
+        )
+
+
+def _enabled_logs(setting: Any) -> list[str]:
+    out = []
+    for log in field(setting, "properties", "logs") or []:
+        if isinstance(log, dict) and log.get("enabled") is True:
+            out.append(str(log.get("category") or log.get("categoryGroup") or "?"))
+    return out
+
+
+def _retained(setting: Any) -> list[str]:
+    """The destinations that keep logs (Log Analytics, storage); Event Hubs only stream them."""
+    p = props(setting)
+    return [key for key in ("workspaceId", "storageAccountId") if isinstance(p.get(key), str) and p.get(key)]
+
+
+@check(
+    id="diagnostic-logs-retained",
+    requirements=(128,),
+    title_ja="診断設定でログを Log Analytics またはストレージへ送っている",
+    title_en="Diagnostic settings send logs to Log Analytics or storage",
+    reads=(
+        FactKind.DIAGNOSTIC_SETTINGS,
+        FactKind.WEB_SITE,
+        FactKind.SQL_SERVER,
+        FactKind.RESOURCE,
+        FactKind.NSG,
+        FactKind.STORAGE_ACCOUNT,
+    ),
+    api="Diagnostic Settings - List (Microsoft.Insights/diagnosticSettings) on each App Service site, SQL "
+    "server, Key Vault, NSG and storage blob service (…/blobServices/default): properties.logs[].{category, "
+    "categoryGroup, enabled}, properties.workspaceId, properties.storageAccountId",
+    rule_ja="1 つ以上の診断設定が、有効なログカテゴリ（または categoryGroup）を workspaceId か storageAccountId "
+    "へ送っていれば合格。Event Hub のみはログが保持されないため不合格。診断設定が収集されていない資源はエラー。",
+    rule_en="Passes when at least one diagnostic setting sends an enabled log category (or category group) to "
+    "a workspaceId or storageAccountId. Event Hub only does not retain logs and fails. A resource whose "
+    "diagnostic settings were not collected is an error.",
+    remediation_ja="資源の [診断設定] で allLogs（または audit）カテゴリグループを Log Analytics "
+    "ワークスペースかストレージアカウントへ送る設定を追加する。",
+    remediation_en="Add a diagnostic setting that sends the allLogs (or audit) category group to a Log "
+    "Analytics workspace or a storage account.",
+)
+def diagnostic_logs_retained(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
+    settings_by_resource = facts.by_id(FactKind.DIAGNOSTIC_SETTINGS)
+    for res in _monitored(facts):
+        diag = settings_by_resource.get(norm_id(res.resource_id))
+        if diag is None:
+            err = error_covering(facts, [FactKind.DIAGNOSTIC_SETTINGS], res.resource_id)
+            why_ja = f"収集に失敗: {err.code}" if err else "収集されていません"
+            why_en = f"collection failed: {err.code}" if err else "not collected"
+            yield errored(
+                res.resource_id,
+                f"{res.label_ja} の診断設定を判定できません（{why_ja}）",
+                f"{res.label_en} diagnostic settings cannot be judged ({why_en})",
+                res.source,
+            )
+            continue
+        settings = diag.content.get("value")
+        if not isinstance(settings, list):
+            yield errored(
+                res.resource_id,
+                f"{res.label_ja} の診断設定の文書に value 配列がありません",
+                f"{res.label_en} diagnostic settings document has no value list",
+                res.source,
+                diag,
+            )
+            continue
+        good = [s for s in settings if _enabled_logs(s) and _retained(s)]
+        if good:
+            s = good[0]
+            where = ", ".join(_retained(s))
+            logs = ", ".join(_enabled_logs(s))
+            yield passed(
+                res.resource_id,
+                f"{res.label_ja} の診断設定 {field(s, 'name')} がログ（{logs}）を {where} へ送っています",
+                f"{res.label_en} diagnostic setting {field(s, 'name')} sends logs ({logs}) to {where}",
+                res.source,
+                diag,
+            )
+            continue
+        if not settings:
+            detail_ja, detail_en = "診断設定がありません", "there are no diagnostic settings"
+        else:
+            seen_ja, seen_en = [], []
+            for s in settings:
+                name = field(s, "name") or "?"
+                if not _enabled_logs(s):
+                    seen_ja.append(f"{name} は有効なログカテゴリなし")
+                    seen_en.append(f"{name} has no enabled log category")
+                else:
+                    seen_ja.append(f"{name} は workspaceId も storageAccountId もなし（Event Hub のみなど）")
+                    seen_en.append(f"{name} has neither workspaceId nor storageAccountId (e.g. Event Hub only)")
+            detail_ja, detail_en = "; ".join(seen_ja), "; ".join(seen_en)
+        yield failed(
+            res.resource_id,
+            f"{res.label_ja} のログが保持先へ送られていません: {detail_ja}",
+            f"{res.label_en} logs are not sent to a retained destination: {detail_en}",
+            res.source,
+            diag,
+        )

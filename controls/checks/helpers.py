@@ -1,0 +1,166 @@
+"""Small pure helpers shared by the check families: ARM ids, nested fields, TLS versions, ports."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from controls.checks.base import Outcome, errored, failed, passed
+from controls.model import CollectionError, FactKind, FactSet
+
+# ---------------------------------------------------------------- ARM documents and ids
+
+
+def field(doc: Any, *path: str) -> Any:
+    """`doc[p0][p1]...`, or None as soon as a step is missing or not a mapping."""
+    cur = doc
+    for key in path:
+        if not isinstance(cur, dict):
+            return None
+        cur = cur.get(key)
+    return cur
+
+
+def props(doc: Any) -> dict[str, Any]:
+    """The ARM `properties` object of a document ({} when absent)."""
+    p = field(doc, "properties")
+    return p if isinstance(p, dict) else {}
+
+
+def name_from_id(resource_id: str) -> str:
+    """Last segment of an ARM id: `.../storageAccounts/stlogs` -> `stlogs`."""
+    return resource_id.rstrip("/").rsplit("/", 1)[-1] or resource_id
+
+
+def norm_id(resource_id: str | None) -> str:
+    """ARM ids compare case-insensitively and without a trailing slash."""
+    return (resource_id or "").strip().rstrip("/").lower()
+
+
+def subscription_of(resource_id: str) -> str | None:
+    """`/subscriptions/{s}` of an ARM id (original casing), or None when the id has none."""
+    m = re.match(r"^(/subscriptions/[^/]+)", (resource_id or "").strip(), re.IGNORECASE)
+    return m.group(1) if m else None
+
+
+def is_within(resource_id: str, scope: str) -> bool:
+    """True when `resource_id` is `scope` or lies beneath it (path-segment aware)."""
+    rid, sc = norm_id(resource_id), norm_id(scope)
+    return bool(sc) and (rid == sc or rid.startswith(sc + "/"))
+
+
+def vnet_of_subnet(subnet_id: str) -> str | None:
+    """`.../virtualNetworks/{v}/subnets/{s}` -> `.../virtualNetworks/{v}`."""
+    m = re.match(r"^(.*/virtualnetworks/[^/]+)/subnets/[^/]+$", norm_id(subnet_id))
+    return m.group(1) if m else None
+
+
+def guid_of(definition_id: str | None) -> str:
+    """Trailing GUID of a role definition id, lower-cased (built-in GUIDs are the same in every scope)."""
+    return name_from_id(norm_id(definition_id))
+
+
+def error_covering(facts: FactSet, kinds: Iterable[FactKind], resource_id: str) -> CollectionError | None:
+    """A collection error of `kinds` whose scope contains `resource_id` (a non-ARM scope such as
+    "tenant" covers everything), i.e. the reason a document about that resource may be missing."""
+    for err in facts.errors_for(kinds):
+        if not err.scope.startswith("/") or is_within(resource_id, err.scope):
+            return err
+    return None
+
+
+def is_true(value: Any) -> bool:
+    """ARM booleans are JSON booleans; a missing value is not true."""
+    return value is True
+
+
+# ---------------------------------------------------------------- TLS versions
+
+_TLS_RE = re.compile(r"^(?:tls)?\s*v?(\d+)[._](\d+)$", re.IGNORECASE)
+# Values that mean "no minimum": the service accepts any protocol version.
+NO_MINIMUM = frozenset({"", "none"})
+
+
+def tls_version(value: Any) -> tuple[int, int] | None:
+    """Parse "1.2" (App Service, SQL) or "TLS1_2" (Storage) into (1, 2); None when unrecognised."""
+    if not isinstance(value, str):
+        return None
+    m = _TLS_RE.match(value.strip())
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def shown(value: Any) -> tuple[str, str]:
+    """A field value as written in a reason, in Japanese and English."""
+    if value is None:
+        return "未設定", "not set"
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+        return text, text
+    return str(value), str(value)
+
+
+# ---------------------------------------------------------------- ports
+
+PortRange = tuple[int, int]
+
+
+def parse_port_ranges(tokens: Iterable[Any]) -> list[PortRange] | None:
+    """ "*", "22", "20-30" (and lists of them) -> inclusive ranges; None when any token is malformed."""
+    out: list[PortRange] = []
+    for token in tokens:
+        text = str(token).strip().lower()
+        if text in {"*", "any"}:
+            out.append((0, 65535))
+            continue
+        m = re.match(r"^(\d+)\s*(?:-\s*(\d+))?$", text)
+        if not m:
+            return None
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) else lo
+        if lo > hi or hi > 65535:
+            return None
+        out.append((lo, hi))
+    return out
+
+
+def format_ports(lo: int, hi: int) -> str:
+    return str(lo) if lo == hi else f"{lo}-{hi}"
+
+
+def min_tls_outcome(
+    resource_id: str,
+    subject_ja: str,
+    subject_en: str,
+    field_name: str,
+    value: Any,
+    required: str,
+    *evidence: Any,
+) -> Outcome:
+    """Judge a "minimum TLS version" field against `required` (e.g. "1.2", "TLS1_2").
+
+    Newer versions pass; older versions, "None"/missing (the service accepts any version) fail; a
+    value that cannot be parsed is an error rather than a guess."""
+    ja, en = shown(value)
+    version, minimum = tls_version(value), tls_version(required)
+    assert minimum is not None, required
+    if version is not None and version >= minimum:
+        return passed(
+            resource_id,
+            f"{subject_ja} の {field_name} は {ja} です（{required} 以上）",
+            f"{subject_en} {field_name} is {en} ({required} or newer required)",
+            *evidence,
+        )
+    if version is not None or value is None or str(value).strip().lower() in NO_MINIMUM:
+        return failed(
+            resource_id,
+            f"{subject_ja} の {field_name} が {ja} です（{required} 以上が必要）",
+            f"{subject_en} {field_name} is {en} ({required} or newer required)",
+            *evidence,
+        )
+    return errored(
+        resource_id,
+        f"{subject_ja} の {field_name} の値 {ja} を解釈できません",
+        f"{subject_en} {field_name} has an unrecognised value {en}",
+        *evidence,
+    )

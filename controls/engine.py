@@ -1,0 +1,226 @@
+"""The verdict engine: run every check over one run's facts and roll findings up per requirement No.
+
+    res = evaluate(facts, load_catalog(), thresholds)
+    res.findings   # every finding, check by check
+    res.verdicts   # one Verdict per catalog requirement, ordered by No
+
+Rules that keep "could not see" from ever looking like "fine":
+- a collection error of a kind a check reads becomes an error finding of that check (per error);
+- a check that raises becomes an error finding for its requirements; the run goes on;
+- an automated requirement with no check, or whose checks judged nothing, is `error`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from controls.checks import ALL_CHECKS, Check
+from controls.model import FactSet, Finding, Status, Thresholds, Verdict
+
+# How many failing/erroring reasons a verdict quotes before "…".
+_QUOTED = 3
+_JUDGED = (Status.PASS, Status.FAIL, Status.ERROR)
+
+
+class Requirement(Protocol):
+    """What the engine reads from a catalog entry (controls.catalog.Requirement)."""
+
+    number: int
+    evidence_mode: Any  # StrEnum: automated / manual / inherited / not_applicable
+    reason_ja: str | None
+    reason_en: str | None
+    manual_evidence_ja: str | None
+    manual_evidence_en: str | None
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    findings: list[Finding]
+    verdicts: list[Verdict]
+    checks: tuple[Check, ...] = field(default=())
+
+    def verdict(self, number: int) -> Verdict | None:
+        return next((v for v in self.verdicts if v.requirement == number), None)
+
+    def findings_for(self, number: int) -> list[Finding]:
+        return [f for f in self.findings if number in f.requirements]
+
+
+def _collection_error_findings(check: Check, facts: FactSet) -> list[Finding]:
+    out = []
+    for err in facts.errors_for(check.reads):
+        status = f"HTTP {err.status_code}" if err.status_code is not None else "no HTTP status"
+        out.append(
+            Finding(
+                check_id=check.id,
+                requirements=check.requirements,
+                status=Status.ERROR,
+                resource_id=err.scope,
+                reason_ja=f"{err.scope} の {err.kind.value} を収集できませんでした: {err.code}（{status}）",
+                reason_en=f"{err.kind.value} could not be collected in {err.scope}: {err.code} ({status})",
+            )
+        )
+    return out
+
+
+def _run_check(check: Check, facts: FactSet, thresholds: Thresholds) -> list[Finding]:
+    """The check's findings, or one error finding if it raised (partial output is not trusted)."""
+    try:
+        findings = check.evaluate(facts, thresholds)
+    except Exception as exc:  # a broken check must not stop the run or read as pass
+        detail = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        return [
+            Finding(
+                check_id=check.id,
+                requirements=check.requirements,
+                status=Status.ERROR,
+                resource_id=f"check:{check.id}",
+                reason_ja=f"チェック {check.id} の実行中に例外が発生しました（{detail}）",
+                reason_en=f"check {check.id} raised an exception ({detail})",
+            )
+        ]
+    return findings
+
+
+def _mode(requirement: Requirement) -> str:
+    return str(getattr(requirement.evidence_mode, "value", requirement.evidence_mode)).lower()
+
+
+def _quote(findings: Sequence[Finding], lang: str) -> str:
+    reasons = [f.reason_ja if lang == "ja" else f.reason_en for f in findings[:_QUOTED]]
+    more = " …" if len(findings) > _QUOTED else ""
+    return "; ".join(reasons) + more
+
+
+def _rollup(number: int, checks: tuple[Check, ...], findings: list[Finding]) -> Verdict:
+    ids = tuple(c.id for c in checks)
+    fails = [f for f in findings if f.status == Status.FAIL]
+    errors = [f for f in findings if f.status == Status.ERROR]
+    passes = [f for f in findings if f.status == Status.PASS]
+    total = len(findings)
+    counts = {"findings_pass": len(passes), "findings_fail": len(fails), "findings_error": len(errors)}
+    if not checks:
+        return Verdict(
+            number,
+            Status.ERROR,
+            "自動判定の対象だがチェックが実装されていません",
+            "automated evidence expected but no check is implemented",
+            ids,
+            **counts,
+        )
+    if total == 0:
+        return Verdict(
+            number,
+            Status.ERROR,
+            f"評価対象なし: チェック {', '.join(ids)} が判定した資源がありません",
+            f"nothing evaluated: checks {', '.join(ids)} found no resources to judge",
+            ids,
+            **counts,
+        )
+    if fails:
+        extra_ja = f"、エラー {len(errors)} 件" if errors else ""
+        extra_en = f", {len(errors)} error" if errors else ""
+        return Verdict(
+            number,
+            Status.FAIL,
+            f"{total} 件中 {len(fails)} 件が不合格{extra_ja}: {_quote(fails, 'ja')}",
+            f"{len(fails)} of {total} failed{extra_en}: {_quote(fails, 'en')}",
+            ids,
+            **counts,
+        )
+    if errors:
+        return Verdict(
+            number,
+            Status.ERROR,
+            f"{total} 件中 {len(errors)} 件が判定不能: {_quote(errors, 'ja')}",
+            f"{len(errors)} of {total} could not be evaluated: {_quote(errors, 'en')}",
+            ids,
+            **counts,
+        )
+    return Verdict(
+        number,
+        Status.PASS,
+        f"{total} 件すべて合格（{', '.join(ids)}）",
+        f"all {total} passed ({', '.join(ids)})",
+        ids,
+        **counts,
+    )
+
+
+def _non_automated(requirement: Requirement, mode: str, checks: tuple[Check, ...], findings: list[Finding]) -> Verdict:
+    number = requirement.number
+    ids = tuple(c.id for c in checks)
+    counts = {
+        "findings_pass": sum(f.status == Status.PASS for f in findings),
+        "findings_fail": sum(f.status == Status.FAIL for f in findings),
+        "findings_error": sum(f.status == Status.ERROR for f in findings),
+    }
+    if mode == "manual":
+        fails = [f for f in findings if f.status == Status.FAIL]
+        if fails:
+            # A supporting check that fails contradicts the claim an attestation would make.
+            return Verdict(
+                number,
+                Status.FAIL,
+                f"手動証跡の対象だが自動チェックで {len(fails)} 件が不合格: {_quote(fails, 'ja')}",
+                f"manual evidence expected, but {len(fails)} automated finding(s) failed: {_quote(fails, 'en')}",
+                ids,
+                **counts,
+            )
+        ja = requirement.manual_evidence_ja or "証跡の登録（アテステーション）が必要です"
+        en = requirement.manual_evidence_en or "an attestation is needed"
+        return Verdict(number, Status.MANUAL, f"手動証跡: {ja}", f"manual evidence: {en}", ids, **counts)
+    if mode == "inherited":
+        return Verdict(
+            number,
+            Status.INHERITED,
+            "Azure 物理層（Microsoft の管理範囲）から継承",
+            "Azure physical layer, inherited from Microsoft",
+            ids,
+            **counts,
+        )
+    if mode == "not_applicable":
+        return Verdict(
+            number,
+            Status.NOT_APPLICABLE,
+            f"対象外: {requirement.reason_ja or '理由未記載'}",
+            f"not applicable: {requirement.reason_en or 'no reason recorded'}",
+            ids,
+            **counts,
+        )
+    return Verdict(
+        number,
+        Status.ERROR,
+        f"カタログの evidence_mode {mode!r} を解釈できません",
+        f"catalog evidence_mode {mode!r} is not understood",
+        ids,
+        **counts,
+    )
+
+
+def evaluate(
+    facts: FactSet,
+    catalog: Iterable[Requirement],
+    thresholds: Thresholds,
+    checks: Sequence[Check] = ALL_CHECKS,
+) -> EvaluationResult:
+    """Judge `facts` with `checks` and give one verdict per catalog requirement, ordered by No."""
+    findings: list[Finding] = []
+    for check in checks:
+        findings.extend(_collection_error_findings(check, facts))
+        findings.extend(_run_check(check, facts, thresholds))
+
+    verdicts = []
+    for requirement in sorted(catalog, key=lambda r: r.number):
+        number = requirement.number
+        tagged = tuple(c for c in checks if number in c.requirements)
+        ids = {c.id for c in tagged}
+        mine = [f for f in findings if f.check_id in ids and f.status in _JUDGED]
+        mode = _mode(requirement)
+        if mode == "automated":
+            verdicts.append(_rollup(number, tagged, mine))
+        else:
+            verdicts.append(_non_automated(requirement, mode, tagged, mine))
+    return EvaluationResult(findings=findings, verdicts=verdicts, checks=tuple(checks))

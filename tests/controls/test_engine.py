@@ -1,0 +1,210 @@
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from controls.checks import ALL_CHECKS, Check, Outcome
+from controls.checks.base import errored, failed, passed
+from controls.engine import evaluate
+from controls.model import CollectionError, Evidence, FactKind, FactSet, Status, Thresholds
+
+SUB = "/subscriptions/11111111-1111-1111-1111-111111111111"
+AT = datetime(2026, 3, 31, tzinfo=UTC)
+
+
+class Mode(StrEnum):
+    AUTOMATED = "automated"
+    MANUAL = "manual"
+    INHERITED = "inherited"
+    NOT_APPLICABLE = "not_applicable"
+
+
+@dataclass(frozen=True)
+class Req:
+    number: int
+    evidence_mode: Mode = Mode.AUTOMATED
+    title_ja: str = ""
+    title_en: str = ""
+    responsibility: str = "customer"
+    reason_ja: str | None = None
+    reason_en: str | None = None
+    manual_evidence_ja: str | None = None
+    manual_evidence_en: str | None = None
+
+
+def fake(check_id: str, requirements: tuple[int, ...], outcomes, reads=(FactKind.STORAGE_ACCOUNT,)) -> Check:
+    def judge(facts: FactSet, thresholds: Thresholds) -> Iterable[Outcome]:
+        return outcomes(facts) if callable(outcomes) else outcomes
+
+    return Check(check_id, requirements, "t", "t", tuple(reads), "api", "r", "r", "fix", "fix", (), judge)
+
+
+def res(name: str) -> str:
+    return f"{SUB}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/{name}"
+
+
+P1 = passed(res("a"), "a は合格", "a passed")
+P2 = passed(res("b"), "b は合格", "b passed")
+F1 = failed(res("c"), "c は不合格", "c minimumTlsVersion is TLS1_0")
+E1 = errored(res("d"), "d は判定不能", "d unreadable")
+
+
+def verdicts(checks, catalog, facts=None) -> dict:
+    result = evaluate(facts or FactSet(), catalog, Thresholds(), checks=checks)
+    return {v.requirement: v for v in result.verdicts}
+
+
+def test_rollup_pass_fail_error():
+    checks = [
+        fake("all-pass", (1,), [P1, P2]),
+        fake("one-fail", (2,), [P1, F1, E1]),
+        fake("one-error", (3,), [P1, E1]),
+        fake("shared", (1, 3), [P2]),
+    ]
+    v = verdicts(checks, [Req(1), Req(2), Req(3)])
+    assert v[1].status == Status.PASS and (v[1].findings_pass, v[1].findings_fail, v[1].findings_error) == (3, 0, 0)
+    assert v[1].check_ids == ("all-pass", "shared")
+    assert v[2].status == Status.FAIL and (v[2].findings_pass, v[2].findings_fail, v[2].findings_error) == (1, 1, 1)
+    assert v[2].reason_en.startswith("1 of 3 failed, 1 error: c minimumTlsVersion is TLS1_0")
+    assert "3 件中 1 件が不合格" in v[2].reason_ja and "c は不合格" in v[2].reason_ja
+    assert v[3].status == Status.ERROR and v[3].reason_en.startswith("1 of 3 could not be evaluated: d unreadable")
+
+
+def test_fail_reason_quotes_first_failures_only():
+    many = [failed(res(f"s{i}"), f"s{i} 不合格", f"s{i} failed") for i in range(5)]
+    v = verdicts([fake("many", (7,), many)], [Req(7)])[7]
+    assert "s0 failed; s1 failed; s2 failed" in v.reason_en and "s3" not in v.reason_en and v.reason_en.endswith("…")
+
+
+def test_nothing_evaluated_is_error_never_pass():
+    v = verdicts([fake("empty", (5,), [])], [Req(5)])[5]
+    assert v.status == Status.ERROR and "nothing evaluated" in v.reason_en and "評価対象なし" in v.reason_ja
+
+
+def test_automated_without_check_is_error():
+    v = verdicts([], [Req(9)])[9]
+    assert v.status == Status.ERROR and "no check is implemented" in v.reason_en
+
+
+def test_collection_error_gives_error_findings_and_error_verdict():
+    err = CollectionError(
+        FactKind.STORAGE_ACCOUNT,
+        "storage.accounts",
+        SUB,
+        "AuthorizationFailed",
+        "The client does not have authorization",
+        403,
+        "req-1",
+        AT,
+    )
+    other = CollectionError(FactKind.SQL_SERVER, "sql.servers", SUB, "Throttled", "x", 429, None, AT)
+    facts = FactSet([], [err, other])
+    checks = [fake("reads-storage", (4,), [P1]), fake("reads-nothing-failed", (6,), [P1], reads=(FactKind.NSG,))]
+    result = evaluate(facts, [Req(4), Req(6)], Thresholds(), checks=checks)
+    errors = [f for f in result.findings if f.status == Status.ERROR]
+    assert len(errors) == 1
+    [e] = errors
+    assert e.check_id == "reads-storage" and e.resource_id == SUB and e.requirements == (4,)
+    assert "AuthorizationFailed" in e.reason_en and "403" in e.reason_en and "AuthorizationFailed" in e.reason_ja
+    v = {x.requirement: x for x in result.verdicts}
+    assert v[4].status == Status.ERROR and v[4].findings_error == 1 and v[4].findings_pass == 1
+    assert v[6].status == Status.PASS
+
+
+def test_collection_error_with_no_resources_is_error_not_nothing():
+    err = CollectionError(FactKind.STORAGE_ACCOUNT, "storage.accounts", SUB, "AuthorizationFailed", "", 403, None, AT)
+    v = verdicts([fake("reads-storage", (4,), [])], [Req(4)], FactSet([], [err]))[4]
+    assert v.status == Status.ERROR and "AuthorizationFailed" in v.reason_en
+
+
+def test_raising_check_becomes_error_and_run_goes_on():
+    def boom(facts):
+        yield P1
+        raise KeyError("properties")
+
+    checks = [fake("broken", (1, 2), boom), fake("fine", (2,), [P2])]
+    result = evaluate(FactSet(), [Req(1), Req(2)], Thresholds(), checks=checks)
+    broken = [f for f in result.findings if f.check_id == "broken"]
+    assert len(broken) == 1 and broken[0].status == Status.ERROR and broken[0].requirements == (1, 2)
+    assert "KeyError" in broken[0].reason_en and "properties" in broken[0].reason_en
+    v = {x.requirement: x for x in result.verdicts}
+    assert v[1].status == Status.ERROR and v[2].status == Status.ERROR and v[2].findings_pass == 1
+
+
+def test_check_yielding_a_non_judgement_status_is_error():
+    def bad(facts):
+        return [Outcome(Status.MANUAL, res("a"), "x", "x")]
+
+    v = verdicts([fake("bad", (1,), bad)], [Req(1)])[1]
+    assert v.status == Status.ERROR and "ValueError" in v.reason_en
+
+
+def test_non_automated_modes_come_from_the_catalog():
+    catalog = [
+        Req(13, Mode.MANUAL, manual_evidence_ja="方針文書", manual_evidence_en="policy document"),
+        Req(88, Mode.INHERITED),
+        Req(99, Mode.NOT_APPLICABLE, reason_ja="VPN 不使用", reason_en="no VPN is used"),
+    ]
+    v = verdicts([], catalog)
+    assert v[13].status == Status.MANUAL and "policy document" in v[13].reason_en and "方針文書" in v[13].reason_ja
+    assert v[88].status == Status.INHERITED and "Azure physical layer, inherited" in v[88].reason_en
+    assert v[99].status == Status.NOT_APPLICABLE and "no VPN is used" in v[99].reason_en
+
+
+def test_manual_requirement_with_failing_supporting_check_fails():
+    v = verdicts([fake("support", (118,), [P1, F1])], [Req(118, Mode.MANUAL)])[118]
+    assert v.status == Status.FAIL and "c minimumTlsVersion is TLS1_0" in v.reason_en
+    v = verdicts([fake("support", (118,), [P1])], [Req(118, Mode.MANUAL)])[118]
+    assert v.status == Status.MANUAL and v.findings_pass == 1
+
+
+def test_verdicts_ordered_by_number_one_per_requirement():
+    result = evaluate(FactSet(), [Req(30), Req(2), Req(17, Mode.INHERITED)], Thresholds(), checks=[])
+    assert [v.requirement for v in result.verdicts] == [2, 17, 30]
+
+
+# ------------------------------------------------------------ the real checks through the engine
+
+
+def ev(kind: FactKind, doc: dict) -> Evidence:
+    return Evidence(kind, "test", SUB, doc["id"], "2024-01-01", None, AT, doc)
+
+
+def test_real_checks_storage_failure_reaches_verdict_86():
+    st = ev(
+        FactKind.STORAGE_ACCOUNT,
+        {
+            "id": res("stlogs"),
+            "name": "stlogs",
+            "properties": {"minimumTlsVersion": "TLS1_0", "supportsHttpsTrafficOnly": True},
+        },
+    )
+    sql = ev(
+        FactKind.SQL_SERVER,
+        {
+            "id": f"{SUB}/resourceGroups/rg/providers/Microsoft.Sql/servers/sql1",
+            "name": "sql1",
+            "properties": {"minimalTlsVersion": "1.2"},
+        },
+    )
+    result = evaluate(FactSet([st, sql]), [Req(86), Req(132), Req(182)], Thresholds())
+    v = {x.requirement: x for x in result.verdicts}
+    assert v[86].status == Status.FAIL
+    assert "storage account stlogs minimumTlsVersion is TLS1_0" in v[86].reason_en
+    assert (v[86].findings_fail, v[86].findings_pass) == (1, 2)  # storage TLS fails; HTTPS-only and SQL TLS pass
+    assert "storage-min-tls-1-2" in v[86].check_ids and "nsg-no-internet-management-ports" in v[86].check_ids
+    assert v[132].status == Status.ERROR and "nothing evaluated" in v[132].reason_en  # no workspaces collected
+    assert v[182].status == Status.ERROR  # automated but no check tags it
+
+
+def test_registered_checks_are_fully_documented():
+    assert len({c.id for c in ALL_CHECKS}) == len(ALL_CHECKS) >= 12
+    for c in ALL_CHECKS:
+        assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)+", c.id), c.id
+        assert c.requirements and c.reads
+        for text in (c.title_ja, c.title_en, c.api, c.rule_ja, c.rule_en, c.remediation_ja, c.remediation_en):
+            assert text.strip(), c.id
+        assert re.search(r"[ぁ-んァ-ン一-龥]", c.title_ja + c.rule_ja + c.remediation_ja), c.id
+    numbers = {n for c in ALL_CHECKS for n in c.requirements}
+    assert {86, 87, 96, 97, 118, 123, 128, 132, 141, 145, 148} <= numbers
