@@ -478,7 +478,7 @@ class Ledger:
                 .join(EvidenceBlob, EvidenceBlob.sha256 == RunEvidence.sha256)
                 .where(RunEvidence.run_id == run_id)
                 .order_by(RunEvidence.id)
-            ).tuples()
+            )
             return [_convert(_to_evidence, row, content) for row, content in rows]
 
     def evidence_by_sha(self, sha: str) -> dict[str, Any]:
