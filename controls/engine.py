@@ -5,7 +5,8 @@
     res.verdicts   # one Verdict per catalog requirement, ordered by No
 
 Rules that keep "could not see" from ever looking like "fine":
-- a collection error of a kind a check reads becomes an error finding of that check (per error);
+- a collection error of a kind a check reads becomes an error finding of that check (one per
+  failed scope);
 - a check that raises becomes an error finding for its requirements; the run goes on;
 - an automated requirement with no check, or whose checks judged nothing, is `error`.
 """
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from controls.checks import ALL_CHECKS, Check
-from controls.model import FactSet, Finding, Status, Thresholds, Verdict
+from controls.model import CollectionError, FactSet, Finding, Status, Thresholds, Verdict
 
 # How many failing/erroring reasons a verdict quotes before "…".
 _QUOTED = 3
@@ -27,12 +28,18 @@ _JUDGED = (Status.PASS, Status.FAIL, Status.ERROR)
 class Requirement(Protocol):
     """What the engine reads from a catalog entry (controls.catalog.Requirement)."""
 
-    number: int
-    evidence_mode: Any  # StrEnum: automated / manual / inherited / not_applicable
-    reason_ja: str | None
-    reason_en: str | None
-    manual_evidence_ja: str | None
-    manual_evidence_en: str | None
+    @property
+    def number(self) -> int: ...
+    @property
+    def evidence_mode(self) -> Any: ...  # StrEnum: automated / manual / inherited / not_applicable
+    @property
+    def reason_ja(self) -> str | None: ...
+    @property
+    def reason_en(self) -> str | None: ...
+    @property
+    def manual_evidence_ja(self) -> str | None: ...
+    @property
+    def manual_evidence_en(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -49,17 +56,25 @@ class EvaluationResult:
 
 
 def _collection_error_findings(check: Check, facts: FactSet) -> list[Finding]:
-    out = []
+    """One error finding per failed scope: a fetcher that fails often fails several kinds at once
+    (e.g. network watchers and flow logs), which is one thing the check could not see, not two."""
+    by_scope: dict[str, list[CollectionError]] = {}
     for err in facts.errors_for(check.reads):
-        status = f"HTTP {err.status_code}" if err.status_code is not None else "no HTTP status"
+        by_scope.setdefault(err.scope, []).append(err)
+    out = []
+    for scope, errs in by_scope.items():
+        kinds = ", ".join(dict.fromkeys(e.kind.value for e in errs))
+        causes = ", ".join(
+            dict.fromkeys(f"{e.code} (HTTP {e.status_code})" if e.status_code is not None else e.code for e in errs)
+        )
         out.append(
             Finding(
                 check_id=check.id,
                 requirements=check.requirements,
                 status=Status.ERROR,
-                resource_id=err.scope,
-                reason_ja=f"{err.scope} の {err.kind.value} を収集できませんでした: {err.code}（{status}）",
-                reason_en=f"{err.kind.value} could not be collected in {err.scope}: {err.code} ({status})",
+                resource_id=scope,
+                reason_ja=f"{scope} の {kinds} を収集できませんでした: {causes}",
+                reason_en=f"{kinds} could not be collected in {scope}: {causes}",
             )
         )
     return out
@@ -89,8 +104,10 @@ def _mode(requirement: Requirement) -> str:
 
 
 def _quote(findings: Sequence[Finding], lang: str) -> str:
-    reasons = [f.reason_ja if lang == "ja" else f.reason_en for f in findings[:_QUOTED]]
-    more = " …" if len(findings) > _QUOTED else ""
+    # Identical reasons (e.g. one failed collection seen by two checks) are quoted once.
+    distinct = list(dict.fromkeys(f.reason_ja if lang == "ja" else f.reason_en for f in findings))
+    reasons = distinct[:_QUOTED]
+    more = " …" if len(distinct) > _QUOTED else ""
     return "; ".join(reasons) + more
 
 

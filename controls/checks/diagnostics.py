@@ -16,30 +16,50 @@ class _Monitored:
     resource_id: str  # the resource the diagnostic settings are attached to
     label_ja: str
     label_en: str
-    source: Evidence  # the inventory document that told us the resource exists
+    sources: tuple[Evidence, ...]  # the inventory documents that told us the resource exists
+
+
+_LABELS = {
+    "microsoft.web/sites": ("App Service", "App Service"),
+    "microsoft.sql/servers": ("SQL サーバー", "SQL server"),
+    "microsoft.keyvault/vaults": ("Key Vault", "Key Vault"),
+    "microsoft.network/networksecuritygroups": ("NSG", "NSG"),
+    "microsoft.storage/storageaccounts": ("ストレージアカウント", "storage account"),
+}
+_TYPED = {
+    FactKind.WEB_SITE: "microsoft.web/sites",
+    FactKind.SQL_SERVER: "microsoft.sql/servers",
+    FactKind.NSG: "microsoft.network/networksecuritygroups",
+    FactKind.STORAGE_ACCOUNT: "microsoft.storage/storageaccounts",
+}
 
 
 def _monitored(facts: FactSet) -> Iterator[_Monitored]:
-    def named(ev: Evidence) -> str:
-        return str(ev.content.get("name") or name_from_id(ev.resource_id))
-
-    for ev in facts.of(FactKind.WEB_SITE):
-        yield _Monitored(ev.resource_id, f"App Service {named(ev)}", f"App Service {named(ev)}", ev)
-    for ev in facts.of(FactKind.SQL_SERVER):
-        yield _Monitored(ev.resource_id, f"SQL サーバー {named(ev)}", f"SQL server {named(ev)}", ev)
+    """Every monitored resource once, from the typed listings and the generic inventory together, so
+    that one failed listing does not silently drop resources the other one saw."""
+    found: dict[str, tuple[str, list[Evidence]]] = {}
+    for kind, rtype in _TYPED.items():
+        for ev in facts.of(kind):
+            found.setdefault(norm_id(ev.resource_id), (rtype, []))[1].append(ev)
     for ev in facts.of(FactKind.RESOURCE):
-        if str(ev.content.get("type") or "").lower() == "microsoft.keyvault/vaults":
-            yield _Monitored(ev.resource_id, f"Key Vault {named(ev)}", f"Key Vault {named(ev)}", ev)
-    for ev in facts.of(FactKind.NSG):
-        yield _Monitored(ev.resource_id, f"NSG {named(ev)}", f"NSG {named(ev)}", ev)
-    for ev in facts.of(FactKind.STORAGE_ACCOUNT):
-        # Storage data-plane logs (reads, writes, deletes) are emitted by the blob service, not the account.
-        yield _Monitored(
-            ev.resource_id.rstrip("/") + "/blobServices/default",
-            f"ストレージアカウント {named(ev)} の BLOB サービス",
-            f"storage account {named(ev)} blob service",
-            ev,
-        )
+        rtype = str(ev.content.get("type") or "").lower()
+        if rtype in _LABELS:
+            found.setdefault(norm_id(ev.resource_id), (rtype, []))[1].append(ev)
+
+    for rtype, sources in found.values():
+        first = sources[0]
+        name = str(first.content.get("name") or name_from_id(first.resource_id))
+        ja, en = _LABELS[rtype]
+        if rtype == "microsoft.storage/storageaccounts":
+            # Storage data-plane logs (reads, writes, deletes) are emitted by the blob service, not the account.
+            yield _Monitored(
+                first.resource_id.rstrip("/") + "/blobServices/default",
+                f"{ja} {name}（BLOB サービス）",
+                f"{en} {name} blob service",
+                tuple(sources),
+            )
+        else:
+            yield _Monitored(first.resource_id, f"{ja} {name}", f"{en} {name}", tuple(sources))
 
 
 def _enabled_logs(setting: Any) -> list[str]:
@@ -71,7 +91,8 @@ def _retained(setting: Any) -> list[str]:
     ),
     api="Diagnostic Settings - List (Microsoft.Insights/diagnosticSettings) on each App Service site, SQL "
     "server, Key Vault, NSG and storage blob service (…/blobServices/default): properties.logs[].{category, "
-    "categoryGroup, enabled}, properties.workspaceId, properties.storageAccountId",
+    "categoryGroup, enabled}, properties.workspaceId, properties.storageAccountId. The resources come from "
+    "the typed listings and Resources - List (type) together.",
     rule_ja="1 つ以上の診断設定が、有効なログカテゴリ（または categoryGroup）を workspaceId か storageAccountId "
     "へ送っていれば合格。Event Hub のみはログが保持されないため不合格。診断設定が収集されていない資源はエラー。",
     rule_en="Passes when at least one diagnostic setting sends an enabled log category (or category group) to "
@@ -94,7 +115,7 @@ def diagnostic_logs_retained(facts: FactSet, thresholds: Thresholds) -> Iterator
                 res.resource_id,
                 f"{res.label_ja} の診断設定を判定できません（{why_ja}）",
                 f"{res.label_en} diagnostic settings cannot be judged ({why_en})",
-                res.source,
+                res.sources,
             )
             continue
         settings = diag.content.get("value")
@@ -103,7 +124,7 @@ def diagnostic_logs_retained(facts: FactSet, thresholds: Thresholds) -> Iterator
                 res.resource_id,
                 f"{res.label_ja} の診断設定の文書に value 配列がありません",
                 f"{res.label_en} diagnostic settings document has no value list",
-                res.source,
+                res.sources,
                 diag,
             )
             continue
@@ -116,7 +137,7 @@ def diagnostic_logs_retained(facts: FactSet, thresholds: Thresholds) -> Iterator
                 res.resource_id,
                 f"{res.label_ja} の診断設定 {field(s, 'name')} がログ（{logs}）を {where} へ送っています",
                 f"{res.label_en} diagnostic setting {field(s, 'name')} sends logs ({logs}) to {where}",
-                res.source,
+                res.sources,
                 diag,
             )
             continue
@@ -137,6 +158,6 @@ def diagnostic_logs_retained(facts: FactSet, thresholds: Thresholds) -> Iterator
             res.resource_id,
             f"{res.label_ja} のログが保持先へ送られていません: {detail_ja}",
             f"{res.label_en} logs are not sent to a retained destination: {detail_en}",
-            res.source,
+            res.sources,
             diag,
         )

@@ -112,15 +112,20 @@ def nsg_flow_logs(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
             continue
 
         attached = [
-            *((sid, vnet_of_subnet(sid)) for sid in (field(s, "id") for s in p.get("subnets") or []) if sid),
-            *((nid, None) for nid in (field(n, "id") for n in p.get("networkInterfaces") or []) if nid),
+            *(
+                (("サブネット", "subnet"), sid, vnet_of_subnet(sid))
+                for sid in (field(s, "id") for s in p.get("subnets") or [])
+                if sid
+            ),
+            *((("NIC", "NIC"), nid, None) for nid in (field(n, "id") for n in p.get("networkInterfaces") or []) if nid),
         ]
         used: list[Evidence] = []
-        uncovered: list[str] = []
-        for point, vnet in attached:
+        uncovered: list[tuple[str, str]] = []
+        for label, point, vnet in attached:
             hit = covering(point, vnet)
             if hit is None:
-                uncovered.append(name_from_id(str(point)))
+                point_name = name_from_id(str(point))
+                uncovered.append((f"{label[0]} {point_name}", f"{label[1]} {point_name}"))
             else:
                 used.append(hit.log)
         if attached and not uncovered:
@@ -148,11 +153,13 @@ def nsg_flow_logs(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
         parts_ja = [j.why_ja for j in seen if not j.ok]
         parts_en = [j.why_en for j in seen if not j.ok]
         if not attached:
-            parts_ja.append("NSG を対象とするフローログがなく、サブネットにも NIC にも関連付けられていません")
-            parts_en.append("no flow log targets the NSG and it is associated with no subnet or NIC")
+            parts_ja.append("NSG に有効なフローログがなく、サブネットにも NIC にも関連付けられていません")
+            parts_en.append("the NSG has no qualifying flow log and is associated with no subnet or NIC")
         else:
-            parts_ja.append("NSG にも関連付け先 " + ", ".join(uncovered) + " にも有効なフローログがありません")
-            parts_en.append("no qualifying flow log on the NSG or on its associated " + ", ".join(uncovered))
+            where_ja = ", ".join(u[0] for u in uncovered)
+            where_en = ", ".join(u[1] for u in uncovered)
+            parts_ja.append(f"NSG にも関連付け先 {where_ja} にも有効なフローログがありません")
+            parts_en.append(f"no qualifying flow log on the NSG or on its associated {where_en}")
         detail_ja, detail_en = "; ".join(parts_ja), "; ".join(parts_en)
         yield failed(
             nsg.resource_id,

@@ -117,3 +117,12 @@ def test_sql_and_nsg_are_monitored():
 
 def test_nothing_monitored_no_findings():
     assert run() == {}
+
+
+def test_resource_seen_only_in_the_inventory_is_still_judged_and_listed_once():
+    listed = ev(FactKind.RESOURCE, {"id": SITE, "name": "app-karte", "type": "Microsoft.Web/sites"})
+    assert run(listed)[SITE].status == Status.ERROR  # its diagnostic settings were not collected
+    typed, d = site(), diag(SITE, setting("to-law", workspace=WORKSPACE))
+    findings = CHECKS_BY_ID["diagnostic-logs-retained"].evaluate(FactSet([typed, listed, d]), Thresholds())
+    assert len(findings) == 1 and findings[0].status == Status.PASS
+    assert set(findings[0].evidence) == {typed.sha256, listed.sha256, d.sha256}

@@ -110,7 +110,7 @@ def test_no_flow_log_fails():
     f = judge(nsg(subnets=["snet-web"]))
     assert f.status == Status.FAIL and "snet-web" in f.reason_en
     f = judge(nsg())
-    assert f.status == Status.FAIL and "associated with no subnet or NIC" in f.reason_en
+    assert f.status == Status.FAIL and "no qualifying flow log and is associated with no subnet or NIC" in f.reason_en
 
 
 def test_flow_log_collection_error_in_the_subscription_is_error_not_fail():

@@ -112,6 +112,21 @@ def test_collection_error_gives_error_findings_and_error_verdict():
     assert v[6].status == Status.PASS
 
 
+def test_one_error_finding_per_failed_scope_naming_every_kind():
+    nw = CollectionError(FactKind.NETWORK_WATCHER, "network.flow_logs", SUB, "AuthorizationFailed", "", 403, None, AT)
+    fl = CollectionError(FactKind.FLOW_LOG, "network.flow_logs", SUB, "AuthorizationFailed", "", 403, None, AT)
+    other = CollectionError(
+        FactKind.FLOW_LOG, "network.flow_logs", f"{SUB}/x/networkWatchers/nw2", "Timeout", "", None, None, AT
+    )
+    check = fake("flows", (96,), [], reads=(FactKind.FLOW_LOG, FactKind.NETWORK_WATCHER))
+    result = evaluate(FactSet([], [nw, fl, other]), [Req(96)], Thresholds(), checks=[check])
+    by_scope = {f.resource_id: f for f in result.findings}
+    assert len(result.findings) == 2 and set(by_scope) == {SUB, f"{SUB}/x/networkWatchers/nw2"}
+    assert "network_watcher, flow_log" in by_scope[SUB].reason_en
+    assert by_scope[SUB].reason_en.endswith("AuthorizationFailed (HTTP 403)")
+    assert by_scope[f"{SUB}/x/networkWatchers/nw2"].reason_en.endswith(": Timeout")
+
+
 def test_collection_error_with_no_resources_is_error_not_nothing():
     err = CollectionError(FactKind.STORAGE_ACCOUNT, "storage.accounts", SUB, "AuthorizationFailed", "", 403, None, AT)
     v = verdicts([fake("reads-storage", (4,), [])], [Req(4)], FactSet([], [err]))[4]
