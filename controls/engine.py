@@ -138,7 +138,7 @@ def _rollup(number: int, checks: tuple[Check, ...], findings: list[Finding]) -> 
         )
     if fails:
         extra_ja = f"、エラー {len(errors)} 件" if errors else ""
-        extra_en = f", {len(errors)} error" if errors else ""
+        extra_en = f", {len(errors)} error(s)" if errors else ""
         return Verdict(
             number,
             Status.FAIL,

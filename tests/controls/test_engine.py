@@ -66,7 +66,7 @@ def test_rollup_pass_fail_error():
     assert v[1].status == Status.PASS and (v[1].findings_pass, v[1].findings_fail, v[1].findings_error) == (3, 0, 0)
     assert v[1].check_ids == ("all-pass", "shared")
     assert v[2].status == Status.FAIL and (v[2].findings_pass, v[2].findings_fail, v[2].findings_error) == (1, 1, 1)
-    assert v[2].reason_en.startswith("1 of 3 failed, 1 error: c minimumTlsVersion is TLS1_0")
+    assert v[2].reason_en.startswith("1 of 3 failed, 1 error(s): c minimumTlsVersion is TLS1_0")
     assert "3 件中 1 件が不合格" in v[2].reason_ja and "c は不合格" in v[2].reason_ja
     assert v[3].status == Status.ERROR and v[3].reason_en.startswith("1 of 3 could not be evaluated: d unreadable")
 
