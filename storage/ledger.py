@@ -18,7 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, func, insert, select
+from sqlalchemy import Engine, create_engine, event, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
@@ -55,6 +55,7 @@ __all__ = ["Ledger", "LedgerError", "RunRecord", "RunStatus", "VerifyReport"]
 _T = TypeVar("_T")
 _CHUNK = 500  # rows per executemany / IN (...) list
 _SEAL_ATTEMPTS = 5
+_SEAL_LOCK_KEY = 0x73686F6B6F01  # PostgreSQL advisory lock taken while a run is being sealed
 
 
 class LedgerError(Exception):
@@ -242,15 +243,15 @@ class Ledger:
         rows: list[dict[str, Any]] = []
         for item in items:
             try:
-                text = canonical_json(item.content).decode()
+                document = canonical_json(item.content).decode()
             except (TypeError, ValueError) as exc:
                 raise LedgerError(f"evidence {item.resource_id} is not JSON-serialisable: {exc}") from None
-            sha = blob_sha256(text)
+            sha = blob_sha256(document)
             if item.sha256 != sha:
                 raise LedgerError(
                     f"evidence {item.resource_id}: sha256 {item.sha256} does not match its content ({sha})"
                 )
-            blobs[sha] = text
+            blobs[sha] = document
             rows.append(
                 {
                     "run_id": run_id,
@@ -267,7 +268,8 @@ class Ledger:
         with self._session(write=True) as session:
             self._running(session, run_id)
             dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-            blob_rows = [{"sha256": s, "content": t, "size": len(t.encode())} for s, t in blobs.items()]
+            # Sorted, so concurrent runs storing overlapping blobs take row locks in one order (no deadlock).
+            blob_rows = [{"sha256": s, "content": t, "size": len(t.encode())} for s, t in sorted(blobs.items())]
             for chunk in _chunks(blob_rows):
                 # Content-addressed: a blob already stored (by any run) is simply referenced again.
                 statement = dialect.insert(EvidenceBlob).on_conflict_do_nothing(index_elements=["sha256"])
@@ -369,6 +371,9 @@ class Ledger:
         for _attempt in range(_SEAL_ATTEMPTS):
             try:
                 with self._session(write=True) as session:
+                    if session.get_bind().dialect.name == "postgresql":
+                        # Seals queue up for the chain's tail (SQLite's BEGIN IMMEDIATE already does this).
+                        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SEAL_LOCK_KEY})
                     run = session.scalar(
                         select(Run).where(Run.id == run_id).options(undefer(Run.seal)).with_for_update()
                     )
