@@ -477,14 +477,12 @@ class Ledger:
 
     def evidence(self, run_id: int) -> list[Evidence]:
         with self._session(write=False) as session:
-            self._get_run(session, run_id)
-            rows = session.execute(
-                select(RunEvidence, EvidenceBlob.content)
-                .join(EvidenceBlob, EvidenceBlob.sha256 == RunEvidence.sha256)
-                .where(RunEvidence.run_id == run_id)
-                .order_by(RunEvidence.id)
-            )
-            return [_convert(_to_evidence, row, content) for row, content in rows]
+            rows = self._rows(session, RunEvidence, run_id)
+            contents: dict[str, str] = {}
+            for chunk in _chunks(sorted({row.sha256 for row in rows})):
+                query = select(EvidenceBlob.sha256, EvidenceBlob.content).where(EvidenceBlob.sha256.in_(chunk))
+                contents.update({sha: content for sha, content in session.execute(query)})
+            return [_convert(_to_evidence, row, contents.get(row.sha256)) for row in rows]
 
     def evidence_by_sha(self, sha: str) -> dict[str, Any]:
         with self._session(write=False) as session:
@@ -510,7 +508,12 @@ class Ledger:
 
     def _rows(self, session: Session, model: type[Any], run_id: int) -> Sequence[Any]:
         self._get_run(session, run_id)
-        return session.scalars(select(model).where(model.run_id == run_id).order_by(model.id)).all()
+        try:
+            return session.scalars(select(model).where(model.run_id == run_id).order_by(model.id)).all()
+        except (ValueError, TypeError) as exc:
+            raise LedgerError(
+                f"{model.__tablename__} of run {run_id} cannot be read ({exc}); run `shoko verify`"
+            ) from None
 
     # -- integrity --------------------------------------------------------------------------------
 
@@ -547,7 +550,9 @@ def _convert(build: Callable[..., _T], row: Any, *more: Any) -> _T:
         raise LedgerError(f"{row.__tablename__} row {row.id} cannot be read ({exc}); run `shoko verify`") from None
 
 
-def _to_evidence(row: RunEvidence, content: str) -> Evidence:
+def _to_evidence(row: RunEvidence, content: str | None) -> Evidence:
+    if content is None:
+        raise ValueError(f"evidence blob {row.sha256} is missing")
     return Evidence(
         kind=FactKind(row.kind),
         source=row.source,

@@ -141,9 +141,15 @@ def _load_rows(session: Session, run: Run, model: type[Base]) -> list[Any]:
     table = model.__table__
     try:
         return list(session.scalars(select(model).where(table.c.run_id == run.id).order_by(table.c.id)).all())
-    except (ValueError, TypeError) as exc:
-        # Hand-edited values the column type cannot even parse (bad JSON, bad timestamp).
-        raise _Problem(run.id, model.__tablename__, None, f"rows cannot be read: {exc}") from None
+    except (ValueError, TypeError):
+        pass
+    # A hand-edited value the column type cannot even parse (bad JSON, bad timestamp): find its row.
+    for row_id in session.scalars(select(table.c.id).where(table.c.run_id == run.id).order_by(table.c.id)).all():
+        try:
+            session.scalars(select(model).where(table.c.id == row_id)).one()
+        except (ValueError, TypeError) as exc:
+            raise _Problem(run.id, model.__tablename__, row_id, f"row cannot be read: {exc}") from None
+    raise _Problem(run.id, model.__tablename__, None, "rows cannot be read")
 
 
 def _check_blobs(session: Session, run: Run, shas: Iterable[str], checked: set[str]) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from storage.hashing import row_hash
-from storage.ledger import Ledger
+from storage.ledger import Ledger, LedgerError
 from storage.models import RunFinding
 
 from .helpers import NSG_ID, T0, drop_protection, execute, nsg_evidence, record_run, sample
@@ -205,6 +205,20 @@ def test_a_row_edited_while_its_run_was_still_running_is_caught_after_sealing(le
     ledger.complete_run(run_id, T0 + timedelta(minutes=1))
     report = ledger.verify()
     assert (report.ok, report.run_id, report.table, report.row_id) == (False, run_id, "findings", finding_id)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_value_edited_into_unreadable_json_is_named(ledger: Ledger, raw: Engine) -> None:
+    # Only SQLite accepts this: PostgreSQL's json column refuses the text outright.
+    chain = build_chain(ledger)
+    drop_protection(raw)
+    verdict = row_ids(raw, "verdicts", chain.middle)[1]
+    execute(raw, "UPDATE verdicts SET check_ids = '[not json' WHERE id = :i", i=verdict)
+    report = ledger.verify()
+    assert (report.ok, report.run_id, report.table, report.row_id) == (False, chain.middle, "verdicts", verdict)
+    assert "cannot be read" in (report.problem or "")
+    with pytest.raises(LedgerError, match="cannot be read"):
+        ledger.verdicts(chain.middle)
 
 
 def test_verify_on_an_empty_ledger(ledger: Ledger) -> None:
