@@ -1,0 +1,255 @@
+"""Reads against the estate, the way ARM answers them. Generic by resource id; no per-type code.
+
+- a resource id                          -> that document
+- a collection path                      -> the documents directly under it ([] if the owner exists)
+- /subscriptions/{s}/providers/{ns}/{t}  -> those directly under the subscription plus those in each of
+                                            its resource groups (how list_all / list_for_subscription work)
+- /subscriptions[/{s}[/resourcegroups[/{rg}]]], .../resources -> subscriptions, groups, tracked resources
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from sandbox import ids
+from sandbox.estate import Estate
+
+# Collections the SDK reads as a single response (its pager never follows nextLink), so ARM does not
+# page them: azure-mgmt-monitor 6.0.2 `diagnostic_settings.list` returns `None` as continuation.
+UNPAGED_TYPES = frozenset({"microsoft.insights/diagnosticsettings"})
+
+# Fields `/resources` returns: ARM's inventory listing leaves `properties` out.
+_INVENTORY_FIELDS = (
+    "id",
+    "name",
+    "type",
+    "location",
+    "kind",
+    "sku",
+    "tags",
+    "managedBy",
+    "identity",
+    "plan",
+    "zones",
+    "extendedLocation",
+    "createdTime",
+    "changedTime",
+    "provisioningState",
+)
+
+
+class ArmError(Exception):
+    """An ARM error response: `{"error": {"code", "message"}}` with this HTTP status."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class ArmIndex:
+    """An immutable lookup structure over one estate; rebuilt when the estate changes."""
+
+    def __init__(self, estate: Estate) -> None:
+        self.estate = estate
+        self.subscriptions: dict[str, dict[str, Any]] = {s["subscriptionId"].lower(): s for s in estate.subscriptions}
+        self.groups: dict[str, dict[str, Any]] = {str(g["id"]).lower(): g for g in estate.resource_groups}
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.children: dict[str, list[dict[str, Any]]] = {}
+        self.tracked: list[tuple[ids.ArmPath, dict[str, Any]]] = []
+        for doc in estate.resources:
+            rid = str(doc["id"])
+            parsed = ids.parse(rid)
+            self.docs[parsed.key] = doc
+            self.children.setdefault(rid.rsplit("/", 1)[0].lower(), []).append(doc)
+            # Inventory (/resources) lists top-level tracked resources: those in a resource group with a location.
+            if parsed.top_level and parsed.resource_group is not None and doc.get("location"):
+                self.tracked.append((parsed, doc))
+
+    def exists(self, path: str) -> bool:
+        key = ids.normalise(path).lower()
+        if key in self.docs or key in self.groups:
+            return True
+        parts = key.strip("/").split("/")
+        return len(parts) == 2 and parts[0] == "subscriptions" and parts[1] in self.subscriptions
+
+    # -- reads --------------------------------------------------------------------------------------
+
+    def read(self, parsed: ids.ArmPath) -> dict[str, Any] | list[dict[str, Any]]:
+        """The document, or the full (unpaged) list, a GET of `parsed` returns. Raises ArmError."""
+        if parsed.kind == "collection" and parsed.subscription is None:
+            return list(self.subscriptions.values())
+        self._require_scope(parsed)
+        if parsed.kind == "resource":
+            if parsed.type == ids.SUBSCRIPTION_TYPE:
+                return self.subscriptions[str(parsed.subscription).lower()]
+            if parsed.type == ids.RESOURCE_GROUP_TYPE:
+                return self.groups[parsed.key]
+            doc = self.docs.get(parsed.key)
+            if doc is None:
+                raise self._not_found(parsed)
+            return doc
+        if parsed.kind == "resources_listing":
+            prefix = parsed.path.lower() + "/" if parsed.resource_group else None
+            out = []
+            for p, doc in self.tracked:
+                if (p.subscription or "").lower() != str(parsed.subscription).lower():
+                    continue
+                if prefix is not None and not p.key.startswith(prefix):
+                    continue
+                out.append({k: doc[k] for k in _INVENTORY_FIELDS if k in doc})
+            return out
+        if parsed.type == ids.RESOURCE_GROUP_TYPE:
+            sub_prefix = f"/subscriptions/{parsed.subscription}/resourcegroups/".lower()
+            return [g for k, g in self.groups.items() if k.startswith(sub_prefix)]
+        # A collection: its owner must exist.
+        if parsed.parent is not None and not self.exists(parsed.parent):
+            raise self._not_found(ids.parse(parsed.parent))
+        found = list(self.children.get(parsed.key, []))
+        if parsed.top_level and parsed.resource_group is None:
+            # Subscription-wide provider listing: add the same collection in every resource group.
+            tail = parsed.path.split("/", 3)[3].lower()  # providers/{ns}/{type}
+            for gkey in self.groups:
+                if gkey.startswith(f"/subscriptions/{str(parsed.subscription).lower()}/"):
+                    found.extend(self.children.get(f"{gkey}/{tail}", []))
+        return found
+
+    def _require_scope(self, parsed: ids.ArmPath) -> None:
+        sub = str(parsed.subscription).lower()
+        if sub not in self.subscriptions:
+            raise ArmError(404, "SubscriptionNotFound", f"The subscription '{parsed.subscription}' could not be found.")
+        if parsed.resource_group is not None:
+            gkey = f"/subscriptions/{sub}/resourcegroups/{parsed.resource_group.lower()}"
+            if gkey not in self.groups:
+                raise ArmError(
+                    404, "ResourceGroupNotFound", f"Resource group '{parsed.resource_group}' could not be found."
+                )
+
+    def _not_found(self, parsed: ids.ArmPath) -> ArmError:
+        self._require_scope(parsed)
+        if parsed.type == ids.RESOURCE_GROUP_TYPE:
+            return ArmError(
+                404, "ResourceGroupNotFound", f"Resource group '{parsed.resource_group}' could not be found."
+            )
+        tail = re.split(r"/providers/", parsed.path, flags=re.IGNORECASE)[-1]
+        where = f"under resource group '{parsed.resource_group}'" if parsed.resource_group else "in the subscription"
+        return ArmError(
+            404,
+            "ResourceNotFound",
+            f"The Resource '{tail}' {where} was not found. "
+            "For more details please go to https://aka.ms/ARMResourceNotFoundFix",
+        )
+
+
+# -- $filter ---------------------------------------------------------------------------------------
+
+_CLAUSE = re.compile(
+    r"\s*(?:(?P<atscope>atScope\(\))|(?P<field>[A-Za-z_][\w.]*)\s+eq\s+"
+    r"(?:'(?P<str>(?:[^']|'')*)'|(?P<lit>true|false|null)))\s*",
+    re.IGNORECASE,
+)
+_AND = re.compile(r"and\b", re.IGNORECASE)
+
+Resolver = Callable[[Mapping[str, Any], str], Any]
+
+
+class FilterError(ValueError):
+    pass
+
+
+def compile_filter(text: str, resolve: Resolver, scope: str | None = None) -> Callable[[Mapping[str, Any]], bool]:
+    """A small OData subset: clauses `field eq 'v'` / `field eq true|false|null` / `atScope()` joined by `and`.
+
+    Anything else raises FilterError, so a caller never gets silently unfiltered data.
+    """
+    tests: list[Callable[[Mapping[str, Any]], bool]] = []
+    pos = 0
+    while True:
+        m = _CLAUSE.match(text, pos)
+        if not m:
+            raise FilterError(f"unsupported $filter expression near {text[pos : pos + 40]!r}")
+        if m.group("atscope"):
+            tests.append(_at_scope(scope))
+        else:
+            field = m.group("field")
+            if m.group("str") is not None:
+                want: Any = m.group("str").replace("''", "'")
+            else:
+                want = {"true": True, "false": False, "null": None}[m.group("lit").lower()]
+            tests.append(_equals(field, want, resolve))
+        pos = m.end()
+        if pos >= len(text):
+            break
+        a = _AND.match(text, pos)
+        if not a:
+            raise FilterError(f"unsupported $filter expression near {text[pos : pos + 40]!r}")
+        pos = a.end()
+    return lambda doc: all(t(doc) for t in tests)
+
+
+def _equals(field: str, want: Any, resolve: Resolver) -> Callable[[Mapping[str, Any]], bool]:
+    def test(doc: Mapping[str, Any]) -> bool:
+        have = resolve(doc, field)
+        if isinstance(want, str) and isinstance(have, str):
+            return have.lower() == want.lower()
+        return bool(have == want and type(have) is type(want))
+
+    return test
+
+
+def _at_scope(scope: str | None) -> Callable[[Mapping[str, Any]], bool]:
+    target = (scope or "/").lower().rstrip("/") + "/"
+
+    def test(doc: Mapping[str, Any]) -> bool:
+        props = doc.get("properties")
+        s = props.get("scope") if isinstance(props, Mapping) else None
+        if not isinstance(s, str):
+            return True
+        return target.startswith(s.lower().rstrip("/") + "/")
+
+    return test
+
+
+def dotted(doc: Mapping[str, Any], field: str) -> Any:
+    cur: Any = doc
+    for part in field.split("."):
+        if not isinstance(cur, Mapping):
+            return None
+        match = next((k for k in cur if k.lower() == part.lower()), None)
+        if match is None:
+            return None
+        cur = cur[match]
+    return cur
+
+
+def resolve_arm(doc: Mapping[str, Any], field: str) -> Any:
+    """ARM filter fields: `resourceType`, `resourceGroup`, then `properties.{field}`, then the document."""
+    low = field.lower()
+    if low == "resourcetype":
+        return doc.get("type")
+    if low == "resourcegroup":
+        try:
+            return ids.parse(str(doc.get("id", ""))).resource_group
+        except ids.NotAnArmPath:
+            return None
+    props = doc.get("properties")
+    if isinstance(props, Mapping) and "." not in field:
+        value = dotted(props, field)
+        if value is not None:
+            return value
+    return dotted(doc, field)
+
+
+def filter_docs(
+    docs: Iterable[dict[str, Any]], text: str | None, resolve: Resolver, scope: str | None = None
+) -> list[dict[str, Any]]:
+    if text is None or not text.strip():
+        return list(docs)
+    keep = compile_filter(text, resolve, scope)
+    return [d for d in docs if keep(d)]

@@ -1,0 +1,527 @@
+"""The estate file: what the sandbox pretends Azure contains.
+
+`load_estate(path)` reads YAML or JSON and validates it; `estate_from_mapping(data)` does the same for
+an in-memory mapping. Any problem raises `EstateError`, whose text is one line naming the file, the
+document and the problem, e.g.
+
+    estates/x.yaml: resources[3] (/subscriptions/.../sites/app1/config/web): type 'Microsoft.Web/sites'
+    does not match the id, which implies 'Microsoft.Web/sites/config'
+
+The format is described in sandbox/README.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sandbox import ids
+from sandbox.faults import Fault
+
+GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+# Graph collections served from `directory:`; key in the estate -> path under /v1.0.
+DIRECTORY_COLLECTIONS: dict[str, str] = {
+    "users": "users",
+    "groups": "groups",
+    "servicePrincipals": "servicePrincipals",
+    "applications": "applications",
+    "directoryRoles": "directoryRoles",
+    "conditionalAccessPolicies": "identity/conditionalAccess/policies",
+    "domains": "domains",
+}
+DIRECTORY_SINGLETONS: dict[str, str] = {"authorizationPolicy": "policies/authorizationPolicy"}
+# Collections whose objects may list `members:` (object ids), served at /v1.0/{collection}/{id}/members.
+MEMBER_COLLECTIONS = ("groups", "directoryRoles")
+# `@odata.type` of objects when they appear in a mixed list such as /members.
+ODATA_TYPES = {
+    "users": "#microsoft.graph.user",
+    "groups": "#microsoft.graph.group",
+    "servicePrincipals": "#microsoft.graph.servicePrincipal",
+    "applications": "#microsoft.graph.application",
+}
+
+_TOP_KEYS = ("tenant", "subscriptions", "resources", "runCommands", "directory", "faults")
+_RUN_COMMAND_KEYS = ("vm", "commandId", "scriptContains", "stdout", "stderr")
+# Fixed namespace so an estate without `tenant.clientId` still gets a stable client id.
+_CLIENT_NS = uuid.UUID("8f1c3a52-6a0e-4c59-a0d8-2b7f4e9d1c60")
+
+
+class EstateError(ValueError):
+    """An estate file that cannot be served. str() is one line: file, document, problem."""
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: str
+    display_name: str
+    default_domain: str
+    client_id: str  # the application the sandbox issues tokens to
+
+
+@dataclass(frozen=True)
+class RunCommandOutput:
+    vm_id: str
+    command_id: str | None
+    script_contains: str | None
+    stdout: str
+    stderr: str
+
+    def matches(self, vm_id: str, command_id: str, script: str) -> bool:
+        if self.vm_id.lower() != vm_id.lower():
+            return False
+        if self.command_id is not None and self.command_id.lower() != command_id.lower():
+            return False
+        return self.script_contains is None or self.script_contains.lower() in script.lower()
+
+
+@dataclass(frozen=True)
+class Directory:
+    """Entra ID objects for the Graph endpoints. `members` maps (collection, object id) -> member ids."""
+
+    collections: dict[str, tuple[dict[str, Any], ...]]
+    singletons: dict[str, dict[str, Any]]
+    members: dict[tuple[str, str], tuple[str, ...]]
+
+    def find(self, object_id: str) -> tuple[str, dict[str, Any]] | None:
+        """Locate a directory object by id in any collection: (collection key, document)."""
+        for key, docs in self.collections.items():
+            for doc in docs:
+                if str(doc.get("id", "")).lower() == object_id.lower():
+                    return key, doc
+        return None
+
+
+@dataclass(frozen=True)
+class Estate:
+    source: str  # file path or "<dict>", used in error lines
+    tenant: Tenant
+    subscriptions: tuple[dict[str, Any], ...]  # documents as GET /subscriptions returns them
+    resources: tuple[dict[str, Any], ...]  # every addressable ARM document, declared ones first
+    resource_groups: tuple[dict[str, Any], ...]  # declared or derived
+    directory: Directory
+    run_commands: tuple[RunCommandOutput, ...]
+    faults: tuple[Fault, ...]
+    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    @property
+    def subscription_ids(self) -> list[str]:
+        return [str(s["subscriptionId"]) for s in self.subscriptions]
+
+    def with_resource(self, doc: Mapping[str, Any]) -> Estate:
+        """A copy with `doc` added, or replacing the declared document with the same id. Validated."""
+        raw = copy.deepcopy(self.raw)
+        resources = list(raw.get("resources") or [])
+        key = str(doc.get("id", "")).lower()
+        positions = [i for i, r in enumerate(resources) if str(r.get("id", "")).lower() == key]
+        if positions:
+            resources[positions[0]] = dict(doc)
+        else:
+            resources.append(dict(doc))
+        raw["resources"] = resources
+        return estate_from_mapping(raw, self.source)
+
+    def without_resource(self, resource_id: str) -> Estate:
+        """A copy without the declared document `resource_id` (and what hangs off it). Validated."""
+        raw = copy.deepcopy(self.raw)
+        prefix = resource_id.lower().rstrip("/")
+        kept = []
+        for r in raw.get("resources") or []:
+            rid = str(r.get("id", "")).lower()
+            if rid == prefix or rid.startswith(prefix + "/"):
+                continue
+            kept.append(r)
+        if len(kept) == len(raw.get("resources") or []):
+            raise KeyError(f"no declared resource with id {resource_id}")
+        raw["resources"] = kept
+        raw["runCommands"] = [rc for rc in raw.get("runCommands") or [] if str(rc.get("vm", "")).lower() != prefix]
+        return estate_from_mapping(raw, self.source)
+
+
+class _EstateLoader(yaml.SafeLoader):
+    """SafeLoader that keeps timestamps as strings and only reads true/false as booleans.
+
+    ARM and Graph documents carry ISO timestamps as strings; YAML 1.1 would turn them into datetime
+    objects (not JSON) and turn `on`/`yes`/`no` into booleans.
+    """
+
+
+_EstateLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_EstateLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def load_estate(path: str | Path) -> Estate:
+    """Read and validate an estate file (`.json` as JSON, anything else as YAML)."""
+    p = Path(path)
+    source = str(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise EstateError(f"{source}: cannot read the file: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise EstateError(f"{source}: not UTF-8 text (byte {e.start})") from None
+    if p.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise EstateError(f"{source}: not valid JSON: line {e.lineno} column {e.colno}: {e.msg}") from None
+    else:
+        try:
+            data = yaml.load(text, Loader=_EstateLoader)
+        except yaml.YAMLError as e:
+            raise EstateError(f"{source}: not valid YAML: {_yaml_problem(e)}") from None
+    return estate_from_mapping(data, source)
+
+
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    mark = getattr(e, "problem_mark", None)
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    context = getattr(e, "context", None)
+    where = f"line {mark.line + 1} column {mark.column + 1}: " if mark is not None else ""
+    what = f"{problem} ({context})" if context else str(problem)
+    return " ".join(f"{where}{what}".split())
+
+
+def estate_from_mapping(data: Any, source: str = "<dict>") -> Estate:
+    """Validate an already-parsed estate. Raises EstateError (one line)."""
+    return _Builder(source).build(data)
+
+
+class _Builder:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, problem: str) -> EstateError:
+        where_part = f"{where}: " if where else ""
+        return EstateError(" ".join(f"{self.source}: {where_part}{problem}".split()))
+
+    def build(self, data: Any) -> Estate:
+        if not isinstance(data, Mapping):
+            raise self.fail("", f"the top level must be a mapping with keys {', '.join(_TOP_KEYS)}")
+        unknown = [k for k in data if k not in _TOP_KEYS]
+        if unknown:
+            raise self.fail("", f"unknown top-level key {unknown[0]!r} (allowed: {', '.join(_TOP_KEYS)})")
+        try:
+            # Round-trip so every document is plain JSON data, and the estate owns its copy.
+            raw = json.loads(json.dumps(data))
+        except (TypeError, ValueError) as e:
+            raise self.fail("", f"contains a value that is not JSON data: {e}") from None
+        tenant = self.tenant(raw.get("tenant"))
+        subs = self.subscriptions(raw.get("subscriptions"), tenant)
+        resources, groups = self.resources(raw.get("resources"), subs)
+        directory = self.directory(raw.get("directory") or {}, tenant)
+        runs = self.run_commands(raw.get("runCommands") or [], resources)
+        faults = self.faults(raw.get("faults") or [])
+        return Estate(self.source, tenant, subs, resources, groups, directory, runs, faults, raw)
+
+    # -- tenant and subscriptions ---------------------------------------------------------------
+
+    def tenant(self, t: Any) -> Tenant:
+        if not isinstance(t, Mapping):
+            raise self.fail("tenant", "missing; give at least tenant.id (a GUID)")
+        tid = t.get("id")
+        if not isinstance(tid, str) or not GUID_RE.match(tid):
+            raise self.fail("tenant", f"id must be a GUID, got {tid!r}")
+        for key in t:
+            if key not in ("id", "displayName", "defaultDomain", "clientId"):
+                raise self.fail("tenant", f"unknown key {key!r} (allowed: id, displayName, defaultDomain, clientId)")
+        client_id = t.get("clientId") or str(uuid.uuid5(_CLIENT_NS, tid.lower()))
+        if not isinstance(client_id, str) or not GUID_RE.match(client_id):
+            raise self.fail("tenant", f"clientId must be a GUID, got {client_id!r}")
+        return Tenant(
+            id=tid,
+            display_name=str(t.get("displayName") or "Sandbox tenant"),
+            default_domain=str(t.get("defaultDomain") or "sandbox.onmicrosoft.com"),
+            client_id=client_id,
+        )
+
+    def subscriptions(self, subs: Any, tenant: Tenant) -> tuple[dict[str, Any], ...]:
+        if not isinstance(subs, list) or not subs:
+            raise self.fail("subscriptions", "must be a non-empty list")
+        out: list[dict[str, Any]] = []
+        seen: dict[str, int] = {}
+        for n, s in enumerate(subs):
+            where = f"subscriptions[{n}]"
+            if not isinstance(s, Mapping):
+                raise self.fail(where, "must be a mapping with subscriptionId")
+            sid = s.get("subscriptionId")
+            if sid is None and isinstance(s.get("id"), str):
+                sid = s["id"].rstrip("/").split("/")[-1]
+            if not isinstance(sid, str) or not GUID_RE.match(sid):
+                raise self.fail(where, f"subscriptionId must be a GUID, got {sid!r}")
+            if sid.lower() in seen:
+                raise self.fail(
+                    f"{where} ({sid})", f"duplicate subscription, same as subscriptions[{seen[sid.lower()]}]"
+                )
+            seen[sid.lower()] = n
+            doc: dict[str, Any] = {
+                "id": f"/subscriptions/{sid}",
+                "authorizationSource": "RoleBased",
+                "managedByTenants": [],
+                "subscriptionId": sid,
+                "tenantId": tenant.id,
+                "displayName": sid,
+                "state": "Enabled",
+                "subscriptionPolicies": {
+                    "locationPlacementId": "Public_2014-09-01",
+                    "quotaId": "PayAsYouGo_2014-09-01",
+                    "spendingLimit": "Off",
+                },
+            }
+            doc.update(s)
+            doc["id"] = f"/subscriptions/{sid}"
+            doc["subscriptionId"] = sid
+            out.append(doc)
+        return tuple(out)
+
+    # -- ARM documents ------------------------------------------------------------------------------
+
+    def resources(
+        self, docs: Any, subs: tuple[dict[str, Any], ...]
+    ) -> tuple[tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]]:
+        if docs is None:
+            docs = []
+        if not isinstance(docs, list):
+            raise self.fail("resources", "must be a list of ARM documents")
+        sub_keys = {s["subscriptionId"].lower() for s in subs}
+        declared: list[tuple[str, dict[str, Any], ids.ArmPath]] = []
+        index: dict[str, str] = {}  # lower id -> where it was declared
+        groups: dict[str, dict[str, Any]] = {}
+        for n, doc in enumerate(docs):
+            where = f"resources[{n}]"
+            parsed = self.check_document(where, doc, sub_keys)
+            where = f"{where} ({doc['id']})"
+            if parsed.key in index:
+                raise self.fail(where, f"duplicate id (ids are case-insensitive), same as {index[parsed.key]}")
+            index[parsed.key] = f"resources[{n}]"
+            if parsed.kind == "resource" and parsed.type == ids.RESOURCE_GROUP_TYPE:
+                groups[parsed.key] = doc
+            else:
+                declared.append((where, doc, parsed))
+
+        # Child resources embedded in a parent's properties (NSG rules, subnets, IP configurations)
+        # are addressable on their own in ARM; derive them unless declared explicitly.
+        derived: list[tuple[str, dict[str, Any], ids.ArmPath]] = []
+        queue = list(declared)
+        while queue:
+            where, doc, _ = queue.pop(0)
+            for child_where, child in _embedded_children(where, doc):
+                try:
+                    parsed = self.check_document(child_where, child, sub_keys)
+                except EstateError:
+                    continue  # not shaped like a resource of its own (e.g. no type): stays embedded only
+                if parsed.key in index:
+                    continue
+                index[parsed.key] = child_where
+                entry = (f"{child_where} ({child['id']})", child, parsed)
+                derived.append(entry)
+                queue.append(entry)
+
+        everything = declared + derived
+        # Resource groups named by any id but not declared get a derived document.
+        for _, doc, parsed in everything:
+            if parsed.resource_group is None:
+                continue
+            rg_id = f"/subscriptions/{parsed.subscription}/resourceGroups/{parsed.resource_group}"
+            if rg_id.lower() not in groups:
+                groups[rg_id.lower()] = {
+                    "id": rg_id,
+                    "name": parsed.resource_group,
+                    "type": ids.RESOURCE_GROUP_TYPE,
+                    "location": doc.get("location") if isinstance(doc.get("location"), str) else "japaneast",
+                    "properties": {"provisioningState": "Succeeded"},
+                }
+        known = set(groups) | {f"/subscriptions/{s}" for s in sub_keys} | {p.key for _, _, p in everything}
+        for where, _, parsed in everything:
+            if parsed.parent is not None and parsed.parent.lower() not in known:
+                raise self.fail(where, f"its parent {parsed.parent} is not in the estate")
+        return tuple(d for _, d, _ in everything), tuple(groups.values())
+
+    def check_document(self, where: str, doc: Any, sub_keys: set[str]) -> ids.ArmPath:
+        if not isinstance(doc, Mapping):
+            raise self.fail(where, "must be a mapping (an ARM document)")
+        rid = doc.get("id")
+        if rid is None:
+            hint = f" (name {doc['name']!r})" if isinstance(doc.get("name"), str) else ""
+            raise self.fail(f"{where}{hint}", "has no 'id'")
+        if not isinstance(rid, str) or not rid.startswith("/"):
+            raise self.fail(where, f"id must be an ARM resource id starting with /subscriptions/, got {rid!r}")
+        where = f"{where} ({rid})"
+        try:
+            parsed = ids.parse(rid)
+        except ids.NotAnArmPath as e:
+            raise self.fail(where, f"id is not a resource id: {e}") from None
+        if parsed.kind != "resource" or parsed.subscription is None:
+            raise self.fail(where, "id names a collection, not a resource (it ends on a type segment)")
+        if ids.normalise(rid) != rid:
+            raise self.fail(where, "id must start with '/' and have no trailing '/'")
+        if parsed.subscription.lower() not in sub_keys:
+            raise self.fail(where, f"subscription {parsed.subscription} is not declared under subscriptions")
+        if parsed.type == ids.SUBSCRIPTION_TYPE:
+            raise self.fail(where, "subscriptions are declared under subscriptions:, not resources:")
+        dtype = doc.get("type")
+        if not isinstance(dtype, str) or not dtype:
+            raise self.fail(where, f"has no 'type' (the id implies {parsed.type!r})")
+        if parsed.type is None or dtype.lower() != parsed.type.lower():
+            raise self.fail(where, f"type {dtype!r} does not match the id, which implies {parsed.type!r}")
+        return parsed
+
+    # -- Entra directory ----------------------------------------------------------------------------
+
+    def directory(self, d: Any, tenant: Tenant) -> Directory:
+        if not isinstance(d, Mapping):
+            raise self.fail("directory", "must be a mapping of Graph collections")
+        allowed = list(DIRECTORY_COLLECTIONS) + list(DIRECTORY_SINGLETONS) + ["organization"]
+        for key in d:
+            if key not in allowed:
+                raise self.fail("directory", f"unknown collection {key!r} (allowed: {', '.join(allowed)})")
+        collections: dict[str, tuple[dict[str, Any], ...]] = {}
+        members: dict[tuple[str, str], tuple[str, ...]] = {}
+        all_ids: dict[str, str] = {}
+        for key in DIRECTORY_COLLECTIONS:
+            items = d.get(key) or []
+            if not isinstance(items, list):
+                raise self.fail(f"directory.{key}", "must be a list of Graph objects")
+            docs: list[dict[str, Any]] = []
+            for n, obj in enumerate(items):
+                where = f"directory.{key}[{n}]"
+                if not isinstance(obj, Mapping):
+                    raise self.fail(where, "must be a mapping (a Graph object)")
+                oid = obj.get("id")
+                if not isinstance(oid, str) or not oid:
+                    raise self.fail(where, "has no 'id'")
+                where = f"{where} ({oid})"
+                if oid.lower() in all_ids:
+                    raise self.fail(where, f"duplicate object id, same as {all_ids[oid.lower()]}")
+                all_ids[oid.lower()] = f"directory.{key}[{n}]"
+                obj = dict(obj)
+                if "members" in obj:
+                    if key not in MEMBER_COLLECTIONS:
+                        raise self.fail(where, f"'members' is only allowed on {' and '.join(MEMBER_COLLECTIONS)}")
+                    mem = obj.pop("members")
+                    if not isinstance(mem, list) or not all(isinstance(m, str) for m in mem):
+                        raise self.fail(where, "members must be a list of object ids")
+                    members[(key, oid.lower())] = tuple(mem)
+                docs.append(obj)
+            collections[key] = tuple(docs)
+        for (key, oid), mem in members.items():
+            for m in mem:
+                if m.lower() not in all_ids:
+                    raise self.fail(f"directory.{key} ({oid})", f"member {m} is not a user, group or service principal")
+        singletons: dict[str, dict[str, Any]] = {}
+        for key in DIRECTORY_SINGLETONS:
+            if key in d:
+                if not isinstance(d[key], Mapping):
+                    raise self.fail(f"directory.{key}", "must be a mapping (a Graph object)")
+                singletons[key] = dict(d[key])
+        org = d.get("organization")
+        if org is None:
+            org = {
+                "id": tenant.id,
+                "displayName": tenant.display_name,
+                "verifiedDomains": [
+                    {
+                        "name": dom.get("id"),
+                        "isDefault": bool(dom.get("isDefault")),
+                        "isInitial": bool(dom.get("isInitial")),
+                        "type": "Managed",
+                        "capabilities": "Email",
+                    }
+                    for dom in collections.get("domains", ())
+                ],
+            }
+        if not isinstance(org, Mapping):
+            raise self.fail("directory.organization", "must be a mapping (a Graph object)")
+        collections["organization"] = (dict(org),)
+        return Directory(collections, singletons, members)
+
+    # -- run command outputs and faults ---------------------------------------------------------------
+
+    def run_commands(self, items: Any, resources: tuple[dict[str, Any], ...]) -> tuple[RunCommandOutput, ...]:
+        if not isinstance(items, list):
+            raise self.fail("runCommands", "must be a list")
+        vms = {
+            str(r["id"]).lower()
+            for r in resources
+            if str(r.get("type", "")).lower() == "microsoft.compute/virtualmachines"
+        }
+        out = []
+        for n, rc in enumerate(items):
+            where = f"runCommands[{n}]"
+            if not isinstance(rc, Mapping):
+                raise self.fail(where, "must be a mapping with vm and stdout")
+            for key in rc:
+                if key not in _RUN_COMMAND_KEYS:
+                    raise self.fail(where, f"unknown key {key!r} (allowed: {', '.join(_RUN_COMMAND_KEYS)})")
+            vm = rc.get("vm")
+            if not isinstance(vm, str) or vm.lower() not in vms:
+                raise self.fail(where, f"vm {vm!r} is not the id of a virtual machine in resources")
+            for key in ("commandId", "scriptContains", "stdout", "stderr"):
+                if rc.get(key) is not None and not isinstance(rc[key], str):
+                    raise self.fail(where, f"{key} must be a string")
+            out.append(
+                RunCommandOutput(
+                    vm_id=vm,
+                    command_id=rc.get("commandId"),
+                    script_contains=rc.get("scriptContains"),
+                    stdout=rc.get("stdout") or "",
+                    stderr=rc.get("stderr") or "",
+                )
+            )
+        return tuple(out)
+
+    def faults(self, items: Any) -> tuple[Fault, ...]:
+        if not isinstance(items, list):
+            raise self.fail("faults", "must be a list")
+        out = []
+        for n, f in enumerate(items):
+            if not isinstance(f, Mapping):
+                raise self.fail(f"faults[{n}]", "must be a mapping with at least 'kind'")
+            try:
+                out.append(Fault.from_mapping(f))
+            except (ValueError, TypeError) as e:
+                raise self.fail(f"faults[{n}]", str(e)) from None
+        return tuple(out)
+
+
+def _embedded_children(where: str, doc: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Objects inside `properties` lists that are themselves child resources of `doc`.
+
+    An element counts when it is a mapping with `id` exactly `{doc id}/{segment}/{name}` and its own
+    `properties` (a bare `{"id": ...}` is a reference, not an embedded resource).
+    """
+    props = doc.get("properties")
+    base = str(doc.get("id", "")).lower()
+    out: list[tuple[str, dict[str, Any]]] = []
+    if not isinstance(props, Mapping):
+        return out
+    for key, value in props.items():
+        if not isinstance(value, list):
+            continue
+        for n, item in enumerate(value):
+            if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
+                continue
+            if "properties" not in item:
+                continue
+            cid = item["id"].lower()
+            if not cid.startswith(base + "/"):
+                continue
+            rest = cid[len(base) + 1 :].split("/")
+            if len(rest) != 2:
+                continue
+            label = where.split(" (")[0]
+            out.append((f"{label}.properties.{key}[{n}]", dict(item)))
+    return out

@@ -1,0 +1,142 @@
+"""Microsoft Graph v1.0 reads over the estate's `directory:` section.
+
+Served: /users, /groups, /servicePrincipals, /applications, /directoryRoles, /domains, /organization,
+/identity/conditionalAccess/policies, each `{collection}/{id}`, `/groups/{id}/members`,
+`/directoryRoles/{id}/members` and `/policies/authorizationPolicy`.
+
+Like Graph, `/users` returns only the default property set unless `$select` names more; properties such
+as `accountEnabled`, `userType`, `createdDateTime` and `signInActivity` must be selected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sandbox.arm import FilterError, dotted, filter_docs
+from sandbox.estate import DIRECTORY_COLLECTIONS, DIRECTORY_SINGLETONS, MEMBER_COLLECTIONS, ODATA_TYPES, Directory
+
+# Graph's default properties for a user when no $select is given.
+USER_DEFAULT_PROPERTIES = (
+    "businessPhones",
+    "displayName",
+    "givenName",
+    "jobTitle",
+    "mail",
+    "mobilePhone",
+    "officeLocation",
+    "preferredLanguage",
+    "surname",
+    "userPrincipalName",
+    "id",
+)
+_SUPPORTED_OPTIONS = {"$select", "$top", "$filter", "$count", "$skiptoken"}
+
+
+class GraphError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+    def body(self, request_id: str, date: str) -> dict[str, Any]:
+        return {
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "innerError": {"date": date, "request-id": request_id, "client-request-id": request_id},
+            }
+        }
+
+
+@dataclass(frozen=True)
+class GraphResult:
+    """Either one object or a list to page; `context` is the `@odata.context` fragment."""
+
+    context: str
+    item: dict[str, Any] | None = None
+    items: list[dict[str, Any]] | None = None
+
+
+def check_options(query: Mapping[str, str]) -> None:
+    for key in query:
+        if key.startswith("$") and key.lower() not in _SUPPORTED_OPTIONS:
+            raise GraphError(400, "Request_UnsupportedQuery", f"The sandbox does not support the {key} query option.")
+
+
+def read(directory: Directory, rel: str, query: Mapping[str, str]) -> GraphResult:
+    """Resolve a GET under /v1.0 (`rel` without the prefix), with $filter and $select applied.
+
+    Paging is left to the caller. Raises GraphError.
+    """
+    check_options(query)
+    fields = [f.strip() for f in (query.get("$select") or "").split(",") if f.strip()]
+    segs = [s for s in rel.strip("/").split("/") if s]
+    low = "/".join(segs).lower()
+    for key, path in DIRECTORY_SINGLETONS.items():
+        if low == path.lower():
+            if key not in directory.singletons:
+                raise GraphError(404, "Request_ResourceNotFound", f"Resource '{segs[-1]}' does not exist.")
+            return GraphResult(_context(path, fields), item=_present(key, directory.singletons[key], fields))
+    paths = dict(DIRECTORY_COLLECTIONS, organization="organization")
+    for key, path in paths.items():
+        plen = len(path.split("/"))
+        if "/".join(segs[:plen]).lower() != path.lower():
+            continue
+        docs = directory.collections.get(key, ())
+        rest = segs[plen:]
+        if not rest:
+            items = [_present(key, d, fields) for d in _filtered(list(docs), query)]
+            return GraphResult(_context(path, fields), items=items)
+        obj = next((d for d in docs if str(d.get("id", "")).lower() == rest[0].lower()), None)
+        if obj is None:
+            raise GraphError(
+                404,
+                "Request_ResourceNotFound",
+                f"Resource '{rest[0]}' does not exist or one of its queried reference-property objects "
+                "are not present.",
+            )
+        if len(rest) == 1:
+            return GraphResult(_context(path, fields) + "/$entity", item=_present(key, obj, fields))
+        if len(rest) == 2 and rest[1].lower() == "members" and key in MEMBER_COLLECTIONS:
+            found = [directory.find(m) for m in directory.members.get((key, str(obj["id"]).lower()), ())]
+            pairs = [f for f in found if f is not None]
+            kept = {id(d) for d in _filtered([d for _, d in pairs], query)}
+            members = [
+                {
+                    "@odata.type": ODATA_TYPES.get(mkey, "#microsoft.graph.directoryObject"),
+                    **_present(mkey, mdoc, fields),
+                }
+                for mkey, mdoc in pairs
+                if id(mdoc) in kept
+            ]
+            return GraphResult("directoryObjects", items=members)
+        raise GraphError(400, "BadRequest", f"Resource not found for the segment '{rest[-1]}'.")
+    bad = segs[0] if segs else ""
+    raise GraphError(400, "BadRequest", f"Resource not found for the segment '{bad}'.")
+
+
+def _context(path: str, fields: list[str]) -> str:
+    return f"{path}({','.join(fields)})" if fields else path
+
+
+def _present(key: str, doc: Mapping[str, Any], fields: list[str]) -> dict[str, Any]:
+    """The object as Graph returns it: the $select-ed properties (null when absent), else the default set."""
+    if fields:
+        out: dict[str, Any] = {}
+        for f in fields:
+            match = next((k for k in doc if k.lower() == f.lower()), None)
+            out[match or f] = doc[match] if match is not None else None
+        return out
+    if key == "users":
+        return {k: doc.get(k) for k in USER_DEFAULT_PROPERTIES}
+    return dict(doc)
+
+
+def _filtered(items: list[dict[str, Any]], query: Mapping[str, str]) -> list[dict[str, Any]]:
+    try:
+        return filter_docs(items, query.get("$filter"), dotted)
+    except FilterError as e:
+        raise GraphError(400, "Request_UnsupportedQuery", str(e)) from None
