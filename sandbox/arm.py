@@ -96,7 +96,7 @@ class ArmIndex:
                 raise self._not_found(parsed)
             return doc
         if parsed.kind == "resources_listing":
-            prefix = parsed.path.lower() + "/" if parsed.resource_group else None
+            prefix = str(parsed.parent).lower() + "/" if parsed.resource_group else None
             out = []
             for p, doc in self.tracked:
                 if (p.subscription or "").lower() != str(parsed.subscription).lower():
