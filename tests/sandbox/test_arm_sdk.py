@@ -152,7 +152,10 @@ def test_storage_and_sql(
     servers = {s.name: s for s in sql.servers.list()}
     assert set(servers) == {"sql-emr-prod-je", "sql-emr-prod-jw"}
     assert {s.minimal_tls_version for s in servers.values()} == {"1.2"}
-    assert [d.name for d in sql.databases.list_by_server("rg-emr-prod-data", "sql-emr-prod-je")] == ["sqldb-emr"]
+    assert [d.name for d in sql.databases.list_by_server("rg-emr-prod-data", "sql-emr-prod-je")] == [
+        "master",
+        "sqldb-emr",
+    ]
 
 
 def test_diagnostic_settings(
@@ -166,6 +169,10 @@ def test_diagnostic_settings(
     account = f"{rg_id(prod, 'rg-emr-prod-data')}/providers/Microsoft.Storage/storageAccounts/stemrlogsprodje"
     blob = f"{account}/blobServices/default"
     assert [s.name for s in monitor.diagnostic_settings.list(blob)] == ["send-to-law"]
+    # Server auditing to Log Analytics is a diagnostic setting on the master database, as Azure does it.
+    master = f"{rg_id(prod, 'rg-emr-prod-data')}/providers/Microsoft.Sql/servers/sql-emr-prod-je/databases/master"
+    (audit,) = monitor.diagnostic_settings.list(master)
+    assert audit.name.startswith("SQLSecurityAuditEvents_") and audit.logs[0].category == "SQLSecurityAuditEvents"
     dev_monitor = MonitorManagementClient(credential, dev, **client_kwargs)
     vault = f"{rg_id(dev, 'rg-emr-dev')}/providers/Microsoft.KeyVault/vaults/kv-emr-dev-je"
     assert list(dev_monitor.diagnostic_settings.list(vault)) == []  # exists, but has none
