@@ -94,16 +94,24 @@ class RequestRecord:
 
 
 class RequestLog:
-    """Thread-safe, append-only list of RequestRecord (until `clear()`)."""
+    """Thread-safe, append-only list of RequestRecord (until `clear()`).
 
-    def __init__(self) -> None:
+    Keeps the most recent `limit` records, so a long-running `serve` does not grow without bound.
+    """
+
+    def __init__(self, limit: int = 100_000) -> None:
         self._lock = threading.Lock()
         self._records: list[RequestRecord] = []
-        self._offset = 0  # records dropped by clear(), so marks stay valid
+        self._offset = 0  # records dropped (clear() or the limit), so marks stay valid
+        self._limit = limit
 
     def append(self, record: RequestRecord) -> None:
         with self._lock:
             self._records.append(record)
+            if len(self._records) > self._limit:
+                drop = len(self._records) - self._limit
+                del self._records[:drop]
+                self._offset += drop
 
     def snapshot(self) -> list[RequestRecord]:
         with self._lock:
@@ -180,6 +188,10 @@ class _Operation:
     started: str
     value: list[dict[str, Any]]
     api_version: str
+    created: float = field(default_factory=time.monotonic)
+
+
+_OPERATION_TTL = 3600.0  # seconds a run-command result stays readable, as ARM keeps operation results
 
 
 class _RateBucket:
@@ -699,6 +711,9 @@ class Sandbox:
         status_url = f"{self.info.base_url}{op_path}?p={op_id}&api-version={api_version}"
         result_url = f"{self.info.base_url}{op_path}?p={op_id}&monitor=true&api-version={api_version}"
         with self._ops_lock:
+            now = time.monotonic()
+            for key in [k for k, o in self._ops.items() if now - o.created > _OPERATION_TTL]:
+                del self._ops[key]
             self._ops[op_path.lower()] = _Operation(
                 status_url, result_url, self.lro_polls, _now_iso(), value, api_version
             )

@@ -123,3 +123,23 @@ def test_info_requires_a_running_sandbox() -> None:
         assert sb.info.base_url.startswith("https://127.0.0.1:")
     with pytest.raises(RuntimeError, match="not running"):
         _ = sb.info
+
+
+def test_request_log_marks_survive_clear_and_the_limit() -> None:
+    from sandbox.server import RequestLog, RequestRecord
+
+    def rec(n: int) -> RequestRecord:
+        return RequestRecord("GET", f"/p{n}", "", 200, "arm", None, str(n), float(n), 0.1)
+
+    log = RequestLog(limit=3)
+    for n in range(2):
+        log.append(rec(n))
+    mark = log.mark()
+    for n in range(2, 6):
+        log.append(rec(n))
+    assert [r.path for r in log] == ["/p3", "/p4", "/p5"]  # oldest dropped
+    assert [r.path for r in log.since(mark)] == ["/p3", "/p4", "/p5"]
+    mark = log.mark()
+    log.clear()
+    log.append(rec(6))
+    assert [r.path for r in log.since(mark)] == ["/p6"] and len(log) == 1
