@@ -1,36 +1,25 @@
 """Diagnostic settings of every resource whose logs the guideline needs kept (No 128).
 
 Settings are extension resources, so they are read per resource: the resource list comes from
-resources.list, and for storage accounts the blob service is read too, because that is where
-storage read/write/delete logs are configured.
+resources.list, and the id read for each resource is the one the check judges (for storage the blob
+service, for SQL servers the master database: that is where their logs are configured).
 """
 
 from azure.mgmt.monitor import MonitorManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 
 from collector.fetchers.base import FetchContext, Fetcher, RawCapture
+from controls.checks.diagnostics import MONITORED_TYPES, log_settings_target
 from controls.model import FactKind
-
-# Resource types whose diagnostic settings are collected (lower case, as ARM types compare).
-MONITORED_TYPES = (
-    "microsoft.web/sites",
-    "microsoft.sql/servers",
-    "microsoft.keyvault/vaults",
-    "microsoft.network/networksecuritygroups",
-    "microsoft.storage/storageaccounts",
-)
 
 
 def monitored_targets(resources: list[dict]) -> list[str]:
-    targets: list[str] = []
-    for res in resources:
-        rtype = str(res.get("type", "")).lower()
-        if rtype not in MONITORED_TYPES:
-            continue
-        targets.append(res["id"])
-        if rtype == "microsoft.storage/storageaccounts":
-            targets.append(f"{res['id']}/blobServices/default")
-    return targets
+    """The ids whose diagnostic settings the check judges, one per monitored resource."""
+    return [
+        log_settings_target(res["id"], str(res.get("type", "")))
+        for res in resources
+        if str(res.get("type", "")).lower() in MONITORED_TYPES
+    ]
 
 
 def _run(ctx: FetchContext) -> None:

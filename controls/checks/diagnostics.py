@@ -13,7 +13,8 @@ from controls.model import Evidence, FactKind, FactSet, Thresholds
 
 @dataclass(frozen=True)
 class _Monitored:
-    resource_id: str  # the resource the diagnostic settings are attached to
+    resource_id: str  # the resource judged
+    target: str  # where its diagnostic settings are attached (itself, a blob service, a master database)
     label_ja: str
     label_en: str
     sources: tuple[Evidence, ...]  # the inventory documents that told us the resource exists
@@ -34,6 +35,25 @@ _TYPED = {
 }
 
 
+# Where a resource type's logs are configured, when not on the resource itself: storage data-plane logs
+# (reads, writes, deletes) come from the blob service; SQL server-level audit and security logs are
+# diagnostic settings of the server's master database.
+_LOG_CHILD = {
+    "microsoft.storage/storageaccounts": "/blobServices/default",
+    "microsoft.sql/servers": "/databases/master",
+}
+_TARGET_LABELS = {
+    "microsoft.storage/storageaccounts": ("（BLOB サービス）", " blob service"),
+    "microsoft.sql/servers": ("（master データベース）", " (master database)"),
+}
+MONITORED_TYPES = tuple(_LABELS)
+
+
+def log_settings_target(resource_id: str, resource_type: str) -> str:
+    """The id whose diagnostic settings hold `resource_id`'s logs. The collector reads exactly these."""
+    return resource_id.rstrip("/") + _LOG_CHILD.get(resource_type.lower(), "")
+
+
 def _monitored(facts: FactSet) -> Iterator[_Monitored]:
     """Every monitored resource once, from the typed listings and the generic inventory together, so
     that one failed listing does not silently drop resources the other one saw."""
@@ -50,16 +70,11 @@ def _monitored(facts: FactSet) -> Iterator[_Monitored]:
         first = sources[0]
         name = str(first.content.get("name") or name_from_id(first.resource_id))
         ja, en = _LABELS[rtype]
-        if rtype == "microsoft.storage/storageaccounts":
-            # Storage data-plane logs (reads, writes, deletes) are emitted by the blob service, not the account.
-            yield _Monitored(
-                first.resource_id.rstrip("/") + "/blobServices/default",
-                f"{ja} {name}（BLOB サービス）",
-                f"{en} {name} blob service",
-                tuple(sources),
-            )
-        else:
-            yield _Monitored(first.resource_id, f"{ja} {name}", f"{en} {name}", tuple(sources))
+        target = log_settings_target(first.resource_id, rtype)
+        suffix_ja, suffix_en = _TARGET_LABELS.get(rtype, ("", ""))
+        yield _Monitored(
+            first.resource_id, target, f"{ja} {name}{suffix_ja}", f"{en} {name}{suffix_en}", tuple(sources)
+        )
 
 
 def _enabled_logs(setting: Any) -> list[str]:
@@ -90,7 +105,8 @@ def _retained(setting: Any) -> list[str]:
         FactKind.STORAGE_ACCOUNT,
     ),
     api="Diagnostic Settings - List (Microsoft.Insights/diagnosticSettings) on each App Service site, SQL "
-    "server, Key Vault, NSG and storage blob service (…/blobServices/default): properties.logs[].{category, "
+    "server's master database (…/databases/master), Key Vault, NSG and storage blob service "
+    "(…/blobServices/default): properties.logs[].{category, "
     "categoryGroup, enabled}, properties.workspaceId, properties.storageAccountId. The resources come from "
     "the typed listings and Resources - List (type) together.",
     rule_ja="1 つ以上の診断設定が、有効なログカテゴリ（または categoryGroup）を workspaceId か storageAccountId "
@@ -106,9 +122,9 @@ def _retained(setting: Any) -> list[str]:
 def diagnostic_logs_retained(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
     settings_by_resource = facts.by_id(FactKind.DIAGNOSTIC_SETTINGS)
     for res in _monitored(facts):
-        diag = settings_by_resource.get(norm_id(res.resource_id))
+        diag = settings_by_resource.get(norm_id(res.target))
         if diag is None:
-            err = error_covering(facts, [FactKind.DIAGNOSTIC_SETTINGS], res.resource_id)
+            err = error_covering(facts, [FactKind.DIAGNOSTIC_SETTINGS], res.target)
             why_ja = f"収集に失敗: {err.code}" if err else "収集されていません"
             why_en = f"collection failed: {err.code}" if err else "not collected"
             yield errored(

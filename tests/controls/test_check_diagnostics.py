@@ -90,10 +90,10 @@ def test_storage_is_judged_on_its_blob_service():
     account = ev(FactKind.STORAGE_ACCOUNT, {"id": ACCOUNT, "name": "stkarte", "properties": {}})
     blob = f"{ACCOUNT}/blobServices/default"
     account_level = diag(ACCOUNT, setting("metrics-only", workspace=WORKSPACE, logs=[]))
-    f = run(account, account_level, diag(blob, setting("blob", workspace=WORKSPACE)))[blob]
+    f = run(account, account_level, diag(blob, setting("blob", workspace=WORKSPACE)))[ACCOUNT]
     assert f.status == Status.PASS and "blob service" in f.reason_en
     # The account-level setting (metrics only) does not stand in for the blob service.
-    assert run(account, account_level)[blob].status == Status.ERROR
+    assert run(account, account_level)[ACCOUNT].status == Status.ERROR
 
 
 def test_key_vaults_come_from_the_inventory_other_resources_are_ignored():
@@ -110,7 +110,12 @@ def test_key_vaults_come_from_the_inventory_other_resources_are_ignored():
 def test_sql_and_nsg_are_monitored():
     sql = ev(FactKind.SQL_SERVER, {"id": f"{SUB}/x/providers/Microsoft.Sql/servers/sql1", "name": "sql1"})
     nsg = ev(FactKind.NSG, {"id": f"{SUB}/x/providers/Microsoft.Network/networkSecurityGroups/n1", "name": "n1"})
-    findings = run(sql, nsg, diag(sql.resource_id.upper(), setting("a", workspace=WORKSPACE)))
+    # SQL server-level logs are configured on the master database, not the server resource.
+    assert run(sql, nsg, diag(sql.resource_id, setting("a", workspace=WORKSPACE)))[sql.resource_id].status == (
+        Status.ERROR
+    )
+    master = sql.resource_id.upper() + "/databases/master"
+    findings = run(sql, nsg, diag(master, setting("a", workspace=WORKSPACE)))
     assert findings[sql.resource_id].status == Status.PASS
     assert findings[nsg.resource_id].status == Status.ERROR
 
