@@ -135,7 +135,7 @@ def test_web_apps_and_their_configuration(
     config = web.web_apps.get_configuration("rg-emr-prod-app", "app-emr-web-prod")
     assert (config.min_tls_version, config.ftps_state, config.scm_min_tls_version) == ("1.2", "Disabled", "1.2")
     dev_site = WebSiteManagementClient(credential, dev, **client_kwargs).web_apps.get("rg-emr-dev", "app-emr-web-dev")
-    assert dev_site.https_only is False and dev_site.client_cert_enabled is False
+    assert dev_site.https_only is False and dev_site.client_cert_enabled is True
 
 
 def test_storage_and_sql(
@@ -247,7 +247,7 @@ def test_workspaces(credential: ClientSecretCredential, client_kwargs: dict[str,
     for sub in (prod, dev):
         for w in LogAnalyticsManagementClient(credential, sub, **client_kwargs).workspaces.list():
             days[w.name] = w.retention_in_days
-    assert days == {"log-emr-prod-je": 730, "log-emr-dev-je": 30}
+    assert days == {"log-emr-prod-je": 730, "log-emr-dev-je": 365}
 
 
 def test_run_command_long_running_operation(
