@@ -9,9 +9,8 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from collector.settings import ConfigError, Settings, load_settings
+from collector.settings import ConfigError, Settings, load_settings, read_sandbox_info, sandbox_overrides
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEMO_ESTATE = Path(__file__).resolve().parent.parent / "sandbox" / "estates" / "hospital-emr.yaml"
@@ -26,39 +25,6 @@ def _setup_logging(verbose: bool) -> None:
     # The SDKs log every HTTP exchange at INFO; keep only their warnings.
     for noisy in ("azure", "msal", "httpx", "kiota", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-SANDBOX_INFO_KEYS = ("base_url", "authority", "tenant_id", "client_id", "client_secret", "ca_bundle")
-
-
-def read_sandbox_info(info_file: str) -> dict[str, Any]:
-    """The JSON that `shoko sandbox serve --info-file` writes."""
-    try:
-        info = json.loads(Path(info_file).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{info_file}: sandbox info file not found") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{info_file}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    missing = [k for k in SANDBOX_INFO_KEYS if k not in info]
-    if missing:
-        raise ConfigError(f"{info_file}: sandbox info lacks {', '.join(missing)}")
-    return info
-
-
-def sandbox_overrides(info: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Settings that point the real SDK clients at a sandbox (its credentials are sandbox-only)."""
-    return {
-        "azure": {
-            "credential": "client_secret",
-            "tenant_id": info["tenant_id"],
-            "client_id": info["client_id"],
-            "client_secret": info["client_secret"],
-            "arm_base_url": info["base_url"],
-            "authority": info["authority"],
-            "graph_base_url": info.get("graph_base_url") or info["base_url"].rstrip("/") + "/v1.0",
-            "ca_bundle": info["ca_bundle"],
-        }
-    }
 
 
 def _open_ledger(settings: Settings):  # type: ignore[no-untyped-def]

@@ -179,3 +179,36 @@ def load_settings(
             settings = replace(settings, **{name: section})
     _validate(settings, str(path) if path else "config")
     return settings
+
+
+SANDBOX_INFO_KEYS = ("base_url", "authority", "tenant_id", "client_id", "client_secret", "ca_bundle")
+
+
+def read_sandbox_info(info_file: str) -> dict[str, Any]:
+    """The JSON that `shoko sandbox serve --info-file` writes."""
+    try:
+        info = json.loads(Path(info_file).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{info_file}: sandbox info file not found") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{info_file}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    missing = [k for k in SANDBOX_INFO_KEYS if k not in info]
+    if missing:
+        raise ConfigError(f"{info_file}: sandbox info lacks {', '.join(missing)}")
+    return info
+
+
+def sandbox_overrides(info: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Settings that point the real SDK clients at a sandbox (its credentials are sandbox-only)."""
+    return {
+        "azure": {
+            "credential": "client_secret",
+            "tenant_id": info["tenant_id"],
+            "client_id": info["client_id"],
+            "client_secret": info["client_secret"],
+            "arm_base_url": info["base_url"],
+            "authority": info["authority"],
+            "graph_base_url": info.get("graph_base_url") or info["base_url"].rstrip("/") + "/v1.0",
+            "ca_bundle": info["ca_bundle"],
+        }
+    }

@@ -1,0 +1,46 @@
+"""Small estates for end-to-end tests: a tenant, two subscriptions and the documents a test needs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+TENANT = "5b0c1c8e-6a4e-4d3b-9a53-0f1d2c3b4a59"
+PROD = "11111111-2222-4333-8444-555555555555"
+DEV = "66666666-7777-4888-9999-aaaaaaaaaaaa"
+RG = "rg-test"
+
+
+def rid(provider_path: str, subscription: str = PROD, rg: str = RG) -> str:
+    """`Microsoft.Web/sites/app1` → the full ARM id in `rg` of `subscription`."""
+    return f"/subscriptions/{subscription}/resourceGroups/{rg}/providers/{provider_path}"
+
+
+def doc(provider_path: str, properties: dict[str, Any] | None = None, *, subscription: str = PROD,
+        rg: str = RG, location: str | None = "japaneast", **extra: Any) -> dict[str, Any]:  # fmt: skip
+    """An ARM document whose type is derived from its id, as ARM returns it."""
+    parts = provider_path.split("/")
+    namespace, rest = parts[0], parts[1:]
+    rtype = "/".join([namespace, *rest[0::2]])
+    out: dict[str, Any] = {"id": rid(provider_path, subscription, rg), "name": rest[-1], "type": rtype}
+    if location and len(rest) == 2:  # only top-level resources are tracked with a location
+        out["location"] = location
+    out["properties"] = properties or {}
+    out.update(extra)
+    return out
+
+
+def estate(
+    resources: Iterable[dict[str, Any]] = (),
+    *,
+    directory: dict[str, Any] | None = None,
+    faults: list[dict[str, Any]] | None = None,
+    subscriptions: Iterable[str] = (PROD, DEV),
+) -> dict[str, Any]:
+    return {
+        "tenant": {"id": TENANT, "displayName": "Test Clinic"},
+        "subscriptions": [{"subscriptionId": s, "displayName": f"sub-{s[:4]}"} for s in subscriptions],
+        "resources": list(resources),
+        "directory": directory or {"users": [], "groups": [], "servicePrincipals": []},
+        "faults": faults or [],
+    }
