@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from azure.core.credentials import TokenCredential
 from azure.identity import ClientSecretCredential, DefaultAzureCredential
 
-from collector.settings import AzureSettings
+from collector.settings import AzureSettings, CollectionSettings
 
 ClientT = TypeVar("ClientT")
 
@@ -40,9 +40,11 @@ class ClientFactory:
 
     credential: TokenCredential
     azure: AzureSettings
+    collection: CollectionSettings
 
     def arm(self, client_cls: type[ClientT], subscription_id: str | None = None) -> ClientT:
-        kwargs: dict[str, Any] = {"base_url": self.azure.arm_base_url}
+        retries = self.collection.max_retries
+        kwargs: dict[str, Any] = {"base_url": self.azure.arm_base_url, "retry_total": retries, "retry_status": retries}
         if self.azure.ca_bundle:
             kwargs["connection_verify"] = self.azure.ca_bundle
         if subscription_id is None:  # e.g. SubscriptionClient, which takes no subscription

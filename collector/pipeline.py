@@ -52,7 +52,7 @@ def collect(
     credential: TokenCredential | None = None,
     fetchers: Sequence[Fetcher] = FETCHERS,
 ) -> FactSet:
-    clients = ClientFactory(credential or make_credential(settings.azure), settings.azure)
+    clients = ClientFactory(credential or make_credential(settings.azure), settings.azure, settings.collection)
     sink = Sink()
 
     def context(fetcher: Fetcher, subscription_id: str | None = None) -> FetchContext:

@@ -47,6 +47,8 @@ class AzureSettings:
 @dataclass(frozen=True)
 class CollectionSettings:
     max_workers: int = 8
+    # Retries of one call on 408/429/5xx, each after the service's Retry-After (or exponential back-off).
+    max_retries: int = 8
 
 
 @dataclass(frozen=True)

@@ -44,3 +44,19 @@ def estate(
         "directory": directory or {"users": [], "groups": [], "servicePrincipals": []},
         "faults": faults or [],
     }
+
+
+def storage_account(name: str, properties: dict[str, Any], *, subscription: str = PROD) -> list[dict[str, Any]]:
+    """A storage account and its blob service, which Azure always has (its logs are configured there)."""
+    account = doc(f"Microsoft.Storage/storageAccounts/{name}", properties, subscription=subscription,
+                  kind="StorageV2", sku={"name": "Standard_LRS", "tier": "Standard"})  # fmt: skip
+    blob = doc(f"Microsoft.Storage/storageAccounts/{name}/blobServices/default", {}, subscription=subscription)
+    return [account, blob]
+
+
+def sql_server(name: str, properties: dict[str, Any], *, subscription: str = PROD) -> list[dict[str, Any]]:
+    """A SQL logical server and its master database, which Azure always creates (server logs live there)."""
+    server = doc(f"Microsoft.Sql/servers/{name}", properties, subscription=subscription, kind="v12.0")
+    master = doc(f"Microsoft.Sql/servers/{name}/databases/master", {"status": "Online"}, subscription=subscription,
+                 location="japaneast", kind="v12.0,system")  # fmt: skip
+    return [server, master]

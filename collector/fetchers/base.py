@@ -27,6 +27,14 @@ MAX_PAGES = 10_000
 class PagingLoopError(RuntimeError):
     """The service handed back a nextLink it had already given: following it would never end."""
 
+    code = "NextLinkLoop"
+
+
+class InvalidResponseError(RuntimeError):
+    """A successful status with a body that is not JSON: nothing in it can be judged."""
+
+    code = "InvalidResponseBody"
+
 
 @dataclass(frozen=True)
 class Page:
@@ -53,9 +61,13 @@ class RawCapture:
             raise PagingLoopError(f"more than {MAX_PAGES} pages; stopped following nextLink")
         self._urls.add(url)
         text = response.text()
+        try:
+            body = json.loads(text) if text else None
+        except ValueError as exc:
+            raise InvalidResponseError(f"HTTP {response.status_code} body is not valid JSON ({exc}): {url}") from None
         self.pages.append(
             Page(
-                body=json.loads(text) if text else None,
+                body=body,
                 request_id=response.headers.get("x-ms-request-id"),
                 api_version=parse_qs(urlparse(url).query).get("api-version", [""])[0],
             )
@@ -79,7 +91,7 @@ def describe_failure(exc: BaseException) -> tuple[str, str, int | None, str | No
         message = (exc.error.message if exc.error and exc.error.message else None) or str(exc).splitlines()[0]
         request_id = exc.response.headers.get("x-ms-request-id") if exc.response is not None else None
         return code, message, exc.status_code, request_id
-    return type(exc).__name__, (str(exc).splitlines() or [""])[0], None, None
+    return getattr(exc, "code", type(exc).__name__), (str(exc).splitlines() or [""])[0], None, None
 
 
 @dataclass

@@ -15,11 +15,12 @@ from urllib.parse import urlparse
 
 import httpx
 from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
+from kiota_http.middleware.options import RetryHandlerOption
 from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph_core import GraphClientFactory
 
-from collector.fetchers.base import MAX_PAGES, FetchContext, Fetcher, PagingLoopError
+from collector.fetchers.base import MAX_PAGES, FetchContext, Fetcher, InvalidResponseError, PagingLoopError
 from controls.model import FactKind
 
 COLLECTIONS = ("users", "groups", "servicePrincipals")
@@ -34,7 +35,10 @@ def graph_client(ctx: FetchContext) -> tuple[GraphServiceClient, GraphRequestAda
         allowed_hosts=[origin.hostname or ""],
     )
     verify: Any = ssl.create_default_context(cafile=ctx.azure.ca_bundle) if ctx.azure.ca_bundle else True
-    http = GraphClientFactory.create_with_default_middleware(client=httpx.AsyncClient(verify=verify, timeout=60))
+    retry = RetryHandlerOption(max_retries=min(ctx.clients.collection.max_retries, 10))  # kiota caps it at 10
+    http = GraphClientFactory.create_with_default_middleware(
+        client=httpx.AsyncClient(verify=verify, timeout=60), options={RetryHandlerOption.get_key(): retry}
+    )
     adapter = GraphRequestAdapter(auth, client=http)
     adapter.base_url = base
     return GraphServiceClient(request_adapter=adapter), adapter, http
@@ -49,7 +53,10 @@ async def _collect(ctx: FetchContext) -> None:
             seen: set[str] = set()
             while True:
                 raw = await adapter.send_primitive_async(request, "bytes", {"XXX": ODataError})
-                body = json.loads(raw or b"{}")
+                try:
+                    body = json.loads(raw or b"{}")
+                except ValueError as exc:
+                    raise InvalidResponseError(f"Graph {collection} page is not valid JSON ({exc})") from None
                 for doc in body.get("value", []):
                     ctx.record_document(
                         FactKind.DIRECTORY_PRINCIPAL,

@@ -1,0 +1,91 @@
+"""A whole run of the example estate through the real SDK into the ledger, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from collector.pipeline import run_once
+from controls.model import FactKind, Status
+from sandbox.server import Sandbox
+from storage.ledger import Ledger
+from tests.pipeline.conftest import sandbox_settings
+
+EMR = Path(__file__).resolve().parents[2] / "sandbox" / "estates" / "hospital-emr.yaml"
+# The example estate's deliberate violations (sandbox/README.md) and the requirements they break.
+EXPECTED_FAIL = {86, 87, 96, 97, 123, 128, 141, 145, 148}
+EXPECTED_PASS = {118, 132}
+
+
+@pytest.fixture(scope="module")
+def emr() -> Sandbox:
+    with Sandbox.from_file(EMR) as sb:
+        yield sb
+
+
+def test_example_estate_run_is_stored_verified_and_judged(emr, catalog, database_url):
+    settings = sandbox_settings(emr, database_url)
+    with Ledger(database_url) as ledger:
+        outcome = run_once(settings, ledger, catalog)
+        run = ledger.latest_run()
+        assert run is not None and run.id == outcome.run.id and run.status == "completed"
+        verdicts = {v.requirement: v for v in ledger.verdicts(run.id)}
+        evidence = ledger.evidence(run.id)
+        errors = ledger.collection_errors(run.id)
+        report = ledger.verify()
+
+    assert sorted(verdicts) == list(range(1, 183))
+    assert {n for n, v in verdicts.items() if v.status == Status.FAIL} == EXPECTED_FAIL
+    assert {n for n, v in verdicts.items() if v.status == Status.PASS} == EXPECTED_PASS
+    assert not [n for n, v in verdicts.items() if v.status == Status.ERROR]
+    assert errors == []
+    for req in catalog:  # everything not automated shows the catalog's own mode
+        if str(req.evidence_mode) != "automated":
+            assert str(verdicts[req.number].status) == str(req.evidence_mode)
+            assert verdicts[req.number].reason_en and verdicts[req.number].reason_ja
+
+    kinds = {e.kind for e in evidence}
+    assert kinds == set(FactKind) - {FactKind.SUBSCRIPTION} | {FactKind.SUBSCRIPTION}
+    for e in evidence:
+        assert e.request_id or e.kind == FactKind.DIRECTORY_PRINCIPAL, e
+        assert e.api_version and e.collected_at.tzinfo is not None and len(e.sha256) == 64
+    nsgs = [e for e in evidence if e.kind == FactKind.NSG]
+    assert all(e.api_version == "2026-03-01" and e.source == "network.security_groups" for e in nsgs)
+    assert report.ok and report.runs_checked == 1
+
+
+def test_second_run_chains_to_the_first_and_stores_identical_content_once(emr, catalog, tmp_path):
+    url = f"sqlite:///{tmp_path}/chain.db"
+    settings = sandbox_settings(emr, url)
+    with Ledger(url) as ledger:
+        first = run_once(settings, ledger, catalog).run
+        second = run_once(settings, ledger, catalog).run
+        assert second.prev_digest == first.digest and second.digest != first.digest
+        assert ledger.verify().runs_checked == 2
+        first_shas = {e.sha256 for e in ledger.evidence(first.id)}
+        second_shas = {e.sha256 for e in ledger.evidence(second.id)}
+    assert first_shas == second_shas  # same estate, same documents, same content addresses
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "chain.db") as db:
+        (blobs,) = db.execute("SELECT COUNT(*) FROM evidence_blobs").fetchone()
+    assert blobs == len(first_shas)
+
+
+def test_a_crashed_run_is_sealed_as_failed_and_stays_visible(emr, catalog, tmp_path, monkeypatch):
+    import collector.pipeline as pipeline
+
+    def broken_evaluate(*args, **kwargs):
+        raise RuntimeError("evaluation exploded")
+
+    monkeypatch.setattr(pipeline, "evaluate", broken_evaluate)
+    url = f"sqlite:///{tmp_path}/crash.db"
+    with Ledger(url) as ledger:
+        with pytest.raises(RuntimeError, match="evaluation exploded"):
+            run_once(sandbox_settings(emr, url), ledger, catalog)
+        run = ledger.latest_run()
+        assert run is not None and run.status == "failed"
+        assert "RuntimeError: evaluation exploded" in (run.error or "")
+        assert ledger.evidence(run.id), "what was collected before the crash is kept"
+        assert ledger.verify().ok
