@@ -1,0 +1,95 @@
+"""The `shoko` command end to end: demo, collect from a sandbox info file, status, verify, bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from collector.cli import main
+from sandbox.server import Sandbox
+
+EMR = Path(__file__).resolve().parents[2] / "sandbox" / "estates" / "hospital-emr.yaml"
+
+
+def test_demo_prints_every_requirement_and_a_summary(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/demo.db"
+    assert main(["demo", "--database", url, "--lang", "en"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if re.match(r"^\s*\d{1,3}  ", line)]
+    assert [int(r.split()[0]) for r in rows] == list(range(1, 183))
+    assert re.search(r"182 requirements: 2 pass, 9 fail, 124 manual, 38 inherited, 9 not_applicable", out)
+    nsg_row = next(r for r in rows if r.split()[0] == "87")
+    assert "FAIL" in nsg_row and "3389" in nsg_row
+    assert url in out
+
+
+SECRET = "sandbox-secret-that-must-not-leak-0123456789"
+
+
+@pytest.fixture
+def collected(tmp_path, monkeypatch, caplog):
+    """One `shoko collect --sandbox-info` run (debug logging) into a SQLite file; returns the file."""
+    db = tmp_path / "shoko.db"
+    monkeypatch.setenv("SHOKO_DATABASE_URL", f"sqlite:///{db}")
+    caplog.set_level("DEBUG")
+    with Sandbox.from_file(EMR, client_secret=SECRET) as sb:
+        info = tmp_path / "sandbox.json"
+        info.write_text(json.dumps(sb.info.to_dict()), encoding="utf-8")
+        assert main(["-v", "collect", "--sandbox-info", str(info)]) == 0
+    assert SECRET not in caplog.text
+    return db
+
+
+def test_the_client_secret_reaches_neither_logs_nor_the_database(collected, capsys):
+    files = list(collected.parent.glob(collected.name + "*"))  # with any -wal / -shm file
+    assert collected in files
+    assert all(SECRET.encode() not in f.read_bytes() for f in files)
+    assert SECRET not in capsys.readouterr().out
+
+
+def test_collect_then_status_json(collected, capsys):
+    capsys.readouterr()
+    assert main(["status", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["run"]["status"] == "completed" and len(data["run"]["digest"]) == 64
+    rows = {r["no"]: r for r in data["requirements"]}
+    assert sorted(rows) == list(range(1, 183))
+    assert rows[123]["status"] == "fail" and "TLS1_0" in rows[123]["reason_en"]
+    assert rows[132]["status"] == "pass" and rows[132]["title_ja"]
+    assert rows[99]["status"] == "not_applicable"
+
+
+def test_verify_passes_then_names_the_edited_row(collected, capsys):
+    assert main(["verify"]) == 0
+    assert "hash chain intact" in capsys.readouterr().out
+    with sqlite3.connect(collected) as db:
+        for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+            db.execute(f'DROP TRIGGER "{name}"')
+        (row_id,) = db.execute("SELECT id FROM verdicts WHERE requirement = 86").fetchone()
+        db.execute("UPDATE verdicts SET status = 'pass' WHERE id = ?", (row_id,))
+    assert main(["verify"]) == 1
+    err = capsys.readouterr().err
+    assert "verdicts" in err and f"row {row_id}" in err and "\n" not in err.strip()
+
+
+def test_bad_config_exits_2_with_one_line(tmp_path, capsys):
+    bad = tmp_path / "agent.yaml"
+    bad.write_text("thresholds:\n  flow_log_retention_days: -3\n", encoding="utf-8")
+    assert main(["collect", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "thresholds.flow_log_retention_days" in err and str(bad) in err and "\n" not in err
+
+
+def test_missing_sandbox_info_exits_2(tmp_path, capsys):
+    assert main(["collect", "--sandbox-info", str(tmp_path / "nope.json")]) == 2
+    assert "sandbox info file not found" in capsys.readouterr().err
+
+
+def test_status_without_runs_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SHOKO_DATABASE_URL", f"sqlite:///{tmp_path}/empty.db")
+    assert main(["status"]) == 1
+    assert "no completed run yet" in capsys.readouterr().err
