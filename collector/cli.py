@@ -77,7 +77,9 @@ def _collect(settings: Settings) -> int:
         outcome = run_once(settings, ledger, load_catalog())
     finally:
         ledger.close()
-    print(f"run {outcome.run.id} {outcome.run.status}: digest {outcome.run.digest}")
+    from collector.render import summary, verdict_rows
+
+    print(summary(verdict_rows(load_catalog(), outcome.result.verdicts), outcome.run))
     return EXIT_OK
 
 
@@ -118,10 +120,37 @@ def cmd_verify(args: argparse.Namespace) -> int:
     finally:
         ledger.close()
     if report.ok:
-        print(f"ok: {report.runs_checked} runs verified, hash chain intact")
+        print(f"ok: {report.runs_checked} run(s) verified, hash chain intact")
         return EXIT_OK
     print(f"TAMPERED: {report.problem}", file=sys.stderr)
     return EXIT_FAILED
+
+
+def cmd_checks(args: argparse.Namespace) -> int:
+    from collector.render import check_reference
+    from controls.checks import ALL_CHECKS
+
+    if args.json:
+        rows = [
+            {
+                "id": c.id,
+                "requirements": list(c.requirements),
+                "title_ja": c.title_ja,
+                "title_en": c.title_en,
+                "reads": [str(k) for k in c.reads],
+                "api": c.api,
+                "rule_ja": c.rule_ja,
+                "rule_en": c.rule_en,
+                "remediation_ja": c.remediation_ja,
+                "remediation_en": c.remediation_en,
+                "thresholds": list(c.thresholds),
+            }
+            for c in ALL_CHECKS
+        ]
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        print(check_reference(ALL_CHECKS, args.lang))
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,6 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="check the stored runs' hash chain and contents")
     verify.add_argument("--config")
     verify.set_defaults(func=cmd_verify)
+
+    checks = sub.add_parser("checks", help="what each check reads, its pass rule and remediation")
+    checks.add_argument("--json", action="store_true")
+    checks.add_argument("--lang", choices=("ja", "en", "both"), default="both")
+    checks.set_defaults(func=cmd_checks)
 
     sandbox = sub.add_parser("sandbox", help="the offline Azure sandbox (serve --estate FILE ...)", add_help=False)
     sandbox.add_argument("rest", nargs=argparse.REMAINDER)

@@ -82,3 +82,20 @@ def summary(rows: list[dict[str, Any]], run: RunRecord) -> str:
         f"{len(rows)} requirements: {parts} — run {run.id} {run.status} at "
         f"{run.finished_at.isoformat() if run.finished_at else '?'}, digest {(run.digest or '')[:16]}"
     )
+
+
+def check_reference(checks: Iterable[Any], lang: str = "both") -> str:
+    """Each check's documented rule: what it reads, how it passes, how to fix it (for reviewers and auditors)."""
+    blocks = []
+    for c in checks:
+        nos = ", ".join(f"No {n}" for n in c.requirements)
+        lines = [f"{c.id}  [{nos}]"]
+        if lang in ("ja", "both"):
+            lines += [f"  {c.title_ja}", f"  判定: {c.rule_ja}", f"  是正: {c.remediation_ja}"]
+        if lang in ("en", "both"):
+            lines += [f"  {c.title_en}", f"  rule: {c.rule_en}", f"  fix:  {c.remediation_en}"]
+        lines.append(f"  reads: {c.api}")
+        if c.thresholds:
+            lines.append(f"  thresholds: {', '.join(c.thresholds)}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)

@@ -93,3 +93,13 @@ def test_status_without_runs_says_so(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SHOKO_DATABASE_URL", f"sqlite:///{tmp_path}/empty.db")
     assert main(["status"]) == 1
     assert "no completed run yet" in capsys.readouterr().err
+
+
+def test_checks_reference_lists_every_registered_check(capsys):
+    from controls.checks import ALL_CHECKS
+
+    assert main(["checks", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [c["id"] for c in listed] == [c.id for c in ALL_CHECKS]
+    nsg = next(c for c in listed if c["id"] == "nsg-no-internet-management-ports")
+    assert nsg["requirements"] == [86, 87, 148] and "exposed_ports" in nsg["thresholds"]
