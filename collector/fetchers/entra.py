@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import httpx
 from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
-from kiota_http.middleware.options import RetryHandlerOption
+from kiota_http.middleware.options import HeadersInspectionHandlerOption, RetryHandlerOption
 from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph_core import GraphClientFactory
@@ -52,7 +52,10 @@ async def _collect(ctx: FetchContext) -> None:
             request = builder.to_get_request_information()
             seen: set[str] = set()
             while True:
+                headers = HeadersInspectionHandlerOption(inspect_request_headers=False, inspect_response_headers=True)
+                request.add_request_options([headers])
                 raw = await adapter.send_primitive_async(request, "bytes", {"XXX": ODataError})
+                request_id = next(iter(headers.response_headers.try_get("request-id") or []), None)
                 try:
                     body = json.loads(raw or b"{}")
                 except ValueError as exc:
@@ -63,7 +66,7 @@ async def _collect(ctx: FetchContext) -> None:
                         doc,
                         resource_id=f"{collection}/{doc.get('id', '')}",
                         api_version="v1.0",
-                        request_id=None,  # Graph's request-id header is not exposed through this path
+                        request_id=request_id,
                     )
                 next_link = body.get("@odata.nextLink")
                 if not next_link:
