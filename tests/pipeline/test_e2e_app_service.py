@@ -1,0 +1,148 @@
+"""App Service TLS minimum, HTTPS only and client certificates, collected through the sandbox by the real SDK.
+
+Each site is a `Microsoft.Web/sites` document as `Web Apps - List` returns it, with its `config/web`
+child as `Web Apps - Get Configuration` returns it (where the minimum TLS version lives).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controls.model import Status
+from tests.estates import DEV, PROD, RG, doc, estate, rid
+from tests.pipeline.test_e2e_nsg import assert_finding
+
+TLS = "app-service-min-tls-1-2"
+HTTPS = "app-service-https-only"
+CERT = "app-service-client-cert-required"
+
+
+def site_id(name: str, subscription: str = PROD, rg: str = RG) -> str:
+    return rid(f"Microsoft.Web/sites/{name}", subscription, rg)
+
+
+def site(
+    name: str,
+    *,
+    min_tls: str | None = "1.2",
+    https_only: bool | None = True,
+    cert_enabled: bool = True,
+    cert_mode: str = "Required",
+    exclusions: str | None = None,
+    subscription: str = PROD,
+    rg: str = RG,
+) -> list[dict[str, Any]]:
+    """The site document and its config/web child (omitted when `min_tls` is None)."""
+    farm = rid("Microsoft.Web/serverfarms/asp-karte", subscription, rg)
+    host = f"{name}.azurewebsites.net"
+    props = {
+        "name": name,
+        "state": "Running",
+        "hostNames": [host],
+        "enabledHostNames": [host, f"{name}.scm.azurewebsites.net"],
+        "hostNameSslStates": [{"name": host, "sslState": "Disabled", "hostType": "Standard"}],
+        "serverFarmId": farm,
+        "reserved": True,
+        "siteConfig": {"numberOfWorkers": 1, "linuxFxVersion": "DOTNETCORE|8.0", "alwaysOn": True},
+        "clientAffinityEnabled": False,
+        "clientCertEnabled": cert_enabled,
+        "clientCertMode": cert_mode,
+        "clientCertExclusionPaths": exclusions,
+        "defaultHostName": host,
+        "httpsOnly": https_only,
+        "publicNetworkAccess": "Enabled",
+        "resourceGroup": rg,
+    }
+    if https_only is None:  # an older API answer without the field
+        del props["httpsOnly"]
+    path = f"Microsoft.Web/sites/{name}"
+    docs = [doc(path, props, subscription=subscription, rg=rg, kind="app,linux", tags={"system": "emr"})]
+    if min_tls is not None:
+        config = {
+            "numberOfWorkers": 1,
+            "linuxFxVersion": "DOTNETCORE|8.0",
+            "http20Enabled": True,
+            "minTlsVersion": min_tls,
+            "scmMinTlsVersion": "1.2",
+            "ftpsState": "Disabled",
+            "ipSecurityRestrictionsDefaultAction": "Allow",
+        }
+        docs.append(doc(f"{path}/config/web", config, subscription=subscription, rg=rg, name=name))
+    return docs
+
+
+def _farm(subscription: str = PROD, rg: str = RG) -> dict[str, Any]:
+    return doc("Microsoft.Web/serverfarms/asp-karte", {"reserved": True, "status": "Ready"},
+               subscription=subscription, rg=rg, kind="linux", sku={"name": "P1v3", "tier": "PremiumV3"})  # fmt: skip
+
+
+def test_compliant_sites_pass_all_three_checks(judge):
+    judged = judge(
+        estate(
+            [
+                _farm(),
+                *site("app-karte-web"),
+                *site("app-karte-api", min_tls="1.3"),
+                _farm(DEV, "rg-dev"),
+                *site("app-karte-dev", subscription=DEV, rg="rg-dev"),
+            ]
+        )
+    )
+    for name, sub, rg, tls in (
+        ("app-karte-web", PROD, RG, "1.2"),
+        ("app-karte-api", PROD, RG, "1.3"),
+        ("app-karte-dev", DEV, "rg-dev", "1.2"),
+    ):
+        sid = site_id(name, sub, rg)
+        tls_finding = assert_finding(judged, TLS, sid, Status.PASS, name, f"minTlsVersion is {tls}")
+        # The verdict on TLS rests on the config/web document too.
+        config = [e for e in judged.facts.evidence if e.resource_id.lower() == f"{sid}/config/web".lower()]
+        assert len(config) == 1 and config[0].sha256 in tls_finding.evidence
+        assert_finding(judged, HTTPS, sid, Status.PASS, "httpsOnly is true")
+        assert_finding(judged, CERT, sid, Status.PASS, "clientCertEnabled is true", "clientCertMode is Required")
+    for number in (86, 118, 123):
+        assert judged.verdict(number) == Status.PASS
+
+
+def test_weak_sites_fail_naming_field_and_value(judge):
+    judged = judge(
+        estate(
+            [
+                _farm(),
+                *site("app-tls10", min_tls="1.0"),
+                *site("app-http", https_only=False),
+                *site("app-http-unset", https_only=None),
+                *site("app-nocert", cert_enabled=False, cert_mode="Required"),
+                *site("app-optional", cert_mode="Optional"),
+                *site("app-interactive", cert_mode="OptionalInteractiveUser"),
+                *site("app-excluded", exclusions="/healthz;/public"),
+            ]
+        )
+    )
+    assert_finding(judged, TLS, site_id("app-tls10"), Status.FAIL, "minTlsVersion is 1.0", "1.2 or newer")
+    assert_finding(judged, HTTPS, site_id("app-http"), Status.FAIL, "httpsOnly is false")
+    assert_finding(judged, HTTPS, site_id("app-http-unset"), Status.FAIL, "httpsOnly is not set")
+    assert_finding(judged, CERT, site_id("app-nocert"), Status.FAIL, "clientCertEnabled is false")
+    assert_finding(judged, CERT, site_id("app-optional"), Status.FAIL, "clientCertMode is Optional")
+    assert_finding(judged, CERT, site_id("app-interactive"), Status.FAIL, "clientCertMode is OptionalInteractiveUser")
+    assert_finding(judged, CERT, site_id("app-excluded"), Status.FAIL, "clientCertExclusionPaths is /healthz;/public")
+    # Each weakness fails only its own check.
+    assert_finding(judged, TLS, site_id("app-http"), Status.PASS)
+    assert_finding(judged, HTTPS, site_id("app-tls10"), Status.PASS)
+    assert_finding(judged, CERT, site_id("app-tls10"), Status.PASS)
+    assert "1.0" in judged.findings(TLS)[site_id("app-tls10").lower()].reason_ja
+    for number in (86, 118, 123):
+        assert judged.verdict(number) == Status.FAIL
+
+
+def test_site_without_readable_config_is_an_error_not_a_pass(judge):
+    # No config/web document: the sandbox answers 404 to Get Configuration, as ARM would for a lost child.
+    judged = judge(estate([_farm(), *site("app-noconfig", min_tls=None), *site("app-ok")]))
+    sid = site_id("app-noconfig")
+    finding = judged.findings(TLS)[sid.lower()]
+    assert finding.status == Status.ERROR and "config/web" in finding.reason_en
+    assert_finding(judged, TLS, site_id("app-ok"), Status.PASS)
+    assert [e.scope for e in judged.facts.errors] == [sid]
+    # HTTPS only is judged from the site document alone and is unaffected.
+    assert_finding(judged, HTTPS, sid, Status.PASS)
+    assert judged.verdict(86) == Status.ERROR and judged.verdict(118) == Status.PASS
