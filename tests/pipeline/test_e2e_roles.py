@@ -1,0 +1,224 @@
+"""Privileged Azure RBAC roles (No 141, 145), collected through the sandbox by the real SDK and Graph.
+
+Role definitions are the built-in ones with their real GUIDs, listed per subscription at
+`/subscriptions/{s}/providers/Microsoft.Authorization/roleDefinitions/{guid}`; assignments are listed
+with `Role Assignments - List For Subscription`; principals come from Graph users, groups and
+service principals.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from controls.model import FactKind, Finding, Status
+from tests.estates import DEV, PROD, RG, TENANT, estate
+from tests.pipeline.test_e2e_nsg import assert_finding
+
+MAX = "privileged-role-assignments-max"
+EXISTS = "privileged-role-principal-exists"
+
+OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
+USER_ACCESS_ADMIN = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"
+READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
+BUILT_IN = {
+    OWNER: ("Owner", "Grants full access to manage all resources, including the ability to assign roles in Azure RBAC.",
+            ["*"], []),
+    CONTRIBUTOR: ("Contributor", "Grants full access to manage all resources, but does not allow you to assign roles "
+                  "in Azure RBAC, manage assignments in Azure Blueprints, or share image galleries.",
+                  ["*"], ["Microsoft.Authorization/*/Delete", "Microsoft.Authorization/*/Write",
+                          "Microsoft.Authorization/elevateAccess/Action"]),
+    USER_ACCESS_ADMIN: ("User Access Administrator", "Lets you manage user access to Azure resources.",
+                        ["*/read", "Microsoft.Authorization/*", "Microsoft.Support/*"], []),
+    READER: ("Reader", "View all resources, but does not allow you to make any changes.", ["*/read"], []),
+}  # fmt: skip
+
+# Entra objects
+SATO = "cd7bbc22-1bce-4dce-b423-986ae30072c1"  # platform lead
+SUZUKI = "d215b67b-0e90-4c57-b0d7-da1d5e78ef06"  # DBA
+BREAK_GLASS = "3753fb1d-be94-4ac6-ab97-0b2acdf70e34"
+ADMINS = "fadc7a3d-9a5c-4a52-b631-f7762216e170"  # group
+DEVELOPERS = "7185ddbf-e658-4744-8ab7-c35344a02f64"  # group
+DEPLOY_SP = "7a8214db-a434-4ad0-9c74-17dec277ef3b"
+COLLECTOR_SP = "951133e6-1b9a-4eef-8fe6-28ae9101d018"
+DELETED = "a73ef494-5037-4a33-b008-0ee340e01126"  # in no directory collection
+
+
+def _guid(*parts: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "/".join(parts)))
+
+
+def sub_id(subscription: str) -> str:
+    return f"/subscriptions/{subscription}"
+
+
+def definition(guid: str, subscription: str) -> dict[str, Any]:
+    name, description, actions, not_actions = BUILT_IN[guid]
+    return {
+        "id": f"{sub_id(subscription)}/providers/Microsoft.Authorization/roleDefinitions/{guid}",
+        "type": "Microsoft.Authorization/roleDefinitions",
+        "name": guid,
+        "properties": {
+            "roleName": name,
+            "type": "BuiltInRole",
+            "description": description,
+            "assignableScopes": ["/"],
+            "permissions": [{"actions": actions, "notActions": not_actions, "dataActions": [], "notDataActions": []}],
+            "createdOn": "2015-02-02T21:55:09.8806423Z",
+            "updatedOn": "2021-11-11T20:13:47.8628684Z",
+            "createdBy": None,
+            "updatedBy": None,
+        },
+    }
+
+
+def assignment(
+    role: str, principal: str, kind: str, subscription: str = PROD, rg: str | None = None, note: str | None = None
+) -> dict[str, Any]:
+    scope = sub_id(subscription) + (f"/resourceGroups/{rg}" if rg else "")
+    guid = _guid(scope, role, principal)
+    return {
+        "id": f"{scope}/providers/Microsoft.Authorization/roleAssignments/{guid}",
+        "type": "Microsoft.Authorization/roleAssignments",
+        "name": guid,
+        "properties": {
+            "roleDefinitionId": f"{sub_id(subscription)}/providers/Microsoft.Authorization/roleDefinitions/{role}",
+            "principalId": principal,
+            "principalType": kind,
+            "scope": scope,
+            "condition": None,
+            "conditionVersion": None,
+            "createdOn": "2024-04-01T00:52:11.4406912Z",
+            "updatedOn": "2024-04-01T00:52:11.4406912Z",
+            "createdBy": SATO,
+            "updatedBy": SATO,
+            "delegatedManagedIdentityResourceId": None,
+            "description": note,
+        },
+    }
+
+
+def user(oid: str, upn: str, name: str) -> dict[str, Any]:
+    return {"id": oid, "displayName": name, "userPrincipalName": upn, "mail": upn, "businessPhones": [],
+            "givenName": None, "surname": None, "jobTitle": None, "mobilePhone": None, "officeLocation": None,
+            "preferredLanguage": "ja-JP", "accountEnabled": True, "userType": "Member"}  # fmt: skip
+
+
+def group(oid: str, name: str) -> dict[str, Any]:
+    return {"id": oid, "displayName": name, "mailNickname": name, "mailEnabled": False, "securityEnabled": True,
+            "groupTypes": [], "description": None}  # fmt: skip
+
+
+def service_principal(oid: str, name: str) -> dict[str, Any]:
+    app = _guid("app", name)
+    return {"id": oid, "appId": app, "displayName": name, "appDisplayName": name, "accountEnabled": True,
+            "servicePrincipalType": "Application", "servicePrincipalNames": [app], "appOwnerOrganizationId": TENANT,
+            "keyCredentials": [], "passwordCredentials": []}  # fmt: skip
+
+
+DIRECTORY = {
+    "users": [
+        user(SATO, "kenichi.sato@clinic.example", "佐藤 健一 (Kenichi Sato)"),
+        user(SUZUKI, "misaki.suzuki@clinic.example", "鈴木 美咲 (Misaki Suzuki)"),
+        user(BREAK_GLASS, "breakglass01@clinic.example", "Break Glass 01"),
+    ],
+    "groups": [group(ADMINS, "sg-platform-admins"), group(DEVELOPERS, "sg-developers")],
+    "servicePrincipals": [
+        service_principal(DEPLOY_SP, "sp-github-deploy"),
+        service_principal(COLLECTOR_SP, "shoko-evidence-collector"),
+    ],
+}
+
+
+def role_estate(assignments: list[dict[str, Any]]) -> dict[str, Any]:
+    definitions = [definition(g, s) for s in (PROD, DEV) for g in BUILT_IN]
+    return estate([*definitions, *assignments], directory=DIRECTORY)
+
+
+def assert_count(judged: Any, subscription: str, status: Status, *needles: str) -> Finding:
+    """The per-subscription count finding: status, reason, and evidence made of that subscription's
+    assignment records and the role definitions they point at."""
+    finding = judged.findings(MAX)[sub_id(subscription).lower()]
+    assert finding.status == status, finding.reason_en
+    for needle in needles:
+        assert needle in finding.reason_en, (needle, finding.reason_en)
+    assert finding.reason_ja.strip() and finding.reason_ja != finding.reason_en
+    records = [e for e in judged.facts.evidence if e.sha256 in finding.evidence]
+    assert {e.sha256 for e in records} == set(finding.evidence)
+    assignments = [e for e in records if e.kind == FactKind.ROLE_ASSIGNMENT]
+    definitions = [e for e in records if e.kind == FactKind.ROLE_DEFINITION]
+    assert assignments and len(assignments) + len(definitions) == len(records)
+    assert all(e.resource_id.lower().startswith(sub_id(subscription).lower() + "/") for e in assignments)
+    used = {e.content["properties"]["roleDefinitionId"].rsplit("/", 1)[-1] for e in assignments}
+    assert {e.content["name"] for e in definitions} == used
+    return finding
+
+
+def test_deleted_owner_and_too_many_privileged_assignments_fail(judge):
+    deleted_owner = assignment(OWNER, DELETED, "User", note="移行作業 / migration work")
+    prod = [
+        assignment(OWNER, BREAK_GLASS, "User", note="緊急アクセス用 / emergency access"),
+        deleted_owner,
+        assignment(CONTRIBUTOR, DEVELOPERS, "Group"),
+        assignment(READER, COLLECTOR_SP, "ServicePrincipal", note="証跡収集 / evidence collector"),
+        assignment(CONTRIBUTOR, ADMINS, "Group", rg=RG),  # resource-group scope: not counted
+    ]
+    dev = [
+        assignment(OWNER, SATO, "User", DEV),
+        assignment(OWNER, SUZUKI, "User", DEV),
+        assignment(USER_ACCESS_ADMIN, DEPLOY_SP, "ServicePrincipal", DEV),
+        assignment(CONTRIBUTOR, ADMINS, "Group", DEV),
+        assignment(READER, COLLECTOR_SP, "ServicePrincipal", DEV),
+    ]
+    judged = judge(role_estate(prod + dev))
+
+    # Owner held by a principal Graph does not know.
+    gone = assert_finding(
+        judged, EXISTS, deleted_owner["id"], Status.FAIL, "Owner", DELETED, "does not exist in Entra ID"
+    )
+    assert DELETED in gone.reason_ja
+    held = assert_finding(judged, EXISTS, prod[0]["id"], Status.PASS, "Owner", "Break Glass 01", "exists in Entra ID")
+    principal = [e for e in judged.facts.of(FactKind.DIRECTORY_PRINCIPAL) if e.sha256 in held.evidence]
+    assert [e.resource_id for e in principal] == [f"users/{BREAK_GLASS}"]
+    assert_finding(judged, EXISTS, prod[2]["id"], Status.PASS, "Contributor", "sg-developers")
+    assert_finding(judged, EXISTS, prod[4]["id"], Status.PASS, f"{sub_id(PROD)}/resourceGroups/{RG}")
+    assert_finding(judged, EXISTS, dev[2]["id"], Status.PASS, "User Access Administrator", "sp-github-deploy")
+    # Readers are not privileged: no finding about them.
+    judged_ids = set(judged.findings(EXISTS))
+    assert prod[3]["id"].lower() not in judged_ids and dev[4]["id"].lower() not in judged_ids
+    assert len(judged_ids) == 8
+
+    # Prod: three at subscription scope (the deleted one counts), the RG-scope Contributor does not.
+    assert_count(judged, PROD, Status.PASS, "3 privileged role assignments", "Contributor 1, Owner 2", "at most 3")
+    over = assert_count(judged, DEV, Status.FAIL, "4 privileged role assignments",
+                        "Contributor 1, Owner 2, User Access Administrator 1", "at most 3")  # fmt: skip
+    dev_assignments = {e.resource_id.lower() for e in judged.facts.evidence if e.sha256 in over.evidence}
+    assert {a["id"].lower() for a in dev[:4]} <= dev_assignments
+    assert dev[4]["id"].lower() not in dev_assignments  # the Reader is not one of the counted
+    for number in (141, 145):
+        assert judged.verdict(number) == Status.FAIL
+
+
+def test_few_privileged_assignments_to_existing_principals_pass(judge):
+    prod = [
+        assignment(OWNER, BREAK_GLASS, "User"),
+        assignment(USER_ACCESS_ADMIN, SATO, "User"),
+        assignment(READER, COLLECTOR_SP, "ServicePrincipal"),
+        assignment(CONTRIBUTOR, DEVELOPERS, "Group", rg=RG),
+    ]
+    dev = [assignment(OWNER, SATO, "User", DEV), assignment(CONTRIBUTOR, DEVELOPERS, "Group", DEV)]
+    judged = judge(role_estate(prod + dev))
+    assert_count(judged, PROD, Status.PASS, "2 privileged role assignments", "Owner 1, User Access Administrator 1")
+    assert_count(judged, DEV, Status.PASS, "2 privileged role assignments")
+    for a in (prod[0], prod[1], prod[3], *dev):
+        assert_finding(judged, EXISTS, a["id"], Status.PASS, "exists in Entra ID")
+    for number in (141, 145):
+        assert judged.verdict(number) == Status.PASS
+
+
+def test_privileged_role_limit_comes_from_config(judge):
+    prod = [assignment(OWNER, BREAK_GLASS, "User"), assignment(OWNER, SATO, "User")]
+    judged = judge(role_estate(prod), thresholds={"privileged_role_max": 1})
+    assert_count(judged, PROD, Status.FAIL, "2 privileged role assignments", "Owner 2", "at most 1")
+    assert judged.verdict(145) == Status.FAIL
