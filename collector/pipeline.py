@@ -71,7 +71,10 @@ def collect(
             err.source, err.kind, err.scope, err.code, err.status_code, err.request_id, err.message,
         )  # fmt: skip
     log.info("collected %d evidence records, %d collection errors", len(sink.evidence), len(sink.errors))
-    return FactSet(evidence=sink.evidence, errors=sink.errors)
+    # Threads finish in any order; a stable order keeps findings (and their order) reproducible.
+    evidence = sorted(sink.evidence, key=lambda e: (e.kind, e.scope.lower(), e.resource_id.lower(), e.sha256))
+    errors = sorted(sink.errors, key=lambda e: (e.kind, e.scope.lower(), e.source))
+    return FactSet(evidence=evidence, errors=errors)
 
 
 @dataclass(frozen=True)

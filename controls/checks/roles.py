@@ -10,20 +10,31 @@ from controls.checks.helpers import guid_of, norm_id, props, subscription_of
 from controls.model import Evidence, FactKind, FactSet, Thresholds
 
 
-def _role_names(facts: FactSet) -> dict[str, tuple[str, Evidence]]:
-    """Role definition GUID -> (roleName, its evidence)."""
-    out: dict[str, tuple[str, Evidence]] = {}
-    for ev in facts.of(FactKind.ROLE_DEFINITION):
-        guid = guid_of(str(ev.content.get("id") or ev.resource_id))
-        name = props(ev.content).get("roleName")
-        if guid and isinstance(name, str):
-            out.setdefault(guid, (name, ev))
-    return out
+class _Roles:
+    """Role definitions by GUID. Each subscription lists its own copy of a definition; the copy collected
+    in the assignment's own scope is the evidence cited for it, so that a subscription's finding never
+    depends on which subscription happened to be fetched first."""
 
+    def __init__(self, facts: FactSet) -> None:
+        self._scoped: dict[tuple[str, str], tuple[str, Evidence]] = {}
+        self._any: dict[str, tuple[str, Evidence]] = {}
+        for ev in sorted(facts.of(FactKind.ROLE_DEFINITION), key=lambda e: (e.scope.lower(), e.resource_id.lower())):
+            guid = guid_of(str(ev.content.get("id") or ev.resource_id))
+            name = props(ev.content).get("roleName")
+            if guid and isinstance(name, str):
+                self._scoped.setdefault((ev.scope.lower(), guid), (name, ev))
+                self._any.setdefault(guid, (name, ev))
 
-def _privileged(facts: FactSet, thresholds: Thresholds) -> dict[str, tuple[str, Evidence]]:
-    wanted = {r.lower() for r in thresholds.privileged_roles}
-    return {g: v for g, v in _role_names(facts).items() if v[0].lower() in wanted}
+    def __contains__(self, guid: str) -> bool:
+        return guid in self._any
+
+    def get(self, guid: str, scope: str) -> tuple[str, Evidence]:
+        """(roleName, definition evidence), from `scope`'s own listing when it has one."""
+        return self._scoped.get((scope.lower(), guid)) or self._any[guid]
+
+    def privileged(self, thresholds: Thresholds) -> set[str]:
+        wanted = {r.lower() for r in thresholds.privileged_roles}
+        return {guid for guid, (name, _) in self._any.items() if name.lower() in wanted}
 
 
 def _definition_guid(assignment: Evidence) -> str:
@@ -62,8 +73,8 @@ def _effective_at_subscription(assignment_scope: str, subscription: str) -> bool
     thresholds=("privileged_roles", "privileged_role_max"),
 )
 def privileged_role_assignments_max(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
-    names = _role_names(facts)
-    privileged = _privileged(facts, thresholds)
+    roles = _Roles(facts)
+    privileged = roles.privileged(thresholds)
     limit = thresholds.privileged_role_max
     by_subscription: dict[str, dict[str, Evidence]] = {}
     for a in facts.of(FactKind.ROLE_ASSIGNMENT):
@@ -75,9 +86,9 @@ def privileged_role_assignments_max(facts: FactSet, thresholds: Thresholds) -> I
             a for a in assignments.values() if _effective_at_subscription(str(props(a.content).get("scope") or ""), sub)
         ]
         held = [a for a in at_sub if _definition_guid(a) in privileged]
-        unresolved = sorted({_definition_guid(a) for a in at_sub if _definition_guid(a) not in names})
-        definitions = [names[_definition_guid(a)][1] for a in at_sub if _definition_guid(a) in names]
-        per_role = Counter(privileged[_definition_guid(a)][0] for a in held)
+        unresolved = sorted({_definition_guid(a) for a in at_sub if _definition_guid(a) not in roles})
+        definitions = [roles.get(_definition_guid(a), a.scope)[1] for a in at_sub if _definition_guid(a) in roles]
+        per_role = Counter(roles.get(_definition_guid(a), a.scope)[0] for a in held)
         breakdown = ", ".join(f"{role} {n}" for role, n in sorted(per_role.items())) or "-"
         count_ja = f"サブスクリプション {sub} の特権ロール割り当て"
         count_en = f"subscription {sub} has {len(held)} privileged role assignments ({breakdown}; at most {limit}"
@@ -87,7 +98,7 @@ def privileged_role_assignments_max(facts: FactSet, thresholds: Thresholds) -> I
                 f"{count_ja}が {len(held)} 件です（{breakdown}、上限 {limit} 件）",
                 f"{count_en} allowed)",
                 held,
-                (privileged[_definition_guid(a)][1] for a in held),
+                (roles.get(_definition_guid(a), a.scope)[1] for a in held),
             )
         elif unresolved:
             yield errored(
@@ -128,7 +139,8 @@ def privileged_role_assignments_max(facts: FactSet, thresholds: Thresholds) -> I
     thresholds=("privileged_roles",),
 )
 def privileged_role_principal_exists(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
-    privileged = _privileged(facts, thresholds)
+    roles = _Roles(facts)
+    privileged = roles.privileged(thresholds)
     principals = {
         str(ev.content.get("id") or ev.resource_id).lower(): ev for ev in facts.of(FactKind.DIRECTORY_PRINCIPAL)
     }
@@ -139,7 +151,7 @@ def privileged_role_principal_exists(facts: FactSet, thresholds: Thresholds) -> 
         if guid not in privileged or _assignment_id(a) in seen:
             continue
         seen.add(_assignment_id(a))
-        role, definition = privileged[guid]
+        role, definition = roles.get(guid, a.scope)
         p = props(a.content)
         principal_id = str(p.get("principalId") or "")
         kind = str(p.get("principalType") or "?")

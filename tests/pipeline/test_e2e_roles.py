@@ -152,6 +152,8 @@ def assert_count(judged: Any, subscription: str, status: Status, *needles: str) 
     assert all(e.resource_id.lower().startswith(sub_id(subscription).lower() + "/") for e in assignments)
     used = {e.content["properties"]["roleDefinitionId"].rsplit("/", 1)[-1] for e in assignments}
     assert {e.content["name"] for e in definitions} == used
+    # The definitions cited are the subscription's own copies, not another subscription's.
+    assert all(e.scope.lower() == sub_id(subscription).lower() for e in definitions)
     return finding
 
 

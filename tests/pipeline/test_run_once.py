@@ -89,3 +89,24 @@ def test_a_crashed_run_is_sealed_as_failed_and_stays_visible(emr, catalog, tmp_p
         assert "RuntimeError: evaluation exploded" in (run.error or "")
         assert ledger.evidence(run.id), "what was collected before the crash is kept"
         assert ledger.verify().ok
+
+
+def test_verdicts_are_reproduced_from_stored_evidence_alone(emr, catalog, tmp_path):
+    from controls.engine import evaluate
+    from controls.model import FactSet
+
+    url = f"sqlite:///{tmp_path}/replay.db"
+    settings = sandbox_settings(emr, url)
+    with Ledger(url) as ledger:
+        run = run_once(settings, ledger, catalog).run
+        facts = FactSet(evidence=ledger.evidence(run.id), errors=ledger.collection_errors(run.id))
+        stored_findings, stored_verdicts = ledger.findings(run.id), ledger.verdicts(run.id)
+    replay = evaluate(facts, catalog, settings.thresholds)
+
+    def key(f):
+        return (f.check_id, f.resource_id, f.status, f.reason_en, f.evidence)
+
+    assert sorted(map(key, replay.findings)) == sorted(map(key, stored_findings))
+    assert {v.requirement: (v.status, v.reason_en) for v in replay.verdicts} == {
+        v.requirement: (v.status, v.reason_en) for v in stored_verdicts
+    }
