@@ -11,6 +11,7 @@ from azure.identity import ClientSecretCredential
 
 from sandbox.estate import Estate, load_estate
 from sandbox.server import Sandbox, SandboxInfo
+from tests.sandbox.sdk import credential_for
 
 ESTATE = Path(__file__).resolve().parents[2] / "sandbox" / "estates" / "hospital-emr.yaml"
 
@@ -41,14 +42,7 @@ def info(emr_sandbox: Sandbox) -> SandboxInfo:
 
 @pytest.fixture(scope="session")
 def credential(info: SandboxInfo) -> ClientSecretCredential:
-    return ClientSecretCredential(
-        info.tenant_id,
-        info.client_id,
-        info.client_secret,
-        authority=info.authority,
-        disable_instance_discovery=True,
-        connection_verify=info.ca_bundle,
-    )
+    return credential_for(info)
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ from azure.mgmt.storage import StorageManagementClient
 from azure.mgmt.web import WebSiteManagementClient
 
 from sandbox.server import Sandbox
+from tests.sandbox.sdk import client_for
 
 
 def rg_id(sub: str, rg: str) -> str:
@@ -204,16 +205,7 @@ def test_diagnostic_settings_are_never_split_across_pages(
         ],
     }
     with Sandbox.from_dict(estate, page_size=2) as small:
-        i = small.info
-        cred = ClientSecretCredential(
-            i.tenant_id,
-            i.client_id,
-            i.client_secret,
-            authority=i.authority,
-            disable_instance_discovery=True,
-            connection_verify=i.ca_bundle,
-        )
-        monitor = MonitorManagementClient(cred, sub, base_url=i.base_url, connection_verify=i.ca_bundle)
+        monitor = client_for(small.info, MonitorManagementClient, sub)
         assert [s.name for s in monitor.diagnostic_settings.list(rid)] == ["s0", "s1", "s2", "s3", "s4"]
 
 

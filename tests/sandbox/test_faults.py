@@ -17,6 +17,7 @@ from azure.mgmt.web import WebSiteManagementClient
 
 from sandbox.faults import Fault, FaultSet, RequestFacts
 from sandbox.server import Sandbox
+from tests.sandbox.sdk import client_for
 
 
 def test_forbidden_for_one_resource_type_in_one_subscription(
@@ -116,16 +117,7 @@ def test_faults_declared_in_the_estate_are_armed_at_start() -> None:
     with sb:
         (fault,) = list(sb.faults)
         assert fault.kind == "forbidden" and fault.fired == 0
-        i = sb.info
-        cred = ClientSecretCredential(
-            i.tenant_id,
-            i.client_id,
-            i.client_secret,
-            authority=i.authority,
-            disable_instance_discovery=True,
-            connection_verify=i.ca_bundle,
-        )
-        client = ResourceManagementClient(cred, sub, base_url=i.base_url, connection_verify=i.ca_bundle)
+        client = client_for(sb.info, ResourceManagementClient, sub)
         with pytest.raises(HttpResponseError):
             list(client.resource_groups.list())
         assert list(client.resource_groups.list()) == []

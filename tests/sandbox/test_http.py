@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 import requests
 from azure.core.exceptions import ClientAuthenticationError
-from azure.identity import ClientSecretCredential
 from azure.mgmt.resource.subscriptions import SubscriptionClient
 
 from sandbox.server import Sandbox, SandboxInfo
+from tests.sandbox.sdk import credential_for
 
 API = "api-version=2022-12-01"
 
@@ -96,14 +96,7 @@ def test_wrong_client_secret(http: requests.Session, info: SandboxInfo) -> None:
     assert (r.status_code, r.json()["error"]) == (400, "invalid_resource")
     good = http.post(url, data={**form, "client_secret": info.client_secret})
     assert good.status_code == 200 and good.json()["expires_in"] > 0
-    cred = ClientSecretCredential(
-        info.tenant_id,
-        info.client_id,
-        "wrong",
-        authority=info.authority,
-        disable_instance_discovery=True,
-        connection_verify=info.ca_bundle,
-    )
+    cred = credential_for(info, secret="wrong")
     with pytest.raises(ClientAuthenticationError):
         cred.get_token("https://management.azure.com/.default")
 

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.identity import ClientSecretCredential
 from azure.mgmt.resource.subscriptions import SubscriptionClient
 from azure.mgmt.storage import StorageManagementClient
 
-from sandbox.server import Sandbox
+from sandbox.server import Sandbox, SandboxInfo
 from tests.sandbox.conftest import ESTATE
+from tests.sandbox.sdk import client_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,15 +62,7 @@ def test_serve_writes_info_file_and_answers_the_sdk(tmp_path: Path) -> None:
         assert info_file.stat().st_mode & 0o777 == 0o600  # it holds the client secret
         stdout_line = proc.stdout.readline() if proc.stdout else ""
         assert json.loads(stdout_line) == info
-        cred = ClientSecretCredential(
-            info["tenant_id"],
-            info["client_id"],
-            info["client_secret"],
-            authority=info["authority"],
-            disable_instance_discovery=True,
-            connection_verify=info["ca_bundle"],
-        )
-        client = SubscriptionClient(cred, base_url=info["base_url"], connection_verify=info["ca_bundle"])
+        client = client_for(SandboxInfo(**info), SubscriptionClient)
         assert [s.subscription_id for s in client.subscriptions.list()] == info["subscriptions"]  # two pages of 1
         ca_dir = Path(info["ca_bundle"]).parent
     finally:
@@ -81,16 +73,7 @@ def test_serve_writes_info_file_and_answers_the_sdk(tmp_path: Path) -> None:
 
 
 def _client(sb: Sandbox, sub: str, cls: Any) -> Any:
-    i = sb.info
-    cred = ClientSecretCredential(
-        i.tenant_id,
-        i.client_id,
-        i.client_secret,
-        authority=i.authority,
-        disable_instance_discovery=True,
-        connection_verify=i.ca_bundle,
-    )
-    return cls(cred, sub, base_url=i.base_url, connection_verify=i.ca_bundle)
+    return client_for(sb.info, cls, sub)
 
 
 def test_estate_changes_while_running() -> None:
