@@ -126,6 +126,29 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_FAILED
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from collector.render import explain, explain_text
+    from controls.catalog import load_catalog
+
+    catalog = load_catalog()
+    if args.number not in catalog:
+        print(f"shoko: no requirement No {args.number} (the catalog has No 1–{len(catalog)})", file=sys.stderr)
+        return EXIT_USAGE
+    ledger = _open_ledger(load_settings(args.config))
+    try:
+        run = ledger.run(args.run) if args.run is not None else ledger.latest_run()
+        if run is None:
+            print("no completed run yet: run `shoko collect` first", file=sys.stderr)
+            return EXIT_FAILED
+        verdict = next((v for v in ledger.verdicts(run.id) if v.requirement == args.number), None)
+        findings = [f for f in ledger.findings(run.id) if args.number in f.requirements]
+        data = explain(catalog[args.number], verdict, findings, ledger.evidence(run.id), run)
+    finally:
+        ledger.close()
+    print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else explain_text(data))
+    return EXIT_OK
+
+
 def cmd_checks(args: argparse.Namespace) -> int:
     from collector.render import check_reference
     from controls.checks import ALL_CHECKS
@@ -180,6 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--config")
     verify.set_defaults(func=cmd_verify)
 
+    explain = sub.add_parser("explain", help="one requirement: its verdict, findings and the evidence behind them")
+    explain.add_argument("number", type=int, help="requirement No (1–182)")
+    explain.add_argument("--config")
+    explain.add_argument("--run", type=int, help="a run id instead of the latest")
+    explain.add_argument("--json", action="store_true")
+    explain.set_defaults(func=cmd_explain)
+
     checks = sub.add_parser("checks", help="what each check reads, its pass rule and remediation")
     checks.add_argument("--json", action="store_true")
     checks.add_argument("--lang", choices=("ja", "en", "both"), default="both")
@@ -197,6 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sandbox.serve import main as sandbox_main
 
         return sandbox_main(argv[1:])
+    from storage.ledger import LedgerError
+
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
     try:
@@ -204,6 +236,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"shoko: config error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except LedgerError as exc:
+        print(f"shoko: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

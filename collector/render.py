@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from controls.catalog import Catalog
-from controls.model import Status, Verdict
+from controls.model import Evidence, Finding, Status, Verdict
 from storage.ledger import RunRecord
 
 STATUS_LABELS = {
@@ -99,3 +99,81 @@ def check_reference(checks: Iterable[Any], lang: str = "both") -> str:
             lines.append(f"  thresholds: {', '.join(c.thresholds)}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+_SEVERITY = {Status.FAIL: 0, Status.ERROR: 1, Status.PASS: 2}
+
+
+def explain(
+    req: Any, verdict: Verdict | None, findings: list[Finding], evidence: list[Evidence], run: RunRecord
+) -> dict[str, Any]:
+    """One requirement's verdict with every finding behind it and the evidence records each was judged on."""
+    by_sha: dict[str, list[Evidence]] = {}
+    for ev in evidence:
+        by_sha.setdefault(ev.sha256, []).append(ev)
+    ordered = sorted(findings, key=lambda f: (_SEVERITY.get(f.status, 3), f.check_id, f.resource_id.lower()))
+    return {
+        "run": {
+            "id": run.id,
+            "status": str(run.status),
+            "digest": run.digest,
+            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        },
+        "no": req.number,
+        "section": req.section,
+        "item": req.item,
+        "title_ja": req.title_ja,
+        "title_en": req.title_en,
+        "status": str(verdict.status) if verdict else str(Status.ERROR),
+        "reason_ja": verdict.reason_ja if verdict else "この実行に判定がありません",
+        "reason_en": verdict.reason_en if verdict else "no verdict stored for this run",
+        "findings": [
+            {
+                "check": f.check_id,
+                "status": str(f.status),
+                "resource_id": f.resource_id,
+                "reason_ja": f.reason_ja,
+                "reason_en": f.reason_en,
+                "evidence": [
+                    {
+                        "sha256": ev.sha256,
+                        "kind": str(ev.kind),
+                        "source": ev.source,
+                        "resource_id": ev.resource_id,
+                        "api_version": ev.api_version,
+                        "request_id": ev.request_id,
+                        "collected_at": ev.collected_at.isoformat(),
+                    }
+                    for sha in f.evidence
+                    for ev in by_sha.get(sha, [])
+                ],
+            }
+            for f in ordered
+        ],
+    }
+
+
+def explain_text(data: dict[str, Any]) -> str:
+    status = STATUS_LABELS.get(Status(data["status"]), data["status"])
+    item = f" {data['item']}" if data["item"] else ""
+    lines = [
+        f"No {data['no']}  {data['section']}{item}  {data['title_ja']} / {data['title_en']}",
+        f"{status}: {data['reason_ja']}",
+        f"{' ' * _width(status)}  {data['reason_en']}",
+        f"run {data['run']['id']} {data['run']['status']} at {data['run']['finished_at']}, "
+        f"digest {data['run']['digest']}",
+        f"findings: {len(data['findings'])}",
+    ]
+    for f in data["findings"]:
+        lines += [
+            "",
+            f"  {STATUS_LABELS.get(Status(f['status']), f['status'])}  {f['check']}  {f['resource_id']}",
+            f"    {f['reason_ja']}",
+            f"    {f['reason_en']}",
+        ]
+        for ev in f["evidence"]:
+            lines.append(
+                f"    evidence {ev['sha256'][:16]}  {ev['kind']} via {ev['source']} (api-version {ev['api_version']}, "
+                f"request {ev['request_id']}, {ev['collected_at']})  {ev['resource_id']}"
+            )
+    return "\n".join(lines)

@@ -103,3 +103,26 @@ def test_checks_reference_lists_every_registered_check(capsys):
     assert [c["id"] for c in listed] == [c.id for c in ALL_CHECKS]
     nsg = next(c for c in listed if c["id"] == "nsg-no-internet-management-ports")
     assert nsg["requirements"] == [86, 87, 148] and "exposed_ports" in nsg["thresholds"]
+
+
+def test_explain_traces_a_verdict_to_its_findings_and_evidence(collected, capsys):
+    capsys.readouterr()
+    assert main(["explain", "87", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["no"] == 87 and data["status"] == "fail"
+    first = data["findings"][0]  # failures come first
+    assert first["status"] == "fail" and first["resource_id"].endswith("/nsg-emr-prod-mgmt")
+    (ev,) = first["evidence"]
+    assert ev["resource_id"] == first["resource_id"] and ev["request_id"] and ev["api_version"] == "2026-03-01"
+    with sqlite3.connect(collected) as db:
+        (content,) = db.execute("SELECT content FROM evidence_blobs WHERE sha256 = ?", (ev["sha256"],)).fetchone()
+    assert "AllowRdpInbound" in content
+    assert main(["explain", "87"]) == 0
+    assert "evidence " in capsys.readouterr().out
+
+
+def test_explain_unknown_requirement_or_run(collected, capsys):
+    assert main(["explain", "183"]) == 2
+    assert "no requirement No 183" in capsys.readouterr().err
+    assert main(["explain", "87", "--run", "99"]) == 1
+    assert "run 99" in capsys.readouterr().err
