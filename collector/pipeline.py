@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from azure.core.credentials import TokenCredential
@@ -37,14 +37,11 @@ def _run_fetcher(fetcher: Fetcher, ctx: FetchContext) -> None:
 
 
 def _subscription_ids(settings: Settings, sink: Sink) -> list[str]:
-    """The configured subscriptions, or every enabled one the identity can see."""
+    """The configured subscriptions, or every one the identity can see (a disabled subscription is still
+    read: its resources hold evidence too, and skipping it would hide them)."""
     if settings.azure.subscriptions:
         return list(settings.azure.subscriptions)
-    ids = []
-    for ev in sink.evidence:
-        if ev.kind == FactKind.SUBSCRIPTION and ev.content.get("state", "Enabled") != "Disabled":
-            ids.append(str(ev.content["subscriptionId"]))
-    return ids
+    return [str(ev.content["subscriptionId"]) for ev in sink.evidence if ev.kind == FactKind.SUBSCRIPTION]
 
 
 def collect(
@@ -60,9 +57,16 @@ def collect(
 
     _run_fetcher(SUBSCRIPTIONS, context(SUBSCRIPTIONS))
     subscriptions = _subscription_ids(settings, sink)
+    listing_failed = [e for e in sink.errors if e.kind == FactKind.SUBSCRIPTION]
+    if listing_failed and not settings.azure.subscriptions:
+        # Without the list nothing per subscription can be collected: every kind those fetchers
+        # produce is a collection error with the listing's cause, so each check says why it saw nothing.
+        for fetcher in fetchers:
+            if not fetcher.tenant_wide:
+                sink.errors.extend(replace(listing_failed[0], kind=kind, source=fetcher.name) for kind in fetcher.kinds)
     tasks = [context(f) for f in fetchers if f.tenant_wide]
     tasks += [context(f, s) for s in subscriptions for f in fetchers if not f.tenant_wide]
-    log.info("collecting %d fetcher tasks over %d subscriptions", len(tasks), len(subscriptions))
+    log.info("collecting %d fetcher tasks over subscriptions %s", len(tasks), ", ".join(subscriptions) or "(none)")
     with ThreadPoolExecutor(max_workers=settings.collection.max_workers, thread_name_prefix="fetch") as pool:
         list(pool.map(lambda ctx: _run_fetcher(ctx.fetcher, ctx), tasks))
     for err in sink.errors:

@@ -90,3 +90,13 @@ def test_nothing_to_evaluate_is_an_error_not_a_pass(judge):
     assert judged.facts.errors == []
     for number in (86, 87, 96, 97, 118, 123, 128, 132):
         assert judged.verdict(number) == Status.ERROR, number
+
+
+def test_unlistable_subscriptions_make_every_subscription_check_an_error_naming_the_cause(judge):
+    judged = judge(COMPLIANT, setup=lambda sb: sb.faults.add("forbidden", path="/subscriptions"))
+    storage_findings = judged.findings("storage-min-tls-1-2")
+    assert list(storage_findings) == ["tenant"]
+    assert storage_findings["tenant"].status == Status.ERROR
+    assert "AuthorizationFailed" in storage_findings["tenant"].reason_en
+    for number in (86, 87, 96, 97, 118, 123, 128, 132):
+        assert judged.verdict(number) == Status.ERROR, number
