@@ -78,10 +78,11 @@ def summary(rows: list[dict[str, Any]], run: RunRecord) -> str:
     counts = Counter(r["status"] for r in rows)
     order = [s.value for s in Status]
     parts = ", ".join(f"{counts[s]} {s}" for s in order if counts[s])
-    return (
+    line = (
         f"{len(rows)} requirements: {parts} — run {run.id} {run.status} at "
         f"{run.finished_at.isoformat() if run.finished_at else '?'}, digest {(run.digest or '')[:16]}"
     )
+    return f"{line} — run error: {run.error}" if run.error else line
 
 
 def check_reference(checks: Iterable[Any], lang: str = "both") -> str:
