@@ -226,8 +226,12 @@ def evaluate(
     """Judge `facts` with `checks` and give one verdict per catalog requirement, ordered by No."""
     findings: list[Finding] = []
     for check in checks:
-        findings.extend(_collection_error_findings(check, facts))
-        findings.extend(_run_check(check, facts, thresholds))
+        judged = _run_check(check, facts, thresholds)
+        # A check that already reported a resource as an error (naming the collection failure) needs no
+        # second finding for the same scope from the engine.
+        reported = {f.resource_id.lower() for f in judged if f.status == Status.ERROR}
+        findings.extend(f for f in _collection_error_findings(check, facts) if f.resource_id.lower() not in reported)
+        findings.extend(judged)
 
     verdicts = []
     for requirement in sorted(catalog, key=lambda r: r.number):

@@ -178,6 +178,15 @@ def nsg_no_internet_management_ports(facts: FactSet, thresholds: Thresholds) -> 
     for nsg in facts.of(FactKind.NSG):
         name = str(nsg.content.get("name") or name_from_id(nsg.resource_id))
         p = props(nsg.content)
+        if not isinstance(p.get("securityRules", []), list) or not p.get("defaultSecurityRules"):
+            # Every NSG carries Azure's default rules; without them the document was not seen whole.
+            yield errored(
+                nsg.resource_id,
+                f"NSG {name} の文書に defaultSecurityRules / securityRules の配列がなく、規則を判定できません",
+                f"NSG {name} document has no defaultSecurityRules / securityRules lists; its rules cannot be judged",
+                nsg,
+            )
+            continue
         rules: list[_Rule] = []
         problems: list[str] = []
         for raw in [*(p.get("securityRules") or []), *(p.get("defaultSecurityRules") or [])]:

@@ -178,3 +178,17 @@ def test_exposed_ports_come_from_thresholds():
 
 def test_no_nsgs_no_findings():
     assert CHECKS_BY_ID["nsg-no-internet-management-ports"].evaluate(FactSet(), Thresholds()) == []
+
+
+@pytest.mark.parametrize(
+    "properties",
+    [{}, {"securityRules": []}, {"securityRules": None, "defaultSecurityRules": DEFAULTS}],
+    ids=["no-properties", "no-default-rules", "rules-not-a-list"],
+)
+def test_nsg_document_without_its_rule_lists_is_an_error_not_a_pass(properties):
+    doc = {"id": NSG_ID, "name": "nsg-web", "type": "Microsoft.Network/networkSecurityGroups"}
+    if properties:
+        doc["properties"] = properties
+    e = Evidence(FactKind.NSG, "test", SUB, NSG_ID, "2024-05-01", None, datetime(2026, 3, 31, tzinfo=UTC), doc)
+    [f] = CHECKS_BY_ID["nsg-no-internet-management-ports"].evaluate(FactSet([e]), Thresholds())
+    assert f.status == Status.ERROR and "defaultSecurityRules" in f.reason_en

@@ -223,3 +223,12 @@ def test_registered_checks_are_fully_documented():
         assert re.search(r"[ぁ-んァ-ン一-龥]", c.title_ja + c.rule_ja + c.remediation_ja), c.id
     numbers = {n for c in ALL_CHECKS for n in c.requirements}
     assert {86, 87, 96, 97, 118, 123, 128, 132, 141, 145, 148} <= numbers
+
+
+def test_resource_the_check_already_reported_as_error_gets_no_second_engine_finding():
+    site = res("x")
+    err = CollectionError(FactKind.STORAGE_ACCOUNT, "web.sites", site, "AuthorizationFailed", "no", 403, None, AT)
+    check_error = errored(site, "x の構成を取得できません", "x configuration not collected: AuthorizationFailed")
+    result = evaluate(FactSet([], [err]), [Req(4)], Thresholds(), checks=[fake("one", (4,), [P1, check_error])])
+    assert [f.resource_id for f in result.findings if f.status == Status.ERROR] == [site]
+    assert result.verdicts[0].findings_error == 1
