@@ -6,7 +6,6 @@ The built-in defaults are the dataclass defaults below; config/defaults.yaml doc
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -16,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from controls.model import Thresholds
+from controls.model import Thresholds, sha256_of
 
 SECRET_ENV = "SHOKO_AZURE_CLIENT_SECRET"
 
@@ -60,9 +59,12 @@ class Settings:
 
     def digest(self) -> str:
         """SHA-256 of the effective settings without secrets, stored with each run."""
+        from storage.ledger import redact_url
+
         data = asdict(self)
         data["azure"].pop("client_secret", None)
-        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+        data["database"]["url"] = redact_url(self.database.url)
+        return sha256_of(json.loads(json.dumps(data, default=str)))
 
 
 _SECTIONS: dict[str, type] = {

@@ -10,6 +10,7 @@ SQLite file by default, PostgreSQL by URL; the schema is created or migrated whe
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -99,12 +100,18 @@ _COUNT_KEYS: dict[type[Base], str] = {
 }
 
 
+def redact_url(url: str | URL) -> str:
+    """The URL with any password replaced by ***, safe for messages, logs and digests."""
+    text = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+    return re.sub(r"([^:/@\s]+:)[^@/\s]+@", r"\1***@", text)
+
+
 def _normalise_url(url: str | URL) -> URL:
     try:
         parsed = make_url(url)
     except ArgumentError:
         raise LedgerError(
-            f"not a database URL: {url!r} (expected sqlite:///path or postgresql+psycopg://...)"
+            f"not a database URL: {redact_url(url)!r} (expected sqlite:///path or postgresql+psycopg://...)"
         ) from None
     if parsed.drivername in ("postgresql", "postgres"):
         # psycopg (3) is the driver shipped with shoko; SQLAlchemy's default would be psycopg2.

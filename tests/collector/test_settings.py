@@ -77,3 +77,16 @@ def test_secret_comes_from_environment_and_stays_out_of_repr_and_digest(tmp_path
     assert "s3cr3t-value" not in repr(s)
     other = load_settings(path, environ={"SHOKO_AZURE_CLIENT_SECRET": "another"})
     assert s.digest() == other.digest()
+
+
+def test_database_password_is_not_in_the_run_digest_or_error_lines(tmp_path, capsys):
+    from collector.cli import main
+
+    a = load_settings(None, environ={"SHOKO_DATABASE_URL": "postgresql+psycopg://app:first-pw@db/shoko"})
+    b = load_settings(None, environ={"SHOKO_DATABASE_URL": "postgresql+psycopg://app:rotated-pw@db/shoko"})
+    assert a.digest() == b.digest()  # rotating the password is not a configuration change
+    bad = tmp_path / "agent.yaml"
+    bad.write_text("database:\n  url: postgresql//app:hunter2@db/shoko\n", encoding="utf-8")
+    assert main(["status", "--config", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "not a database URL" in err and "hunter2" not in err
