@@ -23,7 +23,13 @@ from msgraph_core import GraphClientFactory
 from collector.fetchers.base import MAX_PAGES, FetchContext, Fetcher, InvalidResponseError, PagingLoopError
 from controls.model import FactKind
 
-COLLECTIONS = ("users", "groups", "servicePrincipals")
+# Only what the checks need: Graph's defaults would store phone numbers, mail and, for service
+# principals, the first characters of each secret (passwordCredentials hints) as evidence.
+COLLECTIONS = {
+    "users": "id,displayName,userPrincipalName,userType,accountEnabled",
+    "groups": "id,displayName,securityEnabled,mailEnabled",
+    "servicePrincipals": "id,displayName,appId,servicePrincipalType,accountEnabled",
+}
 
 
 def graph_client(ctx: FetchContext) -> tuple[GraphServiceClient, GraphRequestAdapter, httpx.AsyncClient]:
@@ -47,9 +53,10 @@ def graph_client(ctx: FetchContext) -> tuple[GraphServiceClient, GraphRequestAda
 async def _collect(ctx: FetchContext) -> None:
     client, adapter, http = graph_client(ctx)
     try:
-        for collection in COLLECTIONS:
+        base = ctx.azure.graph_base_url.rstrip("/")
+        for collection, select in COLLECTIONS.items():
             builder = getattr(client, _attr(collection))
-            request = builder.to_get_request_information()
+            request = builder.with_url(f"{base}/{collection}?$select={select}").to_get_request_information()
             seen: set[str] = set()
             while True:
                 headers = HeadersInspectionHandlerOption(inspect_request_headers=False, inspect_response_headers=True)

@@ -50,6 +50,10 @@ def test_example_estate_run_is_stored_verified_and_judged(emr, catalog, database
     for e in evidence:
         assert e.request_id, e
         assert e.api_version and e.collected_at.tzinfo is not None and len(e.sha256) == 64
+    principals = [e for e in evidence if e.kind == FactKind.DIRECTORY_PRINCIPAL]
+    allowed = {"id", "displayName", "userPrincipalName", "userType", "accountEnabled", "securityEnabled",
+               "mailEnabled", "appId", "servicePrincipalType"}  # fmt: skip
+    assert principals and all(set(e.content) <= allowed for e in principals)  # no mail, phones, secret hints
     nsgs = [e for e in evidence if e.kind == FactKind.NSG]
     assert all(e.api_version == "2026-03-01" and e.source == "network.security_groups" for e in nsgs)
     assert report.ok and report.runs_checked == 1
