@@ -30,10 +30,7 @@ def _setup_logging(verbose: bool) -> None:
 def _open_ledger(settings: Settings):  # type: ignore[no-untyped-def]
     from storage.ledger import Ledger
 
-    url = settings.database.url
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    return Ledger(url)
+    return Ledger(settings.database.url)
 
 
 def _print_run(settings: Settings, run_id: int | None, as_json: bool, lang: str) -> int:
@@ -72,14 +69,15 @@ def _collect(settings: Settings) -> int:
     from collector.pipeline import run_once
     from controls.catalog import load_catalog
 
+    catalog = load_catalog()
     ledger = _open_ledger(settings)
     try:
-        outcome = run_once(settings, ledger, load_catalog())
+        outcome = run_once(settings, ledger, catalog)
     finally:
         ledger.close()
     from collector.render import summary, verdict_rows
 
-    print(summary(verdict_rows(load_catalog(), outcome.result.verdicts), outcome.run))
+    print(summary(verdict_rows(catalog, outcome.result.verdicts), outcome.run))
     return EXIT_OK
 
 

@@ -139,10 +139,13 @@ def _validate(s: Settings, where: str) -> None:
         raise ConfigError(f"{where}: key 'azure.ca_bundle': file not found: {s.azure.ca_bundle}")
     if s.collection.max_workers < 1:
         raise ConfigError(f"{where}: key 'collection.max_workers': must be at least 1")
-    for port in s.thresholds.exposed_ports:
-        bounds = port.split("-")
-        if not (1 <= len(bounds) <= 2 and all(b.isdigit() and 0 < int(b) < 65536 for b in bounds)):
-            raise ConfigError(f"{where}: key 'thresholds.exposed_ports': {port!r} is not a port or a range (5985-5986)")
+    from controls.checks.helpers import parse_port_ranges
+
+    if not parse_port_ranges(s.thresholds.exposed_ports):
+        raise ConfigError(
+            f"{where}: key 'thresholds.exposed_ports': {list(s.thresholds.exposed_ports)!r} is not a list of "
+            "ports or ranges such as 22 or 5985-5986"
+        )
 
 
 def load_settings(

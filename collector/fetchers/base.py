@@ -84,6 +84,14 @@ class RawCapture:
                 yield body, page
 
 
+def list_raw(call: Callable[..., Iterable[Any]], *args: Any) -> RawCapture:
+    """Run a paged SDK list call to the end; the raw pages, not stored as evidence."""
+    capture = RawCapture()
+    for _ in call(*args, raw_response_hook=capture):
+        pass
+    return capture
+
+
 def describe_failure(exc: BaseException) -> tuple[str, str, int | None, str | None]:
     """(code, message, HTTP status, request id) of a failed call, for a CollectionError."""
     if isinstance(exc, HttpResponseError):
@@ -171,10 +179,7 @@ class FetchContext:
 
     def list_into(self, kind: FactKind, call: Callable[..., Iterable[Any]], *args: Any) -> list[dict[str, Any]]:
         """Run a paged SDK list call to the end and store each raw document."""
-        capture = RawCapture()
-        for _ in call(*args, raw_response_hook=capture):
-            pass
-        return self.record(kind, capture)
+        return self.record(kind, list_raw(call, *args))
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ service, for SQL servers the master database: that is where their logs are confi
 from azure.mgmt.monitor import MonitorManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 
-from collector.fetchers.base import FetchContext, Fetcher, RawCapture
-from controls.checks.diagnostics import MONITORED_TYPES, log_settings_target
+from collector.fetchers.base import FetchContext, Fetcher, list_raw
+from controls.log_targets import MONITORED_TYPES, log_settings_target
 from controls.model import FactKind
 
 
@@ -24,15 +24,10 @@ def monitored_targets(resources: list[dict]) -> list[str]:
 
 def _run(ctx: FetchContext) -> None:
     resources_client = ctx.clients.arm(ResourceManagementClient, ctx.subscription_id)
-    inventory = RawCapture()
-    for _ in resources_client.resources.list(raw_response_hook=inventory):
-        pass
     monitor = ctx.clients.arm(MonitorManagementClient, ctx.subscription_id)
-    for target in monitored_targets([doc for doc, _ in inventory.documents()]):
-        capture = RawCapture()
+    for target in monitored_targets([doc for doc, _ in list_raw(resources_client.resources.list).documents()]):
         try:
-            for _ in monitor.diagnostic_settings.list(target, raw_response_hook=capture):
-                pass
+            capture = list_raw(monitor.diagnostic_settings.list, target)
         except Exception as exc:  # recorded against this resource; the others go on
             ctx.sink.error(FactKind.DIAGNOSTIC_SETTINGS, ctx.fetcher.name, target, exc)
             continue

@@ -8,6 +8,7 @@ from typing import Any
 
 from controls.checks.base import Outcome, check, errored, failed, passed
 from controls.checks.helpers import error_covering, field, name_from_id, norm_id, props
+from controls.log_targets import log_settings_target
 from controls.model import Evidence, FactKind, FactSet, Thresholds
 
 
@@ -20,7 +21,7 @@ class _Monitored:
     sources: tuple[Evidence, ...]  # the inventory documents that told us the resource exists
 
 
-_LABELS = {
+_LABELS = {  # one entry per type in MONITORED_TYPES
     "microsoft.web/sites": ("App Service", "App Service"),
     "microsoft.sql/servers": ("SQL サーバー", "SQL server"),
     "microsoft.keyvault/vaults": ("Key Vault", "Key Vault"),
@@ -35,23 +36,10 @@ _TYPED = {
 }
 
 
-# Where a resource type's logs are configured, when not on the resource itself: storage data-plane logs
-# (reads, writes, deletes) come from the blob service; SQL server-level audit and security logs are
-# diagnostic settings of the server's master database.
-_LOG_CHILD = {
-    "microsoft.storage/storageaccounts": "/blobServices/default",
-    "microsoft.sql/servers": "/databases/master",
-}
-_TARGET_LABELS = {
+_TARGET_LABELS = {  # one entry per type in MONITORED_TYPES
     "microsoft.storage/storageaccounts": ("（BLOB サービス）", " blob service"),
     "microsoft.sql/servers": ("（master データベース）", " (master database)"),
 }
-MONITORED_TYPES = tuple(_LABELS)
-
-
-def log_settings_target(resource_id: str, resource_type: str) -> str:
-    """The id whose diagnostic settings hold `resource_id`'s logs. The collector reads exactly these."""
-    return resource_id.rstrip("/") + _LOG_CHILD.get(resource_type.lower(), "")
 
 
 def _monitored(facts: FactSet) -> Iterator[_Monitored]:

@@ -1,0 +1,26 @@
+"""Which resources must keep logs (No 128), and where each one's diagnostic settings live.
+
+Shared by the collector (which reads exactly these ids) and the diagnostic-settings check (which
+judges them), so the two can never disagree about what was looked at.
+"""
+
+MONITORED_TYPES = (
+    "microsoft.web/sites",
+    "microsoft.sql/servers",
+    "microsoft.keyvault/vaults",
+    "microsoft.network/networksecuritygroups",
+    "microsoft.storage/storageaccounts",
+)
+
+# Where a type's logs are configured, when not on the resource itself: storage data-plane logs (reads,
+# writes, deletes) come from the blob service; SQL server-level audit and security logs are diagnostic
+# settings of the server's master database.
+_LOG_CHILD = {
+    "microsoft.storage/storageaccounts": "/blobServices/default",
+    "microsoft.sql/servers": "/databases/master",
+}
+
+
+def log_settings_target(resource_id: str, resource_type: str) -> str:
+    """The id whose diagnostic settings hold `resource_id`'s logs."""
+    return resource_id.rstrip("/") + _LOG_CHILD.get(resource_type.lower(), "")
