@@ -14,7 +14,7 @@ Rules that keep "could not see" from ever looking like "fine":
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from controls.checks import ALL_CHECKS, Check
@@ -46,13 +46,9 @@ class Requirement(Protocol):
 class EvaluationResult:
     findings: list[Finding]
     verdicts: list[Verdict]
-    checks: tuple[Check, ...] = field(default=())
 
     def verdict(self, number: int) -> Verdict | None:
         return next((v for v in self.verdicts if v.requirement == number), None)
-
-    def findings_for(self, number: int) -> list[Finding]:
-        return [f for f in self.findings if number in f.requirements]
 
 
 def _collection_error_findings(check: Check, facts: FactSet) -> list[Finding]:
@@ -244,4 +240,4 @@ def evaluate(
             verdicts.append(_rollup(number, tagged, mine))
         else:
             verdicts.append(_non_automated(requirement, mode, tagged, mine))
-    return EvaluationResult(findings=findings, verdicts=verdicts, checks=tuple(checks))
+    return EvaluationResult(findings=findings, verdicts=verdicts)

@@ -70,11 +70,6 @@ def error_covering(facts: FactSet, kinds: Iterable[FactKind], resource_id: str) 
     return None
 
 
-def is_true(value: Any) -> bool:
-    """ARM booleans are JSON booleans; a missing value is not true."""
-    return value is True
-
-
 # ---------------------------------------------------------------- TLS versions
 
 _TLS_RE = re.compile(r"^(?:tls)?\s*v?(\d+)[._](\d+)$", re.IGNORECASE)
