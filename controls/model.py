@@ -100,13 +100,19 @@ class Finding:
 
 @dataclass
 class FactSet:
-    """Everything one run collected, indexed by kind. Checks only read from here."""
+    """Everything one run collected, indexed by kind. Checks only read from here; it is not changed
+    after it is built."""
 
     evidence: list[Evidence] = field(default_factory=list)
     errors: list[CollectionError] = field(default_factory=list)
+    _by_kind: dict[FactKind, list[Evidence]] | None = field(default=None, init=False, repr=False, compare=False)
 
     def of(self, kind: FactKind) -> list[Evidence]:
-        return [e for e in self.evidence if e.kind == kind]
+        if self._by_kind is None:  # every check asks by kind, often once per resource: index once
+            self._by_kind = {}
+            for e in self.evidence:
+                self._by_kind.setdefault(e.kind, []).append(e)
+        return list(self._by_kind.get(kind, ()))
 
     def errors_for(self, kinds: Iterable[FactKind]) -> list[CollectionError]:
         wanted = set(kinds)
