@@ -146,3 +146,19 @@ def test_site_without_readable_config_is_an_error_not_a_pass(judge):
     # HTTPS only is judged from the site document alone and is unaffected.
     assert_finding(judged, HTTPS, sid, Status.PASS)
     assert judged.verdict(86) == Status.ERROR and judged.verdict(118) == Status.PASS
+
+
+def test_deployment_slots_are_collected_and_judged_like_sites(judge):
+    """A staging slot has its own host name and settings: a weak slot fails even when its site passes."""
+    slot_path = "Microsoft.Web/sites/app-karte-web/slots/staging"
+    slot = doc(slot_path, {"httpsOnly": False, "clientCertEnabled": True, "clientCertMode": "Required"},
+               kind="app,linux", name="app-karte-web/staging")  # fmt: skip
+    slot_config = doc(f"{slot_path}/config/web", {"minTlsVersion": "1.0"}, name="app-karte-web/staging")
+    judged = judge(estate([_farm(), *site("app-karte-web"), slot, slot_config]))
+    slot_id = rid(slot_path).lower()
+    assert judged.findings("app-service-min-tls-1-2")[slot_id].status == Status.FAIL
+    assert "1.0" in judged.findings("app-service-min-tls-1-2")[slot_id].reason_en
+    assert judged.findings("app-service-https-only")[slot_id].status == Status.FAIL
+    assert judged.findings("app-service-client-cert-required")[slot_id].status == Status.PASS
+    assert judged.findings("app-service-min-tls-1-2")[site_id("app-karte-web").lower()].status == Status.PASS
+    assert judged.verdict(123) == Status.FAIL
