@@ -19,7 +19,8 @@ def _site_name(site: Evidence) -> str:
     title_ja="App Service の最小 TLS バージョンが 1.2 以上",
     title_en="App Service minimum TLS version is 1.2 or newer",
     reads=(FactKind.WEB_SITE, FactKind.WEB_CONFIG),
-    api="Web Apps - List + Get Configuration (Microsoft.Web/sites, sites/config/web): properties.minTlsVersion",
+    api="Web Apps - List, List Slots, Get Configuration (Slot) (Microsoft.Web/sites, sites/slots, "
+    ".../config/web): properties.minTlsVersion",
     rule_ja="各サイトの config/web の minTlsVersion が 1.2 または 1.3 なら合格。"
     "未設定・不明な値・構成が取得できない場合は合格にしない。",
     rule_en="Passes when the site's config/web minTlsVersion is 1.2 or 1.3. A missing value, an unknown "
@@ -63,7 +64,7 @@ def app_service_min_tls(facts: FactSet, thresholds: Thresholds) -> Iterator[Outc
     title_ja="App Service が HTTPS のみを受け付ける",
     title_en="App Service accepts HTTPS only",
     reads=(FactKind.WEB_SITE,),
-    api="Web Apps - List (Microsoft.Web/sites): properties.httpsOnly",
+    api="Web Apps - List, List Slots (Microsoft.Web/sites, sites/slots): properties.httpsOnly",
     rule_ja="サイトの httpsOnly が true なら合格。false または未設定は不合格（HTTP で平文通信できる）。",
     rule_en="Passes when the site's httpsOnly is true; false or missing fails (plain HTTP is served).",
     remediation_ja="サイトの [構成] > [全般設定] で「HTTPS のみ」をオンにする（az webapp update --https-only true）。",
@@ -96,7 +97,8 @@ def app_service_https_only(facts: FactSet, thresholds: Thresholds) -> Iterator[O
     title_ja="App Service がクライアント証明書を必須にしている",
     title_en="App Service requires client certificates",
     reads=(FactKind.WEB_SITE,),
-    api="Web Apps - List (Microsoft.Web/sites): properties.clientCertEnabled, properties.clientCertMode, "
+    api="Web Apps - List, List Slots (Microsoft.Web/sites, sites/slots): properties.clientCertEnabled, "
+    "properties.clientCertMode, "
     "properties.clientCertExclusionPaths",
     rule_ja="clientCertEnabled が true かつ clientCertMode が Required で、除外パス（clientCertExclusionPaths）が"
     "ない場合に合格。Optional / OptionalInteractiveUser や除外パスは証明書なしの接続を許すため不合格。",
