@@ -24,3 +24,16 @@ _LOG_CHILD = {
 def log_settings_target(resource_id: str, resource_type: str) -> str:
     """The id whose diagnostic settings hold `resource_id`'s logs."""
     return resource_id.rstrip("/") + _LOG_CHILD.get(resource_type.lower(), "")
+
+
+# The audit categories each type must keep in a retained destination, unless a whole category group
+# that includes them (allLogs, audit) is sent: access and sign-in activity for App Service, the
+# security audit for SQL, data-plane access for Key Vault and blob storage, rule events for NSGs.
+AUDIT_CATEGORIES = {
+    "microsoft.web/sites": ("AppServiceHTTPLogs", "AppServiceAuditLogs"),
+    "microsoft.sql/servers": ("SQLSecurityAuditEvents",),
+    "microsoft.keyvault/vaults": ("AuditEvent",),
+    "microsoft.network/networksecuritygroups": ("NetworkSecurityGroupEvent",),
+    "microsoft.storage/storageaccounts": ("StorageRead", "StorageWrite", "StorageDelete"),
+}
+CATEGORY_GROUPS = ("allLogs", "audit")

@@ -8,13 +8,14 @@ from typing import Any
 
 from controls.checks.base import Outcome, check, errored, failed, passed
 from controls.checks.helpers import error_covering, field, name_from_id, norm_id, props
-from controls.log_targets import log_settings_target
+from controls.log_targets import AUDIT_CATEGORIES, CATEGORY_GROUPS, log_settings_target
 from controls.model import Evidence, FactKind, FactSet, Thresholds
 
 
 @dataclass(frozen=True)
 class _Monitored:
     resource_id: str  # the resource judged
+    rtype: str  # its lower-cased ARM type
     target: str  # where its diagnostic settings are attached (itself, a blob service, a master database)
     label_ja: str
     label_en: str
@@ -61,7 +62,7 @@ def _monitored(facts: FactSet) -> Iterator[_Monitored]:
         target = log_settings_target(first.resource_id, rtype)
         suffix_ja, suffix_en = _TARGET_LABELS.get(rtype, ("", ""))
         yield _Monitored(
-            first.resource_id, target, f"{ja} {name}{suffix_ja}", f"{en} {name}{suffix_en}", tuple(sources)
+            first.resource_id, rtype, target, f"{ja} {name}{suffix_ja}", f"{en} {name}{suffix_en}", tuple(sources)
         )
 
 
@@ -97,10 +98,14 @@ def _retained(setting: Any) -> list[str]:
     "(…/blobServices/default): properties.logs[].{category, "
     "categoryGroup, enabled}, properties.workspaceId, properties.storageAccountId. The resources come from "
     "the typed listings and Resources - List (type) together.",
-    rule_ja="1 つ以上の診断設定が、有効なログカテゴリ（または categoryGroup）を workspaceId か storageAccountId "
-    "へ送っていれば合格。Event Hub のみはログが保持されないため不合格。診断設定が収集されていない資源はエラー。",
-    rule_en="Passes when at least one diagnostic setting sends an enabled log category (or category group) to "
-    "a workspaceId or storageAccountId. Event Hub only does not retain logs and fails. A resource whose "
+    rule_ja="診断設定が workspaceId か storageAccountId へ、allLogs / audit カテゴリグループ、または種類ごとの"
+    "監査カテゴリ（App Service: AppServiceHTTPLogs と AppServiceAuditLogs、SQL: SQLSecurityAuditEvents、"
+    "Key Vault: AuditEvent、NSG: NetworkSecurityGroupEvent、BLOB: StorageRead/Write/Delete）をすべて送って"
+    "いれば合格。Event Hub のみは保持されないため不合格。診断設定が収集されていない資源はエラー。",
+    rule_en="Passes when the resource's diagnostic settings send to a workspaceId or storageAccountId either the "
+    "allLogs / audit category group or every audit category of its type (App Service: AppServiceHTTPLogs and "
+    "AppServiceAuditLogs; SQL: SQLSecurityAuditEvents; Key Vault: AuditEvent; NSG: NetworkSecurityGroupEvent; "
+    "blob: StorageRead/Write/Delete). Event Hub only does not retain logs and fails. A resource whose "
     "diagnostic settings were not collected is an error.",
     remediation_ja="資源の [診断設定] で allLogs（または audit）カテゴリグループを Log Analytics "
     "ワークスペースかストレージアカウントへ送る設定を追加する。",
@@ -132,15 +137,29 @@ def diagnostic_logs_retained(facts: FactSet, thresholds: Thresholds) -> Iterator
                 diag,
             )
             continue
-        good = [s for s in settings if _enabled_logs(s) and _retained(s)]
-        if good:
-            s = good[0]
-            where = ", ".join(_retained(s))
-            logs = ", ".join(_enabled_logs(s))
+        retained = [s for s in settings if _enabled_logs(s) and _retained(s)]
+        kept = {c.lower() for s in retained for c in _enabled_logs(s)}
+        missing = [c for c in AUDIT_CATEGORIES[res.rtype] if c.lower() not in kept]
+        if retained and (kept & {g.lower() for g in CATEGORY_GROUPS} or not missing):
+            names = ", ".join(str(field(s, "name")) for s in retained)
+            where = ", ".join(dict.fromkeys(d for s in retained for d in _retained(s)))
+            logs = ", ".join(dict.fromkeys(c for s in retained for c in _enabled_logs(s)))
             yield passed(
                 res.resource_id,
-                f"{res.label_ja} の診断設定 {field(s, 'name')} がログ（{logs}）を {where} へ送っています",
-                f"{res.label_en} diagnostic setting {field(s, 'name')} sends logs ({logs}) to {where}",
+                f"{res.label_ja} の診断設定 {names} が監査ログ（{logs}）を {where} へ送っています",
+                f"{res.label_en} diagnostic setting {names} sends audit logs ({logs}) to {where}",
+                res.sources,
+                diag,
+            )
+            continue
+        if retained:
+            sent = ", ".join(sorted(kept))
+            yield failed(
+                res.resource_id,
+                f"{res.label_ja} の監査ログカテゴリ {', '.join(missing)} が保持先へ送られていません"
+                f"（送信中: {sent}。allLogs か audit グループでも可）",
+                f"{res.label_en} audit log categories {', '.join(missing)} are not sent to a retained "
+                f"destination (sent: {sent}; the allLogs or audit group also covers them)",
                 res.sources,
                 diag,
             )

@@ -52,9 +52,20 @@ def test_logs_to_workspace_pass_with_evidence():
     assert "to-law" in f.reason_en and "workspaceId" in f.reason_en
 
 
-def test_logs_to_storage_pass_with_category():
-    logs = [{"category": "AppServiceHTTPLogs", "enabled": True}]
+def test_logs_to_storage_pass_with_every_audit_category_of_the_type():
+    logs = [{"category": "AppServiceHTTPLogs", "enabled": True}, {"category": "AppServiceAuditLogs", "enabled": True}]
     assert run(site(), diag(SITE, setting("to-st", storage=ACCOUNT, logs=logs)))[SITE].status == Status.PASS
+
+
+def test_audit_categories_may_be_split_across_settings_but_none_may_be_missing():
+    http = [{"category": "AppServiceHTTPLogs", "enabled": True}]
+    audit = [{"category": "AppServiceAuditLogs", "enabled": True}]
+    only_http = run(site(), diag(SITE, setting("http", workspace=WORKSPACE, logs=http)))[SITE]
+    assert only_http.status == Status.FAIL and "AppServiceAuditLogs" in only_http.reason_en
+    split = diag(SITE, setting("http", workspace=WORKSPACE, logs=http), setting("audit", storage=ACCOUNT, logs=audit))
+    assert run(site(), split)[SITE].status == Status.PASS
+    audit_group = [{"categoryGroup": "audit", "enabled": True}]
+    assert run(site(), diag(SITE, setting("grp", workspace=WORKSPACE, logs=audit_group)))[SITE].status == Status.PASS
 
 
 def test_event_hub_only_fails():

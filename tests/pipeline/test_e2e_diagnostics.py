@@ -131,7 +131,15 @@ def test_retained_destinations_pass_and_others_fail(judge):
         key_vault("kv-metrics-only"),
         diag(kv_id("kv-metrics-only"), "metrics-to-law", workspace=WORKSPACE, logs_enabled=False),
         *site("app-karte"),
-        diag(site_id("app-karte"), "archive", storage=ARCHIVE, groups=(), categories=("AppServiceHTTPLogs",)),
+        diag(
+            site_id("app-karte"),
+            "archive",
+            storage=ARCHIVE,
+            groups=(),
+            categories=("AppServiceHTTPLogs", "AppServiceAuditLogs"),
+        ),
+        *site("app-http-only"),
+        diag(site_id("app-http-only"), "http", workspace=WORKSPACE, groups=(), categories=("AppServiceHTTPLogs",)),
         *storage_account("starchive"),
         diag(f"{ARCHIVE}/blobServices/default", "blob-to-law", workspace=WORKSPACE, groups=("audit",)),
         # Settings on the account itself carry only its metrics; its blob service has none.
@@ -166,6 +174,7 @@ def test_retained_destinations_pass_and_others_fail(judge):
     assert_finding(judged, CHECK, kv_id("kv-metrics-only"), Status.FAIL, "metrics-to-law has no enabled log category")
 
     assert_finding(judged, CHECK, site_id("app-karte"), Status.PASS, "AppServiceHTTPLogs", "storageAccountId")
+    assert_finding(judged, CHECK, site_id("app-http-only"), Status.FAIL, "AppServiceAuditLogs are not sent")
     blob = assert_finding(judged, CHECK, ARCHIVE, Status.PASS, "starchive blob service", "blob-to-law")
     assert _record(judged, f"{ARCHIVE}/blobServices/default").sha256 in blob.evidence
     assert_finding(
@@ -176,7 +185,14 @@ def test_retained_destinations_pass_and_others_fail(judge):
     assert_finding(judged, CHECK, nsg_id("nsg-app"), Status.PASS, "NSG nsg-app", "nsg-to-law")
 
     vaults = [kv_id(n) for n in ("kv-law", "kv-eventhub", "kv-none", "kv-metrics-only")]
-    others = [site_id("app-karte"), ARCHIVE, st_id("stunlogged"), sql_id("sql-karte"), nsg_id("nsg-app")]
+    others = [
+        site_id("app-karte"),
+        site_id("app-http-only"),
+        ARCHIVE,
+        st_id("stunlogged"),
+        sql_id("sql-karte"),
+        nsg_id("nsg-app"),
+    ]
     # One finding per monitored resource; the workspace, blob services and databases are not judged.
     assert set(judged.findings(CHECK)) == {i.lower() for i in vaults + others}
     assert judged.verdict(128) == Status.FAIL
