@@ -115,13 +115,21 @@ def cmd_verify(args: argparse.Namespace) -> int:
     ledger = _open_ledger(load_settings(args.config))
     try:
         report = ledger.verify()
+        sealed = [r for r in ledger.runs() if r.sealed]
+        latest = ledger.latest_run()
     finally:
         ledger.close()
-    if report.ok:
-        print(f"ok: {report.runs_checked} run(s) verified, hash chain intact")
-        return EXIT_OK
-    print(f"TAMPERED: {report.problem}", file=sys.stderr)
-    return EXIT_FAILED
+    if not report.ok:
+        print(f"TAMPERED: {report.problem}", file=sys.stderr)
+        return EXIT_FAILED
+    # The chain proves nothing about runs removed from its end; a digest noted earlier (from this
+    # output, a report or an alert) must still be in it.
+    if args.expect_digest and not any(r.digest == args.expect_digest for r in sealed):
+        print(f"TAMPERED: no run with digest {args.expect_digest} is left in the chain", file=sys.stderr)
+        return EXIT_FAILED
+    head = f"; latest run {latest.id} digest {latest.digest}" if latest else ""
+    print(f"ok: {report.runs_checked} run(s) verified, hash chain intact{head}")
+    return EXIT_OK
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -199,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify", help="check the stored runs' hash chain and contents")
     verify.add_argument("--config")
+    verify.add_argument(
+        "--expect-digest", metavar="DIGEST", help="a run digest noted earlier that must still be in the chain"
+    )
     verify.set_defaults(func=cmd_verify)
 
     explain = sub.add_parser("explain", help="one requirement: its verdict, findings and the evidence behind them")

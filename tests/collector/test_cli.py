@@ -126,3 +126,20 @@ def test_explain_unknown_requirement_or_run(collected, capsys):
     assert "no requirement No 183" in capsys.readouterr().err
     assert main(["explain", "87", "--run", "99"]) == 1
     assert "run 99" in capsys.readouterr().err
+
+
+def test_verify_with_a_noted_digest_catches_a_removed_latest_run(collected, capsys):
+    capsys.readouterr()
+    assert main(["verify"]) == 0
+    out = capsys.readouterr().out
+    digest = re.search(r"latest run 1 digest ([0-9a-f]{64})", out).group(1)
+    assert main(["verify", "--expect-digest", digest]) == 0
+    with sqlite3.connect(collected) as db:  # someone with database rights removes the whole run
+        for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+            db.execute(f'DROP TRIGGER "{name}"')
+        for table in ("verdicts", "findings", "collection_errors", "run_evidence", "runs"):
+            column = "id" if table == "runs" else "run_id"
+            db.execute(f"DELETE FROM {table} WHERE {column} = 1")
+    assert main(["verify"]) == 0  # an emptied chain is consistent with itself ...
+    assert main(["verify", "--expect-digest", digest]) == 1  # ... but the noted run is gone
+    assert f"no run with digest {digest}" in capsys.readouterr().err
