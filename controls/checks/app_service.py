@@ -5,12 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from controls.checks.base import Outcome, check, errored, failed, passed
-from controls.checks.helpers import error_covering, min_tls_outcome, name_from_id, norm_id, props, shown
-from controls.model import Evidence, FactKind, FactSet, Thresholds
-
-
-def _site_name(site: Evidence) -> str:
-    return str(site.content.get("name") or name_from_id(site.resource_id))
+from controls.checks.helpers import display_name, error_covering, min_tls_outcome, norm_id, props, shown
+from controls.model import FactKind, FactSet, Thresholds
 
 
 @check(
@@ -33,7 +29,7 @@ def _site_name(site: Evidence) -> str:
 def app_service_min_tls(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
     configs = facts.by_id(FactKind.WEB_CONFIG)
     for site in facts.of(FactKind.WEB_SITE):
-        name = _site_name(site)
+        name = display_name(site)
         cfg = configs.get(norm_id(site.resource_id) + "/config/web")
         if cfg is None:
             err = error_covering(facts, [FactKind.WEB_CONFIG], site.resource_id)
@@ -72,7 +68,7 @@ def app_service_min_tls(facts: FactSet, thresholds: Thresholds) -> Iterator[Outc
 )
 def app_service_https_only(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
     for site in facts.of(FactKind.WEB_SITE):
-        name = _site_name(site)
+        name = display_name(site)
         value = props(site.content).get("httpsOnly")
         ja, en = shown(value)
         if value is True:
@@ -112,7 +108,7 @@ def app_service_https_only(facts: FactSet, thresholds: Thresholds) -> Iterator[O
 )
 def app_service_client_cert(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
     for site in facts.of(FactKind.WEB_SITE):
-        name = _site_name(site)
+        name = display_name(site)
         p = props(site.content)
         enabled, mode, excluded = p.get("clientCertEnabled"), p.get("clientCertMode"), p.get("clientCertExclusionPaths")
         if enabled is not True:

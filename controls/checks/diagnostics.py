@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controls.checks.base import Outcome, check, errored, failed, passed
-from controls.checks.helpers import error_covering, field, name_from_id, norm_id, props
+from controls.checks.helpers import display_name, error_covering, field, norm_id, props
 from controls.log_targets import AUDIT_CATEGORIES, CATEGORY_GROUPS, log_settings_target
 from controls.model import Evidence, FactKind, FactSet, Thresholds
 
@@ -57,7 +57,7 @@ def _monitored(facts: FactSet) -> Iterator[_Monitored]:
 
     for rtype, sources in found.values():
         first = sources[0]
-        name = str(first.content.get("name") or name_from_id(first.resource_id))
+        name = display_name(first)
         ja, en = _LABELS[rtype]
         target = log_settings_target(first.resource_id, rtype)
         suffix_ja, suffix_en = _TARGET_LABELS.get(rtype, ("", ""))

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from controls.checks.base import Outcome, check, errored, failed, passed
-from controls.checks.helpers import field, name_from_id, norm_id, props, subscription_of, vnet_of_subnet
+from controls.checks.helpers import display_name, field, name_from_id, norm_id, props, subscription_of, vnet_of_subnet
 from controls.model import CollectionError, Evidence, FactKind, FactSet, Thresholds
 
 
@@ -19,7 +19,7 @@ class _Judged:
 
 
 def _judge_flow_log(log: Evidence, min_days: int) -> _Judged:
-    name = str(log.content.get("name") or name_from_id(log.resource_id))
+    name = display_name(log)
     p = props(log.content)
     if p.get("enabled") is not True:
         value = "未設定" if p.get("enabled") is None else str(p.get("enabled")).lower()
@@ -85,7 +85,7 @@ def nsg_flow_logs(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
             by_target.setdefault(target, []).append(_judge_flow_log(log, min_days))
 
     for nsg in facts.of(FactKind.NSG):
-        name = str(nsg.content.get("name") or name_from_id(nsg.resource_id))
+        name = display_name(nsg)
         p = props(nsg.content)
         seen: list[_Judged] = []  # every flow log that was relevant to this NSG
 

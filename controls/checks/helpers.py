@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from controls.checks.base import Outcome, errored, failed, passed
-from controls.model import CollectionError, FactKind, FactSet
+from controls.model import CollectionError, Evidence, FactKind, FactSet
 
 # ---------------------------------------------------------------- ARM documents and ids
 
@@ -31,6 +31,11 @@ def props(doc: Any) -> dict[str, Any]:
 def name_from_id(resource_id: str) -> str:
     """Last segment of an ARM id: `.../storageAccounts/stlogs` -> `stlogs`."""
     return resource_id.rstrip("/").rsplit("/", 1)[-1] or resource_id
+
+
+def display_name(ev: Evidence) -> str:
+    """The name a person knows a resource by: its document's `name`, else the last segment of its id."""
+    return str(ev.content.get("name") or name_from_id(ev.resource_id))
 
 
 def norm_id(resource_id: str | None) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from controls.checks.base import Outcome, check, errored, failed, passed
-from controls.checks.helpers import field, name_from_id, props
+from controls.checks.helpers import display_name, field, props
 from controls.model import FactKind, FactSet, Thresholds
 
 
@@ -30,7 +30,7 @@ from controls.model import FactKind, FactSet, Thresholds
 def log_analytics_retention(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
     need = thresholds.log_analytics_retention_days
     for ws in facts.of(FactKind.LOG_ANALYTICS_WORKSPACE):
-        name = str(ws.content.get("name") or name_from_id(ws.resource_id))
+        name = display_name(ws)
         p = props(ws.content)
         days = p.get("retentionInDays")
         if not isinstance(days, int) or isinstance(days, bool):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controls.checks.base import Outcome, check, errored, failed, passed
-from controls.checks.helpers import PortRange, field, format_ports, name_from_id, parse_port_ranges, props
+from controls.checks.helpers import PortRange, display_name, field, format_ports, parse_port_ranges, props
 from controls.model import FactKind, FactSet, Thresholds
 
 _ANY_TOKENS = frozenset({"*", "any", "internet"})
@@ -176,7 +176,7 @@ def nsg_no_internet_management_ports(facts: FactSet, thresholds: Thresholds) -> 
     watched = _watched_ports(thresholds)
     watched_text = ", ".join(format_ports(lo, hi) for lo, hi in watched)
     for nsg in facts.of(FactKind.NSG):
-        name = str(nsg.content.get("name") or name_from_id(nsg.resource_id))
+        name = display_name(nsg)
         p = props(nsg.content)
         if not isinstance(p.get("securityRules", []), list) or not p.get("defaultSecurityRules"):
             # Every NSG carries Azure's default rules; without them the document was not seen whole.

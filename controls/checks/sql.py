@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from controls.checks.base import Outcome, check
-from controls.checks.helpers import min_tls_outcome, name_from_id, props
+from controls.checks.helpers import display_name, min_tls_outcome, props
 from controls.model import FactKind, FactSet, Thresholds
 
 
@@ -27,7 +27,7 @@ from controls.model import FactKind, FactSet, Thresholds
 )
 def sql_min_tls(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
     for server in facts.of(FactKind.SQL_SERVER):
-        name = str(server.content.get("name") or name_from_id(server.resource_id))
+        name = display_name(server)
         yield min_tls_outcome(
             server.resource_id,
             f"SQL サーバー {name}",

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from controls.checks.base import Outcome, check, failed, passed
-from controls.checks.helpers import min_tls_outcome, name_from_id, props, shown
+from controls.checks.helpers import display_name, min_tls_outcome, props, shown
 from controls.model import Evidence, FactKind, FactSet, Thresholds
 
 
 def _subject(account: Evidence) -> tuple[str, str]:
-    name = str(account.content.get("name") or name_from_id(account.resource_id))
+    name = display_name(account)
     return f"ストレージアカウント {name}", f"storage account {name}"
 
 
