@@ -193,14 +193,10 @@ class Fetcher:
     description: str = ""
 
 
-def parse_resource_id(resource_id: str) -> dict[str, str]:
-    """Split an ARM id into its keyed segments: subscriptions, resourceGroups, providers, type names."""
-    parts = resource_id.strip("/").split("/")
-    out: dict[str, str] = {}
-    for key, value in zip(parts[0::2], parts[1::2], strict=False):
-        out.setdefault(key.lower(), value)
-    return out
-
-
 def resource_group_of(resource_id: str) -> str:
-    return parse_resource_id(resource_id)["resourcegroups"]
+    """The resource group named in an ARM id (segments compare case-insensitively)."""
+    parts = resource_id.strip("/").split("/")
+    for key, value in zip(parts[0::2], parts[1::2], strict=False):
+        if key.lower() == "resourcegroups":
+            return value
+    raise ValueError(f"no resource group in {resource_id}")
