@@ -65,37 +65,36 @@ def _print_run(settings: Settings, run_id: int | None, as_json: bool, lang: str)
     return EXIT_OK
 
 
-def _collect(settings: Settings) -> int:
+def _run_once(settings: Settings, catalog):  # type: ignore[no-untyped-def]
+    """One collection + evaluation run into the configured ledger."""
     from collector.pipeline import run_once
+
+    ledger = _open_ledger(settings)
+    try:
+        return run_once(settings, ledger, catalog)
+    finally:
+        ledger.close()
+
+
+def _collect(settings: Settings) -> int:
+    from collector.render import summary, verdict_rows
     from controls.catalog import load_catalog
 
     catalog = load_catalog()
-    ledger = _open_ledger(settings)
-    try:
-        outcome = run_once(settings, ledger, catalog)
-    finally:
-        ledger.close()
-    from collector.render import summary, verdict_rows
-
+    outcome = _run_once(settings, catalog)
     print(summary(verdict_rows(catalog, outcome.result.verdicts), outcome.run))
     return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from collector.pipeline import run_once
     from controls.catalog import load_catalog
     from sandbox.server import Sandbox
 
     with Sandbox.from_file(args.estate, port=0) as sb:
-        info = sb.info
         overrides = {"database": {"url": args.database}, **sandbox_overrides(dataclasses.asdict(sb.info))}
         settings = load_settings(None, environ={}, overrides=overrides)
-        print(f"sandbox: {info.base_url} serving {args.estate}", file=sys.stderr)
-        ledger = _open_ledger(settings)
-        try:
-            outcome = run_once(settings, ledger, load_catalog())
-        finally:
-            ledger.close()
+        print(f"sandbox: {sb.info.base_url} serving {args.estate}", file=sys.stderr)
+        outcome = _run_once(settings, load_catalog())
     code = _print_run(settings, outcome.run.id, as_json=False, lang=args.lang)
     print(f"database left for inspection: {settings.database.url}  (try: shoko status / shoko verify "
           f"with SHOKO_DATABASE_URL={settings.database.url})")  # fmt: skip
