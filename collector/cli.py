@@ -155,17 +155,21 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_checks(args: argparse.Namespace) -> int:
-    from collector.render import check_reference
+    from collector.render import check_mapping, check_reference
+    from controls.catalog import load_catalog
     from controls.checks import ALL_CHECKS
 
+    catalog = load_catalog()
     if args.json:
         rows = [
             {
                 "id": c.id,
-                "requirements": list(c.requirements),
+                "requirements": check_mapping(catalog, c.id),
                 "title_ja": c.title_ja,
                 "title_en": c.title_en,
+                "judges": list(c.judges),
                 "reads": [str(k) for k in c.reads],
+                "per_resource": [str(k) for k in c.per_resource],
                 "api": c.api,
                 "rule_ja": c.rule_ja,
                 "rule_en": c.rule_en,
@@ -177,7 +181,7 @@ def cmd_checks(args: argparse.Namespace) -> int:
         ]
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
-        print(check_reference(ALL_CHECKS, args.lang))
+        print(check_reference(ALL_CHECKS, catalog, args.lang))
     return EXIT_OK
 
 

@@ -8,7 +8,6 @@ kind it produces in its scope, and the run goes on; the checks reading those kin
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -17,8 +16,9 @@ from azure.core.credentials import TokenCredential
 
 from collector import __version__
 from collector.azure_clients import ClientFactory, make_credential
-from collector.fetchers import FETCHERS, SUBSCRIPTIONS
+from collector.fetchers import SUBSCRIPTIONS
 from collector.fetchers.base import FetchContext, Fetcher, Sink
+from collector.plan import CollectionPlan, plan_for
 from collector.settings import Settings
 from controls.catalog import Catalog
 from controls.engine import EvaluationResult, evaluate
@@ -47,13 +47,16 @@ def _subscription_ids(settings: Settings, sink: Sink) -> list[str]:
 def collect(
     settings: Settings,
     credential: TokenCredential | None = None,
-    fetchers: Sequence[Fetcher] = FETCHERS,
+    plan: CollectionPlan | None = None,
 ) -> FactSet:
+    """Run the plan's fetchers (by default: what every check reads) across the subscriptions."""
+    plan = plan or plan_for()
+    fetchers = plan.fetchers
     clients = ClientFactory(credential or make_credential(settings.azure), settings.azure, settings.collection)
     sink = Sink()
 
     def context(fetcher: Fetcher, subscription_id: str | None = None) -> FetchContext:
-        return FetchContext(fetcher, clients, settings.azure, sink, subscription_id)
+        return FetchContext(fetcher, clients, settings.azure, sink, subscription_id, plan.wanted_types)
 
     _run_fetcher(SUBSCRIPTIONS, context(SUBSCRIPTIONS))
     subscriptions = _subscription_ids(settings, sink)
@@ -100,10 +103,11 @@ def run_once(
     )
     log.info("run %d started", run_id)
     try:
-        facts = collect(settings, credential)
+        plan = plan_for()
+        facts = collect(settings, credential, plan)
         ledger.add_evidence(run_id, facts.evidence)
         ledger.add_collection_errors(run_id, facts.errors)
-        result = evaluate(facts, catalog, settings.thresholds)
+        result = evaluate(facts, catalog, settings.thresholds, plan.checks)
         ledger.add_findings(run_id, result.findings)
         ledger.add_verdicts(run_id, result.verdicts)
         ledger.complete_run(run_id, datetime.now(UTC))

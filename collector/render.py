@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from controls.catalog import Catalog
+from controls.catalog import Catalog, Requirement
 from controls.model import Evidence, Finding, Status, Verdict
 from storage.ledger import RunRecord
 
@@ -15,6 +15,7 @@ STATUS_LABELS = {
     Status.PASS: "pass 適合",
     Status.FAIL: "FAIL 不適合",
     Status.ERROR: "ERROR 取得不可",
+    Status.PARTIAL: "partial 一部確認",
     Status.MANUAL: "manual 要確認",
     Status.ATTESTED: "attested 確認済",
     Status.EXPIRED: "EXPIRED 期限切れ",
@@ -31,6 +32,16 @@ def _pad(text: str, width: int) -> str:
     return text + " " * max(0, width - _width(text))
 
 
+def coverage_of(req: Requirement) -> str:
+    """How far checks reach into the requirement: full, partial, supporting (manual with checks) or none."""
+    if req.coverage is not None:
+        return str(req.coverage)
+    return "supporting" if req.supporting_checks else "none"
+
+
+COVERAGE_LABELS = {"full": "full 全体", "partial": "partial 一部", "supporting": "support 補助", "none": "-"}
+
+
 def verdict_rows(catalog: Catalog, verdicts: Iterable[Verdict]) -> list[dict[str, Any]]:
     by_number = {v.requirement: v for v in verdicts}
     rows = []
@@ -45,6 +56,9 @@ def verdict_rows(catalog: Catalog, verdicts: Iterable[Verdict]) -> list[dict[str
                 "title_en": req.title_en,
                 "responsibility": str(req.responsibility),
                 "evidence_mode": str(req.evidence_mode),
+                "coverage": coverage_of(req),
+                "coverage_ja": req.coverage_ja,
+                "coverage_en": req.coverage_en,
                 # A requirement the run has no verdict for is shown as error, never left blank.
                 "status": str(v.status) if v else str(Status.ERROR),
                 "reason_ja": v.reason_ja if v else "この実行に判定がありません",
@@ -58,7 +72,10 @@ def verdict_rows(catalog: Catalog, verdicts: Iterable[Verdict]) -> list[dict[str
 
 def table(rows: list[dict[str, Any]], lang: str = "both") -> str:
     lines = []
-    header = f"{'No':>3}  {_pad('項目 section', 12)}  {_pad('状況 status', 16)}  要求事項 / requirement — 理由 / reason"
+    header = (
+        f"{'No':>3}  {_pad('項目 section', 12)}  {_pad('状況 status', 16)}  {_pad('範囲 cov', 12)}  "
+        "要求事項 / requirement — 理由 / reason"
+    )
     lines.append(header)
     lines.append("-" * 100)
     for r in rows:
@@ -70,7 +87,8 @@ def table(rows: list[dict[str, Any]], lang: str = "both") -> str:
             title, reason = r["title_en"], r["reason_en"]
         else:
             title, reason = f"{r['title_ja']} / {r['title_en']}", f"{r['reason_ja']} / {r['reason_en']}"
-        lines.append(f"{r['no']:>3}  {_pad(section, 12)}  {_pad(status, 16)}  {title} — {reason}")
+        cov = COVERAGE_LABELS.get(r["coverage"], r["coverage"])
+        lines.append(f"{r['no']:>3}  {_pad(section, 12)}  {_pad(status, 16)}  {_pad(cov, 12)}  {title} — {reason}")
     return "\n".join(lines)
 
 
@@ -78,23 +96,31 @@ def summary(rows: list[dict[str, Any]], run: RunRecord) -> str:
     counts = Counter(r["status"] for r in rows)
     order = [s.value for s in Status]
     parts = ", ".join(f"{counts[s]} {s}" for s in order if counts[s])
+    cov = Counter(r["coverage"] for r in rows)
     line = (
-        f"{len(rows)} requirements: {parts} — run {run.id} {run.status} at "
+        f"{len(rows)} requirements: {parts} — checks decide {cov['full']} fully, {cov['partial']} partly, "
+        f"support {cov['supporting']} manual — run {run.id} {run.status} at "
         f"{run.finished_at.isoformat() if run.finished_at else '?'}, digest {(run.digest or '')[:16]}"
     )
     return f"{line} — run error: {run.error}" if run.error else line
 
 
-def check_reference(checks: Iterable[Any], lang: str = "both") -> str:
+def check_mapping(catalog: Catalog, check_id: str) -> list[dict[str, Any]]:
+    """The requirements a check evidences, each with how: full, partial or supporting."""
+    return [{"no": n, "coverage": coverage_of(catalog[n])} for n in catalog.requirements_of(check_id)]
+
+
+def check_reference(checks: Iterable[Any], catalog: Catalog, lang: str = "both") -> str:
     """Each check's documented rule: what it reads, how it passes, how to fix it (for reviewers and auditors)."""
     blocks = []
     for c in checks:
-        nos = ", ".join(f"No {n}" for n in c.requirements)
-        lines = [f"{c.id}  [{nos}]"]
+        nos = ", ".join(f"No {m['no']} {m['coverage']}" for m in check_mapping(catalog, c.id)) or "not mapped"
+        lines = [f"{c.id}  [METI 2012: {nos}]"]
         if lang in ("ja", "both"):
             lines += [f"  {c.title_ja}", f"  判定: {c.rule_ja}", f"  是正: {c.remediation_ja}"]
         if lang in ("en", "both"):
             lines += [f"  {c.title_en}", f"  rule: {c.rule_en}", f"  fix:  {c.remediation_en}"]
+        lines.append(f"  judges: {', '.join(c.judges)}")
         lines.append(f"  reads: {c.api}")
         if c.thresholds:
             lines.append(f"  thresholds: {', '.join(c.thresholds)}")
@@ -125,6 +151,10 @@ def explain(
         "item": req.item,
         "title_ja": req.title_ja,
         "title_en": req.title_en,
+        "coverage": coverage_of(req),
+        "coverage_ja": req.coverage_ja,
+        "coverage_en": req.coverage_en,
+        "checks": list(req.checks or req.supporting_checks),
         "status": str(verdict.status) if verdict else str(Status.ERROR),
         "reason_ja": verdict.reason_ja if verdict else "この実行に判定がありません",
         "reason_en": verdict.reason_en if verdict else "no verdict stored for this run",
@@ -161,6 +191,8 @@ def explain_text(data: dict[str, Any]) -> str:
         f"No {data['no']}  {data['section']}{item}  {data['title_ja']} / {data['title_en']}",
         f"{status}: {data['reason_ja']}",
         f"{' ' * _width(status)}  {data['reason_en']}",
+        f"coverage: {COVERAGE_LABELS.get(data['coverage'], data['coverage'])}"
+        + (f" ({', '.join(data['checks'])})" if data["checks"] else ""),
         f"run {data['run']['id']} {data['run']['status']} at {data['run']['finished_at']}, "
         f"digest {data['run']['digest']}",
         f"findings: {len(data['findings'])}",

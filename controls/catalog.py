@@ -1,8 +1,12 @@
 """The requirement catalog: every No 1–182 of the METI answer sheet, as reviewed data.
 
-The data lives in `catalog.yaml` beside this module so a compliance owner can read and review it
-without reading Python. `load_catalog()` turns it into typed `Requirement`s and refuses anything
-malformed with a `CatalogError` whose message is one line naming the file, the No and the problem.
+A framework is data, not code: `frameworks/meti-2012.yaml` beside this module lists each requirement
+with its responsibility, how it is evidenced, and for automated ones the check ids that evidence it
+and their coverage (`full`: the checks decide the claim; `partial`: they prove one slice, and the
+entry says in Japanese and English what a person must still attest). Checks know no numbering, so
+mapping a check is one line here. A compliance owner can review the file without reading Python.
+`load_catalog()` turns it into typed `Requirement`s and refuses anything malformed with a
+`CatalogError` whose message is one line naming the file, the No and the problem.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import yaml
 
 FIRST_NO = 1
 LAST_NO = 182
-DEFAULT_PATH = Path(__file__).with_name("catalog.yaml")
+DEFAULT_PATH = Path(__file__).parent / "frameworks" / "meti-2012.yaml"
 SOURCE_MARKS = ("○", "—", "blank")
 
 
@@ -40,7 +44,12 @@ class EvidenceMode(StrEnum):
     NOT_APPLICABLE = "not_applicable"
 
 
-_E = TypeVar("_E", Responsibility, EvidenceMode)
+class Coverage(StrEnum):
+    FULL = "full"  # the checks decide the whole claim
+    PARTIAL = "partial"  # the checks prove one slice; a person attests the rest
+
+
+_E = TypeVar("_E", Responsibility, EvidenceMode, Coverage)
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,17 @@ class Requirement:
     manual_evidence_en: str | None = None
     inferred_number: bool = False
     note: str | None = None
+    # Automated: the checks that decide it, and how much of the claim they cover.
+    checks: tuple[str, ...] = ()
+    coverage: Coverage | None = None
+    coverage_ja: str | None = None  # partial: what the checks prove and what must still be attested
+    coverage_en: str | None = None
+    # Manual: checks whose findings support (or, failing, contradict) the claim a person attests.
+    supporting_checks: tuple[str, ...] = ()
+
+    @property
+    def mapped_checks(self) -> tuple[str, ...]:
+        return self.checks + self.supporting_checks
 
 
 class Catalog:
@@ -104,9 +124,14 @@ class Catalog:
     def in_section(self, section: str) -> list[Requirement]:
         return [r for r in self if r.section == section]
 
+    def requirements_of(self, check_id: str) -> tuple[int, ...]:
+        """The numbers a check's findings evidence (decide or support), in number order."""
+        return tuple(r.number for r in self if check_id in r.mapped_checks)
 
-def load_catalog(path: str | Path | None = None) -> Catalog:
-    """Load and validate a catalog file; default is the packaged `controls/catalog.yaml`."""
+
+def load_catalog(path: str | Path | None = None, known_checks: Iterable[str] | None = None) -> Catalog:
+    """Load and validate a catalog file; default is the packaged `controls/frameworks/meti-2012.yaml`.
+    Check ids must be among `known_checks` (default: every registered check)."""
     file = Path(path) if path is not None else DEFAULT_PATH
     try:
         text = file.read_text(encoding="utf-8")
@@ -122,7 +147,11 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
         raise CatalogError(f"{file}: line {line}: not valid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise CatalogError(f"{file}: not valid YAML: {' '.join(str(exc).split())}") from None
-    return Catalog(_Validator(file).requirements(doc), source=file)
+    if known_checks is None:
+        from controls.checks import CHECKS_BY_ID
+
+        known_checks = CHECKS_BY_ID
+    return Catalog(_Validator(file, frozenset(known_checks)).requirements(doc), source=file)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,17 +205,33 @@ _PAIRS = {
     EvidenceMode.MANUAL: ("manual_evidence_ja", "manual_evidence_en"),
     EvidenceMode.NOT_APPLICABLE: ("reason_ja", "reason_en"),
 }
-_OPTIONAL = (*(k for pair in _PAIRS.values() for k in pair), "inferred_number", "note")
+_COVERAGE_TEXT = ("coverage_ja", "coverage_en")
+_OPTIONAL = (
+    *(k for pair in _PAIRS.values() for k in pair),
+    "inferred_number",
+    "note",
+    "checks",
+    "coverage",
+    *_COVERAGE_TEXT,
+    "supporting_checks",
+)
 _ALLOWED = frozenset(_REQUIRED + _OPTIONAL)
 _TOP_LEVEL = frozenset({"reference", "requirements"})
 _SECTION_RE = re.compile(r"^2\.\d{1,2}(\.\d{1,2})?$")
 _ITEM_RE = re.compile(r"^\(\d{1,2}\)$")
-_ONE_LINE = ("section_title_ja", "title_ja", "title_en", *(k for pair in _PAIRS.values() for k in pair))
+_ONE_LINE = (
+    "section_title_ja",
+    "title_ja",
+    "title_en",
+    *(k for pair in _PAIRS.values() for k in pair),
+    *_COVERAGE_TEXT,
+)
 
 
 class _Validator:
-    def __init__(self, file: Path) -> None:
+    def __init__(self, file: Path, known_checks: frozenset[str]) -> None:
         self.file = file
+        self.known_checks = known_checks
 
     def fail(self, problem: str, number: int | None = None, line: int | None = None) -> CatalogError:
         where = f" No {number}" if number is not None else ""
@@ -303,6 +348,28 @@ class _Validator:
                 if mode is not pair_mode and present:
                     raise fail(f"'{key}' is only for {pair_mode.value} items (this one is {mode.value})")
 
+        checks = self.check_ids("checks", entry, fail)
+        supporting = self.check_ids("supporting_checks", entry, fail)
+        coverage: Coverage | None = None
+        if mode is EvidenceMode.AUTOMATED:
+            if not checks:
+                raise fail("automated item without 'checks' (the check ids that evidence it)")
+            if "coverage" not in entry:
+                raise fail("automated item without 'coverage' (full or partial)")
+            coverage = self.enum(Coverage, "coverage", entry, fail)
+        else:
+            for key in ("checks", "coverage"):
+                if key in entry:
+                    raise fail(f"'{key}' is only for automated items (this one is {mode.value})")
+        if supporting and mode is not EvidenceMode.MANUAL:
+            raise fail(f"'supporting_checks' is only for manual items (this one is {mode.value})")
+        for key in _COVERAGE_TEXT:
+            present = text(key) is not None
+            if coverage is Coverage.PARTIAL and not present:
+                raise fail(f"partial coverage without '{key}' (what the checks prove and what must be attested)")
+            if coverage is not Coverage.PARTIAL and present:
+                raise fail(f"'{key}' is only for partial coverage")
+
         inferred = entry.get("inferred_number", False)
         if not isinstance(inferred, bool):
             raise fail(f"inferred_number must be true or false, got {inferred!r}")
@@ -330,7 +397,23 @@ class _Validator:
             manual_evidence_en=text("manual_evidence_en"),
             inferred_number=inferred,
             note=" ".join(note.split()) if note else None,
+            checks=checks,
+            coverage=coverage,
+            coverage_ja=text("coverage_ja"),
+            coverage_en=text("coverage_en"),
+            supporting_checks=supporting,
         )
+
+    def check_ids(self, key: str, entry: _Map, fail: Callable[[str], CatalogError]) -> tuple[str, ...]:
+        value = entry.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise fail(f"'{key}' must be a list of check ids, got {value!r}")
+        if len(set(value)) != len(value):
+            raise fail(f"'{key}' names a check twice")
+        unknown = [v for v in value if v not in self.known_checks]
+        if unknown:
+            raise fail(f"'{key}' names unknown check '{unknown[0]}' (see `shoko checks`)")
+        return tuple(value)
 
     @staticmethod
     def enum(kind: type[_E], key: str, entry: _Map, fail: Callable[[str], CatalogError]) -> _E:

@@ -4,11 +4,16 @@
     res.findings   # every finding, check by check
     res.verdicts   # one Verdict per catalog requirement, ordered by No
 
+Which checks evidence which requirement, and how fully, is catalog data (`checks`, `coverage`,
+`supporting_checks`); a finding is stamped with the numbers its check is mapped to.
+
 Rules that keep "could not see" from ever looking like "fine":
 - a collection error of a kind a check reads becomes an error finding of that check (one per
   failed scope);
 - a check that raises becomes an error finding for its requirements; the run goes on;
-- an automated requirement with no check, or whose checks judged nothing, is `error`.
+- an automated requirement with no check, or whose checks judged nothing, is `error`;
+- a requirement its checks cover only partly is never `pass`: when they all pass it is `partial`,
+  and its reason names what a person must still attest.
 """
 
 from __future__ import annotations
@@ -40,6 +45,16 @@ class Requirement(Protocol):
     def manual_evidence_ja(self) -> str | None: ...
     @property
     def manual_evidence_en(self) -> str | None: ...
+    @property
+    def checks(self) -> tuple[str, ...]: ...
+    @property
+    def supporting_checks(self) -> tuple[str, ...]: ...
+    @property
+    def coverage(self) -> Any: ...  # StrEnum full / partial, None unless automated
+    @property
+    def coverage_ja(self) -> str | None: ...
+    @property
+    def coverage_en(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -51,7 +66,7 @@ class EvaluationResult:
         return next((v for v in self.verdicts if v.requirement == number), None)
 
 
-def _collection_error_findings(check: Check, facts: FactSet) -> list[Finding]:
+def _collection_error_findings(check: Check, facts: FactSet, numbers: tuple[int, ...]) -> list[Finding]:
     """One error finding per failed scope: a fetcher that fails often fails several kinds at once
     (e.g. network watchers and flow logs), which is one thing the check could not see, not two."""
     by_scope: dict[str, list[CollectionError]] = {}
@@ -66,7 +81,7 @@ def _collection_error_findings(check: Check, facts: FactSet) -> list[Finding]:
         out.append(
             Finding(
                 check_id=check.id,
-                requirements=check.requirements,
+                requirements=numbers,
                 status=Status.ERROR,
                 resource_id=scope,
                 reason_ja=f"{scope} の {kinds} を収集できませんでした: {causes}",
@@ -76,16 +91,16 @@ def _collection_error_findings(check: Check, facts: FactSet) -> list[Finding]:
     return out
 
 
-def _run_check(check: Check, facts: FactSet, thresholds: Thresholds) -> list[Finding]:
+def _run_check(check: Check, facts: FactSet, thresholds: Thresholds, numbers: tuple[int, ...]) -> list[Finding]:
     """The check's findings, or one error finding if it raised (partial output is not trusted)."""
     try:
-        findings = check.evaluate(facts, thresholds)
+        findings = check.evaluate(facts, thresholds, numbers)
     except Exception as exc:  # a broken check must not stop the run or read as pass
         detail = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
         return [
             Finding(
                 check_id=check.id,
-                requirements=check.requirements,
+                requirements=numbers,
                 status=Status.ERROR,
                 resource_id=f"check:{check.id}",
                 reason_ja=f"チェック {check.id} の実行中に例外が発生しました（{detail}）",
@@ -95,8 +110,9 @@ def _run_check(check: Check, facts: FactSet, thresholds: Thresholds) -> list[Fin
     return findings
 
 
-def _mode(requirement: Requirement) -> str:
-    return str(getattr(requirement.evidence_mode, "value", requirement.evidence_mode)).lower()
+def _mode(requirement: Requirement, attribute: str = "evidence_mode") -> str:
+    value = getattr(requirement, attribute)
+    return str(getattr(value, "value", value)).lower()
 
 
 def _quote(findings: Sequence[Finding], lang: str) -> str:
@@ -107,19 +123,19 @@ def _quote(findings: Sequence[Finding], lang: str) -> str:
     return "; ".join(reasons) + more
 
 
-def _rollup(number: int, checks: tuple[Check, ...], findings: list[Finding]) -> Verdict:
-    ids = tuple(c.id for c in checks)
+def _rollup(requirement: Requirement, ids: tuple[str, ...], missing: list[str], findings: list[Finding]) -> Verdict:
+    number = requirement.number
     fails = [f for f in findings if f.status == Status.FAIL]
     errors = [f for f in findings if f.status == Status.ERROR]
     passes = [f for f in findings if f.status == Status.PASS]
     total = len(findings)
     counts = {"findings_pass": len(passes), "findings_fail": len(fails), "findings_error": len(errors)}
-    if not checks:
+    if missing:
         return Verdict(
             number,
             Status.ERROR,
-            "自動判定の対象だがチェックが実装されていません",
-            "automated evidence expected but no check is implemented",
+            f"自動判定の対象だがチェック {', '.join(missing)} がこの実行にありません",
+            f"automated evidence expected but check(s) {', '.join(missing)} did not run",
             ids,
             **counts,
         )
@@ -152,6 +168,16 @@ def _rollup(number: int, checks: tuple[Check, ...], findings: list[Finding]) -> 
             ids,
             **counts,
         )
+    if _mode(requirement, "coverage") != "full":
+        # The checks prove one slice; the rest is a person's to attest, so this is not a pass.
+        return Verdict(
+            number,
+            Status.PARTIAL,
+            f"一部確認: チェックの {total} 件すべて合格（{', '.join(ids)}）。{requirement.coverage_ja or ''}",
+            f"partly evidenced: all {total} checked passed ({', '.join(ids)}). {requirement.coverage_en or ''}",
+            ids,
+            **counts,
+        )
     return Verdict(
         number,
         Status.PASS,
@@ -162,9 +188,8 @@ def _rollup(number: int, checks: tuple[Check, ...], findings: list[Finding]) -> 
     )
 
 
-def _non_automated(requirement: Requirement, mode: str, checks: tuple[Check, ...], findings: list[Finding]) -> Verdict:
+def _non_automated(requirement: Requirement, mode: str, ids: tuple[str, ...], findings: list[Finding]) -> Verdict:
     number = requirement.number
-    ids = tuple(c.id for c in checks)
     counts = {
         "findings_pass": sum(f.status == Status.PASS for f in findings),
         "findings_fail": sum(f.status == Status.FAIL for f in findings),
@@ -184,7 +209,16 @@ def _non_automated(requirement: Requirement, mode: str, checks: tuple[Check, ...
             )
         ja = requirement.manual_evidence_ja or "証跡の登録（アテステーション）が必要です"
         en = requirement.manual_evidence_en or "an attestation is needed"
-        return Verdict(number, Status.MANUAL, f"手動証跡: {ja}", f"manual evidence: {en}", ids, **counts)
+        support_ja = support_en = ""
+        if findings:
+            errors = counts["findings_error"]
+            support_ja = f"（補助チェック {', '.join(ids)}: {len(findings)} 件中 合格 {counts['findings_pass']}"
+            support_en = f" (supporting checks {', '.join(ids)}: {counts['findings_pass']} of {len(findings)} passed"
+            support_ja += f"、判定不能 {errors}）" if errors else "）"
+            support_en += f", {errors} could not be evaluated)" if errors else ")"
+        return Verdict(
+            number, Status.MANUAL, f"手動証跡: {ja}{support_ja}", f"manual evidence: {en}{support_en}", ids, **counts
+        )
     if mode == "inherited":
         return Verdict(
             number,
@@ -220,24 +254,32 @@ def evaluate(
     checks: Sequence[Check] = ALL_CHECKS,
 ) -> EvaluationResult:
     """Judge `facts` with `checks` and give one verdict per catalog requirement, ordered by No."""
+    requirements = sorted(catalog, key=lambda r: r.number)
+    mapped: dict[str, list[int]] = {}
+    for requirement in requirements:
+        for check_id in (*requirement.checks, *requirement.supporting_checks):
+            mapped.setdefault(check_id, []).append(requirement.number)
+
     findings: list[Finding] = []
     for check in checks:
-        judged = _run_check(check, facts, thresholds)
+        numbers = tuple(mapped.get(check.id, ()))
+        judged = _run_check(check, facts, thresholds, numbers)
         # A check that already reported a resource as an error (naming the collection failure) needs no
         # second finding for the same scope from the engine.
         reported = {f.resource_id.lower() for f in judged if f.status == Status.ERROR}
-        findings.extend(f for f in _collection_error_findings(check, facts) if f.resource_id.lower() not in reported)
+        findings.extend(
+            f for f in _collection_error_findings(check, facts, numbers) if f.resource_id.lower() not in reported
+        )
         findings.extend(judged)
 
+    ran = {c.id for c in checks}
     verdicts = []
-    for requirement in sorted(catalog, key=lambda r: r.number):
-        number = requirement.number
-        tagged = tuple(c for c in checks if number in c.requirements)
-        ids = {c.id for c in tagged}
-        mine = [f for f in findings if f.check_id in ids and f.status in _JUDGED]
+    for requirement in requirements:
         mode = _mode(requirement)
+        ids = requirement.checks if mode == "automated" else requirement.supporting_checks
+        mine = [f for f in findings if f.check_id in ids and f.status in _JUDGED]
         if mode == "automated":
-            verdicts.append(_rollup(number, tagged, mine))
+            verdicts.append(_rollup(requirement, ids, [i for i in ids if i not in ran], mine))
         else:
-            verdicts.append(_non_automated(requirement, mode, tagged, mine))
+            verdicts.append(_non_automated(requirement, mode, ids, mine))
     return EvaluationResult(findings=findings, verdicts=verdicts)

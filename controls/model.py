@@ -19,6 +19,7 @@ class Status(StrEnum):
     PASS = "pass"
     FAIL = "fail"
     ERROR = "error"
+    PARTIAL = "partial"  # the checks' part passed; what they cannot show awaits an attestation
     MANUAL = "manual"
     ATTESTED = "attested"
     EXPIRED = "expired"
@@ -26,8 +27,15 @@ class Status(StrEnum):
     NOT_APPLICABLE = "not_applicable"
 
 
+# A fact kind names one family of raw Azure documents ("storage_account"): a fetcher declares the
+# kinds it provides and a check the kinds it reads; the collection plan matches the two. `FactKind`
+# names the built-in families; a new family may name its kind with a plain string of the same form.
+Kind = str
+KIND_PATTERN = r"[a-z][a-z0-9_]{0,63}"
+
+
 class FactKind(StrEnum):
-    """One family of raw Azure documents. A check declares the kinds it reads."""
+    """The built-in families of raw Azure documents."""
 
     SUBSCRIPTION = "subscription"
     RESOURCE = "resource"  # generic inventory (resources.list)
@@ -58,7 +66,7 @@ def sha256_of(content: Any) -> str:
 class Evidence:
     """One raw document exactly as Azure returned it, with where, when and how it was collected."""
 
-    kind: FactKind
+    kind: Kind
     source: str  # fetcher name, e.g. "network.nsgs"
     scope: str  # what the call was made on: "/subscriptions/{s}", a resource id, or "tenant"
     resource_id: str  # the document's own id (or the monitored resource for diagnostic settings)
@@ -77,7 +85,7 @@ class Evidence:
 class CollectionError:
     """A fetch that did not succeed. Every check reading `kind` in `scope` turns it into an error finding."""
 
-    kind: FactKind
+    kind: Kind
     source: str
     scope: str
     code: str  # e.g. "AuthorizationFailed", "TooManyRequests", "ServiceRequestError"
@@ -105,20 +113,20 @@ class FactSet:
 
     evidence: list[Evidence] = field(default_factory=list)
     errors: list[CollectionError] = field(default_factory=list)
-    _by_kind: dict[FactKind, list[Evidence]] | None = field(default=None, init=False, repr=False, compare=False)
+    _by_kind: dict[Kind, list[Evidence]] | None = field(default=None, init=False, repr=False, compare=False)
 
-    def of(self, kind: FactKind) -> list[Evidence]:
+    def of(self, kind: Kind) -> list[Evidence]:
         if self._by_kind is None:  # every check asks by kind, often once per resource: index once
             self._by_kind = {}
             for e in self.evidence:
                 self._by_kind.setdefault(e.kind, []).append(e)
         return list(self._by_kind.get(kind, ()))
 
-    def errors_for(self, kinds: Iterable[FactKind]) -> list[CollectionError]:
+    def errors_for(self, kinds: Iterable[Kind]) -> list[CollectionError]:
         wanted = set(kinds)
         return [e for e in self.errors if e.kind in wanted]
 
-    def by_id(self, kind: FactKind) -> dict[str, Evidence]:
+    def by_id(self, kind: Kind) -> dict[str, Evidence]:
         """Index by lower-cased resource id (ARM ids are case-insensitive)."""
         return {e.resource_id.lower(): e for e in self.of(kind)}
 

@@ -28,10 +28,12 @@ from sqlalchemy.orm import Session, undefer
 from sqlalchemy.pool import StaticPool
 
 from controls.model import (
+    KIND_PATTERN,
     CollectionError,
     Evidence,
     FactKind,
     Finding,
+    Kind,
     Status,
     Verdict,
     canonical_json,
@@ -535,11 +537,17 @@ def _row_hashes(session: Session, model: type[Base], run_id: int) -> list[list[A
     return [[row_id, digest] for row_id, digest in session.execute(query)]
 
 
-def _kind(kind: FactKind | str) -> str:
-    try:
-        return FactKind(kind).value
-    except ValueError:
-        raise LedgerError(f"unknown fact kind {kind!r}") from None
+def _kind(kind: Kind) -> str:
+    if not isinstance(kind, str) or not re.fullmatch(KIND_PATTERN, kind):
+        raise LedgerError(f"fact kind {kind!r} is not a name such as 'storage_account'")
+    return str(kind)
+
+
+def _known_kind(name: str) -> Kind:
+    """A stored kind: the built-in family's enum member where there is one, else the declared name."""
+    if not re.fullmatch(KIND_PATTERN, name):
+        raise ValueError(f"fact kind {name!r} is not a kind name")
+    return FactKind(name) if name in FactKind._value2member_map_ else name
 
 
 def _status(status: Status | str, what: str) -> str:
@@ -561,7 +569,7 @@ def _to_evidence(row: RunEvidence, content: str | None) -> Evidence:
     if content is None:
         raise ValueError(f"evidence blob {row.sha256} is missing")
     return Evidence(
-        kind=FactKind(row.kind),
+        kind=_known_kind(row.kind),
         source=row.source,
         scope=row.scope,
         resource_id=row.resource_id,
@@ -575,7 +583,7 @@ def _to_evidence(row: RunEvidence, content: str | None) -> Evidence:
 
 def _to_collection_error(row: RunCollectionError) -> CollectionError:
     return CollectionError(
-        kind=FactKind(row.kind),
+        kind=_known_kind(row.kind),
         source=row.source,
         scope=row.scope,
         code=row.code,

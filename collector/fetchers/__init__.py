@@ -1,31 +1,16 @@
-"""The registry of fetchers: one per family of Azure facts. Add a family = add a file and a line here."""
+"""Every fetcher: each module of this package declares its `Fetcher`s at module level and is found by
+walking the package, so a new family of facts is a new file (or a declaration in an existing one)."""
 
-from collector.fetchers import (
-    authorization,
-    diagnostics,
-    entra,
-    inventory,
-    loganalytics,
-    network,
-    sql,
-    storage,
-    subscriptions,
-    web,
-)
+import importlib
+import pkgutil
+
 from collector.fetchers.base import Fetcher
 
-SUBSCRIPTIONS = subscriptions.FETCHER
+_found: list[Fetcher] = []
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    _found += [v for v in vars(importlib.import_module(f"{__name__}.{_module}")).values() if isinstance(v, Fetcher)]
 
-# Everything collected per run besides the subscription list itself.
-FETCHERS: tuple[Fetcher, ...] = (
-    inventory.FETCHER,
-    network.NSG_FETCHER,
-    network.FLOW_LOG_FETCHER,
-    web.FETCHER,
-    storage.FETCHER,
-    sql.FETCHER,
-    diagnostics.FETCHER,
-    loganalytics.FETCHER,
-    authorization.FETCHER,
-    entra.FETCHER,
-)
+# The subscription list runs first: the per-subscription fetchers need it.
+SUBSCRIPTIONS = next(f for f in _found if f.name == "resource.subscriptions")
+# Everything else a run may collect; the collection plan picks those the run's checks read.
+FETCHERS: tuple[Fetcher, ...] = tuple(sorted((f for f in _found if f is not SUBSCRIPTIONS), key=lambda f: f.name))

@@ -13,5 +13,11 @@ def _run(ctx: FetchContext) -> None:
 
 
 FETCHER = Fetcher(
-    "authorization.roles", (FactKind.ROLE_DEFINITION, FactKind.ROLE_ASSIGNMENT), tenant_wide=False, run=_run
+    "authorization.roles",
+    {
+        FactKind.ROLE_DEFINITION: ("microsoft.authorization/roledefinitions",),
+        FactKind.ROLE_ASSIGNMENT: ("microsoft.authorization/roleassignments",),
+    },
+    tenant_wide=False,
+    run=_run,
 )

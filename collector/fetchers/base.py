@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +19,7 @@ from azure.core.exceptions import HttpResponseError
 
 from collector.azure_clients import ClientFactory
 from collector.settings import AzureSettings
-from controls.model import CollectionError, Evidence, FactKind
+from controls.model import CollectionError, Evidence, Kind
 
 MAX_PAGES = 10_000
 
@@ -114,7 +114,7 @@ class Sink:
         with self._lock:
             self.evidence.append(item)
 
-    def error(self, kind: FactKind, source: str, scope: str, exc: BaseException) -> None:
+    def error(self, kind: Kind, source: str, scope: str, exc: BaseException) -> None:
         code, message, status, request_id = describe_failure(exc)
         item = CollectionError(
             kind=kind,
@@ -139,6 +139,9 @@ class FetchContext:
     azure: AzureSettings
     sink: Sink
     subscription_id: str | None = None  # None for tenant-wide fetchers
+    # The resource types the run's checks need each kind for (see collector.plan); a fetcher of
+    # per-resource facts reads exactly these, so what is collected follows from what is judged.
+    wanted_types: Mapping[Kind, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def scope(self) -> str:
@@ -146,7 +149,7 @@ class FetchContext:
 
     def record_document(
         self,
-        kind: FactKind,
+        kind: Kind,
         content: dict[str, Any],
         *,
         resource_id: str,
@@ -167,7 +170,7 @@ class FetchContext:
             )
         )
 
-    def record(self, kind: FactKind, capture: RawCapture) -> list[dict[str, Any]]:
+    def record(self, kind: Kind, capture: RawCapture) -> list[dict[str, Any]]:
         """Store every document `capture` holds as evidence of `kind`; return the documents."""
         docs: list[dict[str, Any]] = []
         for doc, page in capture.documents():
@@ -177,20 +180,35 @@ class FetchContext:
             docs.append(doc)
         return docs
 
-    def list_into(self, kind: FactKind, call: Callable[..., Iterable[Any]], *args: Any) -> list[dict[str, Any]]:
+    def list_into(self, kind: Kind, call: Callable[..., Iterable[Any]], *args: Any) -> list[dict[str, Any]]:
         """Run a paged SDK list call to the end and store each raw document."""
         return self.record(kind, list_raw(call, *args))
 
 
+# In a fetcher's `provides`: the resource types of a kind's documents are whatever the plan asks for
+# (per-resource facts such as diagnostic settings, read for each resource the checks judge).
+AS_PLANNED = "as-planned"
+# Documents of every resource type (the generic inventory).
+ANY_TYPE = "*"
+
+
 @dataclass(frozen=True)
 class Fetcher:
-    """One family of Azure facts. `run` raising means every kind it produces failed for that scope."""
+    """One family of Azure facts: the kinds it provides, and for each the resource types its documents
+    describe. `run` raising means every kind it provides failed for that scope."""
 
     name: str
-    kinds: tuple[FactKind, ...]
+    provides: Mapping[Kind, tuple[str, ...]]
     tenant_wide: bool
     run: Callable[[FetchContext], None]
-    description: str = ""
+
+    @property
+    def kinds(self) -> tuple[Kind, ...]:
+        return tuple(self.provides)
+
+    def covers(self, kind: Kind, resource_type: str) -> bool:
+        types = self.provides.get(kind, ())
+        return resource_type in types or ANY_TYPE in types or AS_PLANNED in types
 
 
 def resource_group_of(resource_id: str) -> str:

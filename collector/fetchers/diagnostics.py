@@ -1,31 +1,39 @@
-"""Diagnostic settings of every resource whose logs the guideline needs kept (No 128).
+"""Diagnostic settings of every resource whose logs a check judges.
 
 Settings are extension resources, so they are read per resource: the resource list comes from
-resources.list, and the id read for each resource is the one the check judges (for storage the blob
-service, for SQL servers the master database: that is where their logs are configured).
+resources.list, filtered to the types the run's checks judge with diagnostic settings (the plan's
+`wanted_types`), and the id read for each resource is where Azure keeps that type's log settings
+(for storage the blob service, for SQL servers the master database).
 """
+
+from collections.abc import Iterable
 
 from azure.mgmt.monitor import MonitorManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 
-from collector.fetchers.base import FetchContext, Fetcher, list_raw
-from controls.log_targets import MONITORED_TYPES, log_settings_target
+from collector.fetchers.base import AS_PLANNED, FetchContext, Fetcher, list_raw
+from controls.log_targets import log_settings_target
 from controls.model import FactKind
 
 
-def monitored_targets(resources: list[dict]) -> list[str]:
-    """The ids whose diagnostic settings the check judges, one per monitored resource."""
+def monitored_targets(resources: list[dict], types: Iterable[str]) -> list[str]:
+    """The ids whose diagnostic settings are read, one per resource of one of `types`."""
+    wanted = {t.lower() for t in types}
     return [
         log_settings_target(res["id"], str(res.get("type", "")))
         for res in resources
-        if str(res.get("type", "")).lower() in MONITORED_TYPES
+        if str(res.get("type", "")).lower() in wanted
     ]
 
 
 def _run(ctx: FetchContext) -> None:
+    types = ctx.wanted_types.get(FactKind.DIAGNOSTIC_SETTINGS, ())
+    if not types:
+        return
     resources_client = ctx.clients.arm(ResourceManagementClient, ctx.subscription_id)
     monitor = ctx.clients.arm(MonitorManagementClient, ctx.subscription_id)
-    for target in monitored_targets([doc for doc, _ in list_raw(resources_client.resources.list).documents()]):
+    resources = [doc for doc, _ in list_raw(resources_client.resources.list).documents()]
+    for target in monitored_targets(resources, types):
         try:
             capture = list_raw(monitor.diagnostic_settings.list, target)
         except Exception as exc:  # recorded against this resource; the others go on
@@ -43,4 +51,6 @@ def _run(ctx: FetchContext) -> None:
         )
 
 
-FETCHER = Fetcher("monitor.diagnostic_settings", (FactKind.DIAGNOSTIC_SETTINGS,), tenant_wide=False, run=_run)
+FETCHER = Fetcher(
+    "monitor.diagnostic_settings", {FactKind.DIAGNOSTIC_SETTINGS: (AS_PLANNED,)}, tenant_wide=False, run=_run
+)

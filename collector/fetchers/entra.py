@@ -94,4 +94,9 @@ def _run(ctx: FetchContext) -> None:
     asyncio.run(_collect(ctx))
 
 
-FETCHER = Fetcher("entra.principals", (FactKind.DIRECTORY_PRINCIPAL,), tenant_wide=True, run=_run)
+FETCHER = Fetcher(
+    "entra.principals",
+    {FactKind.DIRECTORY_PRINCIPAL: tuple(f"directory/{c.lower()}" for c in COLLECTIONS)},
+    tenant_wide=True,
+    run=_run,
+)

@@ -2,7 +2,7 @@
 
 from azure.mgmt.resource.resources import ResourceManagementClient
 
-from collector.fetchers.base import FetchContext, Fetcher
+from collector.fetchers.base import ANY_TYPE, FetchContext, Fetcher
 from controls.model import FactKind
 
 
@@ -11,4 +11,4 @@ def _run(ctx: FetchContext) -> None:
     ctx.list_into(FactKind.RESOURCE, client.resources.list)
 
 
-FETCHER = Fetcher("resource.inventory", (FactKind.RESOURCE,), tenant_wide=False, run=_run)
+FETCHER = Fetcher("resource.inventory", {FactKind.RESOURCE: (ANY_TYPE,)}, tenant_wide=False, run=_run)

@@ -11,4 +11,9 @@ def _run(ctx: FetchContext) -> None:
     ctx.list_into(FactKind.LOG_ANALYTICS_WORKSPACE, client.workspaces.list)
 
 
-FETCHER = Fetcher("loganalytics.workspaces", (FactKind.LOG_ANALYTICS_WORKSPACE,), tenant_wide=False, run=_run)
+FETCHER = Fetcher(
+    "loganalytics.workspaces",
+    {FactKind.LOG_ANALYTICS_WORKSPACE: ("microsoft.operationalinsights/workspaces",)},
+    tenant_wide=False,
+    run=_run,
+)

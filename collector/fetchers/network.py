@@ -21,7 +21,18 @@ def _flow_logs(ctx: FetchContext) -> None:
             ctx.sink.error(FactKind.FLOW_LOG, ctx.fetcher.name, watcher["id"], exc)
 
 
-NSG_FETCHER = Fetcher("network.security_groups", (FactKind.NSG,), tenant_wide=False, run=_nsgs)
+NSG_FETCHER = Fetcher(
+    "network.security_groups",
+    {FactKind.NSG: ("microsoft.network/networksecuritygroups",)},
+    tenant_wide=False,
+    run=_nsgs,
+)
 FLOW_LOG_FETCHER = Fetcher(
-    "network.flow_logs", (FactKind.NETWORK_WATCHER, FactKind.FLOW_LOG), tenant_wide=False, run=_flow_logs
+    "network.flow_logs",
+    {
+        FactKind.NETWORK_WATCHER: ("microsoft.network/networkwatchers",),
+        FactKind.FLOW_LOG: ("microsoft.network/networkwatchers/flowlogs",),
+    },
+    tenant_wide=False,
+    run=_flow_logs,
 )

@@ -11,4 +11,4 @@ def _run(ctx: FetchContext) -> None:
     ctx.list_into(FactKind.SQL_SERVER, client.servers.list)
 
 
-FETCHER = Fetcher("sql.servers", (FactKind.SQL_SERVER,), tenant_wide=False, run=_run)
+FETCHER = Fetcher("sql.servers", {FactKind.SQL_SERVER: ("microsoft.sql/servers",)}, tenant_wide=False, run=_run)

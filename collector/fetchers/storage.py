@@ -11,4 +11,9 @@ def _run(ctx: FetchContext) -> None:
     ctx.list_into(FactKind.STORAGE_ACCOUNT, client.storage_accounts.list)
 
 
-FETCHER = Fetcher("storage.accounts", (FactKind.STORAGE_ACCOUNT,), tenant_wide=False, run=_run)
+FETCHER = Fetcher(
+    "storage.accounts",
+    {FactKind.STORAGE_ACCOUNT: ("microsoft.storage/storageaccounts",)},
+    tenant_wide=False,
+    run=_run,
+)

@@ -11,4 +11,4 @@ def _run(ctx: FetchContext) -> None:
     ctx.list_into(FactKind.SUBSCRIPTION, client.subscriptions.list)
 
 
-FETCHER = Fetcher("resource.subscriptions", (FactKind.SUBSCRIPTION,), tenant_wide=True, run=_run)
+FETCHER = Fetcher("resource.subscriptions", {FactKind.SUBSCRIPTION: ("subscription",)}, tenant_wide=True, run=_run)

@@ -35,4 +35,5 @@ def _run(ctx: FetchContext) -> None:
             _config(ctx, slot["id"], client.web_apps.get_configuration_slot, rg, name, slot_name)
 
 
-FETCHER = Fetcher("web.sites", (FactKind.WEB_SITE, FactKind.WEB_CONFIG), tenant_wide=False, run=_run)
+_SITES = ("microsoft.web/sites", "microsoft.web/sites/slots")
+FETCHER = Fetcher("web.sites", {FactKind.WEB_SITE: _SITES, FactKind.WEB_CONFIG: _SITES}, tenant_wide=False, run=_run)

@@ -8,13 +8,17 @@ from controls.checks.base import Outcome, check, errored, failed, passed
 from controls.checks.helpers import display_name, error_covering, min_tls_outcome, norm_id, props, shown
 from controls.model import FactKind, FactSet, Thresholds
 
+# Deployment slots have their own host names and settings, so they are judged like sites.
+_SITES = ("microsoft.web/sites", "microsoft.web/sites/slots")
+
 
 @check(
     id="app-service-min-tls-1-2",
-    requirements=(86, 123),
     title_ja="App Service の最小 TLS バージョンが 1.2 以上",
     title_en="App Service minimum TLS version is 1.2 or newer",
+    judges=_SITES,
     reads=(FactKind.WEB_SITE, FactKind.WEB_CONFIG),
+    per_resource=(FactKind.WEB_CONFIG,),
     api="Web Apps - List, List Slots, Get Configuration (Slot) (Microsoft.Web/sites, sites/slots, "
     ".../config/web): properties.minTlsVersion",
     rule_ja="各サイトの config/web の minTlsVersion が 1.2 または 1.3 なら合格。"
@@ -56,9 +60,9 @@ def app_service_min_tls(facts: FactSet, thresholds: Thresholds) -> Iterator[Outc
 
 @check(
     id="app-service-https-only",
-    requirements=(86, 123),
     title_ja="App Service が HTTPS のみを受け付ける",
     title_en="App Service accepts HTTPS only",
+    judges=_SITES,
     reads=(FactKind.WEB_SITE,),
     api="Web Apps - List, List Slots (Microsoft.Web/sites, sites/slots): properties.httpsOnly",
     rule_ja="サイトの httpsOnly が true なら合格。false または未設定は不合格（HTTP で平文通信できる）。",
@@ -89,7 +93,7 @@ def app_service_https_only(facts: FactSet, thresholds: Thresholds) -> Iterator[O
 
 @check(
     id="app-service-client-cert-required",
-    requirements=(118, 123),
+    judges=_SITES,
     title_ja="App Service がクライアント証明書を必須にしている",
     title_en="App Service requires client certificates",
     reads=(FactKind.WEB_SITE,),

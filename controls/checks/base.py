@@ -1,23 +1,26 @@
 """The `Check` declaration and the registry every check family adds itself to.
 
-A check is declared once, with its metadata beside the code (id, requirement numbers, the Azure
-API and fields it reads, the pass rule, the remediation, the thresholds it uses), by decorating a
-pure judge function::
+A check is declared once, with its metadata beside the code (id, the resource types it judges, the
+fact kinds it reads, the Azure API and fields, the pass rule, the remediation, the thresholds it
+uses), by decorating a pure judge function::
 
-    @check(id="storage-https-only", requirements=(86, 123), reads=(FactKind.STORAGE_ACCOUNT,), ...)
+    @check(id="storage-https-only", judges=("microsoft.storage/storageaccounts",),
+           reads=(FactKind.STORAGE_ACCOUNT,), ...)
     def storage_https_only(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
         ...
 
-The judge yields `Outcome`s; `Check.evaluate` stamps them with the check's id and requirement
-numbers, so a finding can never carry numbers that differ from the declaration.
+A check knows no framework's numbering: which requirement numbers it evidences, and how fully, is
+data in `controls/frameworks/`. The judge yields `Outcome`s; `Check.evaluate` stamps them with the
+check's id and the requirement numbers the framework maps to it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 
-from controls.model import Evidence, FactKind, FactSet, Finding, Status, Thresholds
+from controls.model import Evidence, FactSet, Finding, Kind, Status, Thresholds
 
 _ALLOWED = (Status.PASS, Status.FAIL, Status.ERROR)
 
@@ -64,6 +67,9 @@ def errored(resource_id: str, ja: str, en: str, *evidence: Evidence | Iterable[E
 Judge = Callable[[FactSet, Thresholds], Iterable[Outcome]]
 
 _THRESHOLD_NAMES = frozenset(f.name for f in fields(Thresholds))
+# Lower-cased ARM resource types ("microsoft.web/sites/slots"), or a pseudo type for what is not an
+# ARM resource: "subscription", "tenant", "directory/<collection>".
+_TYPE_RE = re.compile(r"^(microsoft\.[a-z0-9.]+(/[a-z0-9]+)+|subscription|tenant|directory/[a-z]+)$")
 
 
 @dataclass(frozen=True)
@@ -71,10 +77,13 @@ class Check:
     """One rule, documented where it is implemented (rendered into reports for auditors)."""
 
     id: str
-    requirements: tuple[int, ...]
     title_ja: str
     title_en: str
-    reads: tuple[FactKind, ...]  # the engine turns collection errors of these kinds into error findings
+    judges: tuple[str, ...]  # the resource types it yields findings for
+    reads: tuple[Kind, ...]  # the engine turns collection errors of these kinds into error findings
+    # Kinds that must be collected for every judged resource (e.g. each site's config/web): what the
+    # collection plan asks the fetchers for.
+    per_resource: tuple[Kind, ...]
     api: str  # the Azure API(s) and the fields read
     rule_ja: str  # the pass rule in one or two sentences
     rule_en: str
@@ -83,11 +92,11 @@ class Check:
     thresholds: tuple[str, ...]  # names of `Thresholds` fields the rule uses
     judge: Judge
 
-    def evaluate(self, facts: FactSet, thresholds: Thresholds) -> list[Finding]:
+    def evaluate(self, facts: FactSet, thresholds: Thresholds, requirements: tuple[int, ...] = ()) -> list[Finding]:
         return [
             Finding(
                 check_id=self.id,
-                requirements=self.requirements,
+                requirements=requirements,
                 status=o.status,
                 resource_id=o.resource_id,
                 reason_ja=o.reason_ja,
@@ -104,10 +113,11 @@ REGISTRY: list[Check] = []
 def check(
     *,
     id: str,
-    requirements: tuple[int, ...],
     title_ja: str,
     title_en: str,
-    reads: tuple[FactKind, ...],
+    judges: tuple[str, ...],
+    reads: tuple[Kind, ...],
+    per_resource: tuple[Kind, ...] = (),
     api: str,
     rule_ja: str,
     rule_en: str,
@@ -123,15 +133,21 @@ def check(
         unknown = set(thresholds) - _THRESHOLD_NAMES
         if unknown:
             raise ValueError(f"check {id!r} names unknown thresholds: {sorted(unknown)}")
-        if not requirements or not all(1 <= n <= 182 for n in requirements):
-            raise ValueError(f"check {id!r} must tag requirement numbers within 1-182")
+        if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", id):
+            raise ValueError(f"check id {id!r} must be lower-case words joined by hyphens")
+        bad_types = [t for t in judges if not _TYPE_RE.match(t)]
+        if not judges or bad_types:
+            raise ValueError(f"check {id!r} must name the lower-cased resource types it judges, got {bad_types}")
+        if not set(per_resource) <= set(reads):
+            raise ValueError(f"check {id!r}: per_resource kinds must also be in reads")
         REGISTRY.append(
             Check(
                 id=id,
-                requirements=tuple(requirements),
                 title_ja=title_ja,
                 title_en=title_en,
+                judges=tuple(judges),
                 reads=tuple(reads),
+                per_resource=tuple(per_resource),
                 api=api,
                 rule_ja=rule_ja,
                 rule_en=rule_en,

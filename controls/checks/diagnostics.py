@@ -8,7 +8,7 @@ from typing import Any
 
 from controls.checks.base import Outcome, check, errored, failed, passed
 from controls.checks.helpers import display_name, error_covering, field, norm_id, props
-from controls.log_targets import AUDIT_CATEGORIES, CATEGORY_GROUPS, log_settings_target
+from controls.log_targets import AUDIT_CATEGORIES, CATEGORY_GROUPS, MONITORED_TYPES, log_settings_target
 from controls.model import Evidence, FactKind, FactSet, Thresholds
 
 
@@ -82,9 +82,10 @@ def _retained(setting: Any) -> list[str]:
 
 @check(
     id="diagnostic-logs-retained",
-    requirements=(128,),
     title_ja="診断設定でログを Log Analytics またはストレージへ送っている",
     title_en="Diagnostic settings send logs to Log Analytics or storage",
+    judges=MONITORED_TYPES,
+    per_resource=(FactKind.DIAGNOSTIC_SETTINGS,),
     reads=(
         FactKind.DIAGNOSTIC_SETTINGS,
         FactKind.WEB_SITE,

@@ -58,9 +58,9 @@ def _flow_log_error(facts: FactSet, nsg_id: str) -> CollectionError | None:
 
 @check(
     id="nsg-flow-logs-enabled",
-    requirements=(96, 97),
     title_ja="NSG の通信がフローログで記録・保持されている",
     title_en="NSG traffic is recorded by flow logs with sufficient retention",
+    judges=("microsoft.network/networksecuritygroups",),
     reads=(FactKind.NSG, FactKind.FLOW_LOG, FactKind.NETWORK_WATCHER),
     api="Network Security Groups - List All: id, properties.subnets[].id, properties.networkInterfaces[].id; "
     "Flow Logs - List (Microsoft.Network/networkWatchers/flowLogs): properties.targetResourceId, "

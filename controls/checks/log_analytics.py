@@ -11,9 +11,9 @@ from controls.model import FactKind, FactSet, Thresholds
 
 @check(
     id="log-analytics-retention",
-    requirements=(132,),
     title_ja="Log Analytics ワークスペースの保持期間が閾値以上",
     title_en="Log Analytics workspace retention meets the threshold",
+    judges=("microsoft.operationalinsights/workspaces",),
     reads=(FactKind.LOG_ANALYTICS_WORKSPACE,),
     api="Workspaces - List (Microsoft.OperationalInsights/workspaces): properties.retentionInDays, "
     "properties.features.immediatePurgeDataOn30Days",

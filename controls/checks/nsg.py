@@ -151,9 +151,9 @@ def _watched_ports(thresholds: Thresholds) -> list[PortRange]:
 
 @check(
     id="nsg-no-internet-management-ports",
-    requirements=(86, 87, 148),
     title_ja="NSG がインターネットから管理・DB ポートへの受信を許可していない",
     title_en="NSG admits no Internet traffic to management or database ports",
+    judges=("microsoft.network/networksecuritygroups",),
     reads=(FactKind.NSG,),
     api="Network Security Groups - List All (Microsoft.Network/networkSecurityGroups): "
     "properties.securityRules[] and properties.defaultSecurityRules[] -> properties.{priority, direction, "

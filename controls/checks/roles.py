@@ -53,9 +53,9 @@ def _effective_at_subscription(assignment_scope: str, subscription: str) -> bool
 
 @check(
     id="privileged-role-assignments-max",
-    requirements=(141, 145),
     title_ja="サブスクリプション単位の特権ロール割り当てが上限以下",
     title_en="Privileged role assignments per subscription stay within the limit",
+    judges=("subscription",),
     reads=(FactKind.ROLE_ASSIGNMENT, FactKind.ROLE_DEFINITION),
     api="Role Assignments - List For Subscription: properties.{roleDefinitionId, principalId, scope}; "
     "Role Definitions - List: id, properties.roleName",
@@ -122,9 +122,9 @@ def privileged_role_assignments_max(facts: FactSet, thresholds: Thresholds) -> I
 
 @check(
     id="privileged-role-principal-exists",
-    requirements=(141, 145),
     title_ja="特権ロールの割り当て先が Entra ID に存在する",
     title_en="Privileged roles are held only by principals that exist in Entra ID",
+    judges=("microsoft.authorization/roleassignments",),
     reads=(FactKind.ROLE_ASSIGNMENT, FactKind.ROLE_DEFINITION, FactKind.DIRECTORY_PRINCIPAL),
     api="Role Assignments - List For Subscription: properties.{roleDefinitionId, principalId, principalType}; "
     "Role Definitions - List: properties.roleName; Microsoft Graph users, groups, servicePrincipals: id",

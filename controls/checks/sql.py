@@ -11,9 +11,9 @@ from controls.model import FactKind, FactSet, Thresholds
 
 @check(
     id="sql-min-tls-1-2",
-    requirements=(86, 123),
     title_ja="Azure SQL サーバーの最小 TLS バージョンが 1.2 以上",
     title_en="Azure SQL server minimum TLS version is 1.2 or newer",
+    judges=("microsoft.sql/servers",),
     reads=(FactKind.SQL_SERVER,),
     api="Servers - List (Microsoft.Sql/servers): properties.minimalTlsVersion",
     rule_ja="minimalTlsVersion が 1.2 または 1.3 なら合格。"

@@ -16,9 +16,9 @@ def _subject(account: Evidence) -> tuple[str, str]:
 
 @check(
     id="storage-min-tls-1-2",
-    requirements=(86, 123),
     title_ja="ストレージアカウントの最小 TLS バージョンが TLS1_2 以上",
     title_en="Storage account minimum TLS version is TLS1_2 or newer",
+    judges=("microsoft.storage/storageaccounts",),
     reads=(FactKind.STORAGE_ACCOUNT,),
     api="Storage Accounts - List (Microsoft.Storage/storageAccounts): properties.minimumTlsVersion",
     rule_ja="minimumTlsVersion が TLS1_2 または TLS1_3 なら合格。未設定は TLS1_0 を受け付けるため不合格。",
@@ -44,9 +44,9 @@ def storage_min_tls(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]
 
 @check(
     id="storage-https-only",
-    requirements=(86, 123),
     title_ja="ストレージアカウントが HTTPS のみを受け付ける",
     title_en="Storage account accepts HTTPS only",
+    judges=("microsoft.storage/storageaccounts",),
     reads=(FactKind.STORAGE_ACCOUNT,),
     api="Storage Accounts - List (Microsoft.Storage/storageAccounts): properties.supportsHttpsTrafficOnly",
     rule_ja="supportsHttpsTrafficOnly が true なら合格。false または未設定は不合格。",

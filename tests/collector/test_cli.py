@@ -21,9 +21,15 @@ def test_demo_prints_every_requirement_and_a_summary(tmp_path, capsys):
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if re.match(r"^\s*\d{1,3}  ", line)]
     assert [int(r.split()[0]) for r in rows] == list(range(1, 183))
-    assert re.search(r"182 requirements: 2 pass, 9 fail, 124 manual, 38 inherited, 9 not_applicable", out)
+    assert re.search(
+        r"182 requirements: 10 fail, 1 partial, 124 manual, 38 inherited, 9 not_applicable — "
+        r"checks decide 0 fully, 9 partly, support 4 manual",
+        out,
+    )
     nsg_row = next(r for r in rows if r.split()[0] == "87")
-    assert "FAIL" in nsg_row and "3389" in nsg_row
+    assert "FAIL" in nsg_row and "3389" in nsg_row and "support" in nsg_row
+    partial_row = next(r for r in rows if r.split()[0] == "145")
+    assert "partial" in partial_row and "To attest:" in partial_row
     assert url in out
 
 
@@ -59,7 +65,8 @@ def test_collect_then_status_json(collected, capsys):
     rows = {r["no"]: r for r in data["requirements"]}
     assert sorted(rows) == list(range(1, 183))
     assert rows[123]["status"] == "fail" and "TLS1_0" in rows[123]["reason_en"]
-    assert rows[132]["status"] == "pass" and rows[132]["title_ja"]
+    assert rows[145]["status"] == "partial" and rows[145]["coverage"] == "partial" and rows[145]["coverage_en"]
+    assert rows[132]["status"] == "manual" and rows[132]["coverage"] == "supporting" and rows[132]["title_ja"]
     assert rows[99]["status"] == "not_applicable"
 
 
@@ -102,7 +109,12 @@ def test_checks_reference_lists_every_registered_check(capsys):
     listed = json.loads(capsys.readouterr().out)
     assert [c["id"] for c in listed] == [c.id for c in ALL_CHECKS]
     nsg = next(c for c in listed if c["id"] == "nsg-no-internet-management-ports")
-    assert nsg["requirements"] == [86, 87, 148] and "exposed_ports" in nsg["thresholds"]
+    assert nsg["requirements"] == [
+        {"no": 86, "coverage": "partial"},
+        {"no": 87, "coverage": "supporting"},
+        {"no": 148, "coverage": "partial"},
+    ]
+    assert "exposed_ports" in nsg["thresholds"] and nsg["judges"] == ["microsoft.network/networksecuritygroups"]
 
 
 def test_explain_traces_a_verdict_to_its_findings_and_evidence(collected, capsys):

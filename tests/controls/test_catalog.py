@@ -14,13 +14,17 @@ from controls.catalog import (
     DEFAULT_PATH,
     Catalog,
     CatalogError,
+    Coverage,
     EvidenceMode,
     Requirement,
     Responsibility,
     load_catalog,
 )
 
-AUTOMATED = {86, 87, 96, 97, 118, 123, 128, 132, 141, 145, 148}
+AUTOMATED = {86, 96, 118, 123, 128, 142, 144, 145, 148}
+# Checks whose findings support a claim they cannot decide (the rest needs a person's attestation).
+SUPPORTED = {87: "nsg-no-internet-management-ports", 97: "nsg-flow-logs-enabled", 132: "log-analytics-retention",
+             141: "privileged-role-assignments-max"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -55,15 +59,36 @@ def test_no_1_is_the_certification_item(cat: Catalog) -> None:
     assert "Privacy Mark" in (r.manual_evidence_en or "")
 
 
-def test_network_items_86_87_are_automated_in_2_6_6(cat: Catalog) -> None:
-    for number, item, mark in ((86, "(1)", "○"), (87, "(2)", "blank")):
+def test_network_items_86_87_in_2_6_6(cat: Catalog) -> None:
+    for number, item in ((86, "(1)"), (87, "(2)")):
         r = cat[number]
-        assert (r.section, r.item, r.source_mark) == ("2.6.6", item, mark)
+        assert (r.section, r.item) == ("2.6.6", item)
         assert r.section_title_ja == "ネットワークセキュリティ管理"
-        assert r.evidence_mode is EvidenceMode.AUTOMATED
-        assert "NSG" in (r.evidence_hint_en or "") and "NSG" in (r.evidence_hint_ja or "")
-    assert cat[86].responsibility is Responsibility.SHARED  # ○
-    assert cat[87].responsibility is Responsibility.CUSTOMER  # blank
+    # 86: NSGs and client certificates evidence part of the boundary's access control.
+    assert cat[86].evidence_mode is EvidenceMode.AUTOMATED and cat[86].coverage is Coverage.PARTIAL
+    assert set(cat[86].checks) == {"nsg-no-internet-management-ports", "app-service-client-cert-required"}
+    assert "NSG" in (cat[86].evidence_hint_en or "") and "client-certificate" in (cat[86].evidence_hint_en or "")
+    # 87 asks for blocking illegitimate source addresses: a person attests it, the NSG check only supports it.
+    assert cat[87].evidence_mode is EvidenceMode.MANUAL and cat[87].checks == ()
+    assert cat[87].supporting_checks == ("nsg-no-internet-management-ports",)
+
+
+def test_coverage_of_every_automated_requirement(cat: Catalog) -> None:
+    for r in cat:
+        if r.evidence_mode is EvidenceMode.AUTOMATED:
+            assert r.checks and r.coverage in (Coverage.FULL, Coverage.PARTIAL), r.number
+        else:
+            assert r.checks == () and r.coverage is None, r.number
+        if r.coverage is Coverage.PARTIAL:
+            # What the checks prove and what a person must still attest, in both languages.
+            assert r.coverage_ja and re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", r.coverage_ja), r.number
+            assert r.coverage_en and r.coverage_en.isascii() and len(r.coverage_en) > 40, r.number
+            assert "確認" in r.coverage_ja and "要証明" in r.coverage_ja, r.number
+            assert "Checked:" in r.coverage_en and "To attest:" in r.coverage_en, r.number
+        else:
+            assert r.coverage_ja is None and r.coverage_en is None, r.number
+    assert {n: cat[n].supporting_checks for n in SUPPORTED} == {n: (c,) for n, c in SUPPORTED.items()}
+    assert {r.number for r in cat if r.supporting_checks} == set(SUPPORTED)
 
 
 def test_no_99_vpn_is_not_applicable(cat: Catalog) -> None:
@@ -195,6 +220,16 @@ def entry(number: int, **overrides: Any) -> dict[str, Any]:
 
 
 _DROP = object()
+# A valid automated entry's keys, to override one at a time.
+_AUTO: dict[str, Any] = {
+    "evidence_mode": "automated",
+    "manual_evidence_ja": _DROP,
+    "manual_evidence_en": _DROP,
+    "evidence_hint_ja": "TLS",
+    "evidence_hint_en": "TLS",
+    "checks": ["sql-min-tls-1-2"],
+    "coverage": "full",
+}
 
 
 def write(tmp_path: Path, entries: list[dict[str, Any]] | None = None, raw: str | None = None) -> Path:
@@ -270,6 +305,22 @@ def error_of(path: Path) -> str:
         ([entry(3, title_ja=_DROP)], 3, "missing key 'title_ja'"),
         ([entry(1), entry(2, section_title_ja="別名")], 2, "section_title_ja of 2.6.6 differs from No 1"),
         ([entry(1), entry(3)], 2, "missing: every No 1–182 must appear exactly once; 179 more missing"),
+        ([entry(86, **{**_AUTO, "checks": _DROP})], 86, "automated item without 'checks'"),
+        ([entry(86, **{**_AUTO, "coverage": _DROP})], 86, "automated item without 'coverage' (full or partial)"),
+        ([entry(86, **{**_AUTO, "coverage": "most"})], 86, "coverage must be one of full, partial; got 'most'"),
+        ([entry(86, **{**_AUTO, "checks": ["no-such-check"]})], 86, "'checks' names unknown check 'no-such-check'"),
+        ([entry(86, **{**_AUTO, "checks": "sql-min-tls-1-2"})], 86, "'checks' must be a list of check ids"),
+        ([entry(86, **{**_AUTO, "checks": ["sql-min-tls-1-2"] * 2})], 86, "'checks' names a check twice"),
+        ([entry(86, **{**_AUTO, "coverage": "partial"})], 86, "partial coverage without 'coverage_ja'"),
+        ([entry(86, **{**_AUTO, "coverage_ja": "確認"})], 86, "'coverage_ja' is only for partial coverage"),
+        ([entry(7, checks=["sql-min-tls-1-2"])], 7, "'checks' is only for automated items (this one is manual)"),
+        ([entry(7, coverage="full")], 7, "'coverage' is only for automated items"),
+        (
+            [entry(86, **{**_AUTO, "supporting_checks": ["sql-min-tls-1-2"]})],
+            86,
+            "'supporting_checks' is only for manual items (this one is automated)",
+        ),
+        ([entry(7, supporting_checks=["nope"])], 7, "'supporting_checks' names unknown check 'nope'"),
     ],
 )
 def test_each_problem_is_one_line_naming_file_no_and_problem(

@@ -41,7 +41,6 @@ def site() -> Evidence:
 
 def run(*evidence: Evidence, errors=()) -> dict:
     findings = CHECKS_BY_ID["diagnostic-logs-retained"].evaluate(FactSet(list(evidence), list(errors)), Thresholds())
-    assert all(f.requirements == (128,) for f in findings)
     return {f.resource_id: f for f in findings}
 
 

@@ -16,7 +16,7 @@ def workspace(**props) -> Evidence:
 
 def judge(ws: Evidence, thresholds: Thresholds | None = None):
     [f] = CHECKS_BY_ID["log-analytics-retention"].evaluate(FactSet([ws]), thresholds or Thresholds())
-    assert f.resource_id == WS and f.evidence == (ws.sha256,) and f.requirements == (132,)
+    assert f.resource_id == WS and f.evidence == (ws.sha256,)
     return f
 
 

@@ -1,9 +1,10 @@
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from controls.catalog import load_catalog
 from controls.checks import ALL_CHECKS, Check, Outcome
 from controls.checks.base import errored, failed, passed
 from controls.engine import evaluate
@@ -31,13 +32,39 @@ class Req:
     reason_en: str | None = None
     manual_evidence_ja: str | None = None
     manual_evidence_en: str | None = None
+    checks: tuple[str, ...] | None = None  # None: the fake checks tagged with this number
+    supporting_checks: tuple[str, ...] = ()
+    coverage: str | None = "full"
+    coverage_ja: str | None = None
+    coverage_en: str | None = None
+
+
+# The requirement numbers each fake check is mapped to, as a catalog would map it.
+_TAGS: dict[str, tuple[int, ...]] = {}
 
 
 def fake(check_id: str, requirements: tuple[int, ...], outcomes, reads=(FactKind.STORAGE_ACCOUNT,)) -> Check:
     def judge(facts: FactSet, thresholds: Thresholds) -> Iterable[Outcome]:
         return outcomes(facts) if callable(outcomes) else outcomes
 
-    return Check(check_id, requirements, "t", "t", tuple(reads), "api", "r", "r", "fix", "fix", (), judge)
+    _TAGS[check_id] = requirements
+    return Check(
+        check_id, "t", "t", ("microsoft.storage/storageaccounts",), tuple(reads), (), "api", "r", "r", "fix", "fix",
+        (), judge,
+    )  # fmt: skip
+
+
+def evaluate_mapped(facts: FactSet, catalog, checks) -> object:
+    """`evaluate` with each Req mapped to the fake checks tagged with its number (automated: decides;
+    manual: supports)."""
+    mapped = []
+    for r in catalog:
+        tagged = tuple(c.id for c in checks if r.number in _TAGS.get(c.id, ()))
+        if r.evidence_mode == Mode.AUTOMATED:
+            mapped.append(r if r.checks is not None else replace(r, checks=tagged))
+        else:
+            mapped.append(replace(r, checks=(), coverage=None, supporting_checks=r.supporting_checks or tagged))
+    return evaluate(facts, mapped, Thresholds(), checks=checks)
 
 
 def res(name: str) -> str:
@@ -51,7 +78,7 @@ E1 = errored(res("d"), "d は判定不能", "d unreadable")
 
 
 def verdicts(checks, catalog, facts=None) -> dict:
-    result = evaluate(facts or FactSet(), catalog, Thresholds(), checks=checks)
+    result = evaluate_mapped(facts or FactSet(), catalog, checks)
     return {v.requirement: v for v in result.verdicts}
 
 
@@ -82,9 +109,31 @@ def test_nothing_evaluated_is_error_never_pass():
     assert v.status == Status.ERROR and "nothing evaluated" in v.reason_en and "評価対象なし" in v.reason_ja
 
 
-def test_automated_without_check_is_error():
-    v = verdicts([], [Req(9)])[9]
-    assert v.status == Status.ERROR and "no check is implemented" in v.reason_en
+def test_automated_whose_check_did_not_run_is_error():
+    v = verdicts([], [Req(9, checks=("gone",))])[9]
+    assert v.status == Status.ERROR and "check(s) gone did not run" in v.reason_en and "gone" in v.reason_ja
+
+
+def test_partial_coverage_never_reads_pass():
+    statement_ja, statement_en = "確認: TLS。要証明: 保存時暗号化", "Checked: TLS. To attest: encryption at rest"
+    partial = Req(123, coverage="partial", coverage_ja=statement_ja, coverage_en=statement_en)
+    v = verdicts([fake("tls", (123,), [P1, P2])], [partial])[123]
+    assert v.status == Status.PARTIAL and (v.findings_pass, v.findings_fail) == (2, 0)
+    assert v.reason_en.startswith("partly evidenced: all 2 checked passed (tls).") and statement_en in v.reason_en
+    assert statement_ja in v.reason_ja and "一部確認" in v.reason_ja
+    # A failing or unreadable check still decides, whatever the coverage.
+    assert verdicts([fake("tls", (123,), [P1, F1])], [partial])[123].status == Status.FAIL
+    assert verdicts([fake("tls", (123,), [P1, E1])], [partial])[123].status == Status.ERROR
+    assert verdicts([fake("tls", (123,), [])], [partial])[123].status == Status.ERROR
+    # The same findings under full coverage are a pass.
+    assert verdicts([fake("tls", (123,), [P1, P2])], [Req(123)])[123].status == Status.PASS
+
+
+def test_findings_carry_the_numbers_the_catalog_maps_their_check_to():
+    checks = [fake("tls", (86, 123), [P1]), fake("unmapped", (), [P2])]
+    result = evaluate_mapped(FactSet(), [Req(86), Req(123), Req(97, Mode.MANUAL)], checks)
+    by_check = {f.check_id: f for f in result.findings}
+    assert by_check["tls"].requirements == (86, 123) and by_check["unmapped"].requirements == ()
 
 
 def test_collection_error_gives_error_findings_and_error_verdict():
@@ -101,7 +150,7 @@ def test_collection_error_gives_error_findings_and_error_verdict():
     other = CollectionError(FactKind.SQL_SERVER, "sql.servers", SUB, "Throttled", "x", 429, None, AT)
     facts = FactSet([], [err, other])
     checks = [fake("reads-storage", (4,), [P1]), fake("reads-nothing-failed", (6,), [P1], reads=(FactKind.NSG,))]
-    result = evaluate(facts, [Req(4), Req(6)], Thresholds(), checks=checks)
+    result = evaluate_mapped(facts, [Req(4), Req(6)], checks)
     errors = [f for f in result.findings if f.status == Status.ERROR]
     assert len(errors) == 1
     [e] = errors
@@ -119,7 +168,7 @@ def test_one_error_finding_per_failed_scope_naming_every_kind():
         FactKind.FLOW_LOG, "network.flow_logs", f"{SUB}/x/networkWatchers/nw2", "Timeout", "", None, None, AT
     )
     check = fake("flows", (96,), [], reads=(FactKind.FLOW_LOG, FactKind.NETWORK_WATCHER))
-    result = evaluate(FactSet([], [nw, fl, other]), [Req(96)], Thresholds(), checks=[check])
+    result = evaluate_mapped(FactSet([], [nw, fl, other]), [Req(96)], [check])
     by_scope = {f.resource_id: f for f in result.findings}
     assert len(result.findings) == 2 and set(by_scope) == {SUB, f"{SUB}/x/networkWatchers/nw2"}
     assert "network_watcher, flow_log" in by_scope[SUB].reason_en
@@ -139,7 +188,7 @@ def test_raising_check_becomes_error_and_run_goes_on():
         raise KeyError("properties")
 
     checks = [fake("broken", (1, 2), boom), fake("fine", (2,), [P2])]
-    result = evaluate(FactSet(), [Req(1), Req(2)], Thresholds(), checks=checks)
+    result = evaluate_mapped(FactSet(), [Req(1), Req(2)], checks)
     broken = [f for f in result.findings if f.check_id == "broken"]
     assert len(broken) == 1 and broken[0].status == Status.ERROR and broken[0].requirements == (1, 2)
     assert "KeyError" in broken[0].reason_en and "properties" in broken[0].reason_en
@@ -172,10 +221,13 @@ def test_manual_requirement_with_failing_supporting_check_fails():
     assert v.status == Status.FAIL and "c minimumTlsVersion is TLS1_0" in v.reason_en
     v = verdicts([fake("support", (118,), [P1])], [Req(118, Mode.MANUAL)])[118]
     assert v.status == Status.MANUAL and v.findings_pass == 1
+    assert "supporting checks support: 1 of 1 passed" in v.reason_en and "補助チェック support" in v.reason_ja
+    v = verdicts([fake("support", (118,), [P1, E1])], [Req(118, Mode.MANUAL)])[118]
+    assert v.status == Status.MANUAL and "1 could not be evaluated" in v.reason_en
 
 
 def test_verdicts_ordered_by_number_one_per_requirement():
-    result = evaluate(FactSet(), [Req(30), Req(2), Req(17, Mode.INHERITED)], Thresholds(), checks=[])
+    result = evaluate_mapped(FactSet(), [Req(30), Req(2), Req(17, Mode.INHERITED)], [])
     assert [v.requirement for v in result.verdicts] == [2, 17, 30]
 
 
@@ -186,7 +238,7 @@ def ev(kind: FactKind, doc: dict) -> Evidence:
     return Evidence(kind, "test", SUB, doc["id"], "2024-01-01", None, AT, doc)
 
 
-def test_real_checks_storage_failure_reaches_verdict_86():
+def test_real_checks_storage_failure_reaches_verdict_123():
     st = ev(
         FactKind.STORAGE_ACCOUNT,
         {
@@ -203,32 +255,30 @@ def test_real_checks_storage_failure_reaches_verdict_86():
             "properties": {"minimalTlsVersion": "1.2"},
         },
     )
-    result = evaluate(FactSet([st, sql]), [Req(86), Req(132), Req(182)], Thresholds())
+    result = evaluate(FactSet([st, sql]), load_catalog(), Thresholds())
     v = {x.requirement: x for x in result.verdicts}
-    assert v[86].status == Status.FAIL
-    assert "storage account stlogs minimumTlsVersion is TLS1_0" in v[86].reason_en
-    assert (v[86].findings_fail, v[86].findings_pass) == (1, 2)  # storage TLS fails; HTTPS-only and SQL TLS pass
-    assert "storage-min-tls-1-2" in v[86].check_ids and "nsg-no-internet-management-ports" in v[86].check_ids
-    assert v[132].status == Status.ERROR and "nothing evaluated" in v[132].reason_en  # no workspaces collected
-    assert v[182].status == Status.ERROR  # automated but no check tags it
+    assert v[123].status == Status.FAIL
+    assert "storage account stlogs minimumTlsVersion is TLS1_0" in v[123].reason_en
+    assert (v[123].findings_fail, v[123].findings_pass) == (1, 2)  # storage TLS fails; HTTPS-only and SQL TLS pass
+    assert "storage-min-tls-1-2" in v[123].check_ids and "sql-min-tls-1-2" in v[123].check_ids
+    assert v[145].status == Status.ERROR and "nothing evaluated" in v[145].reason_en  # no role assignments
+    assert v[1].status == Status.MANUAL and v[10].status in (Status.INHERITED, Status.MANUAL)
 
 
 def test_registered_checks_are_fully_documented():
     assert len({c.id for c in ALL_CHECKS}) == len(ALL_CHECKS) >= 12
     for c in ALL_CHECKS:
         assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)+", c.id), c.id
-        assert c.requirements and c.reads
+        assert c.judges and c.reads and set(c.per_resource) <= set(c.reads)
         for text in (c.title_ja, c.title_en, c.api, c.rule_ja, c.rule_en, c.remediation_ja, c.remediation_en):
             assert text.strip(), c.id
         assert re.search(r"[ぁ-んァ-ン一-龥]", c.title_ja + c.rule_ja + c.remediation_ja), c.id
-    numbers = {n for c in ALL_CHECKS for n in c.requirements}
-    assert {86, 87, 96, 97, 118, 123, 128, 132, 141, 145, 148} <= numbers
 
 
 def test_resource_the_check_already_reported_as_error_gets_no_second_engine_finding():
     site = res("x")
     err = CollectionError(FactKind.STORAGE_ACCOUNT, "web.sites", site, "AuthorizationFailed", "no", 403, None, AT)
     check_error = errored(site, "x の構成を取得できません", "x configuration not collected: AuthorizationFailed")
-    result = evaluate(FactSet([], [err]), [Req(4)], Thresholds(), checks=[fake("one", (4,), [P1, check_error])])
+    result = evaluate_mapped(FactSet([], [err]), [Req(4)], [fake("one", (4,), [P1, check_error])])
     assert [f.resource_id for f in result.findings if f.status == Status.ERROR] == [site]
     assert result.verdicts[0].findings_error == 1

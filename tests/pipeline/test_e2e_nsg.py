@@ -191,7 +191,7 @@ def test_internet_exposures_fail_naming_port_and_rule(judge):
         finding = assert_finding(judged, CHECK, nsg_id(name), Status.FAIL, f"NSG {name}", *needles)
         for word in absent:
             assert word not in finding.reason_en, (name, finding.reason_en)
-        assert finding.requirements == (86, 87, 148)
+        assert finding.requirements == (86, 87, 148)  # the numbers the METI catalog maps the check to
     # The Japanese reason names the port and the rule too.
     ja = judged.findings(CHECK)[nsg_id("nsg-port-range").lower()].reason_ja
     assert "3389/TCP" in ja and "AllowRdpRange" in ja
@@ -221,8 +221,7 @@ def test_shadowed_udp_trusted_and_https_rules_pass(judge):
     assert set(judged.findings(CHECK)) == {i.lower() for i in ids.values()}
     for name, resource_id in ids.items():
         assert_finding(judged, CHECK, resource_id, Status.PASS, f"NSG {name}", "allows no inbound TCP", WATCHED)
-    for number in (86, 87, 148):
-        assert judged.verdict(number) == Status.PASS
+    assert judged.verdict(148) == Status.PARTIAL and judged.verdict(87) == Status.MANUAL
 
 
 def test_one_exposed_nsg_fails_the_requirements_among_compliant_ones(judge):

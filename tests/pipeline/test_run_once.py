@@ -14,8 +14,10 @@ from tests.pipeline.conftest import sandbox_settings
 
 EMR = Path(__file__).resolve().parents[2] / "sandbox" / "estates" / "hospital-emr.yaml"
 # The example estate's deliberate violations (sandbox/README.md) and the requirements they break.
-EXPECTED_FAIL = {86, 87, 96, 97, 123, 128, 141, 145, 148}
-EXPECTED_PASS = {118, 132}
+# 87 and 97 are attested by a person, but their supporting checks fail, which contradicts the claim.
+EXPECTED_FAIL = {86, 87, 96, 97, 118, 123, 128, 142, 144, 148}
+# The checks pass but cover the requirement only in part; no requirement is covered fully by checks yet.
+EXPECTED_PARTIAL = {145}
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +39,12 @@ def test_example_estate_run_is_stored_verified_and_judged(emr, catalog, database
 
     assert sorted(verdicts) == list(range(1, 183))
     assert {n for n, v in verdicts.items() if v.status == Status.FAIL} == EXPECTED_FAIL
-    assert {n for n, v in verdicts.items() if v.status == Status.PASS} == EXPECTED_PASS
+    assert {n for n, v in verdicts.items() if v.status == Status.PARTIAL} == EXPECTED_PARTIAL
+    assert not [n for n, v in verdicts.items() if v.status == Status.PASS]
     assert not [n for n, v in verdicts.items() if v.status == Status.ERROR]
     assert errors == []
-    for req in catalog:  # everything not automated shows the catalog's own mode
-        if str(req.evidence_mode) != "automated":
+    for req in catalog:  # everything not automated, and not contradicted by a check, shows the catalog's own mode
+        if str(req.evidence_mode) != "automated" and req.number not in EXPECTED_FAIL:
             assert str(verdicts[req.number].status) == str(req.evidence_mode)
             assert verdicts[req.number].reason_en and verdicts[req.number].reason_ja
 
