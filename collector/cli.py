@@ -239,6 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sandbox.serve import main as sandbox_main
 
         return sandbox_main(argv[1:])
+    from collector.plan import PlanError
+    from controls.catalog import CatalogError
     from storage.ledger import LedgerError
 
     args = build_parser().parse_args(argv)
@@ -248,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"shoko: config error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except LedgerError as exc:
+    except (LedgerError, PlanError, CatalogError) as exc:
         print(f"shoko: {exc}", file=sys.stderr)
         return EXIT_FAILED
 
