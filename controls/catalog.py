@@ -23,7 +23,9 @@ import yaml
 FIRST_NO = 1
 LAST_NO = 182
 DEFAULT_PATH = Path(__file__).parent / "frameworks" / "meti-2012.yaml"
-SOURCE_MARKS = ("○", "—", "blank")
+# The sheet's mark column: ○, —, an empty cell, or a cell the PDF extraction lost (row shifted a column).
+MARK_NOT_EXTRACTED = "not_extracted"
+SOURCE_MARKS = ("○", "—", "blank", MARK_NOT_EXTRACTED)
 
 
 class CatalogError(ValueError):
@@ -378,6 +380,8 @@ class _Validator:
             raise fail("note must be non-empty text when given")
         if inferred and note is None:
             raise fail("inferred_number is true but there is no note saying how the No was placed")
+        if mark == MARK_NOT_EXTRACTED and note is None:
+            raise fail("source_mark not_extracted but there is no note saying how the row was read")
 
         return Requirement(
             number=number,
