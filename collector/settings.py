@@ -146,6 +146,13 @@ def _validate(s: Settings, where: str) -> None:
             f"{where}: key 'thresholds.exposed_ports': {list(s.thresholds.exposed_ports)!r} is not a list of "
             "ports or ranges such as 22 or 5985-5986"
         )
+    from controls.checks.nsg import parse_trusted_source
+
+    for entry in s.thresholds.trusted_sources:
+        try:
+            parse_trusted_source(entry)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: key 'thresholds.trusted_sources': {entry!r} {exc}") from None
 
 
 def load_settings(

@@ -158,3 +158,6 @@ class Thresholds:
     privileged_roles: tuple[str, ...] = ("Owner", "User Access Administrator", "Contributor")
     # Management / database ports that must never be reachable from the Internet.
     exposed_ports: tuple[str, ...] = ("22", "3389", "1433", "3306", "5432", "5985-5986")
+    # Public source CIDRs (IPv4 / IPv6) the operator vouches for, e.g. a hospital site's fixed addresses:
+    # an Allow from them to those ports is not Internet exposure. Empty: every public address is the Internet.
+    trusted_sources: tuple[str, ...] = ()

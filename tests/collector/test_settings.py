@@ -52,6 +52,10 @@ def test_environment_overrides_file(tmp_path):
         ("thresholdz:\n  x: 1\n", "unknown section 'thresholdz'"),
         ("thresholds:\n  log_analytics_retention_days: many\n", "key 'thresholds.log_analytics_retention_days'"),
         ("thresholds:\n  exposed_ports: ['22', 'ssh']\n", "key 'thresholds.exposed_ports'"),
+        ("thresholds:\n  trusted_sources: ['203.0.113.8/33']\n", "key 'thresholds.trusted_sources': '203.0.113.8/33'"),
+        ("thresholds:\n  trusted_sources: [AzureCloud]\n", "key 'thresholds.trusted_sources': 'AzureCloud'"),
+        ("thresholds:\n  trusted_sources: ['203.0.113.9/29']\n", "key 'thresholds.trusted_sources': '203.0.113.9/29'"),
+        ("thresholds:\n  trusted_sources: ['0.0.0.0/0']\n", "key 'thresholds.trusted_sources': '0.0.0.0/0'"),
         ("azure:\n  client_secret: hunter2\n", "secrets are not read from files"),
         ("azure:\n  credential: client_secret\n", "key 'azure.tenant_id' is missing"),
         ("azure:\n  arm_base_url: http://127.0.0.1:1\n", "key 'azure.arm_base_url': must be an https:// URL"),
@@ -90,3 +94,10 @@ def test_database_password_is_not_in_the_run_digest_or_error_lines(tmp_path, cap
     assert main(["status", "--config", str(bad)]) == 1
     err = capsys.readouterr().err
     assert "not a database URL" in err and "hunter2" not in err
+
+
+def test_trusted_sources_from_file_and_environment(tmp_path):
+    path = write(tmp_path, "thresholds:\n  trusted_sources: ['203.0.113.8/29', '2001:db8:1::/48']\n")
+    assert load_settings(path, environ={}).thresholds.trusted_sources == ("203.0.113.8/29", "2001:db8:1::/48")
+    env = {"SHOKO_THRESHOLDS_TRUSTED_SOURCES": "198.51.100.0/28, 198.51.100.64/27"}
+    assert load_settings(path, environ=env).thresholds.trusted_sources == ("198.51.100.0/28", "198.51.100.64/27")

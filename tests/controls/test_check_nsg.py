@@ -78,8 +78,11 @@ def test_default_rules_only_pass():
 def test_allow_ssh_from_internet_fails_naming_port_and_rule():
     f = judge(rule("AllowSSH", 100))
     assert f.status == Status.FAIL
-    assert f.reason_en == "NSG nsg-web allows inbound TCP from the Internet to 22 (rule AllowSSH)"
-    assert "22/TCP（規則 AllowSSH）" in f.reason_ja
+    assert (
+        f.reason_en
+        == "NSG nsg-web allows inbound TCP from the Internet to 22 (rule AllowSSH, source the whole Internet)"
+    )
+    assert "22/TCP（規則 AllowSSH、送信元 インターネット全体）" in f.reason_ja
 
 
 @pytest.mark.parametrize("source", ["*", "Internet", "0.0.0.0/0", "Any", "::/0"])
@@ -90,7 +93,8 @@ def test_internet_wide_sources(source):
 def test_plural_fields_are_read():
     f = judge(rule("Mgmt", 100, source=["203.0.113.5/32", "0.0.0.0/0"], ports=["443", "3389", "5432"]))
     assert f.status == Status.FAIL
-    assert "3389 (rule Mgmt)" in f.reason_en and "5432 (rule Mgmt)" in f.reason_en
+    # 0.0.0.0/0 is every public IPv4 address, not IPv6.
+    assert "3389 (rule Mgmt, source every public IPv4 address)" in f.reason_en and "5432 (rule Mgmt, " in f.reason_en
     assert "443" not in f.reason_en
 
 
@@ -98,16 +102,16 @@ def test_star_port_exposes_every_watched_port():
     f = judge(rule("AllowAll", 100, ports="*", protocol="*", source="*"))
     assert f.status == Status.FAIL
     for port in ("22", "3389", "1433", "3306", "5432", "5985-5986"):
-        assert f"{port} (rule AllowAll)" in f.reason_en
+        assert f"{port} (rule AllowAll, source the whole Internet)" in f.reason_en
 
 
 def test_ranges_are_expanded_and_clipped_to_watched_ports():
     f = judge(rule("Range", 100, ports="20-30"))
-    assert f.reason_en.endswith("to 22 (rule Range)")
+    assert f.reason_en.endswith("to 22 (rule Range, source the whole Internet)")
     f = judge(rule("WinRM", 100, ports="5986-6000"))
-    assert f.status == Status.FAIL and f.reason_en.endswith("to 5986 (rule WinRM)")
+    assert f.status == Status.FAIL and f.reason_en.endswith("to 5986 (rule WinRM, source the whole Internet)")
     f = judge(rule("Wide", 100, ports="5900-5990"))
-    assert f.reason_en.endswith("to 5985-5986 (rule Wide)")
+    assert f.reason_en.endswith("to 5985-5986 (rule Wide, source the whole Internet)")
 
 
 def test_higher_priority_deny_shadows_later_allow():
@@ -131,7 +135,7 @@ def test_partial_deny_does_not_shadow_internet_allow():
 def test_deny_on_some_ports_only_shadows_those():
     f = judge(rule("Deny22", 100, "Deny", source="*", ports="22"), rule("AllowAll", 200, ports="*"))
     assert f.status == Status.FAIL
-    assert "22 (rule" not in f.reason_en and "3389 (rule AllowAll)" in f.reason_en
+    assert "22 (rule" not in f.reason_en and "3389 (rule AllowAll, " in f.reason_en
 
 
 def test_deny_to_one_destination_shadows_only_that_destination():
@@ -146,10 +150,6 @@ def test_udp_only_rule_is_not_tcp_exposure():
     # A Udp-only Deny does not shadow a TCP Allow.
     f = judge(rule("DenyUdp", 100, "Deny", protocol="Udp", source="*", ports="3389"), rule("Rdp", 200, ports="3389"))
     assert f.status == Status.FAIL
-
-
-def test_documentation_range_source_is_not_internet():
-    assert judge(rule("Office", 100, source="203.0.113.0/24", ports="22")).status == Status.PASS
 
 
 def test_outbound_allow_and_unwatched_ports_pass():
@@ -192,3 +192,167 @@ def test_nsg_document_without_its_rule_lists_is_an_error_not_a_pass(properties):
     e = Evidence(FactKind.NSG, "test", SUB, NSG_ID, "2024-05-01", None, datetime(2026, 3, 31, tzinfo=UTC), doc)
     [f] = CHECKS_BY_ID["nsg-no-internet-management-ports"].evaluate(FactSet([e]), Thresholds())
     assert f.status == Status.ERROR and "defaultSecurityRules" in f.reason_en
+
+
+# ---------------------------------------------------------------- a rule's sources are one set of addresses
+
+
+def test_split_ipv4_halves_are_every_public_ipv4_address():
+    f = judge(rule("Split", 100, source=["0.0.0.0/1", "128.0.0.0/1"]))
+    assert f.status == Status.FAIL
+    assert f.reason_en.endswith("to 22 (rule Split, source every public IPv4 address)")
+    assert "送信元 すべてのパブリック IPv4 アドレス" in f.reason_ja
+    # The singular and the plural field together form the union too.
+    r = rule("Mixed", 100, source="0.0.0.0/1")
+    r["properties"]["sourceAddressPrefixes"] = ["128.0.0.0/1"]
+    assert judge(r).reason_en.endswith("(rule Mixed, source every public IPv4 address)")
+
+
+def test_split_ipv6_halves_are_every_public_ipv6_address():
+    f = judge(rule("Split6", 100, source=["::/1", "8000::/1"], ports="3389"))
+    assert f.status == Status.FAIL
+    assert f.reason_en.endswith("to 3389 (rule Split6, source every public IPv6 address)")
+
+
+def test_both_families_whole_is_the_whole_internet():
+    f = judge(rule("Both", 100, source=["0.0.0.0/0", "::/1", "8000::/1"]))
+    assert f.reason_en.endswith("(rule Both, source the whole Internet)")
+
+
+@pytest.mark.parametrize(
+    ("source", "named"),
+    [
+        ("1.0.0.0/8", "1.0.0.0/8"),
+        (["20.0.0.0/9", "20.128.0.0/9"], "20.0.0.0/8"),  # a public range split in pieces is named whole
+        ("2001:4860::/32", "2001:4860::/32"),
+        # One half of IPv4: its public addresses, private and reserved blocks left out.
+        ("0.0.0.0/1", "1.0.0.0-9.255.255.255, 11.0.0.0-100.63.255.255, 100.128.0.0-126.255.255.255"),
+        (["10.0.0.0/8", "8.8.8.0/24"], "8.8.8.0/24"),  # the private part admits nothing from the Internet
+        ("203.0.113.0/24", "203.0.113.0/24"),  # documentation ranges stand in for public addresses
+        ("198.51.100.7", "198.51.100.7/32"),
+    ],
+)
+def test_public_prefix_fails_naming_the_admitted_range(source, named):
+    f = judge(rule("Wide", 100, source=source))
+    assert f.status == Status.FAIL
+    assert f.reason_en.endswith(f"to 22 (rule Wide, source {named})"), f.reason_en
+    assert f"送信元 {named}" in f.reason_ja
+
+
+def test_many_admitted_ranges_are_listed_up_to_four_then_counted():
+    pieces = [f"{n}.0.0.0/8" for n in (1, 3, 5, 7, 9, 11)]
+    f = judge(rule("Scattered", 100, source=pieces))
+    assert f.reason_en.endswith("(rule Scattered, source 1.0.0.0/8, 3.0.0.0/8, 5.0.0.0/8, 7.0.0.0/8, … (6 ranges))")
+    assert "（計 6 範囲）" in f.reason_ja
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        ["10.0.0.0/8", "192.168.0.0/16"],
+        ["172.16.0.0/12", "100.64.0.0/10", "127.0.0.1", "169.254.0.0/16"],
+        ["fd00::/8", "fe80::/10", "::1"],
+        "VirtualNetwork",
+        "AzureLoadBalancer",
+    ],
+)
+def test_private_and_reserved_sources_are_not_the_internet(source):
+    assert judge(rule("Inside", 100, source=source, ports=["22", "3389"])).status == Status.PASS
+
+
+@pytest.mark.parametrize("tag", ["AzureCloud", "AzureCloud.JapanEast", "Storage", "GatewayManager"])
+def test_other_service_tags_are_public_exposure_naming_the_tag(tag):
+    f = judge(rule("FromTag", 100, source=tag))
+    assert f.status == Status.FAIL
+    assert f.reason_en.endswith(f"(rule FromTag, source service tag {tag})")
+    assert f"サービスタグ {tag}" in f.reason_ja
+
+
+def test_trusted_public_range_passes_and_the_pass_names_it():
+    t = Thresholds(trusted_sources=("203.0.113.8/29",))
+    f = judge(rule("Office", 100, source="203.0.113.8/29"), thresholds=t)
+    assert f.status == Status.PASS
+    assert "rule Office admits only trusted_sources (203.0.113.8/29)" in f.reason_en
+    assert "Office" in f.reason_ja and "203.0.113.8/29" in f.reason_ja
+
+
+def test_trust_covers_only_its_own_addresses():
+    t = Thresholds(trusted_sources=("203.0.113.8/29", "2001:db8:1::/48"))
+    f = judge(rule("Office", 100, source="203.0.113.0/24"), thresholds=t)
+    assert f.status == Status.FAIL
+    assert f.reason_en.endswith("(rule Office, source 203.0.113.0/29, 203.0.113.16-203.0.113.255)")
+    f = judge(rule("AllowSSH", 100, source="Internet"), thresholds=t)
+    assert f.reason_en.endswith("(rule AllowSSH, source the whole Internet outside trusted_sources)")
+    assert "trusted_sources 以外のインターネット全体" in f.reason_ja
+    # Trust in IPv4 alone: still the whole Internet but the trusted addresses.
+    t4 = Thresholds(trusted_sources=("203.0.113.8/29",))
+    f = judge(rule("AllowSSH", 100, source="*"), thresholds=t4)
+    assert f.reason_en.endswith("(rule AllowSSH, source the whole Internet outside trusted_sources)")
+    f = judge(rule("AllowV4", 100, source="0.0.0.0/0"), thresholds=t4)
+    assert f.reason_en.endswith("(rule AllowV4, source every public IPv4 address outside trusted_sources)")
+    assert "trusted_sources 以外のすべてのパブリック IPv4 アドレス" in f.reason_ja
+
+
+def test_trusted_sources_do_not_cover_service_tags():
+    t = Thresholds(trusted_sources=("20.0.0.0/8",))
+    assert judge(rule("FromCloud", 100, source="AzureCloud"), thresholds=t).status == Status.FAIL
+
+
+def test_bad_trusted_sources_threshold_is_an_error_not_a_pass():
+    e = nsg(rule("Office", 100, source="203.0.113.8/29"))
+    check = CHECKS_BY_ID["nsg-no-internet-management-ports"]
+    with pytest.raises(ValueError, match="trusted_sources"):
+        list(check.judge(FactSet([e]), Thresholds(trusted_sources=("203.0.113.8/33",))))
+
+
+def test_unreadable_source_prefix_is_an_error_naming_it():
+    f = judge(rule("Typo", 100, source=["10.0.0.0/8", "10.0.0.0/33"]))
+    assert f.status == Status.ERROR
+    assert "Typo" in f.reason_en and "10.0.0.0/33" in f.reason_en
+
+
+def test_denies_together_covering_the_allowed_sources_shadow_it():
+    halves = [
+        rule("DenyLow", 100, "Deny", source="0.0.0.0/1"),
+        rule("DenyHigh", 110, "Deny", source="128.0.0.0/1"),
+    ]
+    assert judge(*halves, rule("AllowV4", 200, source="0.0.0.0/0")).status == Status.PASS
+    # The IPv4 Denies leave IPv6 open to an Allow from the Internet.
+    f = judge(*halves, rule("AllowAll", 200, source="Internet"))
+    assert f.status == Status.FAIL and f.reason_en.endswith("(rule AllowAll, source every public IPv6 address)")
+    # A Deny covering every public part of the Allow's sources shadows it, private parts aside.
+    f = judge(rule("DenyOne", 100, "Deny", source="1.0.0.0/8"), rule("AllowLow", 200, source="0.0.0.0/7"))
+    assert f.status == Status.PASS
+
+
+def test_partial_deny_leaves_the_rest_admitted_and_named():
+    f = judge(rule("DenyHalf", 100, "Deny", source="1.0.0.0/9"), rule("AllowNet", 200, source="1.0.0.0/8"))
+    assert f.status == Status.FAIL and f.reason_en.endswith("(rule AllowNet, source 1.128.0.0/9)")
+    f = judge(
+        rule("DenyHalf", 100, "Deny", source="0.0.0.0/1"), rule("AllowSplit", 200, source=["0.0.0.0/1", "128.0.0.0/1"])
+    )
+    assert f.status == Status.FAIL and "(rule AllowSplit, source 128.0.0.0-169.253.255.255, " in f.reason_en
+
+
+def test_deny_of_a_service_tag_shadows_the_same_tag_or_by_covering_every_public_address():
+    allow = rule("AllowCloud", 200, source="AzureCloud")
+    assert judge(rule("DenyCloud", 100, "Deny", source="azurecloud"), allow).status == Status.PASS
+    assert judge(rule("DenyNet", 100, "Deny", source="Internet"), allow).status == Status.PASS
+    both = rule("DenyBoth", 100, "Deny", source=["0.0.0.0/0", "::/0"])
+    assert judge(both, allow).status == Status.PASS
+    # IPv4 alone does not cover a tag, which may hold IPv6 ranges; nor does a regional part of it.
+    assert judge(rule("DenyV4", 100, "Deny", source="0.0.0.0/0"), allow).status == Status.FAIL
+    assert judge(rule("DenyEast", 100, "Deny", source="AzureCloud.JapanEast"), allow).status == Status.FAIL
+
+
+def test_deny_shadowing_is_per_destination():
+    deny = rule("DenyVm", 100, "Deny", source=["0.0.0.0/1", "128.0.0.0/1"], destination="10.0.0.4")
+    assert judge(deny, rule("AllowVm", 200, source="0.0.0.0/0", destination="10.0.0.4")).status == Status.PASS
+    f = judge(deny, rule("AllowTwo", 200, source="0.0.0.0/0", destination=["10.0.0.4", "10.0.0.5"]))
+    assert f.status == Status.FAIL and f.reason_en.endswith("(rule AllowTwo, source every public IPv4 address)")
+    # Denies to each destination of the Allow, together, shadow it.
+    other = rule("DenyVm5", 110, "Deny", source="Internet", destination="10.0.0.5")
+    assert (
+        judge(deny, other, rule("AllowTwo", 200, source="0.0.0.0/0", destination=["10.0.0.4", "10.0.0.5"])).status
+        == Status.PASS
+    )
