@@ -1,6 +1,7 @@
 """Privileged Azure RBAC roles (No 141, 145), collected through the sandbox by the real SDK and Graph.
 
-Role definitions are the built-in ones with their real GUIDs, listed per subscription at
+Role definitions are the built-in ones with their real GUIDs, and custom roles (`type: CustomRole`,
+their own GUIDs and assignable scopes), listed per subscription at
 `/subscriptions/{s}/providers/Microsoft.Authorization/roleDefinitions/{guid}`; assignments are listed
 with `Role Assignments - List For Subscription`; principals come from Graph users, groups and
 service principals.
@@ -17,6 +18,7 @@ from tests.pipeline.test_e2e_nsg import assert_finding
 
 MAX = "privileged-role-assignments-max"
 EXISTS = "privileged-role-principal-exists"
+CUSTOM = "custom-role-no-broad-actions"
 
 OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
 CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
@@ -131,8 +133,45 @@ DIRECTORY = {
 }
 
 
-def role_estate(assignments: list[dict[str, Any]]) -> dict[str, Any]:
+# Custom roles: GUID -> (roleName, description, actions, notActions, assignable subscriptions)
+EMR_OPERATOR = "0b6f3d52-8c1e-4f7a-9d2b-5e4c3a2f1d09"
+VM_OPERATOR = "6a1d7e0c-2b9f-4c35-8e41-7f0a9b3c5d26"
+CUSTOM_ROLES = {
+    EMR_OPERATOR: ("EMR Operator", "電子カルテ基盤の運用担当 / EMR platform operations",
+                   ["*"], ["Microsoft.Authorization/*/Delete", "Microsoft.Authorization/*/Write",
+                           "Microsoft.Authorization/elevateAccess/Action"], [PROD]),
+    VM_OPERATOR: ("EMR VM Operator", "仮想マシンの起動・再起動と監視 / start, restart and monitor VMs",
+                  ["Microsoft.Compute/virtualMachines/read", "Microsoft.Compute/virtualMachines/start/action",
+                   "Microsoft.Compute/virtualMachines/restart/action",
+                   "Microsoft.Resources/subscriptions/resourceGroups/read", "Microsoft.Insights/alertRules/*",
+                   "Microsoft.Support/*"], [], [PROD, DEV]),
+}  # fmt: skip
+
+
+def custom_definition(guid: str, subscription: str) -> dict[str, Any]:
+    """A custom role as `Role Definitions - List` returns it in each subscription it is assignable in."""
+    name, description, actions, not_actions, scopes = CUSTOM_ROLES[guid]
+    return {
+        "id": f"{sub_id(subscription)}/providers/Microsoft.Authorization/roleDefinitions/{guid}",
+        "type": "Microsoft.Authorization/roleDefinitions",
+        "name": guid,
+        "properties": {
+            "roleName": name,
+            "type": "CustomRole",
+            "description": description,
+            "assignableScopes": [sub_id(s) for s in scopes],
+            "permissions": [{"actions": actions, "notActions": not_actions, "dataActions": [], "notDataActions": []}],
+            "createdOn": "2025-02-10T03:14:27.1180533Z",
+            "updatedOn": "2025-02-10T03:14:27.1180533Z",
+            "createdBy": SATO,
+            "updatedBy": SATO,
+        },
+    }
+
+
+def role_estate(assignments: list[dict[str, Any]], custom: tuple[str, ...] = ()) -> dict[str, Any]:
     definitions = [definition(g, s) for s in (PROD, DEV) for g in BUILT_IN]
+    definitions += [custom_definition(g, s) for g in custom for s in CUSTOM_ROLES[g][4]]
     return estate([*definitions, *assignments], directory=DIRECTORY)
 
 
@@ -224,3 +263,64 @@ def test_privileged_role_limit_comes_from_config(judge):
     judged = judge(role_estate(prod), thresholds={"privileged_role_max": 1})
     assert_count(judged, PROD, Status.FAIL, "2 privileged role assignments", "Owner 2", "at most 1")
     assert judged.verdict(145) == Status.FAIL
+
+
+def test_broad_custom_role_counts_as_privileged_and_is_flagged(judge):
+    operator = assignment(EMR_OPERATOR, SUZUKI, "User", note="日常運用 / day-to-day operations")
+    vm_operator = assignment(VM_OPERATOR, DEVELOPERS, "Group", rg=RG)
+    prod = [
+        assignment(OWNER, BREAK_GLASS, "User"),
+        assignment(OWNER, SATO, "User"),
+        assignment(CONTRIBUTOR, DEVELOPERS, "Group"),
+        operator,
+        vm_operator,
+        assignment(READER, COLLECTOR_SP, "ServicePrincipal"),
+    ]
+    judged = judge(role_estate(prod, custom=(EMR_OPERATOR, VM_OPERATOR)))
+
+    # The SDK's listing of each subscription's role definitions carries the custom roles, raw.
+    listed = {(e.scope.lower(), e.content["name"]) for e in judged.facts.of(FactKind.ROLE_DEFINITION)
+              if e.content["properties"]["type"] == "CustomRole"}  # fmt: skip
+    assert listed == {(sub_id(PROD).lower(), EMR_OPERATOR), (sub_id(PROD).lower(), VM_OPERATOR),
+                      (sub_id(DEV).lower(), VM_OPERATOR)}  # fmt: skip
+
+    # The custom role's assignment at subscription scope is the fourth privileged one.
+    over = assert_count(judged, PROD, Status.FAIL, "4 privileged role assignments",
+                        "Contributor 1, EMR Operator 1, Owner 2", "at most 3",
+                        'custom role EMR Operator counts as privileged: actions "*" grants write on every resource '
+                        "type (Contributor-like)")  # fmt: skip
+    assert "EMR Operator" in over.reason_ja and "Contributor 相当" in over.reason_ja
+    assert operator["id"].lower() in {e.resource_id.lower() for e in judged.facts.evidence if e.sha256 in over.evidence}
+    # The holder is judged like a built-in privileged role's; the narrow custom role is not privileged.
+    assert_finding(judged, EXISTS, operator["id"], Status.PASS, "EMR Operator", "鈴木 美咲", "exists in Entra ID",
+                   "custom role EMR Operator counts as privileged")  # fmt: skip
+    assert vm_operator["id"].lower() not in judged.findings(EXISTS)
+
+    # One finding per custom role definition: the broad one fails, the narrow one (listed twice) passes.
+    defs = judged.findings(CUSTOM)
+    broad_id = custom_definition(EMR_OPERATOR, PROD)["id"]
+    narrow_id = custom_definition(VM_OPERATOR, PROD)["id"]
+    assert set(defs) == {broad_id.lower(), narrow_id.lower()}
+    broad = assert_finding(judged, CUSTOM, broad_id, Status.FAIL, "custom role EMR Operator",
+                           f"assignable at {sub_id(PROD)}", 'actions "*"', "Contributor-like")  # fmt: skip
+    assert "Contributor 相当" in broad.reason_ja
+    narrow = assert_finding(judged, CUSTOM, narrow_id, Status.PASS, "EMR VM Operator", "no broad action")
+    copies = [e for e in judged.facts.of(FactKind.ROLE_DEFINITION) if e.sha256 in narrow.evidence]
+    assert {e.scope.lower() for e in copies} == {sub_id(PROD).lower(), sub_id(DEV).lower()}
+    for number in (141, 145):
+        assert judged.verdict(number) == Status.FAIL
+
+
+def test_narrow_custom_roles_leave_privileged_count_and_pass(judge):
+    prod = [
+        assignment(OWNER, BREAK_GLASS, "User"),
+        assignment(VM_OPERATOR, DEVELOPERS, "Group"),  # subscription scope, but not privileged
+        assignment(VM_OPERATOR, ADMINS, "Group"),
+    ]
+    dev = [assignment(OWNER, SATO, "User", DEV), assignment(VM_OPERATOR, DEVELOPERS, "Group", DEV)]
+    judged = judge(role_estate(prod + dev, custom=(VM_OPERATOR,)))
+    assert_count(judged, PROD, Status.PASS, "1 privileged role assignments (Owner 1; at most 3")
+    assert "custom role" not in judged.findings(MAX)[sub_id(PROD).lower()].reason_en
+    assert {f.status for f in judged.findings(CUSTOM).values()} == {Status.PASS}
+    assert len(judged.findings(CUSTOM)) == 1
+    assert judged.verdict(145) == Status.PARTIAL and judged.verdict(141) == Status.MANUAL
