@@ -74,7 +74,7 @@ def _collection_error_findings(check: Check, facts: FactSet, numbers: tuple[int,
         by_scope.setdefault(err.scope, []).append(err)
     out = []
     for scope, errs in by_scope.items():
-        kinds = ", ".join(dict.fromkeys(e.kind.value for e in errs))
+        kinds = ", ".join(dict.fromkeys(str(e.kind) for e in errs))  # a FactKind or a plain kind string
         causes = ", ".join(
             dict.fromkeys(f"{e.code} (HTTP {e.status_code})" if e.status_code is not None else e.code for e in errs)
         )

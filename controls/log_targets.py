@@ -6,6 +6,8 @@ judges them), so the two can never disagree about what was looked at.
 
 MONITORED_TYPES = (
     "microsoft.web/sites",
+    # A deployment slot is its own App Service app (own host name, own diagnostic settings on its own id).
+    "microsoft.web/sites/slots",
     "microsoft.sql/servers",
     "microsoft.keyvault/vaults",
     "microsoft.network/networksecuritygroups",
@@ -31,6 +33,7 @@ def log_settings_target(resource_id: str, resource_type: str) -> str:
 # security audit for SQL, data-plane access for Key Vault and blob storage, rule events for NSGs.
 AUDIT_CATEGORIES = {
     "microsoft.web/sites": ("AppServiceHTTPLogs", "AppServiceAuditLogs"),
+    "microsoft.web/sites/slots": ("AppServiceHTTPLogs", "AppServiceAuditLogs"),
     "microsoft.sql/servers": ("SQLSecurityAuditEvents",),
     "microsoft.keyvault/vaults": ("AuditEvent",),
     "microsoft.network/networksecuritygroups": ("NetworkSecurityGroupEvent",),

@@ -1,10 +1,12 @@
-"""Reads against the estate, the way ARM answers them. Generic by resource id; no per-type code.
+"""Reads against the estate, the way ARM answers them. Generic by resource id; no per-type code (one
+table of data: the nested types ARM tracks in its inventory).
 
 - a resource id                          -> that document
 - a collection path                      -> the documents directly under it ([] if the owner exists)
 - /subscriptions/{s}/providers/{ns}/{t}  -> those directly under the subscription plus those in each of
                                             its resource groups (how list_all / list_for_subscription work)
 - /subscriptions[/{s}[/resourcegroups[/{rg}]]], .../resources -> subscriptions, groups, tracked resources
+  (top-level ones, and the nested types ARM tracks, such as deployment slots and SQL databases)
 """
 
 from __future__ import annotations
@@ -19,6 +21,17 @@ from sandbox.estate import Estate
 # Collections the SDK reads as a single response (its pager never follows nextLink), so ARM does not
 # page them: azure-mgmt-monitor 6.0.2 `diagnostic_settings.list` returns `None` as continuation.
 UNPAGED_TYPES = frozenset({"microsoft.insights/diagnosticsettings"})
+
+# Nested (child) resource types that ARM tracks in its resource inventory, so `/resources` lists them beside
+# the top-level ones, named `parent/child`. Proxy children (config/web, blob services, auditing settings,
+# subnets, rules) are never listed, whatever their documents carry. Which types are tracked is the resource
+# provider's registration, so it is data here, not derivable from a document. Sources: Azure PowerShell
+# finds a slot through the inventory (src/Websites/Websites/Models.WebApp/ResourceClient.cs,
+# `GetAppResource`: Resources.List with `resourceType eq 'Microsoft.Web/sites/slots' and name eq
+# '{site}/{slot}'`); `Get-AzResource -ResourceGroupName` prints `Microsoft.Sql/servers/databases` entries
+# named `server/database` (Azure/azure-powershell#11692); `az resource list --resource-group` returns
+# sites with their `Microsoft.Web/sites/slots` (Azure/azure-cli#23924). Add a type here only with a source.
+NESTED_TRACKED_TYPES = frozenset({"microsoft.web/sites/slots", "microsoft.sql/servers/databases"})
 
 # Fields `/resources` returns: ARM's inventory listing leaves `properties` out.
 _INVENTORY_FIELDS = (
@@ -38,6 +51,16 @@ _INVENTORY_FIELDS = (
     "changedTime",
     "provisioningState",
 )
+
+
+def _inventory_entry(parsed: ids.ArmPath, doc: dict[str, Any]) -> dict[str, Any]:
+    """A tracked resource as `/resources` lists it: ARM's inventory fields; a nested resource's name is
+    every name segment after the provider namespace joined by `/` (`app1/staging`), whatever its own GET says."""
+    entry = {k: doc[k] for k in _INVENTORY_FIELDS if k in doc}
+    if not parsed.top_level:
+        tail = re.split(r"/providers/", parsed.path, flags=re.IGNORECASE)[-1].split("/")  # ns, type, name, ...
+        entry["name"] = "/".join(tail[2::2])
+    return entry
 
 
 class ArmError(Exception):
@@ -68,8 +91,10 @@ class ArmIndex:
             parsed = ids.parse(rid)
             self.docs[parsed.key] = doc
             self.children.setdefault(rid.rsplit("/", 1)[0].lower(), []).append(doc)
-            # Inventory (/resources) lists top-level tracked resources: those in a resource group with a location.
-            if parsed.top_level and parsed.resource_group is not None and doc.get("location"):
+            # Inventory (/resources) lists tracked resources: those in a resource group with a location, at the
+            # top level or of a nested type ARM tracks.
+            nested = str(parsed.type).lower() in NESTED_TRACKED_TYPES
+            if (parsed.top_level or nested) and parsed.resource_group is not None and doc.get("location"):
                 self.tracked.append((parsed, doc))
 
     def exists(self, path: str) -> bool:
@@ -103,7 +128,7 @@ class ArmIndex:
                     continue
                 if prefix is not None and not p.key.startswith(prefix):
                     continue
-                out.append({k: doc[k] for k in _INVENTORY_FIELDS if k in doc})
+                out.append(_inventory_entry(p, doc))
             return out
         if parsed.type == ids.RESOURCE_GROUP_TYPE:
             sub_prefix = f"/subscriptions/{parsed.subscription}/resourcegroups/".lower()

@@ -4,6 +4,10 @@ Settings are extension resources, so they are read per resource: the resource li
 resources.list, filtered to the types the run's checks judge with diagnostic settings (the plan's
 `wanted_types`), and the id read for each resource is where Azure keeps that type's log settings
 (for storage the blob service, for SQL servers the master database).
+
+resources.list returns nested tracked resources as well as top-level ones: deployment slots
+(`Microsoft.Web/sites/slots`, named `site/slot`) and SQL databases are in it, so slots need no listing of
+their own here (sources in sandbox/arm.py, NESTED_TRACKED_TYPES).
 """
 
 from collections.abc import Iterable

@@ -1,14 +1,23 @@
-"""Network security groups (with their rules) and network watchers with their flow logs."""
+"""Network security groups (with their rules), network interfaces, and network watchers with their flow logs."""
 
 from azure.mgmt.network import NetworkManagementClient
 
 from collector.fetchers.base import FetchContext, Fetcher, resource_group_of
 from controls.model import FactKind
 
+# NICs: which subnet each ipConfiguration sits in, so an NSG attached to a NIC can be traced to the
+# subnet and VNet a flow log may target. A family of its own, named by a plain kind string.
+NETWORK_INTERFACE = "network_interface"
+
 
 def _nsgs(ctx: FetchContext) -> None:
     client = ctx.clients.arm(NetworkManagementClient, ctx.subscription_id)
     ctx.list_into(FactKind.NSG, client.network_security_groups.list_all)
+
+
+def _nics(ctx: FetchContext) -> None:
+    client = ctx.clients.arm(NetworkManagementClient, ctx.subscription_id)
+    ctx.list_into(NETWORK_INTERFACE, client.network_interfaces.list_all)
 
 
 def _flow_logs(ctx: FetchContext) -> None:
@@ -26,6 +35,12 @@ NSG_FETCHER = Fetcher(
     {FactKind.NSG: ("microsoft.network/networksecuritygroups",)},
     tenant_wide=False,
     run=_nsgs,
+)
+NIC_FETCHER = Fetcher(
+    "network.interfaces",
+    {NETWORK_INTERFACE: ("microsoft.network/networkinterfaces",)},
+    tenant_wide=False,
+    run=_nics,
 )
 FLOW_LOG_FETCHER = Fetcher(
     "network.flow_logs",

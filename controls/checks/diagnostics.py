@@ -24,12 +24,13 @@ class _Monitored:
 
 _LABELS = {  # one entry per type in MONITORED_TYPES
     "microsoft.web/sites": ("App Service", "App Service"),
+    "microsoft.web/sites/slots": ("App Service デプロイスロット", "App Service deployment slot"),
     "microsoft.sql/servers": ("SQL サーバー", "SQL server"),
     "microsoft.keyvault/vaults": ("Key Vault", "Key Vault"),
     "microsoft.network/networksecuritygroups": ("NSG", "NSG"),
     "microsoft.storage/storageaccounts": ("ストレージアカウント", "storage account"),
 }
-_TYPED = {
+_TYPED = {  # the type of a listing's documents when they do not say (web_site lists sites and slots)
     FactKind.WEB_SITE: "microsoft.web/sites",
     FactKind.SQL_SERVER: "microsoft.sql/servers",
     FactKind.NSG: "microsoft.network/networksecuritygroups",
@@ -47,8 +48,10 @@ def _monitored(facts: FactSet) -> Iterator[_Monitored]:
     """Every monitored resource once, from the typed listings and the generic inventory together, so
     that one failed listing does not silently drop resources the other one saw."""
     found: dict[str, tuple[str, list[Evidence]]] = {}
-    for kind, rtype in _TYPED.items():
+    for kind, default_type in _TYPED.items():
         for ev in facts.of(kind):
+            own = str(ev.content.get("type") or "").lower()
+            rtype = own if own in _LABELS else default_type
             found.setdefault(norm_id(ev.resource_id), (rtype, []))[1].append(ev)
     for ev in facts.of(FactKind.RESOURCE):
         rtype = str(ev.content.get("type") or "").lower()
@@ -94,20 +97,21 @@ def _retained(setting: Any) -> list[str]:
         FactKind.NSG,
         FactKind.STORAGE_ACCOUNT,
     ),
-    api="Diagnostic Settings - List (Microsoft.Insights/diagnosticSettings) on each App Service site, SQL "
-    "server's master database (…/databases/master), Key Vault, NSG and storage blob service "
-    "(…/blobServices/default): properties.logs[].{category, "
+    api="Diagnostic Settings - List (Microsoft.Insights/diagnosticSettings) on each App Service site and "
+    "deployment slot (…/sites/{site}/slots/{slot}), SQL server's master database (…/databases/master), "
+    "Key Vault, NSG and storage blob service (…/blobServices/default): properties.logs[].{category, "
     "categoryGroup, enabled}, properties.workspaceId, properties.storageAccountId. The resources come from "
     "the typed listings and Resources - List (type) together.",
     rule_ja="診断設定が workspaceId か storageAccountId へ、allLogs / audit カテゴリグループ、または種類ごとの"
-    "監査カテゴリ（App Service: AppServiceHTTPLogs と AppServiceAuditLogs、SQL: SQLSecurityAuditEvents、"
-    "Key Vault: AuditEvent、NSG: NetworkSecurityGroupEvent、BLOB: StorageRead/Write/Delete）をすべて送って"
-    "いれば合格。Event Hub のみは保持されないため不合格。診断設定が収集されていない資源はエラー。",
+    "監査カテゴリ（App Service とそのデプロイスロット: AppServiceHTTPLogs と AppServiceAuditLogs、"
+    "SQL: SQLSecurityAuditEvents、Key Vault: AuditEvent、NSG: NetworkSecurityGroupEvent、"
+    "BLOB: StorageRead/Write/Delete）をすべて送っていれば合格。Event Hub のみは保持されないため不合格。"
+    "診断設定が収集されていない資源はエラー。",
     rule_en="Passes when the resource's diagnostic settings send to a workspaceId or storageAccountId either the "
-    "allLogs / audit category group or every audit category of its type (App Service: AppServiceHTTPLogs and "
-    "AppServiceAuditLogs; SQL: SQLSecurityAuditEvents; Key Vault: AuditEvent; NSG: NetworkSecurityGroupEvent; "
-    "blob: StorageRead/Write/Delete). Event Hub only does not retain logs and fails. A resource whose "
-    "diagnostic settings were not collected is an error.",
+    "allLogs / audit category group or every audit category of its type (App Service and its deployment "
+    "slots: AppServiceHTTPLogs and AppServiceAuditLogs; SQL: SQLSecurityAuditEvents; Key Vault: AuditEvent; "
+    "NSG: NetworkSecurityGroupEvent; blob: StorageRead/Write/Delete). Event Hub only does not retain logs and "
+    "fails. A resource whose diagnostic settings were not collected is an error.",
     remediation_ja="資源の [診断設定] で allLogs（または audit）カテゴリグループを Log Analytics "
     "ワークスペースかストレージアカウントへ送る設定を追加する。",
     remediation_en="Add a diagnostic setting that sends the allLogs (or audit) category group to a Log "

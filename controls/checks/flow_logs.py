@@ -6,8 +6,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from controls.checks.base import Outcome, check, errored, failed, passed
-from controls.checks.helpers import display_name, field, name_from_id, norm_id, props, subscription_of, vnet_of_subnet
+from controls.checks.helpers import (
+    display_name,
+    error_covering,
+    field,
+    name_from_id,
+    norm_id,
+    props,
+    subscription_of,
+    vnet_of_subnet,
+)
 from controls.model import CollectionError, Evidence, FactKind, FactSet, Thresholds
+
+# NIC documents (Network Interfaces - List All): a family of facts named by its plain kind string.
+NETWORK_INTERFACE = "network_interface"
 
 
 @dataclass(frozen=True)
@@ -61,15 +73,20 @@ def _flow_log_error(facts: FactSet, nsg_id: str) -> CollectionError | None:
     title_ja="NSG の通信がフローログで記録・保持されている",
     title_en="NSG traffic is recorded by flow logs with sufficient retention",
     judges=("microsoft.network/networksecuritygroups",),
-    reads=(FactKind.NSG, FactKind.FLOW_LOG, FactKind.NETWORK_WATCHER),
+    reads=(FactKind.NSG, FactKind.FLOW_LOG, FactKind.NETWORK_WATCHER, NETWORK_INTERFACE),
     api="Network Security Groups - List All: id, properties.subnets[].id, properties.networkInterfaces[].id; "
+    "Network Interfaces - List All: id, properties.ipConfigurations[].properties.subnet.id; "
     "Flow Logs - List (Microsoft.Network/networkWatchers/flowLogs): properties.targetResourceId, "
     "properties.enabled, properties.retentionPolicy.{days, enabled}",
-    rule_ja="NSG 自体、または関連付けられたすべてのサブネット（そのサブネットか VNet）と NIC が、有効な "
-    "フローログの対象で、保持期間が閾値以上なら合格。retentionPolicy が無効または days=0 は無期限保持として合格。",
-    rule_en="Passes when an enabled flow log targets the NSG itself, or every subnet (via the subnet or its "
-    "VNet) and NIC it is associated with, and its retention meets the threshold. A disabled retention "
-    "policy or 0 days means unlimited retention and passes.",
+    rule_ja="NSG 自体が有効なフローログの対象であるか、関連付けられたすべてのサブネット（そのサブネットか VNet）と"
+    "すべての NIC（その NIC 自体、または NIC の各 IP 構成のサブネットかその VNet）が有効なフローログの対象で、"
+    "保持期間が閾値以上なら合格。retentionPolicy が無効または days=0 は無期限保持として合格。"
+    "NIC の文書が収集できず所属サブネットが分からない場合はエラー（合格にも不合格にもしない）。",
+    rule_en="Passes when an enabled flow log targets the NSG itself, or every subnet it is associated with (via "
+    "the subnet or its VNet) and every NIC it is attached to (via the NIC itself, or the subnet of each of the "
+    "NIC's IP configurations or that subnet's VNet), and its retention meets the threshold. A disabled "
+    "retention policy or 0 days means unlimited retention and passes. A NIC whose document was not collected "
+    "(so its subnet is unknown) makes the NSG an error, neither a pass nor a fail.",
     remediation_ja="Network Watcher で NSG または VNet のフローログを有効にし、保持期間を閾値以上"
     "（または 0 = 無期限）に設定する。",
     remediation_en="Enable an NSG or VNet flow log in Network Watcher and set its retention to at least the "
@@ -84,6 +101,7 @@ def nsg_flow_logs(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
         if target:
             by_target.setdefault(target, []).append(_judge_flow_log(log, min_days))
 
+    nics = facts.by_id(NETWORK_INTERFACE)
     for nsg in facts.of(FactKind.NSG):
         name = display_name(nsg)
         p = props(nsg.content)
@@ -111,25 +129,41 @@ def nsg_flow_logs(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
             )
             continue
 
-        attached = [
-            *(
-                (("サブネット", "subnet"), sid, vnet_of_subnet(sid))
-                for sid in (field(s, "id") for s in p.get("subnets") or [])
-                if sid
-            ),
-            *((("NIC", "NIC"), nid, None) for nid in (field(n, "id") for n in p.get("networkInterfaces") or []) if nid),
-        ]
         used: list[Evidence] = []
         uncovered: list[tuple[str, str]] = []
-        for label, point, vnet in attached:
-            hit = covering(point, vnet)
+        unresolved: list[tuple[str, str]] = []  # NICs whose subnet is unknown: their document is missing
+        subnet_ids = [sid for sid in (field(s, "id") for s in p.get("subnets") or []) if sid]
+        nic_ids = [nid for nid in (field(n, "id") for n in p.get("networkInterfaces") or []) if nid]
+        for sid in subnet_ids:
+            hit = covering(sid, vnet_of_subnet(sid))
             if hit is None:
-                point_name = name_from_id(str(point))
-                uncovered.append((f"{label[0]} {point_name}", f"{label[1]} {point_name}"))
+                uncovered.append((f"サブネット {name_from_id(sid)}", f"subnet {name_from_id(sid)}"))
             else:
                 used.append(hit.log)
-        if attached and not uncovered:
-            names = ", ".join(dict.fromkeys(name_from_id(e.resource_id) for e in used))
+        for nid in nic_ids:
+            nic_name = name_from_id(str(nid))
+            hit = covering(nid)  # a flow log on the NIC itself
+            if hit is not None:
+                used.append(hit.log)
+                continue
+            nic = nics.get(norm_id(nid))
+            if nic is None:  # its subnet is unknown: neither covered nor uncovered
+                err = error_covering(facts, [NETWORK_INTERFACE], nid)
+                why_ja = f"収集できませんでした（{err.code}）" if err else "収集されていません"
+                why_en = f"could not be collected ({err.code})" if err else "was not collected"
+                unresolved.append((f"NIC {nic_name} の文書を{why_ja}", f"NIC {nic_name} document {why_en}"))
+                continue
+            # The NIC's traffic is in the subnet (and VNet) of each of its IP configurations.
+            configs = props(nic.content).get("ipConfigurations") or []
+            nic_subnets = [s for s in (field(c, "properties", "subnet", "id") for c in configs) if s]
+            hits = [covering(s, vnet_of_subnet(s)) for s in nic_subnets]
+            if nic_subnets and all(hits):
+                used.extend([*(h.log for h in hits if h), nic])
+            else:
+                uncovered.append((f"NIC {nic_name}", f"NIC {nic_name}"))
+        attached = subnet_ids or nic_ids
+        if attached and not uncovered and not unresolved:
+            names = ", ".join(dict.fromkeys(name_from_id(e.resource_id) for e in used if e.kind == FactKind.FLOW_LOG))
             yield passed(
                 nsg.resource_id,
                 f"NSG {name} の関連付け先（サブネット/VNet/NIC）はすべてフローログ {names} で記録されています",
@@ -150,6 +184,16 @@ def nsg_flow_logs(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
             )
             continue
 
+        if unresolved and not uncovered:
+            yield errored(
+                nsg.resource_id,
+                f"NSG {name} のフローログを判定できません（{'; '.join(u[0] for u in unresolved)}）",
+                f"NSG {name} flow logs cannot be judged ({'; '.join(u[1] for u in unresolved)})",
+                nsg,
+                (j.log for j in seen),
+            )
+            continue
+
         parts_ja = [j.why_ja for j in seen if not j.ok]
         parts_en = [j.why_en for j in seen if not j.ok]
         if not attached:
@@ -160,6 +204,9 @@ def nsg_flow_logs(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
             where_en = ", ".join(u[1] for u in uncovered)
             parts_ja.append(f"NSG にも関連付け先 {where_ja} にも有効なフローログがありません")
             parts_en.append(f"no qualifying flow log on the NSG or on its associated {where_en}")
+            # Unknown NICs cannot turn an uncovered association into a pass; they are named all the same.
+            parts_ja += [u[0] for u in unresolved]
+            parts_en += [u[1] for u in unresolved]
         detail_ja, detail_en = "; ".join(parts_ja), "; ".join(parts_en)
         yield failed(
             nsg.resource_id,

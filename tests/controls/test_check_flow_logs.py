@@ -65,13 +65,51 @@ def test_vnet_flow_log_covers_via_subnet():
     assert f.status == Status.PASS and "fl-vnet" in f.reason_en and fl.sha256 in f.evidence
 
 
+def nic(name: str, *subnets: str) -> Evidence:
+    """A NIC document (Network Interfaces - List All) with one ipConfiguration per subnet of vnet-karte."""
+    nid = f"{SUB}/resourceGroups/rg-vm/providers/Microsoft.Network/networkInterfaces/{name}"
+    configs = [
+        {"name": f"ipconfig{i}", "id": f"{nid}/ipConfigurations/ipconfig{i}",
+         "properties": {"subnet": {"id": f"{VNET}/subnets/{s}"}, "primary": i == 1}}
+        for i, s in enumerate(subnets, start=1)
+    ]  # fmt: skip
+    doc = {"id": nid, "name": name, "properties": {"ipConfigurations": configs}}
+    return Evidence("network_interface", "test", SUB, nid, "2024-05-01", None, AT, doc)
+
+
 def test_subnet_and_nic_flow_logs_cover_when_all_attachments_covered():
     n = nsg(subnets=["snet-web"], nics=["nic-vm1"])
     on_subnet = flow_log("fl-snet", f"{VNET}/subnets/snet-web")
     on_nic = flow_log("fl-nic", f"{SUB}/resourceGroups/rg-vm/providers/Microsoft.Network/networkInterfaces/nic-vm1")
     assert judge(n, on_subnet, on_nic).status == Status.PASS
-    f = judge(n, on_subnet)
-    assert f.status == Status.FAIL and "nic-vm1" in f.reason_en
+    f = judge(n, on_subnet, nic("nic-vm1", "snet-batch"))
+    assert f.status == Status.FAIL and "NIC nic-vm1" in f.reason_en
+
+
+def test_nic_is_covered_through_its_subnet_or_that_subnets_vnet():
+    n = nsg(nics=["nic-vm1"])
+    vm1 = nic("nic-vm1", "snet-web")
+    on_vnet = flow_log("fl-vnet", VNET)
+    f = judge(n, vm1, on_vnet)
+    assert f.status == Status.PASS and set(f.evidence) == {n.sha256, vm1.sha256, on_vnet.sha256}
+    assert judge(n, vm1, flow_log("fl-snet", f"{VNET}/subnets/snet-web")).status == Status.PASS
+    # Every IP configuration's subnet must be covered.
+    two = nic("nic-vm1", "snet-web", "snet-batch")
+    assert judge(n, two, flow_log("fl-snet", f"{VNET}/subnets/snet-web")).status == Status.FAIL
+    assert judge(n, two, on_vnet).status == Status.PASS
+
+
+def test_nic_without_its_document_is_an_error_unless_something_else_fails():
+    n = nsg(nics=["nic-vm1"])
+    f = judge(n, flow_log("fl-vnet", VNET))
+    assert f.status == Status.ERROR and "NIC nic-vm1 document was not collected" in f.reason_en
+    refused = CollectionError("network_interface", "network.interfaces", SUB, "AuthorizationFailed", "denied", 403,
+                              None, AT)  # fmt: skip
+    f = judge(n, flow_log("fl-vnet", VNET), errors=[refused])
+    assert f.status == Status.ERROR and "could not be collected (AuthorizationFailed)" in f.reason_en
+    # An uncovered subnet fails whatever the unknown NIC's subnet is; the NIC is still named.
+    f = judge(nsg(subnets=["snet-web"], nics=["nic-vm1"]))
+    assert f.status == Status.FAIL and "subnet snet-web" in f.reason_en and "NIC nic-vm1 document" in f.reason_en
 
 
 def test_vnet_of_another_network_does_not_cover():

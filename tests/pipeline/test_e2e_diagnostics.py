@@ -225,3 +225,52 @@ def test_unreadable_settings_are_an_error_not_a_pass(judge):
     locked = judged.findings(CHECK)[kv_id("kv-locked").lower()]
     assert locked.status == Status.ERROR and "AuthorizationFailed" in locked.reason_en
     assert judged.verdict(128) == Status.ERROR
+
+
+def slot(site_name: str, slot_name: str) -> list[dict[str, Any]]:
+    """A deployment slot as `Web Apps - List Slots` returns it (name `site/slot`), with its config/web."""
+    path = f"Microsoft.Web/sites/{site_name}/slots/{slot_name}"
+    props = {"state": "Running", "httpsOnly": True, "clientCertEnabled": True, "clientCertMode": "Required"}
+    name = f"{site_name}/{slot_name}"
+    # A slot is a tracked resource with its site's location (`doc` gives only top-level ones a location).
+    return [
+        {**doc(path, props, kind="app,linux", name=name), "location": "japaneast"},
+        doc(f"{path}/config/web", {"minTlsVersion": "1.2"}, name=name),
+    ]
+
+
+def slot_id(site_name: str, slot_name: str) -> str:
+    return f"{site_id(site_name)}/slots/{slot_name}"
+
+
+def test_deployment_slots_are_judged_on_their_own_diagnostic_settings(judge):
+    """A slot is reachable on its own host name and keeps its own diagnostic settings (on the slot's id):
+    a logged site does not make its unlogged slot pass."""
+    audit = ("AppServiceHTTPLogs", "AppServiceAuditLogs")
+    resources = [
+        workspace(),
+        *site("app-karte"),
+        diag(site_id("app-karte"), "send-to-law", workspace=WORKSPACE),
+        *slot("app-karte", "staging"),
+        diag(slot_id("app-karte", "staging"), "send-to-law", workspace=WORKSPACE, groups=(), categories=audit),
+    ]
+    judged = judge(estate(resources))
+    staging = assert_finding(judged, CHECK, slot_id("app-karte", "staging"), Status.PASS,
+                             "App Service deployment slot app-karte/staging", "send-to-law")  # fmt: skip
+    assert _record(judged, slot_id("app-karte", "staging")).sha256 in staging.evidence
+    assert_finding(judged, CHECK, site_id("app-karte"), Status.PASS, "App Service app-karte ")
+    assert judged.verdict(128) == Status.PARTIAL
+
+    # Failing estate: the same site with a second slot that has no diagnostic settings, and one whose only
+    # setting leaves out the audit log.
+    resources += [
+        *slot("app-karte", "canary"),
+        *slot("app-karte", "qa"),
+        diag(slot_id("app-karte", "qa"), "http-only", workspace=WORKSPACE, groups=(), categories=audit[:1]),
+    ]
+    judged = judge(estate(resources))
+    assert_finding(judged, CHECK, slot_id("app-karte", "canary"), Status.FAIL, "deployment slot app-karte/canary",
+                   "there are no diagnostic settings")  # fmt: skip
+    assert_finding(judged, CHECK, slot_id("app-karte", "qa"), Status.FAIL, "AppServiceAuditLogs are not sent")
+    assert_finding(judged, CHECK, slot_id("app-karte", "staging"), Status.PASS)
+    assert judged.verdict(128) == Status.FAIL

@@ -1,7 +1,9 @@
 """NSG flow logs (No 96, 97), collected through the sandbox by the real SDK.
 
 Network watchers live in NetworkWatcherRG; their `flowLogs` children target an NSG or a VNet, as
-`Flow Logs - List` returns them. NSGs reach a VNet flow log through their `subnets` references.
+`Flow Logs - List` returns them. NSGs reach a VNet flow log through their `subnets` references, and
+through the NICs they are attached to: each NIC's `ipConfigurations[].properties.subnet.id` names its
+subnet, whose VNet (or the subnet itself) a flow log may target.
 """
 
 from __future__ import annotations
@@ -93,14 +95,53 @@ def storage_account() -> dict[str, Any]:
     }
 
 
+def nic_id(name: str) -> str:
+    return rid(f"Microsoft.Network/networkInterfaces/{name}")
+
+
+def nic(name: str, *subnets: str, nsg_ref: str | None = None) -> dict[str, Any]:
+    """A NIC as `Network Interfaces - List All` returns it (shape of the REST spec example
+    NetworkInterfaceListAll.json): one ipConfiguration per subnet, the NSG it is attached to."""
+    nid = nic_id(name)
+    configs = [
+        {
+            "name": f"ipconfig{i}",
+            "id": f"{nid}/ipConfigurations/ipconfig{i}",
+            "type": "Microsoft.Network/networkInterfaces/ipConfigurations",
+            "properties": {
+                "provisioningState": "Succeeded",
+                "privateIPAddress": f"10.10.{i}.4",
+                "privateIPAllocationMethod": "Dynamic",
+                "subnet": {"id": subnet},
+                "primary": i == 1,
+                "privateIPAddressVersion": "IPv4",
+            },
+        }
+        for i, subnet in enumerate(subnets, start=1)
+    ]
+    props: dict[str, Any] = {
+        "provisioningState": "Succeeded",
+        "ipConfigurations": configs,
+        "dnsSettings": {"dnsServers": [], "appliedDnsServers": []},
+        "enableAcceleratedNetworking": True,
+        "enableIPForwarding": False,
+        "primary": True,
+    }
+    if nsg_ref:
+        props["networkSecurityGroup"] = {"id": nsg_ref}
+    return {"name": name, "id": nid, "location": "japaneast", "properties": props,
+            "type": "Microsoft.Network/networkInterfaces"}  # fmt: skip
+
+
 HTTPS = rule("AllowHttpsFromInternet", 100, ports="443")
 
 
 def flow_estate(cases: dict[str, dict[str, Any]], *extra: dict[str, Any]) -> dict[str, Any]:
-    """cases: NSG name -> {"log": kwargs of its own NSG flow log (absent: none), "subnets": [subnet ids]}."""
+    """cases: NSG name -> {"log": kwargs of its own NSG flow log (absent: none), "subnets": [subnet ids],
+    "nics": [NIC ids]}."""
     docs: list[dict[str, Any]] = [watcher(), storage_account(), *extra]
     for name, case in cases.items():
-        docs.append(nsg(name, HTTPS, subnets=tuple(case.get("subnets", ()))))
+        docs.append(nsg(name, HTTPS, subnets=tuple(case.get("subnets", ())), nics=tuple(case.get("nics", ()))))
         if "log" in case:
             docs.append(flow_log(f"fl-{name}", nsg_id(name), **case["log"]))
     return estate(docs)
@@ -189,4 +230,81 @@ def test_flow_log_listing_refused_is_an_error_not_a_fail(judge):
     judged = judge(est)
     finding = judged.findings(CHECK)[nsg_id("nsg-direct").lower()]
     assert finding.status == Status.ERROR and "AuthorizationFailed" in finding.reason_en
+    assert judged.verdict(96) == Status.ERROR
+
+
+def _nic_estate(cases: dict[str, dict[str, Any]], *logs: dict[str, Any]) -> dict[str, Any]:
+    """NSGs attached to NICs only (no subnet association): each NIC sits in a subnet of vnet-karte or
+    vnet-batch, which carry no NSG of their own."""
+    nics = [
+        nic("nic-app", subnet_id("snet-app"), nsg_ref=nsg_id("nsg-nic-vnet")),
+        nic("nic-batch", subnet_id("snet-batch", BATCH_VNET), nsg_ref=nsg_id("nsg-nic-subnet")),
+        nic("nic-etl", subnet_id("snet-etl", BATCH_VNET), nsg_ref=nsg_id("nsg-nic-uncovered")),
+        nic("nic-direct", subnet_id("snet-etl", BATCH_VNET), nsg_ref=nsg_id("nsg-nic-direct")),
+    ]
+    nets = [vnet("vnet-karte", {"snet-app": None}), vnet("vnet-batch", {"snet-batch": None, "snet-etl": None})]
+    return flow_estate(cases, *nets, *nics, *logs)
+
+
+def test_nic_attached_nsgs_are_covered_through_the_nics_subnet_or_vnet(judge):
+    """Passing estate: a VNet flow log on the NIC's VNet, a subnet flow log on the NIC's subnet, or a
+    flow log on the NIC itself records the traffic of an NSG attached to that NIC."""
+    judged = judge(
+        _nic_estate(
+            {
+                "nsg-nic-vnet": {"nics": [nic_id("nic-app")]},
+                "nsg-nic-subnet": {"nics": [nic_id("nic-batch")]},
+                "nsg-nic-direct": {"nics": [nic_id("nic-direct")]},
+            },
+            flow_log("fl-vnet-karte", VNET, days=365),
+            flow_log("fl-snet-batch", subnet_id("snet-batch", BATCH_VNET), days=0),
+            flow_log("fl-nic-direct", nic_id("nic-direct"), days=90),
+        )
+    )
+    via_vnet = assert_finding(judged, CHECK, nsg_id("nsg-nic-vnet"), Status.PASS, "fl-vnet-karte")
+    assert _log_sha(judged, "fl-vnet-karte") in via_vnet.evidence
+    # The NIC document that led to the VNet is evidence of the verdict too.
+    (nic_record,) = [e for e in judged.facts.of("network_interface") if e.resource_id == nic_id("nic-app")]
+    assert nic_record.source == "network.interfaces" and nic_record.sha256 in via_vnet.evidence
+    assert_finding(judged, CHECK, nsg_id("nsg-nic-subnet"), Status.PASS, "fl-snet-batch")
+    assert_finding(judged, CHECK, nsg_id("nsg-nic-direct"), Status.PASS, "fl-nic-direct")
+    assert judged.verdict(96) == Status.PARTIAL
+
+
+def test_nic_attached_nsg_whose_nic_subnet_and_vnet_have_no_flow_log_fails(judge):
+    """Failing estate: the NIC's subnet and VNet are not covered (a flow log on another VNet does not count)."""
+    judged = judge(
+        _nic_estate(
+            {"nsg-nic-vnet": {"nics": [nic_id("nic-app")]}, "nsg-nic-uncovered": {"nics": [nic_id("nic-etl")]}},
+            flow_log("fl-vnet-karte", VNET, days=365),
+            flow_log("fl-snet-batch", subnet_id("snet-batch", BATCH_VNET), days=365),
+        )
+    )
+    assert_finding(judged, CHECK, nsg_id("nsg-nic-vnet"), Status.PASS, "fl-vnet-karte")
+    bad = assert_finding(judged, CHECK, nsg_id("nsg-nic-uncovered"), Status.FAIL, "NIC nic-etl")
+    assert "fl-snet-batch" not in bad.reason_en
+    assert judged.verdict(96) == Status.FAIL
+
+
+def test_nic_whose_document_was_not_collected_makes_the_nsg_an_error(judge):
+    """Without the NIC document its subnet is unknown: neither pass nor fail, an error naming the cause."""
+    est = _nic_estate(
+        {
+            "nsg-nic-vnet": {"nics": [nic_id("nic-app")]},
+            "nsg-direct": {"log": {"days": 90}},
+            # Attached to a NIC ARM does not list (deleted, or the reference is stale): cannot be resolved.
+            "nsg-nic-missing": {"nics": [nic_id("nic-gone")]},
+        },
+        flow_log("fl-vnet-karte", VNET, days=365),
+    )
+    judged = judge(est)
+    gone = assert_finding(judged, CHECK, nsg_id("nsg-nic-missing"), Status.ERROR, "NIC nic-gone", "not collected")
+    assert "収集されていません" in gone.reason_ja
+
+    est["faults"] = [{"kind": "forbidden", "path": "*/providers/Microsoft.Network/networkInterfaces"}]
+    judged = judge(est)
+    locked = assert_finding(judged, CHECK, nsg_id("nsg-nic-vnet"), Status.ERROR, "NIC nic-app", "AuthorizationFailed")
+    assert locked.status == Status.ERROR
+    # An NSG with its own flow log does not depend on NIC documents.
+    assert_finding(judged, CHECK, nsg_id("nsg-direct"), Status.PASS, "fl-nsg-direct")
     assert judged.verdict(96) == Status.ERROR

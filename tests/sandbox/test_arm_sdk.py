@@ -40,7 +40,7 @@ def test_subscriptions_and_tenants(
     assert [t.tenant_id for t in client.tenants.list()] == [info.tenant_id]
 
 
-def test_inventory_lists_tracked_top_level_resources_over_pages(
+def test_inventory_lists_tracked_resources_over_pages(
     sb: Sandbox, credential: ClientSecretCredential, client_kwargs: dict[str, Any], prod: str
 ) -> None:
     mark = sb.requests.mark()
@@ -48,9 +48,32 @@ def test_inventory_lists_tracked_top_level_resources_over_pages(
     resources = list(client.resources.list())
     names = {r.name for r in resources}
     assert {"app-emr-web-prod", "vm-emr-jump-prod", "nsg-emr-prod-mgmt", "NetworkWatcher_japanwest"} <= names
-    # Children, extension resources and proxies (config/web, diagnostic settings, role assignments) are not inventory.
-    assert not any("/" in r.type.split("/", 1)[1] for r in resources)
-    assert not any(r.type == "Microsoft.Authorization/roleAssignments" for r in resources)
+    # Nested tracked resources are inventory too, named `parent/child` as ARM names them: deployment slots and
+    # SQL databases (master included).
+    nested: dict[str, set[str]] = {}
+    for r in (r for r in resources if r.type.count("/") > 1):
+        nested.setdefault(r.type.lower(), set()).add(r.name)
+    assert nested == {
+        "microsoft.web/sites/slots": {"app-emr-web-prod/staging"},
+        "microsoft.sql/servers/databases": {
+            "sql-emr-prod-je/master",
+            "sql-emr-prod-je/sqldb-emr",
+            "sql-emr-prod-jw/master",
+            "sql-emr-prod-jw/sqldb-emr",
+        },
+    }
+    # Proxy children (config/web, blob services, auditing settings), extension resources (diagnostic
+    # settings, role assignments) and children embedded in their parent (subnets) are not.
+    types = {r.type.lower() for r in resources}
+    assert not types & {
+        "microsoft.web/sites/config",
+        "microsoft.web/sites/slots/config",
+        "microsoft.storage/storageaccounts/blobservices",
+        "microsoft.sql/servers/auditingsettings",
+        "microsoft.insights/diagnosticsettings",
+        "microsoft.authorization/roleassignments",
+        "microsoft.network/virtualnetworks/subnets",
+    }
     assert all(r.properties is None for r in resources)  # ARM's inventory leaves properties out
     pages = [r for r in sb.requests.since(mark) if r.path.endswith(f"{prod}/resources")]
     assert len(pages) == -(-len(resources) // 2)  # page size 2: every page fetched once
@@ -65,7 +88,13 @@ def test_inventory_lists_tracked_top_level_resources_over_pages(
         "NetworkWatcherRG",
     }
     in_group = {r.name for r in client.resources.list_by_resource_group("rg-emr-prod-app")}
-    assert in_group == {"asp-emr-prod-je", "app-emr-web-prod", "app-emr-api-prod"}
+    assert in_group == {"asp-emr-prod-je", "app-emr-web-prod", "app-emr-web-prod/staging", "app-emr-api-prod"}
+    # How Azure PowerShell finds a slot (Websites ResourceClient.GetAppResource): type and `site/slot` name.
+    query = "resourceType eq 'Microsoft.Web/sites/slots' and name eq 'app-emr-web-prod/staging'"
+    slots = list(client.resources.list(filter=query))
+    assert [s.id for s in slots] == [
+        f"/subscriptions/{prod}/resourceGroups/rg-emr-prod-app/providers/Microsoft.Web/sites/app-emr-web-prod/slots/staging"
+    ]
 
 
 def test_network_security_groups(
