@@ -22,7 +22,7 @@ def test_demo_prints_every_requirement_and_a_summary(tmp_path, capsys):
     rows = [line for line in out.splitlines() if re.match(r"^\s*\d{1,3}  ", line)]
     assert [int(r.split()[0]) for r in rows] == list(range(1, 183))
     assert re.search(
-        r"182 requirements: 12 fail, 125 manual, 32 inherited, 13 not_applicable — "
+        r"182 requirements: 11 fail, 1 partial, 125 manual, 32 inherited, 13 not_applicable — "
         r"checks decide 0 fully, 9 partly, support 4 manual",
         out,
     )
@@ -31,6 +31,9 @@ def test_demo_prints_every_requirement_and_a_summary(tmp_path, capsys):
     # No 145 is covered in part; the broad custom role EMR Operator fails it.
     roles_row = next(r for r in rows if r.split()[0] == "145")
     assert "FAIL" in roles_row and "partial" in roles_row and "EMR Operator" in roles_row
+    # No 118's checks all pass, but they prove only the integrity of data in transit.
+    partial_row = next(r for r in rows if r.split()[0] == "118")
+    assert "partial" in partial_row and "To attest: periodic vulnerability assessment" in partial_row
     assert url in out
 
 

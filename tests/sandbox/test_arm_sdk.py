@@ -165,7 +165,7 @@ def test_web_apps_and_their_configuration(
     config = web.web_apps.get_configuration("rg-emr-prod-app", "app-emr-web-prod")
     assert (config.min_tls_version, config.ftps_state, config.scm_min_tls_version) == ("1.2", "Disabled", "1.2")
     dev_site = WebSiteManagementClient(credential, dev, **client_kwargs).web_apps.get("rg-emr-dev", "app-emr-web-dev")
-    assert dev_site.https_only is False and dev_site.client_cert_enabled is True
+    assert dev_site.https_only is True and dev_site.client_cert_enabled is True
 
 
 def test_storage_and_sql(
@@ -178,6 +178,7 @@ def test_storage_and_sql(
     assert prod_tls == {"stemrlogsprodje": "TLS1_2", "stemrlogsprodjw": "TLS1_2"}
     (dev_account,) = StorageManagementClient(credential, dev, **client_kwargs).storage_accounts.list()
     assert (dev_account.name, dev_account.minimum_tls_version) == ("stemrdevje", "TLS1_0")
+    assert dev_account.enable_https_traffic_only is False
     sql = SqlManagementClient(credential, prod, **client_kwargs)
     servers = {s.name: s for s in sql.servers.list()}
     assert set(servers) == {"sql-emr-prod-je", "sql-emr-prod-jw"}
@@ -244,23 +245,30 @@ def test_role_assignments_and_definitions(
     auth = AuthorizationManagementClient(credential, prod, **client_kwargs)
     assignments = list(auth.role_assignments.list_for_subscription())
     at_sub = [a for a in assignments if a.scope == f"/subscriptions/{prod}"]
-    assert len(at_sub) == 5 and len(assignments) == 6  # plus one at resource-group scope
-    definitions = {d.id.rsplit("/", 1)[1]: d.role_name for d in auth.role_definitions.list(f"/subscriptions/{prod}")}
+    assert len(at_sub) == 6 and len(assignments) == 8  # plus two at resource-group scope
+    listed = list(auth.role_definitions.list(f"/subscriptions/{prod}"))
+    definitions = {d.id.rsplit("/", 1)[1]: d.role_name for d in listed}
     assert definitions == {
         "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
         "b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
         "acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader",
         "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9": "User Access Administrator",
+        "50f8950f-4382-4818-83e9-7e704b7a5f33": "EMR Operator",
+        "0b2b681a-4255-4095-8139-9c36ba105b4d": "EMR VM Operator",
     }
-    privileged = {k for k, v in definitions.items() if v in ("Owner", "Contributor", "User Access Administrator")}
-    assert sum(a.role_definition_id.rsplit("/", 1)[1] in privileged for a in at_sub) == 3
+    # Custom roles come back with their permissions, as the role checks need them.
+    custom = {d.role_name: d for d in listed if d.role_type == "CustomRole"}
+    assert set(custom) == {"EMR Operator", "EMR VM Operator"}
+    assert custom["EMR Operator"].permissions[0].actions == ["*"]
+    builtin_privileged = {k for k, v in definitions.items() if v in ("Owner", "Contributor", "User Access Administrator")}
+    assert sum(a.role_definition_id.rsplit("/", 1)[1] in builtin_privileged for a in at_sub) == 3
     directory_ids = {
         str(o["id"]) for key in ("users", "groups", "servicePrincipals") for o in emr_estate.directory.collections[key]
     }
     orphans = [a for a in at_sub if a.principal_id not in directory_ids]
     assert len(orphans) == 1 and orphans[0].role_definition_id.endswith("8e3af657-a8ff-443c-a75c-2fe8c4bcb635")
     only_at_sub = list(auth.role_assignments.list_for_subscription(filter="atScope()"))
-    assert len(only_at_sub) == 5
+    assert len(only_at_sub) == 6
 
 
 def test_workspaces(credential: ClientSecretCredential, client_kwargs: dict[str, Any], prod: str, dev: str) -> None:
