@@ -260,7 +260,8 @@ def test_role_assignments_and_definitions(
     custom = {d.role_name: d for d in listed if d.role_type == "CustomRole"}
     assert set(custom) == {"EMR Operator", "EMR VM Operator"}
     assert custom["EMR Operator"].permissions[0].actions == ["*"]
-    builtin_privileged = {k for k, v in definitions.items() if v in ("Owner", "Contributor", "User Access Administrator")}
+    builtins = ("Owner", "Contributor", "User Access Administrator")
+    builtin_privileged = {k for k, v in definitions.items() if v in builtins}
     assert sum(a.role_definition_id.rsplit("/", 1)[1] in builtin_privileged for a in at_sub) == 3
     directory_ids = {
         str(o["id"]) for key in ("users", "groups", "servicePrincipals") for o in emr_estate.directory.collections[key]
