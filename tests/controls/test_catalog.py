@@ -454,3 +454,23 @@ def test_a_lost_mark_cell_loads_when_the_note_says_how_the_row_was_read(tmp_path
         )
     )
     assert (loaded[5].source_mark, loaded[5].note) == (MARK_NOT_EXTRACTED, note)
+
+
+# --- notes quote the answer sheet ----------------------------------------------------------------
+
+SEED = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "kirin-karte-meti-reference.txt"
+
+
+def test_every_mapping_to_checks_is_explained_in_its_note(cat: Catalog) -> None:
+    for r in cat:
+        if r.checks or r.supporting_checks:
+            assert r.note and "Mapping:" in r.note and "「" in r.note, r.number
+
+
+@pytest.mark.skipif(not SEED.exists(), reason=f"the seed answer sheet is not beside the checkout ({SEED})")
+def test_every_quote_in_a_note_is_the_answer_sheets_own_words(cat: Catalog) -> None:
+    # The extraction breaks lines and sometimes words; compare without whitespace.
+    sheet = re.sub(r"\s+", "", SEED.read_text(encoding="utf-8"))
+    quotes = [(r.number, q) for r in cat for q in re.findall(r"「([^」]+)」", r.note or "")]
+    assert len(quotes) > 40
+    assert [(n, q) for n, q in quotes if re.sub(r"\s+", "", q) not in sheet] == []
