@@ -1,4 +1,4 @@
-"""Which resources must keep logs (No 128), and where each one's diagnostic settings live.
+"""Which resources must keep logs (check diagnostic-logs-retained), and where each one's diagnostic settings live.
 
 Shared by the collector (which reads exactly these ids) and the diagnostic-settings check (which
 judges them), so the two can never disagree about what was looked at.
