@@ -55,24 +55,23 @@ def sub_id(subscription: str) -> str:
     return f"/subscriptions/{subscription}"
 
 
-def definition(guid: str, subscription: str) -> dict[str, Any]:
-    name, description, actions, not_actions = BUILT_IN[guid]
+def _role_document(guid: str, subscription: str, properties: dict[str, Any], actions: Any, not_actions: Any) -> dict:
+    """A role definition as `Role Definitions - List` returns it in `subscription`."""
+    permissions = [{"actions": actions, "notActions": not_actions, "dataActions": [], "notDataActions": []}]
     return {
         "id": f"{sub_id(subscription)}/providers/Microsoft.Authorization/roleDefinitions/{guid}",
         "type": "Microsoft.Authorization/roleDefinitions",
         "name": guid,
-        "properties": {
-            "roleName": name,
-            "type": "BuiltInRole",
-            "description": description,
-            "assignableScopes": ["/"],
-            "permissions": [{"actions": actions, "notActions": not_actions, "dataActions": [], "notDataActions": []}],
-            "createdOn": "2015-02-02T21:55:09.8806423Z",
-            "updatedOn": "2021-11-11T20:13:47.8628684Z",
-            "createdBy": None,
-            "updatedBy": None,
-        },
+        "properties": {**properties, "permissions": permissions},
     }
+
+
+def definition(guid: str, subscription: str) -> dict[str, Any]:
+    name, description, actions, not_actions = BUILT_IN[guid]
+    built_in = {"roleName": name, "type": "BuiltInRole", "description": description, "assignableScopes": ["/"],
+                "createdOn": "2015-02-02T21:55:09.8806423Z", "updatedOn": "2021-11-11T20:13:47.8628684Z",
+                "createdBy": None, "updatedBy": None}  # fmt: skip
+    return _role_document(guid, subscription, built_in, actions, not_actions)
 
 
 def assignment(
@@ -151,22 +150,10 @@ CUSTOM_ROLES = {
 def custom_definition(guid: str, subscription: str) -> dict[str, Any]:
     """A custom role as `Role Definitions - List` returns it in each subscription it is assignable in."""
     name, description, actions, not_actions, scopes = CUSTOM_ROLES[guid]
-    return {
-        "id": f"{sub_id(subscription)}/providers/Microsoft.Authorization/roleDefinitions/{guid}",
-        "type": "Microsoft.Authorization/roleDefinitions",
-        "name": guid,
-        "properties": {
-            "roleName": name,
-            "type": "CustomRole",
-            "description": description,
-            "assignableScopes": [sub_id(s) for s in scopes],
-            "permissions": [{"actions": actions, "notActions": not_actions, "dataActions": [], "notDataActions": []}],
-            "createdOn": "2025-02-10T03:14:27.1180533Z",
-            "updatedOn": "2025-02-10T03:14:27.1180533Z",
-            "createdBy": SATO,
-            "updatedBy": SATO,
-        },
-    }
+    custom = {"roleName": name, "type": "CustomRole", "description": description,
+              "assignableScopes": [sub_id(s) for s in scopes], "createdOn": "2025-02-10T03:14:27.1180533Z",
+              "updatedOn": "2025-02-10T03:14:27.1180533Z", "createdBy": SATO, "updatedBy": SATO}  # fmt: skip
+    return _role_document(guid, subscription, custom, actions, not_actions)
 
 
 def role_estate(assignments: list[dict[str, Any]], custom: tuple[str, ...] = ()) -> dict[str, Any]:
