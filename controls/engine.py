@@ -173,8 +173,10 @@ def _rollup(requirement: Requirement, ids: tuple[str, ...], missing: list[str], 
         return Verdict(
             number,
             Status.PARTIAL,
-            f"一部確認: チェックの {total} 件すべて合格（{', '.join(ids)}）。{requirement.coverage_ja or ''}",
-            f"partly evidenced: all {total} checked passed ({', '.join(ids)}). {requirement.coverage_en or ''}",
+            f"チェックの {total} 件すべて合格（{', '.join(ids)}）、ただしチェックは要求事項の一部のみ。"
+            f"{requirement.coverage_ja or ''}",
+            f"all {total} checked passed ({', '.join(ids)}), but the checks cover only part of the requirement. "
+            f"{requirement.coverage_en or ''}",
             ids,
             **counts,
         )
