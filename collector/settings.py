@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -51,11 +52,28 @@ class CollectionSettings:
 
 
 @dataclass(frozen=True)
+class AgentSettings:
+    # Full collections: "every 1h", "every 90s", or a 5-field cron expression in UTC ("0 * * * *").
+    schedule: str = "every 1h"
+    # Faster collections of chosen fact kinds, each "KIND[+KIND...]=SCHEDULE", e.g.
+    # "network_security_group=every 10m"; such a run judges only the checks those kinds decide.
+    partial_schedules: tuple[str, ...] = ()
+    # /healthz, /readyz and /metrics; port 0 serves nothing.
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 9464
+    # On SIGTERM the current run may finish for this long; then it is sealed interrupted.
+    shutdown_grace_seconds: int = 30
+    # A running collection renews its lease this often; a lease not renewed for 3 periods is abandoned.
+    lease_seconds: int = 15
+
+
+@dataclass(frozen=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     azure: AzureSettings = field(default_factory=AzureSettings)
     collection: CollectionSettings = field(default_factory=CollectionSettings)
     thresholds: Thresholds = field(default_factory=Thresholds)
+    agent: AgentSettings = field(default_factory=AgentSettings)
 
     def digest(self) -> str:
         """SHA-256 of the effective settings without secrets, stored with each run."""
@@ -72,6 +90,7 @@ _SECTIONS: dict[str, type] = {
     "azure": AzureSettings,
     "collection": CollectionSettings,
     "thresholds": Thresholds,
+    "agent": AgentSettings,
 }
 _NOT_FROM_FILE = {("azure", "client_secret")}
 
@@ -139,6 +158,7 @@ def _validate(s: Settings, where: str) -> None:
         raise ConfigError(f"{where}: key 'azure.ca_bundle': file not found: {s.azure.ca_bundle}")
     if s.collection.max_workers < 1:
         raise ConfigError(f"{where}: key 'collection.max_workers': must be at least 1")
+    _validate_agent(s.agent, where)
     from controls.checks.helpers import parse_port_ranges
 
     if not parse_port_ranges(s.thresholds.exposed_ports):
@@ -226,3 +246,29 @@ def sandbox_overrides(info: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "ca_bundle": info["ca_bundle"],
         }
     }
+
+
+def _validate_agent(agent: AgentSettings, where: str) -> None:
+    from agent.schedule import ScheduleError, parse_schedule
+    from controls.model import KIND_PATTERN
+
+    try:
+        parse_schedule(agent.schedule)
+    except ScheduleError as exc:
+        raise ConfigError(f"{where}: key 'agent.schedule': {exc}") from None
+    for entry in agent.partial_schedules:
+        kinds, sep, schedule = entry.partition("=")
+        names = [k.strip() for k in kinds.split("+")]
+        if not sep or not all(re.fullmatch(KIND_PATTERN, k) for k in names):
+            raise ConfigError(
+                f"{where}: key 'agent.partial_schedules': {entry!r} is not KIND[+KIND...]=SCHEDULE, "
+                "e.g. network_security_group=every 10m"
+            )
+        try:
+            parse_schedule(schedule)
+        except ScheduleError as exc:
+            raise ConfigError(f"{where}: key 'agent.partial_schedules': {exc}") from None
+    if agent.listen_port > 65535:
+        raise ConfigError(f"{where}: key 'agent.listen_port': must be 0-65535, got {agent.listen_port}")
+    if agent.lease_seconds < 1:
+        raise ConfigError(f"{where}: key 'agent.lease_seconds': must be at least 1")

@@ -161,3 +161,29 @@ class Thresholds:
     # Public source CIDRs (IPv4 / IPv6) the operator vouches for, e.g. a hospital site's fixed addresses:
     # an Allow from them to those ports is not Internet exposure. Empty: every public address is the Internet.
     trusted_sources: tuple[str, ...] = ()
+
+
+class DriftKind(StrEnum):
+    """How a finding or a verdict changed between two completed runs."""
+
+    NEW_FAILURE = "new_failure"  # a finding now fails (it passed, errored, or the resource is new)
+    RESOLVED = "resolved"  # a failing or erroring finding now passes
+    NEW_ERROR = "new_error"  # a finding could no longer be judged (could not see)
+    RESOURCE_GONE = "resource_gone"  # a (check, resource) judged before is no longer judged
+    NEW_RESOURCE = "new_resource"  # a (check, resource) judged for the first time, passing
+    VERDICT_CHANGED = "verdict_changed"  # a requirement's status changed
+
+
+@dataclass(frozen=True)
+class DriftEvent:
+    """One change between the previous completed run and this one; what alerts are about."""
+
+    kind: DriftKind
+    check_id: str | None  # None for a verdict change
+    resource_id: str | None  # None for a verdict change
+    requirements: tuple[int, ...]  # the finding's mapped numbers, or the one requirement of a verdict change
+    before: Status | None  # None when there was nothing before
+    after: Status | None  # None when the resource is gone
+    reason_ja: str
+    reason_en: str
+    previous_run: int | None = None

@@ -1,0 +1,1 @@
+"""Drift between runs, and the alerts that tell people about it."""
