@@ -8,9 +8,11 @@ kind it produces in its scope, and the run goes on; the checks reading those kin
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from azure.core.credentials import TokenCredential
 
@@ -18,9 +20,10 @@ from collector import __version__
 from collector.azure_clients import ClientFactory, make_credential
 from collector.fetchers import SUBSCRIPTIONS
 from collector.fetchers.base import FetchContext, Fetcher, Sink
-from collector.plan import CollectionPlan, plan_for
+from collector.plan import CollectionPlan, PlanError, plan_for
 from collector.settings import Settings
 from controls.catalog import Catalog
+from controls.checks import ALL_CHECKS, Check
 from controls.engine import EvaluationResult, evaluate
 from controls.model import FactKind, FactSet
 from storage.ledger import Ledger, RunRecord
@@ -90,24 +93,48 @@ class RunOutcome:
     result: EvaluationResult
 
 
+def checks_for_kinds(kinds: Collection[str]) -> tuple[Check, ...]:
+    """The checks a partial run of `kinds` can judge: those reading nothing else."""
+    wanted = set(kinds)
+    return tuple(c for c in ALL_CHECKS if set(c.reads) <= wanted)
+
+
+def decided_by(catalog: Catalog, checks: Collection[Check]) -> set[int]:
+    """Requirement numbers every mapped check of which is among `checks` (a partial run's verdicts)."""
+    ran = {c.id for c in checks}
+    return {r.number for r in catalog if r.mapped_checks and set(r.mapped_checks) <= ran}
+
+
 def run_once(
     settings: Settings,
     ledger: Ledger,
     catalog: Catalog,
     credential: TokenCredential | None = None,
+    kinds: Collection[str] | None = None,
 ) -> RunOutcome:
-    """Collect, store, evaluate and seal one run. A crash seals the run as failed, then re-raises."""
-    scope = {"subscriptions": list(settings.azure.subscriptions), "arm": settings.azure.arm_base_url}
+    """Collect, store, evaluate and seal one run. A crash seals the run as failed, then re-raises.
+
+    With `kinds`, a partial run: it collects what the checks reading only those kinds need, judges
+    those checks, and stores verdicts only for the requirements they alone decide or support."""
+    checks = ALL_CHECKS if kinds is None else checks_for_kinds(kinds)
+    if not checks:
+        raise PlanError(f"no check reads only the fact kinds {', '.join(sorted(kinds or ()))}")
+    scope: dict[str, Any] = {"subscriptions": list(settings.azure.subscriptions), "arm": settings.azure.arm_base_url}
+    if kinds is not None:
+        scope |= {"partial": True, "kinds": sorted(kinds), "checks": [c.id for c in checks]}
     run_id = ledger.start_run(
         datetime.now(UTC), agent_version=__version__, config_digest=settings.digest(), scope=scope
     )
-    log.info("run %d started", run_id)
+    log.info("run %d started%s", run_id, f" (partial: {', '.join(sorted(kinds))})" if kinds is not None else "")
     try:
-        plan = plan_for()
+        plan = plan_for(checks)
         facts = collect(settings, credential, plan)
         ledger.add_evidence(run_id, facts.evidence)
         ledger.add_collection_errors(run_id, facts.errors)
         result = evaluate(facts, catalog, settings.thresholds, plan.checks)
+        if kinds is not None:
+            decided = decided_by(catalog, checks)
+            result = replace(result, verdicts=[v for v in result.verdicts if v.requirement in decided])
         ledger.add_findings(run_id, result.findings)
         ledger.add_verdicts(run_id, result.verdicts)
         ledger.complete_run(run_id, datetime.now(UTC))

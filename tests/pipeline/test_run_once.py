@@ -121,3 +121,31 @@ def test_verdicts_are_reproduced_from_stored_evidence_alone(emr, catalog, tmp_pa
     assert {v.requirement: (v.status, v.reason_en) for v in replay.verdicts} == {
         v.requirement: (v.status, v.reason_en) for v in stored_verdicts
     }
+
+
+def test_partial_run_judges_only_the_checks_its_kinds_decide(emr, catalog, database_url):
+    settings = sandbox_settings(emr, database_url)
+    with Ledger(database_url) as ledger:
+        outcome = run_once(settings, ledger, catalog, kinds={"network_security_group"})
+        run = ledger.run(outcome.run.id)
+        evidence = ledger.evidence(run.id)
+        verdicts = {v.requirement: v.status for v in ledger.verdicts(run.id)}
+        findings = ledger.findings(run.id)
+    assert run.status == "completed"
+    assert run.scope["partial"] is True and run.scope["kinds"] == ["network_security_group"]
+    assert run.scope["checks"] == ["nsg-no-internet-management-ports"]
+    # Only the NSG documents (and the subscription list the per-subscription fetchers need) were read.
+    assert {e.kind for e in evidence} == {FactKind.NSG, FactKind.SUBSCRIPTION}
+    assert {f.check_id for f in findings} == {"nsg-no-internet-management-ports"}
+    # Verdicts only where the run's checks are every check mapped: 148 (decides) and 87 (supports);
+    # No 86 also needs the client-certificate check, which did not run.
+    assert verdicts == {87: Status.FAIL, 148: Status.FAIL}
+
+
+def test_partial_run_of_kinds_no_check_reads_alone_is_refused(emr, catalog):
+    from collector.plan import PlanError
+
+    with Ledger("sqlite://") as ledger:
+        with pytest.raises(PlanError, match="no check reads only the fact kinds flow_log"):
+            run_once(sandbox_settings(emr), ledger, catalog, kinds={"flow_log"})
+        assert ledger.runs() == []  # refused before a run was started
