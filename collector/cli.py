@@ -33,23 +33,43 @@ def _open_ledger(settings: Settings):  # type: ignore[no-untyped-def]
     return Ledger(settings.database.url)
 
 
+def _latest_full_run(ledger):  # type: ignore[no-untyped-def]
+    """The newest sealed full run, and the partial runs sealed after it (newest first).
+
+    A partial run judges a few checks only; the table of every requirement comes from a full run."""
+    sealed = [r for r in ledger.runs() if r.sealed]
+    sealed.sort(key=lambda r: (r.finished_at or r.started_at, r.id))
+    full = [r for r in sealed if not r.scope.get("partial")]
+    latest = full[-1] if full else None
+    newer = [r for r in sealed if r.scope.get("partial") and (latest is None or r.id > latest.id)]
+    return latest, newer[::-1]
+
+
 def _print_run(settings: Settings, run_id: int | None, as_json: bool, lang: str) -> int:
     from collector.render import summary, table, verdict_rows
     from controls.catalog import load_catalog
 
     ledger = _open_ledger(settings)
+    newer = []
     try:
-        run = ledger.run(run_id) if run_id is not None else ledger.latest_run()
+        run, newer = (ledger.run(run_id), []) if run_id is not None else _latest_full_run(ledger)
         if run is None:
             print("no completed run yet: run `shoko collect` first", file=sys.stderr)
             return EXIT_FAILED
-        rows = verdict_rows(load_catalog(), ledger.verdicts(run.id))
+        verdicts = ledger.verdicts(run.id)
+        rows = verdict_rows(load_catalog(), verdicts)
     finally:
         ledger.close()
+    if run.scope.get("partial"):
+        # A partial run judged a few requirements only; the others are not "missing", just not its job.
+        judged = {v.requirement for v in verdicts}
+        rows = [r for r in rows if r["no"] in judged]
     if as_json:
         out = {
             "run": {
                 "id": run.id,
+                "kind": "partial" if run.scope.get("partial") else "full",
+                "kinds": run.scope.get("kinds"),
                 "status": run.status,
                 "started_at": run.started_at.isoformat(),
                 "finished_at": run.finished_at.isoformat() if run.finished_at else None,
@@ -62,6 +82,11 @@ def _print_run(settings: Settings, run_id: int | None, as_json: bool, lang: str)
     else:
         print(table(rows, lang))
         print(summary(rows, run))
+        for partial in newer:
+            print(
+                f"newer partial run {partial.id} ({', '.join(partial.scope.get('kinds', []))}) {partial.status} at "
+                f"{partial.finished_at.isoformat() if partial.finished_at else '?'}: `shoko status --run {partial.id}`"
+            )
     return EXIT_OK
 
 

@@ -97,7 +97,8 @@ def summary(rows: list[dict[str, Any]], run: RunRecord) -> str:
     order = [s.value for s in Status]
     parts = ", ".join(f"{counts[s]} {s}" for s in order if counts[s])
     cov = Counter(r["coverage"] for r in rows)
-    line = (
+    kind = f"partial run ({', '.join(run.scope['kinds'])}): " if run.scope.get("partial") else ""
+    line = kind + (
         f"{len(rows)} requirements: {parts} — checks decide {cov['full']} fully, {cov['partial']} partly, "
         f"support {cov['supporting']} manual — run {run.id} {run.status} at "
         f"{run.finished_at.isoformat() if run.finished_at else '?'}, digest {(run.digest or '')[:16]}"

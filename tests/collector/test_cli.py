@@ -159,3 +159,23 @@ def test_verify_with_a_noted_digest_catches_a_removed_latest_run(collected, caps
     assert main(["verify"]) == 0  # an emptied chain is consistent with itself ...
     assert main(["verify", "--expect-digest", digest]) == 1  # ... but the noted run is gone
     assert f"no run with digest {digest}" in capsys.readouterr().err
+
+
+def test_status_shows_the_latest_full_run_and_names_newer_partial_runs(collected, capsys):
+    from collector.pipeline import run_once
+    from collector.settings import load_settings, sandbox_overrides
+    from controls.catalog import load_catalog
+    from storage.ledger import Ledger
+
+    with Sandbox.from_file(EMR) as sb, Ledger(f"sqlite:///{collected}") as ledger:
+        settings = load_settings(None, environ={}, overrides=sandbox_overrides(sb.info.to_dict()))
+        partial = run_once(settings, ledger, load_catalog(), kinds={"network_security_group"}).run
+    capsys.readouterr()
+    assert main(["status", "--lang", "en"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^182 requirements: ", out, re.M)  # the full run's table, not the partial one's
+    assert f"newer partial run {partial.id} (network_security_group) completed" in out
+    assert main(["status", "--run", str(partial.id), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["run"]["kind"] == "partial" and data["run"]["kinds"] == ["network_security_group"]
+    assert sorted(r["no"] for r in data["requirements"]) == [87, 148]
