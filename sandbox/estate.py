@@ -117,33 +117,74 @@ class Estate:
         return [str(s["subscriptionId"]) for s in self.subscriptions]
 
     def with_resource(self, doc: Mapping[str, Any]) -> Estate:
-        """A copy with `doc` added, or replacing the declared document with the same id. Validated."""
+        """A copy with `doc` added, or replacing the declared document with the same id. Validated.
+
+        A child that its declared parent embeds in a `properties` list named like the child's type segment (an
+        NSG's `securityRules`, a VNet's `subnets`, a NIC's `ipConfigurations`) goes into that list, as ARM keeps
+        it, so the parent's own document (e.g. each NSG in a listing) shows the change."""
         raw = copy.deepcopy(self.raw)
         resources = list(raw.get("resources") or [])
         key = str(doc.get("id", "")).lower()
         positions = [i for i, r in enumerate(resources) if str(r.get("id", "")).lower() == key]
+        embedded = None if positions else _embedding_list(resources, key)
         if positions:
             resources[positions[0]] = dict(doc)
+        elif embedded is not None:
+            # Embedded elements that do not look like resources are skipped when an estate is built; a document
+            # put on its own must be one, so check it as such.
+            _Builder(self.source).check_document(
+                f"resource {doc.get('id')}", doc, {s.lower() for s in self.subscription_ids}
+            )
+            at = [i for i, item in enumerate(embedded) if _item_id(item) == key]
+            if at:
+                embedded[at[0]] = dict(doc)
+            else:
+                embedded.append(dict(doc))
         else:
             resources.append(dict(doc))
         raw["resources"] = resources
         return estate_from_mapping(raw, self.source)
 
     def without_resource(self, resource_id: str) -> Estate:
-        """A copy without the declared document `resource_id` (and what hangs off it). Validated."""
+        """A copy without the declared document `resource_id` (or the embedded child of that id, taken out of its
+        parent's list), and what hangs off it. Validated."""
         raw = copy.deepcopy(self.raw)
         prefix = resource_id.lower().rstrip("/")
+        resources = raw.get("resources") or []
         kept = []
-        for r in raw.get("resources") or []:
+        for r in resources:
             rid = str(r.get("id", "")).lower()
             if rid == prefix or rid.startswith(prefix + "/"):
                 continue
             kept.append(r)
-        if len(kept) == len(raw.get("resources") or []):
+        embedded = _embedding_list(kept, prefix)
+        if embedded is not None and any(_item_id(item) == prefix for item in embedded):
+            embedded[:] = [item for item in embedded if _item_id(item) != prefix]
+        elif len(kept) == len(resources):
             raise KeyError(f"no declared resource with id {resource_id}")
         raw["resources"] = kept
         raw["runCommands"] = [rc for rc in raw.get("runCommands") or [] if str(rc.get("vm", "")).lower() != prefix]
         return estate_from_mapping(raw, self.source)
+
+
+def _item_id(item: Any) -> str:
+    return str(item.get("id", "")).lower() if isinstance(item, Mapping) else ""
+
+
+def _embedding_list(resources: list[Any], child_id: str) -> list[Any] | None:
+    """The `properties` list of a declared document that embeds children like `child_id` (`{parent}/{segment}/{name}`
+    with a list `properties.<segment>`, compared case-insensitively), or None."""
+    parent, _, name = child_id.rstrip("/").rpartition("/")
+    parent, _, segment = parent.rpartition("/")
+    if not parent or not segment or not name:
+        return None
+    for r in resources:
+        if isinstance(r, Mapping) and str(r.get("id", "")).lower() == parent and isinstance(r.get("properties"), dict):
+            props = r["properties"]
+            key = next((k for k in props if k.lower() == segment and isinstance(props[k], list)), None)
+            if key is not None:
+                return props[key]
+    return None
 
 
 class _EstateLoader(yaml.SafeLoader):
@@ -165,6 +206,12 @@ _EstateLoader.add_implicit_resolver(
 
 def load_estate(path: str | Path) -> Estate:
     """Read and validate an estate file (`.json` as JSON, anything else as YAML)."""
+    return estate_from_mapping(read_data(path), str(path))
+
+
+def read_data(path: str | Path) -> Any:
+    """Parse an estate file, or a file of ARM documents, as the estate loader reads YAML (timestamps stay strings,
+    only true/false are booleans) or JSON (`.json`). Raises EstateError (one line)."""
     p = Path(path)
     source = str(path)
     try:
@@ -183,7 +230,7 @@ def load_estate(path: str | Path) -> Estate:
             data = yaml.load(text, Loader=_EstateLoader)
         except yaml.YAMLError as e:
             raise EstateError(f"{source}: not valid YAML: {_yaml_problem(e)}") from None
-    return estate_from_mapping(data, source)
+    return data
 
 
 def _yaml_problem(e: yaml.YAMLError) -> str:

@@ -1,7 +1,11 @@
-"""`shoko sandbox ...`: run the offline Azure in the foreground, or check an estate file.
+"""`shoko sandbox ...`: run the offline Azure in the foreground, check an estate file, or change the estate of a
+running sandbox.
 
     serve --estate FILE [--port N] [--host H] [--info-file F] [--page-size N] [--verbose]
     check --estate FILE
+    put --info-file F FILE          add or replace the ARM document(s) in FILE (one document or a list)
+    delete --info-file F ID         remove a resource (and what lies under it)
+    set-estate --info-file F FILE   serve another estate (same tenant)
 
 `serve` prints one JSON line (base_url, authority, tenant_id, client_id, client_secret, ca_bundle,
 graph_base_url, subscriptions) and writes the same object to --info-file (mode 0600), then serves
@@ -20,7 +24,8 @@ import sys
 import threading
 from pathlib import Path
 
-from sandbox.estate import EstateError, load_estate
+from sandbox.admin import SandboxAdmin, SandboxAdminError
+from sandbox.estate import EstateError, load_estate, read_data
 from sandbox.server import Sandbox
 
 
@@ -47,6 +52,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--verbose", "-v", action="store_true", help="print one line per request to stderr")
     check = sub.add_parser("check", help="validate an estate file and exit")
     check.add_argument("--estate", required=True, help="estate file (YAML or JSON)")
+    info_help = "the info file a running `serve --info-file` wrote"
+    put = sub.add_parser("put", help="add or replace ARM documents in a running sandbox's estate")
+    put.add_argument("--info-file", required=True, help=info_help)
+    put.add_argument("file", help="YAML or JSON: one ARM document or a list of them")
+    delete = sub.add_parser("delete", help="remove a resource from a running sandbox's estate")
+    delete.add_argument("--info-file", required=True, help=info_help)
+    delete.add_argument("id", help="the resource id")
+    replace = sub.add_parser("set-estate", help="serve another estate file (same tenant) from now on")
+    replace.add_argument("--info-file", required=True, help=info_help)
+    replace.add_argument("file", help="estate file (YAML or JSON)")
     return parser
 
 
@@ -58,6 +73,8 @@ def main(argv: list[str]) -> int:
         return 2
     except SystemExit as e:  # --help
         return int(e.code or 0)
+    if args.command in ("put", "delete", "set-estate"):
+        return _change(args)
     try:
         estate = load_estate(args.estate)
     except EstateError as e:
@@ -99,6 +116,34 @@ def main(argv: list[str]) -> int:
                 info_file.unlink()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    return 0
+
+
+def _change(args: argparse.Namespace) -> int:
+    """put / delete / set-estate against a running sandbox: one line on success, one line and exit 2 on error."""
+    try:
+        try:
+            info = json.loads(Path(args.info_file).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise SandboxAdminError(f"{args.info_file}: cannot read the sandbox info ({e})") from None
+        admin = SandboxAdmin.from_info(info)
+        if args.command == "delete":
+            admin.delete_resource(args.id)
+            print(f"deleted {args.id}")
+        elif args.command == "set-estate":
+            answer = admin.set_estate(load_estate(args.file).raw)
+            print(f"serving {args.file} ({answer.get('resources')} ARM documents)")
+        else:
+            data = read_data(args.file)
+            docs = data if isinstance(data, list) else [data]
+            for n, doc in enumerate(docs):
+                if not isinstance(doc, dict):
+                    raise EstateError(f"{args.file}: document {n}: must be a mapping (an ARM document)")
+                admin.put_resource(doc)
+                print(f"put {doc.get('id')}")
+    except (SandboxAdminError, EstateError) as e:
+        print(f"shoko sandbox {args.command}: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -20,7 +20,9 @@ Fault API (`sb.faults`, a `sandbox.faults.FaultSet`):
 Request log (`sb.requests`, a `RequestLog`): one `RequestRecord(method, path, query, status, api,
 fault, request_id, at, duration_ms)` per request, in arrival order; `mark()` / `since(mark)` / `clear()`.
 
-Estate changes while running: `sb.put_resource(doc)`, `sb.delete_resource(id)`, `sb.set_estate(estate)`.
+Estate changes while running: `sb.put_resource(doc)`, `sb.delete_resource(id)`, `sb.set_estate(estate)`, or,
+from another process, the admin endpoints (`Authorization: Bearer {info.admin_token}`):
+    PUT /_sandbox/resources (an ARM document), DELETE /_sandbox/resources?id=ID, PUT /_sandbox/estate (an estate).
 A token for plain HTTP clients: `sb.issue_token("arm" | "graph", lifetime=None)`.
 """
 
@@ -30,6 +32,7 @@ import base64
 import binascii
 import contextlib
 import dataclasses
+import hmac
 import json
 import logging
 import math
@@ -51,7 +54,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 from sandbox import arm as armmod
 from sandbox import graph as graphmod
 from sandbox import ids, tls
-from sandbox.estate import Estate, RunCommandOutput, estate_from_mapping, load_estate
+from sandbox.estate import Estate, EstateError, RunCommandOutput, estate_from_mapping, load_estate
 from sandbox.faults import Fault, FaultSet, RequestFacts
 from sandbox.identity import InvalidToken, TokenRequestError, TokenService, audience_uri
 
@@ -75,6 +78,8 @@ class SandboxInfo:
     ca_bundle: str
     graph_base_url: str
     subscriptions: list[str]
+    # Authorises the /_sandbox/... admin endpoints (estate changes from another process); sandbox-only.
+    admin_token: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,7 +91,7 @@ class RequestRecord:
     path: str  # URL path, percent-decoded, without the query
     query: str  # raw query string
     status: int
-    api: str  # "arm", "graph" or "identity"
+    api: str  # "arm", "graph", "identity" or "admin"
     fault: str | None  # kind of the injected fault that answered, if any
     request_id: str
     at: float  # time.time() when the request arrived
@@ -236,7 +241,9 @@ class Sandbox:
         self.lro_polls = lro_polls
         self.faults = FaultSet()
         self.requests = RequestLog()
-        self._estate_lock = threading.Lock()
+        self._estate_lock = threading.Lock()  # guards (estate, index) as one pair for readers
+        self._update_lock = threading.RLock()  # serialises read-modify-write changes of the estate
+        self._admin_token = secrets.token_urlsafe(32)
         self._ops: dict[str, _Operation] = {}
         self._ops_lock = threading.Lock()
         self._rates = _RateBucket()
@@ -302,6 +309,7 @@ class Sandbox:
             ca_bundle=str(files.ca_bundle),
             graph_base_url=f"{base}/v1.0",
             subscriptions=self._estate.subscription_ids,
+            admin_token=self._admin_token,
         )
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox-accept", daemon=True
@@ -345,23 +353,38 @@ class Sandbox:
     def estate(self) -> Estate:
         return self._estate
 
-    def set_estate(self, estate: Estate) -> None:
-        """Serve a different estate from the next request on (tenant and client stay as started)."""
-        index = armmod.ArmIndex(estate)
+    def set_estate(self, estate: Estate | Mapping[str, Any]) -> None:
+        """Serve a different estate (an `Estate`, or a mapping validated like an estate file) from the next request
+        on. Its tenant and client id must be the running ones: tokens already issued stay valid. Faults declared in
+        it are not armed (use `sb.faults`)."""
+        if not isinstance(estate, Estate):
+            estate = estate_from_mapping(estate, "<estate>")
+        with self._update_lock:
+            self._swap(estate)
+
+    def _swap(self, estate: Estate) -> None:
+        running, new = self._estate.tenant, estate.tenant
+        if new.id.lower() != running.id.lower() or new.client_id.lower() != running.client_id.lower():
+            raise EstateError(
+                f"{estate.source}: tenant {new.id} / client {new.client_id} differs from the "
+                f"running sandbox's {running.id} / {running.client_id}; start a new sandbox to change tenants"
+            )
+        index = armmod.ArmIndex(estate)  # built before the swap: requests in flight keep the old pair
         with self._estate_lock:
             self._estate, self._index = estate, index
 
     def put_resource(self, doc: Mapping[str, Any]) -> None:
-        """Add or replace one ARM document (validated like the estate file)."""
-        with self._estate_lock:
-            estate = self._estate.with_resource(doc)
-        self.set_estate(estate)
+        """Add or replace one ARM document (validated like the estate file). A child that ARM embeds in its
+        parent (an NSG's security rule, a VNet's subnet, a NIC's IP configuration) is put into the parent's list,
+        so the parent's document shows it too, as in ARM."""
+        with self._update_lock:
+            self._swap(self._estate.with_resource(doc))
 
     def delete_resource(self, resource_id: str) -> None:
-        """Remove a declared document and everything whose id lies under it."""
-        with self._estate_lock:
-            estate = self._estate.without_resource(resource_id)
-        self.set_estate(estate)
+        """Remove a declared document (or an embedded child from its parent's list) and everything under it.
+        Raises KeyError when there is no such document."""
+        with self._update_lock:
+            self._swap(self._estate.without_resource(resource_id))
 
     def issue_token(self, audience: str = "arm", lifetime: int | None = None) -> str:
         """A bearer token as the token endpoint would issue (negative lifetime: already expired)."""
@@ -385,6 +408,8 @@ class Sandbox:
             request_id=str(uuid.uuid4()),
         )
         api = _classify(req.path)
+        if api == "admin":
+            return self._admin(req), api, req.request_id
         facts = self._facts(req, api)
         plan = self.faults.plan(facts)
         if plan.delay:
@@ -492,6 +517,49 @@ class Sandbox:
             return _Reply.json(status, body, ctype, headers=headers, fault=fault.kind)
         # malformed: a 200 whose JSON stops half-way, as a dropped connection behind a proxy can produce.
         return _Reply(200, b'{"value": [{"id": "/subscriptions/', ctype, fault=fault.kind)
+
+    # -- admin (estate changes from another process) ------------------------------------------------
+
+    def _admin(self, req: _Request) -> _Reply:
+        scheme, _, token = (req.header("Authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self._admin_token.encode()):
+            return _admin_error(
+                401, "Unauthorized", "the /_sandbox endpoints need 'Authorization: Bearer <admin_token>' "
+                "(admin_token from the sandbox info)",
+            )  # fmt: skip
+        route = req.path.lower().rstrip("/")
+        methods = {"/_sandbox/resources": ("PUT", "DELETE"), "/_sandbox/estate": ("GET", "PUT")}.get(route)
+        if methods is None:
+            return _admin_error(
+                404, "NotFound", f"no admin endpoint at {req.path}; /_sandbox/resources, /_sandbox/estate"
+            )
+        if req.method not in methods:
+            return _admin_error(405, "MethodNotAllowed", f"{req.path} accepts {' and '.join(methods)}")
+        try:
+            if route == "/_sandbox/estate" and req.method == "GET":
+                return _Reply.json(200, self.estate.raw)
+            if req.method == "DELETE":
+                resource_id = req.q("id")
+                if not resource_id:
+                    return _admin_error(400, "MissingId", "DELETE /_sandbox/resources needs ?id=<resource id>")
+                try:
+                    self.delete_resource(resource_id)
+                except KeyError:
+                    return _admin_error(404, "ResourceNotFound", f"no resource with id {resource_id} in the estate")
+                return _Reply.json(200, {"deleted": resource_id, "resources": len(self.estate.resources)})
+            try:
+                body = json.loads(req.body or b"null")
+            except (ValueError, UnicodeDecodeError) as e:
+                return _admin_error(400, "InvalidJson", f"the request body is not JSON ({e})")
+            if not isinstance(body, dict):
+                return _admin_error(400, "InvalidBody", "the request body must be a JSON object")
+            if route == "/_sandbox/resources":
+                self.put_resource(body)
+                return _Reply.json(200, {"put": body.get("id"), "resources": len(self.estate.resources)})
+            self.set_estate(body)
+            return _Reply.json(200, {"resources": len(self.estate.resources)})
+        except EstateError as e:
+            return _admin_error(400, "InvalidEstate", str(e))
 
     # -- identity -----------------------------------------------------------------------------------
 
@@ -795,6 +863,8 @@ class Sandbox:
 
 def _classify(path: str) -> str:
     low = path.lower()
+    if low == "/_sandbox" or low.startswith("/_sandbox/"):
+        return "admin"
     if low == "/v1.0" or low.startswith("/v1.0/"):
         return "graph"
     if low.startswith("/subscriptions") or low == "/tenants":
@@ -803,6 +873,10 @@ def _classify(path: str) -> str:
     if len(segs) >= 2 and (segs[-1].endswith("openid-configuration") or segs[1:] == ["oauth2", "v2.0", "token"]):
         return "identity"
     return "arm"
+
+
+def _admin_error(status: int, code: str, message: str) -> _Reply:
+    return _Reply.json(status, {"error": {"code": code, "message": message}})
 
 
 def _try_parse(path: str) -> ids.ArmPath | None:

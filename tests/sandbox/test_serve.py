@@ -14,6 +14,7 @@ import pytest
 from azure.mgmt.resource.subscriptions import SubscriptionClient
 from azure.mgmt.storage import StorageManagementClient
 
+from sandbox.admin import SandboxAdmin
 from sandbox.server import Sandbox, SandboxInfo
 from tests.sandbox.conftest import ESTATE
 from tests.sandbox.sdk import client_for
@@ -57,6 +58,7 @@ def test_serve_writes_info_file_and_answers_the_sdk(tmp_path: Path) -> None:
             "ca_bundle",
             "graph_base_url",
             "subscriptions",
+            "admin_token",
         }
         assert info["graph_base_url"] == info["base_url"] + "/v1.0"
         assert info_file.stat().st_mode & 0o777 == 0o600  # it holds the client secret
@@ -64,6 +66,7 @@ def test_serve_writes_info_file_and_answers_the_sdk(tmp_path: Path) -> None:
         assert json.loads(stdout_line) == info
         client = client_for(SandboxInfo(**info), SubscriptionClient)
         assert [s.subscription_id for s in client.subscriptions.list()] == info["subscriptions"]  # two pages of 1
+        assert SandboxAdmin.from_info(info).estate()["tenant"]["id"] == info["tenant_id"]  # its admin endpoint
         ca_dir = Path(info["ca_bundle"]).parent
     finally:
         proc.send_signal(signal.SIGTERM)
