@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,14 +16,10 @@ DEMO_ESTATE = Path(__file__).resolve().parent.parent / "sandbox" / "estates" / "
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    # The SDKs log every HTTP exchange at INFO; keep only their warnings.
-    for noisy in ("azure", "msal", "httpx", "kiota", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from agent.logs import setup_logging
+
+    # JSON lines when stderr is not a terminal (or SHOKO_LOG_FORMAT=json); secrets are masked either way.
+    setup_logging(None, verbose=verbose)
 
 
 def _open_ledger(settings: Settings):  # type: ignore[no-untyped-def]
@@ -92,8 +87,10 @@ def _print_run(settings: Settings, run_id: int | None, as_json: bool, lang: str)
 
 def _run_once(settings: Settings, catalog):  # type: ignore[no-untyped-def]
     """One collection + evaluation run into the configured ledger."""
+    from agent.logs import register_secret
     from collector.pipeline import run_once
 
+    register_secret(settings.azure.client_secret)  # e.g. a sandbox's, from --sandbox-info
     ledger = _open_ledger(settings)
     try:
         return run_once(settings, ledger, catalog)

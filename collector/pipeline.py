@@ -39,6 +39,12 @@ def _run_fetcher(fetcher: Fetcher, ctx: FetchContext) -> None:
             ctx.sink.error(kind, fetcher.name, ctx.scope, exc)
 
 
+def _subscription_of(scope: str) -> str | None:
+    """The subscription id of a `/subscriptions/{id}` scope (a log field), else None."""
+    parts = scope.strip("/").split("/")
+    return parts[1] if len(parts) >= 2 and parts[0].lower() == "subscriptions" else None
+
+
 def _subscription_ids(settings: Settings, sink: Sink) -> list[str]:
     """The configured subscriptions, or every one the identity can see (a disabled subscription is still
     read: its resources hold evidence too, and skipping it would hide them)."""
@@ -79,6 +85,8 @@ def collect(
         log.warning(
             "collection error: source=%s kind=%s scope=%s code=%s status=%s request_id=%s: %s",
             err.source, err.kind, err.scope, err.code, err.status_code, err.request_id, err.message,
+            extra={"fetcher": err.source, "fact_kind": str(err.kind), "subscription": _subscription_of(err.scope),
+                   "code": err.code, "status": err.status_code, "request_id": err.request_id},
         )  # fmt: skip
     log.info("collected %d evidence records, %d collection errors", len(sink.evidence), len(sink.errors))
     # Threads finish in any order; a stable order keeps findings (and their order) reproducible.
@@ -125,7 +133,10 @@ def run_once(
     run_id = ledger.start_run(
         datetime.now(UTC), agent_version=__version__, config_digest=settings.digest(), scope=scope
     )
-    log.info("run %d started%s", run_id, f" (partial: {', '.join(sorted(kinds))})" if kinds is not None else "")
+    log.info(
+        "run %d started%s", run_id, f" (partial: {', '.join(sorted(kinds))})" if kinds is not None else "",
+        extra={"run_id": run_id},
+    )  # fmt: skip
     try:
         plan = plan_for(checks)
         facts = collect(settings, credential, plan)
@@ -140,8 +151,8 @@ def run_once(
         ledger.complete_run(run_id, datetime.now(UTC))
     except BaseException as exc:
         ledger.fail_run(run_id, datetime.now(UTC), f"{type(exc).__name__}: {exc}")
-        log.error("run %d failed: %s: %s", run_id, type(exc).__name__, exc)
+        log.error("run %d failed: %s: %s", run_id, type(exc).__name__, exc, extra={"run_id": run_id})
         raise
     record = ledger.run(run_id)
-    log.info("run %d completed: digest %s", run_id, record.digest)
+    log.info("run %d completed: digest %s", run_id, record.digest, extra={"run_id": run_id})
     return RunOutcome(run=record, result=result)
