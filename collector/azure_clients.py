@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from azure.core.credentials import TokenCredential
 from azure.identity import ClientSecretCredential, DefaultAzureCredential
 
+from agent.metrics import AzureCallPolicy
 from collector.settings import AzureSettings, CollectionSettings
 
 ClientT = TypeVar("ClientT")
@@ -34,6 +35,9 @@ def make_credential(azure: AzureSettings) -> TokenCredential:
     return DefaultAzureCredential(authority=azure.authority, **verify)
 
 
+_CALLS = AzureCallPolicy()
+
+
 @dataclass
 class ClientFactory:
     """Creates ARM clients for one subscription with the configured endpoint and CA."""
@@ -44,7 +48,13 @@ class ClientFactory:
 
     def arm(self, client_cls: type[ClientT], subscription_id: str | None = None) -> ClientT:
         retries = self.collection.max_retries
-        kwargs: dict[str, Any] = {"base_url": self.azure.arm_base_url, "retry_total": retries, "retry_status": retries}
+        kwargs: dict[str, Any] = {
+            "base_url": self.azure.arm_base_url,
+            "retry_total": retries,
+            "retry_status": retries,
+            # After the retry policy: every attempt is counted by API family and status (agent.metrics).
+            "per_retry_policies": [_CALLS],
+        }
         if self.azure.ca_bundle:
             kwargs["connection_verify"] = self.azure.ca_bundle
         if subscription_id is None:  # e.g. SubscriptionClient, which takes no subscription

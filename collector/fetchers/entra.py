@@ -20,6 +20,7 @@ from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph_core import GraphClientFactory
 
+from agent.metrics import CountingTransport
 from collector.fetchers.base import MAX_PAGES, FetchContext, Fetcher, InvalidResponseError, PagingLoopError
 from controls.model import FactKind
 
@@ -42,8 +43,11 @@ def graph_client(ctx: FetchContext) -> tuple[GraphServiceClient, GraphRequestAda
     )
     verify: Any = ssl.create_default_context(cafile=ctx.azure.ca_bundle) if ctx.azure.ca_bundle else True
     retry = RetryHandlerOption(max_retries=min(ctx.clients.collection.max_retries, 10))  # kiota caps it at 10
+    # Under kiota's middleware (retries included), so every attempt is counted (agent.metrics).
+    transport = CountingTransport(httpx.AsyncHTTPTransport(verify=verify))
     http = GraphClientFactory.create_with_default_middleware(
-        client=httpx.AsyncClient(verify=verify, timeout=60), options={RetryHandlerOption.get_key(): retry}
+        client=httpx.AsyncClient(verify=verify, timeout=60, transport=transport),
+        options={RetryHandlerOption.get_key(): retry},
     )
     adapter = GraphRequestAdapter(auth, client=http)
     adapter.base_url = base
