@@ -176,6 +176,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _alerts_test(args: argparse.Namespace) -> int:
+    from alerts.commands import cmd_alerts_test
+
+    return cmd_alerts_test(args)
+
+
 def cmd_checks(args: argparse.Namespace) -> int:
     from collector.render import check_mapping, check_reference
     from controls.catalog import load_catalog
@@ -248,6 +254,13 @@ def build_parser() -> argparse.ArgumentParser:
     checks.add_argument("--json", action="store_true")
     checks.add_argument("--lang", choices=("ja", "en", "both"), default="both")
     checks.set_defaults(func=cmd_checks)
+
+    alerts = sub.add_parser("alerts", help="alert channels: `alerts test` sends a test message to each")
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True)
+    alerts_test = alerts_sub.add_parser("test", help="send a test message to each configured channel, now")
+    alerts_test.add_argument("--channel", help="only this channel (its name in alerts.channels)")
+    alerts_test.add_argument("--config")
+    alerts_test.set_defaults(func=_alerts_test)
 
     sandbox = sub.add_parser("sandbox", help="the offline Azure sandbox (serve --estate FILE ...)", add_help=False)
     sandbox.add_argument("rest", nargs=argparse.REMAINDER)

@@ -68,12 +68,65 @@ class AgentSettings:
 
 
 @dataclass(frozen=True)
+class ChannelSettings:
+    """One alert channel. Its secret (URL with token, HMAC key, password) is only ever read from the
+    environment variable the `*_env` keys name; see config/defaults.yaml."""
+
+    name: str = ""
+    type: str = ""  # webhook | teams | slack | email
+    url_env: str | None = None  # webhook, teams, slack: the variable holding the URL
+    hmac_key_env: str | None = None  # webhook: the variable holding the HMAC-SHA256 key
+    ca_file: str | None = None  # CA bundle to trust (null = the system's)
+    host: str | None = None  # email: SMTP server
+    port: int = 0  # email: 0 = 587 for starttls, 465 for smtps, 25 for none
+    tls: str = "starttls"  # email: starttls | smtps | none
+    username: str | None = None  # email: SMTP AUTH user
+    password_env: str | None = None  # email: the variable holding the SMTP password
+    from_address: str | None = None  # email
+    to_addresses: tuple[str, ...] = ()  # email
+
+
+@dataclass(frozen=True)
+class RouteSettings:
+    """Which channels get which alerts: every filter given must match (requirement numbers, check ids)."""
+
+    channels: tuple[str, ...] = ()
+    requirements: tuple[int, ...] = field(default=(), metadata={"of": int})
+    checks: tuple[str, ...] = ()
+    min_severity: str = "info"
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    channels: tuple[ChannelSettings, ...] = field(default=(), metadata={"items": ChannelSettings})
+    # Empty: every alert goes to every channel.
+    routes: tuple[RouteSettings, ...] = field(default=(), metadata={"items": RouteSettings})
+    # A new failure of these checks is severity high (others: medium).
+    high_severity_checks: tuple[str, ...] = (
+        "nsg-no-internet-management-ports",
+        "privileged-role-principal-exists",
+        "custom-role-no-broad-actions",
+    )
+    # An alert still open this long after it was last sent is sent again as a reminder; 0 = never.
+    reminder_hours: int = 24
+    # Failed deliveries are retried after retry_initial_seconds, doubling up to retry_max_seconds ...
+    retry_initial_seconds: int = 30
+    retry_max_seconds: int = 1800
+    # ... and given up (counted and logged) once the next try would be this long after the alert was written.
+    give_up_hours: int = 24
+    # One message lists at most this many items and counts the rest.
+    max_items: int = 50
+    timeout_seconds: int = 10
+
+
+@dataclass(frozen=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     azure: AzureSettings = field(default_factory=AzureSettings)
     collection: CollectionSettings = field(default_factory=CollectionSettings)
     thresholds: Thresholds = field(default_factory=Thresholds)
     agent: AgentSettings = field(default_factory=AgentSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
 
     def digest(self) -> str:
         """SHA-256 of the effective settings without secrets, stored with each run."""
@@ -91,6 +144,7 @@ _SECTIONS: dict[str, type] = {
     "collection": CollectionSettings,
     "thresholds": Thresholds,
     "agent": AgentSettings,
+    "alerts": AlertSettings,
 }
 _NOT_FROM_FILE = {("azure", "client_secret")}
 
@@ -127,14 +181,51 @@ def _apply(section: Any, name: str, values: Mapping[str, Any], where: str, secre
             raise ConfigError(f"{where}: unknown key '{dotted}' (known: {', '.join(sorted(known))})")
         if (name, key) in _NOT_FROM_FILE and not secrets_ok:
             raise ConfigError(f"{where}: key '{dotted}': secrets are not read from files; set {SECRET_ENV}")
-        changes[key] = _coerce(where, value, getattr(section, key), dotted)
+        changes[key] = _coerce_field(where, value, known[key], getattr(section, key), dotted)
     return replace(section, **changes)
+
+
+# Keys that would put an alert channel's secret into a file: refused, without echoing the value.
+_SECRET_ITEM_KEYS = {"url": "url_env", "webhook_url": "url_env", "hmac_key": "hmac_key_env", "password": "password_env"}
+
+
+def _coerce_field(where: str, value: Any, f: Any, default: Any, key: str) -> Any:
+    """A field's value: a list of mappings (metadata "items"), a list of whole numbers (metadata "of"), or
+    a scalar/list of strings (`_coerce`)."""
+    item_cls = f.metadata.get("items")
+    if item_cls is not None:
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+            raise ConfigError(f"{where}: key '{key}': expected a list of mappings")
+        items = []
+        for index, item in enumerate(value):
+            for secret, instead in _SECRET_ITEM_KEYS.items():
+                if secret in item:
+                    raise ConfigError(
+                        f"{where}: key '{key}[{index}].{secret}': secrets are not read from files; put it in an "
+                        f"environment variable and name that variable with '{instead}'"
+                    )
+            items.append(_apply(item_cls(), f"{key}[{index}]", item, where, secrets_ok=False))
+        return tuple(items)
+    if f.metadata.get("of") is int:
+        values = [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+        if not isinstance(values, list | tuple) or not all(
+            (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, str) and v.isdigit()) for v in values
+        ):
+            raise ConfigError(f"{where}: key '{key}': expected a list of whole numbers, got {value!r}")
+        return tuple(int(v) for v in values)
+    if key.endswith("_env") and value is not None and not isinstance(value, str):
+        raise ConfigError(f"{where}: key '{key}': must name an environment variable")
+    return _coerce(where, value, default, key)
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for name, cls in _SECTIONS.items():
         for f in fields(cls):
+            if "items" in f.metadata:  # lists of mappings (alert channels, routes) come from the file only
+                continue
             env = f"SHOKO_{name}_{f.name}".upper()
             if env in environ:
                 out.setdefault(name, {})[f.name] = environ[env]
@@ -159,6 +250,9 @@ def _validate(s: Settings, where: str) -> None:
     if s.collection.max_workers < 1:
         raise ConfigError(f"{where}: key 'collection.max_workers': must be at least 1")
     _validate_agent(s.agent, where)
+    from alerts.config import validate_alerts
+
+    validate_alerts(s.alerts, where)
     from controls.checks.helpers import parse_port_ranges
 
     if not parse_port_ranges(s.thresholds.exposed_ports):
