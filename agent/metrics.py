@@ -13,7 +13,7 @@ What the other parts call:
 
 Azure calls are counted where the SDK clients are built, without replacing anything in the SDKs:
 `AzureCallPolicy` is an azure-core per-retry policy on every ARM client (collector/azure_clients.py), and
-`CountingTransport` wraps the httpx transport under msgraph/kiota's middleware (collector/fetchers/entra.py).
+`CountingMiddleware` the innermost kiota middleware of the Graph client (collector/fetchers/entra.py).
 Both count every HTTP attempt (retries included) by API family and status, count 429 answers as throttled, and
 add a `Retry-After` to the wait total when the client actually retries after it.
 
@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 import httpx
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import SansIOHTTPPolicy
+from kiota_http.middleware.middleware import BaseMiddleware
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
@@ -103,9 +104,11 @@ class Metrics:
             registry=r,
         )
         self.findings = Gauge(
-            "shoko_findings", "Findings of the latest run that judged the check, by check and status.",
-            ["check", "status"], registry=r,
-        )  # fmt: skip
+            "shoko_findings",
+            "Findings of the latest run that judged the check, by check and status.",
+            ["check", "status"],
+            registry=r,
+        )
         self.requirements = Gauge(
             "shoko_requirements", "Requirements of the latest full run, by verdict status.", ["status"], registry=r
         )
@@ -301,22 +304,22 @@ class AzureCallPolicy(SansIOHTTPPolicy):  # type: ignore[type-arg]
         self.metrics.azure_attempt(arm_family(request.http_request.url), None)
 
 
-class CountingTransport(httpx.AsyncBaseTransport):
-    """The innermost httpx transport of the Graph client: kiota's middleware (retries included) runs above it,
-    so it sees every attempt. The request object is the same across kiota's retries, so its extensions carry a
-    Retry-After over to the attempt that follows it."""
+class CountingMiddleware(BaseMiddleware):
+    """The last (innermost) middleware of the Graph client: kiota's RetryHandler runs above it, so it sees every
+    attempt, whichever transport (direct or a proxy mount) sends it. The request object is the same across
+    kiota's retries, so its extensions carry a Retry-After over to the attempt that follows it."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, metrics: Metrics | None = None) -> None:
-        self.inner = inner
+    def __init__(self, metrics: Metrics | None = None) -> None:
+        super().__init__()
         self.metrics = metrics or METRICS
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def send(self, request: httpx.Request, transport: httpx.AsyncBaseTransport) -> httpx.Response:
         family = graph_family(str(request.url))
         waited = request.extensions.pop(_PENDING_WAIT, None)
         if waited:
             self.metrics.azure_waited(family, waited)
         try:
-            response = await self.inner.handle_async_request(request)
+            response = await super().send(request, transport)
         except Exception:
             self.metrics.azure_attempt(family, None)
             raise
@@ -326,6 +329,3 @@ class CountingTransport(httpx.AsyncBaseTransport):
             if wait:
                 request.extensions[_PENDING_WAIT] = wait
         return response
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()

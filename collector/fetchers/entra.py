@@ -15,12 +15,14 @@ from urllib.parse import urlparse
 
 import httpx
 from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
+from kiota_http.kiota_client_factory import KiotaClientFactory
 from kiota_http.middleware.options import HeadersInspectionHandlerOption, RetryHandlerOption
 from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph_core import GraphClientFactory
+from msgraph_core.middleware import GraphTelemetryHandler
 
-from agent.metrics import CountingTransport
+from agent.metrics import CountingMiddleware
 from collector.fetchers.base import MAX_PAGES, FetchContext, Fetcher, InvalidResponseError, PagingLoopError
 from controls.model import FactKind
 
@@ -43,11 +45,11 @@ def graph_client(ctx: FetchContext) -> tuple[GraphServiceClient, GraphRequestAda
     )
     verify: Any = ssl.create_default_context(cafile=ctx.azure.ca_bundle) if ctx.azure.ca_bundle else True
     retry = RetryHandlerOption(max_retries=min(ctx.clients.collection.max_retries, 10))  # kiota caps it at 10
-    # Under kiota's middleware (retries included), so every attempt is counted (agent.metrics).
-    transport = CountingTransport(httpx.AsyncHTTPTransport(verify=verify))
-    http = GraphClientFactory.create_with_default_middleware(
-        client=httpx.AsyncClient(verify=verify, timeout=60, transport=transport),
-        options={RetryHandlerOption.get_key(): retry},
+    # Graph's default middleware, plus one innermost (below the retries) counting every attempt (agent.metrics).
+    middleware = KiotaClientFactory.get_default_middleware({RetryHandlerOption.get_key(): retry})
+    middleware += [GraphTelemetryHandler(), CountingMiddleware()]
+    http = GraphClientFactory.create_with_custom_middleware(
+        middleware, client=httpx.AsyncClient(verify=verify, timeout=60)
     )
     adapter = GraphRequestAdapter(auth, client=http)
     adapter.base_url = base

@@ -9,16 +9,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from azure.core.exceptions import ServiceResponseError
+from azure.mgmt.network import NetworkManagementClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from agent.http import HealthServer, ReadinessProbe
-from agent.metrics import METRICS, Metrics, arm_family, graph_family, observe_run
+from agent.metrics import METRICS, AzureCallPolicy, Metrics, arm_family, graph_family, observe_run
 from collector.pipeline import run_once
 from controls.catalog import load_catalog
 from controls.model import DriftEvent, DriftKind, Finding, Status
 from sandbox.server import Sandbox
 from storage.ledger import Ledger
 from tests.pipeline.conftest import sandbox_settings
+from tests.sandbox.sdk import credential_for
 
 EMR = Path(__file__).resolve().parents[2] / "sandbox" / "estates" / "hospital-emr.yaml"
 DEV = "91142ddd-0943-48c0-91d5-e66f9c050145"
@@ -198,3 +201,17 @@ def test_module_functions_use_shokos_own_registry():
     assert METRICS.registry.get_sample_value("shoko_last_successful_run_timestamp_seconds", {"kind": "partial"}) == (
         datetime(2026, 3, 31, tzinfo=UTC).timestamp()
     )
+
+
+def test_an_attempt_without_an_answer_counts_as_error():
+    metrics = Metrics()
+    with Sandbox.from_file(EMR) as sb:
+        sb.faults.add("latency", path="*/networkSecurityGroups", delay=2.0, count=1)
+        net = NetworkManagementClient(
+            credential_for(sb.info), sb.info.subscriptions[0], base_url=sb.info.base_url,
+            connection_verify=sb.info.ca_bundle, per_retry_policies=[AzureCallPolicy(metrics)],
+            retry_total=0, read_timeout=0.3,
+        )  # fmt: skip
+        with pytest.raises(ServiceResponseError):
+            list(net.network_security_groups.list_all())
+    assert metrics.registry.get_sample_value("shoko_azure_calls_total", {"family": NSGS, "status": "error"}) == 1
