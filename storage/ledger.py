@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, func, insert, select, text
+from sqlalchemy import Engine, create_engine, event, func, insert, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
@@ -39,8 +40,9 @@ from controls.model import (
     canonical_json,
 )
 
-from . import migrate
+from . import leases, migrate
 from .hashing import blob_sha256, row_hash, seal_document
+from .leases import DEFAULT_LEASE_SECONDS, LeaseHolder, LeaseKeeper, RunLease
 from .models import (
     RUN_TABLES,
     Base,
@@ -53,7 +55,19 @@ from .models import (
 )
 from .verify import VerifyReport, verify
 
-__all__ = ["Ledger", "LedgerError", "RunRecord", "RunStatus", "VerifyReport"]
+__all__ = [
+    "CollectionLock",
+    "CollectionLocked",
+    "LeaseHolder",
+    "LeaseKeeper",
+    "LeaseLost",
+    "Ledger",
+    "LedgerError",
+    "RunLease",
+    "RunRecord",
+    "RunStatus",
+    "VerifyReport",
+]
 
 _T = TypeVar("_T")
 _CHUNK = 500  # rows per executemany / IN (...) list
@@ -73,6 +87,9 @@ class RunStatus(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
+    # Its process was stopped (SIGTERM past the grace period) or vanished (its lease expired): sealed with
+    # what it had stored, never complete.
+    INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True)
@@ -88,10 +105,54 @@ class RunRecord:
     config_digest: str
     scope: dict[str, Any]
     counts: dict[str, int] = field(default_factory=dict)  # evidence / errors / findings / verdicts
+    lease: RunLease | None = None  # who collected it and its lease's last renewal (None: before leases)
+    chain_index: int | None = None  # position in the hash chain (seal order); None while running
 
     @property
     def sealed(self) -> bool:
         return self.status != RunStatus.RUNNING
+
+    @property
+    def kind(self) -> str:
+        """`partial` for a run of chosen fact kinds (scope {"partial": true, "kinds": [...]}), else `full`."""
+        return "partial" if self.scope.get("partial") else "full"
+
+    @property
+    def duration(self) -> timedelta | None:
+        return self.finished_at - self.started_at if self.finished_at else None
+
+
+@dataclass(frozen=True)
+class CollectionLock:
+    """What `Ledger.collection_lock` yields: whether this process got the lock, else what holds it."""
+
+    name: str
+    acquired: bool
+    holder: RunRecord | None = None  # the run another process is collecting, if it has started one
+
+    def describe(self) -> str:
+        run = self.holder
+        if run is None:
+            return "no run started yet"
+        where = f" on {run.lease.host}/{run.lease.pid}" if run.lease else ""
+        return f"run {run.id}{where} since {run.started_at.isoformat(timespec='seconds')}"
+
+    @property
+    def reason(self) -> str:
+        """Why this process may not collect now (empty when it holds the lock)."""
+        return "" if self.acquired else f"another agent holds the collection lock ({self.describe()})"
+
+
+class CollectionLocked(LedgerError):
+    """Another process holds the collection lock: no run was started."""
+
+    def __init__(self, lock: CollectionLock) -> None:
+        super().__init__(f"{lock.reason}; this run is skipped")
+        self.lock = lock
+
+
+class LeaseLost(LedgerError, leases.LeaseLost):
+    """A run's lease cannot be renewed: the run is sealed, or another process holds its lease."""
 
 
 _COUNT_KEYS: dict[type[Base], str] = {
@@ -135,9 +196,19 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
 
 
 class Ledger:
-    def __init__(self, url: str | URL, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str | URL, *, echo: bool = False, create: bool = True, holder: LeaseHolder | None = None
+    ) -> None:
+        """Open (and migrate) a ledger. `create=False`: a SQLite file that does not exist is an error, not
+        a new database (read commands). `holder`: whose leases this ledger takes (default: this process)."""
         self._url = _normalise_url(url)
         self.url = self._url.render_as_string(hide_password=True)
+        self.holder = holder or leases.this_process()
+        self._memory_locks: dict[str, Any] = {}
+        self._locks_held: set[tuple[str, int]] = set()  # (lock name, thread) held by this ledger
+        path = self._sqlite_file()
+        if not create and path is not None and not path.exists():
+            raise LedgerError(f"no ledger database at {path} (no completed run yet: run `shoko collect` first)")
         self.engine = self._create_engine(echo)
         # SQLite: write transactions take the write lock up front (BEGIN IMMEDIATE), so a check such as
         # "is this run still running?" cannot go stale before the insert that depends on it.
@@ -155,6 +226,12 @@ class Ledger:
         except DBAPIError as exc:
             self.engine.dispose()
             raise LedgerError(f"cannot open ledger database {self.url}: {_first_line(exc)}") from None
+
+    def _sqlite_file(self) -> Path | None:
+        """The database file of a SQLite ledger; None for PostgreSQL and in-memory SQLite."""
+        if self._url.get_backend_name() != "sqlite" or self._url.database in (None, "", ":memory:"):
+            return None
+        return Path(self._url.database or "").expanduser()
 
     def _create_engine(self, echo: bool) -> Engine:
         url = self._url
@@ -213,8 +290,20 @@ class Ledger:
 
     # -- writing ----------------------------------------------------------------------------------
 
-    def start_run(self, started_at: datetime, *, agent_version: str, config_digest: str, scope: dict[str, Any]) -> int:
+    def start_run(
+        self,
+        started_at: datetime,
+        *,
+        agent_version: str,
+        config_digest: str,
+        scope: dict[str, Any],
+        lease_seconds: int = DEFAULT_LEASE_SECONDS,
+    ) -> int:
+        """Open a run whose lease this ledger's holder takes: it expires `LEASE_PERIODS` lease periods after
+        `started_at` unless renewed (`renew_lease`)."""
         started_at = _aware(started_at, "started_at")
+        if isinstance(lease_seconds, bool) or not isinstance(lease_seconds, int) or lease_seconds < 1:
+            raise LedgerError(f"lease_seconds must be a whole number of seconds >= 1, got {lease_seconds!r}")
         try:
             # Store exactly what JSON gives back, so the sealed copy equals what is read later.
             scope = json.loads(canonical_json(scope))
@@ -227,14 +316,20 @@ class Ledger:
                 agent_version=agent_version,
                 config_digest=config_digest,
                 scope=scope,
+                lease_host=self.holder.host,
+                lease_pid=self.holder.pid,
+                lease_token=self.holder.token,
+                lease_renewed_at=started_at,
+                lease_expires_at=leases.expiry(started_at, lease_seconds),
             )
             session.add(run)
             session.flush()
             return run.id
 
     def _running(self, session: Session, run_id: int) -> Run:
-        # FOR SHARE on PostgreSQL: a concurrent seal waits until these inserts are committed.
-        run = session.scalar(select(Run).where(Run.id == run_id).with_for_update(read=True))
+        # FOR KEY SHARE on PostgreSQL: a concurrent seal (FOR UPDATE) waits until these inserts are committed,
+        # a lease renewal (FOR NO KEY UPDATE) does not.
+        run = session.scalar(select(Run).where(Run.id == run_id).with_for_update(read=True, key_share=True))
         if run is None:
             raise LedgerError(f"run {run_id} does not exist")
         if run.status != RunStatus.RUNNING:
@@ -374,7 +469,158 @@ class Ledger:
     def fail_run(self, run_id: int, finished_at: datetime, error: str) -> str:
         return self._seal(run_id, finished_at, RunStatus.FAILED, error)
 
-    def _seal(self, run_id: int, finished_at: datetime, status: RunStatus, error: str | None) -> str:
+    def interrupt_run(self, run_id: int, at: datetime, reason: str) -> str:
+        """Seal a running run as interrupted (e.g. on SIGTERM past the grace period): chained like a failed
+        run, with the rows it stored; nothing can be added to it afterwards. Returns its digest."""
+        return self._seal(run_id, at, RunStatus.INTERRUPTED, reason)
+
+    # -- leases -----------------------------------------------------------------------------------
+
+    def renew_lease(self, run_id: int, token: str | None = None, at: datetime | None = None) -> datetime:
+        """Renew a running run's lease for the holder with `token` (default: this ledger's holder) from `at`
+        (default: now) by the window it was started with. Returns the new expiry."""
+        token = token or self.holder.token
+        at = _aware(at or datetime.now(UTC), "at")
+        with self._session(write=True) as session:
+            # FOR NO KEY UPDATE: waits for a seal, not for inserts into the run.
+            run = session.scalar(select(Run).where(Run.id == run_id).with_for_update(key_share=True))
+            if run is None:
+                raise LedgerError(f"run {run_id} does not exist")
+            if run.status != RunStatus.RUNNING:
+                raise LeaseLost(f"run {run_id} is sealed ({run.status}); its lease cannot be renewed")
+            if run.lease_token is None or run.lease_renewed_at is None or run.lease_expires_at is None:
+                raise LeaseLost(f"run {run_id} was started without a lease")
+            if run.lease_token != token:
+                holder = f"{run.lease_host}/{run.lease_pid}"
+                raise LeaseLost(f"run {run_id}'s lease is held by {holder}, not by this process")
+            at = max(at, run.lease_renewed_at)
+            window = run.lease_expires_at - run.lease_renewed_at
+            run.lease_renewed_at, run.lease_expires_at = at, at + window
+            return at + window
+
+    def keep_lease(self, run_id: int, lease_seconds: int = DEFAULT_LEASE_SECONDS) -> LeaseKeeper:
+        """Renew this holder's lease of `run_id` every `lease_seconds` on a background thread until the
+        keeper's `stop()`. In-memory SQLite gets no thread: its one shared connection cannot take a second
+        transaction at once, and no other process can see (or reap) its runs anyway."""
+        return LeaseKeeper(
+            run_id,
+            lambda: self.renew_lease(run_id),
+            lease_seconds,
+            thread=self.engine.dialect.name == "postgresql" or self._sqlite_file() is not None,
+        )
+
+    def running_runs_of_this_process(self) -> list[int]:
+        """Ids of the runs still running under this ledger's lease holder (to seal them on shutdown)."""
+        with self._session(write=False) as session:
+            query = select(Run.id).where(Run.status == RunStatus.RUNNING.value, Run.lease_token == self.holder.token)
+            return list(session.scalars(query.order_by(Run.id)).all())
+
+    def reap_abandoned(self, now: datetime) -> list[RunRecord]:
+        """Seal as interrupted every running run abandoned at `now`: its lease expired and, when its holder
+        was on this host, that process is gone (a live holder that stopped renewing keeps its run). Runs
+        started before leases existed count as abandoned. Returns the runs sealed, oldest first."""
+        now = _aware(now, "now")
+        with self._session(write=False) as session:
+            candidates = session.scalars(
+                select(Run)
+                .where(
+                    Run.status == RunStatus.RUNNING.value,
+                    or_(Run.lease_expires_at.is_(None), Run.lease_expires_at < now),
+                )
+                .order_by(Run.id)
+            ).all()
+        reaped: list[RunRecord] = []
+        for run in candidates:
+            reason = self._abandoned(run, now)
+            if reason is None:
+                continue
+            finished = run.lease_renewed_at or run.started_at  # the last moment it was known to be alive
+            try:
+                self._seal(run.id, finished, RunStatus.INTERRUPTED, reason, _lease_unchanged(run))
+            except LedgerError:
+                continue  # sealed or renewed by its holder, or reaped by another process, meanwhile
+            reaped.append(self.run(run.id))
+        return reaped
+
+    def _abandoned(self, run: Run, now: datetime) -> str | None:
+        """Why a running run whose lease expired is abandoned, or None while its holder still runs here."""
+        marked = f"marked at {now.isoformat(timespec='seconds')} by {self.holder}"
+        if run.lease_host is None or run.lease_pid is None or run.lease_renewed_at is None:
+            return (
+                f"interrupted: started without a lease (before run leases existed) and never sealed; {marked} / "
+                "中断: リースなしで開始され、封印されないまま残っていました"
+            )
+        holder = LeaseHolder(run.lease_host, run.lease_pid, run.lease_token or "")
+        renewed = run.lease_renewed_at.isoformat(timespec="seconds")
+        expired = run.lease_expires_at.isoformat(timespec="seconds") if run.lease_expires_at else "?"
+        if holder.host == leases.this_process().host:
+            if not leases.process_gone(holder, run.started_at):
+                return None
+            why, why_ja = f"process {holder.pid} on {holder.host} is gone", f"プロセス {holder.pid} は終了しています"
+        else:
+            why, why_ja = f"no renewal from {holder.host} since", f"{holder.host} から更新がありません"
+        return (
+            f"interrupted: lease last renewed at {renewed} by {holder}, expired at {expired} ({why}); {marked} / "
+            f"中断: リースの最終更新 {renewed}({holder})、期限 {expired}、{why_ja}"
+        )
+
+    @contextmanager
+    def collection_lock(self, name: str = "collect") -> Iterator[CollectionLock]:
+        """Try, without waiting, to become the one process collecting into this database; yields whether
+        it did and, if not, what holds the lock. PostgreSQL: a session advisory lock on a connection of its
+        own; SQLite file: flock on `<database>.<name>.lock`; in-memory SQLite: a process-local lock.
+        Re-entrant within one thread (an agent holding the lock may call `run_once`, which takes it too)."""
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", name):
+            raise LedgerError(f"collection lock name {name!r} is not a short lower-case name such as 'collect'")
+        mine = (name, threading.get_ident())
+        if mine in self._locks_held:
+            yield CollectionLock(name, True)
+            return
+        path = self._sqlite_file()
+        if self.engine.dialect.name == "postgresql":
+            lock = leases.postgresql_lock(self.engine, name)
+        elif path is not None:
+            lock = leases.file_lock(path.with_name(f"{path.name}.{name}.lock"))
+        else:
+            lock = leases.memory_lock(self._memory_locks, name)
+        with ExitStack() as stack:
+            try:
+                acquired = stack.enter_context(lock)
+            except DBAPIError as exc:
+                raise LedgerError(f"cannot take the collection lock on {self.url}: {_first_line(exc)}") from None
+            except OSError as exc:
+                raise LedgerError(f"cannot take the collection lock {name!r}: {exc}") from None
+            if not acquired:
+                yield CollectionLock(name, False, self._lock_holder())
+                return
+            self._locks_held.add(mine)
+            try:
+                yield CollectionLock(name, True)
+            finally:
+                self._locks_held.discard(mine)
+
+    def _lock_holder(self) -> RunRecord | None:
+        """The newest running run another holder collects (what holds the lock, as far as the runs show)."""
+        with self._session(write=False) as session:
+            run = session.scalar(
+                select(Run)
+                .where(
+                    Run.status == RunStatus.RUNNING.value,
+                    or_(Run.lease_token.is_(None), Run.lease_token != self.holder.token),
+                )
+                .order_by(Run.id.desc())
+                .limit(1)
+            )
+            return self._records(session, [run])[0] if run else None
+
+    def _seal(
+        self,
+        run_id: int,
+        finished_at: datetime,
+        status: RunStatus,
+        error: str | None,
+        still: Callable[[Run], str | None] | None = None,
+    ) -> str:
         finished_at = _aware(finished_at, "finished_at")
         conflict: _Conflict | None = None
         for _attempt in range(_SEAL_ATTEMPTS):
@@ -390,6 +636,8 @@ class Ledger:
                         raise LedgerError(f"run {run_id} does not exist")
                     if run.status != RunStatus.RUNNING:
                         raise LedgerError(f"run {run_id} is already sealed ({run.status})")
+                    if still is not None and (why := still(run)):
+                        raise LedgerError(f"run {run_id} {why}")
                     if finished_at < run.started_at:
                         raise LedgerError(
                             f"run {run_id}: finished_at {finished_at.isoformat()} is before "
@@ -443,6 +691,8 @@ class Ledger:
                 config_digest=run.config_digest,
                 scope=run.scope,
                 counts=counts[run.id],
+                lease=_lease(run),
+                chain_index=run.chain_index,
             )
             for run in runs
         ]
@@ -463,11 +713,11 @@ class Ledger:
             return self._records(session, session.scalars(select(Run).order_by(Run.id)).all())
 
     def _sealed_query(self, completed_only: bool) -> Any:
-        wanted = ("completed",) if completed_only else ("completed", "failed")
+        wanted = ("completed",) if completed_only else ("completed", "failed", "interrupted")
         return select(Run).where(Run.status.in_(wanted), Run.chain_index.is_not(None))
 
     def latest_run(self, *, completed_only: bool = False) -> RunRecord | None:
-        """The most recently sealed run (completed or failed; only completed if asked)."""
+        """The most recently sealed run (completed, failed or interrupted; only completed if asked)."""
         with self._session(write=False) as session:
             run = session.scalar(self._sealed_query(completed_only).order_by(Run.chain_index.desc()).limit(1))
             return self._records(session, [run])[0] if run else None
@@ -529,6 +779,24 @@ class Ledger:
     def verify(self) -> VerifyReport:
         with self._session(write=False) as session:
             return verify(session)
+
+
+def _lease_unchanged(seen: Run) -> Callable[[Run], str | None]:
+    """A seal precondition: the run's lease is as it was seen (its holder has not renewed it meanwhile)."""
+    token, renewed = seen.lease_token, seen.lease_renewed_at
+
+    def check(current: Run) -> str | None:
+        if current.lease_token != token or current.lease_renewed_at != renewed:
+            return "had its lease renewed meanwhile"
+        return None
+
+    return check
+
+
+def _lease(run: Run) -> RunLease | None:
+    if run.lease_host is None or run.lease_pid is None or run.lease_renewed_at is None:
+        return None
+    return RunLease(run.lease_host, run.lease_pid, run.lease_renewed_at, run.lease_expires_at or run.lease_renewed_at)
 
 
 def _row_hashes(session: Session, model: type[Base], run_id: int) -> list[list[Any]]:

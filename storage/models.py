@@ -75,7 +75,7 @@ class Run(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
-    status: Mapped[str] = mapped_column(String(16))  # running | completed | failed
+    status: Mapped[str] = mapped_column(String(16))  # running | completed | failed | interrupted
     error: Mapped[str | None] = mapped_column(Text)
     agent_version: Mapped[str] = mapped_column(String(64))
     config_digest: Mapped[str] = mapped_column(String(128))
@@ -86,6 +86,13 @@ class Run(Base):
     prev_digest: Mapped[str | None] = mapped_column(String(64))
     # The canonical JSON document whose SHA-256 is `digest`: run metadata + every row id and row hash.
     seal: Mapped[str | None] = deferred(mapped_column(Text))
+    # The lease of the process collecting the run (storage.leases): renewed while it runs, kept as last
+    # renewed once sealed. Not part of the seal; the database refuses any change but a renewal.
+    lease_host: Mapped[str | None] = mapped_column(String(255))
+    lease_pid: Mapped[int | None] = mapped_column(Integer)
+    lease_token: Mapped[str | None] = mapped_column(String(64))
+    lease_renewed_at: Mapped[datetime | None]
+    lease_expires_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_runs_finished_at", "finished_at"),)
 

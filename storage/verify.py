@@ -7,6 +7,9 @@ Per run, in this order, stopping at the first difference:
 3. the run's own columns against the sealed copy of them;
 4. the seal document against the run's digest;
 5. the chain: position and `prev_digest` against the previous sealed run.
+
+Interrupted runs are sealed and checked like the others; runs still running are not sealed yet, so they
+are listed (by id) rather than checked, never passed over in silence.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from .hashing import (
 )
 from .models import RUN_TABLES, Base, EvidenceBlob, Run, RunEvidence
 
-SEALED_STATUSES = ("completed", "failed")
+SEALED_STATUSES = ("completed", "failed", "interrupted")
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,8 @@ class VerifyReport:
     run_id: int | None = None
     table: str | None = None
     row_id: int | str | None = None
+    interrupted: tuple[int, ...] = ()  # sealed runs whose collection was cut short (checked like the rest)
+    running: tuple[int, ...] = ()  # runs not sealed yet, so not checked
 
 
 class _Problem(Exception):
@@ -50,6 +55,10 @@ class _Problem(Exception):
 
 
 def verify(session: Session) -> VerifyReport:
+    listed = {
+        status: tuple(session.scalars(select(Run.id).where(Run.status == status).order_by(Run.id)).all())
+        for status in ("interrupted", "running")
+    }
     # Every run that is, or claims to be, sealed — including one whose status was reset by hand.
     sealed_ids = session.scalars(
         select(Run.id)
@@ -71,10 +80,11 @@ def verify(session: Session) -> VerifyReport:
                 run_id=problem.run_id,
                 table=problem.table,
                 row_id=problem.row_id,
+                **listed,
             )
         prev = (run.id, run.digest)
         session.expunge_all()  # keep memory flat on long ledgers
-    return VerifyReport(ok=True, runs_checked=len(sealed_ids))
+    return VerifyReport(ok=True, runs_checked=len(sealed_ids), **listed)
 
 
 def _check_run(
