@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,6 +13,8 @@ from pathlib import Path
 from collector.settings import ConfigError, Settings, load_settings, read_sandbox_info, sandbox_overrides
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# The config file of every command that takes --config, when --config is not given.
+CONFIG_ENV = "SHOKO_CONFIG"
 DEMO_ESTATE = Path(__file__).resolve().parent.parent / "sandbox" / "estates" / "hospital-emr.yaml"
 
 
@@ -279,6 +282,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from storage.ledger import LedgerError
 
     args = build_parser().parse_args(argv)
+    if getattr(args, "config", None) is None:
+        # The container image names its mounted config file here (Dockerfile, README "Deployment").
+        args.config = os.environ.get(CONFIG_ENV) or None
     _setup_logging(args.verbose)
     try:
         return int(args.func(args))
