@@ -26,7 +26,7 @@ from controls.catalog import Catalog
 from controls.checks import ALL_CHECKS, Check
 from controls.engine import EvaluationResult, evaluate
 from controls.model import FactKind, FactSet
-from storage.ledger import Ledger, RunRecord
+from storage.ledger import CollectionLocked, Ledger, LedgerError, RunRecord
 
 log = logging.getLogger("shoko.collector")
 
@@ -122,6 +122,37 @@ def run_once(
 ) -> RunOutcome:
     """Collect, store, evaluate and seal one run. A crash seals the run as failed, then re-raises.
 
+    Runs abandoned by processes that are gone are sealed interrupted first. One process collects into a
+    database at a time: while another holds the ledger's collection lock, this logs why and raises
+    `CollectionLocked` without starting a run. The run's lease is renewed every `agent.lease_seconds`.
+
+    With `kinds`, a partial run: it collects what the checks reading only those kinds need, judges
+    those checks, and stores verdicts only for the requirements they alone decide or support."""
+    for reaped in ledger.reap_abandoned(datetime.now(UTC)):
+        log.warning("run %d sealed interrupted: %s", reaped.id, reaped.error, extra={"run_id": reaped.id})
+    with ledger.collection_lock() as lock:
+        if not lock.acquired:
+            log.warning("%s; this run is skipped", lock.reason)
+            raise CollectionLocked(lock)
+        return _run_locked(settings, ledger, catalog, credential, kinds)
+
+
+def _seal_failed(ledger: Ledger, run_id: int, exc: BaseException) -> None:
+    try:
+        ledger.fail_run(run_id, datetime.now(UTC), f"{type(exc).__name__}: {exc}")
+    except LedgerError as sealed:  # e.g. sealed interrupted meanwhile (shutdown, or its lease expired)
+        log.error("run %d could not be sealed failed: %s", run_id, sealed, extra={"run_id": run_id})
+
+
+def _run_locked(
+    settings: Settings,
+    ledger: Ledger,
+    catalog: Catalog,
+    credential: TokenCredential | None,
+    kinds: Collection[str] | None,
+) -> RunOutcome:
+    """run_once under the collection lock.
+
     With `kinds`, a partial run: it collects what the checks reading only those kinds need, judges
     those checks, and stores verdicts only for the requirements they alone decide or support."""
     checks = ALL_CHECKS if kinds is None else checks_for_kinds(kinds)
@@ -131,8 +162,13 @@ def run_once(
     if kinds is not None:
         scope |= {"partial": True, "kinds": sorted(kinds), "checks": [c.id for c in checks]}
     run_id = ledger.start_run(
-        datetime.now(UTC), agent_version=__version__, config_digest=settings.digest(), scope=scope
+        datetime.now(UTC),
+        agent_version=__version__,
+        config_digest=settings.digest(),
+        scope=scope,
+        lease_seconds=settings.agent.lease_seconds,
     )
+    keeper = ledger.keep_lease(run_id, settings.agent.lease_seconds)
     log.info(
         "run %d started%s", run_id, f" (partial: {', '.join(sorted(kinds))})" if kinds is not None else "",
         extra={"run_id": run_id},
@@ -148,9 +184,11 @@ def run_once(
             result = replace(result, verdicts=[v for v in result.verdicts if v.requirement in decided])
         ledger.add_findings(run_id, result.findings)
         ledger.add_verdicts(run_id, result.verdicts)
+        keeper.stop()
         ledger.complete_run(run_id, datetime.now(UTC))
     except BaseException as exc:
-        ledger.fail_run(run_id, datetime.now(UTC), f"{type(exc).__name__}: {exc}")
+        keeper.stop()
+        _seal_failed(ledger, run_id, exc)
         log.error("run %d failed: %s: %s", run_id, type(exc).__name__, exc, extra={"run_id": run_id})
         raise
     record = ledger.run(run_id)
