@@ -3,7 +3,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint bootstrap bootstrap-postgres
+.PHONY: demo test lint bootstrap bootstrap-postgres container-test
 
 bootstrap:
 	scripts/bootstrap-python $(VENV)
@@ -14,9 +14,13 @@ bootstrap-postgres:
 demo: bootstrap
 	$(VENV)/bin/shoko demo
 
-test: bootstrap bootstrap-postgres
+# The container image is built and run for real first (podman; scripts/container-test), then the suite.
+test: bootstrap bootstrap-postgres container-test
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+
+container-test: bootstrap bootstrap-postgres
+	scripts/container-test
 
 lint: bootstrap
 	$(VENV)/bin/ruff check .
