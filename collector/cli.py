@@ -25,10 +25,21 @@ def _setup_logging(verbose: bool) -> None:
     setup_logging(None, verbose=verbose)
 
 
-def _open_ledger(settings: Settings):  # type: ignore[no-untyped-def]
+def _open_ledger(settings: Settings, *, create: bool = True):  # type: ignore[no-untyped-def]
+    """The configured ledger. Read commands pass create=False: a SQLite file that is not there is an
+    error, not a new empty database."""
     from storage.ledger import Ledger
 
-    return Ledger(settings.database.url)
+    return Ledger(settings.database.url, create=create)
+
+
+def _reap_and_notes(ledger) -> list:  # type: ignore[no-untyped-def]
+    """Seal runs whose process is gone as interrupted; then the interrupted runs and the runs still
+    running, for one line each."""
+    from datetime import UTC, datetime
+
+    ledger.reap_abandoned(datetime.now(UTC))
+    return [r for r in ledger.runs() if r.status in ("running", "interrupted")]
 
 
 def _latest_full_run(ledger):  # type: ignore[no-untyped-def]
@@ -45,11 +56,13 @@ def _latest_full_run(ledger):  # type: ignore[no-untyped-def]
 
 def _print_run(settings: Settings, run_id: int | None, as_json: bool, lang: str) -> int:
     from collector.render import summary, table, verdict_rows
+    from collector.runs import note_line, run_row
     from controls.catalog import load_catalog
 
-    ledger = _open_ledger(settings)
+    ledger = _open_ledger(settings, create=False)
     newer = []
     try:
+        notes = _reap_and_notes(ledger)
         run, newer = (ledger.run(run_id), []) if run_id is not None else _latest_full_run(ledger)
         if run is None:
             print("no completed run yet: run `shoko collect` first", file=sys.stderr)
@@ -58,6 +71,8 @@ def _print_run(settings: Settings, run_id: int | None, as_json: bool, lang: str)
         rows = verdict_rows(load_catalog(), verdicts)
     finally:
         ledger.close()
+    # Runs interrupted since the shown run was sealed (later in the chain), and those still running.
+    notes = [r for r in notes if r.status == "running" or (r.chain_index or 0) > (run.chain_index or 0)]
     if run.scope.get("partial"):
         # A partial run judged a few requirements only; the others are not "missing", just not its job.
         judged = {v.requirement for v in verdicts}
@@ -75,6 +90,7 @@ def _print_run(settings: Settings, run_id: int | None, as_json: bool, lang: str)
                 "error": run.error,
             },
             "requirements": rows,
+            "interrupted_or_running": [run_row(r) for r in notes],
         }
         print(json.dumps(out, ensure_ascii=False, indent=2))
     else:
@@ -85,6 +101,8 @@ def _print_run(settings: Settings, run_id: int | None, as_json: bool, lang: str)
                 f"newer partial run {partial.id} ({', '.join(partial.scope.get('kinds', []))}) {partial.status} at "
                 f"{partial.finished_at.isoformat() if partial.finished_at else '?'}: `shoko status --run {partial.id}`"
             )
+        for other in notes:
+            print(note_line(other))
     return EXIT_OK
 
 
@@ -136,8 +154,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    ledger = _open_ledger(load_settings(args.config))
+    from collector.runs import note_line
+
+    ledger = _open_ledger(load_settings(args.config), create=False)
     try:
+        notes = _reap_and_notes(ledger)
         report = ledger.verify()
         sealed = [r for r in ledger.runs() if r.sealed]
         latest = ledger.latest_run()
@@ -153,6 +174,26 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     head = f"; latest run {latest.id} digest {latest.digest}" if latest else ""
     print(f"ok: {report.runs_checked} run(s) verified, hash chain intact{head}")
+    for other in notes:  # interrupted runs are verified too; running ones are not sealed yet
+        print(note_line(other))
+    return EXIT_OK
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from collector.runs import run_row, runs_table
+
+    ledger = _open_ledger(load_settings(args.config), create=False)
+    try:
+        _reap_and_notes(ledger)
+        runs = ledger.runs()
+    finally:
+        ledger.close()
+    if args.json:
+        print(json.dumps([run_row(r) for r in runs], ensure_ascii=False, indent=2))
+    elif runs:
+        print(runs_table(runs))
+    else:
+        print("no runs yet")
     return EXIT_OK
 
 
@@ -164,7 +205,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.number not in catalog:
         print(f"shoko: no requirement No {args.number} (the catalog has No 1–{len(catalog)})", file=sys.stderr)
         return EXIT_USAGE
-    ledger = _open_ledger(load_settings(args.config))
+    ledger = _open_ledger(load_settings(args.config), create=False)
     try:
         run = ledger.run(args.run) if args.run is not None else ledger.latest_run()
         if run is None:
@@ -245,6 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--expect-digest", metavar="DIGEST", help="a run digest noted earlier that must still be in the chain"
     )
     verify.set_defaults(func=cmd_verify)
+
+    runs = sub.add_parser("runs", help="every run: kind, status, times, duration, counts, error")
+    runs.add_argument("--config")
+    runs.add_argument("--json", action="store_true")
+    runs.set_defaults(func=cmd_runs)
 
     explain = sub.add_parser("explain", help="one requirement: its verdict, findings and the evidence behind them")
     explain.add_argument("number", type=int, help="requirement No (1–182)")
