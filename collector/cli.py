@@ -226,6 +226,12 @@ def _alerts_test(args: argparse.Namespace) -> int:
     return cmd_alerts_test(args)
 
 
+def cmd_drift(args: argparse.Namespace) -> int:
+    from collector.drift_view import cmd_drift as drift
+
+    return drift(args)
+
+
 def cmd_checks(args: argparse.Namespace) -> int:
     from collector.render import check_mapping, check_reference
     from controls.catalog import load_catalog
@@ -298,6 +304,14 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--run", type=int, help="a run id instead of the latest")
     explain.add_argument("--json", action="store_true")
     explain.set_defaults(func=cmd_explain)
+
+    drift = sub.add_parser("drift", help="what changed between runs: new failures, resolved, errors, verdicts")
+    drift.add_argument("--config")
+    drift.add_argument("--since", metavar="DATETIME", help="runs sealed at or after it (ISO 8601; no offset: UTC)")
+    drift.add_argument("--run", type=int, help="one run's events only")
+    drift.add_argument("--json", action="store_true")
+    drift.add_argument("--lang", choices=("ja", "en", "both"), default="both")
+    drift.set_defaults(func=cmd_drift)
 
     checks = sub.add_parser("checks", help="what each check reads, its pass rule and remediation")
     checks.add_argument("--json", action="store_true")

@@ -16,6 +16,7 @@ from typing import Any
 
 from azure.core.credentials import TokenCredential
 
+from alerts.drift import detect_for_run
 from collector import __version__
 from collector.azure_clients import ClientFactory, make_credential
 from collector.fetchers import SUBSCRIPTIONS
@@ -25,7 +26,7 @@ from collector.settings import Settings
 from controls.catalog import Catalog
 from controls.checks import ALL_CHECKS, Check
 from controls.engine import EvaluationResult, evaluate
-from controls.model import FactKind, FactSet
+from controls.model import DriftEvent, FactKind, FactSet
 from storage.ledger import CollectionLocked, Ledger, LedgerError, RunRecord
 
 log = logging.getLogger("shoko.collector")
@@ -99,6 +100,8 @@ def collect(
 class RunOutcome:
     run: RunRecord
     result: EvaluationResult
+    # What changed since the last completed run that judged the same checks (alerts.drift), also stored.
+    drift: tuple[DriftEvent, ...] = ()
 
 
 def checks_for_kinds(kinds: Collection[str]) -> tuple[Check, ...]:
@@ -184,6 +187,8 @@ def _run_locked(
             result = replace(result, verdicts=[v for v in result.verdicts if v.requirement in decided])
         ledger.add_findings(run_id, result.findings)
         ledger.add_verdicts(run_id, result.verdicts)
+        drift = tuple(detect_for_run(ledger, run_id, [c.id for c in plan.checks], result.findings, result.verdicts))
+        ledger.add_drift_events(run_id, drift)
         keeper.stop()
         ledger.complete_run(run_id, datetime.now(UTC))
     except BaseException as exc:
@@ -193,4 +198,4 @@ def _run_locked(
         raise
     record = ledger.run(run_id)
     log.info("run %d completed: digest %s", run_id, record.digest, extra={"run_id": run_id})
-    return RunOutcome(run=record, result=result)
+    return RunOutcome(run=record, result=result, drift=drift)

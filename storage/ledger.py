@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,6 +31,8 @@ from sqlalchemy.pool import StaticPool
 from controls.model import (
     KIND_PATTERN,
     CollectionError,
+    DriftEvent,
+    DriftKind,
     Evidence,
     FactKind,
     Finding,
@@ -49,6 +51,7 @@ from .models import (
     EvidenceBlob,
     Run,
     RunCollectionError,
+    RunDriftEvent,
     RunEvidence,
     RunFinding,
     RunVerdict,
@@ -58,6 +61,8 @@ from .verify import VerifyReport, verify
 __all__ = [
     "CollectionLock",
     "CollectionLocked",
+    "DriftRecord",
+    "JudgedRun",
     "LeaseHolder",
     "LeaseKeeper",
     "LeaseLost",
@@ -141,6 +146,25 @@ class CollectionLock:
     def reason(self) -> str:
         """Why this process may not collect now (empty when it holds the lock)."""
         return "" if self.acquired else f"another agent holds the collection lock ({self.describe()})"
+
+
+@dataclass(frozen=True)
+class DriftRecord:
+    """A stored drift event with the run that found it and when that run was sealed."""
+
+    id: int
+    run_id: int
+    detected_at: datetime  # the run's finish (seal) time
+    event: DriftEvent
+
+
+@dataclass(frozen=True)
+class JudgedRun:
+    """A completed run as drift detection sees it: whether it was full, and the checks it judged."""
+
+    id: int
+    full: bool
+    checks: frozenset[str]
 
 
 class CollectionLocked(LedgerError):
@@ -463,6 +487,33 @@ class Ledger:
         except _Conflict:
             raise LedgerError(f"run {run_id} already has a verdict for one of these requirements") from None
 
+    def add_drift_events(self, run_id: int, items: Iterable[DriftEvent]) -> None:
+        """Store a running run's drift events (alerts/drift.py); sealed with the run like its findings."""
+        rows = []
+        for item in items:
+            what = f"drift event {item.kind!r} on {item.check_id or 'a verdict'}"
+            try:
+                kind = DriftKind(item.kind).value
+            except ValueError:
+                raise LedgerError(f"{what}: unknown drift kind") from None
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "kind": kind,
+                    "check_id": item.check_id,
+                    "resource_id": item.resource_id,
+                    "requirements": [int(n) for n in item.requirements],
+                    "status_before": None if item.before is None else _status(item.before, what),
+                    "status_after": None if item.after is None else _status(item.after, what),
+                    "reason_ja": item.reason_ja,
+                    "reason_en": item.reason_en,
+                    "previous_run": None if item.previous_run is None else int(item.previous_run),
+                }
+            )
+        with self._session(write=True) as session:
+            self._running(session, run_id)
+            self._insert_rows(session, RunDriftEvent, rows)
+
     def complete_run(self, run_id: int, finished_at: datetime) -> str:
         return self._seal(run_id, finished_at, RunStatus.COMPLETED, None)
 
@@ -765,6 +816,78 @@ class Ledger:
         with self._session(write=False) as session:
             return [_convert(_to_verdict, row) for row in self._rows(session, RunVerdict, run_id)]
 
+    def findings_of(self, run_ids: Collection[int], check_ids: Collection[str]) -> dict[int, list[Finding]]:
+        """The findings of some checks in some runs, per run id (in stored order up to 500 check ids)."""
+        out: dict[int, list[Finding]] = {int(r): [] for r in run_ids}
+        checks = sorted(set(check_ids))
+        with self._session(write=False) as session:
+            for runs in _chunks(sorted(out)):
+                for chunk in _chunks(checks):
+                    query = select(RunFinding).where(RunFinding.run_id.in_(runs), RunFinding.check_id.in_(chunk))
+                    for row in session.scalars(query.order_by(RunFinding.id)):
+                        out[row.run_id].append(_convert(_to_finding, row))
+        return out
+
+    def judged_history(self, run_id: int, page: int = 50) -> Iterator[JudgedRun]:
+        """Completed runs before `run_id` (every completed run while it is still running), newest first, each
+        with the checks it judged: those its scope lists (a partial run's `checks`), else those its findings
+        and verdicts name. Read a page at a time, so a caller that stops early reads little."""
+        with self._session(write=False) as session:
+            chain_index = self._get_run(session, run_id).chain_index
+        while True:
+            with self._session(write=False) as session:
+                query = select(Run.id, Run.chain_index, Run.scope).where(
+                    Run.status == RunStatus.COMPLETED.value, Run.chain_index.is_not(None), Run.id != run_id
+                )
+                if chain_index is not None:
+                    query = query.where(Run.chain_index < chain_index)
+                batch = session.execute(query.order_by(Run.chain_index.desc()).limit(page)).all()
+                scopes = {rid: scope if isinstance(scope, dict) else {} for rid, _, scope in batch}
+                checks: dict[int, set[str]] = {}
+                unlisted = []
+                for rid, scope in scopes.items():
+                    if isinstance(scope.get("checks"), list):
+                        checks[rid] = {str(c) for c in scope["checks"]}
+                    else:
+                        checks[rid] = set()
+                        unlisted.append(rid)
+                if unlisted:
+                    found = select(RunFinding.run_id, RunFinding.check_id).where(RunFinding.run_id.in_(unlisted))
+                    for rid, check_id in session.execute(found.distinct()):
+                        checks[rid].add(check_id)
+                    mapped = select(RunVerdict.run_id, RunVerdict.check_ids).where(RunVerdict.run_id.in_(unlisted))
+                    for rid, ids in session.execute(mapped):
+                        checks[rid].update(str(c) for c in ids or ())
+            for rid, _, _ in batch:
+                yield JudgedRun(rid, not scopes[rid].get("partial"), frozenset(checks[rid]))
+            if len(batch) < page:
+                return
+            chain_index = batch[-1][1]
+
+    def drift_events(self, since: datetime | None = None, run_id: int | None = None) -> list[DriftRecord]:
+        """Drift events of completed runs, newest run first (in detection order within a run); `since`:
+        runs sealed at or after it; `run_id`: that run only."""
+        with self._session(write=False) as session:
+            query = (
+                select(RunDriftEvent, Run.finished_at)
+                .join(Run, Run.id == RunDriftEvent.run_id)
+                .where(Run.status == RunStatus.COMPLETED.value)
+            )
+            if run_id is not None:
+                self._get_run(session, run_id)
+                query = query.where(RunDriftEvent.run_id == run_id)
+            if since is not None:
+                query = query.where(Run.finished_at >= _aware(since, "since"))
+            query = query.order_by(Run.chain_index.desc(), RunDriftEvent.id)
+            try:
+                rows = session.execute(query).all()
+            except (ValueError, TypeError) as exc:
+                raise LedgerError(f"drift_events cannot be read ({exc}); run `shoko verify`") from None
+            return [
+                DriftRecord(row.id, row.run_id, finished_at, _convert(_to_drift_event, row))
+                for row, finished_at in rows
+            ]
+
     def _rows(self, session: Session, model: type[Any], run_id: int) -> Sequence[Any]:
         self._get_run(session, run_id)
         try:
@@ -871,6 +994,20 @@ def _to_finding(row: RunFinding) -> Finding:
         reason_ja=row.reason_ja,
         reason_en=row.reason_en,
         evidence=tuple(row.evidence),
+    )
+
+
+def _to_drift_event(row: RunDriftEvent) -> DriftEvent:
+    return DriftEvent(
+        kind=DriftKind(row.kind),
+        check_id=row.check_id,
+        resource_id=row.resource_id,
+        requirements=tuple(int(n) for n in row.requirements),
+        before=None if row.status_before is None else Status(row.status_before),
+        after=None if row.status_after is None else Status(row.status_after),
+        reason_ja=row.reason_ja,
+        reason_en=row.reason_en,
+        previous_run=row.previous_run,
     )
 
 

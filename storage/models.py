@@ -173,5 +173,27 @@ class RunVerdict(Base):
     __table_args__ = (UniqueConstraint("run_id", "requirement"),)
 
 
+class RunDriftEvent(Base):
+    """One change since the last completed run that judged the same check / requirement (alerts/drift.py)."""
+
+    __tablename__ = "drift_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # controls.model.DriftKind
+    check_id: Mapped[str | None] = mapped_column(String(128))  # None for a verdict change
+    resource_id: Mapped[str | None] = mapped_column(Text)  # None for a verdict change
+    requirements: Mapped[list[Any]]  # [int, ...]
+    status_before: Mapped[str | None] = mapped_column(String(16))  # None: nothing before
+    status_after: Mapped[str | None] = mapped_column(String(16))  # None: gone
+    reason_ja: Mapped[str] = mapped_column(Text)
+    reason_en: Mapped[str] = mapped_column(Text)
+    previous_run: Mapped[int | None] = mapped_column(Integer)  # the run the "before" was seen in
+    row_hash: Mapped[str] = mapped_column(String(64))
+
+
 # The run-owned tables in the order they are sealed and verified.
-RUN_TABLES: tuple[type[Base], ...] = (RunEvidence, RunCollectionError, RunFinding, RunVerdict)
+RUN_TABLES: tuple[type[Base], ...] = (RunEvidence, RunCollectionError, RunFinding, RunVerdict, RunDriftEvent)
+# Run-owned tables added after the first schema: a run sealed before such a table existed has no entry
+# for it in its seal, which means it holds no rows there (the seal document itself is hashed).
+LATER_RUN_TABLES: frozenset[str] = frozenset({"drift_events"})
