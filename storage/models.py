@@ -197,3 +197,51 @@ RUN_TABLES: tuple[type[Base], ...] = (RunEvidence, RunCollectionError, RunFindin
 # Run-owned tables added after the first schema: a run sealed before such a table existed has no entry
 # for it in its seal, which means it holds no rows there (the seal document itself is hashed).
 LATER_RUN_TABLES: frozenset[str] = frozenset({"drift_events"})
+
+
+class AlertOutbox(Base):
+    """One alert message for one channel, written before it is sent (alerts/outbox.py).
+
+    Not part of any run's seal: its delivery state changes (pending → delivered or given_up).
+    """
+
+    __tablename__ = "alert_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    channel: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    message: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(16))  # pending | delivered | given_up
+    attempts: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime | None]  # also the claim of a send in flight
+    delivered_at: Mapped[datetime | None]
+    given_up_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    # One message per channel per run: enqueueing a run twice adds nothing.
+    __table_args__ = (
+        UniqueConstraint("run_id", "channel"),
+        Index("ix_alert_outbox_state_next_attempt_at", "state", "next_attempt_at"),
+    )
+
+
+class OpenAlert(Base):
+    """A (check, resource) alerted as failing or erroring and not yet resolved; mutable, deleted when it clears."""
+
+    __tablename__ = "alert_open"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of check id + lower-cased resource id
+    check_id: Mapped[str] = mapped_column(String(128))
+    resource_id: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # the status last announced: fail | error
+    severity: Mapped[str] = mapped_column(String(16))
+    requirements: Mapped[list[Any]]
+    channels: Mapped[list[Any]]  # the channels it was sent to; its reminders and resolve go there
+    reason_ja: Mapped[str] = mapped_column(Text)
+    reason_en: Mapped[str] = mapped_column(Text)
+    opened_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    opened_at: Mapped[datetime]
+    last_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    notified_at: Mapped[datetime]
