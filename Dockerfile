@@ -6,13 +6,13 @@
 ARG BASE=docker.io/library/debian:bookworm-slim
 
 # Debian's python3 (3.11 on bookworm), shared by both stages so the venv's interpreter is the same one.
-FROM ${BASE} AS python
+FROM ${BASE} AS debian-python
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 
 # Build stage: a venv with exactly the pinned dependencies (constraints.txt), and shoko built as a wheel.
-FROM python AS build
+FROM debian-python AS build
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv \
     && rm -rf /var/lib/apt/lists/*
@@ -26,7 +26,7 @@ RUN python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.tom
 COPY . .
 RUN /opt/shoko/bin/pip wheel --no-cache-dir --disable-pip-version-check --no-deps --wheel-dir /wheels .
 
-FROM python AS runtime
+FROM debian-python AS runtime
 # A fixed, numeric non-root user (Kubernetes' runAsNonRoot can verify a numeric USER).
 RUN groupadd --system --gid 10001 shoko \
     && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/shoko --no-create-home \
