@@ -24,9 +24,9 @@ EVENT_LABELS: dict[str, tuple[str, str, str]] = {
     "new_failure": ("新たな不適合", "new failure", "new failures"),
     "new_error": ("新たな取得不可", "new error (could not see)", "new errors (could not see)"),
     "reminder": ("未解消(再通知)", "still open (reminder)", "still open (reminder)"),
-    "verdict_changed": ("判定の変化", "verdict change", "verdict changes"),
-    "resource_gone": ("判定対象から消えたリソース", "resource no longer judged", "resources no longer judged"),
     "resolved": ("解消", "resolved", "resolved"),
+    "resource_gone": ("判定対象から消えたリソース", "resource no longer judged", "resources no longer judged"),
+    "verdict_changed": ("判定の変化", "verdict change", "verdict changes"),
     "new_resource": ("新たに判定されたリソース(適合)", "new resource (passing)", "new resources (passing)"),
 }
 STATUS_JA = {
