@@ -3,7 +3,7 @@ and `verify` print about interrupted and still-running runs."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from storage.ledger import RunRecord, RunStatus
@@ -108,5 +108,11 @@ def note_line(run: RunRecord) -> str:
             if run.lease
             else "no lease"
         )
+        if run.lease and run.lease.expires_at < datetime.now(UTC):
+            lease = (
+                f"lease held by {run.lease.host}/{run.lease.pid}, last renewed {run.lease.renewed_at.isoformat()}, "
+                f"expired {run.lease.expires_at.isoformat()} — not sealed interrupted: its process still runs on "
+                "this host, or the database refused the seal (see the log)"
+            )
         return f"run {run.id} ({kind}) is still running since {run.started_at.isoformat()}: {lease}"
     return f"run {run.id} ({kind}) was {run.status}: {run.error}"

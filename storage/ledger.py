@@ -588,8 +588,12 @@ class Ledger:
             finished = run.lease_renewed_at or run.started_at  # the last moment it was known to be alive
             try:
                 self._seal(run.id, finished, RunStatus.INTERRUPTED, reason, _lease_unchanged(run))
-            except LedgerError:
-                continue  # sealed or renewed by its holder, or reaped by another process, meanwhile
+            except LedgerError as exc:
+                current = self.run(run.id)
+                if current.status == RunStatus.RUNNING and current.lease == _lease(run):
+                    # Neither sealed nor renewed meanwhile: the seal itself failed (e.g. a read-only role).
+                    leases.log.warning("run %d is abandoned but could not be sealed interrupted: %s", run.id, exc)
+                continue  # else sealed or renewed by its holder, or reaped by another process, meanwhile
             reaped.append(self.run(run.id))
         return reaped
 

@@ -135,3 +135,13 @@ def test_collect_while_another_process_holds_the_lock_starts_nothing(ledger_url,
         assert err.startswith(f"shoko: another agent holds the collection lock (run {held} on agent-b.example/4242 ")
         assert err.endswith("; this run is skipped")
         assert [r.id for r in other.runs()] == [held]
+
+
+def test_a_stalled_run_of_a_live_process_is_named_with_its_expired_lease(ledger_url, capsys):
+    with Ledger(ledger_url) as ledger:
+        stalled = ledger.start_run(T0, agent_version="v", config_digest="d", scope={}, lease_seconds=1)
+    assert main(["verify"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].startswith(f"run {stalled} (full) is still running since 2026-03-01T09:00:00.123456+00:00: ")
+    assert f"{socket.gethostname()}/{os.getpid()}, last renewed 2026-03-01T09:00:00.123456+00:00, expired " in out[1]
+    assert "its process still runs on this host" in out[1]

@@ -249,3 +249,20 @@ def test_process_check_knows_live_zombie_reused_and_exited_processes() -> None:
     finally:
         child.wait()
     assert leases.process_gone(holder, future)
+
+
+def test_an_abandoned_run_the_database_refuses_to_seal_is_logged_not_skipped_silently(
+    ledger: Ledger, database_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with Ledger(database_url, holder=OTHER_HOST) as other:
+        run_id = start(other, lease_seconds=1)
+
+    def refused(*args: object, **kwargs: object) -> str:
+        raise LedgerError("ledger database error: permission denied for table runs")
+
+    monkeypatch.setattr(ledger, "_seal", refused)
+    assert ledger.reap_abandoned(T0 + timedelta(minutes=1)) == []
+    assert ledger.run(run_id).status == RunStatus.RUNNING
+    assert f"run {run_id} is abandoned but could not be sealed interrupted: ledger database error: permission" in (
+        caplog.text
+    )
