@@ -149,6 +149,13 @@ def cmd_collect(args: argparse.Namespace) -> int:
     return _collect(load_settings(args.config, overrides=overrides))
 
 
+def cmd_agent(args: argparse.Namespace) -> int:
+    from agent.service import Agent
+
+    overrides = sandbox_overrides(read_sandbox_info(args.sandbox_info)) if args.sandbox_info else None
+    return Agent(load_settings(args.config, overrides=overrides)).serve()
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     return _print_run(load_settings(args.config), args.run, args.json, args.lang)
 
@@ -279,6 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--sandbox-info", help="JSON written by `shoko sandbox serve --info-file`")
     collect.set_defaults(func=cmd_collect)
 
+    agent = sub.add_parser("agent", help="keep collecting on the configured schedules; health, metrics, alerts")
+    agent.add_argument("--config", help="agent config YAML (defaults: config/defaults.yaml)")
+    agent.add_argument("--sandbox-info", help="JSON written by `shoko sandbox serve --info-file`")
+    agent.set_defaults(func=cmd_agent)
+
     status = sub.add_parser("status", help="verdicts of the latest run")
     status.add_argument("--config")
     status.add_argument("--run", type=int, help="a run id instead of the latest")
@@ -337,6 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sandbox.serve import main as sandbox_main
 
         return sandbox_main(argv[1:])
+    from agent.http import HealthServerError
     from collector.plan import PlanError
     from controls.catalog import CatalogError
     from storage.ledger import LedgerError
@@ -351,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"shoko: config error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (LedgerError, PlanError, CatalogError) as exc:
+    except (LedgerError, PlanError, CatalogError, HealthServerError) as exc:
         print(f"shoko: {exc}", file=sys.stderr)
         return EXIT_FAILED
 

@@ -161,9 +161,13 @@ def _run_locked(
     checks = ALL_CHECKS if kinds is None else checks_for_kinds(kinds)
     if not checks:
         raise PlanError(f"no check reads only the fact kinds {', '.join(sorted(kinds or ()))}")
-    scope: dict[str, Any] = {"subscriptions": list(settings.azure.subscriptions), "arm": settings.azure.arm_base_url}
+    scope: dict[str, Any] = {
+        "subscriptions": list(settings.azure.subscriptions),
+        "arm": settings.azure.arm_base_url,
+        "checks": [c.id for c in checks],  # what this run judged (drift compares only these)
+    }
     if kinds is not None:
-        scope |= {"partial": True, "kinds": sorted(kinds), "checks": [c.id for c in checks]}
+        scope |= {"partial": True, "kinds": sorted(kinds)}
     run_id = ledger.start_run(
         datetime.now(UTC),
         agent_version=__version__,
