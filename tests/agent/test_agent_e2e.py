@@ -269,3 +269,28 @@ def test_two_agents_on_one_database_never_collect_at_the_same_time(tmp_path, dat
     skipped = [x for p in (a, b) for x in p.lines() if "holds the collection lock" in x["event"]]
     due_twice = [x for p in (a, b) for x in p.lines() if "not started twice" in x["event"]]
     assert skipped or due_twice  # the one that yields says why
+
+
+def test_sigterm_mid_run_seals_it_interrupted_within_the_grace_period_and_exits_0(tmp_path):
+    url = f"sqlite:///{tmp_path}/agent.db"
+    with Sandbox.from_dict(_estate()) as sb:
+        sb.faults.add("latency", path="*/networkSecurityGroups", delay=6)
+        with agent(tmp_path, sb, config(url, schedule="every 1h", shutdown_grace_seconds=1)) as proc:
+            wait_for("a run in progress", lambda: [r for r in runs_in(url) if r.status == "running"])
+            started = time.monotonic()
+            assert proc.stop() == 0
+            assert time.monotonic() - started < 5  # the grace period, not the slow run, decides
+    [run] = runs_in(url)
+    assert run.status == "interrupted" and "SIGTERM" in (run.error or "")
+    with Ledger(url) as ledger:
+        assert ledger.verify().ok
+
+
+def test_sigterm_lets_a_run_finish_within_the_grace_period(tmp_path):
+    url = f"sqlite:///{tmp_path}/agent.db"
+    with Sandbox.from_dict(_estate()) as sb:
+        sb.faults.add("latency", path="*/networkSecurityGroups", delay=1.5)
+        with agent(tmp_path, sb, config(url, schedule="every 1h", shutdown_grace_seconds=20)) as proc:
+            wait_for("a run in progress", lambda: [r for r in runs_in(url) if r.status == "running"])
+            assert proc.stop() == 0
+    assert [r.status for r in runs_in(url)] == ["completed"]
