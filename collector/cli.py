@@ -16,6 +16,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # The config file of every command that takes --config, when --config is not given.
 CONFIG_ENV = "SHOKO_CONFIG"
 DEMO_ESTATE = Path(__file__).resolve().parent.parent / "sandbox" / "estates" / "hospital-emr.yaml"
+DEMO_DATABASE = "sqlite:///shoko-data/demo.db"
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -28,9 +29,25 @@ def _setup_logging(verbose: bool) -> None:
 def _open_ledger(settings: Settings, *, create: bool = True):  # type: ignore[no-untyped-def]
     """The configured ledger. Read commands pass create=False: a SQLite file that is not there is an
     error, not a new empty database."""
+    from collector.settings import DatabaseSettings
     from storage.ledger import Ledger
 
-    return Ledger(settings.database.url, create=create)
+    url = settings.database.url
+    if not create and url == DatabaseSettings().url and not _sqlite_file(url).exists():
+        # Nothing configured and no ledger of its own yet: a newcomer who just ran `make demo` sees the demo.
+        demo = _sqlite_file(DEMO_DATABASE)
+        if demo.exists():
+            print(
+                f"shoko: no database configured and {_sqlite_file(url)} does not exist: reading the demo's "
+                f"{demo} (set SHOKO_DATABASE_URL or --config to choose)",
+                file=sys.stderr,
+            )
+            url = DEMO_DATABASE
+    return Ledger(url, create=create)
+
+
+def _sqlite_file(url: str) -> Path:
+    return Path(url.removeprefix("sqlite:///"))
 
 
 def _reap_and_notes(ledger) -> list:  # type: ignore[no-untyped-def]
@@ -277,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="collect the sandbox's example estate and print every requirement")
     demo.add_argument("--estate", default=str(DEMO_ESTATE), help="estate file (default: the hospital EMR example)")
-    demo.add_argument("--database", default="sqlite:///shoko-data/demo.db", help="database URL to write runs to")
+    demo.add_argument("--database", default=DEMO_DATABASE, help="database URL to write runs to")
     demo.add_argument("--lang", choices=("ja", "en", "both"), default="both")
     demo.set_defaults(func=cmd_demo)
 

@@ -179,3 +179,21 @@ def test_status_shows_the_latest_full_run_and_names_newer_partial_runs(collected
     data = json.loads(capsys.readouterr().out)
     assert data["run"]["kind"] == "partial" and data["run"]["kinds"] == ["network_security_group"]
     assert sorted(r["no"] for r in data["requirements"]) == [87, 148]
+
+
+def test_after_the_demo_read_commands_find_its_database_without_settings(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for name in ("SHOKO_DATABASE_URL", "SHOKO_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["demo", "--lang", "en"]) == 0
+    capsys.readouterr()
+    assert main(["status", "--lang", "en"]) == 0
+    captured = capsys.readouterr()
+    assert "182 requirements: 11 fail, 1 partial" in captured.out
+    assert "reading the demo's shoko-data/demo.db" in captured.err
+    assert main(["explain", "86"]) == 0 and "nsg-emr-prod-mgmt" in capsys.readouterr().out
+    assert main(["verify"]) == 0 and "hash chain intact" in capsys.readouterr().out
+    assert not (tmp_path / "shoko-data" / "shoko.db").exists()  # no empty ledger of its own was made
+    # A configured database is never swapped for the demo's.
+    monkeypatch.setenv("SHOKO_DATABASE_URL", f"sqlite:///{tmp_path}/mine.db")
+    assert main(["status"]) == 1 and "no ledger database" in capsys.readouterr().err
