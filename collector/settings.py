@@ -285,6 +285,10 @@ def load_settings(
             data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"{where}: file not found") from None
+        except IsADirectoryError:  # e.g. a bind mount of a file that did not exist on the host
+            raise ConfigError(f"{where}: is a directory, not a config file") from None
+        except OSError as exc:
+            raise ConfigError(f"{where}: cannot read: {exc.strerror or exc}") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = f" line {mark.line + 1}" if mark else ""

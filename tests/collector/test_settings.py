@@ -101,3 +101,8 @@ def test_trusted_sources_from_file_and_environment(tmp_path):
     assert load_settings(path, environ={}).thresholds.trusted_sources == ("203.0.113.8/29", "2001:db8:1::/48")
     env = {"SHOKO_THRESHOLDS_TRUSTED_SOURCES": "198.51.100.0/28, 198.51.100.64/27"}
     assert load_settings(path, environ=env).thresholds.trusted_sources == ("198.51.100.0/28", "198.51.100.64/27")
+
+
+def test_a_directory_given_as_the_config_file_is_one_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"is a directory, not a config file"):
+        load_settings(tmp_path)
