@@ -156,8 +156,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"sandbox: {sb.info.base_url} serving {args.estate}", file=sys.stderr)
         outcome = _run_once(settings, load_catalog())
     code = _print_run(settings, outcome.run.id, as_json=False, lang=args.lang)
-    print(f"database left for inspection: {settings.database.url}  (try: shoko status / shoko verify "
-          f"with SHOKO_DATABASE_URL={settings.database.url})")  # fmt: skip
+    hint = (
+        "shoko status / explain 118 / verify read it while no database is configured"
+        if settings.database.url == DEMO_DATABASE
+        else f"try: SHOKO_DATABASE_URL={settings.database.url} shoko status"
+    )
+    print(f"database left for inspection: {settings.database.url}  ({hint})")
     return code
 
 
