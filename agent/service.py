@@ -32,8 +32,8 @@ from agent import http, metrics
 from agent.schedule import Schedule, parse_schedule
 from alerts.notifiers import missing_secrets
 from alerts.outbox import deliver_pending, enqueue
-from collector.pipeline import CollectionLocked, RunOutcome, run_once
-from collector.settings import Settings
+from collector.pipeline import CollectionLocked, RunOutcome, checks_for_kinds, run_once
+from collector.settings import ConfigError, Settings
 from controls.catalog import Catalog, load_catalog
 from storage.ledger import Ledger, RunRecord
 
@@ -58,10 +58,17 @@ class Job:
 
 
 def jobs_from(settings: Settings) -> list[Job]:
+    """The full job and one job per partial schedule; a partial schedule that would judge no check is a
+    config error at start, not a failure every time it fires."""
     jobs = [Job(FULL, None, parse_schedule(settings.agent.schedule))]
     for entry in settings.agent.partial_schedules:
         kinds, _, schedule = entry.partition("=")
         names = frozenset(k.strip() for k in kinds.split("+"))
+        if not checks_for_kinds(names):
+            raise ConfigError(
+                f"key 'agent.partial_schedules': {entry!r}: no check reads only {', '.join(sorted(names))} "
+                "(a partial run judges the checks whose every fact kind it collects; see `shoko checks`)"
+            )
         jobs.append(Job("+".join(sorted(names)), names, parse_schedule(schedule)))
     return jobs
 
@@ -153,7 +160,12 @@ class Agent:
             metrics.observe_verdicts(outcome.result.verdicts)
         metrics.observe_collection_errors(self.ledger.collection_errors(run.id))
         metrics.observe_drift(outcome.drift)
-        written = enqueue(self.ledger, run.id, outcome.drift, self.settings, self.catalog, datetime.now(UTC))
+        try:
+            written = enqueue(self.ledger, run.id, outcome.drift, self.settings, self.catalog, datetime.now(UTC))
+        except Exception:  # the run and its drift events are sealed; say where to find what was not alerted
+            log.exception("run %d: its drift events could not be queued as alerts; see `shoko drift --run %d`",
+                          run.id, run.id, extra={"run_id": run.id})  # fmt: skip
+            written = 0
         log.info(
             "run %d %s: %d drift event(s), %d alert message(s) queued",
             run.id, run.status, len(outcome.drift), written, extra={"run_id": run.id},

@@ -294,3 +294,12 @@ def test_sigterm_lets_a_run_finish_within_the_grace_period(tmp_path):
             wait_for("a run in progress", lambda: [r for r in runs_in(url) if r.status == "running"])
             assert proc.stop() == 0
     assert [r.status for r in runs_in(url)] == ["completed"]
+
+
+def test_a_partial_schedule_that_judges_no_check_is_refused_at_start(tmp_path):
+    from collector.cli import main
+
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(config(f"sqlite:///{tmp_path}/a.db", partial_schedules=["flow_log=every 1m"])))
+    assert main(["agent", "--config", str(path)]) == 2
+    assert not (tmp_path / "a.db").exists()
