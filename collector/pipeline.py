@@ -21,7 +21,7 @@ from collector import __version__
 from collector.azure_clients import ClientFactory, make_credential
 from collector.fetchers import SUBSCRIPTIONS
 from collector.fetchers.base import FetchContext, Fetcher, Sink
-from collector.plan import CollectionPlan, PlanError, plan_for
+from collector.plan import ALWAYS_COLLECTED, CollectionPlan, PlanError, plan_for
 from collector.settings import Settings
 from controls.catalog import Catalog
 from controls.checks import ALL_CHECKS, Check
@@ -105,8 +105,9 @@ class RunOutcome:
 
 
 def checks_for_kinds(kinds: Collection[str]) -> tuple[Check, ...]:
-    """The checks a partial run of `kinds` can judge: those reading nothing else."""
-    wanted = set(kinds)
+    """The checks a partial run of `kinds` can judge: those reading nothing else (every run collects the
+    subscription list first, so it counts as wanted)."""
+    wanted = set(kinds) | ALWAYS_COLLECTED
     return tuple(c for c in ALL_CHECKS if set(c.reads) <= wanted)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from collector.fetchers import FETCHERS
 from collector.fetchers.base import AS_PLANNED, Fetcher
 from controls.checks import ALL_CHECKS, Check
-from controls.model import Kind
+from controls.model import FactKind, Kind
 
 
 class PlanError(ValueError):
@@ -29,6 +29,11 @@ class CollectionPlan:
     wanted_types: dict[Kind, tuple[str, ...]]  # per-resource kind -> the types the checks judge with it
 
 
+# Kinds every run collects before anything else (collector.fetchers.SUBSCRIPTIONS: the subscription list is
+# the scope of every other fetcher), so a check may read them without a fetcher in the plan.
+ALWAYS_COLLECTED = frozenset({FactKind.SUBSCRIPTION})
+
+
 def _is_arm_type(resource_type: str) -> bool:
     return resource_type.startswith("microsoft.")
 
@@ -37,6 +42,8 @@ def plan_for(checks: Sequence[Check] = ALL_CHECKS, fetchers: Iterable[Fetcher] =
     fetchers = tuple(fetchers)
     for check in checks:
         for kind in check.reads:
+            if kind in ALWAYS_COLLECTED:
+                continue
             if not any(kind in f.provides for f in fetchers):
                 raise PlanError(f"check {check.id} reads fact kind '{kind}', which no fetcher provides")
         for resource_type in check.judges:

@@ -253,6 +253,17 @@ def _validate(s: Settings, where: str) -> None:
     from alerts.config import validate_alerts
 
     validate_alerts(s.alerts, where)
+    for sub in s.thresholds.production_subscriptions:
+        if not re.fullmatch(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}", sub.strip()):
+            raise ConfigError(
+                f"{where}: key 'thresholds.production_subscriptions': {sub!r} is not a subscription id (a GUID)"
+            )
+    if not s.thresholds.environment_tag or not s.thresholds.environment_tag.strip():
+        raise ConfigError(f"{where}: key 'thresholds.environment_tag': must name a tag, e.g. environment")
+    if not s.thresholds.production_tag_values or not all(v.strip() for v in s.thresholds.production_tag_values):
+        raise ConfigError(
+            f"{where}: key 'thresholds.production_tag_values': must list one or more non-empty tag values, e.g. [prod]"
+        )
     from controls.checks.helpers import parse_port_ranges
 
     if not parse_port_ranges(s.thresholds.exposed_ports):

@@ -156,6 +156,12 @@ class Thresholds:
     log_analytics_retention_days: int = 365
     privileged_role_max: int = 3  # per subscription, assignments at subscription scope
     privileged_roles: tuple[str, ...] = ("Owner", "User Access Administrator", "Contributor")
+    # Which subscriptions are production (check dev-prod-network-isolated): the ids listed here; when the
+    # list is empty, those whose tag `environment_tag` holds one of `production_tag_values` (compared
+    # case-insensitively). A subscription with neither is non-production.
+    production_subscriptions: tuple[str, ...] = ()
+    environment_tag: str = "environment"
+    production_tag_values: tuple[str, ...] = ("prod", "production")
     # Management / database ports that must never be reachable from the Internet.
     exposed_ports: tuple[str, ...] = ("22", "3389", "1433", "3306", "5432", "5985-5986")
     # Public source CIDRs (IPv4 / IPv6) the operator vouches for, e.g. a hospital site's fixed addresses:

@@ -9,6 +9,8 @@ TENANT = "5b0c1c8e-6a4e-4d3b-9a53-0f1d2c3b4a59"
 PROD = "11111111-2222-4333-8444-555555555555"
 DEV = "66666666-7777-4888-9999-aaaaaaaaaaaa"
 RG = "rg-test"
+# Subscription tags as Subscriptions - List returns them: PROD is production, DEV is not (environment tag).
+TAGS = {PROD: {"environment": "prod"}, DEV: {"environment": "dev"}}
 
 
 def rid(provider_path: str, subscription: str = PROD, rg: str = RG) -> str:
@@ -39,7 +41,10 @@ def estate(
 ) -> dict[str, Any]:
     return {
         "tenant": {"id": TENANT, "displayName": "Test Clinic"},
-        "subscriptions": [{"subscriptionId": s, "displayName": f"sub-{s[:4]}"} for s in subscriptions],
+        "subscriptions": [
+            {"subscriptionId": s, "displayName": f"sub-{s[:4]}", **({"tags": TAGS[s]} if s in TAGS else {})}
+            for s in subscriptions
+        ],
         "resources": list(resources),
         "directory": directory or {"users": [], "groups": [], "servicePrincipals": []},
         "faults": faults or [],

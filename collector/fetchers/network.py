@@ -1,4 +1,5 @@
-"""Network security groups (with their rules), network interfaces, and network watchers with their flow logs."""
+"""Network security groups (with their rules), network interfaces, virtual networks (with their peerings), and
+network watchers with their flow logs."""
 
 from azure.mgmt.network import NetworkManagementClient
 
@@ -8,6 +9,10 @@ from controls.model import FactKind
 # NICs: which subnet each ipConfiguration sits in, so an NSG attached to a NIC can be traced to the
 # subnet and VNet a flow log may target. A family of its own, named by a plain kind string.
 NETWORK_INTERFACE = "network_interface"
+# Virtual networks: Virtual Networks - List All returns each VNet with its peerings embedded as
+# properties.virtualNetworkPeerings[] (properties.remoteVirtualNetwork.id, peeringState), so one listing
+# shows which VNets are linked across subscriptions.
+VIRTUAL_NETWORK = "virtual_network"
 
 
 def _nsgs(ctx: FetchContext) -> None:
@@ -18,6 +23,11 @@ def _nsgs(ctx: FetchContext) -> None:
 def _nics(ctx: FetchContext) -> None:
     client = ctx.clients.arm(NetworkManagementClient, ctx.subscription_id)
     ctx.list_into(NETWORK_INTERFACE, client.network_interfaces.list_all)
+
+
+def _vnets(ctx: FetchContext) -> None:
+    client = ctx.clients.arm(NetworkManagementClient, ctx.subscription_id)
+    ctx.list_into(VIRTUAL_NETWORK, client.virtual_networks.list_all)
 
 
 def _flow_logs(ctx: FetchContext) -> None:
@@ -41,6 +51,12 @@ NIC_FETCHER = Fetcher(
     {NETWORK_INTERFACE: ("microsoft.network/networkinterfaces",)},
     tenant_wide=False,
     run=_nics,
+)
+VNET_FETCHER = Fetcher(
+    "network.virtual_networks",
+    {VIRTUAL_NETWORK: ("microsoft.network/virtualnetworks",)},
+    tenant_wide=False,
+    run=_vnets,
 )
 FLOW_LOG_FETCHER = Fetcher(
     "network.flow_logs",

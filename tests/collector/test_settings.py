@@ -106,3 +106,30 @@ def test_trusted_sources_from_file_and_environment(tmp_path):
 def test_a_directory_given_as_the_config_file_is_one_line(tmp_path):
     with pytest.raises(ConfigError, match=r"is a directory, not a config file"):
         load_settings(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("thresholds:\n  production_subscriptions: [emr-prod]\n",
+         "key 'thresholds.production_subscriptions': 'emr-prod' is not a subscription id (a GUID)"),
+        ("thresholds:\n  environment_tag: ''\n", "key 'thresholds.environment_tag': must name a tag"),
+        ("thresholds:\n  production_tag_values: []\n", "key 'thresholds.production_tag_values': must list one or more"),
+        ("thresholds:\n  production_tag_values: [prod, ' ']\n", "key 'thresholds.production_tag_values'"),
+    ],
+)  # fmt: skip
+def test_bad_production_rule_is_one_line_naming_the_key(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ={})
+    assert expected in str(info.value) and str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_production_rule_from_file_and_environment(tmp_path):
+    prod = "a8233bec-16ce-49d8-af36-5decabf6c438"
+    path = write(tmp_path, f"thresholds:\n  production_subscriptions: ['{prod}']\n  environment_tag: Stage\n")
+    loaded = load_settings(path, environ={}).thresholds
+    assert loaded.production_subscriptions == (prod,) and loaded.environment_tag == "Stage"
+    assert loaded.production_tag_values == ("prod", "production")
+    env = {"SHOKO_THRESHOLDS_PRODUCTION_TAG_VALUES": "live, prd"}
+    assert load_settings(path, environ=env).thresholds.production_tag_values == ("live", "prd")

@@ -4,7 +4,7 @@ import pytest
 
 from collector.fetchers import FETCHERS
 from collector.fetchers.base import Fetcher
-from collector.plan import PlanError, plan_for
+from collector.plan import ALWAYS_COLLECTED, PlanError, plan_for
 from controls.catalog import EvidenceMode, load_catalog
 from controls.checks import ALL_CHECKS, CHECKS_BY_ID
 from controls.checks.base import Check
@@ -23,7 +23,8 @@ def test_the_shipped_checks_and_fetchers_make_a_plan():
     plan = plan_for()
     assert {c.id for c in plan.checks} == set(CHECKS_BY_ID)
     provided = {k for f in plan.fetchers for k in f.kinds}
-    assert {k for c in ALL_CHECKS for k in c.reads} <= provided
+    # The subscription list is collected first in every run, outside the plan's fetchers.
+    assert {k for c in ALL_CHECKS for k in c.reads} <= provided | ALWAYS_COLLECTED
     # Diagnostic settings are read for exactly the types the checks judge with them.
     diagnostics = CHECKS_BY_ID["diagnostic-logs-retained"]
     assert set(plan.wanted_types[FactKind.DIAGNOSTIC_SETTINGS]) == set(diagnostics.judges)
