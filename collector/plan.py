@@ -4,7 +4,8 @@ Each check declares the kinds it reads, the resource types it judges and the kin
 every judged resource; each fetcher declares the kinds it provides and the resource types their
 documents describe. `plan_for` matches the two and refuses, before anything is collected, a check
 that reads a kind no fetcher provides or judges a type whose per-resource facts nobody collects:
-such a check could only ever report "not collected".
+such a check could only ever report "not collected". A check judging the pseudo type "inventory"
+(every resource, whatever its type) must read the generic inventory and ask no per-resource kinds.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from collector.fetchers import FETCHERS
-from collector.fetchers.base import AS_PLANNED, Fetcher
+from collector.fetchers.base import ANY_TYPE, AS_PLANNED, Fetcher
 from controls.checks import ALL_CHECKS, Check
+from controls.checks.base import INVENTORY
 from controls.model import FactKind, Kind
 
 
@@ -47,6 +49,14 @@ def plan_for(checks: Sequence[Check] = ALL_CHECKS, fetchers: Iterable[Fetcher] =
             if not any(kind in f.provides for f in fetchers):
                 raise PlanError(f"check {check.id} reads fact kind '{kind}', which no fetcher provides")
         for resource_type in check.judges:
+            if resource_type == INVENTORY:
+                # Every inventoried resource: some kind the check reads must be the generic inventory, and
+                # nothing can be collected per resource for "every type".
+                if not any(ANY_TYPE in f.provides.get(k, ()) for f in fetchers for k in check.reads):
+                    raise PlanError(f"check {check.id} judges every inventoried resource, but reads no inventory")
+                if check.per_resource:
+                    raise PlanError(f"check {check.id} judges every inventoried resource: no per-resource kinds")
+                continue
             if not _is_arm_type(resource_type):
                 continue
             # The resources judged must be listed by some kind the check reads (a type-specific listing,

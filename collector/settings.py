@@ -278,6 +278,15 @@ def _validate(s: Settings, where: str) -> None:
             parse_trusted_source(entry)
         except ValueError as exc:
             raise ConfigError(f"{where}: key 'thresholds.trusted_sources': {entry!r} {exc}") from None
+    from controls.checks.inventory import ARM_LOCATION_RE, normalise_location
+
+    for region in s.thresholds.allowed_regions:
+        if not ARM_LOCATION_RE.match(normalise_location(region)):
+            raise ConfigError(
+                f"{where}: key 'thresholds.allowed_regions': {region!r} is not an ARM location name such as japaneast"
+            )
+    if not s.thresholds.owner_tag or not s.thresholds.owner_tag.strip():
+        raise ConfigError(f"{where}: key 'thresholds.owner_tag': must name a tag, e.g. owner")
 
 
 def load_settings(

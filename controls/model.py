@@ -167,6 +167,9 @@ class Thresholds:
     # Public source CIDRs (IPv4 / IPv6) the operator vouches for, e.g. a hospital site's fixed addresses:
     # an Allow from them to those ports is not Internet exposure. Empty: every public address is the Internet.
     trusted_sources: tuple[str, ...] = ()
+    # ARM location names resources may be in (medical data kept in Japan); "Japan East" == "japaneast".
+    allowed_regions: tuple[str, ...] = ("japaneast", "japanwest")
+    owner_tag: str = "owner"  # the tag naming a resource's owner; tag names compare case-insensitively
 
 
 class DriftKind(StrEnum):

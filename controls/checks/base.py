@@ -67,9 +67,11 @@ def errored(resource_id: str, ja: str, en: str, *evidence: Evidence | Iterable[E
 Judge = Callable[[FactSet, Thresholds], Iterable[Outcome]]
 
 _THRESHOLD_NAMES = frozenset(f.name for f in fields(Thresholds))
-# Lower-cased ARM resource types ("microsoft.web/sites/slots"), or a pseudo type for what is not an
-# ARM resource: "subscription", "tenant", "directory/<collection>".
-_TYPE_RE = re.compile(r"^(microsoft\.[a-z0-9.]+(/[a-z0-9]+)+|subscription|tenant|directory/[a-z]+)$")
+# A pseudo type: every resource the generic inventory (Resources - List) lists, whatever its type.
+INVENTORY = "inventory"
+# Lower-cased ARM resource types ("microsoft.web/sites/slots"), or a pseudo type for what is not one
+# ARM resource type: "subscription", "tenant", "directory/<collection>", INVENTORY.
+_TYPE_RE = re.compile(r"^(microsoft\.[a-z0-9.]+(/[a-z0-9]+)+|subscription|tenant|directory/[a-z]+|inventory)$")
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ def test_demo_prints_every_requirement_and_a_summary(tmp_path, capsys):
     rows = [line for line in out.splitlines() if re.match(r"^\s*\d{1,3}  ", line)]
     assert [int(r.split()[0]) for r in rows] == list(range(1, 183))
     assert re.search(
-        r"182 requirements: 12 fail, 1 partial, 124 manual, 32 inherited, 13 not_applicable — "
-        r"checks decide 0 fully, 10 partly, support 4 manual",
+        r"182 requirements: 14 fail, 1 partial, 122 manual, 32 inherited, 13 not_applicable — "
+        r"checks decide 0 fully, 11 partly, support 5 manual",
         out,
     )
     nsg_row = next(r for r in rows if r.split()[0] == "87")
@@ -189,7 +189,7 @@ def test_after_the_demo_read_commands_find_its_database_without_settings(tmp_pat
     capsys.readouterr()
     assert main(["status", "--lang", "en"]) == 0
     captured = capsys.readouterr()
-    assert "182 requirements: 12 fail, 1 partial" in captured.out
+    assert "182 requirements: 14 fail, 1 partial" in captured.out
     assert "reading the demo's shoko-data/demo.db" in captured.err
     assert main(["explain", "86"]) == 0 and "nsg-emr-prod-mgmt" in capsys.readouterr().out
     assert main(["verify"]) == 0 and "hash chain intact" in capsys.readouterr().out

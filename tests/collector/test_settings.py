@@ -56,6 +56,9 @@ def test_environment_overrides_file(tmp_path):
         ("thresholds:\n  trusted_sources: [AzureCloud]\n", "key 'thresholds.trusted_sources': 'AzureCloud'"),
         ("thresholds:\n  trusted_sources: ['203.0.113.9/29']\n", "key 'thresholds.trusted_sources': '203.0.113.9/29'"),
         ("thresholds:\n  trusted_sources: ['0.0.0.0/0']\n", "key 'thresholds.trusted_sources': '0.0.0.0/0'"),
+        ("thresholds:\n  allowed_regions: ['Japan-East']\n", "key 'thresholds.allowed_regions': 'Japan-East'"),
+        ("thresholds:\n  allowed_regions: ['']\n", "key 'thresholds.allowed_regions': ''"),
+        ("thresholds:\n  owner_tag: ''\n", "key 'thresholds.owner_tag': must name a tag"),
         ("azure:\n  client_secret: hunter2\n", "secrets are not read from files"),
         ("azure:\n  credential: client_secret\n", "key 'azure.tenant_id' is missing"),
         ("azure:\n  arm_base_url: http://127.0.0.1:1\n", "key 'azure.arm_base_url': must be an https:// URL"),
@@ -101,6 +104,14 @@ def test_trusted_sources_from_file_and_environment(tmp_path):
     assert load_settings(path, environ={}).thresholds.trusted_sources == ("203.0.113.8/29", "2001:db8:1::/48")
     env = {"SHOKO_THRESHOLDS_TRUSTED_SOURCES": "198.51.100.0/28, 198.51.100.64/27"}
     assert load_settings(path, environ=env).thresholds.trusted_sources == ("198.51.100.0/28", "198.51.100.64/27")
+
+
+def test_allowed_regions_take_arm_names_or_display_names(tmp_path):
+    path = write(tmp_path, "thresholds:\n  allowed_regions: [japaneast, Japan West]\n  owner_tag: Owner\n")
+    loaded = load_settings(path, environ={}).thresholds
+    assert loaded.allowed_regions == ("japaneast", "Japan West") and loaded.owner_tag == "Owner"
+    env = {"SHOKO_THRESHOLDS_ALLOWED_REGIONS": "japaneast"}
+    assert load_settings(path, environ=env).thresholds.allowed_regions == ("japaneast",)
 
 
 def test_a_directory_given_as_the_config_file_is_one_line(tmp_path):
