@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, false, or_, select, text
+from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -35,7 +35,7 @@ from sqlalchemy.pool import NullPool
 from agent.metrics import METRICS, Metrics
 from agent.schedule import parse_schedule
 from collector.settings import Settings
-from storage.ledger import redact_url
+from storage.ledger import full_run, redact_url
 from storage.models import Run
 
 log = logging.getLogger("shoko.agent.http")
@@ -173,12 +173,8 @@ def _probe_engine(database_url: str, timeout: float) -> Engine:
 
 
 def _last_completed_full_run(connection: Any) -> datetime | None:
-    partial = Run.scope["partial"].as_boolean()
     query = (
-        select(Run.finished_at)
-        .where(Run.status == "completed", or_(partial.is_(None), partial == false()))
-        .order_by(Run.finished_at.desc())
-        .limit(1)
+        select(Run.finished_at).where(Run.status == "completed", full_run()).order_by(Run.finished_at.desc()).limit(1)
     )
     return connection.execute(query).scalar()
 

@@ -63,11 +63,8 @@ def _latest_full_run(ledger):  # type: ignore[no-untyped-def]
     """The newest sealed full run, and the partial runs sealed after it (newest first).
 
     A partial run judges a few checks only; the table of every requirement comes from a full run."""
-    sealed = [r for r in ledger.runs() if r.sealed]
-    sealed.sort(key=lambda r: (r.finished_at or r.started_at, r.id))
-    full = [r for r in sealed if not r.scope.get("partial")]
-    latest = full[-1] if full else None
-    newer = [r for r in sealed if r.scope.get("partial") and (latest is None or r.id > latest.id)]
+    latest = ledger.latest_run(full_only=True)
+    newer = [r for r in ledger.runs() if r.sealed and r.kind == "partial" and (latest is None or r.id > latest.id)]
     return latest, newer[::-1]
 
 

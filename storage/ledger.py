@@ -20,7 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, func, insert, or_, select, text
+from sqlalchemy import Engine, create_engine, event, false, func, insert, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
@@ -767,14 +767,17 @@ class Ledger:
         with self._session(write=False) as session:
             return self._records(session, session.scalars(select(Run).order_by(Run.id)).all())
 
-    def _sealed_query(self, completed_only: bool) -> Any:
+    def _sealed_query(self, completed_only: bool, full_only: bool = False) -> Any:
         wanted = ("completed",) if completed_only else ("completed", "failed", "interrupted")
-        return select(Run).where(Run.status.in_(wanted), Run.chain_index.is_not(None))
+        query = select(Run).where(Run.status.in_(wanted), Run.chain_index.is_not(None))
+        return query.where(full_run()) if full_only else query
 
-    def latest_run(self, *, completed_only: bool = False) -> RunRecord | None:
-        """The most recently sealed run (completed, failed or interrupted; only completed if asked)."""
+    def latest_run(self, *, completed_only: bool = False, full_only: bool = False) -> RunRecord | None:
+        """The most recently sealed run (completed, failed or interrupted; only completed if asked; only a
+        full run, not a partial one of chosen fact kinds, if asked)."""
         with self._session(write=False) as session:
-            run = session.scalar(self._sealed_query(completed_only).order_by(Run.chain_index.desc()).limit(1))
+            query = self._sealed_query(completed_only, full_only).order_by(Run.chain_index.desc()).limit(1)
+            run = session.scalar(query)
             return self._records(session, [run])[0] if run else None
 
     def run_as_of(self, ts: datetime, *, completed_only: bool = False) -> RunRecord | None:
@@ -924,6 +927,12 @@ def _lease(run: Run) -> RunLease | None:
     if run.lease_host is None or run.lease_pid is None or run.lease_renewed_at is None:
         return None
     return RunLease(run.lease_host, run.lease_pid, run.lease_renewed_at, run.lease_expires_at or run.lease_renewed_at)
+
+
+def full_run() -> Any:
+    """SQL condition: a full run, not a partial one (whose scope holds {"partial": true})."""
+    partial = Run.scope["partial"].as_boolean()
+    return or_(partial.is_(None), partial == false())
 
 
 def _row_hashes(session: Session, model: type[Base], run_id: int) -> list[list[Any]]:
