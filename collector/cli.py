@@ -232,7 +232,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     ledger = _open_ledger(load_settings(args.config), create=False)
     try:
-        run = ledger.run(args.run) if args.run is not None else ledger.latest_run()
+        run = ledger.run(args.run) if args.run is not None else ledger.latest_run(full_only=True)
         if run is None:
             print("no completed run yet: run `shoko collect` first", file=sys.stderr)
             return EXIT_FAILED

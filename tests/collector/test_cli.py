@@ -179,6 +179,10 @@ def test_status_shows_the_latest_full_run_and_names_newer_partial_runs(collected
     data = json.loads(capsys.readouterr().out)
     assert data["run"]["kind"] == "partial" and data["run"]["kinds"] == ["network_security_group"]
     assert sorted(r["no"] for r in data["requirements"]) == [87, 148]
+    # explain, like status, answers from the latest full run: No 123 has no verdict in the partial run.
+    assert main(["explain", "123", "--json"]) == 0
+    explained = json.loads(capsys.readouterr().out)
+    assert explained["run"]["id"] != partial.id and explained["status"] == "fail"
 
 
 def test_after_the_demo_read_commands_find_its_database_without_settings(tmp_path, monkeypatch, capsys):
