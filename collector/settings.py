@@ -287,6 +287,21 @@ def _validate(s: Settings, where: str) -> None:
             )
     if not s.thresholds.owner_tag or not s.thresholds.owner_tag.strip():
         raise ConfigError(f"{where}: key 'thresholds.owner_tag': must name a tag, e.g. owner")
+    # -- Perimeter and exposure
+
+    # -- Edge protection: firewall IDPS, WAF, DDoS, gateway TLS
+
+    # -- SQL, PostgreSQL, Redis
+
+    # -- Storage, Key Vault, managed disks
+
+    # -- App Service
+
+    # -- Logging and monitoring
+
+    # -- Defender for Cloud and VM agents
+
+    # -- Backups and continuity
 
 
 def load_settings(

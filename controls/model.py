@@ -171,6 +171,22 @@ class Thresholds:
     allowed_regions: tuple[str, ...] = ("japaneast", "japanwest")
     owner_tag: str = "owner"  # the tag naming a resource's owner; tag names compare case-insensitively
 
+    # -- Perimeter and exposure
+
+    # -- Edge protection: firewall IDPS, WAF, DDoS, gateway TLS
+
+    # -- SQL, PostgreSQL, Redis
+
+    # -- Storage, Key Vault, managed disks
+
+    # -- App Service
+
+    # -- Logging and monitoring
+
+    # -- Defender for Cloud and VM agents
+
+    # -- Backups and continuity
+
 
 class DriftKind(StrEnum):
     """How a finding or a verdict changed between two completed runs."""

@@ -109,6 +109,30 @@ def _role_definition(_: str) -> list[dict[str, Any]]:
 
 # Types whose generic document is not how Azure has them: the documents (the resource first, then what
 # Azure always creates with it) for the resource id `_id(type)`.
+# -- builders: Perimeter and exposure
+
+
+# -- builders: Edge protection: firewall IDPS, WAF, DDoS, gateway TLS
+
+
+# -- builders: SQL, PostgreSQL, Redis
+
+
+# -- builders: Storage, Key Vault, managed disks
+
+
+# -- builders: App Service
+
+
+# -- builders: Logging and monitoring
+
+
+# -- builders: Defender for Cloud and VM agents
+
+
+# -- builders: Backups and continuity
+
+
 BUILDERS: dict[str, Callable[[str], list[dict[str, Any]]]] = {
     "microsoft.web/sites": _site,
     "microsoft.web/sites/slots": _site,
@@ -117,6 +141,14 @@ BUILDERS: dict[str, Callable[[str], list[dict[str, Any]]]] = {
     "microsoft.sql/servers": _sql,
     "microsoft.authorization/roleassignments": _role_assignment,
     "microsoft.authorization/roledefinitions": _role_definition,
+    # -- Perimeter and exposure
+    # -- Edge protection: firewall IDPS, WAF, DDoS, gateway TLS
+    # -- SQL, PostgreSQL, Redis
+    # -- Storage, Key Vault, managed disks
+    # -- App Service
+    # -- Logging and monitoring
+    # -- Defender for Cloud and VM agents
+    # -- Backups and continuity
 }
 
 
