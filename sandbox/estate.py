@@ -18,6 +18,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,30 @@ _TOP_KEYS = ("tenant", "subscriptions", "resources", "runCommands", "directory",
 _RUN_COMMAND_KEYS = ("vm", "commandId", "scriptContains", "stdout", "stderr")
 # Fixed namespace so an estate without `tenant.clientId` still gets a stable client id.
 _CLIENT_NS = uuid.UUID("8f1c3a52-6a0e-4c59-a0d8-2b7f4e9d1c60")
+
+
+# A string value `${now}`, `${now-26h}` or `${now+400d}` (units s, m, h, d) is served as that moment,
+# ISO 8601 in UTC, counted from when the estate is loaded: backups, certificate expiry and the like stay
+# as recent or as far off as the estate means them, whenever it is served.
+RELATIVE_TIME_RE = re.compile(r"^\$\{now(?:([+-])(\d+)([smhd]))?\}$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def resolve_relative_times(value: Any, now: datetime) -> Any:
+    """A copy of `value` with every relative-time string replaced by its timestamp."""
+    if isinstance(value, str):
+        m = RELATIVE_TIME_RE.match(value)
+        if not m:
+            return value
+        sign, amount, unit = m.groups()
+        delta = timedelta(seconds=int(amount) * _UNIT_SECONDS[unit]) if amount else timedelta()
+        at = now + delta if sign == "+" else now - delta
+        return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, dict):
+        return {k: resolve_relative_times(v, now) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_relative_times(v, now) for v in value]
+    return value
 
 
 class EstateError(ValueError):
@@ -266,12 +291,14 @@ class _Builder:
             raw = json.loads(json.dumps(data))
         except (TypeError, ValueError) as e:
             raise self.fail("", f"contains a value that is not JSON data: {e}") from None
-        tenant = self.tenant(raw.get("tenant"))
-        subs = self.subscriptions(raw.get("subscriptions"), tenant)
-        resources, groups = self.resources(raw.get("resources"), subs)
-        directory = self.directory(raw.get("directory") or {}, tenant)
-        runs = self.run_commands(raw.get("runCommands") or [], resources)
-        faults = self.faults(raw.get("faults") or [])
+        # Documents get relative times resolved; `raw` keeps them as written, so a rebuilt estate resolves anew.
+        docs = resolve_relative_times(raw, datetime.now(UTC))
+        tenant = self.tenant(docs.get("tenant"))
+        subs = self.subscriptions(docs.get("subscriptions"), tenant)
+        resources, groups = self.resources(docs.get("resources"), subs)
+        directory = self.directory(docs.get("directory") or {}, tenant)
+        runs = self.run_commands(docs.get("runCommands") or [], resources)
+        faults = self.faults(docs.get("faults") or [])
         return Estate(self.source, tenant, subs, resources, groups, directory, runs, faults, raw)
 
     # -- tenant and subscriptions ---------------------------------------------------------------

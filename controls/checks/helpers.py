@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from controls.checks.base import Outcome, errored, failed, passed
@@ -53,6 +54,32 @@ def is_within(resource_id: str, scope: str) -> bool:
     """True when `resource_id` is `scope` or lies beneath it (path-segment aware)."""
     rid, sc = norm_id(resource_id), norm_id(scope)
     return bool(sc) and (rid == sc or rid.startswith(sc + "/"))
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ARM / Graph timestamp as an aware UTC datetime, or None when absent or not a timestamp.
+
+    Azure writes up to seven fractional digits (`2024-06-17T05:27:18.8843301Z`) and sometimes no zone
+    (read as UTC)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    m = re.match(r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?)(\.\d+)?(.*)$", text)
+    if not m:
+        return None
+    head, fraction, zone = m.groups()
+    try:
+        at = datetime.fromisoformat(head + (fraction or "")[:7] + zone)
+    except ValueError:
+        return None
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def observed_at(ev: Evidence) -> datetime:
+    """The moment a time-based rule judges against: when the evidence was collected, so a verdict says
+    what was true when Azure was asked, and re-judging stored evidence gives the same answer."""
+    at = ev.collected_at
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
 def vnet_of_subnet(subnet_id: str) -> str | None:

@@ -220,3 +220,34 @@ def test_example_estate_is_valid_and_as_documented(emr_estate: Estate) -> None:
     assert all(n["properties"].get("subnets") for n in nsgs)
     # The blob service documents exist for the diagnostic settings that hang off them.
     assert by_type["microsoft.storage/storageaccounts/blobservices"] == 3
+
+
+def test_relative_times_are_served_as_moments_counted_from_loading():
+    from datetime import UTC, datetime, timedelta
+
+    from controls.checks.helpers import parse_time
+
+    est = estate_from_mapping(
+        {
+            "tenant": {"id": "c789e719-364a-4a28-aff9-0db8d2f428d5"},
+            "subscriptions": [{"subscriptionId": "a8233bec-16ce-49d8-af36-5decabf6c438"}],
+            "resources": [
+                {
+                    "id": "/subscriptions/a8233bec-16ce-49d8-af36-5decabf6c438/resourceGroups/rg/providers/"
+                    "Microsoft.Web/certificates/c1",
+                    "type": "Microsoft.Web/certificates",
+                    "location": "japaneast",
+                    "properties": {"expirationDate": "${now+30d}", "issueDate": "${now-26h}", "note": "${now} ok"},
+                }
+            ],
+        }
+    )
+    cert = next(d for d in est.resources if d["type"] == "Microsoft.Web/certificates")
+    now = datetime.now(UTC)
+    expires = parse_time(cert["properties"]["expirationDate"])
+    issued = parse_time(cert["properties"]["issueDate"])
+    assert expires is not None and abs(expires - (now + timedelta(days=30))) < timedelta(minutes=1)
+    assert issued is not None and abs(issued - (now - timedelta(hours=26))) < timedelta(minutes=1)
+    assert cert["properties"]["note"] == "${now} ok"  # only a whole value is a relative time
+    # The estate keeps what was written, so a changed estate resolves its times anew.
+    assert est.raw["resources"][0]["properties"]["expirationDate"] == "${now+30d}"
