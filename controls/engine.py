@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from controls.access import cause
 from controls.checks import ALL_CHECKS, Check
 from controls.model import CollectionError, FactSet, Finding, Status, Thresholds, Verdict
 
@@ -75,17 +76,17 @@ def _collection_error_findings(check: Check, facts: FactSet, numbers: tuple[int,
     out = []
     for scope, errs in by_scope.items():
         kinds = ", ".join(dict.fromkeys(str(e.kind) for e in errs))  # a FactKind or a plain kind string
-        causes = ", ".join(
-            dict.fromkeys(f"{e.code} (HTTP {e.status_code})" if e.status_code is not None else e.code for e in errs)
-        )
+        explained = [cause(e) for e in errs]
+        causes_ja = "、".join(dict.fromkeys(ja for ja, _ in explained))
+        causes_en = ", ".join(dict.fromkeys(en for _, en in explained))
         out.append(
             Finding(
                 check_id=check.id,
                 requirements=numbers,
                 status=Status.ERROR,
                 resource_id=scope,
-                reason_ja=f"{scope} の {kinds} を収集できませんでした: {causes}",
-                reason_en=f"{kinds} could not be collected in {scope}: {causes}",
+                reason_ja=f"{scope} の {kinds} を収集できませんでした: {causes_ja}",
+                reason_en=f"{kinds} could not be collected in {scope}: {causes_en}",
             )
         )
     return out

@@ -172,8 +172,55 @@ def test_one_error_finding_per_failed_scope_naming_every_kind():
     by_scope = {f.resource_id: f for f in result.findings}
     assert len(result.findings) == 2 and set(by_scope) == {SUB, f"{SUB}/x/networkWatchers/nw2"}
     assert "network_watcher, flow_log" in by_scope[SUB].reason_en
-    assert by_scope[SUB].reason_en.endswith("AuthorizationFailed (HTTP 403)")
+    # Two kinds refused alike are one cause, said once.
+    assert by_scope[SUB].reason_en.count("AuthorizationFailed (HTTP 403)") == 1
     assert by_scope[f"{SUB}/x/networkWatchers/nw2"].reason_en.endswith(": Timeout")
+
+
+def test_an_error_finding_names_the_missing_permission_or_provider():
+    denied = CollectionError(
+        "defender_pricing",
+        "security.pricings",
+        SUB,
+        "AuthorizationFailed",
+        f"The client 'abc' with object id 'abc' does not have authorization to perform action "
+        f"'Microsoft.Security/pricings/read' over scope '{SUB}/providers/Microsoft.Security/pricings' or the scope "
+        "is invalid. If access was recently granted, please refresh your credentials.",
+        403,
+        None,
+        AT,
+    )
+    unregistered = CollectionError(
+        "defender_pricing",
+        "security.pricings",
+        f"{SUB}-b",
+        "MissingSubscriptionRegistration",
+        "The subscription is not registered to use namespace 'Microsoft.Security'. See https://aka.ms/rps-not-found "
+        "for how to register subscriptions.",
+        409,
+        None,
+        AT,
+    )
+    graph = CollectionError(
+        "directory_principal",
+        "entra.principals",
+        "tenant",
+        "Authorization_RequestDenied",
+        "Insufficient",
+        403,
+        None,
+        AT,
+    )
+    check = fake("plans", (72,), [], reads=("defender_pricing", "directory_principal"))
+    result = evaluate_mapped(FactSet([], [denied, unregistered, graph]), [Req(72)], [check])
+    by_scope = {f.resource_id: f for f in result.findings}
+    assert all(f.status == Status.ERROR for f in result.findings)
+    assert "lacks permission for Microsoft.Security/pricings/read" in by_scope[SUB].reason_en
+    assert "Microsoft.Security/pricings/read の権限がありません" in by_scope[SUB].reason_ja
+    assert "resource provider Microsoft.Security is not registered" in by_scope[f"{SUB}-b"].reason_en
+    assert "MissingSubscriptionRegistration (HTTP 409)" in by_scope[f"{SUB}-b"].reason_en
+    assert "Microsoft Graph read permission" in by_scope["tenant"].reason_en
+    assert next(v for v in result.verdicts if v.requirement == 72).status == Status.ERROR
 
 
 def test_collection_error_with_no_resources_is_error_not_nothing():

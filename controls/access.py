@@ -1,0 +1,47 @@
+"""What a failed read says about the collector's access, in words an operator can act on.
+
+A check that could not see its facts reports `error`; the finding should say what to grant or register,
+not only the HTTP code. ARM names the denied action in its 403 message and the unregistered namespace in
+its 409; Graph names neither, so the application permission is what to look at.
+"""
+
+from __future__ import annotations
+
+import re
+
+from controls.model import CollectionError
+
+# ARM 403: "The client '…' with object id '…' does not have authorization to perform action
+# 'Microsoft.Security/pricings/read' over scope '/subscriptions/…' or the scope is invalid."
+_DENIED_ACTION = re.compile(r"perform action '([^']+)'", re.IGNORECASE)
+# ARM 409: "The subscription is not registered to use namespace 'Microsoft.Security'. See …"
+_UNREGISTERED_NAMESPACE = re.compile(r"namespace '([^']+)'", re.IGNORECASE)
+
+
+def cause(err: CollectionError) -> tuple[str, str]:
+    """(ja, en): the code and HTTP status, and, where the answer tells, the permission or provider missing."""
+    code = f"{err.code} (HTTP {err.status_code})" if err.status_code is not None else err.code
+    message = err.message or ""
+    if err.code == "AuthorizationFailed":
+        action = _DENIED_ACTION.search(message)
+        if action:
+            return (
+                f"{code}: 収集用 ID に操作 {action.group(1)} の権限がありません（閲覧者ロール等で付与）",
+                f"{code}: the collector's identity lacks permission for {action.group(1)} (grant Reader or a role "
+                "with that action)",
+            )
+        return (f"{code}: 収集用 ID に読み取り権限がありません", f"{code}: the collector's identity may not read this")
+    if err.code == "MissingSubscriptionRegistration":
+        namespace = _UNREGISTERED_NAMESPACE.search(message)
+        name = namespace.group(1) if namespace else "?"
+        return (
+            f"{code}: サブスクリプションにリソースプロバイダー {name} が登録されていません",
+            f"{code}: resource provider {name} is not registered in the subscription",
+        )
+    if err.code == "Authorization_RequestDenied":
+        return (
+            f"{code}: アプリケーションに Microsoft Graph の読み取り権限（Directory.Read.All 等）がありません",
+            f"{code}: the application lacks the Microsoft Graph read permission (Directory.Read.All or the one "
+            "this read needs)",
+        )
+    return code, code
