@@ -245,6 +245,38 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_inventory(args: argparse.Namespace) -> int:
+    from collector.inventory_view import inventory_rows, inventory_text
+
+    settings = load_settings(args.config)
+    ledger = _open_ledger(settings, create=False)
+    try:
+        run = ledger.run(args.run) if args.run is not None else ledger.latest_run(full_only=True)
+        if run is None:
+            print("no completed run yet: run `shoko collect` first", file=sys.stderr)
+            return EXIT_FAILED
+        evidence = ledger.evidence(run.id)
+        rows = inventory_rows(evidence, ledger.findings(run.id), settings.thresholds.owner_tag)
+    finally:
+        ledger.close()
+    if args.subscription:
+        rows = [r for r in rows if r["subscription"].lower() == args.subscription.lower()]
+    if args.type:
+        rows = [r for r in rows if r["type"].lower() == args.type.lower()]
+    if args.json:
+        print(json.dumps({"run": run.id, "resources": rows}, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    names = {
+        str(ev.content.get("subscriptionId", "")).lower(): str(ev.content.get("displayName") or "")
+        for ev in evidence
+        if ev.kind == "subscription"
+    }
+    finished = run.finished_at.isoformat(timespec="seconds") if run.finished_at else "not finished"
+    print(f"run {run.id} ({run.kind}, {run.status}, {finished})")
+    print(inventory_text(rows, names))
+    return EXIT_OK
+
+
 def _alerts_test(args: argparse.Namespace) -> int:
     from alerts.commands import cmd_alerts_test
 
@@ -342,6 +374,14 @@ def build_parser() -> argparse.ArgumentParser:
     drift.add_argument("--json", action="store_true")
     drift.add_argument("--lang", choices=("ja", "en", "both"), default="both")
     drift.set_defaults(func=cmd_drift)
+
+    inventory = sub.add_parser("inventory", help="the resource register a run collected, with owners and regions")
+    inventory.add_argument("--config")
+    inventory.add_argument("--run", type=int, help="a run id instead of the latest full run")
+    inventory.add_argument("--subscription", help="one subscription id only")
+    inventory.add_argument("--type", help="one resource type only, e.g. Microsoft.Compute/virtualMachines")
+    inventory.add_argument("--json", action="store_true")
+    inventory.set_defaults(func=cmd_inventory)
 
     checks = sub.add_parser("checks", help="what each check reads, its pass rule and remediation")
     checks.add_argument("--json", action="store_true")

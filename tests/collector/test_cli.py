@@ -5,14 +5,10 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from pathlib import Path
-
-import pytest
 
 from collector.cli import main
 from sandbox.server import Sandbox
-
-EMR = Path(__file__).resolve().parents[2] / "sandbox" / "estates" / "hospital-emr.yaml"
+from tests.collector.conftest import EMR, SECRET
 
 
 def test_demo_prints_every_requirement_and_a_summary(tmp_path, capsys):
@@ -35,23 +31,6 @@ def test_demo_prints_every_requirement_and_a_summary(tmp_path, capsys):
     partial_row = next(r for r in rows if r.split()[0] == "118")
     assert "partial" in partial_row and "To attest: periodic vulnerability assessment" in partial_row
     assert url in out
-
-
-SECRET = "sandbox-secret-that-must-not-leak-0123456789"
-
-
-@pytest.fixture
-def collected(tmp_path, monkeypatch, caplog):
-    """One `shoko collect --sandbox-info` run (debug logging) into a SQLite file; returns the file."""
-    db = tmp_path / "shoko.db"
-    monkeypatch.setenv("SHOKO_DATABASE_URL", f"sqlite:///{db}")
-    caplog.set_level("DEBUG")
-    with Sandbox.from_file(EMR, client_secret=SECRET) as sb:
-        info = tmp_path / "sandbox.json"
-        info.write_text(json.dumps(sb.info.to_dict()), encoding="utf-8")
-        assert main(["-v", "collect", "--sandbox-info", str(info)]) == 0
-    assert SECRET not in caplog.text
-    return db
 
 
 def test_the_client_secret_reaches_neither_logs_nor_the_database(collected, capsys):
