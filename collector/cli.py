@@ -16,6 +16,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # The config file of every command that takes --config, when --config is not given.
 CONFIG_ENV = "SHOKO_CONFIG"
 DEMO_ESTATE = Path(__file__).resolve().parent.parent / "sandbox" / "estates" / "hospital-emr.yaml"
+DEMO_ATTESTATIONS = DEMO_ESTATE.with_name("hospital-emr-attestations.yaml")
 DEMO_DATABASE = "sqlite:///shoko-data/demo.db"
 
 
@@ -151,6 +152,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         overrides = {"database": {"url": args.database}, **sandbox_overrides(dataclasses.asdict(sb.info))}
         settings = load_settings(None, environ={}, overrides=overrides)
         print(f"sandbox: {sb.info.base_url} serving {args.estate}", file=sys.stderr)
+        if args.attestations:
+            from collector.attest_cli import import_demo_attestations
+
+            with _open_ledger(settings) as ledger:
+                for line in import_demo_attestations(ledger, Path(args.attestations)):
+                    print(f"attestations: {line}", file=sys.stderr)
         outcome = _run_once(settings, load_catalog())
     code = _print_run(settings, outcome.run.id, as_json=False, lang=args.lang)
     hint = (
@@ -198,7 +205,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"TAMPERED: no run with digest {args.expect_digest} is left in the chain", file=sys.stderr)
         return EXIT_FAILED
     head = f"; latest run {latest.id} digest {latest.digest}" if latest else ""
-    print(f"ok: {report.runs_checked} run(s) verified, hash chain intact{head}")
+    attested = f", {report.attestations_checked} attestation record(s)" if report.attestations_checked else ""
+    print(f"ok: {report.runs_checked} run(s){attested} verified, hash chain intact{head}")
     for other in notes:  # interrupted runs are verified too; running ones are not sealed yet
         print(note_line(other))
     return EXIT_OK
@@ -328,6 +336,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="collect the sandbox's example estate and print every requirement")
     demo.add_argument("--estate", default=str(DEMO_ESTATE), help="estate file (default: the hospital EMR example)")
     demo.add_argument("--database", default=DEMO_DATABASE, help="database URL to write runs to")
+    demo.add_argument(
+        "--attestations",
+        default=str(DEMO_ATTESTATIONS),
+        help="attestation sheet imported first, dates relative to today (default: the example's; '' for none)",
+    )
     demo.add_argument("--lang", choices=("ja", "en", "both"), default="both")
     demo.set_defaults(func=cmd_demo)
 
@@ -382,6 +395,10 @@ def build_parser() -> argparse.ArgumentParser:
     inventory.add_argument("--type", help="one resource type only, e.g. Microsoft.Compute/virtualMachines")
     inventory.add_argument("--json", action="store_true")
     inventory.set_defaults(func=cmd_inventory)
+
+    from collector.attest_cli import add_parser as add_attest_parser
+
+    add_attest_parser(sub)
 
     checks = sub.add_parser("checks", help="what each check reads, its pass rule and remediation")
     checks.add_argument("--json", action="store_true")

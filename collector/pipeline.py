@@ -23,9 +23,10 @@ from collector.fetchers import SUBSCRIPTIONS
 from collector.fetchers.base import FetchContext, Fetcher, Sink
 from collector.plan import ALWAYS_COLLECTED, CollectionPlan, PlanError, plan_for
 from collector.settings import Settings
+from controls.attestations import as_evidence
 from controls.catalog import Catalog
 from controls.checks import ALL_CHECKS, Check
-from controls.engine import EvaluationResult, evaluate
+from controls.engine import ATTESTATION_CHECK, EvaluationResult, evaluate
 from controls.model import DriftEvent, FactKind, FactSet
 from storage.ledger import CollectionLocked, Ledger, LedgerError, RunRecord
 
@@ -165,7 +166,8 @@ def _run_locked(
     scope: dict[str, Any] = {
         "subscriptions": list(settings.azure.subscriptions),
         "arm": settings.azure.arm_base_url,
-        "checks": [c.id for c in checks],  # what this run judged (drift compares only these)
+        # What this run judged (drift compares only these); a full run also judges the attestations in force.
+        "checks": [c.id for c in checks] + ([ATTESTATION_CHECK] if kinds is None else []),
     }
     if kinds is not None:
         scope |= {"partial": True, "kinds": sorted(kinds)}
@@ -184,6 +186,8 @@ def _run_locked(
     try:
         plan = plan_for(checks)
         facts = collect(settings, credential, plan)
+        # People's attestations in force join the run's evidence, so its verdicts cite what they relied on.
+        facts = FactSet(facts.evidence + as_evidence(ledger.attestations(), datetime.now(UTC)), facts.errors)
         ledger.add_evidence(run_id, facts.evidence)
         ledger.add_collection_errors(run_id, facts.errors)
         result = evaluate(facts, catalog, settings.thresholds, plan.checks)
@@ -192,7 +196,7 @@ def _run_locked(
             result = replace(result, verdicts=[v for v in result.verdicts if v.requirement in decided])
         ledger.add_findings(run_id, result.findings)
         ledger.add_verdicts(run_id, result.verdicts)
-        drift = tuple(detect_for_run(ledger, run_id, [c.id for c in plan.checks], result.findings, result.verdicts))
+        drift = tuple(detect_for_run(ledger, run_id, scope["checks"], result.findings, result.verdicts))
         ledger.add_drift_events(run_id, drift)
         keeper.stop()
         ledger.complete_run(run_id, datetime.now(UTC))

@@ -19,12 +19,15 @@ Rules that keep "could not see" from ever looking like "fine":
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, date
 from typing import Any, Protocol
 
 from controls.access import cause
+from controls.attestations import KIND as ATTESTATION_KIND
+from controls.attestations import Attestation
 from controls.checks import ALL_CHECKS, Check
-from controls.model import CollectionError, FactSet, Finding, Status, Thresholds, Verdict
+from controls.model import CollectionError, Evidence, FactSet, Finding, Status, Thresholds, Verdict
 
 # How many failing/erroring reasons a verdict quotes before "…".
 _QUOTED = 3
@@ -275,6 +278,10 @@ def evaluate(
         )
         findings.extend(judged)
 
+    numbers = {r.number for r in requirements}
+    attestations = _attestations(facts, numbers)
+    findings.extend(_attestation_finding(a, ev, on, numbers) for a, ev, on in attestations)
+
     ran = {c.id for c in checks}
     verdicts = []
     for requirement in requirements:
@@ -282,7 +289,88 @@ def evaluate(
         ids = requirement.checks if mode == "automated" else requirement.supporting_checks
         mine = [f for f in findings if f.check_id in ids and f.status in _JUDGED]
         if mode == "automated":
-            verdicts.append(_rollup(requirement, ids, [i for i in ids if i not in ran], mine))
+            verdict = _rollup(requirement, ids, [i for i in ids if i not in ran], mine)
         else:
-            verdicts.append(_non_automated(requirement, mode, ids, mine))
+            verdict = _non_automated(requirement, mode, ids, mine)
+        covering = [x for x in attestations if requirement.number in x[0].requirements]
+        verdicts.append(_with_attestations(verdict, covering))
     return EvaluationResult(findings=findings, verdicts=verdicts)
+
+
+# -- attestations -----------------------------------------------------------------------------------
+
+ATTESTATION_CHECK = "attestation"  # the check id of findings that stand for a person's attestation
+
+
+def _attestations(facts: FactSet, numbers: set[int]) -> list[tuple[Attestation, Evidence, date]]:
+    """The attestations the run carries as evidence (the pipeline adds those in force), each with the day
+    it is judged on: the day the run read it. Revoked ones never reach a run."""
+    out = []
+    for ev in facts.of(ATTESTATION_KIND):
+        attestation = Attestation.from_content(ev.content)
+        if set(attestation.requirements) & numbers:
+            out.append((attestation, ev, ev.collected_at.astimezone(UTC).date()))
+    return out
+
+
+def _attestation_finding(a: Attestation, ev: Evidence, on: date, numbers: set[int]) -> Finding:
+    """A valid attestation is a passing finding; a lapsed one a failing finding, so its expiry is drift
+    that alerts like any other failure."""
+    span = f"{a.attested_on}〜{a.valid_until}"
+    state = a.state(on)
+    if state == "valid":
+        status, ja, en = Status.PASS, "", ""
+    elif state == "expired":
+        status, ja, en = Status.FAIL, f"（{a.valid_until} に期限切れ）", f" (expired on {a.valid_until})"
+    else:
+        status = Status.FAIL
+        ja, en = f"（{a.attested_on} からの有効、まだ有効でない）", f" (not in force until {a.attested_on})"
+    return Finding(
+        check_id=ATTESTATION_CHECK,
+        requirements=tuple(n for n in a.requirements if n in numbers),
+        status=status,
+        resource_id=f"attestation:{a.id}",
+        reason_ja=f"アテステーション {a.id}（{a.owner}、{span}）{ja}: {a.statement_ja}",
+        reason_en=f"attestation {a.id} ({a.owner}, {a.attested_on} to {a.valid_until}){en}: {a.statement_en}",
+        evidence=(ev.sha256,),
+    )
+
+
+def _with_attestations(verdict: Verdict, covering: list[tuple[Attestation, Evidence, date]]) -> Verdict:
+    """A manual requirement with a valid attestation is `attested`; a partial one whose checks all passed is
+    `pass` once an attestation covers the rest. With only lapsed ones, `expired`. Failures and errors stand."""
+    if not covering or verdict.status not in (Status.MANUAL, Status.PARTIAL):
+        return verdict
+    valid = [a for a, _, on in covering if a.state(on) == "valid"]
+    expired = [a for a, _, on in covering if a.state(on) == "expired"]
+    ids = (*verdict.check_ids, ATTESTATION_CHECK)
+    counts = {
+        "findings_pass": verdict.findings_pass + len(valid),
+        "findings_fail": verdict.findings_fail + len(covering) - len(valid),
+        "findings_error": verdict.findings_error,
+    }
+    if valid:
+        names = ", ".join(f"{a.id}（{a.owner}、{a.valid_until} まで）" for a in valid)
+        names_en = ", ".join(f"{a.id} ({a.owner}, until {a.valid_until})" for a in valid)
+        statement_ja = "; ".join(a.statement_ja for a in valid)
+        statement_en = "; ".join(a.statement_en for a in valid)
+        if verdict.status == Status.MANUAL:
+            status = Status.ATTESTED
+            ja, en = f"確認済: {names}: {statement_ja}", f"attested: {names_en}: {statement_en}"
+        else:
+            status = Status.PASS
+            ja = f"{verdict.reason_ja} → 要証明の部分はアテステーション {names} で確認: {statement_ja}"
+            en = f"{verdict.reason_en} → the part to attest is covered by attestation {names_en}: {statement_en}"
+        return replace(verdict, status=status, reason_ja=ja, reason_en=en, check_ids=ids, **counts)
+    if expired:
+        names = ", ".join(f"{a.id}（{a.valid_until} 期限切れ）" for a in expired)
+        names_en = ", ".join(f"{a.id} (expired {a.valid_until})" for a in expired)
+        return replace(
+            verdict,
+            status=Status.EXPIRED,
+            reason_ja=f"アテステーションの期限切れ: {names}。更新が必要です。{verdict.reason_ja}",
+            reason_en=f"attestation expired: {names_en}; renew it. {verdict.reason_en}",
+            check_ids=ids,
+            **counts,
+        )
+    return verdict

@@ -28,6 +28,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, StatementE
 from sqlalchemy.orm import Session, undefer
 from sqlalchemy.pool import StaticPool
 
+from controls.attestations import Attestation
 from controls.model import (
     KIND_PATTERN,
     CollectionError,
@@ -42,11 +43,13 @@ from controls.model import (
     canonical_json,
 )
 
+from . import attestations as att_store
 from . import leases, migrate
 from .hashing import blob_sha256, row_hash, seal_document
 from .leases import DEFAULT_LEASE_SECONDS, LeaseHolder, LeaseKeeper, RunLease
 from .models import (
     RUN_TABLES,
+    AttestationRecord,
     Base,
     EvidenceBlob,
     Run,
@@ -909,6 +912,58 @@ class Ledger:
     def verify(self) -> VerifyReport:
         with self._session(write=False) as session:
             return verify(session)
+
+    # -- attestations -------------------------------------------------------------------------------
+
+    def record_attestation(self, attestation: Attestation, documents: Sequence[tuple[bytes, str]] = ()) -> str:
+        """Append an attestation and store its documents ((bytes, media type) each, already named in
+        `attestation.documents`); returns the record's chain hash. An id already recorded is refused."""
+        for _ in range(_SEAL_ATTEMPTS):
+            try:
+                with self._session(write=True) as session:
+                    if session.scalar(select(func.count()).where(AttestationRecord.attestation_id == attestation.id)):
+                        raise LedgerError(f"attestation {attestation.id} is already recorded")
+                    for data, media_type in documents:
+                        att_store.store_document(session, data, media_type)
+                    at = attestation.recorded_at or datetime.now(UTC)
+                    return att_store.append(session, att_store.ADD, attestation.id, attestation.content(), at)
+            except _Conflict:
+                continue  # another writer appended first; take the new end of the chain
+        raise LedgerError("attestation could not be appended: the chain kept moving (concurrent writers)")
+
+    def revoke_attestation(self, attestation_id: str, revoked_by: str, reason: str, at: datetime) -> str:
+        for _ in range(_SEAL_ATTEMPTS):
+            try:
+                with self._session(write=True) as session:
+                    actions = set(
+                        session.scalars(
+                            select(AttestationRecord.action).where(AttestationRecord.attestation_id == attestation_id)
+                        )
+                    )
+                    if att_store.ADD not in actions:
+                        raise LedgerError(f"no attestation {attestation_id} is recorded")
+                    if att_store.REVOKE in actions:
+                        raise LedgerError(f"attestation {attestation_id} is already revoked")
+                    content = {
+                        "id": attestation_id,
+                        "revoked_by": revoked_by,
+                        "revoked_at": _aware(at, "at").isoformat(),
+                        "reason": reason,
+                    }
+                    return att_store.append(session, att_store.REVOKE, attestation_id, content, _aware(at, "at"))
+            except _Conflict:
+                continue
+        raise LedgerError("revocation could not be appended: the chain kept moving (concurrent writers)")
+
+    def attestations(self) -> list[Attestation]:
+        """Every attestation recorded, oldest first, with its revocation if any."""
+        with self._session(write=False) as session:
+            return att_store.load(session)
+
+    def attestation_document(self, sha256: str) -> tuple[str, bytes] | None:
+        """(media type, bytes) of a stored document, or None."""
+        with self._session(write=False) as session:
+            return att_store.document(session, sha256)
 
 
 def _lease_unchanged(seen: Run) -> Callable[[Run], str | None]:

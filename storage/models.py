@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -245,3 +246,29 @@ class OpenAlert(Base):
     opened_at: Mapped[datetime]
     last_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
     notified_at: Mapped[datetime]
+
+
+class AttestationRecord(Base):
+    """One attestation added or revoked (controls/attestations.py); append-only, chained by `prev_hash`."""
+
+    __tablename__ = "attestation_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    attestation_id: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(16))  # add | revoke
+    content: Mapped[str] = mapped_column(Text)  # canonical JSON of the record
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)  # "" for the first record
+    chain_hash: Mapped[str] = mapped_column(String(64))  # SHA-256 of prev_hash + "\n" + content_sha256
+    recorded_at: Mapped[datetime]
+
+
+class AttestationDocument(Base):
+    """A document attached to attestations, kept once per SHA-256 of its bytes."""
+
+    __tablename__ = "attestation_documents"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    media_type: Mapped[str] = mapped_column(String(128))
+    size: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary)

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, undefer
 
+from .attestations import verify_attestations
 from .hashing import (
     RUN_SEALED_FIELDS,
     SEAL_VERSION,
@@ -45,6 +46,7 @@ class VerifyReport:
     row_id: int | str | None = None
     interrupted: tuple[int, ...] = ()  # sealed runs whose collection was cut short (checked like the rest)
     running: tuple[int, ...] = ()  # runs not sealed yet, so not checked
+    attestations_checked: int = 0  # attestation records (their own chain) and the documents they name
 
 
 class _Problem(Exception):
@@ -84,7 +86,18 @@ def verify(session: Session) -> VerifyReport:
             )
         prev = (run.id, run.digest)
         session.expunge_all()  # keep memory flat on long ledgers
-    return VerifyReport(ok=True, runs_checked=len(sealed_ids), **listed)
+    attested, problem = verify_attestations(session)
+    if problem is not None:
+        table = problem.split(" ", 1)[0]
+        return VerifyReport(
+            ok=False,
+            runs_checked=len(sealed_ids),
+            problem=problem,
+            table=table,
+            attestations_checked=attested,
+            **listed,
+        )
+    return VerifyReport(ok=True, runs_checked=len(sealed_ids), attestations_checked=attested, **listed)
 
 
 def _check_run(

@@ -18,7 +18,7 @@ def test_demo_prints_every_requirement_and_a_summary(tmp_path, capsys):
     rows = [line for line in out.splitlines() if re.match(r"^\s*\d{1,3}  ", line)]
     assert [int(r.split()[0]) for r in rows] == list(range(1, 183))
     assert re.search(
-        r"182 requirements: 14 fail, 1 partial, 122 manual, 32 inherited, 13 not_applicable — "
+        r"182 requirements: 1 pass, 14 fail, 114 manual, 6 attested, 2 expired, 32 inherited, 13 not_applicable — "
         r"checks decide 0 fully, 11 partly, support 5 manual",
         out,
     )
@@ -27,9 +27,13 @@ def test_demo_prints_every_requirement_and_a_summary(tmp_path, capsys):
     # No 145 is covered in part; the broad custom role EMR Operator fails it.
     roles_row = next(r for r in rows if r.split()[0] == "145")
     assert "FAIL" in roles_row and "partial" in roles_row and "EMR Operator" in roles_row
-    # No 118's checks all pass, but they prove only the integrity of data in transit.
+    # No 118's checks all pass but prove only the integrity of data in transit; the example attestation of a
+    # third-party vulnerability assessment covers the rest, so it passes.
     partial_row = next(r for r in rows if r.split()[0] == "118")
-    assert "partial" in partial_row and "To attest: periodic vulnerability assessment" in partial_row
+    assert "pass" in partial_row and "partial" in partial_row and "covered by attestation ATT-DEMO-004" in partial_row
+    # The example sheet: valid attestations, and one that lapsed.
+    assert "attested" in next(r for r in rows if r.split()[0] == "1") and "ATT-DEMO-001" in out
+    assert "EXPIRED" in next(r for r in rows if r.split()[0] == "182")
     assert url in out
 
 
@@ -172,7 +176,7 @@ def test_after_the_demo_read_commands_find_its_database_without_settings(tmp_pat
     capsys.readouterr()
     assert main(["status", "--lang", "en"]) == 0
     captured = capsys.readouterr()
-    assert "182 requirements: 14 fail, 1 partial" in captured.out
+    assert "182 requirements: 1 pass, 14 fail, 114 manual, 6 attested, 2 expired" in captured.out
     assert "reading the demo's shoko-data/demo.db" in captured.err
     assert main(["explain", "86"]) == 0 and "nsg-emr-prod-mgmt" in capsys.readouterr().out
     assert main(["verify"]) == 0 and "hash chain intact" in capsys.readouterr().out

@@ -13,7 +13,17 @@ from storage.ledger import Ledger
 T0 = datetime(2026, 3, 1, 9, 0, 0, 123456, tzinfo=UTC)
 NSG_ID = "/subscriptions/0000/resourceGroups/rg-karte/providers/Microsoft.Network/networkSecurityGroups/nsg-web"
 SITE_ID = "/subscriptions/0000/resourceGroups/rg-karte/providers/Microsoft.Web/sites/karte-app"
-ALL_TABLES = ("runs", "evidence_blobs", "run_evidence", "collection_errors", "findings", "verdicts", "drift_events")
+ALL_TABLES = (
+    "runs",
+    "evidence_blobs",
+    "run_evidence",
+    "collection_errors",
+    "findings",
+    "verdicts",
+    "drift_events",
+    "attestation_records",
+    "attestation_documents",
+)
 
 
 def nsg_evidence(resource_id: str = NSG_ID, *, port: str = "443", at: datetime = T0) -> Evidence:
