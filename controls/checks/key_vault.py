@@ -155,9 +155,10 @@ def _rotate_trigger(policy: Any) -> tuple[str, str] | None:
     title_en="Every Key Vault key has an expiry date and an automatic rotation policy",
     judges=("microsoft.keyvault/vaults/keys",),
     reads=(KEY_VAULT_KEY,),
-    api="Keys - List (Microsoft.KeyVault/vaults/keys, ARM, api-version 2026-05-15; one call per vault): "
-    "properties.attributes.exp (seconds since 1970), properties.attributes.enabled, "
-    "properties.rotationPolicy.lifetimeActions (action.type, trigger), rotationPolicy.attributes.expiryTime",
+    api="Keys - List (Microsoft.KeyVault/vaults/keys, ARM, api-version 2026-05-15; one call per vault) and "
+    "Keys - Get (one call per key: the listing leaves out the rotation policy): properties.attributes.exp "
+    "(seconds since 1970), properties.rotationPolicy.lifetimeActions (action.type, trigger), "
+    "properties.rotationPolicy.attributes.expiryTime",
     rule_ja="各キーの attributes.exp があり、収集時点で期限切れでも key_expiry_warning_days 日以内の期限でもなく、"
     "rotationPolicy.lifetimeActions に Rotate アクション（timeAfterCreate または timeBeforeExpiry のトリガー付き）が"
     "あれば合格。期限なし・期限切れ・期限間近・ローテーションなしは不合格、exp が数値でなければエラー。",

@@ -113,7 +113,9 @@ def test_compliant_storage_vaults_keys_and_disks_pass(judge):
 
 
 def test_open_unprotected_storage_vaults_and_keys_fail(judge):
-    judged = judge(estate([*GOOD, *BAD]))
+    # One key cannot be read (Keys - Get refused): an error for that key alone.
+    refused = {"kind": "forbidden", "method": "GET", "path": "*/vaults/kv-good/keys/cmk-good"}
+    judged = judge(estate([*GOOD, *BAD], faults=[refused]))
     F = Status.FAIL
     assert by_name(judged.findings("storage-public-network-restricted"))["stbad"] == F
     assert by_name(judged.findings("storage-blob-recoverable"))["stbad"] == F
@@ -121,7 +123,8 @@ def test_open_unprotected_storage_vaults_and_keys_fail(judge):
     assert by_name(judged.findings("key-vault-public-network-restricted"))["kv-bad"] == F
     assert by_name(judged.findings("key-vault-recoverable"))["kv-bad"] == F
     keys = judged.findings("key-vault-key-expiry-rotation")
-    assert by_name(keys) == {"cmk-good": Status.PASS, "k-noexp": F, "k-soon": F}
+    assert by_name(keys) == {"cmk-good": Status.ERROR, "k-noexp": F, "k-soon": F}
+    assert "could not be collected" in keys[rid("Microsoft.KeyVault/vaults/kv-good/keys/cmk-good").lower()].reason_en
     soon = keys[rid("Microsoft.KeyVault/vaults/kv-bad/keys/k-soon").lower()]
     assert "(in 9 days; 30 or more required)" in soon.reason_en or "(in 10 days; 30 or more required)" in soon.reason_en
     geo = judged.findings("storage-geo-redundant-in-japan")[rid("Microsoft.Storage/storageAccounts/stbad").lower()]
