@@ -158,7 +158,11 @@ def _coerce(where: str, value: Any, default: Any, key: str) -> Any:
             raise ConfigError(f"{where}: key '{key}': expected a list of strings, got {value!r}")
         return tuple(str(v) for v in value)
     if isinstance(default, bool):
-        raise ConfigError(f"{where}: key '{key}': booleans are not supported here")
+        if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
+            value = value.strip().lower() == "true"
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: key '{key}': expected true or false, got {value!r}")
+        return value
     if isinstance(default, int):
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
             value = int(value)
@@ -294,6 +298,17 @@ def _validate(s: Settings, where: str) -> None:
     # -- SQL, PostgreSQL, Redis
 
     # -- Storage, Key Vault, managed disks
+    if not s.thresholds.medical_data_tag or not s.thresholds.medical_data_tag.strip():
+        raise ConfigError(f"{where}: key 'thresholds.medical_data_tag': must name a tag, e.g. dataClassification")
+    if not s.thresholds.medical_data_tag_values or not all(v.strip() for v in s.thresholds.medical_data_tag_values):
+        raise ConfigError(
+            f"{where}: key 'thresholds.medical_data_tag_values': must list one or more non-empty tag values, "
+            "e.g. [medical]"
+        )
+    if not 1 <= s.thresholds.blob_soft_delete_min_days <= 365:
+        raise ConfigError(
+            f"{where}: key 'thresholds.blob_soft_delete_min_days': must be 1-365 (Azure's soft-delete range)"
+        )
 
     # -- App Service
 

@@ -178,6 +178,18 @@ class Thresholds:
     # -- SQL, PostgreSQL, Redis
 
     # -- Storage, Key Vault, managed disks
+    # Encryption at rest (checks storage-encryption-at-rest, disk-encryption): true makes a storage account
+    # or managed disk encrypted only with a platform-managed key fail; false reports the key source only.
+    require_customer_managed_keys: bool = False
+    # Blob and container soft delete must keep deleted data at least this many days (storage-blob-recoverable).
+    blob_soft_delete_min_days: int = 7
+    # A Key Vault key expiring within this many days of collection fails (key-vault-key-expiry-rotation).
+    key_expiry_warning_days: int = 30
+    # Which storage accounts hold medical data (storage-blob-recoverable, storage-geo-redundant-in-japan):
+    # those whose tag `medical_data_tag` (name compared case-insensitively) holds one of
+    # `medical_data_tag_values` (case-insensitively), and those without the tag (assumed to hold medical data).
+    medical_data_tag: str = "dataClassification"
+    medical_data_tag_values: tuple[str, ...] = ("medical",)
 
     # -- App Service
 

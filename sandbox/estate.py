@@ -58,8 +58,10 @@ _CLIENT_NS = uuid.UUID("8f1c3a52-6a0e-4c59-a0d8-2b7f4e9d1c60")
 
 # A string value `${now}`, `${now-26h}` or `${now+400d}` (units s, m, h, d) is served as that moment,
 # ISO 8601 in UTC, counted from when the estate is loaded: backups, certificate expiry and the like stay
-# as recent or as far off as the estate means them, whenever it is served.
-RELATIVE_TIME_RE = re.compile(r"^\$\{now(?:([+-])(\d+)([smhd]))?\}$")
+# as recent or as far off as the estate means them, whenever it is served. With the suffix `:epoch`
+# (`${now+400d:epoch}`) it is served as whole seconds since 1970-01-01 UTC, as Key Vault writes its
+# key attributes (`exp`, `nbf`, `created`).
+RELATIVE_TIME_RE = re.compile(r"^\$\{now(?:([+-])(\d+)([smhd]))?(:epoch)?\}$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -69,9 +71,11 @@ def resolve_relative_times(value: Any, now: datetime) -> Any:
         m = RELATIVE_TIME_RE.match(value)
         if not m:
             return value
-        sign, amount, unit = m.groups()
+        sign, amount, unit, epoch = m.groups()
         delta = timedelta(seconds=int(amount) * _UNIT_SECONDS[unit]) if amount else timedelta()
         at = now + delta if sign == "+" else now - delta
+        if epoch:
+            return int(at.timestamp())
         return at.strftime("%Y-%m-%dT%H:%M:%SZ")
     if isinstance(value, dict):
         return {k: resolve_relative_times(v, now) for k, v in value.items()}

@@ -1,9 +1,23 @@
-"""Storage accounts (minimum TLS version, HTTPS-only)."""
+"""Storage accounts (TLS, HTTPS-only, network access, encryption, redundancy) and their blob services
+(soft delete, versioning).
+
+The accounts are one Storage Accounts - List call per subscription. Blob services are read with Blob
+Services - List, one call per storage account (ARM offers no subscription-wide listing of them); the
+accounts are listed again for that (not stored twice), so a run that judges only the accounts makes no
+per-account calls. An account whose blob services cannot be read is recorded as an error for that
+account alone.
+"""
 
 from azure.mgmt.storage import StorageManagementClient
 
-from collector.fetchers.base import FetchContext, Fetcher
+from collector.fetchers.base import FetchContext, Fetcher, RawCapture, list_raw, resource_group_of
 from controls.model import FactKind
+
+# Blob Services - List of one account: its `default` blob service (delete retention, versioning).
+STORAGE_BLOB_SERVICE = "storage_blob_service"
+_ACCOUNTS = ("microsoft.storage/storageaccounts",)
+# Account kinds with no blob service (premium file shares only).
+NO_BLOB_SERVICE = frozenset({"filestorage"})
 
 
 def _run(ctx: FetchContext) -> None:
@@ -11,9 +25,24 @@ def _run(ctx: FetchContext) -> None:
     ctx.list_into(FactKind.STORAGE_ACCOUNT, client.storage_accounts.list)
 
 
-FETCHER = Fetcher(
-    "storage.accounts",
-    {FactKind.STORAGE_ACCOUNT: ("microsoft.storage/storageaccounts",)},
-    tenant_wide=False,
-    run=_run,
+def _run_blob_services(ctx: FetchContext) -> None:
+    client = ctx.clients.arm(StorageManagementClient, ctx.subscription_id)
+    accounts = [doc for doc, _ in list_raw(client.storage_accounts.list).documents()]
+    for account in accounts:
+        if str(account.get("kind") or "").lower() in NO_BLOB_SERVICE:
+            continue
+        capture = RawCapture()
+        try:
+            for _ in client.blob_services.list(resource_group_of(account["id"]), account["name"],
+                                               raw_response_hook=capture):  # fmt: skip
+                pass
+        except Exception as exc:  # recorded against this account only; the others go on
+            ctx.sink.error(STORAGE_BLOB_SERVICE, ctx.fetcher.name, account["id"], exc)
+            continue
+        ctx.record(STORAGE_BLOB_SERVICE, capture)
+
+
+FETCHER = Fetcher("storage.accounts", {FactKind.STORAGE_ACCOUNT: _ACCOUNTS}, tenant_wide=False, run=_run)
+BLOB_SERVICES = Fetcher(
+    "storage.blob_services", {STORAGE_BLOB_SERVICE: _ACCOUNTS}, tenant_wide=False, run=_run_blob_services
 )
