@@ -49,9 +49,9 @@ REGION_PAIRS = {
     "ukwest": "uksouth",
 }
 
-# lastBackupStatus values of a successful last backup (Azure VM backup items report Completed; the API
-# documents Healthy / Unhealthy).
-_BACKUP_OK = frozenset({"completed", "healthy"})
+# lastBackupStatus values of a last backup that made a recovery point (Azure VM backup items report Completed,
+# CompletedWithWarnings, Failed, InProgress; the API also documents Healthy / Unhealthy).
+_BACKUP_OK = frozenset({"completed", "completedwithwarnings", "healthy"})
 _SOFT_DELETE_ON = frozenset({"enabled", "alwayson"})
 _SOFT_DELETE_OFF = frozenset({"disabled", "invalid"})
 
@@ -140,7 +140,7 @@ _SCOPE_RULE_EN = (
     reads=(FactKind.RESOURCE, FactKind.SUBSCRIPTION, RECOVERY_VAULT, BACKUP_PROTECTED_ITEM),
     api="Resources - List: virtual machines (id, name, type); Subscriptions - List: tags; Vaults - List By "
     "Subscription Id; Backup Protected Items - List ($filter=backupManagementType eq 'AzureIaasVM', one call per "
-    "vault): properties.sourceResourceId, virtualMachineId, protectionState, policyId.",
+    "vault): properties.sourceResourceId, virtualMachineId, protectionState.",
     rule_ja="対象の仮想マシンごとに、いずれかの Recovery Services コンテナーの保護項目（sourceResourceId または "
     "virtualMachineId がその仮想マシンの id）があれば合格、なければ不合格。保護項目が見つからず、コンテナーまたは"
     "保護項目の一覧のどれかを収集できなかったときはエラー。" + _SCOPE_RULE_JA,
@@ -206,10 +206,17 @@ def vm_backup_protected(facts: FactSet, thresholds: Thresholds) -> Iterator[Outc
 
 def _judge_backup_item(item: Evidence, max_age: timedelta) -> tuple[str, str, str]:
     """(status, ja, en) of one VM backup item: protectionState Protected, lastBackupStatus a success and
-    lastBackupTime within max_age of collection."""
+    lastBackupTime within max_age of collection. While a backup is running (InProgress) the outcome of the last
+    one is not shown, so the newest recovery point (lastRecoveryPoint) is judged against max_age instead."""
     p = props(item.content)
     vault = _vault_of(item)
-    state, status, when = p.get("protectionState"), p.get("lastBackupStatus"), p.get("lastBackupTime")
+    state, status = p.get("protectionState"), p.get("lastBackupStatus")
+    running = str(status or "").lower() == "inprogress"
+    time_field = "lastRecoveryPoint" if running else "lastBackupTime"
+    what_ja, what_en = (
+        ("最新の復旧ポイント", "newest recovery point") if running else ("最終バックアップ", "last backup")
+    )
+    when = p.get(time_field)
     hours = int(max_age.total_seconds() // 3600)
     head_ja, head_en = f"コンテナー {vault}", f"vault {vault}"
     ok_ja = ok_en = ""
@@ -218,28 +225,28 @@ def _judge_backup_item(item: Evidence, max_age: timedelta) -> tuple[str, str, st
     if str(state or "").lower() != "protected":
         problems_ja.append(f"protectionState が {state or '未設定'}（Protected が必要）")
         problems_en.append(f"protectionState is {state or 'not set'} (Protected required)")
-    if str(status or "").lower() not in _BACKUP_OK:
+    if not running and str(status or "").lower() not in _BACKUP_OK:
         problems_ja.append(f"lastBackupStatus が {status or '未設定'}（Completed が必要）")
         problems_en.append(f"lastBackupStatus is {status or 'not set'} (Completed required)")
     at = parse_time(when)
     if when in (None, ""):
-        problems_ja.append("lastBackupTime がありません（完了したバックアップがない）")
-        problems_en.append("lastBackupTime is not set (no backup has completed)")
+        problems_ja.append(f"{time_field} がありません（完了したバックアップがない）")
+        problems_en.append(f"{time_field} is not set (no backup has completed)")
     elif at is None:
         return (
             "error",
-            f"{head_ja}: lastBackupTime の値 {when} を解釈できません",
-            f"{head_en}: lastBackupTime {when} is not a timestamp",
+            f"{head_ja}: {time_field} の値 {when} を解釈できません",
+            f"{head_en}: {time_field} {when} is not a timestamp",
         )
     else:
         age = observed_at(item) - at
         age_h = max(age.total_seconds(), 0) / 3600
         if age > max_age:
-            problems_ja.append(f"最終バックアップ {when} は収集時点で {age_h:.0f} 時間前（{hours} 時間以内が必要）")
-            problems_en.append(f"last backup {when} was {age_h:.0f} hours before collection ({hours} hours at most)")
+            problems_ja.append(f"{what_ja} {when} は収集時点で {age_h:.0f} 時間前（{hours} 時間以内が必要）")
+            problems_en.append(f"{what_en} {when} was {age_h:.0f} hours before collection ({hours} hours at most)")
         else:
-            ok_ja = f"最終バックアップ {when}（収集時点で {age_h:.0f} 時間前、{hours} 時間以内）"
-            ok_en = f"last backup {when} ({age_h:.0f} hours before collection, {hours} at most)"
+            ok_ja = f"{what_ja} {when}（収集時点で {age_h:.0f} 時間前、{hours} 時間以内）"
+            ok_en = f"{what_en} {when} ({age_h:.0f} hours before collection, {hours} at most)"
     if problems_en:
         return "fail", f"{head_ja}: {'、'.join(problems_ja)}", f"{head_en}: {'; '.join(problems_en)}"
     return (
@@ -257,15 +264,19 @@ def _judge_backup_item(item: Evidence, max_age: timedelta) -> tuple[str, str, st
     reads=(FactKind.RESOURCE, FactKind.SUBSCRIPTION, RECOVERY_VAULT, BACKUP_PROTECTED_ITEM),
     api="Resources - List: virtual machines; Subscriptions - List: tags; Vaults - List By Subscription Id; Backup "
     "Protected Items - List ($filter=backupManagementType eq 'AzureIaasVM', one call per vault): "
-    "properties.sourceResourceId, virtualMachineId, protectionState, lastBackupStatus, lastBackupTime.",
+    "properties.sourceResourceId, virtualMachineId, protectionState, lastBackupStatus, lastBackupTime, "
+    "lastRecoveryPoint.",
     rule_ja="Azure Backup の保護項目がある対象の仮想マシンごとに、いずれかの保護項目が protectionState Protected、"
-    "lastBackupStatus Completed（または Healthy）で、lastBackupTime が収集時点から backup_max_age_hours 時間以内なら"
-    "合格、どの保護項目もそうでなければ不合格（保護停止・失敗・古いバックアップ・未実行）。lastBackupTime を解釈"
+    "lastBackupStatus Completed（CompletedWithWarnings、Healthy も可）で、lastBackupTime が収集時点から "
+    "backup_max_age_hours 時間以内なら合格、どの保護項目もそうでなければ不合格（保護停止・失敗・古いバックアップ・"
+    "未実行）。バックアップ実行中（InProgress）は最新の復旧ポイント lastRecoveryPoint の時刻で判定する。時刻を解釈"
     "できないときはエラー。保護項目のない仮想マシンは vm-backup-protected が判定する。" + _SCOPE_RULE_JA,
     rule_en="For each VM judged that has backup protected items, passes when one of them has protectionState "
-    "Protected, lastBackupStatus Completed (or Healthy) and a lastBackupTime at most backup_max_age_hours before "
-    "collection; fails when none has (protection stopped, a failed, old or missing backup). An unreadable "
-    "lastBackupTime is an error. VMs with no protected item are judged by vm-backup-protected. " + _SCOPE_RULE_EN,
+    "Protected, lastBackupStatus Completed (CompletedWithWarnings and Healthy also count) and a lastBackupTime at "
+    "most backup_max_age_hours before collection; fails when none has (protection stopped, a failed, old or "
+    "missing backup). While a backup is running (InProgress), the newest recovery point (lastRecoveryPoint) is "
+    "judged instead. An unreadable time is an error. VMs with no protected item are judged by "
+    "vm-backup-protected. " + _SCOPE_RULE_EN,
     remediation_ja="バックアップ ジョブの失敗原因（エージェント、拡張機能、ネットワーク、ディスク）を解消して "
     "az backup protection backup-now で取り直し、保護が停止していれば再開する。バックアップ ポリシーは毎日実行にする。",
     remediation_en="Fix the cause of the failed backup jobs (VM agent, extension, network, disks), take a backup "

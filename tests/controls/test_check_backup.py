@@ -126,6 +126,21 @@ def test_recent_successful_backup_passes_and_old_failed_or_stopped_fail():
     assert "時間前" in found["old"].reason_ja
 
 
+def test_warnings_count_and_a_running_backup_is_judged_by_its_newest_recovery_point():
+    found = run(
+        "vm-backup-recent", *SUBS, vm("warn"), vm("running"), vm("running-old"), vm("first"),
+        item("warn", lastBackupStatus="CompletedWithWarnings"),
+        item("running", lastBackupStatus="InProgress", lastBackupTime=ago(hours=50), lastRecoveryPoint=ago(hours=24)),
+        item("running-old", lastBackupStatus="InProgress", lastRecoveryPoint=ago(hours=49)),
+        item("first", lastBackupStatus="InProgress", lastBackupTime=None),
+    )  # fmt: skip
+    assert statuses(found) == {"warn": Status.PASS, "running": Status.PASS, "running-old": Status.FAIL,
+                               "first": Status.FAIL}  # fmt: skip
+    assert "lastBackupStatus InProgress, newest recovery point" in found["running"].reason_en
+    assert "newest recovery point" in found["running-old"].reason_en and "49 hours" in found["running-old"].reason_en
+    assert "lastRecoveryPoint is not set (no backup has completed)" in found["first"].reason_en
+
+
 def test_one_good_item_of_several_passes_and_unreadable_time_is_an_error():
     found = run("vm-backup-recent", *SUBS, vm("a"), item("a", "rsv1", lastBackupStatus="Failed"), item("a", "rsv2"))
     assert found["a"].status == Status.PASS and "vault rsv2" in found["a"].reason_en
