@@ -56,7 +56,8 @@ def _run(ctx: FetchContext) -> None:
     backup = ctx.clients.arm(RecoveryServicesBackupClient, ctx.subscription_id)
     site_recovery = ctx.clients.arm(SiteRecoveryManagementClient, ctx.subscription_id)
     for vault in vaults:
-        vault_id, name = str(vault["id"]), str(vault["name"])
+        vault_id = str(vault["id"])
+        name = str(vault.get("name") or vault_id.rstrip("/").rsplit("/", 1)[-1])
         rg = resource_group_of(vault_id)
         _per_vault(
             ctx, BACKUP_PROTECTED_ITEM, vault_id, backup.backup_protected_items.list, name, rg, filter=VM_BACKUP_FILTER
