@@ -2,6 +2,8 @@
 Id, Backup Protected Items - List and Replication Protected Items - List (one call each per vault), with the
 VMs from the generic inventory."""
 
+from urllib.parse import unquote
+
 from controls.model import Status
 from tests.estates import DEV, PROD, estate
 from tests.recovery_docs import backup_item, replicated_item, unique, vault, vm
@@ -19,6 +21,7 @@ def _ids(findings: dict) -> dict[str, Status]:
 
 def test_backups_vaults_and_test_failovers_pass_and_fail(judge):
     never = replicated_item(WEAK_ID, VM_NONE["id"], tested=None)
+    served = []
     judged = judge(estate(unique([
         VM_OK, VM_STALE, VM_FAILED, VM_NONE, VM_DEV, *GOOD, *WEAK,
         *backup_item(GOOD_ID, VM_OK["id"]),
@@ -27,7 +30,16 @@ def test_backups_vaults_and_test_failovers_pass_and_fail(judge):
         *replicated_item(GOOD_ID, VM_OK["id"], tested="${now-90d}"),
         *replicated_item(WEAK_ID, VM_STALE["id"], tested="${now-400d}"),
         *never,
-    ])))  # fmt: skip
+    ])), setup=served.append)  # fmt: skip
+    # One vault listing per subscription, and one listing per vault for each kind of protected item (pages of
+    # two documents: rsv-good's three backup items come in two pages of one listing).
+    paths = [(r.path.lower(), r.query) for r in served[0].requests if "recoveryservices" in r.path.lower()]
+    assert {p for p, _ in paths} == {f"/subscriptions/{s}/providers/microsoft.recoveryservices/vaults"
+                                     for s in (PROD, DEV)} | {
+        f"{v.lower()}/{kind}" for v in (GOOD_ID, WEAK_ID) for kind in ("backupprotecteditems",
+                                                                        "replicationprotecteditems")}  # fmt: skip
+    assert len(paths) == 2 + 2 + 2 + 1  # vault listings, rsv-good's backup items (2 pages), the other listings
+    assert all("AzureIaasVM" in unquote(q) for p, q in paths if p.endswith("backupprotecteditems"))
     # VMs in the production subscription only (default scope); vm-dev is not judged.
     protected = judged.findings("vm-backup-protected")
     assert _ids(protected) == {"vm-ok": Status.PASS, "vm-stale": Status.PASS, "vm-failed": Status.PASS,
