@@ -317,6 +317,14 @@ def _validate(s: Settings, where: str) -> None:
     # -- Defender for Cloud and VM agents
 
     # -- Backups and continuity
+    if s.thresholds.backup_vm_scope not in ("production", "all"):
+        raise ConfigError(
+            f"{where}: key 'thresholds.backup_vm_scope': {s.thresholds.backup_vm_scope!r} must be production or all"
+        )
+    if s.thresholds.backup_max_age_hours < 1:
+        raise ConfigError(f"{where}: key 'thresholds.backup_max_age_hours': must be at least 1 hour, e.g. 26")
+    if s.thresholds.dr_test_max_age_days < 1:
+        raise ConfigError(f"{where}: key 'thresholds.dr_test_max_age_days': must be at least 1 day, e.g. 365")
 
 
 def load_settings(

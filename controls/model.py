@@ -198,6 +198,11 @@ class Thresholds:
     # -- Defender for Cloud and VM agents
 
     # -- Backups and continuity
+    # Which VMs must be backed up (vm-backup-protected, vm-backup-recent): "production", those in production
+    # subscriptions as production_subscriptions / environment_tag classify them, or "all".
+    backup_vm_scope: str = "production"
+    backup_max_age_hours: int = 26  # the newest VM backup may be at most this old (a daily backup, with slack)
+    dr_test_max_age_days: int = 365  # the last successful Site Recovery test failover may be at most this old
 
 
 class DriftKind(StrEnum):

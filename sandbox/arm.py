@@ -2,7 +2,9 @@
 table of data: the nested types ARM tracks in its inventory).
 
 - a resource id                          -> that document
-- a collection path                      -> the documents directly under it ([] if the owner exists)
+- a collection path                      -> the documents directly under it ([] if the owner exists), or, for
+                                            a provider's descendant listing (DESCENDANT_LISTINGS), its
+                                            descendants of the listed type
 - /subscriptions/{s}/providers/{ns}/{t}  -> those directly under the subscription plus those in each of
                                             its resource groups (how list_all / list_for_subscription work)
 - /subscriptions[/{s}[/resourcegroups[/{rg}]]], .../resources -> subscriptions, groups, tracked resources
@@ -32,6 +34,23 @@ UNPAGED_TYPES = frozenset({"microsoft.insights/diagnosticsettings"})
 # named `server/database` (Azure/azure-powershell#11692); `az resource list --resource-group` returns
 # sites with their `Microsoft.Web/sites/slots` (Azure/azure-cli#23924). Add a type here only with a source.
 NESTED_TRACKED_TYPES = frozenset({"microsoft.web/sites/slots", "microsoft.sql/servers/databases"})
+
+# Collections a resource provider serves under a resource that list its descendants of a deeper type, wherever
+# they sit beneath it (the provider walks its own hierarchy): {collection type: member type}. Which collections
+# do this is the provider's API, so it is data here. Sources: Backup Protected Items - List
+# (GET .../vaults/{v}/backupProtectedItems) returns items whose type is
+# Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectedItems; Replication Protected
+# Items - List (GET .../vaults/{v}/replicationProtectedItems) returns items of type
+# Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers/replicationProtectedItems
+# (azure-rest-api-specs examples AzureIaasVm/BackupProtectedItems_List.json, ReplicationProtectedItems_List.json).
+DESCENDANT_LISTINGS = {
+    "microsoft.recoveryservices/vaults/backupprotecteditems": (
+        "microsoft.recoveryservices/vaults/backupfabrics/protectioncontainers/protecteditems"
+    ),
+    "microsoft.recoveryservices/vaults/replicationprotecteditems": (
+        "microsoft.recoveryservices/vaults/replicationfabrics/replicationprotectioncontainers/replicationprotecteditems"
+    ),
+}
 
 # Fields `/resources` returns: ARM's inventory listing leaves `properties` out.
 _INVENTORY_FIELDS = (
@@ -136,6 +155,14 @@ class ArmIndex:
         # A collection: its owner must exist.
         if parsed.parent is not None and not self.exists(parsed.parent):
             raise self._not_found(ids.parse(parsed.parent))
+        member_type = DESCENDANT_LISTINGS.get(str(parsed.type).lower())
+        if member_type is not None and parsed.parent is not None:
+            owner = parsed.parent.lower() + "/"
+            return [
+                doc
+                for key, doc in self.docs.items()
+                if key.startswith(owner) and str(ids.type_of(str(doc["id"]))).lower() == member_type
+            ]
         found = list(self.children.get(parsed.key, []))
         if parsed.top_level and parsed.resource_group is None:
             # Subscription-wide provider listing: add the same collection in every resource group.

@@ -22,11 +22,11 @@ from controls.catalog import (
     load_catalog,
 )
 
-AUTOMATED = {37, 67, 86, 96, 118, 123, 124, 126, 128, 142, 144, 145, 148}
+AUTOMATED = {37, 48, 67, 86, 96, 118, 123, 124, 126, 128, 142, 144, 145, 148, 179}
 # Checks whose findings support a claim they cannot decide (the rest needs a person's attestation).
 SUPPORTED = {18: "resource-region-allowed", 87: "nsg-no-internet-management-ports", 97: "nsg-flow-logs-enabled",
              132: "log-analytics-retention", 141: "privileged-role-assignments-max",
-             48: "storage-blob-recoverable", 179: "storage-geo-redundant-in-japan"}  # fmt: skip
+             181: "site-recovery-test-failover-recent"}  # fmt: skip
 # Rows with no answer or mark of their own whose ○ row's merged answer covers them, read as shared.
 MERGED_SHARED = {10, 76, 77, 87, 90, 91, 92, 93, 96, 114, 134, 137, 146, 147, 148, 171, 176, 177, 178, 182}
 # Case (2) of 2.5.2 (rack space rented in a data centre): the vendor answers under case (3).
@@ -214,8 +214,8 @@ def test_corrected_readings_of_the_answer_sheet(cat: Catalog) -> None:
     assert "No169～No171" in (r.note or "")
     # No 179: Microsoft keeps the facilities; the operator chooses geo-redundancy and failover.
     r = cat[179]
-    assert (r.responsibility, r.evidence_mode, r.source_mark) == (Responsibility.SHARED, EvidenceMode.MANUAL, "○")
-    assert "geo" in (r.manual_evidence_en or "") and "ファシリティ面" in (r.note or "")
+    assert (r.responsibility, r.evidence_mode, r.source_mark) == (Responsibility.SHARED, EvidenceMode.AUTOMATED, "○")
+    assert "geo" in (r.coverage_en or "") and "ファシリティ面" in (r.note or "")
     # No 31–35: case (2) of 2.5.2 is not the vendor's; it answers under case (3) (No 36, shared).
     for number in sorted(RENTED_RACK):
         r = cat[number]

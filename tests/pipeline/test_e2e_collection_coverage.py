@@ -131,6 +131,14 @@ def _role_definition(_: str) -> list[dict[str, Any]]:
 
 
 # -- builders: Backups and continuity
+def _recovery_vault(rid: str) -> list[dict[str, Any]]:
+    """A vault backing up the guard VM (so vm-backup-recent has an item to judge), with its backup fabric and the
+    VM's protection container (the replicated item is planted generically, under generic parents)."""
+    from tests.recovery_docs import backup_item, vault
+
+    built = vault(rid.rsplit("/", 1)[-1], rg=RG)
+    built[0]["id"], built[1]["id"] = rid, f"{rid}/backupFabrics/Azure"
+    return [*built, *backup_item(rid, _id("microsoft.compute/virtualmachines"))]
 
 
 BUILDERS: dict[str, Callable[[str], list[dict[str, Any]]]] = {
@@ -149,6 +157,7 @@ BUILDERS: dict[str, Callable[[str], list[dict[str, Any]]]] = {
     # -- Logging and monitoring
     # -- Defender for Cloud and VM agents
     # -- Backups and continuity
+    "microsoft.recoveryservices/vaults": _recovery_vault,
 }
 
 
