@@ -111,6 +111,24 @@ def firewall_idps_deny(facts: FactSet, thresholds: Thresholds) -> Iterator[Outco
         ptier = field(p, "sku", "tier")
         mode = field(p, "intrusionDetection", "mode")
         intel = p.get("threatIntelMode")
+        used: list[Evidence] = [fw, policy]
+        base_id = field(p, "basePolicy", "id")
+        if mode is None and isinstance(base_id, str) and base_id:
+            # A child policy without IDPS settings of its own inherits its parent's.
+            base = policies.get(norm_id(base_id))
+            if base is None:
+                yield errored(
+                    fw.resource_id,
+                    f"{subject_ja} のファイアウォールポリシー {pname} は IDPS 設定を親ポリシー "
+                    f"{name_from_id(base_id)} から継承しますが、親ポリシーが収集されていません",
+                    f"{subject_en} firewall policy {pname} inherits IDPS from parent policy "
+                    f"{name_from_id(base_id)}, which was not collected",
+                    fw,
+                    policy,
+                )
+                continue
+            used.append(base)
+            mode = field(base.content, "properties", "intrusionDetection", "mode")
         problems_ja: list[str] = []
         problems_en: list[str] = []
         if str(ptier or "").lower() != "premium":
@@ -127,16 +145,14 @@ def firewall_idps_deny(facts: FactSet, thresholds: Thresholds) -> Iterator[Outco
                 fw.resource_id,
                 f"{subject_ja} のファイアウォールポリシー {pname}: {'、'.join(problems_ja)}",
                 f"{subject_en} firewall policy {pname}: {'; '.join(problems_en)}",
-                fw,
-                policy,
+                *used,
             )
         elif not isinstance(intel, str) or not intel:
             yield errored(
                 fw.resource_id,
                 f"{subject_ja} のファイアウォールポリシー {pname} の threatIntelMode を読めません",
                 f"{subject_en} firewall policy {pname}: threatIntelMode is missing",
-                fw,
-                policy,
+                *used,
             )
         else:
             yield passed(
@@ -145,8 +161,7 @@ def firewall_idps_deny(facts: FactSet, thresholds: Thresholds) -> Iterator[Outco
                 f"脅威インテリジェンス {intel} です",
                 f"{subject_en} uses Premium firewall policy {pname} with IDPS mode {mode} and threat "
                 f"intelligence {intel}",
-                fw,
-                policy,
+                *used,
             )
 
 
@@ -469,20 +484,67 @@ def _tls_at_least_12(value: Any) -> bool | None:
     return None if not m else int(m.group(1)) >= 2
 
 
+def _tls_verdict(policy: dict[str, Any]) -> tuple[bool, str, str]:
+    """Whether one sslPolicy requires TLS 1.2+ with strong suites, and what it is / what is wrong (ja, en)."""
+    strong = {p.lower() for p in STRONG_PREDEFINED}
+    ptype, pname = policy.get("policyType"), policy.get("policyName")
+    minimum, disabled = policy.get("minProtocolVersion"), policy.get("disabledSslProtocols")
+    if str(ptype or "").lower() == "predefined" or (ptype is None and pname):
+        protocol_ok = str(pname or "").lower() in strong
+        what_ja, what_en = f"定義済みポリシー {_fmt(pname)}", f"predefined policy {_fmt_en(pname)}"
+    elif minimum is not None:
+        protocol_ok = _tls_at_least_12(minimum) is True
+        what_ja = f"{_fmt(ptype)} ポリシー（minProtocolVersion {minimum}）"
+        what_en = f"{_fmt_en(ptype)} policy (minProtocolVersion {minimum})"
+    elif isinstance(disabled, list):
+        protocol_ok = {"tlsv1_0", "tlsv1_1"} <= {str(d).lower() for d in disabled}
+        what_ja = what_en = f"disabledSslProtocols [{', '.join(str(d) for d in disabled)}]"
+    else:
+        protocol_ok = False
+        what_ja = f"{_fmt(ptype)} ポリシー（minProtocolVersion 未設定）"
+        what_en = f"{_fmt_en(ptype)} policy with no minProtocolVersion"
+    if not protocol_ok:
+        return (
+            False,
+            f"{what_ja} は TLS 1.0/1.1 を許します（TLS 1.2 以上が必要: {', '.join(STRONG_PREDEFINED)} または"
+            "最小 TLSv1_2 のカスタム）",
+            f"{what_en} allows TLS 1.0/1.1 (TLS 1.2 or newer required: {', '.join(STRONG_PREDEFINED)} or a "
+            "custom policy with minimum TLSv1_2)",
+        )
+    suites = policy.get("cipherSuites") or []
+    weak = [(str(c), weak_cipher(str(c))) for c in suites if weak_cipher(str(c))]
+    if weak:
+        listed = ", ".join(f"{c} ({why})" for c, why in weak)
+        return (
+            False,
+            f"{what_ja} は TLS 1.2 以上ですが、弱い暗号スイートを含みます: {listed}",
+            f"{what_en} requires TLS 1.2+ but allows weak cipher suites: {listed}",
+        )
+    suites_ja = f"、暗号スイート {len(suites)} 件はすべて前方秘匿性あり" if suites else ""
+    suites_en = f"; all {len(suites)} listed cipher suites have forward secrecy" if suites else ""
+    return (
+        True,
+        f"{what_ja} は TLS 1.2 以上に限っています{suites_ja}",
+        f"{what_en} requires TLS 1.2 or newer{suites_en}",
+    )
+
+
 @check(
     id="app-gateway-tls-policy",
     title_ja="Application Gateway の TLS ポリシーが TLS 1.2 以上と強い暗号スイートに限っている",
     title_en="Application Gateway TLS policies require TLS 1.2 or newer and strong cipher suites",
     judges=(APP_GATEWAY_TYPE,),
     reads=(APPLICATION_GATEWAY,),
-    api="Application Gateways - List All: properties.sslPolicy.{policyType, policyName, minProtocolVersion, "
-    "cipherSuites, disabledSslProtocols}",
-    rule_ja="Application Gateway ごとに、sslPolicy が定義済みの AppGwSslPolicy20170401S / 20220101 / 20220101S、"
+    api="Application Gateways - List All: properties.sslPolicy and properties.sslProfiles[].properties.sslPolicy: "
+    "{policyType, policyName, minProtocolVersion, cipherSuites, disabledSslProtocols}",
+    rule_ja="Application Gateway ごとに、sslPolicy と各 SSL プロファイルの sslPolicy が、定義済みの "
+    "AppGwSslPolicy20170401S / 20220101 / 20220101S、"
     "またはカスタムで minProtocolVersion が TLSv1_2 以上（旧形式では disabledSslProtocols に TLSv1_0 と TLSv1_1）"
     "なら合格。ただし cipherSuites が示されていれば、すべて前方秘匿性（ECDHE/DHE）あり・SHA-1 MAC なし・3DES/RC4 なし"
     "であること。sslPolicy がない（既定ポリシー。古い API で作成したゲートウェイでは TLS 1.0 を許す "
     "AppGwSslPolicy20150501）、AppGwSslPolicy20150501 / 20170401、TLS 1.0/1.1 を許すカスタムは不合格。",
-    rule_en="For each Application Gateway, passes when sslPolicy is predefined AppGwSslPolicy20170401S, "
+    rule_en="For each Application Gateway, passes when its sslPolicy and every SSL profile's sslPolicy is "
+    "predefined AppGwSslPolicy20170401S, "
     "20220101 or 20220101S, or custom with minProtocolVersion TLSv1_2 or newer (or, in the older form, "
     "disabledSslProtocols holding TLSv1_0 and TLSv1_1); and, where cipherSuites are listed, every suite has "
     "forward secrecy (ECDHE/DHE), no SHA-1 MAC and no 3DES/RC4. Fails with no sslPolicy (the default policy, "
@@ -494,68 +556,35 @@ def _tls_at_least_12(value: Any) -> bool | None:
     "custom policy with minimum TLSv1_2 and ECDHE-GCM cipher suites only.",
 )
 def app_gateway_tls_policy(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
-    strong = {p.lower() for p in STRONG_PREDEFINED}
     for gw in facts.of(APPLICATION_GATEWAY):
         name = display_name(gw)
         subject_ja, subject_en = f"Application Gateway {name}", f"Application Gateway {name}"
         policy = field(gw.content, "properties", "sslPolicy")
         if not isinstance(policy, dict) or not policy:
-            yield failed(
-                gw.resource_id,
-                f"{subject_ja} に sslPolicy がなく既定の TLS ポリシーです（古い API で作成したゲートウェイでは "
-                "TLS 1.0 を許す AppGwSslPolicy20150501）。TLS 1.2 以上のポリシーを明示してください",
-                f"{subject_en} has no sslPolicy, so the default TLS policy applies (AppGwSslPolicy20150501, "
-                "allowing TLS 1.0, for gateways set up with older API versions); set a TLS 1.2+ policy explicitly",
-                gw,
+            ok, why_ja, why_en = (
+                False,
+                "sslPolicy がなく既定の TLS ポリシーです（古い API で作成したゲートウェイでは TLS 1.0 を許す "
+                "AppGwSslPolicy20150501）。TLS 1.2 以上のポリシーを明示してください",
+                "has no sslPolicy, so the default TLS policy applies (AppGwSslPolicy20150501, allowing TLS 1.0, "
+                "for gateways set up with older API versions); set a TLS 1.2+ policy explicitly",
             )
-            continue
-        ptype, pname = policy.get("policyType"), policy.get("policyName")
-        minimum, disabled = policy.get("minProtocolVersion"), policy.get("disabledSslProtocols")
-        if str(ptype or "").lower() == "predefined" or (ptype is None and pname):
-            protocol_ok = str(pname or "").lower() in strong
-            what_ja = f"定義済みポリシー {_fmt(pname)}"
-            what_en = f"predefined policy {_fmt_en(pname)}"
-        elif minimum is not None:
-            protocol_ok = _tls_at_least_12(minimum) is True
-            what_ja = f"{_fmt(ptype)} ポリシー（minProtocolVersion {minimum}）"
-            what_en = f"{_fmt_en(ptype)} policy (minProtocolVersion {minimum})"
-        elif isinstance(disabled, list):
-            off = {str(d).lower() for d in disabled}
-            protocol_ok = {"tlsv1_0", "tlsv1_1"} <= off
-            what_ja = what_en = f"disabledSslProtocols [{', '.join(str(d) for d in disabled)}]"
+            parts = [(ok, f"{subject_ja} に{why_ja}", f"{subject_en} {why_en}")]
         else:
-            protocol_ok = False
-            what_ja = f"{_fmt(ptype)} ポリシー（minProtocolVersion 未設定）"
-            what_en = f"{_fmt_en(ptype)} policy with no minProtocolVersion"
-        if not protocol_ok:
-            yield failed(
-                gw.resource_id,
-                f"{subject_ja} の TLS ポリシー {what_ja} は TLS 1.0/1.1 を許します（TLS 1.2 以上が必要: "
-                f"{', '.join(STRONG_PREDEFINED)} または最小 TLSv1_2 のカスタム）",
-                f"{subject_en} TLS policy {what_en} allows TLS 1.0/1.1 (TLS 1.2 or newer required: "
-                f"{', '.join(STRONG_PREDEFINED)} or a custom policy with minimum TLSv1_2)",
-                gw,
-            )
-            continue
-        suites = policy.get("cipherSuites") or []
-        weak = [(str(s), weak_cipher(str(s))) for s in suites if weak_cipher(str(s))]
-        if weak:
-            listed = ", ".join(f"{s} ({why})" for s, why in weak)
-            yield failed(
-                gw.resource_id,
-                f"{subject_ja} の TLS ポリシー {what_ja} は TLS 1.2 以上ですが、弱い暗号スイートを含みます: {listed}",
-                f"{subject_en} TLS policy {what_en} requires TLS 1.2+ but allows weak cipher suites: {listed}",
-                gw,
-            )
-            continue
-        suites_ja = f"、暗号スイート {len(suites)} 件はすべて前方秘匿性あり" if suites else ""
-        suites_en = f"; all {len(suites)} listed cipher suites have forward secrecy" if suites else ""
-        yield passed(
-            gw.resource_id,
-            f"{subject_ja} の TLS ポリシー {what_ja} は TLS 1.2 以上に限っています{suites_ja}",
-            f"{subject_en} TLS policy {what_en} requires TLS 1.2 or newer{suites_en}",
-            gw,
-        )
+            ok, why_ja, why_en = _tls_verdict(policy)
+            parts = [(ok, f"{subject_ja} の TLS ポリシー {why_ja}", f"{subject_en} TLS policy {why_en}")]
+        # An SSL profile gives the listeners that use it a policy of their own.
+        for profile in field(gw.content, "properties", "sslProfiles") or []:
+            own = field(profile, "properties", "sslPolicy")
+            if isinstance(own, dict) and own:
+                ok, why_ja, why_en = _tls_verdict(own)
+                pname = field(profile, "name") or "?"
+                parts.append((ok, f"SSL プロファイル {pname} の TLS ポリシー {why_ja}",
+                              f"SSL profile {pname} TLS policy {why_en}"))  # fmt: skip
+        bad = [(ja, en) for ok, ja, en in parts if not ok]
+        if bad:
+            yield failed(gw.resource_id, "; ".join(ja for ja, _ in bad), "; ".join(en for _, en in bad), gw)
+        else:
+            yield passed(gw.resource_id, "; ".join(ja for _, ja, _ in parts), "; ".join(en for _, _, en in parts), gw)
 
 
 # ---------------------------------------------------------------- DDoS protection of public IPs
@@ -623,13 +652,15 @@ def _owner_subnets(owner: Evidence, ip_configuration_id: str) -> list[str]:
     "protectionMode が Enabled（IP 保護）なら合格。VirtualNetworkInherited（未設定も同じ）なら、"
     "接続先（NIC の IP 構成・"
     "Application Gateway・Azure Firewall）のサブネットの仮想ネットワークがすべて enableDdosProtection true かつ "
-    "ddosProtectionPlan ありで合格、そうでなければ不合格。Disabled は不合格。どこにも接続していない IP は公開する"
+    "ddosProtectionPlan ありで合格、そうでなければ不合格。Disabled は不合格。どこにも接続していない IP と NAT "
+    "ゲートウェイの送信専用 IP は公開する"
     "ものがないため合格。接続先が収集対象外の種類（ロードバランサー、Bastion 等）や未収集で辿れないときはエラー。",
     rule_en="For each public IP in a production subscription (classified as by dev-prod-network-isolated), passes "
     "when ddosSettings.protectionMode is Enabled (IP protection). With VirtualNetworkInherited (also when unset), "
     "passes when every virtual network of the subnets behind it (a NIC's ipConfiguration, an Application Gateway, "
     "an Azure Firewall) has enableDdosProtection true and a ddosProtectionPlan, and fails otherwise. Disabled "
-    "fails. An IP attached to nothing exposes nothing and passes. An IP whose attachment cannot be traced (a type "
+    "fails. An IP attached to nothing, or a NAT gateway's outbound-only IP, exposes nothing and passes. An IP "
+    "whose attachment cannot be traced (a type "
     "shoko does not collect, such as a load balancer or Bastion host, or a document not collected) is an error.",
     remediation_ja="公開 IP の接続先の仮想ネットワークに DDoS Network Protection プランを関連付けるか、公開 IP で "
     "DDoS IP Protection を有効にする（ddosSettings.protectionMode: Enabled）。",
@@ -689,6 +720,18 @@ def ddos_protection_public_endpoints(facts: FactSet, thresholds: Thresholds) -> 
             )
             continue
         ip_cfg = field(p, "ipConfiguration", "id")
+        nat = field(p, "natGateway", "id")
+        if (not isinstance(ip_cfg, str) or not ip_cfg) and isinstance(nat, str) and nat:
+            yield passed(
+                pip.resource_id,
+                f"{subject_ja} は NAT ゲートウェイ {name_from_id(nat)} の送信専用アドレスで、受信を受け付ける"
+                "エンドポイントはありません",
+                f"{subject_en} is an outbound-only address of NAT gateway {name_from_id(nat)}: it accepts no "
+                "inbound connections",
+                pip,
+                env.evidence,
+            )
+            continue
         if not isinstance(ip_cfg, str) or not ip_cfg:
             yield passed(
                 pip.resource_id,

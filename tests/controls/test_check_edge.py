@@ -332,3 +332,40 @@ def test_untraceable_public_ips_are_errors():
     # Without the subscription list, production cannot be decided.
     [f] = run("ddos-protection-public-endpoints", pip("pip-x", None)).values()
     assert f.status == Status.ERROR and "was not collected" in f.reason_en
+
+
+def test_an_ssl_profile_with_a_weak_policy_fails_the_gateway():
+    weak = {"name": "prof-legacy", "properties": {"sslPolicy": {"policyType": "Predefined",
+                                                               "policyName": "AppGwSslPolicy20170401"}}}  # fmt: skip
+    strong = {"name": "prof-mtls", "properties": {"sslPolicy": {"policyType": "Predefined",
+                                                               "policyName": "AppGwSslPolicy20220101"}}}  # fmt: skip
+    inherits = {"name": "prof-inherit", "properties": {"clientAuthConfiguration": {"verifyClientCertIssuerDN": True}}}
+    findings = run(
+        "app-gateway-tls-policy",
+        gateway("agw-profiles", sslProfiles=[strong, inherits, weak]),
+        gateway("agw-strong-profile", sslProfiles=[strong]),
+    )
+    assert findings["agw-profiles"].status == Status.FAIL
+    assert findings["agw-profiles"].reason_en.startswith(
+        "SSL profile prof-legacy TLS policy predefined policy AppGwSslPolicy20170401 allows TLS 1.0/1.1"
+    )
+    assert findings["agw-strong-profile"].status == Status.PASS
+    assert "SSL profile prof-mtls TLS policy predefined policy AppGwSslPolicy20220101" in findings[
+        "agw-strong-profile"].reason_en  # fmt: skip
+
+
+def test_a_child_firewall_policy_inherits_idps_from_its_parent():
+    child = fw_policy("afwp-child", mode=None)
+    child.content["properties"]["basePolicy"] = {"id": rid("firewallPolicies/afwp-parent")}
+    findings = run("firewall-idps-deny", firewall("afw-c", policy="afwp-child"), child, fw_policy("afwp-parent"))
+    assert findings["afw-c"].status == Status.PASS
+    assert len(findings["afw-c"].evidence) == 3
+    [f] = run("firewall-idps-deny", firewall("afw-c", policy="afwp-child"), child).values()
+    assert f.status == Status.ERROR and "parent policy afwp-parent, which was not collected" in f.reason_en
+
+
+def test_a_nat_gateway_address_is_outbound_only_and_passes():
+    nat = pip("pip-nat", None)
+    nat.content["properties"]["natGateway"] = {"id": rid("natGateways/ng-emr")}
+    [f] = run("ddos-protection-public-endpoints", *SUBS, nat).values()
+    assert f.status == Status.PASS and "outbound-only address of NAT gateway ng-emr" in f.reason_en
