@@ -138,10 +138,10 @@ def _retained(setting: Any) -> list[str]:
     "AzureFirewallApplicationRule; Application Gateway: ApplicationGatewayFirewallLog and "
     "ApplicationGatewayAccessLog, where only allLogs, not audit, covers these two types). Event Hub only "
     "does not retain logs and fails. A resource whose diagnostic settings were not collected is an error.",
-    remediation_ja="資源の [診断設定] で allLogs（または audit）カテゴリグループを Log Analytics "
-    "ワークスペースかストレージアカウントへ送る設定を追加する。",
-    remediation_en="Add a diagnostic setting that sends the allLogs (or audit) category group to a Log "
-    "Analytics workspace or a storage account.",
+    remediation_ja="資源の [診断設定] で allLogs（Azure Firewall と Application Gateway 以外は audit でも可）"
+    "カテゴリグループを Log Analytics ワークスペースかストレージアカウントへ送る設定を追加する。",
+    remediation_en="Add a diagnostic setting that sends the allLogs category group (or audit, except for Azure "
+    "Firewall and Application Gateway) to a Log Analytics workspace or a storage account.",
 )
 def diagnostic_logs_retained(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
     yield from _judge(facts, MONITORED_TYPES)
