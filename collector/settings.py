@@ -294,6 +294,11 @@ def _validate(s: Settings, where: str) -> None:
     # -- Perimeter and exposure
 
     # -- Edge protection: firewall IDPS, WAF, DDoS, gateway TLS
+    modes = s.thresholds.idps_accepted_modes
+    if not modes or not {str(m).strip().lower() for m in modes} <= {"alert", "deny"}:
+        raise ConfigError(
+            f"{where}: key 'thresholds.idps_accepted_modes': {list(modes)!r} must list Deny and/or Alert, e.g. [Deny]"
+        )
 
     # -- SQL, PostgreSQL, Redis
 

@@ -12,7 +12,12 @@ MONITORED_TYPES = (
     "microsoft.keyvault/vaults",
     "microsoft.network/networksecuritygroups",
     "microsoft.storage/storageaccounts",
+    # Edge devices: their logs are the intrusion-detection and WAF records (check ids-logs-retained).
+    "microsoft.network/azurefirewalls",
+    "microsoft.network/applicationgateways",
 )
+# The edge devices among them, whose logs are the intrusion records (check ids-logs-retained).
+IDS_TYPES = ("microsoft.network/azurefirewalls", "microsoft.network/applicationgateways")
 
 # Where a type's logs are configured, when not on the resource itself: storage data-plane logs (reads,
 # writes, deletes) come from the blob service; SQL server-level audit and security logs are diagnostic
@@ -38,5 +43,22 @@ AUDIT_CATEGORIES = {
     "microsoft.keyvault/vaults": ("AuditEvent",),
     "microsoft.network/networksecuritygroups": ("NetworkSecurityGroupEvent",),
     "microsoft.storage/storageaccounts": ("StorageRead", "StorageWrite", "StorageDelete"),
+    # Azure Firewall, resource-specific tables: IDPS signature hits, threat-intelligence hits, and the
+    # network and application rule decisions (source, destination, port, action of each flow).
+    "microsoft.network/azurefirewalls": (
+        "AZFWIdpsSignature",
+        "AZFWThreatIntel",
+        "AZFWNetworkRule",
+        "AZFWApplicationRule",
+    ),
+    # Application Gateway: the WAF log (rule id, action, client IP, URI of each match) and the access log.
+    "microsoft.network/applicationgateways": ("ApplicationGatewayFirewallLog", "ApplicationGatewayAccessLog"),
+}
+# A complete alternative set for a type: the legacy Azure Diagnostics categories of Azure Firewall, where
+# IDPS and threat-intelligence records are written into the network and application rule logs.
+ALTERNATIVE_CATEGORIES = {
+    "microsoft.network/azurefirewalls": ("AzureFirewallNetworkRule", "AzureFirewallApplicationRule"),
 }
 CATEGORY_GROUPS = ("allLogs", "audit")
+# Types whose audit category group does not hold the logs above: only allLogs covers them.
+ALL_LOGS_ONLY = frozenset(IDS_TYPES)

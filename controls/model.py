@@ -174,6 +174,9 @@ class Thresholds:
     # -- Perimeter and exposure
 
     # -- Edge protection: firewall IDPS, WAF, DDoS, gateway TLS
+    # Azure Firewall IDPS modes that pass (check firewall-idps-deny): Deny blocks what it detects; Alert only
+    # logs it, so it passes only when listed here.
+    idps_accepted_modes: tuple[str, ...] = ("Deny",)
 
     # -- SQL, PostgreSQL, Redis
 

@@ -8,7 +8,15 @@ from typing import Any
 
 from controls.checks.base import Outcome, check, errored, failed, passed
 from controls.checks.helpers import display_name, error_covering, field, norm_id, props
-from controls.log_targets import AUDIT_CATEGORIES, CATEGORY_GROUPS, MONITORED_TYPES, log_settings_target
+from controls.log_targets import (
+    ALL_LOGS_ONLY,
+    ALTERNATIVE_CATEGORIES,
+    AUDIT_CATEGORIES,
+    CATEGORY_GROUPS,
+    IDS_TYPES,
+    MONITORED_TYPES,
+    log_settings_target,
+)
 from controls.model import Evidence, FactKind, FactSet, Thresholds
 
 
@@ -29,12 +37,19 @@ _LABELS = {  # one entry per type in MONITORED_TYPES
     "microsoft.keyvault/vaults": ("Key Vault", "Key Vault"),
     "microsoft.network/networksecuritygroups": ("NSG", "NSG"),
     "microsoft.storage/storageaccounts": ("ストレージアカウント", "storage account"),
+    "microsoft.network/azurefirewalls": ("Azure Firewall", "Azure Firewall"),
+    "microsoft.network/applicationgateways": ("Application Gateway", "Application Gateway"),
 }
+# Listings of the edge devices (collector.fetchers.edge).
+AZURE_FIREWALL = "azure_firewall"
+APPLICATION_GATEWAY = "application_gateway"
 _TYPED = {  # the type of a listing's documents when they do not say (web_site lists sites and slots)
     FactKind.WEB_SITE: "microsoft.web/sites",
     FactKind.SQL_SERVER: "microsoft.sql/servers",
     FactKind.NSG: "microsoft.network/networksecuritygroups",
     FactKind.STORAGE_ACCOUNT: "microsoft.storage/storageaccounts",
+    AZURE_FIREWALL: "microsoft.network/azurefirewalls",
+    APPLICATION_GATEWAY: "microsoft.network/applicationgateways",
 }
 
 
@@ -44,7 +59,7 @@ _TARGET_LABELS = {  # one entry per type in MONITORED_TYPES
 }
 
 
-def _monitored(facts: FactSet) -> Iterator[_Monitored]:
+def _monitored(facts: FactSet, types: tuple[str, ...]) -> Iterator[_Monitored]:
     """Every monitored resource once, from the typed listings and the generic inventory together, so
     that one failed listing does not silently drop resources the other one saw."""
     found: dict[str, tuple[str, list[Evidence]]] = {}
@@ -59,6 +74,8 @@ def _monitored(facts: FactSet) -> Iterator[_Monitored]:
             found.setdefault(norm_id(ev.resource_id), (rtype, []))[1].append(ev)
 
     for rtype, sources in found.values():
+        if rtype not in types:
+            continue
         first = sources[0]
         name = display_name(first)
         ja, en = _LABELS[rtype]
@@ -96,30 +113,43 @@ def _retained(setting: Any) -> list[str]:
         FactKind.RESOURCE,
         FactKind.NSG,
         FactKind.STORAGE_ACCOUNT,
+        AZURE_FIREWALL,
+        APPLICATION_GATEWAY,
     ),
     api="Diagnostic Settings - List (Microsoft.Insights/diagnosticSettings) on each App Service site and "
     "deployment slot (…/sites/{site}/slots/{slot}), SQL server's master database (…/databases/master), "
-    "Key Vault, NSG and storage blob service (…/blobServices/default): properties.logs[].{category, "
+    "Key Vault, NSG, storage blob service (…/blobServices/default), Azure Firewall and Application Gateway "
+    "(one call per resource): properties.logs[].{category, "
     "categoryGroup, enabled}, properties.workspaceId, properties.storageAccountId. The resources come from "
     "the typed listings and Resources - List (type) together.",
     rule_ja="診断設定が workspaceId か storageAccountId へ、allLogs / audit カテゴリグループ、または種類ごとの"
     "監査カテゴリ（App Service とそのデプロイスロット: AppServiceHTTPLogs と AppServiceAuditLogs、"
     "SQL: SQLSecurityAuditEvents、Key Vault: AuditEvent、NSG: NetworkSecurityGroupEvent、"
-    "BLOB: StorageRead/Write/Delete）をすべて送っていれば合格。Event Hub のみは保持されないため不合格。"
+    "BLOB: StorageRead/Write/Delete、Azure Firewall: AZFWIdpsSignature・AZFWThreatIntel・AZFWNetworkRule・"
+    "AZFWApplicationRule（旧形式の AzureFirewallNetworkRule と AzureFirewallApplicationRule でも可）、"
+    "Application Gateway: ApplicationGatewayFirewallLog と ApplicationGatewayAccessLog。この 2 種類は audit "
+    "グループでは足りず allLogs が必要）をすべて送っていれば合格。Event Hub のみは保持されないため不合格。"
     "診断設定が収集されていない資源はエラー。",
     rule_en="Passes when the resource's diagnostic settings send to a workspaceId or storageAccountId either the "
     "allLogs / audit category group or every audit category of its type (App Service and its deployment "
     "slots: AppServiceHTTPLogs and AppServiceAuditLogs; SQL: SQLSecurityAuditEvents; Key Vault: AuditEvent; "
-    "NSG: NetworkSecurityGroupEvent; blob: StorageRead/Write/Delete). Event Hub only does not retain logs and "
-    "fails. A resource whose diagnostic settings were not collected is an error.",
-    remediation_ja="資源の [診断設定] で allLogs（または audit）カテゴリグループを Log Analytics "
-    "ワークスペースかストレージアカウントへ送る設定を追加する。",
-    remediation_en="Add a diagnostic setting that sends the allLogs (or audit) category group to a Log "
-    "Analytics workspace or a storage account.",
+    "NSG: NetworkSecurityGroupEvent; blob: StorageRead/Write/Delete; Azure Firewall: AZFWIdpsSignature, "
+    "AZFWThreatIntel, AZFWNetworkRule, AZFWApplicationRule, or the legacy AzureFirewallNetworkRule and "
+    "AzureFirewallApplicationRule; Application Gateway: ApplicationGatewayFirewallLog and "
+    "ApplicationGatewayAccessLog, where only allLogs, not audit, covers these two types). Event Hub only "
+    "does not retain logs and fails. A resource whose diagnostic settings were not collected is an error.",
+    remediation_ja="資源の [診断設定] で allLogs（Azure Firewall と Application Gateway 以外は audit でも可）"
+    "カテゴリグループを Log Analytics ワークスペースかストレージアカウントへ送る設定を追加する。",
+    remediation_en="Add a diagnostic setting that sends the allLogs category group (or audit, except for Azure "
+    "Firewall and Application Gateway) to a Log Analytics workspace or a storage account.",
 )
 def diagnostic_logs_retained(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
+    yield from _judge(facts, MONITORED_TYPES)
+
+
+def _judge(facts: FactSet, types: tuple[str, ...]) -> Iterator[Outcome]:
     settings_by_resource = facts.by_id(FactKind.DIAGNOSTIC_SETTINGS)
-    for res in _monitored(facts):
+    for res in _monitored(facts, types):
         diag = settings_by_resource.get(norm_id(res.target))
         if diag is None:
             err = error_covering(facts, [FactKind.DIAGNOSTIC_SETTINGS], res.target)
@@ -145,7 +175,11 @@ def diagnostic_logs_retained(facts: FactSet, thresholds: Thresholds) -> Iterator
         retained = [s for s in settings if _enabled_logs(s) and _retained(s)]
         kept = {c.lower() for s in retained for c in _enabled_logs(s)}
         missing = [c for c in AUDIT_CATEGORIES[res.rtype] if c.lower() not in kept]
-        if retained and (kept & {g.lower() for g in CATEGORY_GROUPS} or not missing):
+        alternative = ALTERNATIVE_CATEGORIES.get(res.rtype)
+        if alternative and all(c.lower() in kept for c in alternative):
+            missing = []
+        groups = ("allLogs",) if res.rtype in ALL_LOGS_ONLY else CATEGORY_GROUPS
+        if retained and (kept & {g.lower() for g in groups} or not missing):
             names = ", ".join(str(field(s, "name")) for s in retained)
             where = ", ".join(dict.fromkeys(d for s in retained for d in _retained(s)))
             logs = ", ".join(dict.fromkeys(c for s in retained for c in _enabled_logs(s)))
@@ -162,9 +196,9 @@ def diagnostic_logs_retained(facts: FactSet, thresholds: Thresholds) -> Iterator
             yield failed(
                 res.resource_id,
                 f"{res.label_ja} の監査ログカテゴリ {', '.join(missing)} が保持先へ送られていません"
-                f"（送信中: {sent}。allLogs か audit グループでも可）",
+                f"（送信中: {sent}。{' か '.join(groups)} グループでも可）",
                 f"{res.label_en} audit log categories {', '.join(missing)} are not sent to a retained "
-                f"destination (sent: {sent}; the allLogs or audit group also covers them)",
+                f"destination (sent: {sent}; the {' or '.join(groups)} group also covers them)",
                 res.sources,
                 diag,
             )
@@ -189,3 +223,38 @@ def diagnostic_logs_retained(facts: FactSet, thresholds: Thresholds) -> Iterator
             res.sources,
             diag,
         )
+
+
+@check(
+    id="ids-logs-retained",
+    title_ja="Azure Firewall と Application Gateway が侵入検知・WAF ログを保持先へ送っている",
+    title_en="Azure Firewalls and Application Gateways keep their intrusion-detection and WAF logs",
+    judges=IDS_TYPES,
+    per_resource=(FactKind.DIAGNOSTIC_SETTINGS,),
+    reads=(FactKind.DIAGNOSTIC_SETTINGS, AZURE_FIREWALL, APPLICATION_GATEWAY, FactKind.RESOURCE),
+    api="Diagnostic Settings - List (Microsoft.Insights/diagnosticSettings) on each Azure Firewall and "
+    "Application Gateway (one call per resource): properties.logs[].{category, categoryGroup, enabled}, "
+    "properties.workspaceId, properties.storageAccountId. The devices come from Azure Firewalls - List All, "
+    "Application Gateways - List All and Resources - List together.",
+    rule_ja="Azure Firewall は AZFWIdpsSignature（IDPS の検知）・AZFWThreatIntel・AZFWNetworkRule・"
+    "AZFWApplicationRule（旧形式なら AzureFirewallNetworkRule と AzureFirewallApplicationRule）、Application "
+    "Gateway は ApplicationGatewayFirewallLog（WAF の検知）と ApplicationGatewayAccessLog を、または allLogs "
+    "グループを、診断設定で workspaceId か storageAccountId へ送っていれば合格。これらの記録は送信元 IP・宛先・"
+    "ポート・一致したシグネチャやルール・処置・時刻を含み、事後調査に使える。Event Hub のみ・カテゴリ不足は不合格。"
+    "診断設定が収集されていない機器はエラー。",
+    rule_en="Passes when the diagnostic settings send to a workspaceId or storageAccountId either the allLogs group "
+    "or, for an Azure Firewall, AZFWIdpsSignature (IDPS hits), AZFWThreatIntel, AZFWNetworkRule and "
+    "AZFWApplicationRule (legacy: AzureFirewallNetworkRule and AzureFirewallApplicationRule), and for an "
+    "Application Gateway ApplicationGatewayFirewallLog (WAF matches) and ApplicationGatewayAccessLog. These "
+    "records carry source IP, destination, port, the matched signature or rule, the action and the time, as "
+    "follow-up of an intrusion needs. Event Hub only or missing categories fail. A device whose diagnostic "
+    "settings were not collected is an error.",
+    remediation_ja="Azure Firewall と Application Gateway の [診断設定] で allLogs カテゴリグループ（またはこの "
+    "チェックが挙げるカテゴリ）を Log Analytics ワークスペースへ送る設定を追加する（Azure Firewall はリソース固有"
+    "テーブルを選ぶ）。",
+    remediation_en="Add a diagnostic setting on each Azure Firewall and Application Gateway that sends the allLogs "
+    "category group (or the categories this check names) to a Log Analytics workspace (resource-specific tables "
+    "for Azure Firewall).",
+)
+def ids_logs_retained(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
+    yield from _judge(facts, IDS_TYPES)
