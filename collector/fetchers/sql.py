@@ -10,7 +10,8 @@ read per server and per database (azure-mgmt-sql 4.0, api-version 2025-01-01):
 - Databases - List By Server (one call per server): every database, `master` included.
 - Transparent Data Encryptions - Get `current` (one call per user database).
 - Backup Short Term Retention Policies - Get `default` (one call per user database that keeps its own
-  backups: a geo-secondary or named replica, `properties.secondaryType` set, takes none of its own).
+  backups: a geo-secondary or named replica, `properties.secondaryType` set, takes none of its own, and a
+  dedicated SQL pool, kind `datawarehouse`, keeps restore points instead).
 
 `master` is Azure's system database: TDE cannot be turned on for it and it has no retention policy of its
 own, so neither is read for it. A call that fails is recorded against that server or database alone; the
@@ -37,10 +38,12 @@ def is_system_database(doc: dict[str, Any]) -> bool:
     return str(doc.get("name", "")).lower() == "master" or "system" in kind.split(",")
 
 
-def is_replica(doc: dict[str, Any]) -> bool:
-    """A geo-secondary or named replica: its backups are its primary's."""
+def keeps_own_backups(doc: dict[str, Any]) -> bool:
+    """False for a geo-secondary or named replica (its backups are its primary's) and for a dedicated SQL pool
+    (kind `...,datawarehouse`: restore points, not a point-in-time retention policy)."""
     properties = doc.get("properties")
-    return isinstance(properties, dict) and bool(properties.get("secondaryType"))
+    replica = isinstance(properties, dict) and bool(properties.get("secondaryType"))
+    return not replica and "datawarehouse" not in str(doc.get("kind") or "").lower().split(",")
 
 
 def _get(ctx: FetchContext, kind: str, scope_id: str, call: Any, *args: str) -> None:
@@ -89,7 +92,7 @@ def _run(ctx: FetchContext) -> None:
                 continue
             db_name = str(db["id"]).rstrip("/").rsplit("/", 1)[-1]
             _get(ctx, SQL_TDE, db["id"], client.transparent_data_encryptions.get, rg, name, db_name, "current")
-            if not is_replica(db):
+            if keeps_own_backups(db):
                 get = client.backup_short_term_retention_policies.get
                 _get(ctx, SQL_BACKUP_RETENTION, db["id"], get, rg, name, db_name, "default")
 

@@ -477,6 +477,11 @@ def _is_replica(db: Evidence) -> bool:
     return bool(props(db.content).get("secondaryType"))
 
 
+def _is_data_warehouse(db: Evidence) -> bool:
+    """A dedicated SQL pool (kind `...,datawarehouse`): restore points, no point-in-time retention policy."""
+    return "datawarehouse" in str(db.content.get("kind") or "").lower().split(",")
+
+
 def _db_subject(db: Evidence) -> tuple[str, str]:
     rid = norm_id(db.resource_id)
     server = name_from_id(rid.rsplit("/databases/", 1)[0])
@@ -557,11 +562,14 @@ def sql_tde_enabled(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]
     "(backupShortTermRetentionPolicies/default, one call per user database): properties.retentionDays",
     rule_ja="各ユーザーデータベースのポイントインタイムリストアの保持日数 retentionDays が sql_backup_retention_days"
     "（既定 7）以上なら合格。取得できないときはエラー。master と、geo セカンダリ・名前付きレプリカ（secondaryType あり:"
-    "自身のバックアップを持たずプライマリのものを使う）は判定しない。長期保有（LTR）は判定しない。",
+    "自身のバックアップを持たずプライマリのものを使う）、"
+    "専用 SQL プール（kind datawarehouse: 復元ポイントで管理）は判定しない。"
+    "長期保有（LTR）は判定しない。",
     rule_en="Passes when each user database's point-in-time restore retentionDays is at least "
     "sql_backup_retention_days (default 7). A policy that was not collected is an error. master, and "
     "geo-secondaries and named replicas (secondaryType set: they take no backups of their own, their primary's "
-    "are used), are not judged. Long-term retention is not judged.",
+    "are used), and dedicated SQL pools (kind datawarehouse: restore points instead) are not judged. Long-term "
+    "retention is not judged.",
     remediation_ja="データベースの [バックアップ] > [保持ポリシー] でポイントインタイムリストアの保持期間を延ばす"
     "（az sql db str-policy set --retention-days 35）。",
     remediation_en="Lengthen the point-in-time restore retention under the database's Backups > Retention "
@@ -572,7 +580,7 @@ def sql_backup_retention(facts: FactSet, thresholds: Thresholds) -> Iterator[Out
     policies = facts.by_id(SQL_BACKUP_RETENTION)
     minimum = thresholds.sql_backup_retention_days
     for db in facts.of(SQL_DATABASE):
-        if _is_system(db) or _is_replica(db):
+        if _is_system(db) or _is_replica(db) or _is_data_warehouse(db):
             continue
         doc = policies.get(norm_id(db.resource_id) + "/backupshorttermretentionpolicies/default")
         if doc is None:

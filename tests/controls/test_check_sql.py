@@ -220,6 +220,8 @@ def test_sql_backup_retention():
     assert run("sql-backup-retention", db, bad)[0].status == Status.ERROR
     # A geo-secondary keeps no backups of its own: its primary is judged.
     assert run("sql-backup-retention", database("sqldb-karte", secondaryType="Geo")) == []
+    # A dedicated SQL pool keeps restore points, not a point-in-time retention policy.
+    assert run("sql-backup-retention", database("sqldw-karte", kind="v12.0,user,datawarehouse,gen2")) == []
 
 
 def subscription(sid: str, env: str | None) -> Evidence:
