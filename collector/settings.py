@@ -301,6 +301,12 @@ def _validate(s: Settings, where: str) -> None:
         )
 
     # -- SQL, PostgreSQL, Redis
+    if s.thresholds.database_firewall_max_addresses < 1:
+        raise ConfigError(f"{where}: key 'thresholds.database_firewall_max_addresses': must be at least 1, e.g. 256")
+    if s.thresholds.sql_audit_retention_days < 1:
+        raise ConfigError(f"{where}: key 'thresholds.sql_audit_retention_days': must be at least 1 day, e.g. 365")
+    if not 1 <= s.thresholds.sql_backup_retention_days <= 35:
+        raise ConfigError(f"{where}: key 'thresholds.sql_backup_retention_days': must be 1-35 days (Azure's range)")
 
     # -- Storage, Key Vault, managed disks
     if not s.thresholds.medical_data_tag or not s.thresholds.medical_data_tag.strip():

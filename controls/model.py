@@ -179,6 +179,11 @@ class Thresholds:
     idps_accepted_modes: tuple[str, ...] = ("Deny",)
 
     # -- SQL, PostgreSQL, Redis
+    # A database firewall rule admitting more addresses than this is "any IP" (check sql-firewall-no-any-ip);
+    # 256 is one /24. The 0.0.0.0-0.0.0.0 rule ("Allow Azure services") fails whatever this is.
+    database_firewall_max_addresses: int = 256
+    sql_audit_retention_days: int = 365  # SQL auditing to a storage account; 0 there means "keep forever"
+    sql_backup_retention_days: int = 7  # point-in-time restore window of every SQL user database
 
     # -- Storage, Key Vault, managed disks
     # Encryption at rest (checks storage-encryption-at-rest, disk-encryption): true makes a storage account

@@ -76,6 +76,7 @@ def _sql(rid: str) -> list[dict[str, Any]]:
     return [
         generic(rid, {"version": "12.0", "minimalTlsVersion": "1.2"}, kind="v12.0"),
         generic(f"{rid}/databases/master", {"status": "Online"}, kind="v12.0,system"),
+        _proxy(f"{rid}/auditingSettings/Default", {"state": "Enabled", "isAzureMonitorTargetEnabled": True}),
     ]
 
 
@@ -116,6 +117,22 @@ def _role_definition(_: str) -> list[dict[str, Any]]:
 
 
 # -- builders: SQL, PostgreSQL, Redis
+def _sql_database(rid: str) -> list[dict[str, Any]]:
+    """A user database with its encryption state and point-in-time retention policy."""
+    return [
+        generic(rid, {"status": "Online", "zoneRedundant": True}, kind="v12.0,user,vcore"),
+        _proxy(f"{rid}/transparentDataEncryption/current", {"state": "Enabled"}),
+        _proxy(f"{rid}/backupShortTermRetentionPolicies/default", {"retentionDays": 7}),
+    ]
+
+
+def _postgresql(rid: str) -> list[dict[str, Any]]:
+    """A flexible server with the two server parameters every server has."""
+    return [
+        generic(rid, {"network": {"publicNetworkAccess": "Disabled"}, "version": "16", "state": "Ready"}),
+        _proxy(f"{rid}/configurations/require_secure_transport", {"value": "on"}),
+        _proxy(f"{rid}/configurations/ssl_min_protocol_version", {"value": "TLSv1.2"}),
+    ]
 
 
 # -- builders: Storage, Key Vault, managed disks
@@ -152,6 +169,8 @@ BUILDERS: dict[str, Callable[[str], list[dict[str, Any]]]] = {
     # -- Perimeter and exposure
     # -- Edge protection: firewall IDPS, WAF, DDoS, gateway TLS
     # -- SQL, PostgreSQL, Redis
+    "microsoft.sql/servers/databases": _sql_database,
+    "microsoft.dbforpostgresql/flexibleservers": _postgresql,
     # -- Storage, Key Vault, managed disks
     # -- App Service
     # -- Logging and monitoring

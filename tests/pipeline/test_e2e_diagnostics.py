@@ -87,13 +87,15 @@ def storage_account(name: str) -> list[dict[str, Any]]:
 
 
 def sql_server(name: str) -> list[dict[str, Any]]:
-    """The server and its master database (where server audit logs are configured)."""
+    """The server, its master database (where server audit logs are configured) and its auditing policy, which
+    Azure always has (auditing to Azure Monitor, whose destination is the master database's setting)."""
     path = f"Microsoft.Sql/servers/{name}"
     server = {"version": "12.0", "minimalTlsVersion": "1.2", "publicNetworkAccess": "Disabled", "state": "Ready"}
     master = {"collation": "SQL_Latin1_General_CP1_CI_AS", "status": "Online"}
     return [
         doc(path, server, kind="v12.0"),
         doc(f"{path}/databases/master", master, kind="v12.0,system", sku={"name": "System", "tier": "System"}),
+        doc(f"{path}/auditingSettings/Default", {"state": "Enabled", "isAzureMonitorTargetEnabled": True}),
     ]
 
 
