@@ -1,12 +1,15 @@
-"""App Service (web apps and function apps): TLS minimum, HTTPS only, client certificates."""
+"""App Service (web apps and function apps): TLS minimum and cipher suites, HTTPS only, client certificates,
+who can reach the site and its SCM (Kudu) site, remote debugging, FTP, the runtime stack's support, App Service
+certificates and production plans' zone redundancy."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from controls.checks.base import Outcome, check, errored, failed, passed
 from controls.checks.helpers import display_name, error_covering, min_tls_outcome, norm_id, props, shown
-from controls.model import FactKind, FactSet, Thresholds
+from controls.model import Evidence, FactKind, FactSet, Thresholds
 
 # Deployment slots have their own host names and settings, so they are judged like sites.
 _SITES = ("microsoft.web/sites", "microsoft.web/sites/slots")
@@ -144,4 +147,381 @@ def app_service_client_cert(facts: FactSet, thresholds: Thresholds) -> Iterator[
                 f"App Service {name} は clientCertEnabled=true, clientCertMode=Required です",
                 f"App Service {name} clientCertEnabled is true and clientCertMode is Required",
                 site,
+            )
+
+
+# ---------------------------------------------------------------- config/web: the site's own settings
+
+
+def _with_config(facts: FactSet, field_name: str) -> Iterator[tuple[Evidence, Evidence | None, Outcome | None]]:
+    """Each site or slot with its config/web document, or the error finding that stands for it when that
+    document was not collected (naming the collection error when there is one)."""
+    configs = facts.by_id(FactKind.WEB_CONFIG)
+    for site in facts.of(FactKind.WEB_SITE):
+        cfg = configs.get(norm_id(site.resource_id) + "/config/web")
+        if cfg is not None:
+            yield site, cfg, None
+            continue
+        name = display_name(site)
+        err = error_covering(facts, [FactKind.WEB_CONFIG], site.resource_id)
+        code_ja = f"（{err.code}）" if err else ""
+        code_en = f" ({err.code})" if err else ""
+        yield (
+            site,
+            None,
+            errored(
+                site.resource_id,
+                f"App Service {name} の構成 config/web を取得できず {field_name} を判定できません{code_ja}",
+                f"App Service {name} config/web was not collected; {field_name} cannot be judged{code_en}",
+                site,
+            ),
+        )
+
+
+# Addresses and service tags that let anyone in: the Internet, any Azure customer's resources.
+_EVERYONE = frozenset({"any", "*", "0.0.0.0/0", "::/0", "internet"})
+_EVERYONE_TAGS = ("internet", "azurecloud")
+_FRONT_DOOR_TAG = "azurefrontdoor.backend"
+_NO_PRIORITY = 2**31
+
+
+def _priority(rule: Any) -> int:
+    value = rule.get("priority") if isinstance(rule, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else _NO_PRIORITY
+
+
+def _front_door_ids(rule: dict[str, Any]) -> list[str]:
+    headers = rule.get("headers")
+    if not isinstance(headers, dict):
+        return []
+    for key, values in headers.items():
+        if str(key).lower() == "x-azure-fdid" and isinstance(values, list):
+            return [str(v) for v in values if str(v).strip()]
+    return []
+
+
+def _lets_everyone_in(rule: dict[str, Any]) -> tuple[str, str] | None:
+    """Why this rule matches anyone on the Internet (ja, en), or None when it matches a bounded source."""
+    address = str(rule.get("ipAddress") or "").strip()
+    low = address.lower()
+    if rule.get("vnetSubnetResourceId"):
+        return None
+    if str(rule.get("tag") or "").lower() == "servicetag":
+        if low == _FRONT_DOOR_TAG and not _front_door_ids(rule):
+            return (
+                f"サービスタグ {address}（X-Azure-FDID ヘッダー指定なし、どの利用者の Front Door からも到達できる）",
+                f"service tag {address} without an X-Azure-FDID header (any customer's Front Door can reach it)",
+            )
+        if any(low == t or low.startswith(t + ".") for t in _EVERYONE_TAGS):
+            return f"サービスタグ {address}", f"service tag {address}"
+        return None
+    if low in _EVERYONE:
+        return f"送信元 {address}", f"source {address}"
+    return None
+
+
+def _exposure(rules: Any, default_action: Any, field_ja: str, field_en: str) -> tuple[bool | None, str, str]:
+    """(restricted?, ja, en) for an access-restriction list and its default action, as App Service applies
+    them: rules in priority order, the first match decides, and unmatched traffic gets the default action.
+    None when the documents do not say (no default action and no catch-all rule)."""
+    if rules is None:
+        rules = []
+    if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
+        return None, f"{field_ja} を解釈できません", f"{field_en} is not a list of rules"
+    bounded: list[str] = []
+    for rule in sorted(rules, key=_priority):
+        name = str(rule.get("name") or rule.get("ipAddress") or rule.get("vnetSubnetResourceId") or "?")
+        everyone = _lets_everyone_in(rule)
+        action = str(rule.get("action") or "").lower()
+        if everyone is None:
+            if action == "allow":
+                bounded.append(name)
+            continue
+        if action == "deny":
+            allowed = "、".join(bounded) or "なし"
+            allowed_en = ", ".join(bounded) or "none"
+            return (
+                True,
+                f"{field_ja} は規則「{name}」（{everyone[0]}）で残りを拒否しています（許可: {allowed}）",
+                f"{field_en} denies the rest with rule '{name}' ({everyone[1]}); allowed: {allowed_en}",
+            )
+        if action == "allow":
+            return (
+                False,
+                f"{field_ja} の規則「{name}」が {everyone[0]} を許可しています",
+                f"{field_en} rule '{name}' allows {everyone[1]}",
+            )
+        return (
+            None,
+            f"{field_ja} の規則「{name}」の action {action or '未設定'} を解釈できません",
+            (f"{field_en} rule '{name}' has an unrecognised action {action or 'not set'}"),
+        )
+    allowed = "、".join(bounded) or "なし"
+    allowed_en = ", ".join(bounded) or "none"
+    default = str(default_action or "").lower()
+    if default == "deny":
+        return (
+            True,
+            f"{field_ja} の既定動作は Deny です（許可: {allowed}）",
+            f"{field_en} default action is Deny; allowed: {allowed_en}",
+        )
+    if default == "allow":
+        return (
+            False,
+            f"{field_ja} の既定動作が Allow で、規則に一致しない通信をすべて許可しています",
+            f"{field_en} default action is Allow: traffic matching no rule is let in",
+        )
+    ja, en = shown(default_action)
+    return (
+        None,
+        f"{field_ja} の既定動作が {ja} で、すべてを拒否する規則もないため、規則外の通信の扱いを判定できません",
+        f"{field_en} default action is {en} and no rule denies everyone, so what happens to other traffic "
+        "cannot be told",
+    )
+
+
+def _public_access_disabled(site: Evidence, cfg: Evidence) -> bool:
+    value = props(site.content).get("publicNetworkAccess") or props(cfg.content).get("publicNetworkAccess")
+    return isinstance(value, str) and value.strip().lower() == "disabled"
+
+
+def _judge_exposure(
+    site: Evidence, cfg: Evidence, restricted: bool | None, ja: str, en: str, subject_ja: str, subject_en: str
+) -> Outcome:
+    if restricted is True:
+        return passed(site.resource_id, f"{subject_ja}: {ja}", f"{subject_en}: {en}", site, cfg)
+    if restricted is False:
+        return failed(
+            site.resource_id,
+            f"{subject_ja}: {ja}（インターネット全体に開いています。送信元を限定し残りを拒否する必要があります）",
+            f"{subject_en}: {en} (open to the whole Internet; allow named sources only and deny the rest)",
+            site,
+            cfg,
+        )
+    return errored(site.resource_id, f"{subject_ja}: {ja}", f"{subject_en}: {en}", site, cfg)
+
+
+@check(
+    id="app-service-access-restricted",
+    title_ja="App Service がインターネット全体に開かれていない",
+    title_en="App Service is not open to the whole Internet",
+    judges=_SITES,
+    reads=(FactKind.WEB_SITE, FactKind.WEB_CONFIG),
+    per_resource=(FactKind.WEB_CONFIG,),
+    api="Web Apps - List, List Slots, Get Configuration (Slot): properties.publicNetworkAccess; config/web "
+    "ipSecurityRestrictions[] (ipAddress, tag, vnetSubnetResourceId, action, priority, headers.x-azure-fdid), "
+    "ipSecurityRestrictionsDefaultAction",
+    rule_ja="publicNetworkAccess が Disabled、またはアクセス制限が優先度順に評価して送信元を限定し残りを拒否する"
+    "（既定動作 Deny、またはすべてを拒否する規則）場合に合格。Any・0.0.0.0/0・サービスタグ Internet / AzureCloud、"
+    "X-Azure-FDID ヘッダーで自社の Front Door に限定していない AzureFrontDoor.Backend を許可する規則や、既定動作 "
+    "Allow は不合格。自社 Front Door（FDID 指定）、Application Gateway のサブネット、特定の IP 範囲のみの許可は"
+    "限定とみなす。既定動作も拒否規則もなく判断できない場合はエラー。",
+    rule_en="Passes when publicNetworkAccess is Disabled, or when the access restrictions, taken in priority order, "
+    "allow named sources and deny the rest (default action Deny, or a rule denying everyone). A rule allowing "
+    "Any, 0.0.0.0/0, the Internet or AzureCloud service tags, or AzureFrontDoor.Backend without an X-Azure-FDID "
+    "header pinning the operator's own Front Door, or a default action of Allow, fails. The operator's own Front "
+    "Door (FDID pinned), an Application Gateway subnet or named IP ranges count as restricted. With neither a "
+    "default action nor a deny-all rule the outcome is an error.",
+    remediation_ja="[ネットワーク] > [アクセス制限] で許可する送信元（医療機関の固定 IP、自社 Front Door の FDID 付き"
+    "サービスタグ、Application Gateway のサブネット）だけを追加し、一致しない場合の動作を Deny にする"
+    "（az webapp config access-restriction set --default-action Deny）。",
+    remediation_en="Under Networking > Access restrictions add only the sources to allow (the hospitals' fixed "
+    "addresses, the AzureFrontDoor.Backend tag with your Front Door's X-Azure-FDID, the Application Gateway subnet) "
+    "and set unmatched traffic to Deny (az webapp config access-restriction set --default-action Deny).",
+)
+def app_service_access_restricted(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
+    for site, cfg, missing in _with_config(facts, "ipSecurityRestrictions"):
+        if cfg is None:
+            yield missing  # type: ignore[misc]
+            continue
+        name = display_name(site)
+        subject_ja, subject_en = f"App Service {name}", f"App Service {name}"
+        if _public_access_disabled(site, cfg):
+            yield passed(
+                site.resource_id,
+                f"{subject_ja} は publicNetworkAccess が Disabled です（プライベートエンドポイント経由のみ）",
+                f"{subject_en} publicNetworkAccess is Disabled (reachable through private endpoints only)",
+                site,
+                cfg,
+            )
+            continue
+        p = props(cfg.content)
+        restricted, ja, en = _exposure(
+            p.get("ipSecurityRestrictions"),
+            p.get("ipSecurityRestrictionsDefaultAction"),
+            "ipSecurityRestrictions",
+            "ipSecurityRestrictions",
+        )
+        yield _judge_exposure(site, cfg, restricted, ja, en, subject_ja, subject_en)
+
+
+@check(
+    id="app-service-scm-restricted",
+    title_ja="App Service の SCM（Kudu・デプロイ）サイトへのアクセスが限定されている",
+    title_en="App Service SCM (Kudu, deployment) site access is restricted",
+    judges=_SITES,
+    reads=(FactKind.WEB_SITE, FactKind.WEB_CONFIG),
+    per_resource=(FactKind.WEB_CONFIG,),
+    api="Web Apps - List, List Slots, Get Configuration (Slot): properties.publicNetworkAccess; config/web "
+    "scmIpSecurityRestrictionsUseMain, scmIpSecurityRestrictions[], scmIpSecurityRestrictionsDefaultAction "
+    "(or, when the main rules apply, ipSecurityRestrictions[] and ipSecurityRestrictionsDefaultAction)",
+    rule_ja="publicNetworkAccess が Disabled、または SCM サイトに適用される規則（scmIpSecurityRestrictionsUseMain が "
+    "true ならメインサイトの規則、false なら SCM 独自の規則）が送信元を限定し残りを拒否する場合に合格。判定方法は "
+    "app-service-access-restricted と同じ。",
+    rule_en="Passes when publicNetworkAccess is Disabled, or when the rules that apply to the SCM site (the main "
+    "site's when scmIpSecurityRestrictionsUseMain is true, else its own) allow named sources and deny the rest, "
+    "judged as in app-service-access-restricted.",
+    remediation_ja="[ネットワーク] > [アクセス制限] の「詳細ツールサイト」タブで、デプロイ元（CI の送信元 IP や"
+    "サブネット）だけを許可し、一致しない場合の動作を Deny にする（az webapp config access-restriction set "
+    "--scm-default-action Deny）。",
+    remediation_en="On the Advanced tool site tab of Networking > Access restrictions allow only the deployment "
+    "sources (the CI runners' addresses or subnet) and set unmatched traffic to Deny (az webapp config "
+    "access-restriction set --scm-default-action Deny).",
+)
+def app_service_scm_restricted(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
+    for site, cfg, missing in _with_config(facts, "scmIpSecurityRestrictions"):
+        if cfg is None:
+            yield missing  # type: ignore[misc]
+            continue
+        name = display_name(site)
+        subject_ja, subject_en = f"App Service {name} の SCM サイト", f"App Service {name} SCM site"
+        if _public_access_disabled(site, cfg):
+            yield passed(
+                site.resource_id,
+                f"{subject_ja}: publicNetworkAccess が Disabled です（プライベートエンドポイント経由のみ）",
+                f"{subject_en}: publicNetworkAccess is Disabled (reachable through private endpoints only)",
+                site,
+                cfg,
+            )
+            continue
+        p = props(cfg.content)
+        use_main = p.get("scmIpSecurityRestrictionsUseMain")
+        if use_main is True:
+            restricted, ja, en = _exposure(
+                p.get("ipSecurityRestrictions"),
+                p.get("ipSecurityRestrictionsDefaultAction"),
+                "scmIpSecurityRestrictionsUseMain=true によりメインサイトの ipSecurityRestrictions",
+                "with scmIpSecurityRestrictionsUseMain true, the main site's ipSecurityRestrictions",
+            )
+        else:
+            restricted, ja, en = _exposure(
+                p.get("scmIpSecurityRestrictions"),
+                p.get("scmIpSecurityRestrictionsDefaultAction"),
+                "scmIpSecurityRestrictions",
+                "scmIpSecurityRestrictions",
+            )
+        yield _judge_exposure(site, cfg, restricted, ja, en, subject_ja, subject_en)
+
+
+@check(
+    id="app-service-remote-debugging-off",
+    title_ja="App Service のリモートデバッグが無効",
+    title_en="App Service remote debugging is off",
+    judges=_SITES,
+    reads=(FactKind.WEB_SITE, FactKind.WEB_CONFIG),
+    per_resource=(FactKind.WEB_CONFIG,),
+    api="Web Apps - Get Configuration (Slot) (.../config/web): properties.remoteDebuggingEnabled, "
+    "remoteDebuggingVersion",
+    rule_ja="config/web の remoteDebuggingEnabled が false なら合格、true なら不合格（本番環境にデバッガーを"
+    "接続できる）。値が返されない場合はエラー。",
+    rule_en="Passes when config/web remoteDebuggingEnabled is false and fails when it is true (a debugger can "
+    "attach to the running site). A missing value is an error.",
+    remediation_ja="[構成] > [全般設定] でリモートデバッグをオフにする"
+    "（az webapp config set --remote-debugging-enabled false）。",
+    remediation_en="Turn off Remote debugging under Configuration > General settings "
+    "(az webapp config set --remote-debugging-enabled false).",
+)
+def app_service_remote_debugging_off(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
+    for site, cfg, missing in _with_config(facts, "remoteDebuggingEnabled"):
+        if cfg is None:
+            yield missing  # type: ignore[misc]
+            continue
+        name = display_name(site)
+        p = props(cfg.content)
+        value = p.get("remoteDebuggingEnabled")
+        if value is False:
+            yield passed(
+                site.resource_id,
+                f"App Service {name} の remoteDebuggingEnabled は false です",
+                f"App Service {name} remoteDebuggingEnabled is false",
+                site,
+                cfg,
+            )
+        elif value is True:
+            version = p.get("remoteDebuggingVersion")
+            ver_ja = f"（remoteDebuggingVersion {version}）" if version else ""
+            ver_en = f" (remoteDebuggingVersion {version})" if version else ""
+            yield failed(
+                site.resource_id,
+                f"App Service {name} の remoteDebuggingEnabled が true です{ver_ja}（false が必要: 稼働中のサイトに"
+                "デバッガーを接続できる）",
+                f"App Service {name} remoteDebuggingEnabled is true{ver_en} (false required: a debugger can attach "
+                "to the running site)",
+                site,
+                cfg,
+            )
+        else:
+            ja, en = shown(value)
+            yield errored(
+                site.resource_id,
+                f"App Service {name} の remoteDebuggingEnabled が {ja} で、リモートデバッグの状態を判定できません",
+                f"App Service {name} remoteDebuggingEnabled is {en}; whether remote debugging is on cannot be told",
+                site,
+                cfg,
+            )
+
+
+@check(
+    id="app-service-ftp-disabled",
+    title_ja="App Service が平文の FTP を受け付けない",
+    title_en="App Service accepts no plain FTP",
+    judges=_SITES,
+    reads=(FactKind.WEB_SITE, FactKind.WEB_CONFIG),
+    per_resource=(FactKind.WEB_CONFIG,),
+    api="Web Apps - Get Configuration (Slot) (.../config/web): properties.ftpsState",
+    rule_ja="config/web の ftpsState が Disabled（FTP・FTPS とも不可）または FtpsOnly（TLS で暗号化された FTPS のみ）"
+    "なら合格、AllAllowed（平文 FTP も可）は不合格。値が返されない・不明な値の場合はエラー。",
+    rule_en="Passes when config/web ftpsState is Disabled (no FTP or FTPS) or FtpsOnly (only TLS-encrypted FTPS); "
+    "AllAllowed (plain FTP too) fails. A missing or unrecognised value is an error.",
+    remediation_ja="[構成] > [全般設定] で FTP の状態を「無効」（または「FTPS のみ」）にする"
+    "（az webapp config set --ftps-state Disabled）。",
+    remediation_en="Set FTP state to Disabled (or FTPS only) under Configuration > General settings "
+    "(az webapp config set --ftps-state Disabled).",
+)
+def app_service_ftp_disabled(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
+    for site, cfg, missing in _with_config(facts, "ftpsState"):
+        if cfg is None:
+            yield missing  # type: ignore[misc]
+            continue
+        name = display_name(site)
+        value = props(cfg.content).get("ftpsState")
+        low = value.strip().lower() if isinstance(value, str) else None
+        if low in ("disabled", "ftpsonly"):
+            what_ja = "FTP・FTPS とも無効" if low == "disabled" else "TLS で暗号化された FTPS のみ"
+            what_en = "neither FTP nor FTPS" if low == "disabled" else "TLS-encrypted FTPS only"
+            yield passed(
+                site.resource_id,
+                f"App Service {name} の ftpsState は {value} です（{what_ja}）",
+                f"App Service {name} ftpsState is {value} ({what_en})",
+                site,
+                cfg,
+            )
+        elif low == "allallowed":
+            yield failed(
+                site.resource_id,
+                f"App Service {name} の ftpsState が {value} です（平文の FTP で資格情報とファイルが送られる。"
+                "Disabled または FtpsOnly が必要）",
+                f"App Service {name} ftpsState is {value} (plain FTP sends credentials and files unencrypted; "
+                "Disabled or FtpsOnly required)",
+                site,
+                cfg,
+            )
+        else:
+            ja, en = shown(value)
+            yield errored(
+                site.resource_id,
+                f"App Service {name} の ftpsState が {ja} で、平文 FTP を受け付けるか判定できません",
+                f"App Service {name} ftpsState is {en}; whether plain FTP is accepted cannot be told",
+                site,
+                cfg,
             )

@@ -104,3 +104,121 @@ def test_client_cert_required():
 def test_no_sites_no_findings():
     for check_id in ("app-service-min-tls-1-2", "app-service-https-only", "app-service-client-cert-required"):
         assert run(check_id) == []
+
+
+# ---------------------------------------------------------------- access restrictions, SCM, debugging, FTP
+
+ALLOW_ALL = {"ipAddress": "Any", "action": "Allow", "priority": 2147483647, "name": "Allow all"}
+DENY_ALL = {"ipAddress": "Any", "action": "Deny", "priority": 2147483647, "name": "Deny all"}
+HOSPITAL = {"ipAddress": "203.0.113.0/24", "action": "Allow", "tag": "Default", "priority": 100, "name": "hospital"}
+FD_PINNED = {"ipAddress": "AzureFrontDoor.Backend", "action": "Allow", "tag": "ServiceTag", "priority": 100,
+             "name": "front-door", "headers": {"x-azure-fdid": ["6f1c2d3e-0000-4000-8000-000000000001"]}}  # fmt: skip
+FD_ANY = {"ipAddress": "AzureFrontDoor.Backend", "action": "Allow", "tag": "ServiceTag", "priority": 100,
+          "name": "any-front-door"}  # fmt: skip
+
+
+def access(*rules, default=None, **more) -> Evidence:
+    return config(ipSecurityRestrictions=list(rules), ipSecurityRestrictionsDefaultAction=default, **more)
+
+
+def test_access_restricted_by_default_deny_or_deny_all_rule():
+    for cfg in (
+        access(HOSPITAL, DENY_ALL, default="Deny"),
+        access(FD_PINNED, DENY_ALL),
+        access(HOSPITAL, default="Deny"),
+    ):
+        [f] = run("app-service-access-restricted", site(), cfg)
+        assert f.status == Status.PASS, f.reason_en
+        assert f.resource_id == SITE and len(f.evidence) == 2
+    [f] = run("app-service-access-restricted", site(), access(HOSPITAL, DENY_ALL, default="Deny"))
+    assert "allowed: hospital" in f.reason_en
+
+
+def test_access_open_to_internet_fails_naming_the_rule():
+    [f] = run("app-service-access-restricted", site(), access(ALLOW_ALL, default="Allow"))
+    assert f.status == Status.FAIL and "rule 'Allow all' allows source Any" in f.reason_en
+    assert "Allow all" in f.reason_ja
+    [f] = run("app-service-access-restricted", site(), access(HOSPITAL, default="Allow"))
+    assert f.status == Status.FAIL and "default action is Allow" in f.reason_en
+    # Front Door's service tag without the FDID header lets in every customer's Front Door.
+    [f] = run("app-service-access-restricted", site(), access(FD_ANY, DENY_ALL, default="Deny"))
+    assert f.status == Status.FAIL and "X-Azure-FDID" in f.reason_en
+    cidr = {"ipAddress": "0.0.0.0/0", "action": "Allow", "priority": 300, "name": "everyone"}
+    [f] = run("app-service-access-restricted", site(), access(HOSPITAL, cidr, default="Deny"))
+    assert f.status == Status.FAIL and "0.0.0.0/0" in f.reason_en
+    cloud = {"ipAddress": "AzureCloud.JapanEast", "tag": "ServiceTag", "action": "Allow", "priority": 300}
+    [f] = run("app-service-access-restricted", site(), access(cloud, default="Deny"))
+    assert f.status == Status.FAIL and "AzureCloud.JapanEast" in f.reason_en
+
+
+def test_access_priority_order_decides():
+    # A deny-all evaluated first shadows a later allow-all; the other way round the site is open.
+    early_deny = {**DENY_ALL, "priority": 50}
+    [f] = run("app-service-access-restricted", site(), access(ALLOW_ALL, early_deny, default="Allow"))
+    assert f.status == Status.PASS
+    early_allow = {**ALLOW_ALL, "priority": 50}
+    [f] = run("app-service-access-restricted", site(), access(early_allow, DENY_ALL, default="Deny"))
+    assert f.status == Status.FAIL
+
+
+def test_access_public_network_disabled_passes_and_unknown_default_is_error():
+    [f] = run("app-service-access-restricted", site(publicNetworkAccess="Disabled"), access(ALLOW_ALL))
+    assert f.status == Status.PASS and "publicNetworkAccess is Disabled" in f.reason_en
+    [f] = run("app-service-access-restricted", site(), access(HOSPITAL))
+    assert f.status == Status.ERROR and "default action is not set" in f.reason_en
+    [f] = run("app-service-access-restricted", site(), config(ipSecurityRestrictions="open"))
+    assert f.status == Status.ERROR
+    [f] = run("app-service-access-restricted", site())
+    assert f.status == Status.ERROR and "not collected" in f.reason_en
+
+
+def test_scm_uses_its_own_rules_or_the_main_ones():
+    own = config(
+        ipSecurityRestrictions=[ALLOW_ALL],
+        ipSecurityRestrictionsDefaultAction="Allow",
+        scmIpSecurityRestrictions=[DENY_ALL],
+        scmIpSecurityRestrictionsDefaultAction="Deny",
+        scmIpSecurityRestrictionsUseMain=False,
+    )
+    [f] = run("app-service-scm-restricted", site(), own)
+    assert f.status == Status.PASS and "SCM site" in f.reason_en
+    main_open = config(
+        ipSecurityRestrictions=[ALLOW_ALL],
+        ipSecurityRestrictionsDefaultAction="Allow",
+        scmIpSecurityRestrictions=[DENY_ALL],
+        scmIpSecurityRestrictionsDefaultAction="Deny",
+        scmIpSecurityRestrictionsUseMain=True,
+    )
+    [f] = run("app-service-scm-restricted", site(), main_open)
+    assert f.status == Status.FAIL and "scmIpSecurityRestrictionsUseMain true" in f.reason_en
+    main_closed = config(
+        ipSecurityRestrictions=[HOSPITAL, DENY_ALL],
+        ipSecurityRestrictionsDefaultAction="Deny",
+        scmIpSecurityRestrictionsUseMain=True,
+    )
+    [f] = run("app-service-scm-restricted", site(), main_closed)
+    assert f.status == Status.PASS
+    scm_open = config(scmIpSecurityRestrictions=[ALLOW_ALL], scmIpSecurityRestrictionsDefaultAction="Allow")
+    [f] = run("app-service-scm-restricted", site(), scm_open)
+    assert f.status == Status.FAIL and "scmIpSecurityRestrictions rule 'Allow all'" in f.reason_en
+
+
+def test_remote_debugging():
+    [f] = run("app-service-remote-debugging-off", site(), config(remoteDebuggingEnabled=False))
+    assert f.status == Status.PASS and f.reason_en == "App Service app-karte remoteDebuggingEnabled is false"
+    cfg = config(remoteDebuggingEnabled=True, remoteDebuggingVersion="VS2022")
+    [f] = run("app-service-remote-debugging-off", site(), cfg)
+    assert f.status == Status.FAIL and "remoteDebuggingEnabled is true (remoteDebuggingVersion VS2022)" in f.reason_en
+    [f] = run("app-service-remote-debugging-off", site(), config())
+    assert f.status == Status.ERROR and "not set" in f.reason_en
+
+
+def test_ftp_state():
+    for value in ("Disabled", "FtpsOnly"):
+        [f] = run("app-service-ftp-disabled", site(), config(ftpsState=value))
+        assert f.status == Status.PASS and value in f.reason_en
+    [f] = run("app-service-ftp-disabled", site(), config(ftpsState="AllAllowed"))
+    assert f.status == Status.FAIL and "ftpsState is AllAllowed" in f.reason_en
+    for odd in (None, "Sometimes"):
+        [f] = run("app-service-ftp-disabled", site(), config(ftpsState=odd))
+        assert f.status == Status.ERROR

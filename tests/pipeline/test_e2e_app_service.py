@@ -12,9 +12,19 @@ from controls.model import Status
 from tests.estates import DEV, PROD, RG, doc, estate, rid
 from tests.pipeline.test_e2e_nsg import assert_finding
 
+# Access restrictions as Get Configuration returns them (2025-05-01, SiteConfig.ipSecurityRestrictions).
+HOSPITAL = {"ipAddress": "203.0.113.0/24", "action": "Allow", "tag": "Default", "priority": 100, "name": "hospital"}
+DENY_ALL = {"ipAddress": "Any", "action": "Deny", "priority": 2147483647, "name": "Deny all",
+            "description": "Deny all access"}  # fmt: skip
+ALLOW_ALL = {"ipAddress": "Any", "action": "Allow", "priority": 2147483647, "name": "Allow all",
+             "description": "Allow all access"}  # fmt: skip
 TLS = "app-service-min-tls-1-2"
 HTTPS = "app-service-https-only"
 CERT = "app-service-client-cert-required"
+ACCESS = "app-service-access-restricted"
+SCM = "app-service-scm-restricted"
+DEBUG = "app-service-remote-debugging-off"
+FTP = "app-service-ftp-disabled"
 
 
 def site_id(name: str, subscription: str = PROD, rg: str = RG) -> str:
@@ -31,8 +41,10 @@ def site(
     exclusions: str | None = None,
     subscription: str = PROD,
     rg: str = RG,
+    **config_extra: Any,
 ) -> list[dict[str, Any]]:
-    """The site document and its config/web child (omitted when `min_tls` is None)."""
+    """The site document and its config/web child (omitted when `min_tls` is None): by default reachable only
+    from a hospital's addresses, its SCM site closed, FTP and remote debugging off; `config_extra` overrides."""
     farm = rid("Microsoft.Web/serverfarms/asp-karte", subscription, rg)
     host = f"{name}.azurewebsites.net"
     props = {
@@ -65,7 +77,13 @@ def site(
             "minTlsVersion": min_tls,
             "scmMinTlsVersion": "1.2",
             "ftpsState": "Disabled",
-            "ipSecurityRestrictionsDefaultAction": "Allow",
+            "remoteDebuggingEnabled": False,
+            "ipSecurityRestrictions": [HOSPITAL, DENY_ALL],
+            "ipSecurityRestrictionsDefaultAction": "Deny",
+            "scmIpSecurityRestrictions": [DENY_ALL],
+            "scmIpSecurityRestrictionsDefaultAction": "Deny",
+            "scmIpSecurityRestrictionsUseMain": False,
+            **config_extra,
         }
         docs.append(doc(f"{path}/config/web", config, subscription=subscription, rg=rg, name=name))
     return docs
@@ -148,7 +166,9 @@ def test_site_without_readable_config_is_an_error_not_a_pass(judge):
     # HTTPS only is judged from the site document alone and is unaffected.
     assert_finding(judged, HTTPS, sid, Status.PASS)
     assert judged.verdict(118) == Status.ERROR and judged.verdict(123) == Status.ERROR
-    assert judged.verdict(86) == Status.PARTIAL  # its client-certificate findings all passed
+    # Access restrictions live in config/web too: not seen, so not a pass.
+    assert judged.findings(ACCESS)[sid.lower()].status == Status.ERROR
+    assert judged.verdict(86) == Status.ERROR
 
 
 def test_deployment_slots_are_collected_and_judged_like_sites(judge):
@@ -165,3 +185,40 @@ def test_deployment_slots_are_collected_and_judged_like_sites(judge):
     assert judged.findings("app-service-client-cert-required")[slot_id].status == Status.PASS
     assert judged.findings("app-service-min-tls-1-2")[site_id("app-karte-web").lower()].status == Status.PASS
     assert judged.verdict(123) == Status.FAIL
+
+
+def test_access_scm_debugging_and_ftp_through_the_sdk(judge):
+    """One estate: a site closed to all but a hospital and its own Front Door, and sites each open in one way."""
+    fdid = {"x-azure-fdid": ["6f1c2d3e-0000-4000-8000-000000000001"]}
+    front_door = {"ipAddress": "AzureFrontDoor.Backend", "tag": "ServiceTag", "action": "Allow", "priority": 200,
+                  "name": "front-door", "headers": fdid}  # fmt: skip
+    judged = judge(
+        estate(
+            [
+                _farm(),
+                *site("app-closed", ipSecurityRestrictions=[HOSPITAL, front_door, DENY_ALL], ftpsState="FtpsOnly"),
+                *site("app-open", ipSecurityRestrictions=[ALLOW_ALL], ipSecurityRestrictionsDefaultAction="Allow"),
+                *site(
+                    "app-kudu-main",
+                    ipSecurityRestrictions=[ALLOW_ALL],
+                    ipSecurityRestrictionsDefaultAction="Allow",
+                    scmIpSecurityRestrictionsUseMain=True,
+                ),
+                *site(
+                    "app-debug", remoteDebuggingEnabled=True, remoteDebuggingVersion="VS2022", ftpsState="AllAllowed"
+                ),
+            ]
+        )
+    )
+    closed = site_id("app-closed")
+    assert_finding(judged, ACCESS, closed, Status.PASS, "rule 'Deny all'", "allowed: hospital, front-door")
+    assert_finding(judged, SCM, closed, Status.PASS, "scmIpSecurityRestrictions denies the rest", "allowed: none")
+    assert_finding(judged, DEBUG, closed, Status.PASS, "remoteDebuggingEnabled is false")
+    assert_finding(judged, FTP, closed, Status.PASS, "ftpsState is FtpsOnly")
+    assert_finding(judged, ACCESS, site_id("app-open"), Status.FAIL, "rule 'Allow all' allows source Any")
+    assert_finding(judged, SCM, site_id("app-open"), Status.PASS)  # its SCM site keeps its own deny-all
+    assert_finding(judged, SCM, site_id("app-kudu-main"), Status.FAIL, "scmIpSecurityRestrictionsUseMain true")
+    assert_finding(judged, DEBUG, site_id("app-debug"), Status.FAIL, "remoteDebuggingEnabled is true")
+    assert_finding(judged, FTP, site_id("app-debug"), Status.FAIL, "ftpsState is AllAllowed")
+    for number in (86, 112, 113):
+        assert judged.verdict(number) == Status.FAIL
