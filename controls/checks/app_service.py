@@ -5,10 +5,14 @@ certificates and production plans' zone redundancy."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
 from typing import Any
 
+import yaml
+
 from controls.checks.base import Outcome, check, errored, failed, passed
-from controls.checks.helpers import display_name, error_covering, min_tls_outcome, norm_id, props, shown
+from controls.checks.helpers import display_name, error_covering, min_tls_outcome, norm_id, props, shown, tls_version
 from controls.model import Evidence, FactKind, FactSet, Thresholds
 
 # Deployment slots have their own host names and settings, so they are judged like sites.
@@ -522,6 +526,113 @@ def app_service_ftp_disabled(facts: FactSet, thresholds: Thresholds) -> Iterator
                 site.resource_id,
                 f"App Service {name} の ftpsState が {ja} で、平文 FTP を受け付けるか判定できません",
                 f"App Service {name} ftpsState is {en}; whether plain FTP is accepted cannot be told",
+                site,
+                cfg,
+            )
+
+
+# ---------------------------------------------------------------- TLS cipher suites
+
+_DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+@cache
+def _cipher_suites() -> tuple[tuple[str, bool, bool], ...]:
+    """(name, forward secrecy, SHA-1) of each suite, strongest first, from
+    controls/data/app_service_tls_cipher_suites.yaml."""
+    doc = yaml.safe_load((_DATA / "app_service_tls_cipher_suites.yaml").read_text(encoding="utf-8"))
+    return tuple((str(s["name"]), bool(s["forward_secrecy"]), bool(s["sha1"])) for s in doc["suites"])
+
+
+def _weak(suites: Iterator[tuple[str, bool, bool]] | tuple[tuple[str, bool, bool], ...]) -> list[str]:
+    return [name for name, forward_secrecy, sha1 in suites if not forward_secrecy or sha1]
+
+
+@check(
+    id="app-service-min-tls-cipher-suite",
+    title_ja="App Service が弱い TLS 暗号スイートを受け付けない",
+    title_en="App Service accepts no weak TLS cipher suite",
+    judges=_SITES,
+    reads=(FactKind.WEB_SITE, FactKind.WEB_CONFIG),
+    per_resource=(FactKind.WEB_CONFIG,),
+    api="Web Apps - Get Configuration (Slot) (.../config/web): properties.minTlsCipherSuite, minTlsVersion; "
+    "the suites' order and strength: controls/data/app_service_tls_cipher_suites.yaml",
+    rule_ja="minTlsCipherSuite で有効なまま残る暗号スイート（指定したスイートとそれより強いもの）に、前方秘匿性のない"
+    "もの（TLS_RSA_*）や SHA-1 のもの（*_CBC_SHA）がなければ合格。未設定はプラットフォーム既定で全スイートが有効の"
+    "ため不合格。minTlsVersion が 1.3 なら TLS 1.3 のスイートだけが使われるため合格。一覧にない値はエラー。",
+    rule_en="Passes when the suites minTlsCipherSuite leaves enabled (the one named and every stronger one) include "
+    "none without forward secrecy (TLS_RSA_*) or with SHA-1 (*_CBC_SHA). Unset is the platform default, every suite "
+    "enabled, and fails. A minTlsVersion of 1.3 uses TLS 1.3 suites only and passes. A value not in the list is an "
+    "error.",
+    remediation_ja="[構成] > [全般設定] の「最小 TLS 暗号スイート」を TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 など"
+    "前方秘匿性のある AEAD スイートにする（az resource update --ids <site>/config/web --set "
+    "properties.minTlsCipherSuite=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256）。",
+    remediation_en="Set Minimum TLS cipher suite under Configuration > General settings to a forward-secret AEAD suite "
+    "such as TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 (az resource update --ids <site>/config/web --set "
+    "properties.minTlsCipherSuite=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256).",
+)
+def app_service_min_tls_cipher_suite(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
+    suites = _cipher_suites()
+    names = [name.lower() for name, _, _ in suites]
+    for site, cfg, missing in _with_config(facts, "minTlsCipherSuite"):
+        if cfg is None:
+            yield missing  # type: ignore[misc]
+            continue
+        name = display_name(site)
+        p = props(cfg.content)
+        value = p.get("minTlsCipherSuite")
+        min_tls = p.get("minTlsVersion")
+        version = tls_version(min_tls)
+        if version is not None and version >= (1, 3):
+            yield passed(
+                site.resource_id,
+                f"App Service {name} の minTlsVersion は {min_tls} で、TLS 1.3 の暗号スイートだけが使われます",
+                f"App Service {name} minTlsVersion is {min_tls}: only TLS 1.3 cipher suites are used",
+                site,
+                cfg,
+            )
+            continue
+        if value is None or (isinstance(value, str) and not value.strip()):
+            weak = _weak(suites)
+            yield failed(
+                site.resource_id,
+                f"App Service {name} の minTlsCipherSuite が未設定です（既定ではすべてのスイートが有効で、弱い "
+                f"{weak[-1]} など {len(weak)} 件も受け付ける）",
+                f"App Service {name} minTlsCipherSuite is not set (by default every suite is enabled, {len(weak)} "
+                f"weak ones such as {weak[-1]} among them)",
+                site,
+                cfg,
+            )
+            continue
+        if not isinstance(value, str) or value.strip().lower() not in names:
+            ja, en = shown(value)
+            yield errored(
+                site.resource_id,
+                f"App Service {name} の minTlsCipherSuite の値 {ja} は既知の暗号スイート一覧にありません",
+                f"App Service {name} minTlsCipherSuite {en} is not in the list of known cipher suites",
+                site,
+                cfg,
+            )
+            continue
+        enabled = suites[: names.index(value.strip().lower()) + 1]
+        weak = _weak(enabled)
+        if weak:
+            yield failed(
+                site.resource_id,
+                f"App Service {name} の minTlsCipherSuite が {value} で、弱いスイート {', '.join(weak)} が有効です"
+                "（前方秘匿性のないもの・SHA-1 のものより強いスイートを最小にする必要があります）",
+                f"App Service {name} minTlsCipherSuite is {value}, which leaves weak suites enabled: {', '.join(weak)} "
+                "(the minimum must be above every suite without forward secrecy or with SHA-1)",
+                site,
+                cfg,
+            )
+        else:
+            yield passed(
+                site.resource_id,
+                f"App Service {name} の minTlsCipherSuite は {value} で、有効な {len(enabled)} スイートはすべて"
+                "前方秘匿性があり SHA-1 を使いません",
+                f"App Service {name} minTlsCipherSuite is {value}: all {len(enabled)} enabled suites have forward "
+                "secrecy and none uses SHA-1",
                 site,
                 cfg,
             )

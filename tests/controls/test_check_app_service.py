@@ -222,3 +222,42 @@ def test_ftp_state():
     for odd in (None, "Sometimes"):
         [f] = run("app-service-ftp-disabled", site(), config(ftpsState=odd))
         assert f.status == Status.ERROR
+
+
+# ---------------------------------------------------------------- TLS cipher suites
+
+SUITE = "app-service-min-tls-cipher-suite"
+
+
+def test_cipher_suite_minimum_above_every_weak_suite_passes():
+    for value in (
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
+        "TLS_AES_256_GCM_SHA384",
+    ):
+        [f] = run(SUITE, site(), config(minTlsVersion="1.2", minTlsCipherSuite=value))
+        assert f.status == Status.PASS, f.reason_en
+        assert value in f.reason_en and "forward secrecy" in f.reason_en
+
+
+def test_cipher_suite_minimum_leaving_weak_suites_fails_naming_them():
+    [f] = run(SUITE, site(), config(minTlsVersion="1.2", minTlsCipherSuite="TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"))
+    assert f.status == Status.FAIL
+    assert "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA, TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA" in f.reason_en
+    [f] = run(SUITE, site(), config(minTlsVersion="1.2", minTlsCipherSuite="tls_rsa_with_aes_128_gcm_sha256"))
+    assert f.status == Status.FAIL and "TLS_RSA_WITH_AES_256_GCM_SHA384" in f.reason_en
+
+
+def test_cipher_suite_unset_is_the_platform_default_and_fails():
+    [f] = run(SUITE, site(), config(minTlsVersion="1.2", minTlsCipherSuite=None))
+    assert f.status == Status.FAIL and "not set" in f.reason_en and "TLS_RSA_WITH_AES_128_CBC_SHA" in f.reason_en
+    assert "未設定" in f.reason_ja
+
+
+def test_cipher_suite_tls_1_3_only_passes_and_unknown_suite_is_error():
+    [f] = run(SUITE, site(), config(minTlsVersion="1.3"))
+    assert f.status == Status.PASS and "TLS 1.3" in f.reason_en
+    [f] = run(SUITE, site(), config(minTlsVersion="1.2", minTlsCipherSuite="TLS_CHACHA20_POLY1305_SHA256"))
+    assert f.status == Status.ERROR and "TLS_CHACHA20_POLY1305_SHA256" in f.reason_en
+    [f] = run(SUITE, site())
+    assert f.status == Status.ERROR and "not collected" in f.reason_en

@@ -25,6 +25,7 @@ ACCESS = "app-service-access-restricted"
 SCM = "app-service-scm-restricted"
 DEBUG = "app-service-remote-debugging-off"
 FTP = "app-service-ftp-disabled"
+SUITE = "app-service-min-tls-cipher-suite"
 
 
 def site_id(name: str, subscription: str = PROD, rg: str = RG) -> str:
@@ -78,6 +79,7 @@ def site(
             "scmMinTlsVersion": "1.2",
             "ftpsState": "Disabled",
             "remoteDebuggingEnabled": False,
+            "minTlsCipherSuite": "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
             "ipSecurityRestrictions": [HOSPITAL, DENY_ALL],
             "ipSecurityRestrictionsDefaultAction": "Deny",
             "scmIpSecurityRestrictions": [DENY_ALL],
@@ -197,7 +199,12 @@ def test_access_scm_debugging_and_ftp_through_the_sdk(judge):
             [
                 _farm(),
                 *site("app-closed", ipSecurityRestrictions=[HOSPITAL, front_door, DENY_ALL], ftpsState="FtpsOnly"),
-                *site("app-open", ipSecurityRestrictions=[ALLOW_ALL], ipSecurityRestrictionsDefaultAction="Allow"),
+                *site(
+                    "app-open",
+                    ipSecurityRestrictions=[ALLOW_ALL],
+                    ipSecurityRestrictionsDefaultAction="Allow",
+                    minTlsCipherSuite=None,
+                ),
                 *site(
                     "app-kudu-main",
                     ipSecurityRestrictions=[ALLOW_ALL],
@@ -220,5 +227,7 @@ def test_access_scm_debugging_and_ftp_through_the_sdk(judge):
     assert_finding(judged, SCM, site_id("app-kudu-main"), Status.FAIL, "scmIpSecurityRestrictionsUseMain true")
     assert_finding(judged, DEBUG, site_id("app-debug"), Status.FAIL, "remoteDebuggingEnabled is true")
     assert_finding(judged, FTP, site_id("app-debug"), Status.FAIL, "ftpsState is AllAllowed")
-    for number in (86, 112, 113):
+    assert_finding(judged, SUITE, closed, Status.PASS, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")
+    assert_finding(judged, SUITE, site_id("app-open"), Status.FAIL, "minTlsCipherSuite is not set")
+    for number in (86, 112, 113, 123):
         assert judged.verdict(number) == Status.FAIL
