@@ -180,6 +180,8 @@ class Thresholds:
     # -- Storage, Key Vault, managed disks
 
     # -- App Service
+    # App Service certificates (check app-service-certificates-valid) fail this many days before they expire.
+    certificate_expiry_warning_days: int = 30
 
     # -- Logging and monitoring
 

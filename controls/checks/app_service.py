@@ -12,11 +12,27 @@ from typing import Any
 import yaml
 
 from controls.checks.base import Outcome, check, errored, failed, passed
-from controls.checks.helpers import display_name, error_covering, min_tls_outcome, norm_id, props, shown, tls_version
+from controls.checks.helpers import (
+    display_name,
+    error_covering,
+    field,
+    min_tls_outcome,
+    norm_id,
+    observed_at,
+    parse_time,
+    props,
+    shown,
+    subscription_of,
+    tls_version,
+)
+from controls.checks.network_isolation import classify
 from controls.model import Evidence, FactKind, FactSet, Thresholds
 
 # Deployment slots have their own host names and settings, so they are judged like sites.
 _SITES = ("microsoft.web/sites", "microsoft.web/sites/slots")
+# App Service certificates and plans, one listing each per subscription (collector.fetchers.web).
+WEB_CERTIFICATE = "web_certificate"
+APP_SERVICE_PLAN = "app_service_plan"
 
 
 @check(
@@ -635,4 +651,185 @@ def app_service_min_tls_cipher_suite(facts: FactSet, thresholds: Thresholds) -> 
                 "secrecy and none uses SHA-1",
                 site,
                 cfg,
+            )
+
+
+# ---------------------------------------------------------------- certificates
+
+
+def _common_name(value: Any) -> str:
+    """ "CN=karte.example, O=Aozora" and "karte.example" name the same subject."""
+    text = str(value or "").strip()
+    for part in text.split(","):
+        key, _, rest = part.strip().partition("=")
+        if key.strip().upper() == "CN" and rest.strip():
+            return rest.strip().lower()
+    return text.lower()
+
+
+@check(
+    id="app-service-certificates-valid",
+    title_ja="App Service 証明書が有効期限内で、期限が迫っておらず、自己署名でない",
+    title_en="App Service certificates are in date, not about to expire, and not self-signed",
+    judges=("microsoft.web/certificates",),
+    reads=(WEB_CERTIFICATE,),
+    api="Certificates - List (Microsoft.Web/certificates, one call per subscription): properties.expirationDate, "
+    "issuer, subjectName, hostNames, thumbprint",
+    rule_ja="収集時点で expirationDate を過ぎておらず、残り日数が certificate_expiry_warning_days（既定 30 日）以上で、"
+    "発行者（issuer）がサブジェクトと異なる（自己署名でない）証明書は合格。期限切れ・期限間近・自己署名は不合格。"
+    "有効期限や発行者が読めない場合はエラー。発行者が信頼できる認証局かどうかは理由に示し、判断は人が行う。",
+    rule_en="Passes a certificate whose expirationDate is after the collection time by at least "
+    "certificate_expiry_warning_days (default 30) and whose issuer differs from its subject (not self-signed). "
+    "Expired, soon-expiring and self-signed certificates fail; an unreadable expiry date or issuer is an error. The "
+    "issuer is shown in the reason; whether it is a trustworthy authority is for a person to confirm.",
+    remediation_ja="認証局（WebTrust 準拠）から証明書を更新・再発行して App Service にアップロード（または Key Vault "
+    "から再インポート）し、TLS/SSL バインドを新しい拇印に切り替える。自己署名証明書は公的認証局の証明書に置き換える。",
+    remediation_en="Renew or reissue the certificate from a (WebTrust-audited) certificate authority, upload it to "
+    "App Service (or re-import it from Key Vault) and move the TLS/SSL bindings to the new thumbprint; replace "
+    "self-signed certificates with ones from a public authority.",
+    thresholds=("certificate_expiry_warning_days",),
+)
+def app_service_certificates_valid(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
+    warn_days = thresholds.certificate_expiry_warning_days
+    for cert in facts.of(WEB_CERTIFICATE):
+        name = display_name(cert)
+        p = props(cert.content)
+        subject, issuer = p.get("subjectName"), p.get("issuer")
+        hosts = p.get("hostNames")
+        for_hosts = f"（{', '.join(map(str, hosts))}）" if isinstance(hosts, list) and hosts else ""
+        for_hosts_en = f" ({', '.join(map(str, hosts))})" if isinstance(hosts, list) and hosts else ""
+        subject_ja, subject_en = (
+            f"App Service 証明書 {name}{for_hosts}",
+            f"App Service certificate {name}{for_hosts_en}",
+        )
+        expires = parse_time(p.get("expirationDate"))
+        if expires is None or not isinstance(issuer, str) or not issuer.strip():
+            missing = "expirationDate" if expires is None else "issuer"
+            ja, en = shown(p.get(missing))
+            yield errored(
+                cert.resource_id,
+                f"{subject_ja} の {missing} が {ja} で、有効性を判定できません",
+                f"{subject_en} {missing} is {en}; its validity cannot be judged",
+                cert,
+            )
+            continue
+        now = observed_at(cert)
+        left = expires - now
+        days = int(left.total_seconds() // 86400)
+        on = expires.strftime("%Y-%m-%d")
+        if left.total_seconds() <= 0:
+            yield failed(
+                cert.resource_id,
+                f"{subject_ja}（発行者 {issuer}）は {on} に有効期限が切れています",
+                f"{subject_en} (issuer {issuer}) expired on {on}",
+                cert,
+            )
+        elif _common_name(issuer) == _common_name(subject):
+            yield failed(
+                cert.resource_id,
+                f"{subject_ja} は自己署名です（発行者 {issuer} がサブジェクト {subject} と同じ。信頼できる認証局の"
+                "証明書が必要）",
+                f"{subject_en} is self-signed (issuer {issuer} is its subject {subject}; a certificate from a "
+                "trustworthy authority is required)",
+                cert,
+            )
+        elif days < warn_days:
+            yield failed(
+                cert.resource_id,
+                f"{subject_ja}（発行者 {issuer}）は {on} に有効期限が切れます（残り {days} 日、"
+                f"{warn_days} 日以上が必要）",
+                f"{subject_en} (issuer {issuer}) expires on {on}, in {days} days ({warn_days} or more required)",
+                cert,
+            )
+        else:
+            yield passed(
+                cert.resource_id,
+                f"{subject_ja} は発行者 {issuer}、有効期限 {on}（残り {days} 日）です",
+                f"{subject_en} is issued by {issuer} and valid until {on} ({days} days left)",
+                cert,
+            )
+
+
+# ---------------------------------------------------------------- plans: zone redundancy
+
+_MIN_ZONE_INSTANCES = 2  # App Service spreads a zone-redundant plan's instances over at least two zones
+
+
+@check(
+    id="app-service-plan-zone-redundant",
+    title_ja="本番の App Service プランがゾーン冗長で 2 インスタンス以上",
+    title_en="Production App Service plans are zone-redundant with two or more instances",
+    judges=("microsoft.web/serverfarms",),
+    reads=(APP_SERVICE_PLAN, FactKind.SUBSCRIPTION),
+    api="App Service Plans - List (Microsoft.Web/serverfarms, one call per subscription): properties.zoneRedundant, "
+    "sku.capacity, sku.tier; Subscriptions - List: tags (which subscriptions are production)",
+    rule_ja="本番サブスクリプション（production_subscriptions、またはタグ environment_tag が production_tag_values の"
+    "いずれか）の App Service プランごとに、zoneRedundant が true かつ sku.capacity（インスタンス数）が 2 以上なら"
+    "合格。ゾーン冗長でない・1 インスタンスは不合格、インスタンス数が読めない場合はエラー。"
+    "非本番のプランは判定しない。",
+    rule_en="For each App Service plan in a production subscription (listed in production_subscriptions, or whose "
+    "environment_tag is one of production_tag_values), passes when zoneRedundant is true and sku.capacity (the "
+    "instance count) is 2 or more. A plan that is not zone-redundant or runs one instance fails; an unreadable "
+    "instance count is an error. Plans in non-production subscriptions are not judged.",
+    remediation_ja="ゾーン対応リージョン（japaneast 等）の Premium v3 以上で、ゾーン冗長を有効にしたプランに移し"
+    "（az appservice plan create --zone-redundant --number-of-workers 2 以上）、インスタンス数を 2 以上にする。",
+    remediation_en="Move the apps to a Premium v3 (or higher) plan in a zone-enabled region such as japaneast with "
+    "zone redundancy on (az appservice plan create --zone-redundant --number-of-workers 2 or more) and keep two "
+    "or more instances.",
+    thresholds=("production_subscriptions", "environment_tag", "production_tag_values"),
+)
+def app_service_plan_zone_redundant(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
+    subscriptions = {str(ev.content.get("subscriptionId", "")).lower(): ev for ev in facts.of(FactKind.SUBSCRIPTION)}
+    for plan in facts.of(APP_SERVICE_PLAN):
+        name = display_name(plan)
+        sub = subscription_of(plan.resource_id)
+        env = classify(sub.split("/")[-1], subscriptions, thresholds) if sub else None
+        if env is None:
+            yield errored(
+                plan.resource_id,
+                f"App Service プラン {name} のサブスクリプションの文書が収集されておらず、本番かどうか判定できません",
+                f"App Service plan {name}: its subscription's document was not collected, so whether it is "
+                "production cannot be decided",
+                plan,
+            )
+            continue
+        if not env.production:
+            continue
+        subject_ja = f"本番サブスクリプション {env.name}（{env.basis_ja}）の App Service プラン {name}"
+        subject_en = f"App Service plan {name} in production subscription {env.name} ({env.basis_en})"
+        zone = props(plan.content).get("zoneRedundant")
+        capacity = field(plan.content, "sku", "capacity")
+        tier = field(plan.content, "sku", "tier") or field(plan.content, "sku", "name") or "?"
+        used = [plan, env.evidence]
+        if zone is not True:
+            ja, en = shown(zone)
+            yield failed(
+                plan.resource_id,
+                f"{subject_ja}（{tier}）の zoneRedundant が {ja} です（true が必要: 1 つのゾーンの障害で"
+                "全インスタンスが止まる）",
+                f"{subject_en} ({tier}) zoneRedundant is {en} (true required: one zone's failure stops every instance)",
+                *used,
+            )
+        elif not isinstance(capacity, int) or isinstance(capacity, bool):
+            ja, en = shown(capacity)
+            yield errored(
+                plan.resource_id,
+                f"{subject_ja} の sku.capacity が {ja} で、インスタンス数を判定できません",
+                f"{subject_en} sku.capacity is {en}; its instance count cannot be judged",
+                *used,
+            )
+        elif capacity < _MIN_ZONE_INSTANCES:
+            yield failed(
+                plan.resource_id,
+                f"{subject_ja} はゾーン冗長ですが sku.capacity が {capacity} です（{_MIN_ZONE_INSTANCES} 以上が必要）",
+                f"{subject_en} is zone-redundant but sku.capacity is {capacity} ({_MIN_ZONE_INSTANCES} or more "
+                "required)",
+                *used,
+            )
+        else:
+            yield passed(
+                plan.resource_id,
+                f"{subject_ja} は zoneRedundant=true、sku.capacity {capacity} です",
+                f"{subject_en} is zone-redundant (zoneRedundant true) with sku.capacity {capacity}",
+                *used,
             )

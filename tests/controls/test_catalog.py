@@ -22,10 +22,11 @@ from controls.catalog import (
     load_catalog,
 )
 
-AUTOMATED = {37, 67, 86, 96, 112, 113, 118, 123, 128, 142, 144, 145, 148}
+AUTOMATED = {37, 67, 86, 96, 112, 113, 118, 123, 125, 128, 142, 144, 145, 148}
 # Checks whose findings support a claim they cannot decide (the rest needs a person's attestation).
 SUPPORTED = {18: "resource-region-allowed", 87: "nsg-no-internet-management-ports", 97: "nsg-flow-logs-enabled",
-             132: "log-analytics-retention", 141: "privileged-role-assignments-max"}  # fmt: skip
+             132: "log-analytics-retention", 141: "privileged-role-assignments-max",
+             178: "app-service-plan-zone-redundant"}  # fmt: skip
 # Rows with no answer or mark of their own whose ○ row's merged answer covers them, read as shared.
 MERGED_SHARED = {10, 76, 77, 87, 90, 91, 92, 93, 96, 114, 134, 137, 146, 147, 148, 171, 176, 177, 178, 182}
 # Case (2) of 2.5.2 (rack space rented in a data centre): the vendor answers under case (3).

@@ -261,3 +261,92 @@ def test_cipher_suite_tls_1_3_only_passes_and_unknown_suite_is_error():
     assert f.status == Status.ERROR and "TLS_CHACHA20_POLY1305_SHA256" in f.reason_en
     [f] = run(SUITE, site())
     assert f.status == Status.ERROR and "not collected" in f.reason_en
+
+
+# ---------------------------------------------------------------- certificates
+
+CERTS = "app-service-certificates-valid"
+CERT_ID = f"{SUB}/resourceGroups/rg-app/providers/Microsoft.Web/certificates/karte-2026"
+
+
+def certificate(**props) -> Evidence:
+    base = {"subjectName": "karte.example.jp", "issuer": "DigiCert Global G2 TLS RSA SHA256 2020 CA1",
+            "hostNames": ["karte.example.jp"], "expirationDate": "2026-09-30T23:59:59+00:00",
+            "thumbprint": "8F43288AD272F3103B6FB1428485EA3014C0BCFE"}  # fmt: skip
+    base.update(props)
+    return ev("web_certificate", {"id": CERT_ID, "name": "karte-2026", "type": "Microsoft.Web/certificates",
+                                  "properties": base})  # fmt: skip
+
+
+def test_certificate_in_date_passes_showing_issuer_and_days_left():
+    [f] = run(CERTS, certificate())
+    assert f.status == Status.PASS and f.resource_id == CERT_ID
+    assert "issued by DigiCert Global G2 TLS RSA SHA256 2020 CA1" in f.reason_en
+    assert "valid until 2026-09-30 (183 days left)" in f.reason_en and "karte.example.jp" in f.reason_en
+
+
+def test_certificate_expired_soon_expiring_or_self_signed_fails():
+    [f] = run(CERTS, certificate(expirationDate="2026-03-01T00:00:00Z"))
+    assert f.status == Status.FAIL and "expired on 2026-03-01" in f.reason_en
+    [f] = run(CERTS, certificate(expirationDate="2026-04-20T00:00:00Z"))
+    assert f.status == Status.FAIL and "expires on 2026-04-20, in 20 days (30 or more required)" in f.reason_en
+    [f] = run(CERTS, certificate(issuer="CN=karte.example.jp", subjectName="karte.example.jp"))
+    assert f.status == Status.FAIL and "self-signed" in f.reason_en
+
+
+def test_certificate_warning_days_come_from_thresholds():
+    from dataclasses import replace
+
+    soon = certificate(expirationDate="2026-04-20T00:00:00Z")
+    [f] = CHECKS_BY_ID[CERTS].evaluate(FactSet([soon], []), replace(Thresholds(), certificate_expiry_warning_days=10))
+    assert f.status == Status.PASS
+
+
+def test_certificate_without_expiry_or_issuer_is_error():
+    [f] = run(CERTS, certificate(expirationDate=None))
+    assert f.status == Status.ERROR and "expirationDate is not set" in f.reason_en
+    [f] = run(CERTS, certificate(expirationDate="someday"))
+    assert f.status == Status.ERROR
+    [f] = run(CERTS, certificate(issuer=""))
+    assert f.status == Status.ERROR and "issuer" in f.reason_en
+
+
+# ---------------------------------------------------------------- plans
+
+PLANS = "app-service-plan-zone-redundant"
+PLAN_ID = f"{SUB}/resourceGroups/rg-app/providers/Microsoft.Web/serverfarms/asp-karte"
+
+
+def plan(zone=True, capacity=3, sub_tags=None, subscription=True) -> list[Evidence]:
+    doc = {"id": PLAN_ID, "name": "asp-karte", "type": "Microsoft.Web/serverfarms", "kind": "linux",
+           "sku": {"name": "P1v3", "tier": "PremiumV3", "capacity": capacity},
+           "properties": {"zoneRedundant": zone, "status": "Ready"}}  # fmt: skip
+    out = [ev("app_service_plan", doc)]
+    if subscription:
+        sub_doc = {"id": SUB, "subscriptionId": SUB.split("/")[-1], "displayName": "EMR-Production",
+                   "tags": sub_tags if sub_tags is not None else {"environment": "prod"}}  # fmt: skip
+        out.append(ev(FactKind.SUBSCRIPTION, sub_doc))
+    return out
+
+
+def test_production_plan_zone_redundant_with_two_or_more_instances_passes():
+    [f] = run(PLANS, *plan())
+    assert f.status == Status.PASS and "sku.capacity 3" in f.reason_en and "EMR-Production" in f.reason_en
+    assert len(f.evidence) == 2
+
+
+def test_production_plan_not_zone_redundant_or_single_instance_fails():
+    [f] = run(PLANS, *plan(zone=False))
+    assert f.status == Status.FAIL and "(PremiumV3) zoneRedundant is false" in f.reason_en
+    [f] = run(PLANS, *plan(zone=None))
+    assert f.status == Status.FAIL and "zoneRedundant is not set" in f.reason_en
+    [f] = run(PLANS, *plan(capacity=1))
+    assert f.status == Status.FAIL and "sku.capacity is 1 (2 or more required)" in f.reason_en
+    [f] = run(PLANS, *plan(capacity=None))
+    assert f.status == Status.ERROR
+
+
+def test_non_production_plans_are_not_judged_and_unknown_subscription_is_error():
+    assert run(PLANS, *plan(zone=False, sub_tags={"environment": "dev"})) == []
+    [f] = run(PLANS, *plan(subscription=False))
+    assert f.status == Status.ERROR and "not collected" in f.reason_en

@@ -231,3 +231,71 @@ def test_access_scm_debugging_and_ftp_through_the_sdk(judge):
     assert_finding(judged, SUITE, site_id("app-open"), Status.FAIL, "minTlsCipherSuite is not set")
     for number in (86, 112, 113, 123):
         assert judged.verdict(number) == Status.FAIL
+
+
+CERTS = "app-service-certificates-valid"
+PLANS = "app-service-plan-zone-redundant"
+
+
+def _certificate(name: str, expires: str, issuer: str = "DigiCert Global G2 TLS RSA SHA256 2020 CA1",
+                 subject: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """A certificate as Certificates - List returns it (2025-05-01 example ListCertificates.json)."""
+    host = f"{name}.clinic.example"
+    return doc(f"Microsoft.Web/certificates/{name}", {"friendlyName": "", "subjectName": subject or host,
+               "hostNames": [host], "issuer": issuer, "issueDate": "${now-200d}", "expirationDate": expires,
+               "thumbprint": "8F43288AD272F3103B6FB1428485EA3014C0BCFE"})  # fmt: skip
+
+
+def _plan(name: str, zone: bool, capacity: int, subscription: str = PROD) -> dict[str, Any]:
+    """A plan as App Service Plans - List returns it (2025-05-01 example GetAppServicePlan.json)."""
+    return doc(f"Microsoft.Web/serverfarms/{name}", {"status": "Ready", "zoneRedundant": zone, "numberOfSites": 1,
+               "reserved": True}, subscription=subscription, kind="linux",
+               sku={"name": "P1v3", "tier": "PremiumV3", "capacity": capacity})  # fmt: skip
+
+
+def test_certificates_and_production_plans_through_the_sdk(judge):
+    judged = judge(
+        estate(
+            [
+                _certificate("cert-good", "${now+200d}"),
+                _certificate("cert-soon", "${now+10d}"),
+                _certificate("cert-expired", "${now-2d}"),
+                _certificate("cert-self", "${now+300d}", issuer="cert-self.clinic.example"),
+                _plan("asp-zonal", True, 3),
+                _plan("asp-single-zone", False, 3),
+                _plan("asp-dev", False, 1, subscription=DEV),
+            ]
+        )
+    )
+
+    def cert(name: str) -> str:
+        return rid(f"Microsoft.Web/certificates/{name}")
+
+    assert_finding(judged, CERTS, cert("cert-good"), Status.PASS, "issued by DigiCert", "days left")
+    assert_finding(judged, CERTS, cert("cert-soon"), Status.FAIL, "days (30 or more required)")
+    assert_finding(judged, CERTS, cert("cert-expired"), Status.FAIL, "expired on")
+    assert_finding(judged, CERTS, cert("cert-self"), Status.FAIL, "self-signed")
+    assert judged.verdict(125) == Status.FAIL
+    zonal = rid("Microsoft.Web/serverfarms/asp-zonal")
+    assert_finding(judged, PLANS, zonal, Status.PASS, "zoneRedundant true", "sku.capacity 3")
+    assert_finding(
+        judged, PLANS, rid("Microsoft.Web/serverfarms/asp-single-zone"), Status.FAIL, "zoneRedundant is false"
+    )
+    assert rid("Microsoft.Web/serverfarms/asp-dev", DEV).lower() not in judged.findings(PLANS)  # not production
+    assert judged.verdict(178) == Status.FAIL  # a failing supporting check contradicts the claim
+
+
+def test_refused_certificate_and_plan_listings_are_errors_not_passes(judge):
+    judged = judge(
+        estate(
+            [_certificate("cert-good", "${now+200d}"), _plan("asp-zonal", True, 3)],
+            faults=[
+                {"kind": "forbidden", "subscription": PROD, "resourceType": "Microsoft.Web/certificates"},
+                {"kind": "forbidden", "subscription": PROD, "resourceType": "Microsoft.Web/serverfarms"},
+            ],
+        )
+    )
+    for check_id in (CERTS, PLANS):
+        statuses = {f.status for f in judged.findings(check_id).values()}
+        assert statuses == {Status.ERROR}, check_id
+    assert judged.verdict(125) == Status.ERROR
