@@ -4,7 +4,10 @@ certificates and production plans' zone redundancy."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -832,4 +835,182 @@ def app_service_plan_zone_redundant(facts: FactSet, thresholds: Thresholds) -> I
                 f"{subject_ja} は zoneRedundant=true、sku.capacity {capacity} です",
                 f"{subject_en} is zone-redundant (zoneRedundant true) with sku.capacity {capacity}",
                 *used,
+            )
+
+
+# ---------------------------------------------------------------- runtime stacks
+
+_STACK_NAMES = {"dotnet": ".NET", "dotnetframework": ".NET Framework", "node": "Node.js", "python": "Python",
+                "php": "PHP", "java": "Java", "tomcat": "Tomcat", "powershell": "PowerShell"}  # fmt: skip
+_LINUX_STACKS = {"dotnetcore": "dotnet", "dotnet": "dotnet", "dotnet-isolated": "dotnet", "node": "node",
+                 "python": "python", "php": "php", "java": "java", "tomcat": "tomcat",
+                 "powershell": "powershell"}  # fmt: skip
+_CONTAINERS = frozenset({"docker", "compose", "kube", "sitecontainers"})
+
+
+@dataclass(frozen=True)
+class _Runtime:
+    """One runtime component a site runs: where it was read, the stack and version it names."""
+
+    source: str  # "linuxFxVersion DOTNETCORE|8.0"
+    stack: str  # a key of the table ("dotnet"), or "" when it cannot be told
+    version: str  # "8.0", or "" when it cannot be told
+
+
+@cache
+def _runtime_table() -> tuple[str, dict[str, dict[str, date | None]]]:
+    """(compiled, {stack: {version: end of support or None}}) from controls/data/app_service_runtimes.yaml."""
+    doc = yaml.safe_load((_DATA / "app_service_runtimes.yaml").read_text(encoding="utf-8"))
+    stacks = {str(k): {str(v): d for v, d in versions.items()} for k, versions in doc["stacks"].items()}
+    return str(doc["compiled"]), stacks
+
+
+def _major_minor(text: str, *, minor: bool) -> str:
+    """ "8" -> "8.0" (minor) or "8"; "20-lts" / "~20" -> "20"; "1.8" (Java) -> "8"; "" when no number leads."""
+    m = re.match(r"^[~v^]?(\d+)(?:\.(\d+))?", text.strip().lower())
+    if not m:
+        return ""
+    major, rest = m.group(1), m.group(2)
+    if major == "1" and rest == "8":  # Java 8 written 1.8
+        return "8"
+    return f"{major}.{rest or 0}" if minor else major
+
+
+_MINOR = {"dotnet", "python", "php", "tomcat", "powershell", "dotnetframework"}
+
+
+def _component(stack: str, version_text: str, source: str) -> _Runtime:
+    return _Runtime(source, stack, _major_minor(version_text, minor=stack in _MINOR))
+
+
+def _runtimes(site: Evidence, cfg: Evidence) -> tuple[list[_Runtime], str | None]:
+    """The runtime components config/web names, or ([], why they cannot be told)."""
+    p = props(cfg.content)
+    linux = str(p.get("linuxFxVersion") or "").strip()
+    windows_fx = str(p.get("windowsFxVersion") or "").strip()
+    if linux or windows_fx:
+        fx_field, fx = ("linuxFxVersion", linux) if linux else ("windowsFxVersion", windows_fx)
+        stack_text, _, version_text = fx.partition("|")
+        stack = stack_text.strip().lower()
+        source = f"{fx_field} {fx}"
+        if stack in _CONTAINERS:
+            return [], f"{source}: a custom container; its runtime is inside the image"
+        if stack not in _LINUX_STACKS:
+            return [_Runtime(source, "", "")], None
+        key = _LINUX_STACKS[stack]
+        parts = [_component(key, version_text, source)]
+        java = re.search(r"-(?:java|jre)(\d+)", version_text.lower())
+        if key == "tomcat" and java:
+            parts.append(_component("java", java.group(1), source))
+        return parts, None
+    if "linux" in str(site.content.get("kind") or "").lower():
+        return [], "linuxFxVersion is not set on a Linux site"
+    found: list[_Runtime] = []
+    framework = str(p.get("netFrameworkVersion") or "").strip()
+    if framework:
+        number = _major_minor(framework, minor=True)
+        source = f"netFrameworkVersion {framework}"
+        if number in ("4.0", "2.0"):  # the CLR version: ASP.NET 4.8 or 3.5
+            found.append(_Runtime(source, "dotnetframework", "4.8" if number == "4.0" else "3.5"))
+        else:
+            found.append(_Runtime(source, "dotnet", number))
+    for field_name, key in (("phpVersion", "php"), ("pythonVersion", "python"), ("nodeVersion", "node"),
+                            ("javaVersion", "java"), ("powerShellVersion", "powershell")):  # fmt: skip
+        value = str(p.get(field_name) or "").strip()
+        if value and value.lower() != "off":
+            found.append(_component(key, value, f"{field_name} {value}"))
+    container = str(p.get("javaContainer") or "").strip()
+    if p.get("javaVersion") and container.lower() == "tomcat":
+        version = str(p.get("javaContainerVersion") or "")
+        found.append(_component("tomcat", version, f"javaContainer {container} {version}"))
+    if not found:
+        return [], "no runtime field is set (linuxFxVersion, windowsFxVersion, netFrameworkVersion, ...)"
+    return found, None
+
+
+@check(
+    id="app-service-runtime-supported",
+    title_ja="App Service のランタイムがサポート期間内",
+    title_en="App Service runtime stack is still supported",
+    judges=_SITES,
+    reads=(FactKind.WEB_SITE, FactKind.WEB_CONFIG),
+    per_resource=(FactKind.WEB_CONFIG,),
+    api="Web Apps - Get Configuration (Slot) (.../config/web): properties.linuxFxVersion, windowsFxVersion, "
+    "netFrameworkVersion, phpVersion, pythonVersion, nodeVersion, javaVersion, javaContainer, javaContainerVersion, "
+    "powerShellVersion; end-of-support dates: controls/data/app_service_runtimes.yaml",
+    rule_ja="サイトが使うランタイム（Linux は linuxFxVersion、Windows は netFrameworkVersion・phpVersion・"
+    "pythonVersion・nodeVersion・javaVersion 等）のすべてが、収集時点でサポート終了日を過ぎていなければ合格。"
+    "1 つでも過ぎていれば不合格。表にないバージョン、カスタムコンテナー、ランタイムが読めない場合はエラー。",
+    rule_en="Passes when every runtime the site uses (linuxFxVersion on Linux; netFrameworkVersion, phpVersion, "
+    "pythonVersion, nodeVersion, javaVersion and the like on Windows) is before its end-of-support date at "
+    "collection. One past its date fails. A version not in the table, a custom container, or a runtime that cannot "
+    "be read is an error.",
+    remediation_ja="[構成] > [全般設定] でサポート中のバージョン（例: DOTNETCORE|10.0、NODE|22-lts、PYTHON|3.12）に"
+    '更新し、アプリを再ビルド・テストしてデプロイする（az webapp config set --linux-fx-version "DOTNETCORE|10.0"）。',
+    remediation_en="Move to a supported version under Configuration > General settings (e.g. DOTNETCORE|10.0, "
+    "NODE|22-lts, PYTHON|3.12), rebuilding and testing the app first "
+    '(az webapp config set --linux-fx-version "DOTNETCORE|10.0").',
+)
+def app_service_runtime_supported(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
+    compiled, table = _runtime_table()
+    for site, cfg, missing in _with_config(facts, "linuxFxVersion"):
+        if cfg is None:
+            yield missing  # type: ignore[misc]
+            continue
+        name = display_name(site)
+        parts, why = _runtimes(site, cfg)
+        if why:
+            yield errored(
+                site.resource_id,
+                f"App Service {name} のランタイムを判定できません（{why}）",
+                f"App Service {name} runtime cannot be judged ({why})",
+                site,
+                cfg,
+            )
+            continue
+        today = observed_at(cfg).date()
+        ended_ja, ended_en, unknown, fine_ja, fine_en = [], [], [], [], []
+        for part in parts:
+            label = f"{_STACK_NAMES.get(part.stack, part.stack)} {part.version}".strip()
+            versions = table.get(part.stack)
+            if not part.stack or versions is None or part.version not in versions:
+                unknown.append(part.source)
+                continue
+            end = versions[part.version]
+            if end is not None and end <= today:
+                ended_ja.append(f"{part.source}（{label}、{end.isoformat()} にサポート終了）")
+                ended_en.append(f"{part.source} ({label}, support ended {end.isoformat()})")
+            elif end is None:
+                fine_ja.append(f"{part.source}（{label}、終了日の発表なし）")
+                fine_en.append(f"{part.source} ({label}, no end announced)")
+            else:
+                fine_ja.append(f"{part.source}（{label}、{end.isoformat()} までサポート）")
+                fine_en.append(f"{part.source} ({label}, supported until {end.isoformat()})")
+        also_ja = f"。表にないもの: {', '.join(unknown)}" if unknown else ""
+        also_en = f"; not in the table: {', '.join(unknown)}" if unknown else ""
+        if ended_en:
+            yield failed(
+                site.resource_id,
+                f"App Service {name} のランタイムがサポート終了しています: {'; '.join(ended_ja)}{also_ja}",
+                f"App Service {name} runs a runtime past its end of support: {'; '.join(ended_en)}{also_en}",
+                site,
+                cfg,
+            )
+        elif unknown:
+            yield errored(
+                site.resource_id,
+                f"App Service {name} のランタイム {', '.join(unknown)} はサポート期限の表（{compiled} 作成）に"
+                "ありません",
+                f"App Service {name} runtime {', '.join(unknown)} is not in the end-of-support table (compiled "
+                f"{compiled})",
+                site,
+                cfg,
+            )
+        else:
+            yield passed(
+                site.resource_id,
+                f"App Service {name} のランタイムはサポート期間内です: {'; '.join(fine_ja)}",
+                f"App Service {name} runtime is supported: {'; '.join(fine_en)}",
+                site,
+                cfg,
             )

@@ -350,3 +350,68 @@ def test_non_production_plans_are_not_judged_and_unknown_subscription_is_error()
     assert run(PLANS, *plan(zone=False, sub_tags={"environment": "dev"})) == []
     [f] = run(PLANS, *plan(subscription=False))
     assert f.status == Status.ERROR and "not collected" in f.reason_en
+
+
+# ---------------------------------------------------------------- runtime stacks (judged on 2026-03-31)
+
+RUNTIME = "app-service-runtime-supported"
+
+
+def test_supported_linux_stacks_pass_with_their_end_date():
+    for fx, needle in (
+        ("DOTNETCORE|8.0", ".NET 8.0, supported until 2026-11-10"),
+        ("NODE|22-lts", "Node.js 22, supported until 2027-04-30"),
+        ("PYTHON|3.12", "Python 3.12, supported until 2028-10-31"),
+        ("PHP|8.3", "PHP 8.3"),
+        ("JAVA|21-java21", "Java 21"),
+        ("DOTNET-ISOLATED|9.0", ".NET 9.0"),
+    ):
+        [f] = run(RUNTIME, site(), config(linuxFxVersion=fx))
+        assert f.status == Status.PASS, (fx, f.reason_en)
+        assert needle in f.reason_en and fx in f.reason_en
+
+
+def test_ended_stacks_fail_naming_the_date():
+    [f] = run(RUNTIME, site(), config(linuxFxVersion="NODE|18-lts"))
+    assert f.status == Status.FAIL
+    assert "linuxFxVersion NODE|18-lts (Node.js 18, support ended 2025-04-30)" in f.reason_en
+    [f] = run(RUNTIME, site(), config(linuxFxVersion="PYTHON|3.9"))
+    assert f.status == Status.FAIL and "2025-10-31" in f.reason_en and "サポート終了" in f.reason_ja
+    # Tomcat is judged with the Java it runs on.
+    [f] = run(RUNTIME, site(), config(linuxFxVersion="TOMCAT|8.5-java11"))
+    assert f.status == Status.FAIL and "Tomcat 8.5, support ended 2024-03-31" in f.reason_en
+    [f] = run(RUNTIME, site(), config(linuxFxVersion="TOMCAT|10.1-java17"))
+    assert f.status == Status.PASS and "Tomcat 10.1, no end announced" in f.reason_en and "Java 17" in f.reason_en
+
+
+def test_windows_fields_are_each_judged():
+    [f] = run(RUNTIME, site(), config(netFrameworkVersion="v4.0", phpVersion="", nodeVersion="", pythonVersion=""))
+    assert f.status == Status.PASS and ".NET Framework 4.8" in f.reason_en
+    [f] = run(RUNTIME, site(), config(netFrameworkVersion="v6.0"))
+    assert f.status == Status.FAIL and ".NET 6.0, support ended 2024-11-12" in f.reason_en
+    [f] = run(RUNTIME, site(), config(netFrameworkVersion="v4.0", phpVersion="8.0"))
+    assert f.status == Status.FAIL and "phpVersion 8.0" in f.reason_en
+    [f] = run(RUNTIME, site(), config(netFrameworkVersion="v4.0", javaVersion="1.8", javaContainer="TOMCAT",
+                                      javaContainerVersion="9.0"))  # fmt: skip
+    assert f.status == Status.ERROR and "javaVersion 1.8" in f.reason_en  # Java 8 is not in the table
+
+
+def test_unknown_container_or_unreadable_runtime_is_an_error():
+    [f] = run(RUNTIME, site(), config(linuxFxVersion="DOCKER|acr.example/karte:1.4"))
+    assert f.status == Status.ERROR and "custom container" in f.reason_en
+    [f] = run(RUNTIME, site(), config(linuxFxVersion="RUBY|2.7"))
+    assert f.status == Status.ERROR and "not in the end-of-support table (compiled 2026-12-02)" in f.reason_en
+    [f] = run(RUNTIME, site(), config(linuxFxVersion="PYTHON|3.15"))
+    assert f.status == Status.ERROR
+    linux = ev(FactKind.WEB_SITE, {"id": SITE, "name": "app-karte", "kind": "app,linux", "properties": {}})
+    [f] = run(RUNTIME, linux, config(linuxFxVersion=""))
+    assert f.status == Status.ERROR and "linuxFxVersion is not set" in f.reason_en
+    [f] = run(RUNTIME, site(), config())
+    assert f.status == Status.ERROR and "no runtime field is set" in f.reason_en
+
+
+def test_an_ended_component_fails_even_beside_an_unknown_one():
+    [f] = run(RUNTIME, site(), config(netFrameworkVersion="v4.0", nodeVersion="~16", pythonVersion="2.7"))
+    assert (
+        f.status == Status.FAIL and "Node.js 16" in f.reason_en and "not in the table: pythonVersion 2.7" in f.reason_en
+    )

@@ -26,6 +26,7 @@ SCM = "app-service-scm-restricted"
 DEBUG = "app-service-remote-debugging-off"
 FTP = "app-service-ftp-disabled"
 SUITE = "app-service-min-tls-cipher-suite"
+RUNTIME = "app-service-runtime-supported"
 
 
 def site_id(name: str, subscription: str = PROD, rg: str = RG) -> str:
@@ -56,7 +57,7 @@ def site(
         "hostNameSslStates": [{"name": host, "sslState": "Disabled", "hostType": "Standard"}],
         "serverFarmId": farm,
         "reserved": True,
-        "siteConfig": {"numberOfWorkers": 1, "linuxFxVersion": "DOTNETCORE|8.0", "alwaysOn": True},
+        "siteConfig": {"numberOfWorkers": 1, "linuxFxVersion": "DOTNETCORE|10.0", "alwaysOn": True},
         "clientAffinityEnabled": False,
         "clientCertEnabled": cert_enabled,
         "clientCertMode": cert_mode,
@@ -73,7 +74,7 @@ def site(
     if min_tls is not None:
         config = {
             "numberOfWorkers": 1,
-            "linuxFxVersion": "DOTNETCORE|8.0",
+            "linuxFxVersion": "DOTNETCORE|10.0",
             "http20Enabled": True,
             "minTlsVersion": min_tls,
             "scmMinTlsVersion": "1.2",
@@ -214,6 +215,7 @@ def test_access_scm_debugging_and_ftp_through_the_sdk(judge):
                 *site(
                     "app-debug", remoteDebuggingEnabled=True, remoteDebuggingVersion="VS2022", ftpsState="AllAllowed"
                 ),
+                *site("app-node18", linuxFxVersion="NODE|18-lts"),
             ]
         )
     )
@@ -229,7 +231,9 @@ def test_access_scm_debugging_and_ftp_through_the_sdk(judge):
     assert_finding(judged, FTP, site_id("app-debug"), Status.FAIL, "ftpsState is AllAllowed")
     assert_finding(judged, SUITE, closed, Status.PASS, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")
     assert_finding(judged, SUITE, site_id("app-open"), Status.FAIL, "minTlsCipherSuite is not set")
-    for number in (86, 112, 113, 123):
+    assert_finding(judged, RUNTIME, closed, Status.PASS, "DOTNETCORE|10.0", "supported until 2028-11-14")
+    assert_finding(judged, RUNTIME, site_id("app-node18"), Status.FAIL, "NODE|18-lts", "support ended 2025-04-30")
+    for number in (86, 112, 113, 119, 123):
         assert judged.verdict(number) == Status.FAIL
 
 
