@@ -415,3 +415,16 @@ def test_an_ended_component_fails_even_beside_an_unknown_one():
     assert (
         f.status == Status.FAIL and "Node.js 16" in f.reason_en and "not in the table: pythonVersion 2.7" in f.reason_en
     )
+
+
+def test_scm_closed_by_public_network_access_and_its_own_unreadable_rules_are_error():
+    [f] = run(
+        "app-service-scm-restricted",
+        site(publicNetworkAccess="Disabled"),
+        config(scmIpSecurityRestrictions=[ALLOW_ALL]),
+    )
+    assert f.status == Status.PASS and "publicNetworkAccess is Disabled" in f.reason_en
+    [f] = run("app-service-scm-restricted", site(), config(scmIpSecurityRestrictions=[HOSPITAL]))
+    assert f.status == Status.ERROR and "scmIpSecurityRestrictions default action is not set" in f.reason_en
+    [f] = run("app-service-scm-restricted", site())
+    assert f.status == Status.ERROR and "config/web was not collected" in f.reason_en

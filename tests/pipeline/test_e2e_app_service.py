@@ -1,7 +1,9 @@
-"""App Service TLS minimum, HTTPS only and client certificates, collected through the sandbox by the real SDK.
+"""App Service checks, collected through the sandbox by the real SDK.
 
 Each site is a `Microsoft.Web/sites` document as `Web Apps - List` returns it, with its `config/web`
-child as `Web Apps - Get Configuration` returns it (where the minimum TLS version lives).
+child as `Web Apps - Get Configuration` returns it (TLS minimum and cipher suite, access restrictions for the
+site and its SCM site, remote debugging, FTP, runtime stack); certificates and plans are documents as
+`Certificates - List` and `App Service Plans - List` return them (api-version 2025-05-01, azure-mgmt-web 11).
 """
 
 from __future__ import annotations
