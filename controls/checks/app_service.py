@@ -940,11 +940,14 @@ def _runtimes(site: Evidence, cfg: Evidence) -> tuple[list[_Runtime], str | None
     "powerShellVersion; end-of-support dates: controls/data/app_service_runtimes.yaml",
     rule_ja="サイトが使うランタイム（Linux は linuxFxVersion、Windows は netFrameworkVersion・phpVersion・"
     "pythonVersion・nodeVersion・javaVersion 等）のすべてが、収集時点でサポート終了日を過ぎていなければ合格。"
-    "1 つでも過ぎていれば不合格。表にないバージョン、カスタムコンテナー、ランタイムが読めない場合はエラー。",
+    "1 つでも過ぎていれば不合格。表にないバージョン、カスタムコンテナー、ランタイムが読めない場合はエラー。"
+    "アプリ設定（WEBSITE_NODE_DEFAULT_VERSION、FUNCTIONS_WORKER_RUNTIME 等）だけで指定したバージョンは、"
+    "アプリ設定に秘密情報が含まれるため収集せず、判定しない。",
     rule_en="Passes when every runtime the site uses (linuxFxVersion on Linux; netFrameworkVersion, phpVersion, "
     "pythonVersion, nodeVersion, javaVersion and the like on Windows) is before its end-of-support date at "
     "collection. One past its date fails. A version not in the table, a custom container, or a runtime that cannot "
-    "be read is an error.",
+    "be read is an error. A version set only in app settings (WEBSITE_NODE_DEFAULT_VERSION, "
+    "FUNCTIONS_WORKER_RUNTIME) is not judged: app settings hold secrets and are not collected.",
     remediation_ja="[構成] > [全般設定] でサポート中のバージョン（例: DOTNETCORE|10.0、NODE|22-lts、PYTHON|3.12）に"
     '更新し、アプリを再ビルド・テストしてデプロイする（az webapp config set --linux-fx-version "DOTNETCORE|10.0"）。',
     remediation_en="Move to a supported version under Configuration > General settings (e.g. DOTNETCORE|10.0, "
