@@ -322,6 +322,11 @@ def _validate(s: Settings, where: str) -> None:
         )
 
     # -- App Service
+    if s.thresholds.certificate_expiry_warning_days > 398:
+        raise ConfigError(
+            f"{where}: key 'thresholds.certificate_expiry_warning_days': must be at most 398 (a public TLS "
+            f"certificate lives no longer), got {s.thresholds.certificate_expiry_warning_days}"
+        )
 
     # -- Logging and monitoring
 

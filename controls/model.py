@@ -200,6 +200,8 @@ class Thresholds:
     medical_data_tag_values: tuple[str, ...] = ("medical",)
 
     # -- App Service
+    # App Service certificates (check app-service-certificates-valid) fail this many days before they expire.
+    certificate_expiry_warning_days: int = 30
 
     # -- Logging and monitoring
 

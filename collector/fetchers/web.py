@@ -1,6 +1,9 @@
-"""App Service sites, their deployment slots, and each one's `config/web` document (TLS, client
-certificates). Slots are reachable on their own host names with their own settings, so they are
-judged like sites."""
+"""App Service sites, their deployment slots, and each one's `config/web` document (TLS, cipher suites,
+access restrictions, remote debugging, FTP, runtime stack), App Service certificates and App Service plans.
+Slots are reachable on their own host names with their own settings, so they are judged like sites.
+
+Sites, slots, certificates and plans are one listing each per subscription (slots one per site); config/web
+is one call per site and per slot, as no listing returns it."""
 
 from typing import Any
 
@@ -37,3 +40,26 @@ def _run(ctx: FetchContext) -> None:
 
 _SITES = ("microsoft.web/sites", "microsoft.web/sites/slots")
 FETCHER = Fetcher("web.sites", {FactKind.WEB_SITE: _SITES, FactKind.WEB_CONFIG: _SITES}, tenant_wide=False, run=_run)
+
+# App Service certificates (Microsoft.Web/certificates: issuer, subjectName, expirationDate, thumbprint), one
+# listing per subscription (Certificates - List); certificates in Key Vault are only referenced from here.
+WEB_CERTIFICATE = "web_certificate"
+# App Service plans (Microsoft.Web/serverfarms: properties.zoneRedundant, sku.capacity), one listing per
+# subscription (App Service Plans - List).
+APP_SERVICE_PLAN = "app_service_plan"
+
+
+def _certificates(ctx: FetchContext) -> None:
+    client = ctx.clients.arm(WebSiteManagementClient, ctx.subscription_id)
+    ctx.list_into(WEB_CERTIFICATE, client.certificates.list)
+
+
+def _plans(ctx: FetchContext) -> None:
+    client = ctx.clients.arm(WebSiteManagementClient, ctx.subscription_id)
+    ctx.list_into(APP_SERVICE_PLAN, client.app_service_plans.list)
+
+
+CERTIFICATE_FETCHER = Fetcher(
+    "web.certificates", {WEB_CERTIFICATE: ("microsoft.web/certificates",)}, tenant_wide=False, run=_certificates
+)
+PLAN_FETCHER = Fetcher("web.plans", {APP_SERVICE_PLAN: ("microsoft.web/serverfarms",)}, tenant_wide=False, run=_plans)

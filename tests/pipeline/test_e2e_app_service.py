@@ -1,7 +1,9 @@
-"""App Service TLS minimum, HTTPS only and client certificates, collected through the sandbox by the real SDK.
+"""App Service checks, collected through the sandbox by the real SDK.
 
 Each site is a `Microsoft.Web/sites` document as `Web Apps - List` returns it, with its `config/web`
-child as `Web Apps - Get Configuration` returns it (where the minimum TLS version lives).
+child as `Web Apps - Get Configuration` returns it (TLS minimum and cipher suite, access restrictions for the
+site and its SCM site, remote debugging, FTP, runtime stack); certificates and plans are documents as
+`Certificates - List` and `App Service Plans - List` return them (api-version 2025-05-01, azure-mgmt-web 11).
 """
 
 from __future__ import annotations
@@ -12,9 +14,21 @@ from controls.model import Status
 from tests.estates import DEV, PROD, RG, doc, estate, rid
 from tests.pipeline.test_e2e_nsg import assert_finding
 
+# Access restrictions as Get Configuration returns them (2025-05-01, SiteConfig.ipSecurityRestrictions).
+HOSPITAL = {"ipAddress": "203.0.113.0/24", "action": "Allow", "tag": "Default", "priority": 100, "name": "hospital"}
+DENY_ALL = {"ipAddress": "Any", "action": "Deny", "priority": 2147483647, "name": "Deny all",
+            "description": "Deny all access"}  # fmt: skip
+ALLOW_ALL = {"ipAddress": "Any", "action": "Allow", "priority": 2147483647, "name": "Allow all",
+             "description": "Allow all access"}  # fmt: skip
 TLS = "app-service-min-tls-1-2"
 HTTPS = "app-service-https-only"
 CERT = "app-service-client-cert-required"
+ACCESS = "app-service-access-restricted"
+SCM = "app-service-scm-restricted"
+DEBUG = "app-service-remote-debugging-off"
+FTP = "app-service-ftp-disabled"
+SUITE = "app-service-min-tls-cipher-suite"
+RUNTIME = "app-service-runtime-supported"
 
 
 def site_id(name: str, subscription: str = PROD, rg: str = RG) -> str:
@@ -31,8 +45,10 @@ def site(
     exclusions: str | None = None,
     subscription: str = PROD,
     rg: str = RG,
+    **config_extra: Any,
 ) -> list[dict[str, Any]]:
-    """The site document and its config/web child (omitted when `min_tls` is None)."""
+    """The site document and its config/web child (omitted when `min_tls` is None): by default reachable only
+    from a hospital's addresses, its SCM site closed, FTP and remote debugging off; `config_extra` overrides."""
     farm = rid("Microsoft.Web/serverfarms/asp-karte", subscription, rg)
     host = f"{name}.azurewebsites.net"
     props = {
@@ -43,7 +59,7 @@ def site(
         "hostNameSslStates": [{"name": host, "sslState": "Disabled", "hostType": "Standard"}],
         "serverFarmId": farm,
         "reserved": True,
-        "siteConfig": {"numberOfWorkers": 1, "linuxFxVersion": "DOTNETCORE|8.0", "alwaysOn": True},
+        "siteConfig": {"numberOfWorkers": 1, "linuxFxVersion": "DOTNETCORE|10.0", "alwaysOn": True},
         "clientAffinityEnabled": False,
         "clientCertEnabled": cert_enabled,
         "clientCertMode": cert_mode,
@@ -60,12 +76,19 @@ def site(
     if min_tls is not None:
         config = {
             "numberOfWorkers": 1,
-            "linuxFxVersion": "DOTNETCORE|8.0",
+            "linuxFxVersion": "DOTNETCORE|10.0",
             "http20Enabled": True,
             "minTlsVersion": min_tls,
             "scmMinTlsVersion": "1.2",
             "ftpsState": "Disabled",
-            "ipSecurityRestrictionsDefaultAction": "Allow",
+            "remoteDebuggingEnabled": False,
+            "minTlsCipherSuite": "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+            "ipSecurityRestrictions": [HOSPITAL, DENY_ALL],
+            "ipSecurityRestrictionsDefaultAction": "Deny",
+            "scmIpSecurityRestrictions": [DENY_ALL],
+            "scmIpSecurityRestrictionsDefaultAction": "Deny",
+            "scmIpSecurityRestrictionsUseMain": False,
+            **config_extra,
         }
         docs.append(doc(f"{path}/config/web", config, subscription=subscription, rg=rg, name=name))
     return docs
@@ -148,7 +171,9 @@ def test_site_without_readable_config_is_an_error_not_a_pass(judge):
     # HTTPS only is judged from the site document alone and is unaffected.
     assert_finding(judged, HTTPS, sid, Status.PASS)
     assert judged.verdict(118) == Status.ERROR and judged.verdict(123) == Status.ERROR
-    assert judged.verdict(86) == Status.PARTIAL  # its client-certificate findings all passed
+    # Access restrictions live in config/web too: not seen, so not a pass.
+    assert judged.findings(ACCESS)[sid.lower()].status == Status.ERROR
+    assert judged.verdict(86) == Status.ERROR
 
 
 def test_deployment_slots_are_collected_and_judged_like_sites(judge):
@@ -165,3 +190,118 @@ def test_deployment_slots_are_collected_and_judged_like_sites(judge):
     assert judged.findings("app-service-client-cert-required")[slot_id].status == Status.PASS
     assert judged.findings("app-service-min-tls-1-2")[site_id("app-karte-web").lower()].status == Status.PASS
     assert judged.verdict(123) == Status.FAIL
+
+
+def test_access_scm_debugging_and_ftp_through_the_sdk(judge):
+    """One estate: a site closed to all but a hospital and its own Front Door, and sites each open in one way."""
+    fdid = {"x-azure-fdid": ["6f1c2d3e-0000-4000-8000-000000000001"]}
+    front_door = {"ipAddress": "AzureFrontDoor.Backend", "tag": "ServiceTag", "action": "Allow", "priority": 200,
+                  "name": "front-door", "headers": fdid}  # fmt: skip
+    judged = judge(
+        estate(
+            [
+                _farm(),
+                *site("app-closed", ipSecurityRestrictions=[HOSPITAL, front_door, DENY_ALL], ftpsState="FtpsOnly"),
+                *site(
+                    "app-open",
+                    ipSecurityRestrictions=[ALLOW_ALL],
+                    ipSecurityRestrictionsDefaultAction="Allow",
+                    minTlsCipherSuite=None,
+                ),
+                *site(
+                    "app-kudu-main",
+                    ipSecurityRestrictions=[ALLOW_ALL],
+                    ipSecurityRestrictionsDefaultAction="Allow",
+                    scmIpSecurityRestrictionsUseMain=True,
+                ),
+                *site(
+                    "app-debug", remoteDebuggingEnabled=True, remoteDebuggingVersion="VS2022", ftpsState="AllAllowed"
+                ),
+                *site("app-node18", linuxFxVersion="NODE|18-lts"),
+            ]
+        )
+    )
+    closed = site_id("app-closed")
+    assert_finding(judged, ACCESS, closed, Status.PASS, "rule 'Deny all'", "allowed: hospital, front-door")
+    assert_finding(judged, SCM, closed, Status.PASS, "scmIpSecurityRestrictions denies the rest", "allowed: none")
+    assert_finding(judged, DEBUG, closed, Status.PASS, "remoteDebuggingEnabled is false")
+    assert_finding(judged, FTP, closed, Status.PASS, "ftpsState is FtpsOnly")
+    assert_finding(judged, ACCESS, site_id("app-open"), Status.FAIL, "rule 'Allow all' allows source Any")
+    assert_finding(judged, SCM, site_id("app-open"), Status.PASS)  # its SCM site keeps its own deny-all
+    assert_finding(judged, SCM, site_id("app-kudu-main"), Status.FAIL, "scmIpSecurityRestrictionsUseMain true")
+    assert_finding(judged, DEBUG, site_id("app-debug"), Status.FAIL, "remoteDebuggingEnabled is true")
+    assert_finding(judged, FTP, site_id("app-debug"), Status.FAIL, "ftpsState is AllAllowed")
+    assert_finding(judged, SUITE, closed, Status.PASS, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")
+    assert_finding(judged, SUITE, site_id("app-open"), Status.FAIL, "minTlsCipherSuite is not set")
+    assert_finding(judged, RUNTIME, closed, Status.PASS, "DOTNETCORE|10.0", "supported until 2028-11-14")
+    assert_finding(judged, RUNTIME, site_id("app-node18"), Status.FAIL, "NODE|18-lts", "support ended 2025-04-30")
+    for number in (86, 112, 113, 119, 123):
+        assert judged.verdict(number) == Status.FAIL
+
+
+CERTS = "app-service-certificates-valid"
+PLANS = "app-service-plan-zone-redundant"
+
+
+def _certificate(name: str, expires: str, issuer: str = "DigiCert Global G2 TLS RSA SHA256 2020 CA1",
+                 subject: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """A certificate as Certificates - List returns it (2025-05-01 example ListCertificates.json)."""
+    host = f"{name}.clinic.example"
+    return doc(f"Microsoft.Web/certificates/{name}", {"friendlyName": "", "subjectName": subject or host,
+               "hostNames": [host], "issuer": issuer, "issueDate": "${now-200d}", "expirationDate": expires,
+               "thumbprint": "8F43288AD272F3103B6FB1428485EA3014C0BCFE"})  # fmt: skip
+
+
+def _plan(name: str, zone: bool, capacity: int, subscription: str = PROD) -> dict[str, Any]:
+    """A plan as App Service Plans - List returns it (2025-05-01 example GetAppServicePlan.json)."""
+    return doc(f"Microsoft.Web/serverfarms/{name}", {"status": "Ready", "zoneRedundant": zone, "numberOfSites": 1,
+               "reserved": True}, subscription=subscription, kind="linux",
+               sku={"name": "P1v3", "tier": "PremiumV3", "capacity": capacity})  # fmt: skip
+
+
+def test_certificates_and_production_plans_through_the_sdk(judge):
+    judged = judge(
+        estate(
+            [
+                _certificate("cert-good", "${now+200d}"),
+                _certificate("cert-soon", "${now+10d}"),
+                _certificate("cert-expired", "${now-2d}"),
+                _certificate("cert-self", "${now+300d}", issuer="cert-self.clinic.example"),
+                _plan("asp-zonal", True, 3),
+                _plan("asp-single-zone", False, 3),
+                _plan("asp-dev", False, 1, subscription=DEV),
+            ]
+        )
+    )
+
+    def cert(name: str) -> str:
+        return rid(f"Microsoft.Web/certificates/{name}")
+
+    assert_finding(judged, CERTS, cert("cert-good"), Status.PASS, "issued by DigiCert", "days left")
+    assert_finding(judged, CERTS, cert("cert-soon"), Status.FAIL, "days (30 or more required)")
+    assert_finding(judged, CERTS, cert("cert-expired"), Status.FAIL, "expired on")
+    assert_finding(judged, CERTS, cert("cert-self"), Status.FAIL, "self-signed")
+    assert judged.verdict(125) == Status.FAIL
+    zonal = rid("Microsoft.Web/serverfarms/asp-zonal")
+    assert_finding(judged, PLANS, zonal, Status.PASS, "zoneRedundant true", "sku.capacity 3")
+    assert_finding(
+        judged, PLANS, rid("Microsoft.Web/serverfarms/asp-single-zone"), Status.FAIL, "zoneRedundant is false"
+    )
+    assert rid("Microsoft.Web/serverfarms/asp-dev", DEV).lower() not in judged.findings(PLANS)  # not production
+    assert judged.verdict(178) == Status.FAIL  # a failing supporting check contradicts the claim
+
+
+def test_refused_certificate_and_plan_listings_are_errors_not_passes(judge):
+    judged = judge(
+        estate(
+            [_certificate("cert-good", "${now+200d}"), _plan("asp-zonal", True, 3)],
+            faults=[
+                {"kind": "forbidden", "subscription": PROD, "resourceType": "Microsoft.Web/certificates"},
+                {"kind": "forbidden", "subscription": PROD, "resourceType": "Microsoft.Web/serverfarms"},
+            ],
+        )
+    )
+    for check_id in (CERTS, PLANS):
+        statuses = {f.status for f in judged.findings(check_id).values()}
+        assert statuses == {Status.ERROR}, check_id
+    assert judged.verdict(125) == Status.ERROR
