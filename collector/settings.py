@@ -300,6 +300,12 @@ def _validate(s: Settings, where: str) -> None:
     # -- Logging and monitoring
 
     # -- Defender for Cloud and VM agents
+    for plan in s.thresholds.defender_required_plans:
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", plan):
+            raise ConfigError(
+                f"{where}: key 'thresholds.defender_required_plans': {plan!r} is not a Defender plan name such as "
+                "VirtualMachines"
+            )
 
     # -- Backups and continuity
 

@@ -184,6 +184,16 @@ class Thresholds:
     # -- Logging and monitoring
 
     # -- Defender for Cloud and VM agents
+    # Defender for Cloud plans (Pricings - List names, compared case-insensitively) every subscription must have
+    # on the Standard tier (check defender-plans-enabled).
+    defender_required_plans: tuple[str, ...] = (
+        "VirtualMachines",
+        "AppServices",
+        "SqlServers",
+        "StorageAccounts",
+        "KeyVaults",
+        "Arm",
+    )
 
     # -- Backups and continuity
 

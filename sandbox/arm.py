@@ -19,8 +19,16 @@ from sandbox import ids
 from sandbox.estate import Estate
 
 # Collections the SDK reads as a single response (its pager never follows nextLink), so ARM does not
-# page them: azure-mgmt-monitor 6.0.2 `diagnostic_settings.list` returns `None` as continuation.
-UNPAGED_TYPES = frozenset({"microsoft.insights/diagnosticsettings"})
+# page them: azure-mgmt-monitor 6.0.2 `diagnostic_settings.list` returns `None` as continuation;
+# azure-mgmt-security 7.0 `pricings.list` (2024-01-01) returns one `PricingList`; azure-mgmt-compute 39
+# `virtual_machine_extensions.list` returns one `VirtualMachineExtensionsListResult`.
+UNPAGED_TYPES = frozenset(
+    {
+        "microsoft.insights/diagnosticsettings",
+        "microsoft.security/pricings",
+        "microsoft.compute/virtualmachines/extensions",
+    }
+)
 
 # Nested (child) resource types that ARM tracks in its resource inventory, so `/resources` lists them beside
 # the top-level ones, named `parent/child`. Proxy children (config/web, blob services, auditing settings,
