@@ -194,6 +194,8 @@ class Thresholds:
         "KeyVaults",
         "Arm",
     )
+    # High-severity vulnerability findings a VM may have open (check vulnerability-findings-high-max).
+    vulnerability_high_findings_max: int = 0
 
     # -- Backups and continuity
 

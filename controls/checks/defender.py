@@ -8,6 +8,14 @@ from typing import Any
 
 from controls.checks.base import Outcome, check, errored, failed, passed
 from controls.checks.helpers import display_name, error_covering, field, norm_id, props, shown, subscription_of
+from controls.defender_assessments import (
+    ASSESSMENT_NAMES,
+    EDR_CONFIGURATION,
+    VA_FINDINGS,
+    VA_SOLUTION,
+    assessed_resource,
+    assessment_key_of,
+)
 from controls.model import CollectionError, Evidence, FactKind, FactSet, Kind, Thresholds
 
 # Fact kinds (collector.fetchers.security, collector.fetchers.virtual_machines).
@@ -16,6 +24,8 @@ SECURITY_CONTACT = "security_contact"
 VIRTUAL_MACHINE = "virtual_machine"
 VM_EXTENSIONS = "vm_extensions"
 DCR_ASSOCIATIONS = "dcr_associations"
+SECURITY_ASSESSMENT = "security_assessment"
+SECURITY_SUB_ASSESSMENT = "security_sub_assessment"
 
 VM_TYPE = "microsoft.compute/virtualmachines"
 
@@ -483,3 +493,225 @@ def vm_logs_collected(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcom
             ext_doc,
             dcr_doc,
         )
+
+
+# ---------------------------------------------------------------- Defender for Cloud recommendations on VMs
+
+
+def _assessment(facts: FactSet, vm: Evidence, key: str) -> Evidence | None:
+    wanted = vm.resource_id.rstrip("/").lower()
+    for ev in facts.of(SECURITY_ASSESSMENT):
+        if assessment_key_of(ev.resource_id) == key and assessed_resource(ev.resource_id) == wanted:
+            return ev
+    return None
+
+
+def _status(ev: Evidence) -> tuple[str, str]:
+    """(status.code, a short "code (cause: description)" text) of an assessment."""
+    status = field(ev.content, "properties", "status") or {}
+    code = str(status.get("code") or "") if isinstance(status, dict) else ""
+    detail = [str(status.get(k)) for k in ("cause", "description") if isinstance(status, dict) and status.get(k)]
+    return code, code + (f" ({': '.join(detail)})" if detail else "")
+
+
+def _no_assessment(facts: FactSet, vm: Evidence, key: str) -> Outcome:
+    name = display_name(vm)
+    err = error_covering(facts, [SECURITY_ASSESSMENT], vm.resource_id)
+    if err is not None:
+        what = "Defender for Cloud の推奨事項 (assessments)"
+        return _not_collected(vm.resource_id, f"仮想マシン {name}", f"virtual machine {name}", what, err, vm)
+    title = ASSESSMENT_NAMES[key]
+    return errored(
+        vm.resource_id,
+        f"仮想マシン {name} に Defender for Cloud の推奨事項「{title}」({key}) の評価がなく、判定できません"
+        "（Defender for Servers が無効か、まだ評価されていません）",
+        f"virtual machine {name}: Defender for Cloud has no assessment '{title}' ({key}) for it, so it cannot be "
+        "judged (Defender for Servers is off, or the machine was not assessed yet)",
+        vm,
+    )
+
+
+@check(
+    id="endpoint-protection-healthy",
+    title_ja="仮想マシンのエンドポイント保護に、古いスキャン・古い定義・無効化などの構成上の問題がない",
+    title_en="Virtual machines' endpoint protection has no configuration issues (stale scans or signatures, "
+    "antivirus off)",
+    judges=(VM_TYPE,),
+    reads=(VIRTUAL_MACHINE, SECURITY_ASSESSMENT),
+    api="Virtual Machines - List All; Assessments - List (Microsoft.Security/assessments, api-version 2021-06-01, "
+    f"scope subscriptions/{{id}}): assessment {EDR_CONFIGURATION} (EDR configuration issues should be resolved on "
+    "virtual machines) properties.status.code, cause, description",
+    rule_ja="仮想マシンごとに、Defender for Cloud の推奨事項「EDR configuration issues should be resolved on virtual "
+    f"machines」({EDR_CONFIGURATION}) の status.code が Healthy なら合格。Unhealthy（スキャンが 7 日より古い、定義が"
+    "古い、ウイルス対策がオフ等）または NotApplicable（評価の対象外）なら不合格。評価がなければエラー。",
+    rule_en="For each virtual machine, passes when Defender for Cloud's recommendation 'EDR configuration issues "
+    f"should be resolved on virtual machines' ({EDR_CONFIGURATION}) has status.code Healthy; fails when it is "
+    "Unhealthy (scans older than seven days, outdated signatures, antivirus off) or NotApplicable (not assessed); "
+    "an error when there is no such assessment.",
+    remediation_ja="Defender for Cloud の推奨事項から該当マシンの問題（スキャン未実施・定義未更新・ウイルス対策の"
+    "無効化）を解消し、Defender for Endpoint が正常に動作していることを確認する。",
+    remediation_en="Resolve the machine's issues listed under the recommendation (scans not run, signatures not "
+    "updated, antivirus off) and confirm Defender for Endpoint runs normally.",
+)
+def endpoint_protection_healthy(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
+    for vm in facts.of(VIRTUAL_MACHINE):
+        name = display_name(vm)
+        ev = _assessment(facts, vm, EDR_CONFIGURATION)
+        if ev is None:
+            yield _no_assessment(facts, vm, EDR_CONFIGURATION)
+            continue
+        code, text = _status(ev)
+        title = ASSESSMENT_NAMES[EDR_CONFIGURATION]
+        if code.lower() == "healthy":
+            yield passed(
+                vm.resource_id,
+                f"仮想マシン {name} のエンドポイント保護は正常です（「{title}」が Healthy）",
+                f"virtual machine {name}: endpoint protection is healthy ('{title}' is Healthy)",
+                vm,
+                ev,
+            )
+        elif code.lower() in ("unhealthy", "notapplicable"):
+            yield failed(
+                vm.resource_id,
+                f"仮想マシン {name} のエンドポイント保護の状態が {text} です（「{title}」が Healthy であることが必要）",
+                f"virtual machine {name}: endpoint protection is {text} ('{title}' must be Healthy)",
+                vm,
+                ev,
+            )
+        else:
+            yield errored(
+                vm.resource_id,
+                f"仮想マシン {name} の「{title}」の status.code {shown(code or None)[0]} を解釈できません",
+                f"virtual machine {name}: '{title}' has an unrecognised status.code {shown(code or None)[1]}",
+                vm,
+                ev,
+            )
+
+
+def _high_findings(facts: FactSet, vm: Evidence) -> list[Evidence]:
+    wanted = vm.resource_id.rstrip("/").lower()
+    out = []
+    for ev in facts.of(SECURITY_SUB_ASSESSMENT):
+        if assessment_key_of(ev.resource_id) != VA_FINDINGS or assessed_resource(ev.resource_id) != wanted:
+            continue
+        status = field(ev.content, "properties", "status") or {}
+        if (
+            isinstance(status, dict)
+            and str(status.get("code") or "").lower() == "unhealthy"
+            and str(status.get("severity") or "").lower() == "high"
+        ):
+            out.append(ev)
+    return out
+
+
+def _finding_label(ev: Evidence) -> str:
+    p = props(ev.content)
+    cves = [str(c.get("title")) for c in field(p, "additionalData", "cve") or [] if isinstance(c, dict)]
+    return str(p.get("displayName") or p.get("id") or ev.content.get("name")) + (
+        f" ({', '.join(cves)})" if cves else ""
+    )
+
+
+@check(
+    id="vulnerability-findings-high-max",
+    title_ja="仮想マシンが脆弱性評価の対象で、未解決の重要度 High の脆弱性が上限以下",
+    title_en="Virtual machines are scanned for vulnerabilities and have no more open High-severity findings than "
+    "allowed",
+    judges=(VM_TYPE,),
+    reads=(VIRTUAL_MACHINE, SECURITY_ASSESSMENT, SECURITY_SUB_ASSESSMENT),
+    api="Virtual Machines - List All; Assessments - List (api-version 2021-06-01, scope subscriptions/{id}): "
+    f"assessments {VA_SOLUTION} (Machines should have a vulnerability assessment solution) and {VA_FINDINGS} "
+    "(Machines should have vulnerability findings resolved) properties.status.code; Sub Assessments - List All "
+    "(api-version 2019-01-01-preview): findings of the latter, properties.status.code, status.severity, displayName",
+    rule_ja=f"仮想マシンごとに、推奨事項 {VA_SOLUTION}（脆弱性評価ソリューション）が Healthy で、{VA_FINDINGS}"
+    "（脆弱性の検出結果）が Healthy、または Unhealthy でも status.severity High の未解決の検出結果が "
+    "vulnerability_high_findings_max 件以下なら合格。脆弱性評価がない（Unhealthy・NotApplicable）か、High の検出結果が"
+    "上限を超えれば不合格。評価がなければエラー。",
+    rule_en=f"For each virtual machine, passes when recommendation {VA_SOLUTION} (vulnerability assessment solution) "
+    f"is Healthy and {VA_FINDINGS} (vulnerability findings) is Healthy, or Unhealthy with no more open findings of "
+    "status.severity High than vulnerability_high_findings_max; fails when the machine is not scanned (Unhealthy or "
+    "NotApplicable) or has more High findings; an error when an assessment is missing.",
+    remediation_ja="Defender for Servers の脆弱性評価（Defender Vulnerability Management）を有効にし、High の検出結果を"
+    "修正プログラムの適用や構成変更で解消する。解消までの期限を脆弱性管理台帳に記録する。",
+    remediation_en="Turn on vulnerability assessment (Defender Vulnerability Management) in Defender for Servers and "
+    "fix the High findings by patching or reconfiguring; record the due dates in the vulnerability register.",
+    thresholds=("vulnerability_high_findings_max",),
+)
+def vulnerability_findings_high_max(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
+    limit = thresholds.vulnerability_high_findings_max
+    for vm in facts.of(VIRTUAL_MACHINE):
+        name = display_name(vm)
+        solution = _assessment(facts, vm, VA_SOLUTION)
+        if solution is None:
+            yield _no_assessment(facts, vm, VA_SOLUTION)
+            continue
+        code, text = _status(solution)
+        if code.lower() != "healthy":
+            outcome = failed if code.lower() in ("unhealthy", "notapplicable") else errored
+            yield outcome(
+                vm.resource_id,
+                f"仮想マシン {name} は脆弱性評価の対象ではありません（「{ASSESSMENT_NAMES[VA_SOLUTION]}」が {text}）",
+                f"virtual machine {name} is not scanned for vulnerabilities ('{ASSESSMENT_NAMES[VA_SOLUTION]}' is "
+                f"{text})",
+                vm,
+                solution,
+            )
+            continue
+        findings = _assessment(facts, vm, VA_FINDINGS)
+        if findings is None:
+            yield _no_assessment(facts, vm, VA_FINDINGS)
+            continue
+        code, text = _status(findings)
+        if code.lower() == "healthy":
+            yield passed(
+                vm.resource_id,
+                f"仮想マシン {name} は脆弱性評価の対象で、未解決の脆弱性はありません",
+                f"virtual machine {name} is scanned for vulnerabilities and has no open findings",
+                vm,
+                solution,
+                findings,
+            )
+            continue
+        if code.lower() != "unhealthy":
+            yield failed(
+                vm.resource_id,
+                f"仮想マシン {name} の「{ASSESSMENT_NAMES[VA_FINDINGS]}」が {text} で、脆弱性が評価されていません",
+                f"virtual machine {name}: '{ASSESSMENT_NAMES[VA_FINDINGS]}' is {text}, so its vulnerabilities are not "
+                "assessed",
+                vm,
+                solution,
+                findings,
+            )
+            continue
+        err = error_covering(facts, [SECURITY_SUB_ASSESSMENT], vm.resource_id)
+        if err is not None:
+            yield _not_collected(
+                vm.resource_id, f"仮想マシン {name}", f"virtual machine {name}", "vulnerability findings", err, vm
+            )
+            continue
+        high = _high_findings(facts, vm)
+        if len(high) > limit:
+            shown_ = ", ".join(_finding_label(ev) for ev in high[:5]) + (" …" if len(high) > 5 else "")
+            yield failed(
+                vm.resource_id,
+                f"仮想マシン {name} に未解決の重要度 High の脆弱性が {len(high)} 件あります"
+                f"（上限 {limit} 件）: {shown_}",
+                f"virtual machine {name} has {len(high)} open High-severity vulnerability findings (at most {limit} "
+                f"allowed): {shown_}",
+                vm,
+                solution,
+                findings,
+                high,
+            )
+        else:
+            yield passed(
+                vm.resource_id,
+                f"仮想マシン {name} は脆弱性評価の対象で、未解決の重要度 High の脆弱性は {len(high)} 件です"
+                f"（上限 {limit} 件）",
+                f"virtual machine {name} is scanned for vulnerabilities and has {len(high)} open High-severity "
+                f"findings (at most {limit} allowed)",
+                vm,
+                solution,
+                findings,
+                high,
+            )

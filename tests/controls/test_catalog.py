@@ -22,7 +22,7 @@ from controls.catalog import (
     load_catalog,
 )
 
-AUTOMATED = {37, 61, 67, 72, 73, 86, 92, 96, 118, 123, 128, 142, 144, 145, 148}
+AUTOMATED = {37, 61, 62, 67, 72, 73, 74, 86, 92, 96, 118, 123, 128, 142, 144, 145, 148}
 # Checks whose findings support a claim they cannot decide (the rest needs a person's attestation).
 SUPPORTED = {18: "resource-region-allowed", 87: "nsg-no-internet-management-ports", 97: "nsg-flow-logs-enabled",
              132: "log-analytics-retention", 141: "privileged-role-assignments-max"}  # fmt: skip

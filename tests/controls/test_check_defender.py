@@ -255,3 +255,83 @@ def test_vm_logs_need_the_agent_and_a_rule():
 def test_vm_logs_associations_not_collected_are_an_error():
     f = run("vm-logs-collected", vm(), per_vm("vm_extensions", AMA))[VM]
     assert f.status == Status.ERROR and "data collection rule associations" in f.reason_en
+
+
+# ---------------------------------------------------------------- Defender recommendations on VMs
+
+EDR = "dc5357d0-3858-4d17-a1a3-072840bff5be"
+VA = "ffff0522-1e88-47fc-8382-2a80ba848f5d"
+FINDINGS = "1195afff-c881-495e-9bc5-1486211ae03f"
+
+
+def assessment(key: str, code: str, resource: str = VM, **status) -> Evidence:
+    doc = {
+        "id": f"{resource}/providers/Microsoft.Security/assessments/{key}",
+        "name": key,
+        "type": "Microsoft.Security/assessments",
+        "properties": {"resourceDetails": {"source": "Azure", "id": resource}, "displayName": key,
+                       "status": {"code": code, **status}},
+    }  # fmt: skip
+    return ev("security_assessment", doc)
+
+
+def finding(n: int, severity: str = "High", code: str = "Unhealthy", resource: str = VM) -> Evidence:
+    doc = {
+        "id": f"{resource}/providers/Microsoft.Security/assessments/{FINDINGS}/subAssessments/0000000{n}",
+        "name": f"0000000{n}",
+        "type": "Microsoft.Security/assessments/subAssessments",
+        "properties": {"displayName": f"openssl {n}", "id": f"CVE-2026-000{n}",
+                       "status": {"code": code, "severity": severity},
+                       "additionalData": {"cve": [{"title": f"CVE-2026-000{n}"}]}},
+    }  # fmt: skip
+    return ev("security_sub_assessment", doc)
+
+
+def test_edr_healthy_passes_unhealthy_or_not_applicable_fails_missing_errors():
+    assert run("endpoint-protection-healthy", vm(), assessment(EDR, "Healthy"))[VM].status == Status.PASS
+    f = run("endpoint-protection-healthy", vm(), assessment(EDR, "Unhealthy", cause="SignatureOutOfDate"))[VM]
+    assert f.status == Status.FAIL and "endpoint protection is Unhealthy (SignatureOutOfDate)" in f.reason_en
+    assert run("endpoint-protection-healthy", vm(), assessment(EDR, "NotApplicable"))[VM].status == Status.FAIL
+    # An assessment of another VM, or another key, is not this VM's.
+    other = assessment(EDR, "Healthy", resource=VM + "x")
+    f = run("endpoint-protection-healthy", vm(), other, assessment(VA, "Healthy"))[VM]
+    assert f.status == Status.ERROR and EDR in f.reason_en
+    err = error("security_assessment", f"/subscriptions/{PROD}")
+    f = run("endpoint-protection-healthy", vm(), errors=[err])[VM]
+    assert f.status == Status.ERROR and "MissingSubscriptionRegistration" in f.reason_en
+    assert run("endpoint-protection-healthy", vm(), assessment(EDR, "Pending"))[VM].status == Status.ERROR
+
+
+def test_vulnerability_findings_within_the_limit_pass():
+    base = (vm(), assessment(VA, "Healthy"))
+    f = run("vulnerability-findings-high-max", *base, assessment(FINDINGS, "Healthy"))[VM]
+    assert f.status == Status.PASS and "no open findings" in f.reason_en
+    medium = finding(1, "Medium")
+    f = run("vulnerability-findings-high-max", *base, assessment(FINDINGS, "Unhealthy"), medium)[VM]
+    assert f.status == Status.PASS and "has 0 open High-severity findings (at most 0 allowed)" in f.reason_en
+    t = Thresholds(vulnerability_high_findings_max=1)
+    f = run("vulnerability-findings-high-max", *base, assessment(FINDINGS, "Unhealthy"), finding(1), thresholds=t)
+    assert f[VM].status == Status.PASS
+
+
+def test_vulnerability_findings_over_the_limit_or_no_scanner_fail():
+    base = (vm(), assessment(VA, "Healthy"), assessment(FINDINGS, "Unhealthy"))
+    resolved = finding(3, code="Healthy")
+    f = run("vulnerability-findings-high-max", *base, finding(1), finding(2), resolved)[VM]
+    assert f.status == Status.FAIL
+    assert f.reason_en == (
+        "virtual machine vm1 has 2 open High-severity vulnerability findings (at most 0 allowed): "
+        "openssl 1 (CVE-2026-0001), openssl 2 (CVE-2026-0002)"
+    )
+    f = run("vulnerability-findings-high-max", vm(), assessment(VA, "Unhealthy", cause="NoVaSolution"))[VM]
+    assert f.status == Status.FAIL and "is not scanned for vulnerabilities" in f.reason_en
+
+
+def test_vulnerability_findings_missing_assessments_or_findings_are_errors():
+    assert run("vulnerability-findings-high-max", vm())[VM].status == Status.ERROR
+    f = run("vulnerability-findings-high-max", vm(), assessment(VA, "Healthy"))[VM]
+    assert f.status == Status.ERROR and FINDINGS in f.reason_en
+    err = error("security_sub_assessment", f"/subscriptions/{PROD}", "InternalServerError", 500)
+    base = (vm(), assessment(VA, "Healthy"), assessment(FINDINGS, "Unhealthy"))
+    f = run("vulnerability-findings-high-max", *base, errors=[err])[VM]
+    assert f.status == Status.ERROR and "InternalServerError (HTTP 500)" in f.reason_en

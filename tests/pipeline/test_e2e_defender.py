@@ -51,6 +51,27 @@ def vm(resource_id: str, *extensions: tuple[str, str], rule: bool = False) -> li
     return docs
 
 
+EDR = "dc5357d0-3858-4d17-a1a3-072840bff5be"
+VA = "ffff0522-1e88-47fc-8382-2a80ba848f5d"
+FINDINGS = "1195afff-c881-495e-9bc5-1486211ae03f"
+
+
+def assessments(resource_id: str, *, edr: str, va: str, findings: str | None, severities: tuple[str, ...] = ()) -> list:
+    out = []
+    for key, code in ((EDR, edr), (VA, va), (FINDINGS, findings)):
+        if code is not None:
+            out.append({"id": f"{resource_id}/providers/Microsoft.Security/assessments/{key}", "name": key,
+                        "type": "Microsoft.Security/assessments",
+                        "properties": {"resourceDetails": {"source": "Azure", "id": resource_id},
+                                       "displayName": key, "status": {"code": code}}})  # fmt: skip
+    for n, severity in enumerate(severities):
+        out.append({"id": f"{resource_id}/providers/Microsoft.Security/assessments/{FINDINGS}/subAssessments/{n:08d}",
+                    "name": f"{n:08d}", "type": "Microsoft.Security/assessments/subAssessments",
+                    "properties": {"displayName": f"finding {n}", "id": f"QID-{n}",
+                                   "status": {"code": "Unhealthy", "severity": severity}}})  # fmt: skip
+    return out
+
+
 MDE = ("Microsoft.Azure.AzureDefenderForServers", "MDE.Linux")
 AMA = ("Microsoft.Azure.Monitor", "AzureMonitorLinuxAgent")
 
@@ -60,9 +81,11 @@ def both_subscriptions() -> list[dict]:
         *pricings(PROD),
         contact(PROD),
         *vm(VM_OK, MDE, AMA, rule=True),
+        *assessments(VM_OK, edr="Healthy", va="Healthy", findings="Unhealthy", severities=("Medium", "Low")),
         *pricings(DEV, free=("KeyVaults",), servers_sub_plan="P1", fim="False"),
         contact(DEV, state="Off"),
         *vm(VM_BARE, AMA),
+        *assessments(VM_BARE, edr="NotApplicable", va="Unhealthy", findings=None),
     ]
 
 
@@ -77,14 +100,16 @@ def test_defender_and_vm_agents_pass_in_prod_and_fail_in_dev(judge):
     assert "KeyVaults (Free)" in judged.findings("defender-plans-enabled")[d.lower()].reason_en
     assert "subPlan P1" in judged.findings("defender-servers-fim-enabled")[d.lower()].reason_en
     assert "alert notifications off" in judged.findings("defender-security-contacts")[d.lower()].reason_en
-    for check_id in ("endpoint-protection-installed", "vm-logs-collected"):
+    checks = ("endpoint-protection-installed", "vm-logs-collected", "endpoint-protection-healthy",
+              "vulnerability-findings-high-max")  # fmt: skip
+    for check_id in checks:
         found = judged.findings(check_id)
         assert found[VM_OK.lower()].status == Status.PASS, found[VM_OK.lower()].reason_en
         assert found[VM_BARE.lower()].status == Status.FAIL, found[VM_BARE.lower()].reason_en
     assert judged.findings("vm-logs-collected")[VM_BARE.lower()].reason_en.endswith(
         "no data collection rule association"
     )
-    for number in (61, 72, 73, 92):
+    for number in (61, 62, 72, 73, 74, 92, 118):
         assert judged.verdict(number) == Status.FAIL
 
 
@@ -94,6 +119,7 @@ def test_defender_not_registered_and_a_refused_extension_listing_are_errors(judg
         {"kind": "forbidden", "path": "*/virtualMachines/vm-ok/extensions"},
     ]
     docs = [*pricings(PROD), contact(PROD), *vm(VM_OK, MDE, AMA, rule=True)]
+    docs += assessments(VM_OK, edr="Healthy", va="Healthy", findings="Healthy")
     judged = judge(estate(docs, faults=faults, subscriptions=(PROD,)))
     p = f"/subscriptions/{PROD}".lower()
     for check_id in ("defender-plans-enabled", "defender-servers-fim-enabled", "defender-security-contacts"):
@@ -104,5 +130,8 @@ def test_defender_not_registered_and_a_refused_extension_listing_are_errors(judg
     for check_id in ("endpoint-protection-installed", "vm-logs-collected"):
         finding = judged.findings(check_id)[VM_OK.lower()]
         assert finding.status == Status.ERROR and "AuthorizationFailed (HTTP 403)" in finding.reason_en
-    for number in (72, 73, 92):
+    for check_id in ("endpoint-protection-healthy", "vulnerability-findings-high-max"):
+        finding = judged.findings(check_id)[VM_OK.lower()]
+        assert finding.status == Status.ERROR and "MissingSubscriptionRegistration (HTTP 409)" in finding.reason_en
+    for number in (62, 72, 73, 74, 92):
         assert judged.verdict(number) == Status.ERROR
