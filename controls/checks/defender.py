@@ -46,6 +46,10 @@ MONITOR_AGENT = frozenset(
 SEVERITIES = ("high", "medium", "low")
 
 
+PRICINGS_WHAT = ("Defender プラン (pricings)", "Defender plans (pricings)")
+FINDINGS_WHAT = ("脆弱性の検出結果 (sub-assessments)", "vulnerability findings (sub-assessments)")
+
+
 def _cause(err: CollectionError) -> str:
     return f"{err.code} (HTTP {err.status_code})" if err.status_code is not None else err.code
 
@@ -63,14 +67,24 @@ def _subscriptions(facts: FactSet) -> list[tuple[str, str, Evidence]]:
 
 
 def _in_subscription(docs: Iterable[Evidence], scope: str) -> list[Evidence]:
-    return [ev for ev in docs if norm_id(subscription_of(ev.resource_id)) == norm_id(scope)]
+    """The documents listed for subscription `scope`: by the scope they were listed in (a subscription-level
+    listing such as Pricings - List), else by the subscription in their own id."""
+
+    def listed_in(ev: Evidence) -> str | None:
+        own = subscription_of(ev.scope)
+        return own if own is not None and norm_id(own) == norm_id(ev.scope) else subscription_of(ev.resource_id)
+
+    return [ev for ev in docs if norm_id(listed_in(ev)) == norm_id(scope)]
 
 
-def _not_collected(scope: str, subject_ja: str, subject_en: str, what: str, err: CollectionError, *ev: Any) -> Outcome:
+def _not_collected(
+    scope: str, subject_ja: str, subject_en: str, what: tuple[str, str], err: CollectionError, *ev: Any
+) -> Outcome:
+    """An error naming what could not be collected (`what` in Japanese and English) and why."""
     return errored(
         scope,
-        f"{subject_ja} の {what} を収集できず判定できません: {_cause(err)} {err.message}",
-        f"{subject_en}: {what} could not be collected, so it cannot be judged: {_cause(err)} {err.message}",
+        f"{subject_ja} の{what[0]}を収集できず判定できません: {_cause(err)} {err.message}",
+        f"{subject_en}: {what[1]} could not be collected, so it cannot be judged: {_cause(err)} {err.message}",
         *ev,
     )
 
@@ -111,10 +125,10 @@ def defender_plans_enabled(facts: FactSet, thresholds: Thresholds) -> Iterator[O
         subject_ja, subject_en = f"サブスクリプション {name}", f"subscription {name}"
         err = error_covering(facts, [DEFENDER_PRICING], scope)
         if err is not None:
-            yield _not_collected(scope, subject_ja, subject_en, "Defender プラン (pricings)", err, sub)
+            yield _not_collected(scope, subject_ja, subject_en, PRICINGS_WHAT, err, sub)
             continue
         pricings = _pricings(facts, scope)
-        off, missing, used = [], [], []
+        off, off_ja, missing, used = [], [], [], []
         for plan in thresholds.defender_required_plans:
             ev = pricings.get(plan.lower())
             if ev is None:
@@ -124,13 +138,14 @@ def defender_plans_enabled(facts: FactSet, thresholds: Thresholds) -> Iterator[O
             tier = props(ev.content).get("pricingTier")
             if str(tier or "").lower() != "standard":
                 off.append(f"{display_name(ev)} ({shown(tier)[1]})")
+                off_ja.append(f"{display_name(ev)}（{shown(tier)[0]}）")
         required = ", ".join(thresholds.defender_required_plans)
         if off:
             extra_ja = f"（一覧にないプラン: {', '.join(missing)}）" if missing else ""
             extra_en = f" (not listed: {', '.join(missing)})" if missing else ""
             yield failed(
                 scope,
-                f"{subject_ja} の Defender プラン {', '.join(off)} が Standard ではありません"
+                f"{subject_ja} の Defender プラン {'、'.join(off_ja)} が Standard ではありません"
                 f"（必要: {required}）{extra_ja}",
                 f"{subject_en}: Defender plans {', '.join(off)} are not on the Standard tier "
                 f"(required: {required}){extra_en}",
@@ -179,7 +194,7 @@ def defender_servers_fim_enabled(facts: FactSet, thresholds: Thresholds) -> Iter
         subject_ja, subject_en = f"サブスクリプション {name}", f"subscription {name}"
         err = error_covering(facts, [DEFENDER_PRICING], scope)
         if err is not None:
-            yield _not_collected(scope, subject_ja, subject_en, "Defender プラン (pricings)", err, sub)
+            yield _not_collected(scope, subject_ja, subject_en, PRICINGS_WHAT, err, sub)
             continue
         ev = _pricings(facts, scope).get("virtualmachines")
         if ev is None:
@@ -264,7 +279,7 @@ def defender_security_contacts(facts: FactSet, thresholds: Thresholds) -> Iterat
         subject_ja, subject_en = f"サブスクリプション {name}", f"subscription {name}"
         err = error_covering(facts, [SECURITY_CONTACT], scope)
         if err is not None:
-            yield _not_collected(scope, subject_ja, subject_en, "セキュリティ連絡先", err, sub)
+            yield _not_collected(scope, subject_ja, subject_en, ("セキュリティ連絡先", "security contacts"), err, sub)
             continue
         contacts = _in_subscription(facts.of(SECURITY_CONTACT), scope)
         if not contacts:
@@ -340,16 +355,18 @@ def _ext_key(ext: dict[str, Any]) -> tuple[str, str]:
     return str(p.get("publisher") or "").lower(), str(p.get("type") or "").lower()
 
 
-def _ext_label(ext: dict[str, Any]) -> str:
+def _ext_label(ext: dict[str, Any], ja: bool = False) -> str:
+    """`MDE.Linux (Succeeded)`: the extension's type and its provisioning state."""
     p = props(ext)
-    return f"{p.get('type') or ext.get('name')} ({shown(p.get('provisioningState'))[1]})"
+    return f"{p.get('type') or ext.get('name')} ({shown(p.get('provisioningState'))[0 if ja else 1]})"
 
 
 def _vm_missing(facts: FactSet, vm: Evidence, kind: Kind, what_ja: str, what_en: str) -> Outcome:
     name = display_name(vm)
     err = error_covering(facts, [kind], vm.resource_id)
     if err is not None:
-        return _not_collected(vm.resource_id, f"仮想マシン {name}", f"virtual machine {name}", what_en, err, vm)
+        subject = (f"仮想マシン {name}", f"virtual machine {name}")
+        return _not_collected(vm.resource_id, *subject, (what_ja, what_en), err, vm)
     return errored(
         vm.resource_id,
         f"仮想マシン {name} の{what_ja}が収集されておらず、判定できません",
@@ -396,23 +413,25 @@ def endpoint_protection_installed(facts: FactSet, thresholds: Thresholds) -> Ite
         if ok:
             yield passed(
                 vm.resource_id,
-                f"仮想マシン {name} にエンドポイント保護 {_ext_label(ok[0])} が導入されています",
+                f"仮想マシン {name} にエンドポイント保護 {_ext_label(ok[0], ja=True)} が導入されています",
                 f"virtual machine {name} has endpoint protection {_ext_label(ok[0])}",
                 vm,
                 doc,
             )
         elif broken:
             labels = ", ".join(_ext_label(x) for x in broken)
+            labels_ja = ", ".join(_ext_label(x, ja=True) for x in broken)
             yield failed(
                 vm.resource_id,
-                f"仮想マシン {name} のエンドポイント保護 {labels} の導入が完了していません（Succeeded が必要）",
+                f"仮想マシン {name} のエンドポイント保護 {labels_ja} の導入が完了していません（Succeeded が必要）",
                 f"virtual machine {name}: endpoint protection {labels} is not provisioned (Succeeded required)",
                 vm,
                 doc,
             )
         else:
-            others = ", ".join(_ext_label(x) for x in extensions if isinstance(x, dict)) or "なし"
-            others_en = others if others != "なし" else "none"
+            installed = [x for x in extensions if isinstance(x, dict)]
+            others = ", ".join(_ext_label(x, ja=True) for x in installed) or "なし"
+            others_en = ", ".join(_ext_label(x) for x in installed) or "none"
             yield failed(
                 vm.resource_id,
                 f"仮想マシン {name} にエンドポイント保護の拡張（MDE.Windows / MDE.Linux / IaaSAntimalware）が"
@@ -465,8 +484,9 @@ def vm_logs_collected(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcom
         gaps_ja, gaps_en = [], []
         if not ok:
             label = ", ".join(_ext_label(x) for x in broken)
+            label_ja = ", ".join(_ext_label(x, ja=True) for x in broken)
             gaps_ja.append(
-                f"Azure Monitor エージェント {label} の導入が未完了" if broken else "Azure Monitor エージェントなし"
+                f"Azure Monitor エージェント {label_ja} の導入が未完了" if broken else "Azure Monitor エージェントなし"
             )
             gaps_en.append(f"Azure Monitor Agent {label} not provisioned" if broken else "no Azure Monitor Agent")
         if not rules:
@@ -485,7 +505,8 @@ def vm_logs_collected(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcom
         rule_names = ", ".join(r.rstrip("/").rsplit("/", 1)[-1] for r in rules)
         yield passed(
             vm.resource_id,
-            f"仮想マシン {name} は Azure Monitor エージェント {_ext_label(ok[0])} でデータ収集ルール {rule_names} に"
+            f"仮想マシン {name} は Azure Monitor エージェント {_ext_label(ok[0], ja=True)} でデータ収集ルール "
+            f"{rule_names} に"
             "従いログを収集しています",
             f"virtual machine {name} runs the Azure Monitor Agent {_ext_label(ok[0])} with data collection rule(s) "
             f"{rule_names}",
@@ -518,7 +539,7 @@ def _no_assessment(facts: FactSet, vm: Evidence, key: str) -> Outcome:
     name = display_name(vm)
     err = error_covering(facts, [SECURITY_ASSESSMENT], vm.resource_id)
     if err is not None:
-        what = "Defender for Cloud の推奨事項 (assessments)"
+        what = ("Defender for Cloud の推奨事項 (assessments)", "Defender for Cloud recommendations (assessments)")
         return _not_collected(vm.resource_id, f"仮想マシン {name}", f"virtual machine {name}", what, err, vm)
     title = ASSESSMENT_NAMES[key]
     return errored(
@@ -686,7 +707,7 @@ def vulnerability_findings_high_max(facts: FactSet, thresholds: Thresholds) -> I
         err = error_covering(facts, [SECURITY_SUB_ASSESSMENT], vm.resource_id)
         if err is not None:
             yield _not_collected(
-                vm.resource_id, f"仮想マシン {name}", f"virtual machine {name}", "vulnerability findings", err, vm
+                vm.resource_id, f"仮想マシン {name}", f"virtual machine {name}", FINDINGS_WHAT, err, vm
             )
             continue
         high = _high_findings(facts, vm)

@@ -13,8 +13,10 @@ AT = datetime(2026, 11, 22, tzinfo=UTC)
 PLANS = ("VirtualMachines", "AppServices", "SqlServers", "StorageAccounts", "KeyVaults", "Arm")
 
 
-def ev(kind: str, doc: dict, resource_id: str | None = None) -> Evidence:
-    return Evidence(kind, "test", "/subscriptions/x", resource_id or doc["id"], "2024-01-01", None, AT, doc)
+def ev(kind: str, doc: dict, resource_id: str | None = None, scope: str | None = None) -> Evidence:
+    rid = resource_id or doc["id"]
+    scope = scope or "/".join(rid.split("/")[:3])  # listed in the subscription of its id
+    return Evidence(kind, "test", scope, rid, "2024-01-01", None, AT, doc)
 
 
 def sub(sid: str, name: str) -> Evidence:
@@ -61,7 +63,7 @@ def test_plans_on_standard_pass_and_a_free_plan_fails_naming_it():
         f"subscription EMR-Development ({DEV}): Defender plans KeyVaults (Free), Arm (Free) are not on the Standard "
         "tier (required: VirtualMachines, AppServices, SqlServers, StorageAccounts, KeyVaults, Arm)"
     )
-    assert "KeyVaults (Free)" in bad.reason_ja
+    assert "KeyVaults（Free）、Arm（Free）" in bad.reason_ja
 
 
 def test_plan_names_compare_case_insensitively_and_a_missing_plan_is_an_error():
@@ -77,6 +79,15 @@ def test_a_missing_plan_beside_a_free_one_still_fails():
         f"/subscriptions/{PROD}"
     ]
     assert f.status == Status.FAIL and "(not listed: CosmosDbs)" in f.reason_en
+
+
+def test_documents_belong_to_the_subscription_they_were_listed_in():
+    # A plan document whose own id names another subscription still counts for the subscription listed.
+    moved = [replace(p, scope=f"/subscriptions/{PROD}", resource_id=p.resource_id.replace(PROD, DEV))
+             for p in all_plans(PROD)]  # fmt: skip
+    found = run("defender-plans-enabled", *SUBS, *moved, *all_plans(DEV, Arm="Free"))
+    assert found[f"/subscriptions/{PROD}"].status == Status.PASS
+    assert found[f"/subscriptions/{DEV}"].status == Status.FAIL
 
 
 def test_no_pricings_and_no_error_is_an_error_never_a_pass():
