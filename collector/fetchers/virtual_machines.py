@@ -2,12 +2,13 @@
 with it (the agents that protect a VM and collect its logs).
 
 Virtual Machines - List All (azure-mgmt-compute 39, api-version 2026-04-01) returns each VM without its
-extensions (`resources` is filled by a single VM's GET, not by the listing), so the extensions are read per VM
-with Virtual Machine Extensions - List (one call per VM), and the data collection rule associations with Data
-Collection Rule Associations - List By Resource (azure-mgmt-monitor 6.0.2, api-version 2022-06-01; one call per
-VM). Each per-VM call is made only when a check of the run needs it (the plan's `wanted_types`), and is stored as
-one document per VM, `{"value": [...]}`, so "none installed" is a fact and not a gap. A failed call is recorded
-against that VM only.
+extensions: `resources` (the extensions) is in a single VM's GET (REST spec example VirtualMachine_Get.json) but not
+in the listings' hand-written examples (VirtualMachine_ListBySubscription_ByLocation.json), so the extensions are
+read per VM with Virtual Machine Extensions - List (one call per VM), and the data collection rule associations
+with Data Collection Rule Associations - List By Resource (azure-mgmt-monitor 6.0.2, api-version 2022-06-01; one
+call per VM). Each per-VM call is made only when a check of the run needs it (the plan's `wanted_types`), and
+is stored as one document per VM, `{"value": [...]}`, so "none installed" is a fact and not a gap. A failed call
+is recorded against that VM only.
 """
 
 from collections.abc import Callable
