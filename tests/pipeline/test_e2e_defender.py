@@ -116,7 +116,7 @@ def test_defender_and_vm_agents_pass_in_prod_and_fail_in_dev(judge):
 def test_defender_not_registered_and_a_refused_extension_listing_are_errors(judge):
     faults = [
         {"kind": "not_registered", "subscription": PROD, "resourceType": "Microsoft.Security"},
-        {"kind": "forbidden", "path": "*/virtualMachines/vm-ok/extensions"},
+        {"kind": "forbidden", "resourceType": "Microsoft.Compute/virtualMachines/extensions"},
     ]
     docs = [*pricings(PROD), contact(PROD), *vm(VM_OK, MDE, AMA, rule=True)]
     docs += assessments(VM_OK, edr="Healthy", va="Healthy", findings="Healthy")
