@@ -35,6 +35,7 @@ def test_defaults_and_overrides(tmp_path):
     [
         ("thresholds:\n  defender_required_plans: ['Virtual Machines']\n", "'Virtual Machines' is not a Defender plan"),
         ("thresholds:\n  defender_required_plans: ['']\n", "key 'thresholds.defender_required_plans': ''"),
+        ("thresholds:\n  defender_required_plans: []\n", "defender_required_plans': must name at least one plan"),
         (
             "thresholds:\n  vulnerability_high_findings_max: -1\n",
             "vulnerability_high_findings_max': expected a whole number >= 0",
