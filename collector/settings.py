@@ -331,6 +331,14 @@ def _validate(s: Settings, where: str) -> None:
     # -- Logging and monitoring
 
     # -- Defender for Cloud and VM agents
+    if not s.thresholds.defender_required_plans:
+        raise ConfigError(f"{where}: key 'thresholds.defender_required_plans': must name at least one plan")
+    for plan in s.thresholds.defender_required_plans:
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", plan):
+            raise ConfigError(
+                f"{where}: key 'thresholds.defender_required_plans': {plan!r} is not a Defender plan name such as "
+                "VirtualMachines"
+            )
 
     # -- Backups and continuity
     if s.thresholds.backup_vm_scope not in ("production", "all"):

@@ -206,6 +206,18 @@ class Thresholds:
     # -- Logging and monitoring
 
     # -- Defender for Cloud and VM agents
+    # Defender for Cloud plans (Pricings - List names, compared case-insensitively) every subscription must have
+    # on the Standard tier (check defender-plans-enabled).
+    defender_required_plans: tuple[str, ...] = (
+        "VirtualMachines",
+        "AppServices",
+        "SqlServers",
+        "StorageAccounts",
+        "KeyVaults",
+        "Arm",
+    )
+    # High-severity vulnerability findings a VM may have open (check vulnerability-findings-high-max).
+    vulnerability_high_findings_max: int = 0
 
     # -- Backups and continuity
     # Which VMs must be backed up (vm-backup-protected, vm-backup-recent): "production", those in production

@@ -21,8 +21,16 @@ from sandbox import ids
 from sandbox.estate import Estate
 
 # Collections the SDK reads as a single response (its pager never follows nextLink), so ARM does not
-# page them: azure-mgmt-monitor 6.0.2 `diagnostic_settings.list` returns `None` as continuation.
-UNPAGED_TYPES = frozenset({"microsoft.insights/diagnosticsettings"})
+# page them: azure-mgmt-monitor 6.0.2 `diagnostic_settings.list` returns `None` as continuation;
+# azure-mgmt-security 7.0 `pricings.list` (2024-01-01) returns one `PricingList`; azure-mgmt-compute 39
+# `virtual_machine_extensions.list` returns one `VirtualMachineExtensionsListResult`.
+UNPAGED_TYPES = frozenset(
+    {
+        "microsoft.insights/diagnosticsettings",
+        "microsoft.security/pricings",
+        "microsoft.compute/virtualmachines/extensions",
+    }
+)
 
 # Nested (child) resource types that ARM tracks in its resource inventory, so `/resources` lists them beside
 # the top-level ones, named `parent/child`. Proxy children (config/web, blob services, auditing settings,
@@ -50,6 +58,18 @@ DESCENDANT_LISTINGS = {
     "microsoft.recoveryservices/vaults/replicationprotecteditems": (
         "microsoft.recoveryservices/vaults/replicationfabrics/replicationprotectioncontainers/replicationprotecteditems"
     ),
+}
+
+# Extension collections that ARM answers at a subscription or resource-group scope with every document of a type
+# anywhere under that scope, on whatever resource it is attached to (listing type -> member type). Which
+# collections behave so is the provider's API, so it is data here. Sources: Assessments - List, "Get security
+# assessments on all your scanned resources inside a scope" (Microsoft.Security 2021-06-01, example
+# ListAssessments_example.json lists assessments on scale sets for scope subscriptions/{id}); Sub Assessments -
+# List All, "Get security sub-assessments on all your scanned resources inside a subscription scope" (2019-01-01-
+# preview, ListSubscriptionSubAssessments_example.json). Add a type here only with a source.
+SCOPE_WIDE_LISTINGS = {
+    "microsoft.security/assessments": "microsoft.security/assessments",
+    "microsoft.security/subassessments": "microsoft.security/assessments/subassessments",
 }
 
 # Fields `/resources` returns: ARM's inventory listing leaves `properties` out.
@@ -105,10 +125,12 @@ class ArmIndex:
         self.docs: dict[str, dict[str, Any]] = {}
         self.children: dict[str, list[dict[str, Any]]] = {}
         self.tracked: list[tuple[ids.ArmPath, dict[str, Any]]] = []
+        self.by_type: dict[str, list[tuple[ids.ArmPath, dict[str, Any]]]] = {}
         for doc in estate.resources:
             rid = str(doc["id"])
             parsed = ids.parse(rid)
             self.docs[parsed.key] = doc
+            self.by_type.setdefault(str(parsed.type).lower(), []).append((parsed, doc))
             self.children.setdefault(rid.rsplit("/", 1)[0].lower(), []).append(doc)
             # Inventory (/resources) lists tracked resources: those in a resource group with a location, at the
             # top level or of a nested type ARM tracks.
@@ -163,6 +185,10 @@ class ArmIndex:
                 for key, doc in self.docs.items()
                 if key.startswith(owner) and str(ids.type_of(str(doc["id"]))).lower() == member_type
             ]
+        member = SCOPE_WIDE_LISTINGS.get(str(parsed.type).lower())
+        if member is not None and parsed.top_level:
+            scope = str(parsed.parent).lower() + "/"
+            return [doc for p, doc in self.by_type.get(member, []) if p.key.startswith(scope)]
         found = list(self.children.get(parsed.key, []))
         if parsed.top_level and parsed.resource_group is None:
             # Subscription-wide provider listing: add the same collection in every resource group.

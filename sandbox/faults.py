@@ -11,6 +11,10 @@ Kinds (what the client sees when the fault fires):
 - `malformed`       200 whose body is cut-off JSON.
 - `latency`         waits `delay` seconds, then the request goes on (other faults may still fire).
 - `next_link_loop`  a listing whose `nextLink` / `@odata.nextLink` points back at the same page.
+- `not_registered`  409 `MissingSubscriptionRegistration`: the subscription is not registered to use the
+                    resource provider namespace of the request (`Microsoft.Security` when Defender for
+                    Cloud was never registered). Match it with `resource_type` set to the namespace alone
+                    (`Microsoft.Security`) to cover every type in it. Not retried by azure-core.
 
 Matching: `method` (e.g. "GET"); `path`, a case-insensitive glob (`*` also crosses `/`) on the URL path
 without the query; `subscription` (the `/subscriptions/{id}` segment); `resource_type`, which matches the
@@ -29,7 +33,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-FAULT_KINDS = ("forbidden", "throttle", "server_error", "malformed", "latency", "next_link_loop")
+FAULT_KINDS = ("forbidden", "throttle", "server_error", "malformed", "latency", "next_link_loop", "not_registered")
 
 # Keys accepted from an estate file (camelCase, as the rest of the file) mapped to Fault fields.
 _ESTATE_KEYS = {

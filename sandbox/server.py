@@ -12,7 +12,8 @@ Fault API (`sb.faults`, a `sandbox.faults.FaultSet`):
                   count=None, skip=0, window=None, status=None, retry_after=None, delay=0.0) -> Fault
     sb.faults.add(Fault(...)); sb.faults.remove(fault); sb.faults.clear(); list(sb.faults)
     kinds: forbidden (403 AuthorizationFailed), throttle (429 + Retry-After), server_error (500/503),
-           malformed (cut-off JSON), latency (+delay s), next_link_loop (nextLink to the same page).
+           malformed (cut-off JSON), latency (+delay s), next_link_loop (nextLink to the same page),
+           not_registered (409 MissingSubscriptionRegistration for the request's provider namespace).
     `path` is a case-insensitive glob on the URL path; `skip` lets N matching calls through first;
     `count` caps how often it fires; `window` limits it to N seconds after it was added. Each fault
     counts `seen` (matching calls) and `fired`. Faults declared in the estate are armed at start.
@@ -481,6 +482,18 @@ class Sandbox:
                     "please refresh your credentials.",
                 ).body()
             return _Reply.json(403, body, ctype, fault=fault.kind)
+        if fault.kind == "not_registered":
+            # What ARM answers for a resource provider the subscription was never registered with.
+            namespace = (facts.resource_type or fault.resource_type or "Microsoft.Resources").split("/")[0]
+            message = (
+                f"The subscription is not registered to use namespace '{namespace}'. "
+                "See https://aka.ms/rps-not-found for how to register subscriptions."
+            )
+            body = armmod.ArmError(409, "MissingSubscriptionRegistration", message).body()
+            body["error"]["details"] = [
+                {"code": "MissingSubscriptionRegistration", "target": namespace, "message": message}
+            ]
+            return _Reply.json(409, body, ctype, fault=fault.kind)
         if fault.kind == "throttle":
             after = _seconds(fault.retry_after or 0)
             if graph:

@@ -145,6 +145,24 @@ def _postgresql(rid: str) -> list[dict[str, Any]]:
 
 
 # -- builders: Defender for Cloud and VM agents
+def _vm(rid: str) -> list[dict[str, Any]]:
+    """A VM with Defender for Endpoint and its Defender for Cloud assessments (found by the subscription-wide
+    Assessments - List, not under the VM's own listing), so the VM checks judge something real."""
+    mde = {
+        "publisher": "Microsoft.Azure.AzureDefenderForServers",
+        "type": "MDE.Linux",
+        "provisioningState": "Succeeded",
+    }
+    keys = ("dc5357d0-3858-4d17-a1a3-072840bff5be", "ffff0522-1e88-47fc-8382-2a80ba848f5d",
+            "1195afff-c881-495e-9bc5-1486211ae03f")  # fmt: skip
+    return [
+        generic(rid, {"provisioningState": "Succeeded", "storageProfile": {"osDisk": {"osType": "Linux"}}}),
+        _proxy(f"{rid}/extensions/MDE.Linux", mde),
+        *({"id": f"{rid}/providers/Microsoft.Security/assessments/{key}", "name": key,
+           "type": "Microsoft.Security/assessments",
+           "properties": {"resourceDetails": {"source": "Azure", "id": rid}, "status": {"code": "Healthy"}}}
+          for key in keys),
+    ]  # fmt: skip
 
 
 # -- builders: Backups and continuity
@@ -175,6 +193,7 @@ BUILDERS: dict[str, Callable[[str], list[dict[str, Any]]]] = {
     # -- App Service
     # -- Logging and monitoring
     # -- Defender for Cloud and VM agents
+    "microsoft.compute/virtualmachines": _vm,
     # -- Backups and continuity
     "microsoft.recoveryservices/vaults": _recovery_vault,
 }

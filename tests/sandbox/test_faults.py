@@ -11,6 +11,7 @@ from azure.core.exceptions import DecodeError, HttpResponseError
 from azure.identity import ClientSecretCredential
 from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
+from azure.mgmt.security import SecurityCenter
 from azure.mgmt.sql import SqlManagementClient
 from azure.mgmt.storage import StorageManagementClient
 from azure.mgmt.web import WebSiteManagementClient
@@ -87,6 +88,28 @@ def test_next_link_loop(
     pager = NetworkManagementClient(credential, prod, **client_kwargs).network_security_groups.list_all()
     names = [n.name for n in itertools.islice(pager, 8)]
     assert names[:2] == names[2:4] == names[6:8]  # the same page over and over
+
+
+def test_not_registered_answers_missing_subscription_registration_for_the_namespace(
+    sb: Sandbox, credential: ClientSecretCredential, client_kwargs: dict[str, Any], prod: str, dev: str
+) -> None:
+    sb.faults.add("not_registered", subscription=prod, resource_type="Microsoft.Security")
+    mark = sb.requests.mark()
+    security = SecurityCenter(credential, prod, **client_kwargs)
+    with pytest.raises(HttpResponseError) as refused:
+        security.pricings.list(f"subscriptions/{prod}")
+    assert refused.value.status_code == 409
+    assert refused.value.error.code == "MissingSubscriptionRegistration"
+    assert "The subscription is not registered to use namespace 'Microsoft.Security'" in refused.value.error.message
+    with pytest.raises(HttpResponseError):
+        list(security.security_contacts.list())  # every type of the namespace
+    # Other namespaces, and the other subscription, are served.
+    assert len(list(WebSiteManagementClient(credential, prod, **client_kwargs).web_apps.list())) == 2
+    SecurityCenter(credential, dev, **client_kwargs).pricings.list(f"subscriptions/{dev}")
+    # azure-mgmt-core tries to register the provider (POST .../providers/Microsoft.Security/register, refused
+    # as it is for a read-only identity), then raises the 409: each GET is answered once, not retried.
+    gets = [r for r in sb.requests.since(mark) if r.method == "GET" and r.fault == "not_registered"]
+    assert [r.status for r in gets] == [409, 409]
 
 
 def test_latency_and_skip(
