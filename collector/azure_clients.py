@@ -7,11 +7,18 @@ environment's REQUESTS_CA_BUNDLE / SSL_CERT_FILE would otherwise decide which CA
 
 from __future__ import annotations
 
+import re
+import threading
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlparse
 
 from azure.core.credentials import TokenCredential
+from azure.core.exceptions import HttpResponseError
+from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import HTTPPolicy
 from azure.identity import ClientSecretCredential, DefaultAzureCredential
+from azure.mgmt.core.exceptions import ARMErrorFormat
 
 from agent.metrics import AzureCallPolicy
 from collector.settings import AzureSettings, CollectionSettings
@@ -35,7 +42,35 @@ def make_credential(azure: AzureSettings) -> TokenCredential:
     return DefaultAzureCredential(authority=azure.authority, **verify)
 
 
-_CALLS = AzureCallPolicy()
+class NoProviderRegistration(HTTPPolicy):  # type: ignore[type-arg]
+    """Keeps the collector read-only when a resource provider is not registered.
+
+    On a 409 `MissingSubscriptionRegistration` the ARM pipeline's ARMAutoResourceProviderRegistrationPolicy
+    POSTs `.../providers/{namespace}/register` to register it (a write: it would switch Defender for Cloud's
+    provider on) and retries. This policy sits inside it: it remembers the 409 its thread just saw and, when
+    the registration POST comes, raises that 409 instead of sending anything, so the read fails as Azure
+    answered it and the check reports the unregistered provider as an error."""
+
+    _REGISTER = re.compile(r"/providers/[^/]+/register/?$", re.IGNORECASE)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen = threading.local()
+
+    def send(self, request: PipelineRequest) -> PipelineResponse:  # type: ignore[type-arg]
+        http = request.http_request
+        if http.method.upper() == "POST" and self._REGISTER.search(urlparse(http.url).path):
+            refused = getattr(self._seen, "response", None)
+            self._seen.response = None
+            if refused is not None:
+                raise HttpResponseError(response=refused.http_response, error_format=ARMErrorFormat)
+            raise HttpResponseError(message=f"refused to register a resource provider ({http.url}): shoko only reads")
+        response = self.next.send(request)
+        self._seen.response = response if response.http_response.status_code == 409 else None
+        return response
+
+
+_CALLS = AzureCallPolicy()  # SansIO: one instance serves every pipeline
 
 
 @dataclass
@@ -52,8 +87,10 @@ class ClientFactory:
             "base_url": self.azure.arm_base_url,
             "retry_total": retries,
             "retry_status": retries,
-            # After the retry policy: every attempt is counted by API family and status (agent.metrics).
-            "per_retry_policies": [_CALLS],
+            # After the retry policy: every attempt is counted by API family and status (agent.metrics), and no
+            # resource provider is ever registered on the collector's behalf.
+            # An HTTPPolicy is linked into one pipeline (its `next`), so each client gets its own guard.
+            "per_retry_policies": [_CALLS, NoProviderRegistration()],
         }
         if self.azure.ca_bundle:
             kwargs["connection_verify"] = self.azure.ca_bundle

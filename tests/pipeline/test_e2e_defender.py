@@ -2,6 +2,8 @@
 Security Contacts - List per subscription, Virtual Machines - List All, and per VM its extensions and data
 collection rule associations."""
 
+import pytest
+
 from controls.model import Status
 from tests.estates import DEV, PROD, doc, estate, rid
 
@@ -135,3 +137,26 @@ def test_defender_not_registered_and_a_refused_extension_listing_are_errors(judg
         assert finding.status == Status.ERROR and "MissingSubscriptionRegistration (HTTP 409)" in finding.reason_en
     for number in (62, 72, 73, 74, 92):
         assert judged.verdict(number) == Status.ERROR
+
+
+def test_an_unregistered_provider_is_never_registered_on_the_collectors_behalf():
+    """azure-mgmt-core would POST .../providers/Microsoft.Security/register on a 409 and retry: a write. The
+    collector's clients refuse it, so the read fails as Azure answered and nothing is changed."""
+    from azure.core.exceptions import HttpResponseError
+    from azure.mgmt.security import SecurityCenter
+
+    from collector.azure_clients import ClientFactory, make_credential
+    from sandbox.server import Sandbox
+    from tests.pipeline.conftest import sandbox_settings
+
+    faults = [{"kind": "not_registered", "subscription": PROD, "resourceType": "Microsoft.Security"}]
+    with Sandbox.from_dict(estate([contact(PROD)], faults=faults, subscriptions=(PROD,))) as sb:
+        settings = sandbox_settings(sb)
+        client = ClientFactory(make_credential(settings.azure), settings.azure, settings.collection).arm(
+            SecurityCenter, PROD
+        )
+        with pytest.raises(HttpResponseError) as info:
+            list(client.pricings.list(f"subscriptions/{PROD}"))
+        methods = [(r.method, r.path) for r in sb.requests.snapshot() if r.api == "arm"]
+    assert info.value.status_code == 409 and info.value.error.code == "MissingSubscriptionRegistration"
+    assert all(method == "GET" for method, _ in methods), methods
