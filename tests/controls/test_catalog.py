@@ -22,9 +22,9 @@ from controls.catalog import (
     load_catalog,
 )
 
-AUTOMATED = {37, 67, 86, 96, 118, 123, 128, 142, 144, 145, 148}
+AUTOMATED = {37, 67, 86, 87, 94, 96, 118, 123, 128, 142, 144, 145, 148}
 # Checks whose findings support a claim they cannot decide (the rest needs a person's attestation).
-SUPPORTED = {18: "resource-region-allowed", 87: "nsg-no-internet-management-ports", 97: "nsg-flow-logs-enabled",
+SUPPORTED = {18: "resource-region-allowed", 97: "nsg-flow-logs-enabled",
              132: "log-analytics-retention", 141: "privileged-role-assignments-max"}  # fmt: skip
 # Rows with no answer or mark of their own whose ○ row's merged answer covers them, read as shared.
 MERGED_SHARED = {10, 76, 77, 87, 90, 91, 92, 93, 96, 114, 134, 137, 146, 147, 148, 171, 176, 177, 178, 182}
@@ -71,11 +71,12 @@ def test_network_items_86_87_in_2_6_6(cat: Catalog) -> None:
         assert r.section_title_ja == "ネットワークセキュリティ管理"
     # 86: NSGs and client certificates evidence part of the boundary's access control.
     assert cat[86].evidence_mode is EvidenceMode.AUTOMATED and cat[86].coverage is Coverage.PARTIAL
-    assert set(cat[86].checks) == {"nsg-no-internet-management-ports", "app-service-client-cert-required"}
+    perimeter = {"subnet-nsg-attached", "vm-nsg-covered", "vm-no-public-ip"}
+    assert set(cat[86].checks) >= {"nsg-no-internet-management-ports", "app-service-client-cert-required"} | perimeter
     assert "NSG" in (cat[86].evidence_hint_en or "") and "client-certificate" in (cat[86].evidence_hint_en or "")
-    # 87 asks for blocking illegitimate source addresses: a person attests it, the NSG check only supports it.
-    assert cat[87].evidence_mode is EvidenceMode.MANUAL and cat[87].checks == ()
-    assert cat[87].supporting_checks == ("nsg-no-internet-management-ports",)
+    # 87 asks for blocking illegitimate source addresses: private address space and the NSG check prove a slice.
+    assert cat[87].evidence_mode is EvidenceMode.AUTOMATED and cat[87].coverage is Coverage.PARTIAL
+    assert set(cat[87].checks) >= {"vnet-private-address-space", "nsg-no-internet-management-ports"}
 
 
 def test_coverage_of_every_automated_requirement(cat: Catalog) -> None:
@@ -223,7 +224,7 @@ def test_corrected_readings_of_the_answer_sheet(cat: Catalog) -> None:
         r = cat[number]
         assert (r.responsibility, r.source_mark) == (Responsibility.SHARED, "blank"), number
         assert "「" in (r.note or "") and "applies here too" in (r.note or ""), number
-    assert {n for n in MERGED_SHARED if cat[n].evidence_mode is EvidenceMode.AUTOMATED} == {96, 148}
+    assert {n for n in MERGED_SHARED if cat[n].evidence_mode is EvidenceMode.AUTOMATED} == {87, 96, 148}
     assert cat[133].responsibility is Responsibility.SHARED and "not shifted" in (cat[133].note or "")
     # Notes quote the sheet: Japanese in 「」 inside an English line.
     for number in (10, 11, 31, 34, 73, 100, 123, 169, 179):
