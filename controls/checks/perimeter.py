@@ -470,13 +470,14 @@ def _default_route(table: Evidence) -> dict[str, Any] | None:
     "all ならすべての仮想ネットワークについて、Azure 基盤用サブネットを除く各サブネットのルートテーブルに "
     "0.0.0.0/0 のルートがあり、nextHopType が VirtualAppliance（ファイアウォール等）、VirtualNetworkGateway"
     "（強制トンネリング）、None（破棄）のいずれかなら合格。ルートテーブルがない、0.0.0.0/0 がない、または "
-    "Internet 等へ直接出すサブネットがあれば不合格。参照先のルートテーブルが収集されていないときはエラー。",
+    "Internet 等へ直接出すサブネットがあれば不合格。参照先のルートテーブルが収集されていないときはエラー。NSG の送信"
+    "規則や次ホップの装置の設定は読まない。",
     rule_en="For every virtual network in scope (egress_firewall_scope: production — in production subscriptions, "
     "classified as for dev-prod-network-isolated — or all), passes when each subnet other than Azure's platform "
     "subnets has a route table whose 0.0.0.0/0 route has nextHopType VirtualAppliance (a firewall or other "
     "appliance), VirtualNetworkGateway (forced tunnelling) or None (dropped); fails when a subnet has no route "
     "table, no 0.0.0.0/0 route, or one that leaves directly (Internet). A route table that was not collected "
-    "is an error.",
+    "is an error. NSG outbound rules and the next hop's own rules are not read.",
     remediation_ja="サブネットに 0.0.0.0/0 → VirtualAppliance（Azure Firewall のプライベート IP）のルートを持つ"
     "ルートテーブルを関連付け、ファイアウォールで許可する宛先を医療機関と合意したサービスに限る。",
     remediation_en="Associate a route table sending 0.0.0.0/0 to VirtualAppliance (the Azure Firewall's private "
@@ -654,13 +655,15 @@ def _jit_for(facts: FactSet, vm_id: str) -> _Jit | None:
     "（管理ポートは承認された申請の間だけ開く）。(2) そうでなければ、NIC にパブリック IP がなく、NIC のサブネットの"
     "仮想ネットワーク、またはそれと Connected でピアリングされた仮想ネットワーク（Developer SKU を除く）に Azure "
     "Bastion があれば合格。パブリック IP がある（Bastion を迂回できる）か、Bastion も JIT もなければ不合格。NIC が"
-    "見つからない、または Bastion・JIT・仮想ネットワークの取得に失敗して合格を示せないときはエラー。",
+    "見つからない、または Bastion・JIT・仮想ネットワークの取得に失敗して合格を示せないときはエラー。JIT が NSG に作る"
+    "拒否規則そのものは読まない（開いた管理ポートは nsg-no-internet-management-ports が判定する）。",
     rule_en="For each virtual machine: (1) passes when a Defender for Cloud just-in-time policy lists it in "
     "virtualMachines (management ports open only for an approved request); (2) otherwise passes when no NIC "
     "has a public IP and the VNet of a NIC's subnet, or a VNet peered with it in state Connected (not for the "
     "Developer SKU), hosts an Azure Bastion. Fails when a NIC has a public IP (a path around Bastion) or there "
     "is neither Bastion nor JIT. No NIC found, or Bastion hosts, JIT policies or virtual networks that could not "
-    "be listed when no pass can be shown, is an error.",
+    "be listed when no pass can be shown, is an error. The deny rules JIT writes into NSGs are not re-read here "
+    "(an open management port is judged by nsg-no-internet-management-ports).",
     remediation_ja="VNet（またはハブ VNet）に Azure Bastion を配置して VM のパブリック IP を外すか、Defender for "
     "Cloud で JIT VM アクセスを有効にする。",
     remediation_en="Deploy Azure Bastion in the VNet (or a peered hub) and remove the VM's public IP, or enable "
