@@ -292,6 +292,16 @@ def _validate(s: Settings, where: str) -> None:
     if not s.thresholds.owner_tag or not s.thresholds.owner_tag.strip():
         raise ConfigError(f"{where}: key 'thresholds.owner_tag': must name a tag, e.g. owner")
     # -- Perimeter and exposure
+    for vm in s.thresholds.public_ip_allowed_vms:
+        if not vm.strip() or (vm.strip().startswith("/") and "/virtualmachines/" not in vm.lower()):
+            raise ConfigError(
+                f"{where}: key 'thresholds.public_ip_allowed_vms': {vm!r} is neither a VM name nor a VM resource id"
+            )
+    if s.thresholds.egress_firewall_scope not in ("production", "all"):
+        raise ConfigError(
+            f"{where}: key 'thresholds.egress_firewall_scope': must be 'production' or 'all', "
+            f"got {s.thresholds.egress_firewall_scope!r}"
+        )
 
     # -- Edge protection: firewall IDPS, WAF, DDoS, gateway TLS
     modes = s.thresholds.idps_accepted_modes

@@ -172,6 +172,12 @@ class Thresholds:
     owner_tag: str = "owner"  # the tag naming a resource's owner; tag names compare case-insensitively
 
     # -- Perimeter and exposure
+    # VMs allowed a public IP on a NIC (check vm-no-public-ip): VM names or full resource ids, compared
+    # case-insensitively. Empty: no VM may have one.
+    public_ip_allowed_vms: tuple[str, ...] = ()
+    # Which virtual networks must send 0.0.0.0/0 through a firewall (check egress-through-firewall):
+    # "production" (those in production subscriptions, classified as for dev-prod-network-isolated) or "all".
+    egress_firewall_scope: str = "production"
 
     # -- Edge protection: firewall IDPS, WAF, DDoS, gateway TLS
     # Azure Firewall IDPS modes that pass (check firewall-idps-deny): Deny blocks what it detects; Alert only

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sandbox import ids
-from sandbox.estate import Estate
+from sandbox.estate import LISTED_ACROSS_LOCATIONS, Estate
 
 # Collections the SDK reads as a single response (its pager never follows nextLink), so ARM does not
 # page them: azure-mgmt-monitor 6.0.2 `diagnostic_settings.list` returns `None` as continuation;
@@ -132,6 +132,9 @@ class ArmIndex:
             self.docs[parsed.key] = doc
             self.by_type.setdefault(str(parsed.type).lower(), []).append((parsed, doc))
             self.children.setdefault(rid.rsplit("/", 1)[0].lower(), []).append(doc)
+            if str(parsed.type).lower() in LISTED_ACROSS_LOCATIONS:
+                across = re.sub(r"/locations/[^/]+(/[^/]+)/[^/]+$", r"\1", rid, flags=re.IGNORECASE)
+                self.children.setdefault(across.lower(), []).append(doc)
             # Inventory (/resources) lists tracked resources: those in a resource group with a location, at the
             # top level or of a nested type ARM tracks.
             nested = str(parsed.type).lower() in NESTED_TRACKED_TYPES

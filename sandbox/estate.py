@@ -64,6 +64,13 @@ _CLIENT_NS = uuid.UUID("8f1c3a52-6a0e-4c59-a0d8-2b7f4e9d1c60")
 RELATIVE_TIME_RE = re.compile(r"^\$\{now(?:([+-])(\d+)([smhd]))?(:epoch)?\}$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
+# Types whose resources live under `locations/{location}/` (a region, not a document of the estate) but which
+# ARM also lists without the location, at `providers/{ns}/{type}` of the subscription or resource group, every
+# location at once (sandbox.arm). Source: the REST spec, e.g. Jit Network Access Policies - List (GET
+# /subscriptions/{s}/providers/Microsoft.Security/jitNetworkAccessPolicies, 2020-01-01) returns ids
+# `.../providers/Microsoft.Security/locations/{l}/jitNetworkAccessPolicies/{name}`. Add a type only with a source.
+LISTED_ACROSS_LOCATIONS = frozenset({"microsoft.security/locations/jitnetworkaccesspolicies"})
+
 
 def resolve_relative_times(value: Any, now: datetime) -> Any:
     """A copy of `value` with every relative-time string replaced by its timestamp."""
@@ -424,6 +431,8 @@ class _Builder:
                 }
         known = set(groups) | {f"/subscriptions/{s}" for s in sub_keys} | {p.key for _, _, p in everything}
         for where, _, parsed in everything:
+            if str(parsed.type).lower() in LISTED_ACROSS_LOCATIONS:
+                continue  # its parent `locations/{l}` is a region
             if parsed.parent is not None and parsed.parent.lower() not in known:
                 raise self.fail(where, f"its parent {parsed.parent} is not in the estate")
         return tuple(d for _, d, _ in everything), tuple(groups.values())

@@ -98,7 +98,7 @@ def test_checks_reference_lists_every_registered_check(capsys):
     nsg = next(c for c in listed if c["id"] == "nsg-no-internet-management-ports")
     assert nsg["requirements"] == [
         {"no": 86, "coverage": "partial"},
-        {"no": 87, "coverage": "supporting"},
+        {"no": 87, "coverage": "partial"},
         {"no": 148, "coverage": "partial"},
     ]
     assert "exposed_ports" in nsg["thresholds"] and nsg["judges"] == ["microsoft.network/networksecuritygroups"]
@@ -152,16 +152,16 @@ def test_status_shows_the_latest_full_run_and_names_newer_partial_runs(collected
 
     with Sandbox.from_file(EMR) as sb, Ledger(f"sqlite:///{collected}") as ledger:
         settings = load_settings(None, environ={}, overrides=sandbox_overrides(sb.info.to_dict()))
-        partial = run_once(settings, ledger, load_catalog(), kinds={"network_security_group"}).run
+        partial = run_once(settings, ledger, load_catalog(), kinds={"network_security_group", "virtual_network"}).run
     capsys.readouterr()
     assert main(["status", "--lang", "en"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"^182 requirements: ", out, re.M)  # the full run's table, not the partial one's
-    assert f"newer partial run {partial.id} (network_security_group) completed" in out
+    assert f"newer partial run {partial.id} (network_security_group, virtual_network) completed" in out
     assert main(["status", "--run", str(partial.id), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["run"]["kind"] == "partial" and data["run"]["kinds"] == ["network_security_group"]
-    assert sorted(r["no"] for r in data["requirements"]) == [87, 148]
+    assert data["run"]["kind"] == "partial" and data["run"]["kinds"] == ["network_security_group", "virtual_network"]
+    assert sorted(r["no"] for r in data["requirements"]) == [67, 87]
     # explain, like status, answers from the latest full run: No 123 has no verdict in the partial run.
     assert main(["explain", "123", "--json"]) == 0
     explained = json.loads(capsys.readouterr().out)

@@ -111,6 +111,25 @@ def _role_definition(_: str) -> list[dict[str, Any]]:
 # Types whose generic document is not how Azure has them: the documents (the resource first, then what
 # Azure always creates with it) for the resource id `_id(type)`.
 # -- builders: Perimeter and exposure
+def _vnet(rid: str) -> list[dict[str, Any]]:
+    """A VNet in private space whose one subnet has an NSG (subnets are embedded in the VNet's document)."""
+    nsg = _id("microsoft.network/networksecuritygroups")
+    subnet = {"name": "default", "id": f"{rid}/subnets/default", "type": "Microsoft.Network/virtualNetworks/subnets",
+              "properties": {"addressPrefix": "10.0.0.0/24", "networkSecurityGroup": {"id": nsg}}}  # fmt: skip
+    return [generic(rid, {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]}, "subnets": [subnet],
+                          "virtualNetworkPeerings": []})]  # fmt: skip
+
+
+def _vm(rid: str) -> list[dict[str, Any]]:
+    """A VM and its network interface (a VM always has one), in the guard VNet's subnet."""
+    nic = f"/subscriptions/{PROD}/resourceGroups/{RG}/providers/Microsoft.Network/networkInterfaces/guard-nic"
+    subnet = f"{_id('microsoft.network/virtualnetworks')}/subnets/default"
+    config = {"name": "ipconfig1", "id": f"{nic}/ipConfigurations/ipconfig1",
+              "properties": {"privateIPAddress": "10.0.0.4", "subnet": {"id": subnet}}}  # fmt: skip
+    return [
+        generic(rid, {"networkProfile": {"networkInterfaces": [{"id": nic}]}}),
+        generic(nic, {"ipConfigurations": [config], "virtualMachine": {"id": rid}}),
+    ]  # fmt: skip
 
 
 # -- builders: Edge protection: firewall IDPS, WAF, DDoS, gateway TLS
@@ -185,6 +204,8 @@ BUILDERS: dict[str, Callable[[str], list[dict[str, Any]]]] = {
     "microsoft.authorization/roleassignments": _role_assignment,
     "microsoft.authorization/roledefinitions": _role_definition,
     # -- Perimeter and exposure
+    "microsoft.network/virtualnetworks": _vnet,
+    "microsoft.compute/virtualmachines": _vm,
     # -- Edge protection: firewall IDPS, WAF, DDoS, gateway TLS
     # -- SQL, PostgreSQL, Redis
     "microsoft.sql/servers/databases": _sql_database,

@@ -126,20 +126,22 @@ def test_verdicts_are_reproduced_from_stored_evidence_alone(emr, catalog, tmp_pa
 def test_partial_run_judges_only_the_checks_its_kinds_decide(emr, catalog, database_url):
     settings = sandbox_settings(emr, database_url)
     with Ledger(database_url) as ledger:
-        outcome = run_once(settings, ledger, catalog, kinds={"network_security_group"})
+        outcome = run_once(settings, ledger, catalog, kinds={"network_security_group", "virtual_network"})
         run = ledger.run(outcome.run.id)
         evidence = ledger.evidence(run.id)
         verdicts = {v.requirement: v.status for v in ledger.verdicts(run.id)}
         findings = ledger.findings(run.id)
+    judged = ["dev-prod-network-isolated", "nsg-no-internet-management-ports", "subnet-nsg-attached",
+              "vnet-private-address-space"]  # fmt: skip
     assert run.status == "completed"
-    assert run.scope["partial"] is True and run.scope["kinds"] == ["network_security_group"]
-    assert run.scope["checks"] == ["nsg-no-internet-management-ports"]
-    # Only the NSG documents (and the subscription list the per-subscription fetchers need) were read.
-    assert {e.kind for e in evidence} == {FactKind.NSG, FactKind.SUBSCRIPTION}
-    assert {f.check_id for f in findings} == {"nsg-no-internet-management-ports"}
-    # Verdicts only where the run's checks are every check mapped: 148 (decides) and 87 (supports);
-    # No 86 also needs the client-certificate check, which did not run.
-    assert verdicts == {87: Status.FAIL, 148: Status.FAIL}
+    assert run.scope["partial"] is True and run.scope["kinds"] == ["network_security_group", "virtual_network"]
+    assert run.scope["checks"] == judged
+    # Only the NSG and VNet documents (and the subscription list the per-subscription fetchers need) were read.
+    assert {e.kind for e in evidence} == {FactKind.NSG, "virtual_network", FactKind.SUBSCRIPTION}
+    assert {f.check_id for f in findings} == set(judged)
+    # Verdicts only where the run's checks are every check mapped: 67 (VNet peering) and 87 (private address
+    # space and the NSG rules); No 86 and 148 also need checks on sites, NICs and VMs, which did not run.
+    assert verdicts == {67: Status.FAIL, 87: Status.FAIL}
 
 
 def test_partial_run_of_kinds_no_check_reads_alone_is_refused(emr, catalog):
