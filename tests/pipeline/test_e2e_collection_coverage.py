@@ -120,18 +120,6 @@ def _vnet(rid: str) -> list[dict[str, Any]]:
                           "virtualNetworkPeerings": []})]  # fmt: skip
 
 
-def _vm(rid: str) -> list[dict[str, Any]]:
-    """A VM and its network interface (a VM always has one), in the guard VNet's subnet."""
-    nic = f"/subscriptions/{PROD}/resourceGroups/{RG}/providers/Microsoft.Network/networkInterfaces/guard-nic"
-    subnet = f"{_id('microsoft.network/virtualnetworks')}/subnets/default"
-    config = {"name": "ipconfig1", "id": f"{nic}/ipConfigurations/ipconfig1",
-              "properties": {"privateIPAddress": "10.0.0.4", "subnet": {"id": subnet}}}  # fmt: skip
-    return [
-        generic(rid, {"networkProfile": {"networkInterfaces": [{"id": nic}]}}),
-        generic(nic, {"ipConfigurations": [config], "virtualMachine": {"id": rid}}),
-    ]  # fmt: skip
-
-
 # -- builders: Edge protection: firewall IDPS, WAF, DDoS, gateway TLS
 
 
@@ -165,8 +153,13 @@ def _postgresql(rid: str) -> list[dict[str, Any]]:
 
 # -- builders: Defender for Cloud and VM agents
 def _vm(rid: str) -> list[dict[str, Any]]:
-    """A VM with Defender for Endpoint and its Defender for Cloud assessments (found by the subscription-wide
-    Assessments - List, not under the VM's own listing), so the VM checks judge something real."""
+    """A VM with its network interface (a VM always has one) in the guard VNet's subnet, Defender for Endpoint,
+    and its Defender for Cloud assessments (found by the subscription-wide Assessments - List, not under the
+    VM's own listing), so the VM checks judge something real."""
+    nic = f"/subscriptions/{PROD}/resourceGroups/{RG}/providers/Microsoft.Network/networkInterfaces/guard-nic"
+    subnet = f"{_id('microsoft.network/virtualnetworks')}/subnets/default"
+    config = {"name": "ipconfig1", "id": f"{nic}/ipConfigurations/ipconfig1",
+              "properties": {"privateIPAddress": "10.0.0.4", "subnet": {"id": subnet}}}  # fmt: skip
     mde = {
         "publisher": "Microsoft.Azure.AzureDefenderForServers",
         "type": "MDE.Linux",
@@ -175,7 +168,9 @@ def _vm(rid: str) -> list[dict[str, Any]]:
     keys = ("dc5357d0-3858-4d17-a1a3-072840bff5be", "ffff0522-1e88-47fc-8382-2a80ba848f5d",
             "1195afff-c881-495e-9bc5-1486211ae03f")  # fmt: skip
     return [
-        generic(rid, {"provisioningState": "Succeeded", "storageProfile": {"osDisk": {"osType": "Linux"}}}),
+        generic(rid, {"provisioningState": "Succeeded", "storageProfile": {"osDisk": {"osType": "Linux"}},
+                      "networkProfile": {"networkInterfaces": [{"id": nic}]}}),
+        generic(nic, {"ipConfigurations": [config], "virtualMachine": {"id": rid}}),
         _proxy(f"{rid}/extensions/MDE.Linux", mde),
         *({"id": f"{rid}/providers/Microsoft.Security/assessments/{key}", "name": key,
            "type": "Microsoft.Security/assessments",
@@ -214,7 +209,6 @@ BUILDERS: dict[str, Callable[[str], list[dict[str, Any]]]] = {
     # -- App Service
     # -- Logging and monitoring
     # -- Defender for Cloud and VM agents
-    "microsoft.compute/virtualmachines": _vm,
     # -- Backups and continuity
     "microsoft.recoveryservices/vaults": _recovery_vault,
 }
