@@ -232,7 +232,7 @@ def test_shadowed_udp_private_and_https_rules_pass(judge):
     assert set(judged.findings(CHECK)) == {i.lower() for i in ids.values()}
     for name, resource_id in ids.items():
         assert_finding(judged, CHECK, resource_id, Status.PASS, f"NSG {name}", "allows no inbound TCP", WATCHED)
-    assert judged.verdict(148) == Status.PARTIAL and judged.verdict(87) == Status.MANUAL
+    assert judged.verdict(148) == Status.PARTIAL and judged.verdict(87) == Status.PARTIAL
 
 
 def test_one_exposed_nsg_fails_the_requirements_among_compliant_ones(judge):
@@ -338,4 +338,4 @@ def test_private_trusted_and_fully_denied_source_unions_pass(judge):
     mixed = judged.findings(CHECK)[nsg_id("nsg-trusted-mixed").lower()].reason_en
     assert f"rule AllowRdpSites admits only trusted_sources ({OFFICE}, 2001:db8:1::/64)" in mixed
     assert "trusted" not in judged.findings(CHECK)[nsg_id("nsg-private-union").lower()].reason_en
-    assert judged.verdict(148) == Status.PARTIAL and judged.verdict(87) == Status.MANUAL
+    assert judged.verdict(148) == Status.PARTIAL and judged.verdict(87) == Status.PARTIAL

@@ -103,7 +103,7 @@ def test_compliant_storage_vaults_keys_and_disks_pass(judge):
         rid("Microsoft.Compute/disks/datadisk-cmk").lower()].reason_en  # fmt: skip
     for number in (123, 124, 126):
         assert judged.verdict(number) == Status.PARTIAL, number
-    assert judged.verdict(48) == Status.MANUAL and judged.verdict(179) == Status.MANUAL
+    assert judged.verdict(48) == Status.PARTIAL and judged.verdict(179) == Status.PARTIAL
 
     # Customer-managed keys required: the platform-key account and disk now fail.
     strict = judge(estate(GOOD), thresholds={"require_customer_managed_keys": True})
