@@ -88,7 +88,14 @@ def test_inventory_lists_tracked_resources_over_pages(
         "NetworkWatcherRG",
     }
     in_group = {r.name for r in client.resources.list_by_resource_group("rg-emr-prod-app")}
-    assert in_group == {"asp-emr-prod-je", "app-emr-web-prod", "app-emr-web-prod/staging", "app-emr-api-prod"}
+    assert in_group == {
+        "asp-emr-prod-je",
+        "app-emr-web-prod",
+        "app-emr-web-prod/staging",
+        "app-emr-api-prod",
+        "karte-aozora-medical-example",  # App Service certificates
+        "api-karte-aozora-medical-example",
+    }
     # How Azure PowerShell finds a slot (Websites ResourceClient.GetAppResource): type and `site/slot` name.
     query = "resourceType eq 'Microsoft.Web/sites/slots' and name eq 'app-emr-web-prod/staging'"
     slots = list(client.resources.list(filter=query))
