@@ -33,6 +33,14 @@ UNPAGED_TYPES = frozenset({"microsoft.insights/diagnosticsettings"})
 # sites with their `Microsoft.Web/sites/slots` (Azure/azure-cli#23924). Add a type here only with a source.
 NESTED_TRACKED_TYPES = frozenset({"microsoft.web/sites/slots", "microsoft.sql/servers/databases"})
 
+# Extension types whose listing at a subscription or resource group returns every one within that scope, on the
+# scope itself or on anything beneath it (a lock on a resource is in its subscription's listing). Source: Management
+# Locks - List At Subscription Level "Gets all the management locks for a subscription" and List At Resource Group
+# Level "Gets all the management locks for a resource group" (resources/.../Microsoft.Authorization/stable/
+# 2020-05-01/locks.json); `az lock list` prints resource-level locks from the subscription listing. Subscription
+# diagnostic settings are not such a type: their listing holds only the subscription's own settings.
+SCOPE_WIDE_EXTENSION_TYPES = frozenset({"microsoft.authorization/locks"})
+
 # Fields `/resources` returns: ARM's inventory listing leaves `properties` out.
 _INVENTORY_FIELDS = (
     "id",
@@ -86,10 +94,13 @@ class ArmIndex:
         self.docs: dict[str, dict[str, Any]] = {}
         self.children: dict[str, list[dict[str, Any]]] = {}
         self.tracked: list[tuple[ids.ArmPath, dict[str, Any]]] = []
+        self.scope_wide: dict[str, list[tuple[str, dict[str, Any]]]] = {}  # type -> (lower-cased id, document)
         for doc in estate.resources:
             rid = str(doc["id"])
             parsed = ids.parse(rid)
             self.docs[parsed.key] = doc
+            if str(parsed.type).lower() in SCOPE_WIDE_EXTENSION_TYPES:
+                self.scope_wide.setdefault(str(parsed.type).lower(), []).append((parsed.key, doc))
             self.children.setdefault(rid.rsplit("/", 1)[0].lower(), []).append(doc)
             # Inventory (/resources) lists tracked resources: those in a resource group with a location, at the
             # top level or of a nested type ARM tracks.
@@ -136,6 +147,10 @@ class ArmIndex:
         # A collection: its owner must exist.
         if parsed.parent is not None and not self.exists(parsed.parent):
             raise self._not_found(ids.parse(parsed.parent))
+        rtype = (parsed.type or "").lower()
+        if parsed.top_level and rtype in SCOPE_WIDE_EXTENSION_TYPES:
+            prefix = str(parsed.parent).lower() + "/"
+            return [doc for key, doc in self.scope_wide.get(rtype, []) if key.startswith(prefix)]
         found = list(self.children.get(parsed.key, []))
         if parsed.top_level and parsed.resource_group is None:
             # Subscription-wide provider listing: add the same collection in every resource group.
