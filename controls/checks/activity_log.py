@@ -159,7 +159,7 @@ def activity_log_exported(facts: FactSet, thresholds: Thresholds) -> Iterator[Ou
             detail_ja = "どの診断設定も有効なカテゴリを workspaceId か storageAccountId へ送っていません"
             detail_en = "no diagnostic setting sends an enabled category to a workspaceId or storageAccountId"
         else:
-            shown = ", ".join(sorted(sent)) or "なし"
+            shown = ", ".join(dict.fromkeys(c for s in retained for c in _enabled_logs(s)))
             detail_ja = f"カテゴリ {', '.join(missing)} が保持先へ送られていません（送信中: {shown}）"
             detail_en = f"categories {', '.join(missing)} are not sent to a retained destination (sent: {shown})"
         yield failed(
