@@ -228,7 +228,8 @@ def _action_group(group_id: Any, groups: dict[str, Evidence], facts: FactSet) ->
             f"action group {name} has no receiver that is not Disabled",
             ev,
         )
-    return _Group("ok", f"アクショングループ {name}（通知先 {count}）", f"action group {name} ({count} receivers)", ev)
+    plural = "receiver" if count == 1 else "receivers"
+    return _Group("ok", f"アクショングループ {name}（通知先 {count}）", f"action group {name} ({count} {plural})", ev)
 
 
 def _best_group(ids: list[Any], groups: dict[str, Evidence], facts: FactSet) -> tuple[_Group | None, list[_Group]]:

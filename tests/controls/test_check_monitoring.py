@@ -228,7 +228,7 @@ def queries(*evidence: Evidence, **kw: Any):
 def test_audit_workspace_with_enabled_rule_passes():
     found = queries(workspace(), sub_settings(setting("to-law", *ALL4)), action_group(), query_rule("failed-signins"))
     assert found[WS.lower()].status == Status.PASS
-    assert "watched by enabled log search alerts failed-signins (action group ag-ops (1 receivers))" in (
+    assert "watched by enabled log search alerts failed-signins (action group ag-ops (1 receiver))" in (
         found[WS.lower()].reason_en
     )
 
