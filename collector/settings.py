@@ -339,6 +339,30 @@ def _validate(s: Settings, where: str) -> None:
         )
 
     # -- Logging and monitoring
+    from controls.checks.activity_log import ACTIVITY_LOG_CATEGORIES, OPERATION_RE
+    from controls.checks.log_analytics import WORKSPACE_ID_RE
+
+    known = {c.lower() for c in ACTIVITY_LOG_CATEGORIES}
+    if not s.thresholds.activity_log_categories or any(
+        c.strip().lower() not in known for c in s.thresholds.activity_log_categories
+    ):
+        raise ConfigError(
+            f"{where}: key 'thresholds.activity_log_categories': {list(s.thresholds.activity_log_categories)!r} must "
+            f"list one or more activity log categories of {', '.join(ACTIVITY_LOG_CATEGORIES)}"
+        )
+    if not s.thresholds.security_alert_operations or any(
+        not OPERATION_RE.match(op.strip()) for op in s.thresholds.security_alert_operations
+    ):
+        raise ConfigError(
+            f"{where}: key 'thresholds.security_alert_operations': {list(s.thresholds.security_alert_operations)!r} "
+            "must list one or more operation names such as Microsoft.Network/networkSecurityGroups/write"
+        )
+    for ws in s.thresholds.log_workspace_capped_allowed:
+        if not WORKSPACE_ID_RE.match(ws.strip()):
+            raise ConfigError(
+                f"{where}: key 'thresholds.log_workspace_capped_allowed': {ws!r} is not a Log Analytics workspace "
+                "resource id (/subscriptions/…/providers/Microsoft.OperationalInsights/workspaces/…)"
+            )
 
     # -- Defender for Cloud and VM agents
     if not s.thresholds.defender_required_plans:

@@ -210,6 +210,26 @@ class Thresholds:
     certificate_expiry_warning_days: int = 30
 
     # -- Logging and monitoring
+    # Activity log categories every subscription must send to a Log Analytics workspace or storage account
+    # through a subscription diagnostic setting (check activity-log-exported); the allLogs group covers them all.
+    activity_log_categories: tuple[str, ...] = ("Administrative", "Security", "Policy", "Alert")
+    # Operations an enabled activity log alert with a working action group must watch in every subscription
+    # (check security-change-alerts); compared case-insensitively.
+    security_alert_operations: tuple[str, ...] = (
+        "Microsoft.Network/networkSecurityGroups/write",
+        "Microsoft.Network/networkSecurityGroups/delete",
+        "Microsoft.Network/networkSecurityGroups/securityRules/write",
+        "Microsoft.Network/networkSecurityGroups/securityRules/delete",
+        "Microsoft.Sql/servers/firewallRules/write",
+        "Microsoft.Sql/servers/firewallRules/delete",
+        "Microsoft.Authorization/policyAssignments/write",
+        "Microsoft.Authorization/policyAssignments/delete",
+        "Microsoft.KeyVault/vaults/write",
+        "Microsoft.KeyVault/vaults/delete",
+    )
+    # Log Analytics workspaces (resource ids) whose daily ingestion cap the operator set knowingly (check
+    # log-workspace-no-daily-cap); any other workspace with a cap fails, since a cap stops ingestion for the day.
+    log_workspace_capped_allowed: tuple[str, ...] = ()
 
     # -- Defender for Cloud and VM agents
     # Defender for Cloud plans (Pricings - List names, compared case-insensitively) every subscription must have

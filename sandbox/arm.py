@@ -66,10 +66,15 @@ DESCENDANT_LISTINGS = {
 # assessments on all your scanned resources inside a scope" (Microsoft.Security 2021-06-01, example
 # ListAssessments_example.json lists assessments on scale sets for scope subscriptions/{id}); Sub Assessments -
 # List All, "Get security sub-assessments on all your scanned resources inside a subscription scope" (2019-01-01-
-# preview, ListSubscriptionSubAssessments_example.json). Add a type here only with a source.
+# preview, ListSubscriptionSubAssessments_example.json); Management Locks - List At Subscription Level "Gets all
+# the management locks for a subscription" and List At Resource Group Level "Gets all the management locks for a
+# resource group" (Microsoft.Authorization 2020-05-01 locks.json; `az lock list` prints resource-level locks from
+# the subscription listing). Subscription diagnostic settings are not such a type: their listing holds only the
+# subscription's own settings. Add a type here only with a source.
 SCOPE_WIDE_LISTINGS = {
     "microsoft.security/assessments": "microsoft.security/assessments",
     "microsoft.security/subassessments": "microsoft.security/assessments/subassessments",
+    "microsoft.authorization/locks": "microsoft.authorization/locks",
 }
 
 # Fields `/resources` returns: ARM's inventory listing leaves `properties` out.

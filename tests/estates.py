@@ -65,3 +65,17 @@ def sql_server(name: str, properties: dict[str, Any], *, subscription: str = PRO
     master = doc(f"Microsoft.Sql/servers/{name}/databases/master", {"status": "Online"}, subscription=subscription,
                  location="japaneast", kind="v12.0,system")  # fmt: skip
     return [server, master]
+
+
+def activity_logged(destination: str, subscriptions: Iterable[str] = (PROD, DEV)) -> list[dict[str, Any]]:
+    """Each subscription's activity log sent to `destination` (a workspace or storage account id), as Subscription
+    Diagnostic Settings - List returns it: a requirement activity-log-exported shares with another check then rolls
+    up on that check's findings."""
+    key = "workspaceId" if "/workspaces/" in destination.lower() else "storageAccountId"
+    logs = [{"category": c, "enabled": True} for c in ("Administrative", "Security", "Policy", "Alert")]
+    return [
+        {"id": f"/subscriptions/{s}/providers/Microsoft.Insights/diagnosticSettings/activity-log",
+         "name": "activity-log", "type": "Microsoft.Insights/diagnosticSettings",
+         "properties": {key: destination, "logs": logs}}
+        for s in subscriptions
+    ]  # fmt: skip

@@ -53,7 +53,8 @@ def test_collect_then_status_json(collected, capsys):
     assert sorted(rows) == list(range(1, 183))
     assert rows[123]["status"] == "fail" and "TLS1_0" in rows[123]["reason_en"]
     assert rows[145]["status"] == "fail" and rows[145]["coverage"] == "partial" and rows[145]["coverage_en"]
-    assert rows[132]["status"] == "manual" and rows[132]["coverage"] == "supporting" and rows[132]["title_ja"]
+    assert rows[132]["status"] == "fail" and rows[132]["coverage"] == "partial" and rows[132]["title_ja"]
+    assert rows[97]["status"] == "fail" and rows[97]["coverage"] == "supporting" and rows[97]["title_ja"]
     assert rows[99]["status"] == "not_applicable"
 
 

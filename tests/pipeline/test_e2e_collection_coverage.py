@@ -149,6 +149,17 @@ def _postgresql(rid: str) -> list[dict[str, Any]]:
 
 
 # -- builders: Logging and monitoring
+def _workspace(rid: str) -> list[dict[str, Any]]:
+    """A workspace, and the subscription's activity log setting sending to it and to the guard storage account, so
+    the workspace receives audit logs and the account is a log archive (both judged only as log destinations)."""
+    capping = {"dailyQuotaGb": -1.0, "dataIngestionStatus": "RespectQuota"}
+    setting = f"/subscriptions/{PROD}/providers/Microsoft.Insights/diagnosticSettings/guard-activity"
+    return [
+        generic(rid, {"retentionInDays": 730, "workspaceCapping": capping}),
+        {"id": setting, "name": "guard-activity", "type": "Microsoft.Insights/diagnosticSettings",
+         "properties": {"workspaceId": rid, "storageAccountId": _id("microsoft.storage/storageaccounts"),
+                        "logs": [{"category": "Administrative", "enabled": True}]}},
+    ]  # fmt: skip
 
 
 # -- builders: Defender for Cloud and VM agents
@@ -208,6 +219,7 @@ BUILDERS: dict[str, Callable[[str], list[dict[str, Any]]]] = {
     # -- Storage, Key Vault, managed disks
     # -- App Service
     # -- Logging and monitoring
+    "microsoft.operationalinsights/workspaces": _workspace,
     # -- Defender for Cloud and VM agents
     # -- Backups and continuity
     "microsoft.recoveryservices/vaults": _recovery_vault,

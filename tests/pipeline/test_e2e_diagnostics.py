@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from controls.model import FactKind, Status
-from tests.estates import doc, estate, rid
+from tests.estates import activity_logged, doc, estate, rid
 from tests.pipeline.test_e2e_app_service import site, site_id
 from tests.pipeline.test_e2e_nsg import assert_finding, nsg, nsg_id, rule
 
@@ -207,6 +207,7 @@ def test_every_resource_logging_to_a_workspace_passes(judge):
         diag(kv_id("kv-karte"), "send-to-law", workspace=WORKSPACE),
         *sql_server("sql-karte"),
         diag(f"{sql_id('sql-karte')}/databases/master", "audit-to-law", workspace=WORKSPACE, groups=("audit",)),
+        *activity_logged(WORKSPACE),
     ]
     judged = judge(estate(resources))
     assert_finding(judged, CHECK, kv_id("kv-karte"), Status.PASS)
@@ -220,6 +221,7 @@ def test_unreadable_settings_are_an_error_not_a_pass(judge):
         diag(kv_id("kv-karte"), "send-to-law", workspace=WORKSPACE),
         key_vault("kv-locked"),
         diag(kv_id("kv-locked"), "send-to-law", workspace=WORKSPACE),
+        *activity_logged(WORKSPACE),
     ]
     fault = {"kind": "forbidden", "path": "*/vaults/kv-locked/providers/microsoft.insights/diagnosticSettings"}
     judged = judge(estate(resources, faults=[fault]))
@@ -255,6 +257,7 @@ def test_deployment_slots_are_judged_on_their_own_diagnostic_settings(judge):
         diag(site_id("app-karte"), "send-to-law", workspace=WORKSPACE),
         *slot("app-karte", "staging"),
         diag(slot_id("app-karte", "staging"), "send-to-law", workspace=WORKSPACE, groups=(), categories=audit),
+        *activity_logged(WORKSPACE),
     ]
     judged = judge(estate(resources))
     staging = assert_finding(judged, CHECK, slot_id("app-karte", "staging"), Status.PASS,

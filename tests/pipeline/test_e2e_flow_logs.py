@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from controls.model import Status
-from tests.estates import PROD, estate, rid
+from tests.estates import PROD, activity_logged, estate, rid
 from tests.pipeline.test_e2e_nsg import assert_finding, nsg, nsg_id, rule
 
 CHECK = "nsg-flow-logs-enabled"
@@ -139,7 +139,7 @@ HTTPS = rule("AllowHttpsFromInternet", 100, ports="443")
 def flow_estate(cases: dict[str, dict[str, Any]], *extra: dict[str, Any]) -> dict[str, Any]:
     """cases: NSG name -> {"log": kwargs of its own NSG flow log (absent: none), "subnets": [subnet ids],
     "nics": [NIC ids]}."""
-    docs: list[dict[str, Any]] = [watcher(), storage_account(), *extra]
+    docs: list[dict[str, Any]] = [watcher(), storage_account(), *activity_logged(LOGS_ACCOUNT), *extra]
     for name, case in cases.items():
         docs.append(nsg(name, HTTPS, subnets=tuple(case.get("subnets", ())), nics=tuple(case.get("nics", ()))))
         if "log" in case:

@@ -53,14 +53,14 @@ def test_default_threshold_365_days(judge):
     assert "30" in dev.reason_ja and "365" in dev.reason_ja
     # Retention says 400 days, but the workspace purges data after 30.
     assert_finding(judged, CHECK, ws_id("log-karte-purge"), Status.FAIL, "immediatePurgeDataOn30Days is true")
-    assert judged.verdict(132) == Status.FAIL  # the supporting check contradicts the claim
+    assert judged.verdict(132) == Status.FAIL  # a workspace keeps logs too briefly
 
 
 def test_all_workspaces_at_or_above_threshold_pass(judge):
     judged = judge(estate([workspace("log-karte-prod", 730), workspace("log-karte-dev", 365, subscription=DEV)]))
     assert_finding(judged, CHECK, ws_id("log-karte-prod"), Status.PASS)
     assert_finding(judged, CHECK, ws_id("log-karte-dev", DEV), Status.PASS)
-    assert judged.verdict(132) == Status.MANUAL  # 132's three duties are a person's to attest
+    assert judged.verdict(132) == Status.FAIL  # retention passes; no workspace is delete-locked
 
 
 def test_threshold_override_makes_30_days_enough(judge):
@@ -74,4 +74,4 @@ def test_threshold_override_makes_30_days_enough(judge):
     # Purging after 30 days still keeps the 30 days required.
     assert_finding(judged, CHECK, ws_id("log-purge"), Status.PASS, "retentionInDays is 90")
     assert_finding(judged, CHECK, ws_id("log-karte-short"), Status.FAIL, "retentionInDays is 7", "30 or more")
-    assert judged.verdict(132) == Status.FAIL  # the supporting check contradicts the claim
+    assert judged.verdict(132) == Status.FAIL  # a workspace keeps logs too briefly
