@@ -18,19 +18,20 @@ def test_demo_prints_every_requirement_and_a_summary(tmp_path, capsys):
     rows = [line for line in out.splitlines() if re.match(r"^\s*\d{1,3}  ", line)]
     assert [int(r.split()[0]) for r in rows] == list(range(1, 183))
     assert re.search(
-        r"182 requirements: 1 pass, 14 fail, 114 manual, 6 attested, 2 expired, 32 inherited, 13 not_applicable — "
-        r"checks decide 0 fully, 11 partly, support 5 manual",
+        r"182 requirements: 1 pass, 30 fail, 7 partial, 91 manual, 6 attested, 2 expired, 32 inherited, "
+        r"13 not_applicable — checks decide 0 fully, 34 partly, support 5 manual",
         out,
     )
     nsg_row = next(r for r in rows if r.split()[0] == "87")
-    assert "FAIL" in nsg_row and "3389" in nsg_row and "support" in nsg_row
+    assert "FAIL" in nsg_row and "3389" in nsg_row and "partial" in nsg_row
     # No 145 is covered in part; the broad custom role EMR Operator fails it.
     roles_row = next(r for r in rows if r.split()[0] == "145")
     assert "FAIL" in roles_row and "partial" in roles_row and "EMR Operator" in roles_row
-    # No 118's checks all pass but prove only the integrity of data in transit; the example attestation of a
-    # third-party vulnerability assessment covers the rest, so it passes.
-    partial_row = next(r for r in rows if r.split()[0] == "118")
-    assert "pass" in partial_row and "partial" in partial_row and "covered by attestation ATT-DEMO-004" in partial_row
+    # No 113's checks all pass but cover it in part; the example attestation (no compilers on production)
+    # covers the rest, so it passes. No 118 has an attestation too, but a failing check outweighs it.
+    partial_row = next(r for r in rows if r.split()[0] == "113")
+    assert "pass" in partial_row and "partial" in partial_row and "covered by attestation ATT-DEMO-006" in partial_row
+    assert "FAIL" in next(r for r in rows if r.split()[0] == "118")
     # The example sheet: valid attestations, and one that lapsed.
     assert "attested" in next(r for r in rows if r.split()[0] == "1") and "ATT-DEMO-001" in out
     assert "EXPIRED" in next(r for r in rows if r.split()[0] == "182")
@@ -177,7 +178,7 @@ def test_after_the_demo_read_commands_find_its_database_without_settings(tmp_pat
     capsys.readouterr()
     assert main(["status", "--lang", "en"]) == 0
     captured = capsys.readouterr()
-    assert "182 requirements: 1 pass, 14 fail, 114 manual, 6 attested, 2 expired" in captured.out
+    assert "182 requirements: 1 pass, 30 fail, 7 partial, 91 manual, 6 attested, 2 expired" in captured.out
     assert "reading the demo's shoko-data/demo.db" in captured.err
     assert main(["explain", "86"]) == 0 and "nsg-emr-prod-mgmt" in capsys.readouterr().out
     assert main(["verify"]) == 0 and "hash chain intact" in capsys.readouterr().out

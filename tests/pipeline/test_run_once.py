@@ -15,11 +15,13 @@ from tests.pipeline.conftest import sandbox_settings
 
 EMR = Path(__file__).resolve().parents[2] / "sandbox" / "estates" / "hospital-emr.yaml"
 # The example estate's deliberate violations (sandbox/README.md) and the requirements they break.
-# 18, 87, 97 and 141 are attested by a person, but their supporting checks fail, which contradicts the claim.
-EXPECTED_FAIL = {18, 37, 67, 86, 87, 96, 97, 123, 128, 141, 142, 144, 145, 148}
-# The checks pass but cover the requirement only in part (118: data in transit, not the vulnerability
-# assessment); no requirement is covered fully by checks yet, so nothing reads pass.
-EXPECTED_PARTIAL = {118}
+# 18, 97, 141 and 181 are a person's to attest, but their supporting checks fail, which contradicts the claim.
+EXPECTED_FAIL = {18, 37, 48, 61, 62, 67, 73, 74, 86, 87, 90, 91, 94, 96, 97, 117, 118, 123, 124, 126, 128, 132, 141,
+                 142, 144, 145, 147, 148, 179, 181}  # fmt: skip
+# The checks pass but cover the requirement only in part (e.g. 113: remote debugging off and SCM sites
+# restricted, not the absence of compilers on production); no requirement is covered fully by checks, so
+# without attestations (this ledger has none) nothing reads pass.
+EXPECTED_PARTIAL = {72, 92, 93, 112, 113, 119, 125, 129}
 
 
 @pytest.fixture(scope="module")
