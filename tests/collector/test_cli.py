@@ -52,7 +52,10 @@ def test_collect_then_status_json(collected, capsys):
     assert data["run"]["status"] == "completed" and len(data["run"]["digest"]) == 64
     rows = {r["no"]: r for r in data["requirements"]}
     assert sorted(rows) == list(range(1, 183))
-    assert rows[123]["status"] == "fail" and "TLS1_0" in rows[123]["reason_en"]
+    assert rows[123]["status"] == "fail" and "failed" in rows[123]["reason_en"]
+    assert main(["explain", "123", "--json"]) == 0
+    failing = [f["reason_en"] for f in json.loads(capsys.readouterr().out)["findings"] if f["status"] == "fail"]
+    assert any("stemrdevje minimumTlsVersion is TLS1_0" in reason for reason in failing)
     assert rows[145]["status"] == "fail" and rows[145]["coverage"] == "partial" and rows[145]["coverage_en"]
     assert rows[132]["status"] == "fail" and rows[132]["coverage"] == "partial" and rows[132]["title_ja"]
     assert rows[97]["status"] == "fail" and rows[97]["coverage"] == "supporting" and rows[97]["title_ja"]
