@@ -383,6 +383,13 @@ def _validate(s: Settings, where: str) -> None:
         raise ConfigError(f"{where}: key 'thresholds.backup_max_age_hours': must be at least 1 hour, e.g. 26")
     if s.thresholds.dr_test_max_age_days < 1:
         raise ConfigError(f"{where}: key 'thresholds.dr_test_max_age_days': must be at least 1 day, e.g. 365")
+    # -- Accounts and privileged identities
+
+    # -- Local and shared admin accounts
+
+    # -- Passwords, lockout and MFA
+
+    # -- Time synchronisation
 
 
 def load_settings(

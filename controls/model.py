@@ -252,6 +252,14 @@ class Thresholds:
     backup_max_age_hours: int = 26  # the newest VM backup may be at most this old (a daily backup, with slack)
     dr_test_max_age_days: int = 365  # the last successful Site Recovery test failover may be at most this old
 
+    # -- Accounts and privileged identities
+
+    # -- Local and shared admin accounts
+
+    # -- Passwords, lockout and MFA
+
+    # -- Time synchronisation
+
 
 class DriftKind(StrEnum):
     """How a finding or a verdict changed between two completed runs."""

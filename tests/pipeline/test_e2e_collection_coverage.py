@@ -201,6 +201,18 @@ def _recovery_vault(rid: str) -> list[dict[str, Any]]:
     return [*built, *backup_item(rid, _id("microsoft.compute/virtualmachines"))]
 
 
+# -- builders: Accounts and privileged identities
+
+
+# -- builders: Local and shared admin accounts
+
+
+# -- builders: Passwords, lockout and MFA
+
+
+# -- builders: Time synchronisation
+
+
 BUILDERS: dict[str, Callable[[str], list[dict[str, Any]]]] = {
     "microsoft.web/sites": _site,
     "microsoft.web/sites/slots": _site,
@@ -223,6 +235,10 @@ BUILDERS: dict[str, Callable[[str], list[dict[str, Any]]]] = {
     # -- Defender for Cloud and VM agents
     # -- Backups and continuity
     "microsoft.recoveryservices/vaults": _recovery_vault,
+    # -- Accounts and privileged identities
+    # -- Local and shared admin accounts
+    # -- Passwords, lockout and MFA
+    # -- Time synchronisation
 }
 
 
