@@ -18,6 +18,11 @@ _DENIED_ACTION = re.compile(r"perform action '([^']+)'", re.IGNORECASE)
 _UNREGISTERED_NAMESPACE = re.compile(r"namespace '([^']+)'", re.IGNORECASE)
 
 
+# A Graph 403 names no permission; a fetcher of a read that needs an optional one appends
+# "(needs Microsoft Graph application permission Policy.Read.All)" to the error message.
+_GRAPH_PERMISSION = re.compile(r"needs Microsoft Graph application permission ([A-Za-z]+(?:\.[A-Za-z]+)+)")
+
+
 def cause(err: CollectionError) -> tuple[str, str]:
     """(ja, en): the code and HTTP status, and, where the answer tells, the permission or provider missing."""
     code = f"{err.code} (HTTP {err.status_code})" if err.status_code is not None else err.code
@@ -39,6 +44,12 @@ def cause(err: CollectionError) -> tuple[str, str]:
             f"{code}: resource provider {name} is not registered in the subscription",
         )
     if err.code == "Authorization_RequestDenied":
+        named = _GRAPH_PERMISSION.search(message)
+        if named:  # a fetcher of an optional read says which permission it needs
+            return (
+                f"{code}: アプリケーションに Microsoft Graph のアプリケーション権限 {named.group(1)} がありません",
+                f"{code}: the application lacks the Microsoft Graph application permission {named.group(1)}",
+            )
         return (
             f"{code}: アプリケーションに Microsoft Graph の読み取り権限（Directory.Read.All 等）がありません",
             f"{code}: the application lacks the Microsoft Graph read permission (Directory.Read.All or the one "

@@ -211,8 +211,18 @@ def test_an_error_finding_names_the_missing_permission_or_provider():
         None,
         AT,
     )
-    check = fake("plans", (72,), [], reads=("defender_pricing", "directory_principal"))
-    result = evaluate_mapped(FactSet([], [denied, unregistered, graph]), [Req(72)], [check])
+    policies = CollectionError(
+        "conditional_access_policy",
+        "entra.policies",
+        "tenant-ca",
+        "Authorization_RequestDenied",
+        "Insufficient privileges (needs Microsoft Graph application permission Policy.Read.All)",
+        403,
+        None,
+        AT,
+    )
+    check = fake("plans", (72,), [], reads=("defender_pricing", "directory_principal", "conditional_access_policy"))
+    result = evaluate_mapped(FactSet([], [denied, unregistered, graph, policies]), [Req(72)], [check])
     by_scope = {f.resource_id: f for f in result.findings}
     assert all(f.status == Status.ERROR for f in result.findings)
     assert "lacks permission for Microsoft.Security/pricings/read" in by_scope[SUB].reason_en
@@ -220,6 +230,7 @@ def test_an_error_finding_names_the_missing_permission_or_provider():
     assert "resource provider Microsoft.Security is not registered" in by_scope[f"{SUB}-b"].reason_en
     assert "MissingSubscriptionRegistration (HTTP 409)" in by_scope[f"{SUB}-b"].reason_en
     assert "Microsoft Graph read permission" in by_scope["tenant"].reason_en
+    assert "lacks the Microsoft Graph application permission Policy.Read.All" in by_scope["tenant-ca"].reason_en
     assert next(v for v in result.verdicts if v.requirement == 72).status == Status.ERROR
 
 
