@@ -69,6 +69,8 @@ def validate_alerts(alerts: AlertSettings, where: str) -> None:
     for key in ("retry_initial_seconds", "retry_max_seconds", "give_up_hours", "max_items", "timeout_seconds"):
         if getattr(alerts, key) < 1:
             raise fail(key, "must be at least 1")
+    if alerts.attestation_warning_days < 0:
+        raise fail("attestation_warning_days", "must be 0 (never) or more days")
     if alerts.retry_max_seconds < alerts.retry_initial_seconds:
         raise fail("retry_max_seconds", "must not be less than retry_initial_seconds")
 

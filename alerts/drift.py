@@ -35,9 +35,11 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from datetime import date
 from itertools import islice
 from typing import TYPE_CHECKING
 
+from controls.attestations import Attestation
 from controls.model import DriftEvent, DriftKind, Finding, Status, Verdict
 
 if TYPE_CHECKING:
@@ -68,6 +70,7 @@ KIND_JA = {
     DriftKind.RESOURCE_GONE: "資源の消失",
     DriftKind.NEW_RESOURCE: "新しい資源",
     DriftKind.VERDICT_CHANGED: "判定の変化",
+    DriftKind.ATTESTATION_EXPIRING: "アテステーションの期限が近い",
 }
 KIND_EN = {
     DriftKind.NEW_FAILURE: "new failure",
@@ -76,6 +79,7 @@ KIND_EN = {
     DriftKind.RESOURCE_GONE: "resource gone",
     DriftKind.NEW_RESOURCE: "new resource",
     DriftKind.VERDICT_CHANGED: "verdict changed",
+    DriftKind.ATTESTATION_EXPIRING: "attestation expiring",
 }
 
 Key = tuple[str, str]  # (check id, lower-cased resource id)
@@ -395,3 +399,40 @@ def detect_for_run(
         check_runs=base.check_runs,
         verdict_runs=base.verdict_runs,
     )
+
+
+def attestation_expiry_events(
+    attestations: Iterable[Attestation], on: date, previous_on: date | None, warning_days: int, run_id: int | None
+) -> list[DriftEvent]:
+    """A warning when a valid attestation comes within `warning_days` of its valid_until: once, in the first
+    full run that sees it there (the previous full run, on `previous_on`, saw it further off or not at all).
+    Its lapse is a failing finding of the pseudo-check `attestation` and alerts like any failure."""
+    if warning_days <= 0:
+        return []
+    events = []
+    for a in attestations:
+        if a.state(on) != "valid":
+            continue
+        left = (a.valid_until - on).days
+        if left > warning_days:
+            continue
+        seen_near = previous_on is not None and a.state(previous_on) == "valid"
+        if seen_near and (a.valid_until - previous_on).days <= warning_days:  # type: ignore[operator]
+            continue  # the previous full run already warned
+        numbers = ", ".join(str(n) for n in a.requirements)
+        events.append(
+            DriftEvent(
+                kind=DriftKind.ATTESTATION_EXPIRING,
+                check_id="attestation",
+                resource_id=f"attestation:{a.id}",
+                requirements=a.requirements,
+                before=Status.PASS,
+                after=Status.PASS,
+                reason_ja=f"{KIND_JA[DriftKind.ATTESTATION_EXPIRING]}: {a.id}（No {numbers}、{a.owner}）は "
+                f"{a.valid_until} に期限切れ（あと {left} 日）。更新してください",
+                reason_en=f"{KIND_EN[DriftKind.ATTESTATION_EXPIRING]}: {a.id} (No {numbers}, {a.owner}) expires on "
+                f"{a.valid_until}, in {left} day(s); renew it",
+                previous_run=run_id,
+            )
+        )
+    return events

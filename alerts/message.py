@@ -27,6 +27,7 @@ EVENT_LABELS: dict[str, tuple[str, str, str]] = {
     "resolved": ("解消", "resolved", "resolved"),
     "resource_gone": ("判定対象から消えたリソース", "resource no longer judged", "resources no longer judged"),
     "verdict_changed": ("判定の変化", "verdict change", "verdict changes"),
+    "attestation_expiring": ("期限が近いアテステーション", "attestation expiring", "attestations expiring"),
     "new_resource": ("新たに判定されたリソース(適合)", "new resource (passing)", "new resources (passing)"),
 }
 STATUS_JA = {

@@ -82,6 +82,8 @@ def severity_of(event: DriftEvent, alerts: AlertSettings, *, open_alert: bool = 
         return "medium" if after in _OPENING else "info"
     if event.kind == DriftKind.RESOURCE_GONE:
         return "info" if open_alert else "low"
+    if event.kind == DriftKind.ATTESTATION_EXPIRING:
+        return "medium"
     return "info"  # resolved, new resource
 
 

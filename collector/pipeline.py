@@ -16,7 +16,7 @@ from typing import Any
 
 from azure.core.credentials import TokenCredential
 
-from alerts.drift import detect_for_run
+from alerts.drift import attestation_expiry_events, detect_for_run
 from collector import __version__
 from collector.azure_clients import ClientFactory, make_credential
 from collector.fetchers import SUBSCRIPTIONS
@@ -187,7 +187,8 @@ def _run_locked(
         plan = plan_for(checks)
         facts = collect(settings, credential, plan)
         # People's attestations in force join the run's evidence, so its verdicts cite what they relied on.
-        facts = FactSet(facts.evidence + as_evidence(ledger.attestations(), datetime.now(UTC)), facts.errors)
+        attestations = ledger.attestations()
+        facts = FactSet(facts.evidence + as_evidence(attestations, datetime.now(UTC)), facts.errors)
         ledger.add_evidence(run_id, facts.evidence)
         ledger.add_collection_errors(run_id, facts.errors)
         result = evaluate(facts, catalog, settings.thresholds, plan.checks)
@@ -197,6 +198,17 @@ def _run_locked(
         ledger.add_findings(run_id, result.findings)
         ledger.add_verdicts(run_id, result.verdicts)
         drift = tuple(detect_for_run(ledger, run_id, scope["checks"], result.findings, result.verdicts))
+        if kinds is None:  # a full run warns of attestations near their expiry, once
+            previous = ledger.latest_run(completed_only=True, full_only=True)
+            drift += tuple(
+                attestation_expiry_events(
+                    attestations,
+                    datetime.now(UTC).date(),
+                    previous.started_at.astimezone(UTC).date() if previous else None,
+                    settings.alerts.attestation_warning_days,
+                    previous.id if previous else None,
+                )
+            )
         ledger.add_drift_events(run_id, drift)
         keeper.stop()
         ledger.complete_run(run_id, datetime.now(UTC))

@@ -109,6 +109,8 @@ class AlertSettings:
     )
     # An alert still open this long after it was last sent is sent again as a reminder; 0 = never.
     reminder_hours: int = 24
+    # A valid attestation this many days from its valid_until is alerted once (medium); 0 = never.
+    attestation_warning_days: int = 30
     # Failed deliveries are retried after retry_initial_seconds, doubling up to retry_max_seconds ...
     retry_initial_seconds: int = 30
     retry_max_seconds: int = 1800

@@ -270,6 +270,7 @@ class DriftKind(StrEnum):
     RESOURCE_GONE = "resource_gone"  # a (check, resource) judged before is no longer judged
     NEW_RESOURCE = "new_resource"  # a (check, resource) judged for the first time, passing
     VERDICT_CHANGED = "verdict_changed"  # a requirement's status changed
+    ATTESTATION_EXPIRING = "attestation_expiring"  # a valid attestation is within its warning window
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from alerts.drift import detect
@@ -184,3 +186,33 @@ def test_a_resource_reported_twice_by_one_check_counts_at_its_worst() -> None:
     current = [finding(Status.PASS), finding(Status.FAIL)]
     event = one(detect([finding(Status.PASS)], current, [], [], 1))
     assert event.kind == DriftKind.NEW_FAILURE
+
+
+def test_an_attestation_near_its_expiry_is_warned_once_in_the_first_full_run_that_sees_it() -> None:
+    from datetime import date
+
+    from alerts.drift import attestation_expiry_events
+    from alerts.policy import severity_of
+    from collector.settings import AlertSettings
+    from controls.attestations import Attestation, Revocation
+
+    policy = Attestation("ATT-1", (13, 14), "委員会", date(2026, 4, 1), date(2026, 12, 31), "方針", "policy")
+    far = Attestation("ATT-2", (1,), "CISO", date(2026, 4, 1), date(2027, 12, 31), "P", "P")
+    lapsed = Attestation("ATT-3", (2,), "CISO", date(2025, 4, 1), date(2026, 11, 30), "P", "P")
+    revoked = Attestation("ATT-4", (3,), "x", date(2026, 4, 1), date(2026, 12, 20), "P", "P").with_revocation(
+        Revocation("x", datetime(2026, 11, 1, tzinfo=UTC), "wrong")
+    )
+    everything = [policy, far, lapsed, revoked]
+
+    (event,) = attestation_expiry_events(everything, date(2026, 12, 2), date(2026, 11, 25), 30, 7)
+    assert event.kind == DriftKind.ATTESTATION_EXPIRING and event.resource_id == "attestation:ATT-1"
+    assert event.requirements == (13, 14) and event.previous_run == 7
+    assert "expires on 2026-12-31, in 29 day(s); renew it" in event.reason_en and "あと 29 日" in event.reason_ja
+    assert severity_of(event, AlertSettings()) == "medium"
+    # Once: the next run, already inside the window, says nothing more; nor does a first run ever when 0.
+    assert attestation_expiry_events(everything, date(2026, 12, 3), date(2026, 12, 2), 30, 8) == []
+    assert attestation_expiry_events(everything, date(2026, 12, 2), None, 0, None) == []
+    # Without an earlier full run, the first run warns.
+    assert [e.resource_id for e in attestation_expiry_events(everything, date(2026, 12, 2), None, 30, None)] == [
+        "attestation:ATT-1"
+    ]

@@ -82,3 +82,24 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path, monkeypatch, capsys):
     ])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and "is not accepted (allowed: .csv, .docx" in err and err.count("\n") == 1
+
+
+def test_an_attestation_near_expiry_is_drift_once(tmp_path: Path, monkeypatch, capsys):
+    from datetime import date, timedelta
+
+    monkeypatch.setenv("SHOKO_DATABASE_URL", f"sqlite:///{tmp_path}/shoko.db")
+    soon = (date.today() + timedelta(days=10)).isoformat()
+    assert main([
+        "attest", "add", "--id", "ATT-SOON", "--requirements", "165", "--owner", "人事部",
+        "--statement-ja", "教育済み", "--statement-en", "trained", "--valid-until", soon, "--attested-on", "2026-01-01",
+    ]) == 0  # fmt: skip
+    with Sandbox.from_file(EMR) as sb:
+        info = tmp_path / "sandbox.json"
+        info.write_text(json.dumps(sb.info.to_dict()), encoding="utf-8")
+        assert main(["collect", "--sandbox-info", str(info)]) == 0
+        assert main(["collect", "--sandbox-info", str(info)]) == 0
+    capsys.readouterr()
+    assert main(["drift", "--json"]) == 0
+    events = [e for e in json.loads(capsys.readouterr().out) if e["kind"] == "attestation_expiring"]
+    assert len(events) == 1 and events[0]["run"] == 1 and events[0]["resource_id"] == "attestation:ATT-SOON"
+    assert f"expires on {soon}, in 10 day(s)" in events[0]["reason_en"]
