@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from collector.settings import ConfigError, Settings, load_settings, read_sandbox_info, sandbox_overrides
@@ -69,7 +70,40 @@ def _latest_full_run(ledger):  # type: ignore[no-untyped-def]
     return latest, newer[::-1]
 
 
-def _print_run(settings: Settings, run_id: int | None, as_json: bool, lang: str) -> int:
+def _run_for(ledger, run_id: int | None, as_of: datetime | None):  # type: ignore[no-untyped-def]
+    """The run a read command answers from: the one asked for, else the latest full run completed at or
+    before `as_of`, else the latest full run. With the partial runs sealed after it (and before `as_of`)."""
+    if run_id is not None:
+        return ledger.run(run_id), []
+    if as_of is None:
+        return _latest_full_run(ledger)
+    run = ledger.run_as_of(as_of, completed_only=True, full_only=True)
+    newer = [
+        r
+        for r in ledger.runs()
+        if r.sealed
+        and r.kind == "partial"
+        and r.finished_at is not None
+        and r.finished_at <= as_of
+        and (run is None or r.id > run.id)
+    ]
+    return run, newer[::-1]
+
+
+def _as_of(args: argparse.Namespace) -> datetime | None:
+    """--as-of as an aware UTC datetime (a date alone means the end of that day, UTC); SinceError if bad."""
+    from collector.drift_view import parse_since
+
+    text = getattr(args, "as_of", None)
+    if text is None:
+        return None
+    value = parse_since(text, "--as-of")
+    if len(text.strip()) == 10:  # a date: everything sealed that day counts
+        value = value + timedelta(days=1) - timedelta(microseconds=1)
+    return value
+
+
+def _print_run(settings: Settings, run_id: int | None, as_json: bool, lang: str, as_of: datetime | None = None) -> int:
     from collector.render import summary, table, verdict_rows
     from collector.runs import note_line, run_row
     from controls.catalog import load_catalog
@@ -78,9 +112,10 @@ def _print_run(settings: Settings, run_id: int | None, as_json: bool, lang: str)
     newer = []
     try:
         notes = _reap_and_notes(ledger)
-        run, newer = (ledger.run(run_id), []) if run_id is not None else _latest_full_run(ledger)
+        run, newer = _run_for(ledger, run_id, as_of)
         if run is None:
-            print("no completed run yet: run `shoko collect` first", file=sys.stderr)
+            when = f" at or before {as_of.isoformat()}" if as_of else " yet"
+            print(f"no completed full run{when}: run `shoko collect` first", file=sys.stderr)
             return EXIT_FAILED
         verdicts = ledger.verdicts(run.id)
         rows = verdict_rows(load_catalog(), verdicts)
@@ -104,11 +139,14 @@ def _print_run(settings: Settings, run_id: int | None, as_json: bool, lang: str)
                 "digest": run.digest,
                 "error": run.error,
             },
+            "as_of": as_of.isoformat() if as_of else None,
             "requirements": rows,
             "interrupted_or_running": [run_row(r) for r in notes],
         }
         print(json.dumps(out, ensure_ascii=False, indent=2))
     else:
+        if as_of is not None:
+            print(f"as of {as_of.isoformat()}: the latest full run completed by then is run {run.id}")
         print(table(rows, lang))
         print(summary(rows, run))
         for partial in newer:
@@ -182,7 +220,14 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    return _print_run(load_settings(args.config), args.run, args.json, args.lang)
+    from collector.drift_view import SinceError
+
+    try:
+        as_of = _as_of(args)
+    except SinceError as exc:
+        print(f"shoko: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return _print_run(load_settings(args.config), args.run, args.json, args.lang, as_of)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -238,11 +283,19 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.number not in catalog:
         print(f"shoko: no requirement No {args.number} (the catalog has No 1–{len(catalog)})", file=sys.stderr)
         return EXIT_USAGE
+    from collector.drift_view import SinceError
+
+    try:
+        as_of = _as_of(args)
+    except SinceError as exc:
+        print(f"shoko: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     ledger = _open_ledger(load_settings(args.config), create=False)
     try:
-        run = ledger.run(args.run) if args.run is not None else ledger.latest_run(full_only=True)
+        run, _ = _run_for(ledger, args.run, as_of)
         if run is None:
-            print("no completed run yet: run `shoko collect` first", file=sys.stderr)
+            when = f" at or before {as_of.isoformat()}" if as_of else " yet"
+            print(f"no completed full run{when}: run `shoko collect` first", file=sys.stderr)
             return EXIT_FAILED
         verdict = next((v for v in ledger.verdicts(run.id) if v.requirement == args.number), None)
         findings = [f for f in ledger.findings(run.id) if args.number in f.requirements]
@@ -250,6 +303,26 @@ def cmd_explain(args: argparse.Namespace) -> int:
     finally:
         ledger.close()
     print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else explain_text(data))
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from collector.history_view import history, history_text
+    from controls.catalog import load_catalog
+
+    catalog = load_catalog()
+    if args.number not in catalog:
+        print(f"shoko: no requirement No {args.number} (the catalog has No 1–{len(catalog)})", file=sys.stderr)
+        return EXIT_USAGE
+    ledger = _open_ledger(load_settings(args.config), create=False)
+    try:
+        entries = history(ledger, args.number)
+    finally:
+        ledger.close()
+    if args.json:
+        print(json.dumps({"no": args.number, "changes": entries}, ensure_ascii=False, indent=2))
+    else:
+        print(history_text(args.number, entries, args.lang))
     return EXIT_OK
 
 
@@ -356,7 +429,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", help="verdicts of the latest run")
     status.add_argument("--config")
-    status.add_argument("--run", type=int, help="a run id instead of the latest")
+    when = status.add_mutually_exclusive_group()
+    when.add_argument("--run", type=int, help="a run id instead of the latest")
+    when.add_argument(
+        "--as-of", metavar="DATETIME", help="the latest full run completed at or before it (ISO 8601; no offset: UTC)"
+    )
     status.add_argument("--json", action="store_true")
     status.add_argument("--lang", choices=("ja", "en", "both"), default="both")
     status.set_defaults(func=cmd_status)
@@ -376,7 +453,11 @@ def build_parser() -> argparse.ArgumentParser:
     explain = sub.add_parser("explain", help="one requirement: its verdict, findings and the evidence behind them")
     explain.add_argument("number", type=int, help="requirement No (1–182)")
     explain.add_argument("--config")
-    explain.add_argument("--run", type=int, help="a run id instead of the latest")
+    when = explain.add_mutually_exclusive_group()
+    when.add_argument("--run", type=int, help="a run id instead of the latest")
+    when.add_argument(
+        "--as-of", metavar="DATETIME", help="the latest full run completed at or before it (ISO 8601; no offset: UTC)"
+    )
     explain.add_argument("--json", action="store_true")
     explain.set_defaults(func=cmd_explain)
 
@@ -387,6 +468,13 @@ def build_parser() -> argparse.ArgumentParser:
     drift.add_argument("--json", action="store_true")
     drift.add_argument("--lang", choices=("ja", "en", "both"), default="both")
     drift.set_defaults(func=cmd_drift)
+
+    hist = sub.add_parser("history", help="when a requirement's verdict changed, with the runs and drift behind it")
+    hist.add_argument("number", type=int, help="requirement No (1–182)")
+    hist.add_argument("--config")
+    hist.add_argument("--json", action="store_true")
+    hist.add_argument("--lang", choices=("ja", "en", "both"), default="both")
+    hist.set_defaults(func=cmd_history)
 
     inventory = sub.add_parser("inventory", help="the resource register a run collected, with owners and regions")
     inventory.add_argument("--config")

@@ -19,13 +19,13 @@ class SinceError(ValueError):
     """A --since value that is not a date or time; the message is one line."""
 
 
-def parse_since(text: str) -> datetime:
+def parse_since(text: str, option: str = "--since") -> datetime:
     """An ISO 8601 date or date-time (`2026-03-31`, `2026-03-31T09:00+09:00`, `...Z`); without an offset, UTC."""
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
         raise SinceError(
-            f"--since: {text!r} is not a date or time (use ISO 8601, e.g. 2026-03-31 or 2026-03-31T09:00+09:00; "
+            f"{option}: {text!r} is not a date or time (use ISO 8601, e.g. 2026-03-31 or 2026-03-31T09:00+09:00; "
             "without an offset it is UTC)"
         ) from None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -783,12 +783,13 @@ class Ledger:
             run = session.scalar(query)
             return self._records(session, [run])[0] if run else None
 
-    def run_as_of(self, ts: datetime, *, completed_only: bool = False) -> RunRecord | None:
-        """The run that was current at `ts`: the latest one sealed (finished) at or before it."""
+    def run_as_of(self, ts: datetime, *, completed_only: bool = False, full_only: bool = False) -> RunRecord | None:
+        """The run that was current at `ts`: the latest one sealed (finished) at or before it (only a
+        completed one, only a full one, if asked)."""
         ts = _aware(ts, "ts")
         with self._session(write=False) as session:
             run = session.scalar(
-                self._sealed_query(completed_only)
+                self._sealed_query(completed_only, full_only)
                 .where(Run.finished_at <= ts)
                 .order_by(Run.finished_at.desc(), Run.chain_index.desc())
                 .limit(1)
