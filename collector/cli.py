@@ -485,8 +485,10 @@ def build_parser() -> argparse.ArgumentParser:
     inventory.set_defaults(func=cmd_inventory)
 
     from collector.attest_cli import add_parser as add_attest_parser
+    from collector.snapshot_cli import add_parsers as add_snapshot_parsers
 
     add_attest_parser(sub)
+    add_snapshot_parsers(sub)
 
     checks = sub.add_parser("checks", help="what each check reads, its pass rule and remediation")
     checks.add_argument("--json", action="store_true")

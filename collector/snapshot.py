@@ -1,0 +1,253 @@
+"""Auditor snapshots: one signed zip with every requirement's verdict as of a moment, the raw Azure responses
+behind it, the attestations in force with their documents, and the answer-sheet report.
+
+    shoko keys create --out DIR                 an Ed25519 key pair (private key file mode 0600)
+    shoko snapshot export --out F.zip [--as-of T] [--requirements 86,96-97] [--lang ja|en|both] [--key FILE]
+    shoko snapshot verify F.zip [--fingerprint FP]
+
+The bundle holds `manifest.json` (versions, as-of, the runs drawn on with their ledger digests, and the SHA-256
+and size of every other file), `manifest.sig` (the Ed25519 signature of manifest.json's exact bytes, base64) and
+the public key with its fingerprint inside the manifest. `verify` needs only the bundle: it checks the signature,
+that every listed file is there with its hash and size and nothing else is, and that each evidence file's
+content still hashes to the SHA-256 it was stored under. The fingerprint ties the key to the vendor: compare it
+with the one they publish (or pass it with --fingerprint).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from controls.model import Evidence, sha256_of
+
+FORMAT = "shoko-snapshot/1"
+KEY_ENV = "SHOKO_SIGNING_KEY"  # the private key's PEM text
+KEY_FILE_ENV = "SHOKO_SIGNING_KEY_FILE"  # or a path to it
+PRIVATE_KEY_FILE = "shoko-signing.key"
+PUBLIC_KEY_FILE = "shoko-signing.pub"
+MANIFEST, SIGNATURE = "manifest.json", "manifest.sig"
+
+
+class SnapshotError(ValueError):
+    """A snapshot that cannot be made or read; str() is one line."""
+
+
+# -- keys -----------------------------------------------------------------------------------------------------
+
+
+def fingerprint(public_key: Ed25519PublicKey) -> str:
+    """SHA-256 of the raw 32-byte public key, as colon-separated hex pairs (what a vendor publishes)."""
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    digest = hashlib.sha256(raw).hexdigest()
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+
+
+def public_pem(public_key: Ed25519PublicKey) -> str:
+    return public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def create_keys(out: Path) -> tuple[Path, Path, str]:
+    """A new key pair in `out`: the private key readable by its owner only. Refuses to overwrite."""
+    out.mkdir(parents=True, exist_ok=True)
+    private_path, public_path = out / PRIVATE_KEY_FILE, out / PUBLIC_KEY_FILE
+    if private_path.exists() or public_path.exists():
+        raise SnapshotError(f"{out}: a key pair is already there; move it away first (keys are never overwritten)")
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    public_path.write_text(public_pem(key.public_key()), encoding="ascii")
+    return private_path, public_path, fingerprint(key.public_key())
+
+
+def load_private_key(path: str | None, environ: dict[str, str] | None = None) -> Ed25519PrivateKey:
+    """From --key FILE, else $SHOKO_SIGNING_KEY_FILE, else the PEM text in $SHOKO_SIGNING_KEY."""
+    environ = dict(os.environ) if environ is None else environ
+    source = path or environ.get(KEY_FILE_ENV)
+    if source:
+        try:
+            data = Path(source).read_bytes()
+        except OSError as exc:
+            raise SnapshotError(f"signing key {source}: cannot read it: {exc.strerror or exc}") from None
+        where = source
+    elif environ.get(KEY_ENV):
+        data, where = environ[KEY_ENV].encode(), f"${KEY_ENV}"
+    else:
+        raise SnapshotError(
+            f"no signing key: give --key FILE, or set {KEY_FILE_ENV} or {KEY_ENV} (make one with `shoko keys create`)"
+        )
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        raise SnapshotError(f"signing key {where}: not an unencrypted PEM private key ({exc})") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SnapshotError(f"signing key {where}: not an Ed25519 key")
+    return key
+
+
+# -- export -----------------------------------------------------------------------------------------------------
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _safe(name: str, limit: int = 80) -> str:
+    return (_UNSAFE.sub("_", name).strip("_") or "_")[:limit]
+
+
+def evidence_file_name(check_id: str, ev: Evidence) -> str:
+    """`evidence/{check}/{resource name}--{kind}--{sha256[:12]}.json`: findable by check and resource."""
+    resource = ev.resource_id.rstrip("/").rsplit("/", 1)[-1] or ev.resource_id
+    return f"evidence/{_safe(check_id)}/{_safe(resource)}--{_safe(str(ev.kind), 40)}--{ev.sha256[:12]}.json"
+
+
+def evidence_document(ev: Evidence) -> dict[str, Any]:
+    return {
+        "collection": {
+            "kind": str(ev.kind),
+            "fetcher": ev.source,
+            "scope": ev.scope,
+            "resource_id": ev.resource_id,
+            "api_version": ev.api_version,
+            "request_id": ev.request_id,
+            "collected_at": ev.collected_at.isoformat(),
+            "sha256": ev.sha256,
+        },
+        "content": ev.content,
+    }
+
+
+@dataclass
+class Bundle:
+    """Files to write, by path in the zip, and what the manifest says about the snapshot."""
+
+    files: dict[str, bytes]
+    meta: dict[str, Any]
+
+
+def _json(data: Any) -> bytes:
+    return (json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n").encode()
+
+
+def write_bundle(bundle: Bundle, key: Ed25519PrivateKey, out: Path) -> dict[str, Any]:
+    """Sign and write the zip; returns the manifest."""
+    public = key.public_key()
+    manifest = {
+        "format": FORMAT,
+        **bundle.meta,
+        "public_key": public_pem(public),
+        "fingerprint": fingerprint(public),
+        "files": [
+            {"path": path, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+            for path, data in sorted(bundle.files.items())
+        ],
+    }
+    manifest_bytes = _json(manifest)
+    signature = base64.b64encode(key.sign(manifest_bytes)) + b"\n"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr(MANIFEST, manifest_bytes)
+        z.writestr(SIGNATURE, signature)
+        for path, data in sorted(bundle.files.items()):
+            z.writestr(path, data)
+    tmp.replace(out)
+    return manifest
+
+
+# -- verify -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verified:
+    ok: bool
+    problem: str | None
+    manifest: dict[str, Any] | None
+    files_checked: int = 0
+    evidence_checked: int = 0
+
+
+def verify_bundle(path: Path, expected_fingerprint: str | None = None) -> Verified:
+    """Check a bundle on its own: signature, fingerprint (if given), every file's hash and size, no extra
+    files, and each evidence file's content against the SHA-256 it was stored under."""
+    try:
+        z = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise SnapshotError(f"{path}: not a readable zip ({exc})") from None
+    with z:
+        names = set(z.namelist())
+        if MANIFEST not in names or SIGNATURE not in names:
+            return Verified(False, f"{MANIFEST} or {SIGNATURE} is missing: not a shoko snapshot, or cut", None)
+        manifest_bytes = z.read(MANIFEST)
+        try:
+            manifest = json.loads(manifest_bytes)
+            public = serialization.load_pem_public_key(manifest["public_key"].encode())
+            signature = base64.b64decode(z.read(SIGNATURE).strip(), validate=True)
+        except (ValueError, KeyError, TypeError) as exc:
+            return Verified(False, f"the manifest or its signature cannot be read ({exc})", None)
+        if not isinstance(public, Ed25519PublicKey):
+            return Verified(False, "the manifest's public key is not an Ed25519 key", manifest)
+        try:
+            public.verify(signature, manifest_bytes)
+        except InvalidSignature:
+            return Verified(False, "the signature does not match manifest.json (the manifest was changed)", manifest)
+        actual = fingerprint(public)
+        if manifest.get("fingerprint") != actual:
+            return Verified(False, "the manifest's fingerprint is not its public key's", manifest)
+        if expected_fingerprint and _norm_fp(expected_fingerprint) != _norm_fp(actual):
+            return Verified(False, f"signed by key {actual}, not the expected {expected_fingerprint}", manifest)
+        listed = {f["path"]: f for f in manifest.get("files", [])}
+        extra = sorted(names - set(listed) - {MANIFEST, SIGNATURE})
+        if extra:
+            return Verified(False, f"{extra[0]} is in the bundle but not in the signed manifest", manifest)
+        evidence = 0
+        for name, entry in sorted(listed.items()):
+            if name not in names:
+                return Verified(False, f"{name} is listed in the manifest but missing", manifest)
+            data = z.read(name)
+            if len(data) != entry["size"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
+                return Verified(False, f"{name} does not match its SHA-256 in the manifest (changed)", manifest)
+            if name.startswith("evidence/"):
+                doc = json.loads(data)
+                if sha256_of(doc["content"]) != doc["collection"]["sha256"]:
+                    return Verified(False, f"{name}: the raw response does not hash to its evidence SHA-256", manifest)
+                evidence += 1
+        return Verified(True, None, manifest, len(listed), evidence)
+
+
+def _norm_fp(value: str) -> str:
+    return value.replace(":", "").replace(" ", "").lower()
+
+
+# -- what goes into a bundle ------------------------------------------------------------------------------------
+
+
+def answer_of(req: Any) -> str | None:
+    """The catalog's reading of the vendor's answer: the answer sheet's words it quotes (「…」), else the
+    evidence it expects."""
+    quotes = re.findall(r"「([^」]+)」", req.note or "")
+    if quotes:
+        return " … ".join(dict.fromkeys(quotes))
+    return req.manual_evidence_ja or req.evidence_hint_ja
+
+
+def collected_at(evidence: Iterable[Evidence]) -> str | None:
+    times = [ev.collected_at for ev in evidence]
+    return max(times).astimezone(UTC).isoformat() if times else None
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat()

@@ -1,0 +1,272 @@
+"""`shoko keys create` and `shoko snapshot export | verify`: see collector/snapshot.py for the bundle."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from collector import __version__
+from collector.settings import load_settings
+from collector.snapshot import (
+    KEY_FILE_ENV,
+    Bundle,
+    SnapshotError,
+    _json,
+    answer_of,
+    create_keys,
+    evidence_document,
+    evidence_file_name,
+    load_private_key,
+    verify_bundle,
+    write_bundle,
+)
+from controls.attestations import Attestation, AttestationError, parse_requirements
+from controls.model import Evidence, Finding
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+_SEVERITY = {"fail": 0, "error": 1, "pass": 2}
+
+
+def build_bundle(
+    ledger: Any, catalog: Any, as_of: datetime | None, numbers: tuple[int, ...] | None, lang: str
+) -> Bundle:
+    """Everything a snapshot holds, from the latest full run completed by `as_of` (default: now)."""
+    from collector.cli import _run_for
+    from collector.render import verdict_rows
+
+    run, _ = _run_for(ledger, None, as_of or datetime.now(UTC))
+    if run is None:
+        when = f" at or before {as_of.isoformat()}" if as_of else " yet"
+        raise SnapshotError(f"no completed full run{when}: nothing to export")
+    wanted = set(numbers or catalog.numbers())
+    rows = [r for r in verdict_rows(catalog, ledger.verdicts(run.id)) if r["no"] in wanted]
+    findings = [f for f in ledger.findings(run.id) if wanted & set(f.requirements)]
+    evidence = ledger.evidence(run.id)
+    by_sha: dict[str, Evidence] = {ev.sha256: ev for ev in evidence}
+    files: dict[str, bytes] = {}
+
+    def evidence_files(f: Finding) -> list[str]:
+        names = []
+        for sha in f.evidence:
+            ev = by_sha.get(sha)
+            if ev is None or ev.kind == "attestation":
+                continue
+            name = evidence_file_name(f.check_id, ev)
+            files.setdefault(name, _json(evidence_document(ev)))
+            names.append(name)
+        return names
+
+    finding_rows = []
+    for f in sorted(findings, key=lambda f: (_SEVERITY.get(str(f.status), 3), f.check_id, f.resource_id.lower())):
+        finding_rows.append(
+            {
+                "check_id": f.check_id,
+                "resource_id": f.resource_id,
+                "status": str(f.status),
+                "requirements": [n for n in f.requirements if n in wanted],
+                "reason_ja": f.reason_ja,
+                "reason_en": f.reason_en,
+                "evidence": evidence_files(f),
+            }
+        )
+
+    # The attestations the run judged with (its evidence), with their documents from the ledger.
+    on = run.started_at.astimezone(UTC).date()
+    attestation_rows = []
+    for ev in evidence:
+        if ev.kind != "attestation":
+            continue
+        a = Attestation.from_content(ev.content)
+        if not wanted & set(a.requirements):
+            continue
+        record = f"attestations/{a.id}.json"
+        files[record] = _json(evidence_document(ev))
+        docs = []
+        for d in a.documents:
+            stored = ledger.attestation_document(d.sha256)
+            if stored is None:
+                raise SnapshotError(f"attestation {a.id}: document {d.name} is missing from the ledger")
+            name = f"attestations/{a.id}/{d.name}"
+            files[name] = stored[1]
+            docs.append(name)
+        attestation_rows.append(
+            {
+                "id": a.id,
+                "requirements": list(a.requirements),
+                "owner": a.owner,
+                "attested_on": a.attested_on.isoformat(),
+                "valid_until": a.valid_until.isoformat(),
+                "statement_ja": a.statement_ja,
+                "statement_en": a.statement_en,
+                "state": a.state(on),
+                "documents": [record, *docs],
+            }
+        )
+
+    last_checked = run.finished_at.isoformat() if run.finished_at else None
+    requirement_rows = []
+    for r in rows:
+        req = catalog[r["no"]]
+        cited = sorted(
+            {name for f in finding_rows if r["no"] in f["requirements"] for name in f["evidence"]}
+            | {name for a in attestation_rows if r["no"] in a["requirements"] for name in a["documents"]}
+        )
+        requirement_rows.append(
+            {
+                "no": r["no"],
+                "section": r["section"],
+                "item": r["item"] or "",
+                "title_ja": r["title_ja"],
+                "title_en": r["title_en"],
+                "answer": answer_of(req),
+                "source_mark": req.source_mark,
+                "status": r["status"],
+                "coverage": r["coverage"],
+                "reason_ja": r["reason_ja"],
+                "reason_en": r["reason_en"],
+                "evidence": cited,
+                "last_checked": last_checked,
+            }
+        )
+    errors = [
+        {
+            "kind": str(e.kind),
+            "source": e.source,
+            "scope": e.scope,
+            "code": e.code,
+            "status_code": e.status_code,
+            "message": e.message,
+            "request_id": e.request_id,
+            "occurred_at": e.occurred_at.isoformat(),
+        }
+        for e in ledger.collection_errors(run.id)
+    ]
+    runs = [{"id": run.id, "finished_at": last_checked, "digest": run.digest, "agent_version": run.agent_version}]
+    catalog_file = Path(catalog.source) if getattr(catalog, "source", None) else None
+    meta = {
+        "shoko_version": __version__,
+        "catalog": {
+            "file": catalog_file.name if catalog_file else None,
+            "sha256": _sha256_file(catalog_file) if catalog_file else None,
+        },
+        "as_of": (as_of or datetime.now(UTC)).isoformat(),
+        "generated_at": datetime.now(UTC).isoformat(),
+        "runs": runs,
+        "requirements": sorted(wanted),
+        "lang": lang,
+    }
+    files["verdicts.json"] = _json(
+        {"requirements": requirement_rows, "findings": finding_rows, "attestations": attestation_rows, "errors": errors}
+    )
+    from collector.snapshot_report import write_report
+
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.xlsx"
+        write_report(
+            report,
+            requirements=requirement_rows,
+            findings=finding_rows,
+            attestations=attestation_rows,
+            errors=errors,
+            lang=lang,
+            meta={**meta, "catalog_version": meta["catalog"]["sha256"]},
+        )
+        files["report.xlsx"] = report.read_bytes()
+    return Bundle(files, meta)
+
+
+def _sha256_file(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    try:
+        private, public, fp = create_keys(Path(args.out))
+    except SnapshotError as exc:
+        print(f"shoko: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"private key: {private} (mode 0600; keep it secret; export reads it from --key or ${KEY_FILE_ENV})")
+    print(f"public key:  {public}")
+    print(f"fingerprint: {fp}  (publish it to your auditors: `shoko snapshot verify --fingerprint` checks it)")
+    return EXIT_OK
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    if args.snapshot_command == "verify":
+        try:
+            result = verify_bundle(Path(args.file), args.fingerprint)
+        except SnapshotError as exc:
+            print(f"shoko: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        if not result.ok:
+            print(f"TAMPERED: {args.file}: {result.problem}", file=sys.stderr)
+            return EXIT_FAILED
+        m = result.manifest or {}
+        runs = ", ".join(f"run {r['id']} digest {r['digest']}" for r in m.get("runs", []))
+        print(
+            f"ok: {args.file} intact: signature valid, {result.files_checked} files match the signed manifest, "
+            f"{result.evidence_checked} evidence records hash to their stored SHA-256"
+        )
+        print(f"as of {m.get('as_of')}; {runs}; shoko {m.get('shoko_version')}")
+        print(
+            f"signed by key {m.get('fingerprint')}"
+            + ("" if args.fingerprint else " — compare it with the one the vendor published")
+        )
+        return EXIT_OK
+    from collector.cli import _as_of, _open_ledger
+    from collector.drift_view import SinceError
+    from controls.catalog import load_catalog
+
+    try:
+        as_of = _as_of(args)
+        catalog = load_catalog()
+        numbers = (
+            parse_requirements(args.requirements, "--requirements", catalog.numbers()) if args.requirements else None
+        )
+        key = load_private_key(args.key)
+    except (SinceError, SnapshotError, AttestationError) as exc:
+        print(f"shoko: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    ledger = _open_ledger(load_settings(args.config), create=False)
+    try:
+        bundle = build_bundle(ledger, catalog, as_of, numbers, args.lang)
+    except SnapshotError as exc:
+        print(f"shoko: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        ledger.close()
+    manifest = write_bundle(bundle, key, Path(args.out))
+    runs = ", ".join(f"run {r['id']}" for r in manifest["runs"])
+    print(f"wrote {args.out}: {len(manifest['files'])} files, as of {manifest['as_of']} ({runs})")
+    print(f"signed by key {manifest['fingerprint']}; check it anywhere with: shoko snapshot verify {args.out}")
+    return EXIT_OK
+
+
+def add_parsers(sub: Any) -> None:
+    keys = sub.add_parser("keys", help="the Ed25519 key pair that signs snapshots")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="make a key pair (the private key file is mode 0600)")
+    create.add_argument("--out", required=True, metavar="DIR")
+    keys.set_defaults(func=cmd_keys)
+
+    snap = sub.add_parser("snapshot", help="auditor bundles: export a signed snapshot, verify one")
+    snap_sub = snap.add_subparsers(dest="snapshot_command", required=True)
+    export = snap_sub.add_parser("export", help="write a signed zip of verdicts, evidence, attestations and report")
+    export.add_argument("--out", required=True, metavar="FILE.zip")
+    export.add_argument("--as-of", metavar="DATETIME", help="the latest full run completed by then (default: now)")
+    export.add_argument("--requirements", help="requirement numbers, e.g. 86,96-97 (default: all 182)")
+    export.add_argument("--lang", choices=("ja", "en", "both"), default="ja", help="the report's language")
+    export.add_argument(
+        "--key", metavar="FILE", help="private key (default: $SHOKO_SIGNING_KEY_FILE or $SHOKO_SIGNING_KEY)"
+    )
+    export.add_argument("--config")
+    verify = snap_sub.add_parser("verify", help="check a bundle's signature and every file in it")
+    verify.add_argument("file")
+    verify.add_argument("--fingerprint", help="the signing key's fingerprint the vendor published")
+    snap.set_defaults(func=cmd_snapshot)

@@ -1,0 +1,135 @@
+"""Auditor snapshots: `shoko keys create`, `shoko snapshot export` and `shoko snapshot verify`, end to end on a
+collected ledger, and every way a bundle can be altered after signing."""
+
+from __future__ import annotations
+
+import json
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from collector.cli import main
+from sandbox.server import Sandbox
+from tests.collector.conftest import EMR
+
+PDF = b"%PDF-1.4 minutes of the security committee"
+
+
+def _rewrite(src: Path, dst: Path, change) -> None:  # type: ignore[no-untyped-def]
+    """Copy a zip, letting `change(name, data)` return new bytes (or None to drop the entry)."""
+    with zipfile.ZipFile(src) as z, zipfile.ZipFile(dst, "w") as out:
+        for name in z.namelist():
+            data = change(name, z.read(name))
+            if data is not None:
+                out.writestr(name, data)
+
+
+@pytest.fixture
+def exported(tmp_path, monkeypatch, capsys):  # type: ignore[no-untyped-def]
+    """The example estate collected after an attestation was recorded, a key pair, and a bundle of No 1, 86
+    and 165; returns (bundle, the key's fingerprint)."""
+    monkeypatch.setenv("SHOKO_DATABASE_URL", f"sqlite:///{tmp_path}/shoko.db")
+    (tmp_path / "minutes.pdf").write_bytes(PDF)
+    monkeypatch.chdir(tmp_path)
+    assert main([
+        "attest", "add", "--id", "ATT-1", "--requirements", "165", "--owner", "人事部", "--statement-ja", "教育済み",
+        "--statement-en", "trained", "--valid-until", "2099-01-01", "--attested-on", "2026-01-01",
+        "--document", "minutes.pdf",
+    ]) == 0  # fmt: skip
+    with Sandbox.from_file(EMR) as sb:
+        info = tmp_path / "sandbox.json"
+        info.write_text(json.dumps(sb.info.to_dict()), encoding="utf-8")
+        assert main(["collect", "--sandbox-info", str(info)]) == 0
+    assert main(["keys", "create", "--out", str(tmp_path / "keys")]) == 0
+    key = tmp_path / "keys" / "shoko-signing.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    fp = next(line.split()[1] for line in capsys.readouterr().out.splitlines() if line.startswith("fingerprint:"))
+    bundle = tmp_path / "snap.zip"
+    monkeypatch.setenv("SHOKO_SIGNING_KEY_FILE", str(key))
+    assert main(["snapshot", "export", "--out", str(bundle), "--requirements", "1,86,165", "--lang", "both"]) == 0
+    return bundle, fp
+
+
+def test_export_holds_the_verdicts_their_evidence_and_a_signed_manifest(exported, capsys):
+    bundle, fp = exported
+    capsys.readouterr()
+    assert main(["snapshot", "verify", str(bundle), "--fingerprint", fp]) == 0
+    out = capsys.readouterr().out
+    assert "intact: signature valid" in out and fp in out
+    with zipfile.ZipFile(bundle) as z:
+        names = set(z.namelist())
+        manifest = json.loads(z.read("manifest.json"))
+        verdicts = json.loads(z.read("verdicts.json"))
+    assert {"manifest.json", "manifest.sig", "verdicts.json", "report.xlsx"} <= names
+    assert manifest["requirements"] == [1, 86, 165] and manifest["runs"][0]["digest"]
+    assert {f["path"] for f in manifest["files"]} == names - {"manifest.json", "manifest.sig"}
+    rows = {r["no"]: r for r in verdicts["requirements"]}
+    assert set(rows) == {1, 86, 165} and rows[86]["status"] == "fail"
+    cited = rows[86]["evidence"]
+    assert cited and all(name in names for name in cited)
+    assert any(name.startswith("evidence/nsg-no-internet-management-ports/nsg-emr-prod-mgmt--") for name in cited)
+    with zipfile.ZipFile(bundle) as z:
+        doc = json.loads(z.read(next(n for n in cited if "nsg-emr-prod-mgmt" in n)))
+    assert (
+        doc["collection"]["request_id"] and doc["collection"]["api_version"] and len(doc["collection"]["sha256"]) == 64
+    )
+    assert "AllowRdpInbound" in json.dumps(doc["content"])
+    # The attestation No 165 relied on, with its document.
+    assert rows[165]["status"] == "attested" and "attestations/ATT-1/minutes.pdf" in rows[165]["evidence"]
+    with zipfile.ZipFile(bundle) as z:
+        assert z.read("attestations/ATT-1/minutes.pdf") == PDF
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (
+            lambda n, d: d.replace(b"AllowRdpInbound", b"DenyRdpInbound_") if n.startswith("evidence/") else d,
+            "does not match its SHA-256 in the manifest",
+        ),
+        (
+            lambda n, d: d.replace(b'"fail"', b'"pass"') if n == "verdicts.json" else d,
+            "verdicts.json does not match its SHA-256",
+        ),
+        (
+            lambda n, d: d.replace(b'"requirements"', b'"requirementz"', 1) if n == "manifest.json" else d,
+            "the signature does not match manifest.json",
+        ),
+        (lambda n, d: None if n == "report.xlsx" else d, "report.xlsx is listed in the manifest but missing"),
+    ],
+)
+def test_any_change_after_signing_is_named(exported, tmp_path, capsys, change, problem):
+    bundle, _ = exported
+    forged = tmp_path / "forged.zip"
+    _rewrite(bundle, forged, change)
+    capsys.readouterr()
+    assert main(["snapshot", "verify", str(forged)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("TAMPERED:") and problem in err
+
+
+def test_an_added_file_or_another_key_is_refused(exported, tmp_path, capsys):
+    bundle, fp = exported
+    extra = tmp_path / "extra.zip"
+    _rewrite(bundle, extra, lambda n, d: d)
+    with zipfile.ZipFile(extra, "a") as z:
+        z.writestr("evidence/extra.json", b"{}")
+    capsys.readouterr()
+    assert main(["snapshot", "verify", str(extra)]) == 1
+    assert "evidence/extra.json is in the bundle but not in the signed manifest" in capsys.readouterr().err
+    assert main(["snapshot", "verify", str(bundle), "--fingerprint", "00:" + fp[3:]]) == 1
+    assert "not the expected" in capsys.readouterr().err
+
+
+def test_export_refuses_without_a_key_or_a_run(collected, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("SHOKO_SIGNING_KEY_FILE", raising=False)
+    monkeypatch.delenv("SHOKO_SIGNING_KEY", raising=False)
+    assert main(["snapshot", "export", "--out", str(tmp_path / "x.zip")]) == 2
+    assert "no signing key" in capsys.readouterr().err
+    assert main(["keys", "create", "--out", str(tmp_path / "k")]) == 0
+    key = str(tmp_path / "k" / "shoko-signing.key")
+    assert main(["snapshot", "export", "--out", str(tmp_path / "x.zip"), "--key", key, "--as-of", "2000-01-01"]) == 1
+    assert "no completed full run at or before 2000-01-01" in capsys.readouterr().err
+    assert not (tmp_path / "x.zip").exists()
