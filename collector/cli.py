@@ -204,7 +204,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
         else f"try: SHOKO_DATABASE_URL={settings.database.url} shoko status"
     )
     print(f"database left for inspection: {settings.database.url}  ({hint})")
+    if args.snapshot:
+        _demo_snapshot(settings, Path(args.snapshot))
     return code
+
+
+def _demo_snapshot(settings: Settings, out: Path) -> None:
+    """The auditor's bundle of the demo run, signed with a demo key kept beside it (made once)."""
+    from collector.snapshot import PRIVATE_KEY_FILE, create_keys, load_private_key, write_bundle
+    from collector.snapshot_cli import build_bundle
+    from controls.catalog import load_catalog
+
+    keys = out.parent / "demo-keys"
+    if not (keys / PRIVATE_KEY_FILE).exists():
+        create_keys(keys)
+    with _open_ledger(settings) as ledger:
+        bundle = build_bundle(ledger, load_catalog(), None, None, "both")
+    manifest = write_bundle(bundle, load_private_key(str(keys / PRIVATE_KEY_FILE), environ={}), out)
+    print(f"auditor snapshot: {out} ({len(manifest['files'])} files, signed by demo key {manifest['fingerprint']})")
+    print(f"  verify it anywhere: shoko snapshot verify {out}")
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
@@ -415,6 +433,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="attestation sheet imported first, dates relative to today (default: the example's; '' for none)",
     )
     demo.add_argument("--lang", choices=("ja", "en", "both"), default="both")
+    demo.add_argument(
+        "--snapshot",
+        default="shoko-data/demo-snapshot.zip",
+        help="where to write the run's signed auditor snapshot ('' for none)",
+    )
     demo.set_defaults(func=cmd_demo)
 
     collect = sub.add_parser("collect", help="one collection + evaluation run")
