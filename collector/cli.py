@@ -204,8 +204,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         else f"try: SHOKO_DATABASE_URL={settings.database.url} shoko status"
     )
     print(f"database left for inspection: {settings.database.url}  ({hint})")
-    if args.snapshot:
-        _demo_snapshot(settings, Path(args.snapshot))
+    if args.snapshot != "":
+        url = settings.database.url
+        beside = _sqlite_file(url).parent if url.startswith("sqlite:///") else Path("shoko-data")
+        _demo_snapshot(settings, Path(args.snapshot) if args.snapshot else beside / "demo-snapshot.zip")
     return code
 
 
@@ -435,8 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--lang", choices=("ja", "en", "both"), default="both")
     demo.add_argument(
         "--snapshot",
-        default="shoko-data/demo-snapshot.zip",
-        help="where to write the run's signed auditor snapshot ('' for none)",
+        help="where to write the run's signed auditor snapshot (default: demo-snapshot.zip beside the SQLite "
+        "database, else in shoko-data/; '' for none)",
     )
     demo.set_defaults(func=cmd_demo)
 
