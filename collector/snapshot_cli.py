@@ -125,7 +125,7 @@ def build_bundle(
                 "answer": answer_of(req),
                 "source_mark": req.source_mark,
                 "status": r["status"],
-                "coverage": r["coverage"],
+                "coverage": r["coverage"] if r["coverage"] in ("full", "partial", "supporting") else None,
                 "reason_ja": r["reason_ja"],
                 "reason_en": r["reason_en"],
                 "evidence": cited,
