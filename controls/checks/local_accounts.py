@@ -22,6 +22,8 @@ VIRTUAL_MACHINE = "virtual_machine"
 POSTGRESQL_SERVER = "postgresql_server"
 CONTAINER_REGISTRY = "container_registry"
 PUBLISHING_CREDENTIALS_POLICIES = "publishing_credentials_policies"  # one {"value": [ftp, scm]} per site
+# SQL servers listed with $expand=administrators/activedirectory (the plain listing leaves administrators out).
+SQL_SERVER_ENTRA = "sql_server_entra"
 
 _VMS = "microsoft.compute/virtualmachines"
 _SQL = "microsoft.sql/servers"
@@ -104,9 +106,10 @@ def _admin_name_outcome(
     title_ja="仮想マシン・SQL・PostgreSQL の管理者名が既定・共用の名前でない",
     title_en="VM, SQL and PostgreSQL administrator names are not default or shared names",
     judges=(_VMS, _SQL, _PG),
-    reads=(VIRTUAL_MACHINE, FactKind.SQL_SERVER, POSTGRESQL_SERVER),
-    api="Virtual Machines - List All: properties.osProfile.adminUsername; Servers - List (Microsoft.Sql/servers): "
-    "properties.administratorLogin, administrators.azureADOnlyAuthentication; Flexible Servers - List "
+    reads=(VIRTUAL_MACHINE, SQL_SERVER_ENTRA, POSTGRESQL_SERVER),
+    api="Virtual Machines - List All: properties.osProfile.adminUsername; Servers - List "
+    "(Microsoft.Sql/servers, $expand=administrators/activedirectory): properties.administratorLogin, "
+    "administrators.azureADOnlyAuthentication; Flexible Servers - List "
     "(Microsoft.DBforPostgreSQL/flexibleServers): properties.administratorLogin, authConfig.passwordAuth",
     rule_ja="仮想マシンの osProfile.adminUsername、SQL サーバー・PostgreSQL フレキシブルサーバーの administratorLogin "
     "が default_admin_names（既定: admin, administrator, root, azureuser, sa, guest, test, user など）のどれか"
@@ -150,7 +153,7 @@ def admin_names_not_default(facts: FactSet, thresholds: Thresholds) -> Iterator[
             False,
             vm,
         )
-    for server in facts.of(FactKind.SQL_SERVER):
+    for server in facts.of(SQL_SERVER_ENTRA):
         name = display_name(server)
         entra_only = field(server.content, "properties", "administrators", "azureADOnlyAuthentication") is True
         yield _admin_name_outcome(
@@ -259,9 +262,9 @@ def linux_password_auth_disabled(facts: FactSet, thresholds: Thresholds) -> Iter
     title_ja="Azure SQL サーバーが Microsoft Entra 認証のみを受け付ける（SQL ログインを使わない）",
     title_en="Azure SQL server accepts Microsoft Entra authentication only (no SQL logins)",
     judges=(_SQL,),
-    reads=(FactKind.SQL_SERVER,),
-    api="Servers - List (Microsoft.Sql/servers): properties.administrators.azureADOnlyAuthentication, "
-    "administrators.login",
+    reads=(SQL_SERVER_ENTRA,),
+    api="Servers - List with $expand=administrators/activedirectory (Microsoft.Sql/servers, one call per "
+    "subscription): properties.administrators.azureADOnlyAuthentication, administratorLogin",
     rule_ja="administrators.azureADOnlyAuthentication が true なら合格。false、または Microsoft Entra 管理者が未設定"
     "（administrators がない: SQL 認証しか使えない）は不合格。値が真偽値でないときはエラー。",
     rule_en="Passes when administrators.azureADOnlyAuthentication is true. false, or no Microsoft Entra administrator "
@@ -275,7 +278,7 @@ def linux_password_auth_disabled(facts: FactSet, thresholds: Thresholds) -> Iter
     "managed identities.",
 )
 def sql_entra_only_authentication(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
-    for server in facts.of(FactKind.SQL_SERVER):
+    for server in facts.of(SQL_SERVER_ENTRA):
         name = display_name(server)
         admins = props(server.content).get("administrators")
         login = props(server.content).get("administratorLogin")

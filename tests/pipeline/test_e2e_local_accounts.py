@@ -84,7 +84,12 @@ def by_name(findings: dict[str, Any]) -> dict[str, Status]:
 
 
 def test_personal_entra_only_access_passes(judge):
-    judged = judge(estate(GOOD))
+    served = []
+    judged = judge(estate(GOOD), setup=served.append)
+    # The Entra administrator is in the SQL server listing only when asked for with $expand.
+    sql_lists = [r for r in served[0].requests if r.path.lower().endswith("/providers/microsoft.sql/servers")]
+    assert any("administrators%2Factivedirectory" in r.query or "administrators/activedirectory" in r.query
+               for r in sql_lists), [r.query for r in sql_lists]  # fmt: skip
     P = Status.PASS
     assert by_name(judged.findings("admin-names-not-default")) == {
         "vm-app-01": P, "sql-karte": P, "psql-karte": P}  # fmt: skip
