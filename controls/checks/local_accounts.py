@@ -84,6 +84,15 @@ def _admin_name_outcome(
             f"{subject_en}: {field_name} is not a string ({en})",
             *evidence,
         )
+    if name.strip().casefold() in defaults and no_password_login:
+        return passed(
+            resource_id,
+            f"{subject_ja} の {field_name} は既定名「{name}」ですが、パスワード認証が無効のため"
+            "この名前ではログオンできません",
+            f"{subject_en} {field_name} is the default name '{name}', but password authentication is off, so it "
+            "cannot log on",
+            *evidence,
+        )
     if name.strip().casefold() in defaults:
         return failed(
             resource_id,
@@ -114,12 +123,14 @@ def _admin_name_outcome(
     rule_ja="仮想マシンの osProfile.adminUsername、SQL サーバー・PostgreSQL フレキシブルサーバーの administratorLogin "
     "が default_admin_names（既定: admin, administrator, root, azureuser, sa, guest, test, user など）のどれか"
     "（大文字小文字を区別しない）なら不合格、それ以外は合格。パスワード認証が無効（SQL の Entra 専用認証、PostgreSQL "
-    "の passwordAuth Disabled）で administratorLogin がないサーバーは合格。osProfile のない仮想マシン（特殊化ディスク"
+    "の passwordAuth Disabled）のサーバーは、管理者ログインが既定名でもログオンに使えないため合格（管理者ログインが"
+    "ない場合も合格）。osProfile のない仮想マシン（特殊化ディスク"
     "から作成）など名前を読めないときはエラー。",
     rule_en="Fails when a VM's osProfile.adminUsername, or a SQL or PostgreSQL flexible server's administratorLogin, "
     "is one of default_admin_names (default: admin, administrator, root, azureuser, sa, guest, test, user, ...), "
     "compared case-insensitively; passes otherwise. A server with password authentication off (SQL Entra-only "
-    "authentication, PostgreSQL passwordAuth Disabled) and no administratorLogin passes. A name that cannot be "
+    "authentication, PostgreSQL passwordAuth Disabled) passes, default-named or without an administratorLogin, as "
+    "its administrator login cannot log on. A name that cannot be "
     "read (e.g. a VM with no osProfile, created from a specialized disk) is an error.",
     remediation_ja="既定名の管理者は作成時にしか変えられないため、個人または役割が分かる名前の管理者で作り直すか、"
     "OS 内で個人アカウントを作成して既定名のアカウントを無効化・削除する。SQL・PostgreSQL は Microsoft Entra "
@@ -235,7 +246,7 @@ def linux_password_auth_disabled(facts: FactSet, thresholds: Thresholds) -> Iter
             continue
         value = linux.get("disablePasswordAuthentication")
         ja, en = shown(value)
-        user = field(vm.content, "properties", "osProfile", "adminUsername")
+        user_ja, user_en = shown(field(vm.content, "properties", "osProfile", "adminUsername"))
         if value is True:
             yield passed(
                 vm.resource_id,
@@ -247,9 +258,9 @@ def linux_password_auth_disabled(facts: FactSet, thresholds: Thresholds) -> Iter
             yield failed(
                 vm.resource_id,
                 f"Linux 仮想マシン {name} の linuxConfiguration.disablePasswordAuthentication が {ja} で、管理者 "
-                f"{user} のパスワードで SSH ログオンできます（true が必要）",
+                f"{user_ja} のパスワードで SSH ログオンできます（true が必要）",
                 f"Linux virtual machine {name} linuxConfiguration.disablePasswordAuthentication is {en}: the "
-                f"administrator {user} can log on over SSH with a password (true required)",
+                f"administrator {user_en} can log on over SSH with a password (true required)",
                 vm,
             )
 

@@ -81,8 +81,10 @@ def test_default_admin_names_fail_case_insensitively_and_personal_names_pass():
         windows_vm("vm-win-admin", "Administrator"),
         sql("sql-sa", login="SA", admins={"azureADOnlyAuthentication": False}),
         sql("sql-ok"),
-        pg("pg-root", login=" root "),
+        pg("pg-root", login=" root ", auth={"activeDirectoryAuth": "Enabled", "passwordAuth": "Enabled"}),
         pg("pg-ok"),
+        sql("sql-admin-entra-only", login="admin"),
+        pg("pg-postgres-entra-only", login="postgres"),
     )
     assert status(found) == {
         "vm-ok": Status.PASS,
@@ -92,7 +94,12 @@ def test_default_admin_names_fail_case_insensitively_and_personal_names_pass():
         "sql-ok": Status.PASS,
         "pg-root": Status.FAIL,
         "pg-ok": Status.PASS,
+        # A default name that cannot log on (password authentication off) is not a usable default account.
+        "sql-admin-entra-only": Status.PASS,
+        "pg-postgres-entra-only": Status.PASS,
     }
+    entra_only = next(f for f in found if f.resource_id.endswith("sql-admin-entra-only"))
+    assert "password authentication is off" in entra_only.reason_en
     bad = next(f for f in found if f.resource_id.endswith("vm-azureuser"))
     assert "AzureUser" in bad.reason_en and "default_admin_names" in bad.reason_en
     assert "AzureUser" in bad.reason_ja
