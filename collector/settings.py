@@ -388,6 +388,11 @@ def _validate(s: Settings, where: str) -> None:
     # -- Accounts and privileged identities
 
     # -- Local and shared admin accounts
+    names = s.thresholds.default_admin_names
+    if not names or not all(isinstance(n, str) and n.strip() for n in names):
+        raise ConfigError(
+            f"{where}: key 'thresholds.default_admin_names': must list one or more non-empty names, e.g. [admin, root]"
+        )
 
     # -- Passwords, lockout and MFA
 

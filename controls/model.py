@@ -255,6 +255,14 @@ class Thresholds:
     # -- Accounts and privileged identities
 
     # -- Local and shared admin accounts
+    # Administrator names that are defaults or shared by convention (check admin-names-not-default): a VM's
+    # adminUsername, or a SQL or PostgreSQL server's administratorLogin, equal to one of them (compared
+    # case-insensitively) fails, as it names no person and is the first name an attacker tries.
+    default_admin_names: tuple[str, ...] = (
+        "admin", "administrator", "root", "azureuser", "azureadmin", "sa", "guest", "test", "user",
+        "user1", "demo", "support", "adm", "sysadmin", "dbadmin", "sqladmin", "postgres", "pgadmin",
+        "ubuntu", "centos", "ec2-user", "owner", "operator", "manager",
+    )  # fmt: skip
 
     # -- Passwords, lockout and MFA
 

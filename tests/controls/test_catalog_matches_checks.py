@@ -37,8 +37,8 @@ def _with(check: Check, **changes) -> Check:
 
 
 def test_a_check_reading_a_kind_nobody_provides_fails_before_collection():
-    orphan = _with(CHECKS_BY_ID["sql-min-tls-1-2"], id="reads-registries", reads=("container_registry",))
-    with pytest.raises(PlanError, match=r"check reads-registries reads fact kind 'container_registry', which no fetc"):
+    orphan = _with(CHECKS_BY_ID["sql-min-tls-1-2"], id="reads-cosmos", reads=("cosmosdb_account",))
+    with pytest.raises(PlanError, match=r"check reads-cosmos reads fact kind .cosmosdb_account., which no fetc"):
         plan_for([orphan])
 
 

@@ -95,6 +95,7 @@ def test_inventory_lists_tracked_resources_over_pages(
         "app-emr-api-prod",
         "karte-aozora-medical-example",  # App Service certificates
         "api-karte-aozora-medical-example",
+        "cremrprodje",  # the production container registry
     }
     # How Azure PowerShell finds a slot (Websites ResourceClient.GetAppResource): type and `site/slot` name.
     query = "resourceType eq 'Microsoft.Web/sites/slots' and name eq 'app-emr-web-prod/staging'"
