@@ -47,6 +47,9 @@ LINUX_SCRIPT = [
 WINDOWS_SCRIPT = ["'## w32tm /query /status /verbose'", "w32tm /query /status /verbose"]
 # Run commands in flight at once in one subscription (each takes tens of seconds in Azure).
 RUN_COMMAND_WORKERS = 4
+# Seconds between polls of a run command's operation when Azure gives no Retry-After (azure-core's default is 30;
+# a script of a few lines finishes in seconds once the VM agent picks it up).
+RUN_COMMAND_POLL_SECONDS = 5
 
 
 class UnknownOsTypeError(RuntimeError):
@@ -89,7 +92,11 @@ def _read_clock(ctx: FetchContext, compute: ComputeManagementClient, vm: dict[st
         else:
             raise UnknownOsTypeError(f"properties.storageProfile.osDisk.osType is {os_type or 'missing'}")
         compute.virtual_machines.begin_run_command(
-            resource_group_of(vm_id), name, command, raw_response_hook=capture
+            resource_group_of(vm_id),
+            name,
+            command,
+            raw_response_hook=capture,
+            polling_interval=RUN_COMMAND_POLL_SECONDS,
         ).result()
     except Exception as exc:  # recorded against this VM only; the others go on
         ctx.sink.error(VM_CLOCK, ctx.fetcher.name, vm_id, exc)
