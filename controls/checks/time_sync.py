@@ -121,13 +121,19 @@ def parse_w32tm(text: str) -> ClockReading | None:
     source = status["source"].split(",", 1)[0].strip()
     offset = _SECONDS.match(status.get("phase offset", ""))
     leap = status.get("leap indicator", "")
+    # "Last Sync Error" (verbose output) other than 0: the last attempt failed and the clock runs free since.
+    sync_error = status.get("last sync error", "")
     return ClockReading(
         os="Windows",
         source=source or None,
         host_clock=source.lower() == WINDOWS_HOST_PROVIDER,
-        synchronised=bool(source) and source.lower() not in WINDOWS_LOCAL_SOURCES and not leap.startswith("3"),
+        synchronised=bool(source)
+        and source.lower() not in WINDOWS_LOCAL_SOURCES
+        and not leap.startswith("3")
+        and sync_error.split(" ", 1)[0] in ("", "0"),
         offset_ms=float(offset.group(1)) * 1000 if offset else None,
-        state=f"Source {status['source']}, Leap Indicator {leap or '(none)'}",
+        state=f"Source {status['source']}, Leap Indicator {leap or '(none)'}"
+        + (f", Last Sync Error {sync_error}" if sync_error else ""),
     )
 
 
@@ -263,15 +269,15 @@ def _unreadable(vm: Evidence, clock: Evidence) -> Outcome:
     api=API,
     rule_ja=(
         "各 VM の時刻が同期していること: Run Command で読んだ時刻サービスが同期元を選択しており (chrony の Leap status "
-        "が Normal で ^*/#* の同期元あり、w32tm の Source が Local CMOS Clock / Free-running System Clock でない)、"
-        "同期元とのずれが max_clock_offset_ms 以内。Run Command を使わない場合は時刻同期のマシン構成割り当て "
-        "(time_sync_guest_configurations) が Compliant"
+        "が Normal で ^*/#* の同期元あり、w32tm の Source が Local CMOS Clock / Free-running System Clock でなく "
+        "Last Sync Error が 0)、同期元とのずれが max_clock_offset_ms 以内。Run Command を使わない場合は"
+        "時刻同期のマシン構成割り当て (time_sync_guest_configurations) が Compliant"
     ),
     rule_en=(
         "Each VM's clock is synchronised: read with Run Command, its time service has a selected source (chrony "
-        "Leap status Normal with a ^*/#* source; w32tm Source not Local CMOS Clock / Free-running System Clock) "
-        "and is within max_clock_offset_ms of it. Without Run Command, its time-sync machine configuration "
-        "assignment (time_sync_guest_configurations) is Compliant"
+        "Leap status Normal with a ^*/#* source; w32tm Source not Local CMOS Clock / Free-running System Clock, "
+        "Last Sync Error 0) and is within max_clock_offset_ms of it. Without Run Command, its time-sync machine "
+        "configuration assignment (time_sync_guest_configurations) is Compliant"
     ),
     remediation_ja=(
         "Linux は chrony に refclock PHC /dev/ptp_hyperv (Azure ホスト) または承認済み NTP サーバーを設定し、"

@@ -58,6 +58,21 @@ W32TM_GOOGLE = """Leap Indicator: 0(no warning)
 Phase Offset: -0.0004470s
 Source: time.google.com,0x9
 """
+W32TM_STALE = """Leap Indicator: 0(no warning)
+Stratum: 3 (secondary reference - syncd by (S)NTP)
+Last Successful Sync Time: 11/14/2026 2:03:55 AM
+Source: time.windows.com,0x9
+Poll Interval: 10 (1024s)
+Phase Offset: 1.8311426s
+State Machine: 1 (Hold)
+Last Sync Error: 1 (The computer did not resync because no time data was available.)
+Time since Last Good Sync Time: 712381.2209371s
+"""
+W32TM_LARGE = """Leap Indicator: 0(no warning)
+Phase Offset: -0.3120577s
+Source: VM IC Time Synchronization Provider
+Last Sync Error: 0 (The command completed successfully.)
+"""
 W32TM_CMOS = """Leap Indicator: 3(not synchronized)
 Phase Offset: 0.0000000s
 Source: Local CMOS Clock
@@ -133,6 +148,17 @@ def test_run_command_readings_judge_sync_and_offset():
     assert found["vm-w"].status == Status.FAIL and "Source Local CMOS Clock" in found["vm-w"].reason_en
     relaxed = run(SYNC, b, clock(b, CHRONY_POOL_DRIFT), thresholds=Thresholds(max_clock_offset_ms=3000))
     assert relaxed["vm-b"].status == Status.PASS
+
+
+def test_windows_stale_sync_and_large_offset_fail():
+    s, big = vm("vm-s", "Windows"), vm("vm-big", "Windows")
+    found = run(SYNC, s, big, clock(s, W32TM_STALE), clock(big, W32TM_LARGE))
+    assert found["vm-s"].status == Status.FAIL
+    assert "Last Sync Error 1 (The computer did not resync" in found["vm-s"].reason_en
+    assert found["vm-big"].status == Status.FAIL
+    assert "its clock is -312.058 ms off its source VM IC Time Synchronization Provider" in found["vm-big"].reason_en
+    # The host clock is still the approved source; the offset is judged by the other check.
+    assert run(SOURCE, big, clock(big, W32TM_LARGE))["vm-big"].status == Status.PASS
 
 
 def test_time_source_host_clock_or_approved_server_passes_others_fail():

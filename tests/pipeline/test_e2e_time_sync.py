@@ -2,8 +2,12 @@
 Guest Configuration Assignments - Subscription List, and, when enabled, each VM's clock read with Virtual Machines -
 Run Command (a long-running POST) and parsed from chrony / w32tm output."""
 
+from pathlib import Path
+
 from collector.pipeline import collect
+from collector.plan import plan_for
 from controls.catalog import load_catalog
+from controls.checks import ALL_CHECKS
 from controls.engine import evaluate
 from controls.model import Status
 from sandbox.server import Sandbox
@@ -12,6 +16,7 @@ from tests.estates import doc, estate
 from tests.pipeline.conftest import Judged, sandbox_settings
 
 SYNC, SOURCE = "vm-time-sync-compliant", "vm-time-source-approved"
+EXAMPLE = Path(__file__).resolve().parents[2] / "sandbox" / "estates" / "hospital-emr.yaml"
 
 
 def vm(name: str, os_type: str) -> dict:
@@ -92,3 +97,20 @@ def test_without_run_command_assignments_decide_and_a_forbidden_listing_is_an_er
         findings = denied.findings(check_id)
         assert findings and {f.status for f in findings.values()} == {Status.ERROR}
     assert denied.verdict(131) == Status.ERROR
+
+
+def test_the_example_estate_clocks_read_with_run_command():
+    """The example estate's run command outputs parse into the story its TimeSync assignments tell."""
+    checks = [c for c in ALL_CHECKS if c.id in (SYNC, SOURCE)]
+    with Sandbox.from_file(EXAMPLE) as sb:
+        settings = sandbox_settings(sb, collection={"time_sync_run_command": True})
+        facts = collect(settings, plan=plan_for(checks))
+    result = evaluate(facts, load_catalog(), settings.thresholds, checks)
+    found = {(f.check_id, f.resource_id.rsplit("/", 1)[-1]): f for f in result.findings}
+    for check_id in (SYNC, SOURCE):
+        assert found[(check_id, "vm-emr-jump-prod")].status == Status.PASS
+        assert found[(check_id, "vm-emr-batch-prod")].status == Status.PASS
+        assert found[(check_id, "vm-emr-dev-build")].status == Status.FAIL
+    assert "time.google.com, 0.4471 ms off" in found[(SYNC, "vm-emr-jump-prod")].reason_en
+    assert "Azure host clock (PTP / VM IC) (PHC0)" in found[(SOURCE, "vm-emr-batch-prod")].reason_en
+    assert "alphyn.canonical.com is not approved" in found[(SOURCE, "vm-emr-dev-build")].reason_en
