@@ -75,13 +75,26 @@ def _sections(text: str) -> dict[str, list[str]]:
     return out
 
 
-def _pairs(lines: list[str]) -> dict[str, str]:
-    pairs = {}
+def _pairs(lines: list[str], aliases: dict[str, str] | None = None) -> dict[str, str]:
+    """`Key: value` lines as {key: value}, keys lower-cased and mapped through `aliases` (localised labels)."""
+    pairs: dict[str, str] = {}
     for line in lines:
-        key, sep, value = line.partition(":")
+        key, sep, value = line.replace("\uff1a", ":").partition(":")
         if sep:
-            pairs.setdefault(key.strip().lower(), value.strip())
+            key = key.strip().lower()
+            pairs.setdefault((aliases or {}).get(key, key), value.strip())
     return pairs
+
+
+# w32tm prints its labels in the Windows display language; the Japanese ones, mapped to the English.
+W32TM_JA_LABELS = {
+    "ソース": "source",
+    "フェーズ オフセット": "phase offset",
+    "位相オフセット": "phase offset",
+    "閏インジケーター": "leap indicator",
+    "うるう秒インジケーター": "leap indicator",
+    "最終同期エラー": "last sync error",
+}
 
 
 _CHRONY_OFFSET = re.compile(r"^([0-9.]+)\s+seconds\s+(fast|slow)", re.IGNORECASE)
@@ -115,7 +128,7 @@ def parse_chrony(text: str) -> ClockReading | None:
 
 
 def parse_w32tm(text: str) -> ClockReading | None:
-    status = _pairs(text.splitlines())
+    status = _pairs(text.splitlines(), W32TM_JA_LABELS)
     if "source" not in status:
         return None
     source = status["source"].split(",", 1)[0].strip()
@@ -144,9 +157,23 @@ def read_clock(ev: Evidence) -> ClockReading | None:
     return parse_chrony(text) if "## chronyc tracking" in text else parse_w32tm(text)
 
 
+def _stderr_of(content: dict[str, Any]) -> str:
+    for status in content.get("value") or []:
+        message = status.get("message") if isinstance(status, dict) else None
+        if not isinstance(message, str):
+            continue
+        if "stderr" in str(status.get("code", "")).lower():
+            return message
+        if "[stderr]" in message:
+            return message.split("[stderr]", 1)[1]
+    return ""
+
+
 def _first_line(ev: Evidence) -> str:
-    text = (stdout_of(ev.content) or "").strip()
-    return (text.splitlines() or ["(no output)"])[0][:200]
+    """The first line of output that is not one of the script's own `## ` headings, else of its error output."""
+    lines = [*(stdout_of(ev.content) or "").splitlines(), *_stderr_of(ev.content).splitlines()]
+    said = [line.strip() for line in lines if line.strip() and not line.startswith("## ")]
+    return (said or ["(no output)"])[0][:200]
 
 
 def _vm_of(assignment_id: str) -> str:

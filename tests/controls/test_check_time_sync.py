@@ -131,12 +131,18 @@ def test_parsers_read_source_offset_and_state():
     assert cmos is not None and not cmos.synchronised
     assert parse_w32tm("The following error occurred: The service has not been started. (0x80070426)") is None
     assert parse_chrony("bash: chronyc: command not found") is None
+    ja = parse_w32tm(
+        "閏インジケーター: 0(警告なし)\nソース: VM IC Time Synchronization Provider\nフェーズ オフセット: 0.0000210s\n"
+    )
+    assert ja is not None and ja.host_clock and ja.synchronised and abs((ja.offset_ms or 0) - 0.021) < 1e-9
 
 
 def test_run_command_readings_judge_sync_and_offset():
     a, b, c, d, w = vm("vm-a"), vm("vm-b"), vm("vm-c"), vm("vm-d"), vm("vm-w", "Windows")
+    missing = clock(d, "## chronyc tracking\n## chronyc sources\n## refclock\n")
+    missing.content["value"][0]["message"] += "bash: line 2: chronyc: command not found\n"
     found = run(SYNC, a, b, c, d, w, clock(a, CHRONY_PTP), clock(b, CHRONY_POOL_DRIFT), clock(c, CHRONY_UNSYNCED),
-                clock(d, "bash: chronyc: command not found"), clock(w, W32TM_CMOS))  # fmt: skip
+                missing, clock(w, W32TM_CMOS))  # fmt: skip
     assert found["vm-a"].status == Status.PASS and "synchronised with PHC0" in found["vm-a"].reason_en
     assert found["vm-b"].status == Status.FAIL
     assert found["vm-b"].reason_en == (
@@ -144,7 +150,8 @@ def test_run_command_readings_judge_sync_and_offset():
         "is required"
     )
     assert found["vm-c"].status == Status.FAIL and "Leap status Not synchronised" in found["vm-c"].reason_en
-    assert found["vm-d"].status == Status.ERROR and "command not found" in found["vm-d"].reason_en
+    assert found["vm-d"].status == Status.ERROR
+    assert "(first line: bash: line 2: chronyc: command not found)" in found["vm-d"].reason_en
     assert found["vm-w"].status == Status.FAIL and "Source Local CMOS Clock" in found["vm-w"].reason_en
     relaxed = run(SYNC, b, clock(b, CHRONY_POOL_DRIFT), thresholds=Thresholds(max_clock_offset_ms=3000))
     assert relaxed["vm-b"].status == Status.PASS
