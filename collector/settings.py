@@ -49,6 +49,9 @@ class CollectionSettings:
     max_workers: int = 8
     # Retries of one call on 408/429/5xx, each after the service's Retry-After (or exponential back-off).
     max_retries: int = 8
+    # Read each VM's clock with VM Run Command (a POST that runs chronyc / w32tm inside the VM); off unless
+    # the collector's role has Microsoft.Compute/virtualMachines/runCommand/action.
+    time_sync_run_command: bool = False
 
 
 @dataclass(frozen=True)
@@ -397,6 +400,10 @@ def _validate(s: Settings, where: str) -> None:
     # -- Passwords, lockout and MFA
 
     # -- Time synchronisation
+    if s.thresholds.max_clock_offset_ms < 1:
+        raise ConfigError(f"{where}: key 'thresholds.max_clock_offset_ms': must be at least 1 ms, e.g. 100")
+    if not all(p.strip() for p in s.thresholds.approved_ntp_sources):
+        raise ConfigError(f"{where}: key 'thresholds.approved_ntp_sources': empty entry; list host names or patterns")
 
 
 def load_settings(

@@ -267,6 +267,18 @@ class Thresholds:
     # -- Passwords, lockout and MFA
 
     # -- Time synchronisation
+    # Names of the machine configuration (guest configuration) packages assigned to VMs that audit the clock
+    # (vm-time-sync-compliant, vm-time-source-approved); Azure has no built-in one, so this names your own.
+    time_sync_guest_configurations: tuple[str, ...] = ("TimeSync",)
+    # NTP servers a VM may take its time from besides the Azure host clock (PTP / VM IC provider); shell-style
+    # patterns compared case-insensitively (vm-time-source-approved).
+    approved_ntp_sources: tuple[str, ...] = (
+        "time.windows.com",
+        "time.google.com",
+        "time[1-4].google.com",
+        "ntp.nict.jp",
+    )
+    max_clock_offset_ms: int = 100  # a VM's clock may be at most this far from its source (vm-time-sync-compliant)
 
 
 class DriftKind(StrEnum):

@@ -69,12 +69,18 @@ DESCENDANT_LISTINGS = {
 # preview, ListSubscriptionSubAssessments_example.json); Management Locks - List At Subscription Level "Gets all
 # the management locks for a subscription" and List At Resource Group Level "Gets all the management locks for a
 # resource group" (Microsoft.Authorization 2020-05-01 locks.json; `az lock list` prints resource-level locks from
-# the subscription listing). Subscription diagnostic settings are not such a type: their listing holds only the
-# subscription's own settings. Add a type here only with a source.
+# the subscription listing); Guest Configuration Assignments - Subscription List / RG List "List all guest
+# configuration assignments for a subscription / resource group" (Microsoft.GuestConfiguration 2024-04-05, example
+# listSubGuestConfigurationAssignments.json lists assignments on virtual machines). Subscription diagnostic
+# settings are not such a type: their listing holds only the subscription's own settings.
+# Add a type here only with a source.
 SCOPE_WIDE_LISTINGS = {
     "microsoft.security/assessments": "microsoft.security/assessments",
     "microsoft.security/subassessments": "microsoft.security/assessments/subassessments",
     "microsoft.authorization/locks": "microsoft.authorization/locks",
+    "microsoft.guestconfiguration/guestconfigurationassignments": (
+        "microsoft.guestconfiguration/guestconfigurationassignments"
+    ),
 }
 
 # Fields `/resources` returns: ARM's inventory listing leaves `properties` out.

@@ -49,3 +49,20 @@ def test_locks_listed_at_a_subscription_include_every_scope_beneath_it():
 def test_subscription_diagnostic_settings_list_only_the_subscriptions_own():
     arm = index()
     assert names(arm.read(ids.parse(f"{SUB}/providers/Microsoft.Insights/diagnosticSettings"))) == {"activity"}
+
+
+def test_guest_configuration_assignments_listed_at_a_subscription_include_those_on_each_vm():
+    vm = rid("Microsoft.Compute/virtualMachines/vm-app", PROD, "rg-ops")
+    docs = [
+        {"id": f"{SUB}/resourceGroups/rg-ops", "name": "rg-ops", "type": "Microsoft.Resources/resourceGroups",
+         "location": "japaneast", "properties": {}},
+        {"id": vm, "name": "vm-app", "type": "Microsoft.Compute/virtualMachines", "location": "japaneast",
+         "properties": {}},
+        {"id": f"{vm}/providers/Microsoft.GuestConfiguration/guestConfigurationAssignments/TimeSync",
+         "name": "TimeSync", "type": "Microsoft.GuestConfiguration/guestConfigurationAssignments",
+         "properties": {"complianceStatus": "Compliant"}},
+    ]  # fmt: skip
+    arm = ArmIndex(estate_from_mapping(estate(docs)))
+    listing = "providers/Microsoft.GuestConfiguration/guestConfigurationAssignments"
+    assert names(arm.read(ids.parse(f"{SUB}/{listing}"))) == {"TimeSync"}
+    assert names(arm.read(ids.parse(f"{SUB}/resourceGroups/rg-ops/{listing}"))) == {"TimeSync"}
