@@ -1,5 +1,5 @@
 """The README's table of checks lists every registered check, with the requirement numbers the catalog maps
-it to, so the documentation cannot drift from the code."""
+it to, so the documentation cannot drift from the code (scripts/checks-table rewrites it)."""
 
 from __future__ import annotations
 
