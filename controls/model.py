@@ -257,6 +257,10 @@ class Thresholds:
     # -- Local and shared admin accounts
 
     # -- Passwords, lockout and MFA
+    password_max_age_days: int = 90  # a managed domain's passwords must expire within this many days ...
+    password_expiry_mfa_alternative: bool = True  # ... or MFA is required of every user (MHLW 6.0 Q&A)
+    lockout_threshold_max: int = 10  # Entra smart lockout: failed sign-ins before the first lockout, at most
+    lockout_duration_min_seconds: int = 60  # and the first lockout lasts at least this long
 
     # -- Time synchronisation
 
