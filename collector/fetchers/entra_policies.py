@@ -5,6 +5,8 @@ Tenant-wide, collected once per run. Each read is recorded on its own, so one th
 Conditional Access without Policy.Read.All) does not hide the others. Reads and permissions:
 
 - `GET /domains` (Directory.Read.All): id, authenticationType, isVerified, passwordValidityPeriodInDays.
+- `GET /users` (Directory.Read.All): id, userPrincipalName, accountEnabled, passwordPolicies (only to find
+  users whose password never expires).
 - `GET /groupSettings` (Directory.Read.All): the tenant-wide directory settings ("Password Rule Settings").
 - `GET /identity/conditionalAccess/policies` (Policy.Read.All, optional).
 - `GET /policies/identitySecurityDefaultsEnforcementPolicy` (Policy.Read.All, optional).
@@ -27,6 +29,7 @@ from collector.fetchers.base import MAX_PAGES, FetchContext, Fetcher, InvalidRes
 from collector.fetchers.entra import graph_client
 
 DOMAIN = "entra_domain"
+USER_PASSWORD_POLICY = "entra_user_password_policy"
 DIRECTORY_SETTING = "entra_directory_setting"
 CONDITIONAL_ACCESS_POLICY = "conditional_access_policy"
 SECURITY_DEFAULTS = "security_defaults_policy"
@@ -45,6 +48,7 @@ class Read:
 
 READS = (
     Read(DOMAIN, "domains?$select=id,authenticationType,isDefault,isVerified,passwordValidityPeriodInDays", "domains"),
+    Read(USER_PASSWORD_POLICY, "users?$select=id,userPrincipalName,accountEnabled,passwordPolicies", "users"),
     Read(DIRECTORY_SETTING, "groupSettings?$select=id,displayName,templateId,values", "groupSettings"),
     Read(
         CONDITIONAL_ACCESS_POLICY,
@@ -132,6 +136,7 @@ FETCHER = Fetcher(
     "entra.policies",
     {
         DOMAIN: ("directory/domains",),
+        USER_PASSWORD_POLICY: ("directory/users",),
         DIRECTORY_SETTING: ("tenant",),
         CONDITIONAL_ACCESS_POLICY: ("tenant",),
         SECURITY_DEFAULTS: ("tenant",),

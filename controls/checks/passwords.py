@@ -27,6 +27,7 @@ from controls.checks.base import Outcome, check, errored, failed, passed
 from controls.model import Evidence, FactSet, Thresholds
 
 DOMAIN = "entra_domain"
+USER_PASSWORD_POLICY = "entra_user_password_policy"
 DIRECTORY_SETTING = "entra_directory_setting"
 CONDITIONAL_ACCESS_POLICY = "conditional_access_policy"
 SECURITY_DEFAULTS = "security_defaults_policy"
@@ -89,8 +90,12 @@ class MfaPolicy:
     all_apps: bool
     apps: frozenset[str]
     excluded_apps: frozenset[str]
-    excluded_users: int
+    excluded_user_ids: frozenset[str]
     excluded_groups: int
+
+    @property
+    def excluded_users(self) -> int:
+        return len(self.excluded_user_ids)
 
     def covers_role(self, role: str) -> bool:
         return self.all_apps and (self.all_users or role in self.roles) and role not in self.excluded_roles
@@ -140,7 +145,7 @@ def _mfa_policies(facts: FactSet) -> list[MfaPolicy]:
                 all_apps="all" in _low(apps.get("includeApplications")),
                 apps=frozenset(_low(apps.get("includeApplications"))),
                 excluded_apps=frozenset(_low(apps.get("excludeApplications"))),
-                excluded_users=len(users.get("excludeUsers") or []),
+                excluded_user_ids=frozenset(_low(users.get("excludeUsers"))),
                 excluded_groups=len(users.get("excludeGroups") or []),
             )
         )
@@ -175,9 +180,10 @@ def _mfa_state(facts: FactSet) -> MfaState:
     id="password-expiry-policy",
     title_ja="Entra ID パスワードの有効期限",
     title_en="Entra ID password expiry",
-    judges=("directory/domains",),
-    reads=(DOMAIN, CONDITIONAL_ACCESS_POLICY, SECURITY_DEFAULTS),
-    api="Microsoft Graph v1.0 GET /domains (passwordValidityPeriodInDays, authenticationType, isVerified); "
+    judges=("directory/domains", "directory/users"),
+    reads=(DOMAIN, USER_PASSWORD_POLICY, CONDITIONAL_ACCESS_POLICY, SECURITY_DEFAULTS),
+    api="Microsoft Graph v1.0 GET /domains (passwordValidityPeriodInDays, authenticationType, isVerified), "
+    "GET /users (passwordPolicies, accountEnabled); "
     "when passwords do not expire, GET /identity/conditionalAccess/policies and "
     "/policies/identitySecurityDefaultsEnforcementPolicy (Policy.Read.All)",
     rule_ja="検証済みのクラウド管理ドメインごとに、パスワード有効期限"
@@ -185,13 +191,17 @@ def _mfa_state(facts: FactSet) -> MfaState:
     "期限がそれを超える（無期限を含む）場合は、password_expiry_mfa_alternative "
     "が true で、全ユーザー・全アプリに多要素認証を要求する有効な条件付きアクセスポリシーまたはセキュリティの既定値が"
     "あれば合格（厚生労働省ガイドライン第 6.0 版は定期変更の強制より多要素認証を推奨）。フェデレーションドメインは "
-    "ID プロバイダー側の設定のためエラー。未検証ドメインはサインインに使えないため判定しない。",
+    "ID プロバイダー側の設定のためエラー。未検証ドメインはサインインに使えないため判定しない。"
+    "有効なユーザーで passwordPolicies に DisablePasswordExpiration があるものは、同じ多要素認証の代替"
+    "（そのユーザーを ID で除外していないポリシー）がなければ不合格（グループ除外は展開しない）。",
     rule_en="Each verified cloud-managed domain passes when its password validity "
     "(passwordValidityPeriodInDays, unset = 90 days) is at most password_max_age_days. A longer validity "
     "(including never) passes only when password_expiry_mfa_alternative is true and an enabled Conditional "
     "Access policy requires MFA of all users for all applications, or security defaults are on (MHLW "
     "guideline 6.0 prefers MFA to forced periodic change). A federated domain is an error: its identity "
-    "provider sets the policy. Unverified domains, which no one can sign in with, are not judged.",
+    "provider sets the policy. Unverified domains, which no one can sign in with, are not judged. An enabled "
+    "user whose passwordPolicies contains DisablePasswordExpiration fails unless the same MFA alternative "
+    "holds and its policy does not exclude that user by id (group exclusions are not expanded).",
     remediation_ja="Microsoft 365 管理センターの［設定］→［組織設定］→［パスワードの有効期限ポリシー］で有効期限を"
     "設定するか、全ユーザーに多要素認証を要求する条件付きアクセスポリシーを有効にしてください。",
     remediation_en="Set a password expiry in the Microsoft 365 admin center (Settings > Org settings > Password "
@@ -199,6 +209,65 @@ def _mfa_state(facts: FactSet) -> MfaState:
     thresholds=("password_max_age_days", "password_expiry_mfa_alternative"),
 )
 def password_expiry_policy(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
+    yield from _domain_expiry(facts, thresholds)
+    yield from _users_never_expiring(facts, thresholds)
+
+
+def _users_never_expiring(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
+    mfa: MfaState | None = None
+    for ev in facts.of(USER_PASSWORD_POLICY):
+        u = ev.content
+        policies = {p.strip().lower() for p in str(u.get("passwordPolicies") or "").split(",")}
+        if u.get("accountEnabled") is False or "disablepasswordexpiration" not in policies:
+            continue
+        uid = str(u.get("id") or "")
+        name = str(u.get("userPrincipalName") or uid)
+        rid = f"users/{uid}"
+        base_ja = f"ユーザー {name} は passwordPolicies に DisablePasswordExpiration があり、パスワードが無期限です"
+        base_en = f"User {name} has DisablePasswordExpiration in passwordPolicies: the password never expires"
+        if not thresholds.password_expiry_mfa_alternative:
+            yield failed(rid, f"{base_ja}。", f"{base_en}.", ev)
+            continue
+        mfa = mfa or _mfa_state(facts)
+        covering = [p for p in mfa.policies if p.covers_everyone() and uid.lower() not in p.excluded_user_ids]
+        if mfa.defaults_on:
+            yield passed(
+                rid,
+                f"{base_ja}が、セキュリティの既定値により多要素認証が要求されます。",
+                f"{base_en}, but security defaults require MFA.",
+                ev,
+                mfa.security_defaults,
+            )
+        elif covering:
+            yield passed(
+                rid,
+                f"{base_ja}が、条件付きアクセスポリシー{covering[0].label_ja}により多要素認証が要求されます。",
+                f"{base_en}, but Conditional Access policy {covering[0].label} requires MFA of this user.",
+                ev,
+                covering[0].ev,
+            )
+        elif mfa.unreadable:
+            yield errored(
+                rid,
+                f"{base_ja}。多要素認証の要求を確認する条件付きアクセスポリシーまたはセキュリティの既定値を"
+                "読み取れませんでした（Policy.Read.All が必要）。",
+                f"{base_en}, and the Conditional Access policies or security defaults that could show MFA is "
+                "required could not be read (needs Policy.Read.All).",
+                ev,
+                mfa.evidence,
+            )
+        else:
+            yield failed(
+                rid,
+                f"{base_ja}。このユーザーを除外せず全アプリに多要素認証を無条件に要求する有効なポリシーもありません。",
+                f"{base_en}, and no enabled policy requires MFA of this user (not excluded) for all applications "
+                "without conditions.",
+                ev,
+                mfa.evidence,
+            )
+
+
+def _domain_expiry(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
     mfa: MfaState | None = None
     limit = thresholds.password_max_age_days
     for ev in facts.of(DOMAIN):
@@ -394,7 +463,7 @@ def smart_lockout_configured(facts: FactSet, thresholds: Thresholds) -> Iterator
     ev, values = _password_rules(facts)
     threshold = _int_value(values, "LockoutThreshold", DEFAULT_LOCKOUT_THRESHOLD)
     duration = _int_value(values, "LockoutDurationInSeconds", DEFAULT_LOCKOUT_DURATION)
-    source_ja = "Password Rule Settings" if ev is not None else "既定値（Password Rule Settings なし）"
+    source_ja = "Password Rule Settings " if ev is not None else "既定値（Password Rule Settings なし）"
     source_en = "Password Rule Settings" if ev is not None else "Entra's defaults (no Password Rule Settings)"
     if threshold is None or duration is None:
         yield errored(

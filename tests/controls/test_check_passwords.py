@@ -110,3 +110,20 @@ def test_admin_mfa():
     excluded = ca(users={"includeUsers": ["All"], "excludeRoles": ["62e90394-69f5-4237-9190-012177145e10"]})
     assert "Global Administrator" in run(pw.admin_mfa_required, DEFAULTS_OFF, excluded)["tenant"].reason_en
     assert run(pw.admin_mfa_required, ca())["tenant"].status == Status.ERROR  # security defaults not collected
+
+
+def test_users_whose_password_never_expires():
+    def user(uid, policies, enabled=True):
+        return ev(pw.USER_PASSWORD_POLICY, {"id": uid, "userPrincipalName": f"{uid}@c.example",
+                                            "accountEnabled": enabled, "passwordPolicies": policies})  # fmt: skip
+
+    users = [user("u1", "DisablePasswordExpiration"), user("u2", None), user("u3", "DisablePasswordExpiration", False)]
+    excluding = ca(users={"includeUsers": ["All"], "excludeUsers": ["u1"]})
+    found = run(pw.password_expiry_policy, *users, DEFAULTS_OFF, excluding)
+    assert {k: o.status for k, o in found.items()} == {"users/u1": Status.FAIL}
+    covered = run(pw.password_expiry_policy, *users, DEFAULTS_OFF, ca())
+    assert covered["users/u1"].status == Status.PASS
+    assert run(pw.password_expiry_policy, *users, DEFAULTS_ON)["users/u1"].status == Status.PASS
+    assert run(pw.password_expiry_policy, *users)["users/u1"].status == Status.ERROR  # policies not collected
+    strict = run(pw.password_expiry_policy, *users, DEFAULTS_ON, password_expiry_mfa_alternative=False)
+    assert strict["users/u1"].status == Status.FAIL

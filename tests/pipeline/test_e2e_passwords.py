@@ -7,6 +7,7 @@ from tests.estates import estate
 
 GA = "62e90394-69f5-4237-9190-012177145e10"
 BREAK_GLASS = "3753fb1d-be94-4ac6-ab97-0b2acdf70e34"
+OPS = "5a1e0c3d-0000-4000-8000-00000000000c"
 
 
 def domain(name: str, days: int | None, auth: str = "Managed", verified: bool = True) -> dict:
@@ -34,7 +35,26 @@ def rules(**values: str) -> dict:
 
 def directory(policies: list[dict], settings: list[dict], defaults_on: bool = False) -> dict:
     return {
-        "users": [{"id": BREAK_GLASS, "displayName": "Emergency Access 01"}],
+        "users": [
+            {
+                "id": BREAK_GLASS,
+                "userPrincipalName": "bg01@clinic.example",
+                "accountEnabled": True,
+                "passwordPolicies": "DisablePasswordExpiration",
+            },
+            {
+                "id": OPS,
+                "userPrincipalName": "ops@clinic.example",
+                "accountEnabled": True,
+                "passwordPolicies": "DisableStrongPassword, DisablePasswordExpiration",
+            },
+            {
+                "id": "5a1e0c3d-0000-4000-8000-00000000000d",
+                "userPrincipalName": "left@clinic.example",
+                "accountEnabled": False,
+                "passwordPolicies": "DisablePasswordExpiration",
+            },
+        ],
         "domains": [
             domain("clinic.example", 2147483647),
             domain("old.example", 60),
@@ -59,7 +79,9 @@ def test_mfa_for_everyone_custom_banned_list_and_default_lockout_pass(judge):
         "domains/clinic.example": Status.PASS,  # never expires, MFA for everyone
         "domains/old.example": Status.PASS,  # 60 days
         "domains/sso.example": Status.ERROR,  # federated: the IdP decides
-    }
+        f"users/{BREAK_GLASS}": Status.FAIL,  # never expires, excluded from the MFA policy
+        f"users/{OPS}": Status.PASS,  # never expires, but the MFA policy covers it
+    }  # the disabled user is not judged
     assert "excludes 1 user(s)" in expiry["domains/clinic.example"].reason_en
     assert judged.findings("banned-password-protection")["tenant"].status == Status.PASS
     lockout = judged.findings("smart-lockout-configured")["tenant"]
