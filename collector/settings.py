@@ -394,6 +394,8 @@ def _validate(s: Settings, where: str) -> None:
         raise ConfigError(f"{where}: key 'thresholds.lockout_threshold_max': must be at least 1 attempt, e.g. 10")
     if s.thresholds.lockout_duration_min_seconds < 1:
         raise ConfigError(f"{where}: key 'thresholds.lockout_duration_min_seconds': must be at least 1 second, e.g. 60")
+    if s.thresholds.sign_in_frequency_max_hours < 1:
+        raise ConfigError(f"{where}: key 'thresholds.sign_in_frequency_max_hours': must be at least 1 hour, e.g. 12")
 
     # -- Time synchronisation
 

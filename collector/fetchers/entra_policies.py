@@ -52,7 +52,7 @@ READS = (
     Read(DIRECTORY_SETTING, "groupSettings?$select=id,displayName,templateId,values", "groupSettings"),
     Read(
         CONDITIONAL_ACCESS_POLICY,
-        "identity/conditionalAccess/policies?$select=id,displayName,state,conditions,grantControls",
+        "identity/conditionalAccess/policies?$select=id,displayName,state,conditions,grantControls,sessionControls",
         "conditionalAccessPolicies",
         POLICY_PERMISSION,
     ),

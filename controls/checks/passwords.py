@@ -580,3 +580,102 @@ def admin_mfa_required(facts: FactSet, thresholds: Thresholds) -> Iterator[Outco
         [p.ev for p in used],
         mfa.security_defaults,
     )
+
+
+# ---------------------------------------------------------------------------- sign-in frequency
+
+
+def _frequency_hours(policy: dict[str, Any]) -> tuple[int | None, str, str]:
+    """(hours, as written ja, en) of an enabled sign-in frequency control; hours None when there is none."""
+    control = policy.get("sessionControls", {}) or {}
+    freq = control.get("signInFrequency") if isinstance(control, dict) else None
+    if not isinstance(freq, dict) or freq.get("isEnabled") is not True:
+        return None, "サインイン頻度なし", "no sign-in frequency"
+    if freq.get("frequencyInterval") == "everyTime":
+        return 0, "毎回", "every time"
+    value, unit = freq.get("value"), str(freq.get("type") or "")
+    if isinstance(value, bool) or not isinstance(value, int) or unit not in ("hours", "days"):
+        return None, f"読み取れないサインイン頻度 {value!r} {unit}", f"unreadable sign-in frequency {value!r} {unit}"
+    ja = f"{value} {'日' if unit == 'days' else '時間'}ごと"
+    return value * (24 if unit == "days" else 1), ja, f"every {value} {unit}"
+
+
+@check(
+    id="ca-sign-in-frequency",
+    title_ja="Azure 管理へのサインイン頻度（セッションの有効期間）",
+    title_en="Sign-in frequency for Azure management sessions",
+    judges=(TENANT,),
+    reads=(CONDITIONAL_ACCESS_POLICY,),
+    api="Microsoft Graph v1.0 GET /identity/conditionalAccess/policies (state, conditions, "
+    "sessionControls.signInFrequency); Policy.Read.All",
+    rule_ja="有効な（レポート専用でない）無条件の条件付きアクセスポリシーが、全ユーザーの Azure 管理（アプリ "
+    "797f4846-ba00-4fd7-ba43-dac1f8f63013 または全アプリ）へのサインインに、sign_in_frequency_max_hours 時間以内"
+    "（または毎回）の再認証をサインイン頻度で要求していれば合格。設定がなければ Entra の既定（最長 90 日の継続"
+    "セッション）で不合格。",
+    rule_en="Passes when an enabled (not report-only) unconditional Conditional Access policy requires every "
+    "user's Azure management sign-ins (app 797f4846-ba00-4fd7-ba43-dac1f8f63013, or all applications) to "
+    "re-authenticate within sign_in_frequency_max_hours (or every time) through its sign-in frequency "
+    "session control. Without one Entra's default (a rolling session of up to 90 days) applies and it fails.",
+    remediation_ja="条件付きアクセスで、対象を全ユーザー・Microsoft Azure Management とし、セッション制御の"
+    "「サインインの頻度」を基準時間以内に設定したポリシーを有効（オン）にしてください。",
+    remediation_en="Enable a Conditional Access policy for all users and Microsoft Azure Management whose "
+    'session control "Sign-in frequency" is within the limit.',
+    thresholds=("sign_in_frequency_max_hours",),
+)
+def ca_sign_in_frequency(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
+    if facts.errors_for([CONDITIONAL_ACCESS_POLICY]):
+        return  # the engine reports the collection error (e.g. Policy.Read.All missing)
+    limit = thresholds.sign_in_frequency_max_hours
+    docs = list(facts.of(CONDITIONAL_ACCESS_POLICY))
+    good: list[tuple[Evidence, str, str]] = []
+    near_ja: list[str] = []
+    near_en: list[str] = []
+    for ev in docs:
+        p = ev.content
+        conditions = p.get("conditions") if isinstance(p.get("conditions"), dict) else {}
+        users = conditions.get("users") if isinstance(conditions.get("users"), dict) else {}
+        apps = conditions.get("applications") if isinstance(conditions.get("applications"), dict) else {}
+        included = _low(apps.get("includeApplications"))
+        targets = (
+            "all" in _low(users.get("includeUsers"))
+            and not users.get("excludeRoles")
+            and ("all" in included or AZURE_MANAGEMENT_APP in included)
+            and AZURE_MANAGEMENT_APP not in _low(apps.get("excludeApplications"))
+            and not _narrowed(conditions)
+        )
+        hours, shown_ja, shown_en = _frequency_hours(p)
+        if not targets or hours is None:
+            continue
+        name = str(p.get("displayName") or p.get("id") or ev.resource_id)
+        excluded = len(users.get("excludeUsers") or []) + len(users.get("excludeGroups") or [])
+        label_ja = f"「{name}」（{shown_ja}{f'、除外 {excluded} 件' if excluded else ''}）"
+        label_en = f"'{name}' ({shown_en}{f', excludes {excluded} user(s)/group(s)' if excluded else ''})"
+        if str(p.get("state", "")) != "enabled":
+            near_ja.append(f"{label_ja} は state {p.get('state')}")
+            near_en.append(f"{label_en} is {p.get('state')}")
+        elif hours > limit:
+            near_ja.append(f"{label_ja} は {limit} 時間を超える")
+            near_en.append(f"{label_en} allows more than {limit} hours")
+        else:
+            good.append((ev, label_ja, label_en))
+    if good:
+        ev, label_ja, label_en = good[0]
+        yield passed(
+            TENANT,
+            f"条件付きアクセスポリシー{label_ja}により、Azure 管理へのサインインは {limit} 時間以内に再認証が"
+            "要求されます。",
+            f"Conditional Access policy {label_en} makes Azure management sign-ins re-authenticate within {limit} "
+            "hours.",
+            ev,
+        )
+        return
+    detail_ja = f"（{'、'.join(near_ja)}）" if near_ja else ""
+    detail_en = f" ({'; '.join(near_en)})" if near_en else ""
+    yield failed(
+        TENANT,
+        f"全ユーザーの Azure 管理へのサインインに {limit} 時間以内の再認証を要求する有効な条件付きアクセスポリシーが"
+        f"ありません{detail_ja}。Entra の既定では最長 90 日のセッションが継続します。",
+        f"No enabled Conditional Access policy makes every user's Azure management sign-ins re-authenticate within "
+        f"{limit} hours{detail_en}; by Entra's default a session lasts up to 90 days.",
+        docs,
+    )

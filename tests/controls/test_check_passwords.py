@@ -127,3 +127,26 @@ def test_users_whose_password_never_expires():
     assert run(pw.password_expiry_policy, *users)["users/u1"].status == Status.ERROR  # policies not collected
     strict = run(pw.password_expiry_policy, *users, DEFAULTS_ON, password_expiry_mfa_alternative=False)
     assert strict["users/u1"].status == Status.FAIL
+
+
+def test_sign_in_frequency():
+    def freq(state="enabled", value=8, unit="hours", interval="timeBased", apps=(pw.AZURE_MANAGEMENT_APP,), **kw):
+        doc = ca(state=state, apps=apps, controls=(), **kw)
+        session = {"signInFrequency": {"isEnabled": True, "value": value, "type": unit, "frequencyInterval": interval}}
+        return ev(pw.CONDITIONAL_ACCESS_POLICY, {**doc.content, "sessionControls": session})
+
+    assert run(pw.ca_sign_in_frequency, freq())["tenant"].status == Status.PASS
+    assert run(pw.ca_sign_in_frequency, freq(value=None, unit=None, interval="everyTime"))["tenant"].status == (
+        Status.PASS
+    )
+    long = run(pw.ca_sign_in_frequency, freq(value=1, unit="days"))["tenant"]
+    assert long.status == Status.FAIL and "allows more than 12 hours" in long.reason_en
+    assert run(pw.ca_sign_in_frequency, freq(value=1, unit="days"), sign_in_frequency_max_hours=24)[
+        "tenant"
+    ].status == (Status.PASS)
+    report_only = run(pw.ca_sign_in_frequency, freq(state="enabledForReportingButNotEnforced"))["tenant"]
+    assert report_only.status == Status.FAIL and "enabledForReportingButNotEnforced" in report_only.reason_en
+    other_app = run(pw.ca_sign_in_frequency, freq(apps=("00000003-0000-0ff1-ce00-000000000000",)))["tenant"]
+    assert other_app.status == Status.FAIL
+    assert run(pw.ca_sign_in_frequency, ca())["tenant"].status == Status.FAIL  # MFA only, no session control
+    assert run(pw.ca_sign_in_frequency)["tenant"].status == Status.FAIL  # no policies: Entra's 90-day default

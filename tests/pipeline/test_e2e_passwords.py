@@ -71,8 +71,19 @@ MFA_ALL = policy("a1", "Require MFA for all users", "enabled", {"includeUsers": 
                  ["All"], ["mfa"])  # fmt: skip
 
 
+def frequency(policy_doc: dict, hours: int) -> dict:
+    session = {"signInFrequency": {"isEnabled": True, "value": hours, "type": "hours",
+                                   "authenticationType": "primaryAndSecondaryAuthentication",
+                                   "frequencyInterval": "timeBased"}}  # fmt: skip
+    return {**policy_doc, "sessionControls": session}
+
+
+AZURE_8H = frequency(policy("a3", "Azure management 8h", "enabled", {"includeUsers": ["All"]},
+                            ["797f4846-ba00-4fd7-ba43-dac1f8f63013"], []), 8)  # fmt: skip
+
+
 def test_mfa_for_everyone_custom_banned_list_and_default_lockout_pass(judge):
-    judged = judge(estate(directory=directory([MFA_ALL], [rules(EnableBannedPasswordCheck="True",
+    judged = judge(estate(directory=directory([MFA_ALL, AZURE_8H], [rules(EnableBannedPasswordCheck="True",
                                                                    BannedPasswordList="clinic\tkarte")])))  # fmt: skip
     expiry = judged.findings("password-expiry-policy")
     assert {k: f.status for k, f in expiry.items()} == {
@@ -87,11 +98,13 @@ def test_mfa_for_everyone_custom_banned_list_and_default_lockout_pass(judge):
     lockout = judged.findings("smart-lockout-configured")["tenant"]
     assert lockout.status == Status.PASS and "10 failed sign-ins" in lockout.reason_en
     assert judged.findings("admin-mfa-required")["tenant"].status == Status.PASS
+    assert judged.findings("ca-sign-in-frequency")["tenant"].status == Status.PASS
 
 
 def test_report_only_admin_policy_lenient_lockout_and_no_custom_list_fail(judge):
     admins = policy("a2", "CA-admins", "enabledForReportingButNotEnforced", {"includeRoles": [GA]}, ["All"], ["mfa"])
-    judged = judge(estate(directory=directory([admins], [rules(LockoutThreshold="50")])))
+    lax = {**AZURE_8H, "state": "enabledForReportingButNotEnforced"}
+    judged = judge(estate(directory=directory([admins, lax], [rules(LockoutThreshold="50")])))
     assert judged.findings("password-expiry-policy")["domains/clinic.example"].status == Status.FAIL
     assert judged.findings("banned-password-protection")["tenant"].status == Status.FAIL
     lockout = judged.findings("smart-lockout-configured")["tenant"]
@@ -100,6 +113,11 @@ def test_report_only_admin_policy_lenient_lockout_and_no_custom_list_fail(judge)
     assert mfa.status == Status.FAIL and "Report-only (not enforced): CA-admins" in mfa.reason_en
     assert "Global Administrator" in mfa.reason_en and "Azure management" in mfa.reason_en
     assert judged.verdict(159) == Status.FAIL
+    frequency_finding = judged.findings("ca-sign-in-frequency")["tenant"]
+    assert (
+        frequency_finding.status == Status.FAIL
+        and "is enabledForReportingButNotEnforced" in frequency_finding.reason_en
+    )
 
 
 def test_conditional_access_refused_is_an_error_naming_policy_read_all(judge):
@@ -108,6 +126,7 @@ def test_conditional_access_refused_is_an_error_naming_policy_read_all(judge):
     mfa = judged.findings("admin-mfa-required")["tenant"]
     assert mfa.status == Status.ERROR
     assert "lacks the Microsoft Graph application permission Policy.Read.All" in mfa.reason_en
+    assert judged.findings("ca-sign-in-frequency")["tenant"].status == Status.ERROR
     # Expiry that needs the MFA alternative cannot be decided; a 60-day domain still passes.
     expiry = judged.findings("password-expiry-policy")
     assert expiry["domains/clinic.example"].status == Status.ERROR
