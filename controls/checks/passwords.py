@@ -49,7 +49,7 @@ ADMIN_ROLES = {
     "b1be1c3e-b65d-4f19-8427-f6fa0d97feb9": "Conditional Access Administrator",
     "fe930be7-5e62-47db-91af-98c3a49a38b1": "User Administrator",
     "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3": "Application Administrator",
-    "158c047a-638d-4a5b-a8b2-53b6f0d6b1e3": "Cloud Application Administrator",
+    "158c047a-c907-4556-b7ef-446551a6b5f7": "Cloud Application Administrator",
 }
 
 
