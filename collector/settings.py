@@ -398,6 +398,14 @@ def _validate(s: Settings, where: str) -> None:
         )
 
     # -- Passwords, lockout and MFA
+    if s.thresholds.password_max_age_days < 1:
+        raise ConfigError(f"{where}: key 'thresholds.password_max_age_days': must be at least 1 day, e.g. 90")
+    if s.thresholds.lockout_threshold_max < 1:
+        raise ConfigError(f"{where}: key 'thresholds.lockout_threshold_max': must be at least 1 attempt, e.g. 10")
+    if s.thresholds.lockout_duration_min_seconds < 1:
+        raise ConfigError(f"{where}: key 'thresholds.lockout_duration_min_seconds': must be at least 1 second, e.g. 60")
+    if s.thresholds.sign_in_frequency_max_hours < 1:
+        raise ConfigError(f"{where}: key 'thresholds.sign_in_frequency_max_hours': must be at least 1 hour, e.g. 12")
 
     # -- Time synchronisation
     if s.thresholds.max_clock_offset_ms < 1:

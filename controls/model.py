@@ -265,6 +265,11 @@ class Thresholds:
     )  # fmt: skip
 
     # -- Passwords, lockout and MFA
+    password_max_age_days: int = 90  # a managed domain's passwords must expire within this many days ...
+    password_expiry_mfa_alternative: bool = True  # ... or MFA is required of every user (MHLW 6.0 Q&A)
+    lockout_threshold_max: int = 10  # Entra smart lockout: failed sign-ins before the first lockout, at most
+    lockout_duration_min_seconds: int = 60  # and the first lockout lasts at least this long
+    sign_in_frequency_max_hours: int = 12  # Azure management sessions must re-authenticate at least this often
 
     # -- Time synchronisation
     # Names of the machine configuration (guest configuration) packages assigned to VMs that audit the clock

@@ -38,8 +38,20 @@ DIRECTORY_COLLECTIONS: dict[str, str] = {
     "directoryRoles": "directoryRoles",
     "conditionalAccessPolicies": "identity/conditionalAccess/policies",
     "domains": "domains",
+    "groupSettings": "groupSettings",
 }
-DIRECTORY_SINGLETONS: dict[str, str] = {"authorizationPolicy": "policies/authorizationPolicy"}
+DIRECTORY_SINGLETONS: dict[str, str] = {
+    "authorizationPolicy": "policies/authorizationPolicy",
+    "securityDefaults": "policies/identitySecurityDefaultsEnforcementPolicy",
+}
+# Singletons every tenant has, served as given here when the estate leaves them out (security defaults off).
+DIRECTORY_SINGLETON_DEFAULTS: dict[str, dict[str, Any]] = {
+    "securityDefaults": {
+        "id": "00000000-0000-0000-0000-000000000005",
+        "displayName": "Security Defaults",
+        "isEnabled": False,
+    },
+}
 # Collections whose objects may list `members:` (object ids), served at /v1.0/{collection}/{id}/members.
 MEMBER_COLLECTIONS = ("groups", "directoryRoles")
 # `@odata.type` of objects when they appear in a mixed list such as /members.
@@ -508,7 +520,7 @@ class _Builder:
             for m in mem:
                 if m.lower() not in all_ids:
                     raise self.fail(f"directory.{key} ({oid})", f"member {m} is not a user, group or service principal")
-        singletons: dict[str, dict[str, Any]] = {}
+        singletons: dict[str, dict[str, Any]] = {k: dict(v) for k, v in DIRECTORY_SINGLETON_DEFAULTS.items()}
         for key in DIRECTORY_SINGLETONS:
             if key in d:
                 if not isinstance(d[key], Mapping):

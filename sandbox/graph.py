@@ -1,8 +1,9 @@
 """Microsoft Graph v1.0 reads over the estate's `directory:` section.
 
 Served: /users, /groups, /servicePrincipals, /applications, /directoryRoles, /domains, /organization,
-/identity/conditionalAccess/policies, each `{collection}/{id}`, `/groups/{id}/members`,
-`/directoryRoles/{id}/members` and `/policies/authorizationPolicy`.
+/identity/conditionalAccess/policies, /groupSettings, each `{collection}/{id}`, `/groups/{id}/members`,
+`/directoryRoles/{id}/members` `/policies/authorizationPolicy` and
+`/policies/identitySecurityDefaultsEnforcementPolicy`.
 
 Like Graph, `/users` returns only the default property set unless `$select` names more; properties such
 as `accountEnabled`, `userType`, `createdDateTime` and `signInActivity` must be selected.

@@ -219,7 +219,7 @@ def test_graph_collections_and_members(http: requests.Session, info: SandboxInfo
     members = graph_get(http, f"{g}/directoryRoles/{admin['id']}/members", graph_token).json()["value"]
     assert [m["@odata.type"] for m in members] == ["#microsoft.graph.user"] * 2
     policies = graph_get(http, f"{g}/identity/conditionalAccess/policies?$top=10", graph_token).json()["value"]
-    assert len(policies) == 3 and {p["state"] for p in policies} == {"enabled"}
+    assert len(policies) == 4 and {p["state"] for p in policies} == {"enabled", "enabledForReportingButNotEnforced"}
     domains = graph_get(http, f"{g}/domains", graph_token).json()["value"]
     assert {d["id"] for d in domains} == {"aozora-medical.example", "aozoramedical.onmicrosoft.com"}
     authz = graph_get(http, f"{g}/policies/authorizationPolicy", graph_token).json()
