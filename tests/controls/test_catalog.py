@@ -23,7 +23,8 @@ from controls.catalog import (
 )
 
 AUTOMATED = {37, 48, 61, 62, 67, 72, 73, 74, 86, 87, 90, 91, 92, 93, 94, 96, 112, 113, 117, 118, 119, 123, 124,
-             125, 126, 128, 129, 130, 131, 132, 138, 140, 142, 144, 145, 147, 148, 149, 151, 155, 158, 159, 179}  # fmt: skip
+             125, 126, 128, 129, 130, 131, 132, 138, 140, 142, 144, 145, 147, 148, 149, 151, 155, 158, 159,
+             179}  # fmt: skip
 # Checks whose findings support a claim they cannot decide (the rest needs a person's attestation).
 SUPPORTED = {18: ("resource-region-allowed",), 97: ("nsg-flow-logs-enabled", "log-query-alerts-enabled"),
              141: ("privileged-role-assignments-max",),
