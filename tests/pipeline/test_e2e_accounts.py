@@ -1,0 +1,124 @@
+"""Privileged role holders (No 142, 144, 145), collected through the sandbox by the real SDK and Graph.
+
+Directory roles are listed with `GET /directoryRoles` and their holders with `/directoryRoles/{id}/members`;
+groups holding roles are expanded through `/groups/{id}/members`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controls.model import Status
+from tests.estates import DEV, PROD, RG, estate
+from tests.pipeline.test_e2e_nsg import assert_finding
+from tests.pipeline.test_e2e_roles import (
+    ADMINS,
+    BREAK_GLASS,
+    BUILT_IN,
+    CONTRIBUTOR,
+    OWNER,
+    SATO,
+    SUZUKI,
+    assignment,
+    definition,
+    group,
+    service_principal,
+    user,
+)
+
+ENABLED = "role-holders-enabled"
+GUESTS = "privileged-roles-no-guests"
+GA_COUNT = "global-admin-count"
+
+ITO = "0b9d3b61-2f4e-4c0a-9f61-7d3c2a1b0e58"  # left the company: disabled
+VENDOR = "68595f9e-5864-4a78-93e5-04730311d3af"  # maintenance vendor, B2B guest
+DEPLOY_SP = "7a8214db-a434-4ad0-9c74-17dec277ef3b"
+GA_ID = "5ceab56a-6280-402f-89c6-2afbf30042ef"
+USER_ADMIN_ID = "cc408e0c-b29c-4daa-8743-70bc7fd38b44"
+GLOBAL_READER_ID = "3660295a-9bab-4722-a9b9-f20f48b1b3ef"
+
+
+def _user(oid: str, upn: str, name: str, **fields: Any) -> dict[str, Any]:
+    return {**user(oid, upn, name), "createdDateTime": "2024-03-28T02:11:09Z", **fields}
+
+
+def _role(oid: str, name: str, template: str, members: list[str]) -> dict[str, Any]:
+    return {"id": oid, "deletedDateTime": None, "description": name, "displayName": name, "roleTemplateId": template,
+            "members": members}  # fmt: skip
+
+
+DIRECTORY = {
+    "users": [
+        _user(SATO, "kenichi.sato@clinic.example", "佐藤 健一 (Kenichi Sato)"),
+        _user(SUZUKI, "misaki.suzuki@clinic.example", "鈴木 美咲 (Misaki Suzuki)"),
+        _user(BREAK_GLASS, "breakglass01@clinic.example", "Break Glass 01"),
+        _user(ITO, "makoto.ito@clinic.example", "伊藤 誠 (Makoto Ito)", accountEnabled=False),
+        _user(VENDOR, "t.yamamoto_vendor.example#EXT#@clinic.example", "山本 工 (vendor)", userType="Guest"),
+    ],
+    "groups": [{**group(ADMINS, "sg-platform-admins"), "members": [SATO, SUZUKI]}],
+    "servicePrincipals": [service_principal(DEPLOY_SP, "sp-github-deploy")],
+    "directoryRoles": [
+        _role(GA_ID, "Global Administrator", "62e90394-69f5-4237-9190-012177145e10", [BREAK_GLASS, SATO, VENDOR]),
+        _role(USER_ADMIN_ID, "User Administrator", "fe930be7-5e62-47db-91af-98c3a49a38b1", [ADMINS]),
+        _role(GLOBAL_READER_ID, "Global Reader", "f2ef992c-3afb-46b9-b7cf-a126ee74c451", [VENDOR]),
+    ],
+}
+ASSIGNMENTS = [
+    assignment(OWNER, BREAK_GLASS, "User"),
+    assignment(OWNER, ITO, "User", rg=RG, note="移行作業 / migration work"),
+    assignment(CONTRIBUTOR, ADMINS, "Group"),
+    assignment(CONTRIBUTOR, DEPLOY_SP, "ServicePrincipal", DEV),
+]
+
+
+def accounts_estate(faults: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    definitions = [definition(g, s) for s in (PROD, DEV) for g in BUILT_IN]
+    return estate([*definitions, *ASSIGNMENTS], directory=DIRECTORY, faults=faults)
+
+
+def _role_id(oid: str) -> str:
+    return f"directoryRoles/{oid}"
+
+
+def test_disabled_owner_and_guest_global_admin_fail(judge):
+    judged = judge(accounts_estate())
+    owner_bg, owner_ito, contributors, deployer = ASSIGNMENTS
+
+    assert_finding(judged, ENABLED, owner_ito["id"], Status.FAIL, "Owner", "makoto.ito@clinic.example",
+                   "disabled account", "accountEnabled = False")  # fmt: skip
+    assert_finding(judged, ENABLED, owner_bg["id"], Status.PASS, "breakglass01@clinic.example")
+    # The group is expanded to its members through /groups/{id}/members.
+    assert_finding(judged, ENABLED, contributors["id"], Status.PASS, "2 holders", "kenichi.sato", "misaki.suzuki")
+    assert_finding(judged, ENABLED, deployer["id"], Status.PASS, "sp-github-deploy")
+    assert_finding(judged, ENABLED, _role_id(GA_ID), Status.PASS, "Global Administrator at Entra ID", "3 holders")
+    assert _role_id(GLOBAL_READER_ID).lower() not in judged.findings(ENABLED)  # not a privileged directory role
+
+    guest = assert_finding(judged, GUESTS, _role_id(GA_ID), Status.FAIL, "Global Administrator", "a guest user",
+                           "t.yamamoto_vendor.example#EXT#@clinic.example", "userType = 'Guest'")  # fmt: skip
+    assert "ゲストユーザー" in guest.reason_ja
+    assert_finding(judged, GUESTS, _role_id(USER_ADMIN_ID), Status.PASS, "2 holders", "kenichi.sato")
+    assert_finding(judged, GUESTS, deployer["id"], Status.PASS)
+
+    assert_finding(judged, GA_COUNT, _role_id(GA_ID), Status.PASS, "3 holders", "2 to 4 required")
+    for number in (142, 144):
+        assert judged.verdict(number) == Status.FAIL
+
+
+def test_directory_role_members_forbidden_is_error_never_pass(judge):
+    forbidden = [{"kind": "forbidden", "path": f"*/directoryRoles/{GA_ID}/members"}]
+    judged = judge(accounts_estate(forbidden))
+    # No check passes Global Administrator without its members; each names the failed read.
+    for check in (GA_COUNT, ENABLED, GUESTS):
+        f = judged.findings(check)[_role_id(GA_ID).lower()]
+        assert f.status == Status.ERROR, f.reason_en
+        assert "the members of Global Administrator could not be collected" in f.reason_en, f.reason_en
+        assert "Authorization_RequestDenied" in f.reason_en, f.reason_en
+    # The other role's members were readable.
+    assert judged.findings(ENABLED)[_role_id(USER_ADMIN_ID).lower()].status == Status.PASS
+    assert judged.verdict(145) == Status.ERROR
+
+
+def test_global_admin_limit_from_config(judge):
+    judged = judge(accounts_estate(), thresholds={"global_admin_max": 2})
+    assert_finding(judged, GA_COUNT, _role_id(GA_ID), Status.FAIL, "3 holders", "2 to 2 required")
+    assert judged.verdict(145) == Status.FAIL
