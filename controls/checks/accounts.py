@@ -194,12 +194,17 @@ def _judge_holders(
     ok_ja: str,
     ok_en: str,
 ) -> Iterator[Outcome]:
+    directory_failed = bool(facts.errors_for([FactKind.DIRECTORY_PRINCIPAL]))
     for grant in _grants(facts, thresholds):
-        offenders, unreadable = [], []
-        checked = 0
+        offenders, unreadable, gone = [], [], []
         for h in grant.holders:
             if h.doc is None:
-                unreadable.append(f"{h.principal_id} (not found in the directory)")
+                # With the directory collected, a principal it does not know was deleted: that is
+                # privileged-role-principal-exists's finding, not a holder to judge here.
+                if directory_failed:
+                    unreadable.append(f"{h.principal_id} (directory not collected)")
+                else:
+                    gone.append(h)
                 continue
             collection = collection_of(h.doc)
             if collection not in ("users", "servicePrincipals") or (applies and collection != applies):
@@ -209,11 +214,12 @@ def _judge_holders(
                 unreadable.append(f"{_label(h)} ({field_name} {value!r})")
             elif bad(value):
                 offenders.append(h)
-            else:
-                checked += 1
-        holders = [h.doc for h in grant.holders if h.doc is not None]
+        judged = [h for h in grant.holders if h.doc is not None]
+        if gone and not judged and not unreadable and not grant.unknown:
+            continue  # only deleted principals: privileged-role-principal-exists fails it
+        holders = [h.doc for h in judged]
         evidence = (grant.evidence, holders)
-        where_ja = f"{grant.where} の {grant.role}"
+        where_ja = f"{grant.where} の {grant.role} "
         where_en = f"{grant.role} at {grant.where}"
         if offenders:
             value = offenders[0].doc.content.get(field_name) if offenders[0].doc else None
@@ -242,11 +248,13 @@ def _judge_holders(
                 *evidence,
             )
         else:
-            names = ", ".join(_label(h) for h in grant.holders)
+            names = ", ".join(_label(h) for h in judged)
+            also_ja = f"（削除済みのプリンシパル {len(gone)} 件を除く）" if gone else ""
+            also_en = f" (besides {len(gone)} deleted principals)" if gone else ""
             yield passed(
                 grant.resource_id,
-                f"{where_ja}の保持者 {len(grant.holders)} 件はすべて{ok_ja}: {names}",
-                f"all {len(grant.holders)} holders of {where_en} are {ok_en}: {names}",
+                f"{where_ja}の保持者 {len(judged)} 件はすべて{ok_ja}: {names}{also_ja}",
+                f"all {len(judged)} holders of {where_en} are {ok_en}: {names}{also_en}",
                 *evidence,
             )
 
@@ -261,11 +269,13 @@ def _judge_holders(
     rule_ja="Azure の特権ロール（privileged_roles と同等に広いカスタムロール、全スコープ）の各割り当てと、Entra ID の"
     "特権ディレクトリロール（privileged_directory_roles）ごとに、保持者（グループはメンバーに展開）のユーザー・"
     "サービスプリンシパルがすべて accountEnabled = true なら合格。false の保持者がいれば不合格。保持者の "
-    "accountEnabled やグループのメンバーを読み取れなければエラー。",
+    "accountEnabled やグループのメンバーを読み取れなければエラー。"
+    "収集したディレクトリにないプリンシパル（削除済み）は privileged-role-principal-exists が判定する。",
     rule_en="For each assignment of a privileged Azure role (privileged_roles and custom roles as broad, at any "
     "scope) and each privileged Entra directory role (privileged_directory_roles): passes when every holding user "
     "and service principal (groups expanded to their members) has accountEnabled true; fails when one has "
-    "accountEnabled false. An unreadable accountEnabled or group membership is an error.",
+    "accountEnabled false. An unreadable accountEnabled or group membership is an error. A principal the collected "
+    "directory does not know (deleted) is judged by privileged-role-principal-exists.",
     remediation_ja="退職・異動等で無効化したアカウントのロール割り当て（アクセス制御 (IAM)、Entra ID の "
     "ロールと管理者）とグループのメンバーシップを削除する。アカウントの無効化と同時に権限を外す手順にする。",
     remediation_en="Remove the role assignments (Access control (IAM); Entra ID Roles and administrators) and group "
@@ -296,11 +306,13 @@ def role_holders_enabled(facts: FactSet, thresholds: Thresholds) -> Iterator[Out
     api=_API,
     rule_ja="Azure の特権ロール（privileged_roles と同等に広いカスタムロール、全スコープ）の各割り当てと、Entra ID の"
     "特権ディレクトリロール（privileged_directory_roles）ごとに、保持者（グループはメンバーに展開）のユーザーが"
-    "すべて userType = Member なら合格。Guest（外部・B2B ゲスト）がいれば不合格。userType を読み取れなければエラー。",
+    "すべて userType = Member なら合格。Guest（外部・B2B ゲスト）がいれば不合格。userType を読み取れなければエラー。"
+    "収集したディレクトリにないプリンシパル（削除済み）は privileged-role-principal-exists が判定する。",
     rule_en="For each assignment of a privileged Azure role (privileged_roles and custom roles as broad, at any "
     "scope) and each privileged Entra directory role (privileged_directory_roles): passes when every holding user "
     "(groups expanded to their members) has userType Member; fails when one is a Guest (an external or B2B "
-    "account). An unreadable userType or group membership is an error.",
+    "account). An unreadable userType or group membership is an error. A principal the collected directory does not "
+    "know (deleted) is judged by privileged-role-principal-exists.",
     remediation_ja="ゲストのロール割り当てを削除する。保守ベンダー等に特権が必要な場合は、テナント内に本人専用の"
     "メンバーアカウントを発行し、PIM の資格のある割り当て・期限付きで付与する。",
     remediation_en="Remove guests' privileged assignments. Where a maintenance vendor really needs privileges, "
