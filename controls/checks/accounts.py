@@ -22,6 +22,8 @@ from controls.model import Evidence, FactKind, FactSet, Thresholds
 DIRECTORY_ROLE = "directory_role"
 DIRECTORY_ROLE_MEMBERS = "directory_role_members"
 GROUP_MEMBERS = "group_members"
+HOLDERS_CHECK = "role-holders-enabled"
+GUESTS_CHECK = "privileged-roles-no-guests"
 GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"  # roleTemplateId, the same in every tenant
 
 _READS = (
@@ -260,7 +262,7 @@ def _judge_holders(
 
 
 @check(
-    id="role-holders-enabled",
+    id=HOLDERS_CHECK,
     title_ja="特権ロールの保持者が無効化されたアカウントでない",
     title_en="No disabled account holds a privileged role",
     judges=_JUDGES,
@@ -298,7 +300,7 @@ def role_holders_enabled(facts: FactSet, thresholds: Thresholds) -> Iterator[Out
 
 
 @check(
-    id="privileged-roles-no-guests",
+    id=GUESTS_CHECK,
     title_ja="特権ロールをゲストユーザーに付与しない",
     title_en="No guest user holds a privileged role",
     judges=_JUDGES,
