@@ -268,6 +268,10 @@ class Thresholds:
     )
     global_admin_min: int = 2  # Global Administrators: at least this many (an emergency-access account besides)
     global_admin_max: int = 4  # and at most this many (global-admin-count)
+    # Azure roles people must hold just in time through PIM, never permanently (privileged-assignments-eligible),
+    # and the principal object ids exempt from it (emergency-access accounts).
+    pim_required_roles: tuple[str, ...] = ("Owner", "User Access Administrator")
+    pim_permanent_allowed: tuple[str, ...] = ()
 
     # -- Local and shared admin accounts
 

@@ -13,6 +13,8 @@ from tests.collector.test_settings import write
         ("thresholds:\n  privileged_directory_roles: ['']\n", "key 'thresholds.privileged_directory_roles'"),
         ("thresholds:\n  global_admin_min: 0\n", "'thresholds.global_admin_min' / 'global_admin_max'"),
         ("thresholds:\n  global_admin_min: 5\n  global_admin_max: 3\n", "need 1 <= min <= max"),
+        ("thresholds:\n  pim_required_roles: []\n", "key 'thresholds.pim_required_roles'"),
+        ("thresholds:\n  pim_permanent_allowed: [bg-admin01]\n", "'bg-admin01' is not a principal object id"),
     ],
 )
 def test_bad_account_thresholds_are_one_line(tmp_path, text, expected):

@@ -71,9 +71,39 @@ ASSIGNMENTS = [
 ]
 
 
+PIM = "privileged-assignments-eligible"
+
+
+def schedule_instance(a: dict[str, Any], kind: str, end: str | None) -> dict[str, Any]:
+    """The Role Assignment Schedule Instance (2020-10-01) of an active role assignment."""
+    p, sub = a["properties"], a["id"].split("/providers/")[0].split("/resourceGroups/")[0]
+    return {"id": f"{sub}/providers/Microsoft.Authorization/roleAssignmentScheduleInstances/{a['name']}",
+            "name": a["name"], "type": "Microsoft.Authorization/RoleAssignmentScheduleInstances",
+            "properties": {"originRoleAssignmentId": a["id"], "assignmentType": kind, "scope": p["scope"],
+                           "roleDefinitionId": p["roleDefinitionId"], "principalId": p["principalId"],
+                           "principalType": p["principalType"], "status": "Provisioned", "memberType": "Direct",
+                           "startDateTime": "2026-01-05T00:00:00Z", "endDateTime": end,
+                           "createdOn": "2026-01-05T00:00:00Z"}}  # fmt: skip
+
+
+def eligible(role: str, principal: str, subscription: str = PROD) -> dict[str, Any]:
+    name = "9d1c0a3e-5b7f-4e21-8c64-2f0a1b3c5d7e"
+    return {"id": f"/subscriptions/{subscription}/providers/Microsoft.Authorization/roleEligibilityScheduleInstances/"
+            f"{name}", "name": name, "type": "Microsoft.Authorization/RoleEligibilityScheduleInstances",
+            "properties": {"scope": f"/subscriptions/{subscription}", "principalId": principal, "principalType": "User",
+                           "roleDefinitionId": f"/subscriptions/{subscription}/providers/Microsoft.Authorization/"
+                           f"roleDefinitions/{role}", "status": "Provisioned", "memberType": "Direct",
+                           "startDateTime": "2026-01-05T00:00:00Z", "endDateTime": None}}  # fmt: skip
+
+
+# Every active assignment has its schedule instance: the emergency-access Owner is permanent, the others are not
+# judged (Contributor; a resource-group scope; a service principal).
+INSTANCES = [schedule_instance(a, "Assigned", None) for a in ASSIGNMENTS] + [eligible(OWNER, SATO)]
+
+
 def accounts_estate(faults: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     definitions = [definition(g, s) for s in (PROD, DEV) for g in BUILT_IN]
-    return estate([*definitions, *ASSIGNMENTS], directory=DIRECTORY, faults=faults)
+    return estate([*definitions, *ASSIGNMENTS, *INSTANCES], directory=DIRECTORY, faults=faults)
 
 
 def _role_id(oid: str) -> str:
@@ -100,12 +130,19 @@ def test_disabled_owner_and_guest_global_admin_fail(judge):
     assert_finding(judged, GUESTS, deployer["id"], Status.PASS)
 
     assert_finding(judged, GA_COUNT, _role_id(GA_ID), Status.PASS, "3 holders", "2 to 4 required")
+
+    permanent = judged.findings(PIM)[f"/subscriptions/{PROD}"]
+    assert permanent.status == Status.FAIL, permanent.reason_en
+    assert f"Owner User {BREAK_GLASS}" in permanent.reason_en and "should be PIM-eligible" in permanent.reason_en
+    assert judged.findings(PIM)[f"/subscriptions/{DEV}"].status == Status.PASS  # Contributor only
     for number in (142, 144):
         assert judged.verdict(number) == Status.FAIL
 
 
 def test_directory_role_members_forbidden_is_error_never_pass(judge):
-    forbidden = [{"kind": "forbidden", "path": f"*/directoryRoles/{GA_ID}/members"}]
+    forbidden = [{"kind": "forbidden", "path": f"*/directoryRoles/{GA_ID}/members"},
+                 {"kind": "forbidden", "path": f"/subscriptions/{PROD}/providers/Microsoft.Authorization/"
+                  "roleAssignmentScheduleInstances"}]  # fmt: skip
     judged = judge(accounts_estate(forbidden))
     # No check passes Global Administrator without its members; each names the failed read.
     for check in (GA_COUNT, ENABLED, GUESTS):
@@ -116,9 +153,13 @@ def test_directory_role_members_forbidden_is_error_never_pass(judge):
     # The other role's members were readable.
     assert judged.findings(ENABLED)[_role_id(USER_ADMIN_ID).lower()].status == Status.PASS
     assert judged.verdict(145) == Status.ERROR
+    pim = judged.findings(PIM)[f"/subscriptions/{PROD}"]
+    assert pim.status == Status.ERROR and "AuthorizationFailed" in pim.reason_en, pim.reason_en
 
 
 def test_global_admin_limit_from_config(judge):
-    judged = judge(accounts_estate(), thresholds={"global_admin_max": 2})
+    judged = judge(accounts_estate(), thresholds={"global_admin_max": 2, "pim_permanent_allowed": [BREAK_GLASS]})
     assert_finding(judged, GA_COUNT, _role_id(GA_ID), Status.FAIL, "3 holders", "2 to 2 required")
     assert judged.verdict(145) == Status.FAIL
+    allowed = judged.findings(PIM)[f"/subscriptions/{PROD}"]
+    assert allowed.status == Status.PASS and "1 eligible" in allowed.reason_en, allowed.reason_en

@@ -1,0 +1,154 @@
+"""Just-in-time privilege: the roles in thresholds.pim_required_roles (Owner, User Access Administrator by default)
+are held by people only as PIM-eligible assignments, activated when needed, never permanently.
+
+Role Assignment Schedule Instances list every role assignment active now, PIM-managed or not: `assignmentType`
+is "Activated" for a PIM activation, "Assigned" for a direct assignment, which is permanent when it has no
+`endDateTime`. Each role assignment of such a role to a user or group at subscription scope (or above) must
+appear there; one that does not is an error, never a pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from controls.checks.base import Outcome, check, errored, failed, passed
+from controls.checks.helpers import error_covering, guid_of, name_from_id, norm_id, props, subscription_of
+from controls.checks.roles import _assignment_id, _effective_at_subscription
+from controls.model import Evidence, FactKind, FactSet, Thresholds
+
+# Fact kinds of collector/fetchers/authorization.py.
+ROLE_ASSIGNMENT_INSTANCE = "role_assignment_schedule_instance"
+ROLE_ELIGIBILITY_INSTANCE = "role_eligibility_schedule_instance"
+_PEOPLE = ("user", "group")  # service principals and managed identities cannot activate a PIM role
+
+
+def _required(facts: FactSet, thresholds: Thresholds) -> dict[str, str]:
+    """GUID -> roleName of the roles that must be held just in time."""
+    wanted = {r.lower() for r in thresholds.pim_required_roles}
+    out: dict[str, str] = {}
+    for ev in facts.of(FactKind.ROLE_DEFINITION):
+        name = props(ev.content).get("roleName")
+        if isinstance(name, str) and name.lower() in wanted:
+            out[guid_of(str(ev.content.get("id") or ev.resource_id))] = name
+    return out
+
+
+@check(
+    id="privileged-assignments-eligible",
+    title_ja="Owner・User Access Administrator を常時割り当てにしない（PIM の資格のある割り当て）",
+    title_en="Owner and User Access Administrator are held just in time through PIM, not permanently",
+    judges=("subscription",),
+    reads=(FactKind.ROLE_ASSIGNMENT, FactKind.ROLE_DEFINITION, ROLE_ASSIGNMENT_INSTANCE, ROLE_ELIGIBILITY_INSTANCE),
+    api="Role Assignment Schedule Instances - List For Scope (2020-10-01): properties.{roleDefinitionId, principalId, "
+    "principalType, scope, assignmentType, endDateTime, originRoleAssignmentId}; Role Eligibility Schedule "
+    "Instances - List For Scope: properties.{roleDefinitionId, principalId, scope}; Role Assignments - List For "
+    "Subscription; Role Definitions - List: properties.roleName",
+    rule_ja="サブスクリプション（およびそれより上）で有効な pim_required_roles のロールについて、ユーザー・グループへの"
+    "割り当てがすべて PIM のアクティブ化（assignmentType = Activated）か期限付き（endDateTime あり）なら合格。"
+    "assignmentType = Assigned で endDateTime のない常時割り当てがあれば不合格（pim_permanent_allowed の緊急アクセス"
+    "用アカウントを除く）。ロールの割り当てに対応するスケジュールインスタンスがない、または assignmentType を読み取れ"
+    "なければエラー。サービスプリンシパル・マネージド ID はアクティブ化できないため対象外。",
+    rule_en="For the roles in pim_required_roles effective at subscription scope (assigned on it or above): passes "
+    "when "
+    "every assignment to a user or group is a PIM activation (assignmentType Activated) or time-bound (has an "
+    "endDateTime); fails on a permanent one (assignmentType Assigned, no endDateTime), except the emergency-access "
+    "principals in pim_permanent_allowed. A role assignment with no schedule instance, or an unreadable "
+    "assignmentType, is an error. Service principals and managed identities cannot activate and are not judged.",
+    remediation_ja="Privileged Identity Management で常時割り当てを資格のある割り当て（eligible）に変換し、"
+    "アクティブ化に MFA・承認・理由を求める。緊急アクセス用アカウントは pim_permanent_allowed に登録する。",
+    remediation_en="In Privileged Identity Management, convert permanent assignments to eligible ones, with MFA, "
+    "approval and a justification on activation; list emergency-access accounts in pim_permanent_allowed.",
+    thresholds=("pim_required_roles", "pim_permanent_allowed"),
+)
+def privileged_assignments_eligible(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
+    required = _required(facts, thresholds)
+    allowed = {p.lower() for p in thresholds.pim_permanent_allowed}
+    by_sub: dict[str, dict[str, list[Evidence]]] = {}
+    for kind in (FactKind.ROLE_ASSIGNMENT, ROLE_ASSIGNMENT_INSTANCE, ROLE_ELIGIBILITY_INSTANCE):
+        for ev in facts.of(kind):
+            sub = subscription_of(ev.scope) or ev.scope
+            by_sub.setdefault(sub, {}).setdefault(kind, []).append(ev)
+
+    def relevant(ev: Evidence, sub: str) -> bool:
+        p = props(ev.content)
+        return (
+            guid_of(p.get("roleDefinitionId")) in required
+            and _effective_at_subscription(str(p.get("scope") or ""), sub)
+            and str(p.get("principalType") or "").lower() in _PEOPLE
+        )
+
+    for sub, kinds in by_sub.items():
+        if error_covering(facts, [ROLE_ASSIGNMENT_INSTANCE, FactKind.ROLE_ASSIGNMENT], sub):
+            continue  # the engine reports the failed read for this subscription
+        instances = [ev for ev in kinds.get(ROLE_ASSIGNMENT_INSTANCE, []) if relevant(ev, sub)]
+        eligible = [ev for ev in kinds.get(ROLE_ELIGIBILITY_INSTANCE, []) if relevant(ev, sub)]
+        seen: set[str] = set()
+        assignments = []
+        for a in kinds.get(FactKind.ROLE_ASSIGNMENT, []):
+            if relevant(a, sub) and _assignment_id(a) not in seen:
+                seen.add(_assignment_id(a))
+                assignments.append(a)
+        covered = {name_from_id(norm_id(str(props(i.content).get("originRoleAssignmentId") or ""))) for i in instances}
+        covered |= {str(i.content.get("name") or "").lower() for i in instances}
+        missing = [a for a in assignments if str(a.content.get("name") or _assignment_id(a).rsplit("/", 1)[-1]).lower()
+                   not in covered]  # fmt: skip
+        permanent, unreadable, just_in_time = [], [], []
+        for i in instances:
+            p = props(i.content)
+            kind = p.get("assignmentType")
+            if not isinstance(kind, str) or kind.lower() not in ("assigned", "activated"):
+                unreadable.append(i)
+            elif kind.lower() == "assigned" and not p.get("endDateTime"):
+                if str(p.get("principalId") or "").lower() not in allowed:
+                    permanent.append(i)
+                else:
+                    just_in_time.append(i)
+            else:
+                just_in_time.append(i)
+
+        def who(i: Evidence) -> str:
+            p = props(i.content)
+            principal = (p.get("expandedProperties") or {}).get("principal") or {}
+            name = principal.get("displayName") or p.get("principalId")
+            return f"{required.get(guid_of(p.get('roleDefinitionId')), '?')} {p.get('principalType')} {name}"
+
+        roles = ", ".join(sorted(set(required.values()))) or "-"
+        if permanent:
+            listed = "; ".join(who(i) for i in permanent)
+            yield failed(
+                sub,
+                f"サブスクリプション {sub} で {roles} が常時割り当て（assignmentType Assigned、endDateTime なし）に"
+                f"なっています: {listed}。PIM の資格のある割り当てにする必要があります",
+                f"subscription {sub} has permanent assignments of {roles} (assignmentType Assigned, no endDateTime): "
+                f"{listed}; they should be PIM-eligible",
+                permanent,
+            )
+        elif missing or unreadable:
+            problems_ja, problems_en = [], []
+            if missing:
+                ids = ", ".join(str(a.content.get("name") or a.resource_id) for a in missing)
+                problems_ja.append(f"ロール割り当て {ids} のスケジュールインスタンスがありません")
+                problems_en.append(f"role assignments {ids} have no schedule instance")
+            if unreadable:
+                ids = ", ".join(str(i.content.get("name") or i.resource_id) for i in unreadable)
+                problems_ja.append(f"スケジュールインスタンス {ids} の assignmentType を読み取れません")
+                problems_en.append(f"schedule instances {ids} have no readable assignmentType")
+            yield errored(
+                sub,
+                f"サブスクリプション {sub} の {roles} が常時割り当てか判定できません: {'、'.join(problems_ja)}",
+                f"subscription {sub}: whether {roles} are held permanently cannot be judged: {'; '.join(problems_en)}",
+                missing,
+                unreadable,
+            )
+        else:
+            yield passed(
+                sub,
+                f"サブスクリプション {sub} の {roles} に常時割り当てはありません"
+                f"（有効な割り当て {len(just_in_time)} 件は"
+                f"アクティブ化・期限付き・緊急アクセス用、資格のある割り当て {len(eligible)} 件）",
+                f"subscription {sub} has no permanent assignment of {roles} ({len(just_in_time)} active ones are PIM "
+                f"activations, time-bound or emergency access; {len(eligible)} eligible)",
+                just_in_time,
+                eligible,
+                assignments,
+            )
