@@ -5,7 +5,9 @@ directory role, groups expanded to their members. The account list an auditor as
 
 Last sign-in is not collected (users' signInActivity needs the Microsoft Graph application permission
 AuditLog.Read.All); the column says so and no check relies on it. Assignments are those active now (permanent
-ones and PIM activations in progress); PIM-eligible assignments are not part of this list.
+ones and PIM activations in progress, each said to be permanent, time-bound or a PIM activation from its Role
+Assignment Schedule Instance) and Azure PIM-eligible assignments; Entra directory roles list their active
+members only (Entra PIM eligibility is not collected).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from controls.checks.accounts import (
     Grant,
     collection_of,
 )
+from controls.checks.helpers import guid_of
+from controls.checks.pim import ROLE_ASSIGNMENT_INSTANCE, ROLE_ELIGIBILITY_INSTANCE
 from controls.checks.roles import _assignment_id, _definition_guid, _Roles
 from controls.model import Evidence, FactKind, FactSet, Finding, Thresholds
 
@@ -48,12 +52,26 @@ def _flags(failed_checks: list[str], doc: dict[str, Any]) -> list[str]:
     return flags
 
 
-def _grants(facts: FactSet, thresholds: Thresholds) -> list[tuple[str, bool, Grant]]:
-    """(source, privileged, grant) for every Azure role assignment and every directory role."""
+def _how(instance: Evidence | None) -> str:
+    """How an active Azure role assignment is held, from its PIM schedule instance."""
+    if instance is None:
+        return "active (no PIM schedule instance collected)"
+    p = instance.content.get("properties") or {}
+    kind, end = str(p.get("assignmentType") or ""), p.get("endDateTime")
+    if kind.lower() == "activated":
+        return f"PIM activation until {end}"
+    if kind.lower() == "assigned":
+        return f"time-bound until {end}" if end else "permanent"
+    return f"active (assignmentType {kind or '?'})"
+
+
+def _grants(facts: FactSet, thresholds: Thresholds) -> list[tuple[str, bool, str, Grant]]:
+    """(source, privileged, how held, grant) for every Azure role assignment, PIM eligibility and directory role."""
     directory = Directory(facts)
     roles = _Roles(facts)
     privileged = roles.privileged(thresholds)
-    out: list[tuple[str, bool, Grant]] = []
+    instances = {str(i.content.get("name") or "").lower(): i for i in facts.of(ROLE_ASSIGNMENT_INSTANCE)}
+    out: list[tuple[str, bool, str, Grant]] = []
     seen: set[str] = set()
     for a in facts.of(FactKind.ROLE_ASSIGNMENT):
         if _assignment_id(a) in seen:
@@ -64,7 +82,16 @@ def _grants(facts: FactSet, thresholds: Thresholds) -> list[tuple[str, bool, Gra
         p = a.content.get("properties") or {}
         grant = Grant(str(a.content.get("id") or a.resource_id), role, str(p.get("scope") or a.scope), [a])
         directory.expand(grant, str(p.get("principalId") or ""))
-        out.append(("Azure RBAC", guid in privileged, grant))
+        how = _how(instances.get(str(a.content.get("name") or "").lower()))
+        out.append(("Azure RBAC", guid in privileged, how, grant))
+    for e in facts.of(ROLE_ELIGIBILITY_INSTANCE):
+        p = e.content.get("properties") or {}
+        guid = guid_of(p.get("roleDefinitionId"))
+        role = roles.get(guid, e.scope)[0] if guid in roles else guid
+        grant = Grant(str(e.content.get("id") or e.resource_id), role, str(p.get("scope") or e.scope), [e])
+        directory.expand(grant, str(p.get("principalId") or ""))
+        end = p.get("endDateTime")
+        out.append(("Azure RBAC", guid in privileged, f"PIM eligible until {end}" if end else "PIM eligible", grant))
     wanted = {r.lower() for r in thresholds.privileged_directory_roles}
     for ev in facts.of(DIRECTORY_ROLE):
         name = str(ev.content.get("displayName") or ev.resource_id)
@@ -74,7 +101,7 @@ def _grants(facts: FactSet, thresholds: Thresholds) -> list[tuple[str, bool, Gra
             grant.unknown.append(directory.missing(key, f"{name} のメンバー", f"the members of {name}"))
         for member, _ in directory.members.get(key, []):
             directory.expand(grant, str(member.get("id") or ""))
-        out.append(("Entra ID", name.lower() in wanted, grant))
+        out.append(("Entra ID", name.lower() in wanted, "active member", grant))
     return out
 
 
@@ -86,7 +113,7 @@ def account_rows(evidence: list[Evidence], findings: list[Finding], thresholds: 
         if f.check_id in (HOLDERS_CHECK, GUESTS_CHECK) and str(f.status) == "fail":
             failed.setdefault(f.resource_id.lower(), []).append(f.check_id)
     rows = []
-    for source, privileged, grant in _grants(facts, thresholds):
+    for source, privileged, how, grant in _grants(facts, thresholds):
         for h in grant.holders:
             doc = h.doc.content if h.doc is not None else {}
             rows.append(
@@ -104,7 +131,7 @@ def account_rows(evidence: list[Evidence], findings: list[Finding], thresholds: 
                     "privileged": privileged,
                     "scope": grant.where,
                     "via_groups": list(h.via),
-                    "assignment": "active",
+                    "assignment": how,
                     "flags": _flags(failed.get(grant.resource_id.lower(), []), doc),
                     "grant_id": grant.resource_id,
                 }
@@ -125,7 +152,7 @@ def account_rows(evidence: list[Evidence], findings: list[Finding], thresholds: 
                     "privileged": privileged,
                     "scope": grant.where,
                     "via_groups": [],
-                    "assignment": "active",
+                    "assignment": how,
                     "flags": [],
                     "grant_id": grant.resource_id,
                 }
@@ -165,6 +192,6 @@ def accounts_text(rows: list[dict[str, Any]]) -> str:
     lines.append(
         f"{len(holders)} principals hold {len(rows)} role grants; {privileged} hold a privileged role (*); "
         f"{disabled} disabled, {guests} guests. Last sign-in: {SIGN_IN_NOT_COLLECTED}. "
-        "PIM-eligible assignments are not listed."
+        "Entra directory roles: active members only (PIM eligibility for them is not collected)."
     )
     return "\n".join(lines)

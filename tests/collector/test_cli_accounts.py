@@ -48,4 +48,24 @@ def test_accounts_lists_azure_and_entra_role_holders_with_groups_expanded(collec
     assert "DISABLED 無効" in head and "created 作成 2024-06-03T00:48:30Z" in head
     line = next(x for x in out.splitlines() if "rg-emr-prod-data" in x and "FAIL role-holders-enabled" in x)
     assert "Owner" in line
-    assert "1 disabled, 1 guests" in out and "PIM-eligible assignments are not listed" in out
+    assert "1 disabled, 1 guests" in out and "active members only" in out
+    bg = next(x for x in out.splitlines() if x.startswith("  * Azure RBAC  Owner  @ " + PROD + "  (permanent)"))
+    assert bg
+
+
+def test_accounts_say_how_each_azure_role_is_held(collected, capsys):
+    capsys.readouterr()
+    assert main(["accounts", "--json", "--privileged"]) == 0
+    rows = json.loads(capsys.readouterr().out)["accounts"]
+    held: dict[tuple[str, str, str], list[str]] = {}
+    for r in rows:
+        if r["source"] == "Azure RBAC":
+            held.setdefault((r["name"], r["role"], r["scope"][-12:]), []).append(r["assignment"])
+    sato = "kenichi.sato@aozora-medical.example"
+    assert held[(sato, "Owner", PROD[-12:])] == ["PIM eligible"]
+    [time_bound] = held[(sato, "User Access Administrator", "e66f9c050145")]
+    assert time_bound.startswith("time-bound until ")
+    # Through sg-emr-platform-admins: eligible for Owner on dev, and activated now.
+    dev_owner = sorted(held[(sato, "Owner", "e66f9c050145")])
+    assert dev_owner[0].startswith("PIM activation until ") and dev_owner[1] == "PIM eligible"
+    assert held[("bg-admin01@aozoramedical.onmicrosoft.com", "Owner", PROD[-12:])] == ["permanent"]
