@@ -29,12 +29,21 @@ FETCHER = Fetcher(
 # 2020-10-01; one list call each per subscription, at, above and below it).
 ROLE_ASSIGNMENT_INSTANCE = "role_assignment_schedule_instance"
 ROLE_ELIGIBILITY_INSTANCE = "role_eligibility_schedule_instance"
+# The PIM settings of each role at the subscription (Role Management Policy Assignments - List For Scope,
+# 2020-10-01; one list call per subscription): properties.effectiveRules say whether activation needs MFA
+# and approval.
+ROLE_POLICY_ASSIGNMENT = "role_management_policy_assignment"
 
 
 def _run_pim(ctx: FetchContext) -> None:
     client = ctx.clients.arm(AuthorizationManagementClient, ctx.subscription_id)
     ctx.list_into(ROLE_ASSIGNMENT_INSTANCE, client.role_assignment_schedule_instances.list_for_scope, ctx.scope)
     ctx.list_into(ROLE_ELIGIBILITY_INSTANCE, client.role_eligibility_schedule_instances.list_for_scope, ctx.scope)
+
+
+def _run_pim_policies(ctx: FetchContext) -> None:
+    client = ctx.clients.arm(AuthorizationManagementClient, ctx.subscription_id)
+    ctx.list_into(ROLE_POLICY_ASSIGNMENT, client.role_management_policy_assignments.list_for_scope, ctx.scope)
 
 
 PIM = Fetcher(
@@ -45,4 +54,11 @@ PIM = Fetcher(
     },
     tenant_wide=False,
     run=_run_pim,
+)
+
+PIM_POLICIES = Fetcher(
+    "authorization.pim_policies",
+    {ROLE_POLICY_ASSIGNMENT: ("microsoft.authorization/rolemanagementpolicyassignments",)},
+    tenant_wide=False,
+    run=_run_pim_policies,
 )

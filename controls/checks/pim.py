@@ -152,3 +152,106 @@ def privileged_assignments_eligible(facts: FactSet, thresholds: Thresholds) -> I
                 eligible,
                 assignments,
             )
+
+
+ROLE_POLICY_ASSIGNMENT = "role_management_policy_assignment"
+
+
+def _rule(rules: list, rule_id: str) -> dict | None:
+    return next((r for r in rules if isinstance(r, dict) and str(r.get("id") or "").lower() == rule_id.lower()), None)
+
+
+@check(
+    id="pim-activation-requires-mfa-and-approval",
+    title_ja="PIM での Owner・User Access Administrator のアクティブ化に MFA と承認を要求する",
+    title_en="Activating Owner or User Access Administrator in PIM requires MFA and approval",
+    judges=("subscription",),
+    reads=(FactKind.ROLE_DEFINITION, ROLE_POLICY_ASSIGNMENT),
+    api="Role Management Policy Assignments - List For Scope (2020-10-01): properties.{scope, roleDefinitionId, "
+    "effectiveRules[id Enablement_EndUser_Assignment].enabledRules, effectiveRules[id "
+    "AuthenticationContext_EndUser_Assignment].isEnabled, effectiveRules[id Approval_EndUser_Assignment]"
+    ".setting.isApprovalRequired}; Role Definitions - List: properties.roleName",
+    rule_ja="サブスクリプションごとに pim_required_roles の各ロールの PIM 設定（サブスクリプションスコープのロール管理"
+    "ポリシー割り当ての effectiveRules）で、アクティブ化（EndUser・Assignment）に MFA（enabledRules に "
+    "MultiFactorAuthentication、または認証コンテキストが有効）と承認（isApprovalRequired = true）を求めていれば合格。"
+    "どちらかがなければ不合格。ロールのポリシー割り当てがない、または effectiveRules を読み取れなければエラー。",
+    rule_en="For each subscription and each role in pim_required_roles, the PIM settings (the effectiveRules of the "
+    "role management policy assignment at subscription scope) pass when activation (EndUser, Assignment) requires MFA "
+    "(MultiFactorAuthentication in enabledRules, or an enabled authentication context) and approval "
+    "(isApprovalRequired true); fail when either is missing. No policy assignment for the role, or unreadable "
+    "effectiveRules, is an error.",
+    remediation_ja="Privileged Identity Management → Azure リソース → サブスクリプション → 設定 で Owner・User Access "
+    "Administrator を編集し、「アクティブ化で必要: Azure MFA」と「アクティブ化には承認が必要」を有効にして"
+    "承認者を指定する。",
+    remediation_en="In Privileged Identity Management > Azure resources > the subscription > Settings, edit Owner and "
+    "User Access Administrator: require Azure MFA on activation and require approval to activate, naming approvers.",
+    thresholds=("pim_required_roles",),
+)
+def pim_activation_requires_mfa_and_approval(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
+    required = _required(facts, thresholds)
+    subs: dict[str, list[Evidence]] = {}
+    for ev in facts.of(FactKind.ROLE_DEFINITION):
+        subs.setdefault(subscription_of(ev.scope) or ev.scope, [])
+    for ev in facts.of(ROLE_POLICY_ASSIGNMENT):
+        subs.setdefault(subscription_of(ev.scope) or ev.scope, []).append(ev)
+    for sub, policies in subs.items():
+        if error_covering(facts, [ROLE_POLICY_ASSIGNMENT], sub) or not sub.lower().startswith("/subscriptions/"):
+            continue
+        at_sub = {
+            guid_of(props(p.content).get("roleDefinitionId")): p
+            for p in policies
+            if norm_id(str(props(p.content).get("scope") or "")) == norm_id(sub)
+        }
+        bad_ja, bad_en, unknown, cited, good = [], [], [], [], []
+        for guid, name in sorted(required.items(), key=lambda kv: kv[1]):
+            policy = at_sub.get(guid)
+            if policy is None:
+                unknown.append(f"{name}: no policy assignment")
+                continue
+            cited.append(policy)
+            rules = props(policy.content).get("effectiveRules")
+            if not isinstance(rules, list):
+                unknown.append(f"{name}: effectiveRules {rules!r}")
+                continue
+            enablement = _rule(rules, "Enablement_EndUser_Assignment")
+            context = _rule(rules, "AuthenticationContext_EndUser_Assignment")
+            approval = _rule(rules, "Approval_EndUser_Assignment")
+            enabled = enablement.get("enabledRules") if enablement else None
+            setting = approval.get("setting") if approval else None
+            if not isinstance(enabled, list) or not isinstance(setting, dict):
+                unknown.append(f"{name}: Enablement_EndUser_Assignment / Approval_EndUser_Assignment not readable")
+                continue
+            mfa = "MultiFactorAuthentication" in enabled or bool(context and context.get("isEnabled") is True)
+            approved = setting.get("isApprovalRequired") is True
+            if not mfa:
+                bad_ja.append(f"{name} のアクティブ化に MFA が不要（enabledRules {enabled}）")
+                bad_en.append(f"activating {name} needs no MFA (enabledRules {enabled})")
+            if not approved:
+                bad_ja.append(
+                    f"{name} のアクティブ化に承認が不要（isApprovalRequired {setting.get('isApprovalRequired')}）"
+                )
+                bad_en.append(f"activating {name} needs no approval (isApprovalRequired "
+                              f"{setting.get('isApprovalRequired')!r})")  # fmt: skip
+            if mfa and approved:
+                good.append(name)
+        if bad_en:
+            yield failed(
+                sub,
+                f"サブスクリプション {sub} の PIM 設定で、{'、'.join(bad_ja)}",
+                f"subscription {sub} PIM settings: {'; '.join(bad_en)}",
+                cited,
+            )
+        elif unknown:
+            yield errored(
+                sub,
+                f"サブスクリプション {sub} の PIM 設定を判定できません: {'; '.join(unknown)}",
+                f"subscription {sub}: the PIM settings cannot be judged: {'; '.join(unknown)}",
+                cited,
+            )
+        elif good:
+            yield passed(
+                sub,
+                f"サブスクリプション {sub} の PIM 設定で {', '.join(good)} のアクティブ化に MFA と承認が必要です",
+                f"subscription {sub} PIM settings require MFA and approval to activate {', '.join(good)}",
+                cited,
+            )

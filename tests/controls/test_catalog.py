@@ -26,6 +26,7 @@ AUTOMATED = {37, 48, 61, 62, 67, 72, 73, 74, 86, 87, 90, 91, 92, 93, 94, 96, 112
              125, 126, 128, 129, 132, 142, 144, 145, 146, 147, 148, 179}  # fmt: skip
 # Checks whose findings support a claim they cannot decide (the rest needs a person's attestation).
 SUPPORTED = {18: ("resource-region-allowed",), 97: ("nsg-flow-logs-enabled", "log-query-alerts-enabled"),
+             135: ("pim-activation-requires-mfa-and-approval",),
              141: ("privileged-role-assignments-max", "global-admin-count"),
              178: ("sql-database-zone-redundant", "app-service-plan-zone-redundant"),
              181: ("site-recovery-test-failover-recent",)}  # fmt: skip

@@ -82,3 +82,51 @@ def test_instances_not_collected_leaves_the_error_to_the_engine():
     err = CollectionError("role_assignment_schedule_instance", "authorization.pim", SUB, "AuthorizationFailed",
                           "denied", 403, None, AT)  # fmt: skip
     assert judge(assignment(1, OWNER, "u1"), errors=[err]) == {}
+
+
+MFA_CHECK = "pim-activation-requires-mfa-and-approval"
+
+
+def policy(role: str, *, mfa: bool = True, approval: object = True, context: bool = False, scope: str = SUB,
+           rules: object = None) -> Evidence:  # fmt: skip
+    name = f"pol-{role[:8]}_{role}"
+    rid = f"{SUB}/providers/Microsoft.Authorization/roleManagementPolicyAssignments/{name}"
+    target = {"caller": "EndUser", "operations": ["All"], "level": "Assignment"}
+    effective = [
+        {"id": "Enablement_EndUser_Assignment", "ruleType": "RoleManagementPolicyEnablementRule", "target": target,
+         "enabledRules": ["Justification", *(["MultiFactorAuthentication"] if mfa else [])]},
+        {"id": "AuthenticationContext_EndUser_Assignment", "ruleType": "RoleManagementPolicyAuthenticationContextRule",
+         "target": target, "isEnabled": context, "claimValue": "c1" if context else ""},
+        {"id": "Approval_EndUser_Assignment", "ruleType": "RoleManagementPolicyApprovalRule", "target": target,
+         "setting": {"isApprovalRequired": approval, "approvalMode": "SingleStage"}},
+    ]  # fmt: skip
+    doc = {"id": rid, "name": name, "type": "Microsoft.Authorization/RoleManagementPolicyAssignment",
+           "properties": {"scope": scope, "roleDefinitionId": f"{DEFS}/{role}",
+                          "effectiveRules": effective if rules is None else rules}}  # fmt: skip
+    return Evidence("role_management_policy_assignment", "test", SUB, rid, "2020-10-01", None, AT, doc)
+
+
+def settings(*evidence: Evidence, thresholds=None):
+    check = CHECKS_BY_ID[MFA_CHECK]
+    return {f.resource_id: f for f in check.evaluate(FactSet([*DEFINITIONS, *evidence]), thresholds or Thresholds())}
+
+
+def test_activation_with_mfa_and_approval_passes_either_missing_fails():
+    assert settings(policy(OWNER), policy(UAA))[SUB].status == Status.PASS
+    assert settings(policy(OWNER), policy(UAA, mfa=False, context=True))[SUB].status == Status.PASS
+    f = settings(policy(OWNER, approval=False), policy(UAA, mfa=False))[SUB]
+    assert f.status == Status.FAIL
+    assert "activating Owner needs no approval (isApprovalRequired False)" in f.reason_en
+    assert "activating User Access Administrator needs no MFA" in f.reason_en and "承認が不要" in f.reason_ja
+
+
+def test_missing_or_unreadable_policy_is_error():
+    f = settings(policy(OWNER))[SUB]
+    assert f.status == Status.ERROR and "User Access Administrator: no policy assignment" in f.reason_en
+    f = settings(policy(OWNER, rules="?"), policy(UAA))[SUB]
+    assert f.status == Status.ERROR and "Owner: effectiveRules '?'" in f.reason_en
+    f = settings(policy(OWNER, approval=None, rules=[]), policy(UAA))[SUB]
+    assert f.status == Status.ERROR and "not readable" in f.reason_en
+    # A policy assigned at a resource group does not stand for the subscription's.
+    f = settings(policy(OWNER), policy(UAA, scope=f"{SUB}/resourceGroups/rg"))[SUB]
+    assert f.status == Status.ERROR

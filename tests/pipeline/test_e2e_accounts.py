@@ -19,6 +19,8 @@ from tests.pipeline.test_e2e_roles import (
     OWNER,
     SATO,
     SUZUKI,
+    USER_ACCESS_ADMIN,
+    _guid,
     assignment,
     definition,
     group,
@@ -96,6 +98,77 @@ def eligible(role: str, principal: str, subscription: str = PROD) -> dict[str, A
                            "startDateTime": "2026-01-05T00:00:00Z", "endDateTime": None}}  # fmt: skip
 
 
+MFA_APPROVAL = "pim-activation-requires-mfa-and-approval"
+
+
+def pim_policy(role: str, subscription: str, *, approval: bool = True) -> dict[str, Any]:
+    """A Role Management Policy Assignment (2020-10-01) at subscription scope, with the activation rules read."""
+    name = f"{_guid('policy', role, subscription)}_{role}"
+    sub = f"/subscriptions/{subscription}"
+    target = {
+        "caller": "EndUser",
+        "operations": ["All"],
+        "level": "Assignment",
+        "targetObjects": None,
+        "inheritableSettings": None,
+        "enforcedSettings": None,
+    }
+    rules = [
+        {
+            "enabledRules": ["MultiFactorAuthentication", "Justification"],
+            "id": "Enablement_EndUser_Assignment",
+            "ruleType": "RoleManagementPolicyEnablementRule",
+            "target": target,
+        },
+        {
+            "isEnabled": False,
+            "claimValue": "",
+            "id": "AuthenticationContext_EndUser_Assignment",
+            "ruleType": "RoleManagementPolicyAuthenticationContextRule",
+            "target": target,
+        },
+        {
+            "setting": {
+                "isApprovalRequired": approval,
+                "isApprovalRequiredForExtension": False,
+                "isRequestorJustificationRequired": True,
+                "approvalMode": "SingleStage",
+                "approvalStages": [
+                    {
+                        "approvalStageTimeOutInDays": 1,
+                        "isApproverJustificationRequired": True,
+                        "escalationTimeInMinutes": 0,
+                        "isEscalationEnabled": False,
+                        "primaryApprovers": [
+                            {"id": ADMINS, "description": "sg-platform-admins", "isBackup": False, "userType": "Group"}
+                        ],
+                        "escalationApprovers": None,
+                    }
+                ],
+            },
+            "id": "Approval_EndUser_Assignment",
+            "ruleType": "RoleManagementPolicyApprovalRule",
+            "target": target,
+        },
+        {
+            "isExpirationRequired": True,
+            "maximumDuration": "PT8H",
+            "id": "Expiration_EndUser_Assignment",
+            "ruleType": "RoleManagementPolicyExpirationRule",
+            "target": target,
+        },
+    ]
+    return {"id": f"{sub}/providers/Microsoft.Authorization/roleManagementPolicyAssignments/{name}", "name": name,
+            "type": "Microsoft.Authorization/roleManagementPolicyAssignments",
+            "properties": {"scope": sub, "roleDefinitionId": f"{sub}/providers/Microsoft.Authorization/"
+                           f"roleDefinitions/{role}", "policyId": f"{sub}/providers/Microsoft.Authorization/"
+                           f"roleManagementPolicies/{name.split('_')[0]}", "effectiveRules": rules}}  # fmt: skip
+
+
+# Activating User Access Administrator on prod needs no approval; the rest need MFA and approval.
+POLICIES = [pim_policy(OWNER, PROD), pim_policy(USER_ACCESS_ADMIN, PROD, approval=False),
+            pim_policy(OWNER, DEV), pim_policy(USER_ACCESS_ADMIN, DEV)]  # fmt: skip
+
 # Every active assignment has its schedule instance: the emergency-access Owner is permanent, the others are not
 # judged (Contributor; a resource-group scope; a service principal).
 INSTANCES = [schedule_instance(a, "Assigned", None) for a in ASSIGNMENTS] + [eligible(OWNER, SATO)]
@@ -103,7 +176,7 @@ INSTANCES = [schedule_instance(a, "Assigned", None) for a in ASSIGNMENTS] + [eli
 
 def accounts_estate(faults: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     definitions = [definition(g, s) for s in (PROD, DEV) for g in BUILT_IN]
-    return estate([*definitions, *ASSIGNMENTS, *INSTANCES], directory=DIRECTORY, faults=faults)
+    return estate([*definitions, *ASSIGNMENTS, *INSTANCES, *POLICIES], directory=DIRECTORY, faults=faults)
 
 
 def _role_id(oid: str) -> str:
@@ -135,6 +208,16 @@ def test_disabled_owner_and_guest_global_admin_fail(judge):
     assert permanent.status == Status.FAIL, permanent.reason_en
     assert f"Owner User {BREAK_GLASS}" in permanent.reason_en and "should be PIM-eligible" in permanent.reason_en
     assert judged.findings(PIM)[f"/subscriptions/{DEV}"].status == Status.PASS  # Contributor only
+
+    settings = judged.findings(MFA_APPROVAL)
+    prod = settings[f"/subscriptions/{PROD}".lower()]
+    assert prod.status == Status.FAIL, prod.reason_en
+    assert "activating User Access Administrator needs no approval (isApprovalRequired False)" in prod.reason_en
+    assert "Owner" not in prod.reason_en and "承認が不要" in prod.reason_ja
+    cited = {e.resource_id for e in judged.facts.evidence if e.sha256 in prod.evidence}
+    assert cited == {POLICIES[0]["id"], POLICIES[1]["id"]}
+    dev = settings[f"/subscriptions/{DEV}".lower()]
+    assert dev.status == Status.PASS and "Owner, User Access Administrator" in dev.reason_en
     for number in (142, 144):
         assert judged.verdict(number) == Status.FAIL
 
