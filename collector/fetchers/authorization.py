@@ -62,3 +62,21 @@ PIM_POLICIES = Fetcher(
     tenant_wide=False,
     run=_run_pim_policies,
 )
+
+
+# Classic subscription administrators (Classic Administrators - List, api-version 2015-07-01; one list call per
+# subscription): Service Administrator and Co-Administrators hold Owner-equivalent access outside Azure RBAC and PIM.
+CLASSIC_ADMINISTRATOR = "classic_administrator"
+
+
+def _run_classic(ctx: FetchContext) -> None:
+    client = ctx.clients.arm(AuthorizationManagementClient, ctx.subscription_id)
+    ctx.list_into(CLASSIC_ADMINISTRATOR, client.classic_administrators.list)
+
+
+CLASSIC = Fetcher(
+    "authorization.classic_administrators",
+    {CLASSIC_ADMINISTRATOR: ("microsoft.authorization/classicadministrators",)},
+    tenant_wide=False,
+    run=_run_classic,
+)

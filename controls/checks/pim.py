@@ -255,3 +255,67 @@ def pim_activation_requires_mfa_and_approval(facts: FactSet, thresholds: Thresho
                 f"subscription {sub} PIM settings require MFA and approval to activate {', '.join(good)}",
                 cited,
             )
+
+
+CLASSIC_ADMINISTRATOR = "classic_administrator"
+_CLASSIC_PRIVILEGED = ("serviceadministrator", "coadministrator")
+
+
+@check(
+    id="classic-administrators-absent",
+    title_ja="クラシック管理者（サービス管理者・共同管理者）を置かない",
+    title_en="No classic Service Administrator or Co-Administrator",
+    judges=("subscription",),
+    reads=(FactKind.SUBSCRIPTION, CLASSIC_ADMINISTRATOR),
+    api="Classic Administrators - List (2015-07-01, one call per subscription): properties.{emailAddress, role}",
+    rule_ja="サブスクリプションのクラシック管理者の一覧に role が ServiceAdministrator または CoAdministrator の"
+    "エントリがなければ合格（AccountAdministrator は課金の役割で対象外）。あれば不合格。これらは Azure RBAC と PIM の"
+    "外で Owner 相当の権限を持つ。一覧を収集できなければエラー。",
+    rule_en="Passes when the subscription's classic administrators include no entry whose role is ServiceAdministrator "
+    "or CoAdministrator (AccountAdministrator, a billing role, is not judged); fails otherwise: these hold "
+    "Owner-equivalent access outside Azure RBAC and PIM. A listing that could not be collected is an error.",
+    remediation_ja="Azure portal のサブスクリプション → アクセス制御 (IAM) → クラシック管理者 で共同管理者を削除し、"
+    "必要な権限は Azure RBAC（PIM の資格のある割り当て）で付与する。",
+    remediation_en="Remove co-administrators under the subscription > Access control (IAM) > Classic administrators, "
+    "and grant what is needed with Azure RBAC (PIM-eligible assignments).",
+)
+def classic_administrators_absent(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
+    admins: dict[str, list[Evidence]] = {}
+    for ev in facts.of(CLASSIC_ADMINISTRATOR):
+        admins.setdefault(norm_id(subscription_of(ev.scope) or ev.scope), []).append(ev)
+    for sub in facts.of(FactKind.SUBSCRIPTION):
+        sid = f"/subscriptions/{sub.content.get('subscriptionId') or name_from_id(sub.resource_id)}"
+        if error_covering(facts, [CLASSIC_ADMINISTRATOR], sid):
+            continue  # the engine reports the failed read for this subscription
+        listed = admins.get(norm_id(sid), [])
+        unreadable = [a for a in listed if not isinstance(props(a.content).get("role"), str)]
+        held = [
+            a
+            for a in listed
+            if any(r.strip().lower() in _CLASSIC_PRIVILEGED for r in str(props(a.content).get("role") or "").split(";"))
+        ]
+        if held:
+            who = ", ".join(f"{props(a.content).get('emailAddress')} ({props(a.content).get('role')})" for a in held)
+            yield failed(
+                sid,
+                f"サブスクリプション {sid} にクラシック管理者がいます: {who}",
+                f"subscription {sid} has classic administrators: {who}",
+                held,
+            )
+        elif unreadable:
+            yield errored(
+                sid,
+                f"サブスクリプション {sid} のクラシック管理者 {len(unreadable)} 件の role を読み取れません",
+                f"subscription {sid}: the role of {len(unreadable)} classic administrators cannot be read",
+                unreadable,
+            )
+        else:
+            others = f"（{len(listed)} 件はアカウント管理者のみ）" if listed else ""
+            others_en = f" ({len(listed)} listed, Account Administrator only)" if listed else ""
+            yield passed(
+                sid,
+                f"サブスクリプション {sid} にサービス管理者・共同管理者はいません{others}",
+                f"subscription {sid} has no Service Administrator or Co-Administrator{others_en}",
+                sub,
+                listed,
+            )

@@ -130,3 +130,40 @@ def test_missing_or_unreadable_policy_is_error():
     # A policy assigned at a resource group does not stand for the subscription's.
     f = settings(policy(OWNER), policy(UAA, scope=f"{SUB}/resourceGroups/rg"))[SUB]
     assert f.status == Status.ERROR
+
+
+CLASSIC = "classic-administrators-absent"
+
+
+def subscription(sub: str = SUB) -> Evidence:
+    guid = sub.rsplit("/", 1)[-1]
+    doc = {"id": sub, "subscriptionId": guid, "displayName": "emr-prod", "state": "Enabled"}
+    return Evidence("subscription", "test", "tenant", sub, "2022-12-01", None, AT, doc)
+
+
+def classic(n: int, role: object, email: str = "admin@aozora.example") -> Evidence:
+    rid = f"{SUB}/providers/Microsoft.Authorization/classicAdministrators/classicadmin{n}"
+    doc = {"id": rid, "name": f"classicadmin{n}", "type": "Microsoft.Authorization/classicAdministrators",
+           "properties": {"emailAddress": email, "role": role}}  # fmt: skip
+    return Evidence("classic_administrator", "test", SUB, rid, "2015-07-01", None, AT, doc)
+
+
+def classic_findings(*evidence: Evidence, errors=()):
+    findings = CHECKS_BY_ID[CLASSIC].evaluate(FactSet([subscription(), *evidence], list(errors)), Thresholds())
+    return {f.resource_id: f for f in findings}
+
+
+def test_co_administrator_fails_account_administrator_and_none_pass():
+    f = classic_findings(classic(1, "AccountAdministrator"), classic(2, "CoAdministrator", "vendor@hokusei.example"))
+    assert f[SUB].status == Status.FAIL and "vendor@hokusei.example (CoAdministrator)" in f[SUB].reason_en
+    f = classic_findings(classic(1, "ServiceAdministrator;AccountAdministrator"))
+    assert f[SUB].status == Status.FAIL
+    assert classic_findings(classic(1, "AccountAdministrator"))[SUB].status == Status.PASS
+    assert classic_findings()[SUB].status == Status.PASS
+
+
+def test_unreadable_role_is_error_and_failed_listing_left_to_the_engine():
+    assert classic_findings(classic(1, None))[SUB].status == Status.ERROR
+    err = CollectionError("classic_administrator", "authorization.classic_administrators", SUB, "AuthorizationFailed",
+                          "denied", 403, None, AT)  # fmt: skip
+    assert classic_findings(errors=[err]) == {}

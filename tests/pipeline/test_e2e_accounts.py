@@ -169,6 +169,15 @@ def pim_policy(role: str, subscription: str, *, approval: bool = True) -> dict[s
 POLICIES = [pim_policy(OWNER, PROD), pim_policy(USER_ACCESS_ADMIN, PROD, approval=False),
             pim_policy(OWNER, DEV), pim_policy(USER_ACCESS_ADMIN, DEV)]  # fmt: skip
 
+CLASSIC = "classic-administrators-absent"
+# Classic Administrators - List (2015-07-01): prod still has a co-administrator; dev lists none.
+CLASSIC_ADMINS = [
+    {"id": f"/subscriptions/{PROD}/providers/Microsoft.Authorization/classicAdministrators/{name}", "name": name,
+     "type": "Microsoft.Authorization/classicAdministrators", "properties": {"emailAddress": email, "role": role}}
+    for name, email, role in (("classicadmin01", "it-billing@clinic.example", "AccountAdministrator"),
+                              ("classicadmin02", "t.yamamoto@vendor.example", "CoAdministrator"))
+]  # fmt: skip
+
 # Every active assignment has its schedule instance: the emergency-access Owner is permanent, the others are not
 # judged (Contributor; a resource-group scope; a service principal).
 INSTANCES = [schedule_instance(a, "Assigned", None) for a in ASSIGNMENTS] + [eligible(OWNER, SATO)]
@@ -176,7 +185,9 @@ INSTANCES = [schedule_instance(a, "Assigned", None) for a in ASSIGNMENTS] + [eli
 
 def accounts_estate(faults: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     definitions = [definition(g, s) for s in (PROD, DEV) for g in BUILT_IN]
-    return estate([*definitions, *ASSIGNMENTS, *INSTANCES, *POLICIES], directory=DIRECTORY, faults=faults)
+    return estate(
+        [*definitions, *ASSIGNMENTS, *INSTANCES, *POLICIES, *CLASSIC_ADMINS], directory=DIRECTORY, faults=faults
+    )
 
 
 def _role_id(oid: str) -> str:
@@ -218,6 +229,13 @@ def test_disabled_owner_and_guest_global_admin_fail(judge):
     assert cited == {POLICIES[0]["id"], POLICIES[1]["id"]}
     dev = settings[f"/subscriptions/{DEV}".lower()]
     assert dev.status == Status.PASS and "Owner, User Access Administrator" in dev.reason_en
+
+    classic = judged.findings(CLASSIC)
+    co = classic[f"/subscriptions/{PROD}".lower()]
+    assert co.status == Status.FAIL and "t.yamamoto@vendor.example (CoAdministrator)" in co.reason_en, co.reason_en
+    assert "it-billing" not in co.reason_en
+    none = classic[f"/subscriptions/{DEV}".lower()]
+    assert none.status == Status.PASS and "no Service Administrator or Co-Administrator" in none.reason_en
     for number in (142, 144):
         assert judged.verdict(number) == Status.FAIL
 
@@ -235,7 +253,7 @@ def test_directory_role_members_forbidden_is_error_never_pass(judge):
         assert "Authorization_RequestDenied" in f.reason_en, f.reason_en
     # The other role's members were readable.
     assert judged.findings(ENABLED)[_role_id(USER_ADMIN_ID).lower()].status == Status.PASS
-    assert judged.verdict(145) == Status.ERROR
+    assert judged.verdict(145) == Status.FAIL  # prod's co-administrator fails; the error is reported beside it
     pim = judged.findings(PIM)[f"/subscriptions/{PROD}"]
     assert pim.status == Status.ERROR and "AuthorizationFailed" in pim.reason_en, pim.reason_en
 
