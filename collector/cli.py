@@ -378,6 +378,30 @@ def cmd_inventory(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_accounts(args: argparse.Namespace) -> int:
+    from collector.accounts_view import account_rows, accounts_text
+
+    settings = load_settings(args.config)
+    ledger = _open_ledger(settings, create=False)
+    try:
+        run = ledger.run(args.run) if args.run is not None else ledger.latest_run(full_only=True)
+        if run is None:
+            print("no completed run yet: run `shoko collect` first", file=sys.stderr)
+            return EXIT_FAILED
+        rows = account_rows(ledger.evidence(run.id), ledger.findings(run.id), settings.thresholds)
+    finally:
+        ledger.close()
+    if args.privileged:
+        rows = [r for r in rows if r["privileged"]]
+    if args.json:
+        print(json.dumps({"run": run.id, "accounts": rows}, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    finished = run.finished_at.isoformat(timespec="seconds") if run.finished_at else "not finished"
+    print(f"run {run.id} ({run.kind}, {run.status}, {finished})")
+    print(accounts_text(rows))
+    return EXIT_OK
+
+
 def _alerts_test(args: argparse.Namespace) -> int:
     from alerts.commands import cmd_alerts_test
 
@@ -514,6 +538,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_attest_parser(sub)
     add_snapshot_parsers(sub)
+
+    accounts = sub.add_parser("accounts", help="who holds an Azure or Entra role, with type, status and scope")
+    accounts.add_argument("--config")
+    accounts.add_argument("--run", type=int, help="a run id instead of the latest full run")
+    accounts.add_argument("--privileged", action="store_true", help="privileged roles only")
+    accounts.add_argument("--json", action="store_true")
+    accounts.set_defaults(func=cmd_accounts)
 
     checks = sub.add_parser("checks", help="what each check reads, its pass rule and remediation")
     checks.add_argument("--json", action="store_true")

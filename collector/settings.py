@@ -389,6 +389,24 @@ def _validate(s: Settings, where: str) -> None:
     if s.thresholds.dr_test_max_age_days < 1:
         raise ConfigError(f"{where}: key 'thresholds.dr_test_max_age_days': must be at least 1 day, e.g. 365")
     # -- Accounts and privileged identities
+    if not s.thresholds.privileged_directory_roles or not all(
+        isinstance(r, str) and r.strip() for r in s.thresholds.privileged_directory_roles
+    ):
+        raise ConfigError(
+            f"{where}: key 'thresholds.privileged_directory_roles': must list directory role names, e.g. "
+            "[Global Administrator]"
+        )
+    if not 1 <= s.thresholds.global_admin_min <= s.thresholds.global_admin_max:
+        raise ConfigError(
+            f"{where}: keys 'thresholds.global_admin_min' / 'global_admin_max': need 1 <= min <= max, e.g. 2 and 4"
+        )
+    if not s.thresholds.pim_required_roles or not all(r.strip() for r in s.thresholds.pim_required_roles):
+        raise ConfigError(f"{where}: key 'thresholds.pim_required_roles': must list role names, e.g. [Owner]")
+    for principal in s.thresholds.pim_permanent_allowed:
+        if not re.fullmatch(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}", principal):
+            raise ConfigError(
+                f"{where}: key 'thresholds.pim_permanent_allowed': {principal!r} is not a principal object id (a GUID)"
+            )
 
     # -- Local and shared admin accounts
     names = s.thresholds.default_admin_names

@@ -253,6 +253,25 @@ class Thresholds:
     dr_test_max_age_days: int = 365  # the last successful Site Recovery test failover may be at most this old
 
     # -- Accounts and privileged identities
+    # Entra ID directory roles whose holders must be enabled members (role-holders-enabled,
+    # privileged-roles-no-guests), matched by display name.
+    privileged_directory_roles: tuple[str, ...] = (
+        "Global Administrator",
+        "Privileged Role Administrator",
+        "Privileged Authentication Administrator",
+        "Security Administrator",
+        "User Administrator",
+        "Application Administrator",
+        "Cloud Application Administrator",
+        "Conditional Access Administrator",
+        "Authentication Administrator",
+    )
+    global_admin_min: int = 2  # Global Administrators: at least this many (an emergency-access account besides)
+    global_admin_max: int = 4  # and at most this many (global-admin-count)
+    # Azure roles people must hold just in time through PIM, never permanently (privileged-assignments-eligible),
+    # and the principal object ids exempt from it (emergency-access accounts).
+    pim_required_roles: tuple[str, ...] = ("Owner", "User Access Administrator")
+    pim_permanent_allowed: tuple[str, ...] = ()
 
     # -- Local and shared admin accounts
     # Administrator names that are defaults or shared by convention (check admin-names-not-default): a VM's

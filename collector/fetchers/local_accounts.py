@@ -1,11 +1,6 @@
-"""Local credentials that bypass Entra ID: SQL servers' Microsoft Entra administrator and Entra-only setting,
-container registries' admin user, and App Service basic publishing credentials (FTP and SCM user name and
-password).
-
-- SQL servers: Servers - List with `$expand=administrators/activedirectory` (azure-mgmt-sql 4.0, api-version
-  2025-01-01), one call per subscription. Without the expansion the listing leaves `properties.administrators`
-  (the Entra administrator and `azureADOnlyAuthentication`) out, so the servers are listed again here, expanded,
-  and stored under their own kind.
+"""Local credentials that bypass Entra ID: container registries' admin user, and App Service basic publishing
+credentials (FTP and SCM user name and password). SQL servers' Entra administrator comes with the SQL listing
+(collector/fetchers/sql.py lists them with `$expand=administrators/activedirectory`).
 
 - Container registries: Registries - List (azure-mgmt-containerregistry 15, api-version 2025-11-01), one call
   per subscription; each registry's `properties.adminUserEnabled` is in the listing.
@@ -20,14 +15,11 @@ password).
 from typing import Any
 
 from azure.mgmt.containerregistry import ContainerRegistryManagementClient
-from azure.mgmt.sql import SqlManagementClient
 from azure.mgmt.web import WebSiteManagementClient
 
 from collector.fetchers.base import FetchContext, Fetcher, list_raw, resource_group_of
 
 CONTAINER_REGISTRY = "container_registry"
-# SQL servers as Servers - List returns them with $expand=administrators/activedirectory.
-SQL_SERVER_ENTRA = "sql_server_entra"
 # One document per site or slot: {"value": [policy, ...]} as List Basic Publishing Credentials Policies
 # returns them (`basicPublishingCredentialsPolicies/ftp` and `/scm`, each with properties.allow).
 PUBLISHING_CREDENTIALS_POLICIES = "publishing_credentials_policies"
@@ -36,11 +28,6 @@ PUBLISHING_CREDENTIALS_POLICIES = "publishing_credentials_policies"
 def _registries(ctx: FetchContext) -> None:
     client = ctx.clients.arm(ContainerRegistryManagementClient, ctx.subscription_id)
     ctx.list_into(CONTAINER_REGISTRY, client.registries.list)
-
-
-def _sql_servers(ctx: FetchContext) -> None:
-    client = ctx.clients.arm(SqlManagementClient, ctx.subscription_id)
-    ctx.list_into(SQL_SERVER_ENTRA, lambda **kw: client.servers.list(expand="administrators/activedirectory", **kw))
 
 
 def _policies(ctx: FetchContext, site_id: str, call: Any, *args: str) -> None:
@@ -82,9 +69,6 @@ REGISTRY_FETCHER = Fetcher(
     {CONTAINER_REGISTRY: ("microsoft.containerregistry/registries",)},
     tenant_wide=False,
     run=_registries,
-)
-SQL_ENTRA_FETCHER = Fetcher(
-    "sql.servers_entra", {SQL_SERVER_ENTRA: ("microsoft.sql/servers",)}, tenant_wide=False, run=_sql_servers
 )
 PUBLISHING_FETCHER = Fetcher(
     "web.publishing_credentials",

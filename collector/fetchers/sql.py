@@ -74,7 +74,10 @@ def _firewall_rules(ctx: FetchContext, client: SqlManagementClient, server_id: s
 
 def _run(ctx: FetchContext) -> None:
     client = ctx.clients.arm(SqlManagementClient, ctx.subscription_id)
-    for server in ctx.list_into(FactKind.SQL_SERVER, client.servers.list):
+    # Expanded so each server carries its Microsoft Entra administrator and azureADOnlyAuthentication
+    # (properties.administrators), which the plain listing leaves out.
+    expanded = lambda **kw: client.servers.list(expand="administrators/activedirectory", **kw)  # noqa: E731
+    for server in ctx.list_into(FactKind.SQL_SERVER, expanded):
         server_id, name = server["id"], server["name"]
         rg = resource_group_of(server_id)
         _firewall_rules(ctx, client, server_id, rg, name)

@@ -22,8 +22,6 @@ VIRTUAL_MACHINE = "virtual_machine"
 POSTGRESQL_SERVER = "postgresql_server"
 CONTAINER_REGISTRY = "container_registry"
 PUBLISHING_CREDENTIALS_POLICIES = "publishing_credentials_policies"  # one {"value": [ftp, scm]} per site
-# SQL servers listed with $expand=administrators/activedirectory (the plain listing leaves administrators out).
-SQL_SERVER_ENTRA = "sql_server_entra"
 
 _VMS = "microsoft.compute/virtualmachines"
 _SQL = "microsoft.sql/servers"
@@ -115,7 +113,7 @@ def _admin_name_outcome(
     title_ja="仮想マシン・SQL・PostgreSQL の管理者名が既定・共用の名前でない",
     title_en="VM, SQL and PostgreSQL administrator names are not default or shared names",
     judges=(_VMS, _SQL, _PG),
-    reads=(VIRTUAL_MACHINE, SQL_SERVER_ENTRA, POSTGRESQL_SERVER),
+    reads=(VIRTUAL_MACHINE, FactKind.SQL_SERVER, POSTGRESQL_SERVER),
     api="Virtual Machines - List All: properties.osProfile.adminUsername; Servers - List "
     "(Microsoft.Sql/servers, $expand=administrators/activedirectory): properties.administratorLogin, "
     "administrators.azureADOnlyAuthentication; Flexible Servers - List "
@@ -164,7 +162,7 @@ def admin_names_not_default(facts: FactSet, thresholds: Thresholds) -> Iterator[
             False,
             vm,
         )
-    for server in facts.of(SQL_SERVER_ENTRA):
+    for server in facts.of(FactKind.SQL_SERVER):
         name = display_name(server)
         entra_only = field(server.content, "properties", "administrators", "azureADOnlyAuthentication") is True
         yield _admin_name_outcome(
@@ -273,7 +271,7 @@ def linux_password_auth_disabled(facts: FactSet, thresholds: Thresholds) -> Iter
     title_ja="Azure SQL サーバーが Microsoft Entra 認証のみを受け付ける（SQL ログインを使わない）",
     title_en="Azure SQL server accepts Microsoft Entra authentication only (no SQL logins)",
     judges=(_SQL,),
-    reads=(SQL_SERVER_ENTRA,),
+    reads=(FactKind.SQL_SERVER,),
     api="Servers - List with $expand=administrators/activedirectory (Microsoft.Sql/servers, one call per "
     "subscription): properties.administrators.azureADOnlyAuthentication, administratorLogin",
     rule_ja="administrators.azureADOnlyAuthentication が true なら合格。false、または Microsoft Entra 管理者が未設定"
@@ -289,7 +287,7 @@ def linux_password_auth_disabled(facts: FactSet, thresholds: Thresholds) -> Iter
     "managed identities.",
 )
 def sql_entra_only_authentication(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
-    for server in facts.of(SQL_SERVER_ENTRA):
+    for server in facts.of(FactKind.SQL_SERVER):
         name = display_name(server)
         admins = props(server.content).get("administrators")
         login = props(server.content).get("administratorLogin")

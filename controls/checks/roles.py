@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from controls.checks.base import Outcome, check, errored, failed, passed
-from controls.checks.helpers import guid_of, norm_id, props, subscription_of
+from controls.checks.helpers import error_covering, guid_of, norm_id, props, subscription_of
 from controls.model import Evidence, FactKind, FactSet, Thresholds
 
 # The operations that let a holder grant itself anything.
@@ -218,7 +218,7 @@ def _effective_at_subscription(assignment_scope: str, subscription: str) -> bool
     title_ja="サブスクリプション単位の特権ロール割り当てが上限以下",
     title_en="Privileged role assignments per subscription stay within the limit",
     judges=("subscription",),
-    reads=(FactKind.ROLE_ASSIGNMENT, FactKind.ROLE_DEFINITION),
+    reads=(FactKind.ROLE_ASSIGNMENT, FactKind.ROLE_DEFINITION, FactKind.SUBSCRIPTION),
     api="Role Assignments - List For Subscription: properties.{roleDefinitionId, principalId, scope}; "
     "Role Definitions - List: id, properties.{roleName, type, assignableScopes, permissions[].{actions, notActions}}",
     rule_ja="サブスクリプションスコープ（およびそれより上の管理グループ・ルート）で有効な特権ロールの割り当て数が "
@@ -226,7 +226,8 @@ def _effective_at_subscription(assignment_scope: str, subscription: str) -> bool
     "サブスクリプション以上で割り当て可能で notActions を除いた actions が * ・全リソース種別への書き込み"
     "（*/write 等）・Microsoft.Authorization/roleAssignments/write または roleDefinitions/write を許すカスタム"
     "ロール（Owner・Contributor・User Access Administrator 相当）。ロール定義を解決できない、またはカスタム"
-    "ロールの permissions を読み取れない割り当てがあり上限内ならエラー。",
+    "ロールの permissions を読み取れない割り当てがあり上限内ならエラー。ロールの割り当てが 1 件もない"
+    "サブスクリプション（管理グループ経由を含め必ず誰かが保持する）は一覧が不完全なためエラー。",
     rule_en="Passes when the number of assignments of privileged roles effective at subscription scope "
     "(assigned on the subscription or on a management group / root above it) is at most privileged_role_max. "
     "Privileged roles are the built-in roles in thresholds.privileged_roles (matched by roleName) and custom "
@@ -234,7 +235,8 @@ def _effective_at_subscription(assignment_scope: str, subscription: str) -> bool
     "write on every resource type (*/write, ...), or Microsoft.Authorization/roleAssignments/write or "
     "roleDefinitions/write (Owner-, Contributor- or User Access Administrator-like). Unresolvable role "
     "definitions, or custom roles whose permissions cannot be read, make it an error unless the limit is "
-    "already exceeded.",
+    "already exceeded. A listed subscription with no role assignment at all (someone always holds it, if only "
+    "through a management group) is an error: the listing cannot be complete.",
     remediation_ja="不要な Owner / Contributor / User Access Administrator（および同等のカスタムロール）の割り当てを"
     "削除し、必要な権限はリソースグループ単位や PIM の適時割り当てで付与する。",
     remediation_en="Remove unneeded Owner / Contributor / User Access Administrator assignments (and those of "
@@ -250,6 +252,20 @@ def privileged_role_assignments_max(facts: FactSet, thresholds: Thresholds) -> I
         sub = subscription_of(a.scope) or a.scope
         by_subscription.setdefault(sub, {}).setdefault(_assignment_id(a), a)
 
+    for doc in facts.of(FactKind.SUBSCRIPTION):
+        sid = f"/subscriptions/{doc.content.get('subscriptionId') or guid_of(doc.resource_id)}"
+        if not any(norm_id(s) == norm_id(sid) for s in by_subscription) and not error_covering(
+            facts, [FactKind.ROLE_ASSIGNMENT], sid
+        ):
+            yield errored(
+                sid,
+                f"サブスクリプション {sid} のロールの割り当てが 1 件も返されませんでした。管理グループ経由を含め"
+                "必ず誰かが保持するため一覧が不完全で、特権ロール数を判定できません",
+                f"subscription {sid} returned no role assignment at all; someone always holds a subscription (if only "
+                "through a management group), so the listing is incomplete and the privileged role count cannot be "
+                "judged",
+                doc,
+            )
     for sub, assignments in by_subscription.items():
         at_sub = [
             a for a in assignments.values() if _effective_at_subscription(str(props(a.content).get("scope") or ""), sub)

@@ -23,11 +23,12 @@ from controls.catalog import (
 )
 
 AUTOMATED = {37, 48, 61, 62, 67, 72, 73, 74, 86, 87, 90, 91, 92, 93, 94, 96, 112, 113, 117, 118, 119, 123, 124,
-             125, 126, 128, 129, 130, 131, 132, 138, 140, 142, 144, 145, 147, 148, 149, 151, 155, 158, 159,
-             179}  # fmt: skip
+             125, 126, 128, 129, 130, 131, 132, 138, 140, 142, 144, 145, 146, 147, 148, 149, 151, 155, 158,
+             159, 179}  # fmt: skip
 # Checks whose findings support a claim they cannot decide (the rest needs a person's attestation).
 SUPPORTED = {18: ("resource-region-allowed",), 97: ("nsg-flow-logs-enabled", "log-query-alerts-enabled"),
-             141: ("privileged-role-assignments-max",),
+             135: ("pim-activation-requires-mfa-and-approval",),
+             141: ("privileged-role-assignments-max", "global-admin-count"),
              178: ("sql-database-zone-redundant", "app-service-plan-zone-redundant"),
              181: ("site-recovery-test-failover-recent",)}  # fmt: skip
 # Rows with no answer or mark of their own whose ○ row's merged answer covers them, read as shared.
@@ -231,7 +232,7 @@ def test_corrected_readings_of_the_answer_sheet(cat: Catalog) -> None:
         assert (r.responsibility, r.source_mark) == (Responsibility.SHARED, "blank"), number
         assert "「" in (r.note or "") and "applies here too" in (r.note or ""), number
     merged_automated = {n for n in MERGED_SHARED if cat[n].evidence_mode is EvidenceMode.AUTOMATED}
-    assert merged_automated == {87, 90, 91, 92, 93, 96, 147, 148}
+    assert merged_automated == {87, 90, 91, 92, 93, 96, 146, 147, 148}
     assert cat[133].responsibility is Responsibility.SHARED and "not shifted" in (cat[133].note or "")
     # Notes quote the sheet: Japanese in 「」 inside an English line.
     for number in (10, 11, 31, 34, 73, 100, 123, 169, 179):

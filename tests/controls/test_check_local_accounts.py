@@ -56,7 +56,7 @@ def sql(name: str, login: object = "karte_dba", admins: object = ..., **extra) -
     if admins is not None:
         properties["administrators"] = admins
     properties.update(extra)
-    return ev("sql_server_entra", {"id": f"{RG}/Microsoft.Sql/servers/{name}", "name": name,
+    return ev("sql_server", {"id": f"{RG}/Microsoft.Sql/servers/{name}", "name": name,
                                     "properties": properties})  # fmt: skip
 
 

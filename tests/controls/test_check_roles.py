@@ -405,3 +405,13 @@ def test_missing_not_actions_excludes_nothing():
 
 def test_no_custom_roles_no_findings():
     assert judge_custom() == {}
+
+
+def test_listed_subscription_with_no_role_assignment_is_an_error_not_a_pass():
+    sub_doc = Evidence(
+        FactKind.SUBSCRIPTION, "test", "tenant", SUB2, "2022-12-01", None, AT,
+        {"id": SUB2, "subscriptionId": SUB2.rsplit("/", 1)[-1], "displayName": "empty"},
+    )  # fmt: skip
+    found = count(assignment(1, OWNER, "u1"), sub_doc)
+    assert found[SUB].status == Status.PASS
+    assert found[SUB2].status == Status.ERROR and "returned no role assignment at all" in found[SUB2].reason_en
