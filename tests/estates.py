@@ -32,6 +32,13 @@ def doc(provider_path: str, properties: dict[str, Any] | None = None, *, subscri
     return out
 
 
+SECURITY_DEFAULTS = {
+    "id": "00000000-0000-0000-0000-000000000005",
+    "displayName": "Security Defaults",
+    "isEnabled": True,
+}
+
+
 def estate(
     resources: Iterable[dict[str, Any]] = (),
     *,
@@ -46,7 +53,9 @@ def estate(
             for s in subscriptions
         ],
         "resources": list(resources),
-        "directory": directory or {"users": [], "groups": [], "servicePrincipals": []},
+        # A small tenant as new tenants are: security defaults on (so MFA for admins holds unless a test says not).
+        "directory": directory
+        or {"users": [], "groups": [], "servicePrincipals": [], "securityDefaults": SECURITY_DEFAULTS},
         "faults": faults or [],
     }
 

@@ -54,14 +54,15 @@ def test_example_estate_run_is_stored_verified_and_judged(emr, catalog, database
 
     kinds = {e.kind for e in evidence}
     # Every family of facts the checks read was collected: the built-in ones and those named by a plain kind
-    # string (network interfaces).
-    assert kinds == set(FactKind) | {k for f in plan_for().fetchers for k in f.kinds}
+    # string (network interfaces); VM clocks are read by Run Command only when collection.time_sync_run_command
+    # is on (it is off by default).
+    assert kinds == (set(FactKind) | {k for f in plan_for().fetchers for k in f.kinds}) - {"vm_clock"}
     for e in evidence:
         assert e.request_id, e
         assert e.api_version and e.collected_at.tzinfo is not None and len(e.sha256) == 64
     principals = [e for e in evidence if e.kind == FactKind.DIRECTORY_PRINCIPAL]
-    allowed = {"id", "displayName", "userPrincipalName", "userType", "accountEnabled", "securityEnabled",
-               "mailEnabled", "appId", "servicePrincipalType"}  # fmt: skip
+    allowed = {"id", "displayName", "userPrincipalName", "userType", "accountEnabled", "createdDateTime",
+               "securityEnabled", "mailEnabled", "appId", "servicePrincipalType"}  # fmt: skip
     assert principals and all(set(e.content) <= allowed for e in principals)  # no mail, phones, secret hints
     nsgs = [e for e in evidence if e.kind == FactKind.NSG]
     assert all(e.api_version == "2026-03-01" and e.source == "network.security_groups" for e in nsgs)

@@ -253,7 +253,7 @@ def test_role_assignments_and_definitions(
     auth = AuthorizationManagementClient(credential, prod, **client_kwargs)
     assignments = list(auth.role_assignments.list_for_subscription())
     at_sub = [a for a in assignments if a.scope == f"/subscriptions/{prod}"]
-    assert len(at_sub) == 6 and len(assignments) == 8  # plus two at resource-group scope
+    assert len(at_sub) == 6 and len(assignments) == 9  # plus three at resource-group scope
     listed = list(auth.role_definitions.list(f"/subscriptions/{prod}"))
     definitions = {d.id.rsplit("/", 1)[1]: d.role_name for d in listed}
     assert definitions == {

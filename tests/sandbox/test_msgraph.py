@@ -51,7 +51,7 @@ async def _list_users(info: SandboxInfo, select: list[str] | None) -> list[Any]:
 def test_msgraph_sdk_pages_through_users(sb: Sandbox, info: SandboxInfo) -> None:
     mark = sb.requests.mark()
     users = asyncio.run(_list_users(info, ["id", "displayName", "userType", "signInActivity"]))
-    assert len(users) == 7
+    assert len(users) == 8
     assert {u.user_type for u in users} == {"Member", "Guest"}
     assert all(u.sign_in_activity is not None and u.sign_in_activity.last_sign_in_date_time for u in users)
     pages = [r for r in sb.requests.since(mark) if r.path == "/v1.0/users"]
@@ -63,7 +63,7 @@ def test_msgraph_sdk_retries_a_throttled_page(sb: Sandbox, info: SandboxInfo) ->
     sb.faults.add("throttle", path="/v1.0/users", skip=1, count=1, retry_after=1)
     mark = sb.requests.mark()
     users = asyncio.run(_list_users(info, None))
-    assert len(users) == 7 and users[0].sign_in_activity is None  # not selected: not returned
+    assert len(users) == 8 and users[0].sign_in_activity is None  # not selected: not returned
     statuses = [r.status for r in sb.requests.since(mark) if r.path == "/v1.0/users"]
     assert statuses == [200, 429, 200, 200, 200]
     retried = [r for r in sb.requests.since(mark) if r.path == "/v1.0/users"][1:3]
