@@ -116,7 +116,7 @@ def _print_run(settings: Settings, run_id: int | None, as_json: bool, lang: str,
         if run is None:
             when = f" at or before {as_of.isoformat()}" if as_of else " yet"
             print(f"no completed full run{when}: run `shoko collect` first", file=sys.stderr)
-            return EXIT_FAILED
+            return EXIT_USAGE if as_of else EXIT_FAILED  # a moment before the ledger began is a bad argument
         verdicts = ledger.verdicts(run.id)
         rows = verdict_rows(load_catalog(), verdicts)
     finally:
@@ -221,7 +221,7 @@ def _demo_snapshot(settings: Settings, out: Path) -> None:
     if not (keys / PRIVATE_KEY_FILE).exists():
         create_keys(keys)
     with _open_ledger(settings) as ledger:
-        bundle = build_bundle(ledger, load_catalog(), None, None, "both")
+        bundle = build_bundle(ledger, load_catalog(), None, None, "both", settings.thresholds)
     manifest = write_bundle(bundle, load_private_key(str(keys / PRIVATE_KEY_FILE), environ={}), out)
     print(f"auditor snapshot: {out} ({len(manifest['files'])} files, signed by demo key {manifest['fingerprint']})")
     print(f"  verify it anywhere: shoko snapshot verify {out}")
@@ -316,7 +316,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         if run is None:
             when = f" at or before {as_of.isoformat()}" if as_of else " yet"
             print(f"no completed full run{when}: run `shoko collect` first", file=sys.stderr)
-            return EXIT_FAILED
+            return EXIT_USAGE if as_of else EXIT_FAILED  # a moment before the ledger began is a bad argument
         verdict = next((v for v in ledger.verdicts(run.id) if v.requirement == args.number), None)
         findings = [f for f in ledger.findings(run.id) if args.number in f.requirements]
         data = explain(catalog[args.number], verdict, findings, ledger.evidence(run.id), run)

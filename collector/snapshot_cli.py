@@ -25,14 +25,19 @@ from collector.snapshot import (
     write_bundle,
 )
 from controls.attestations import Attestation, AttestationError, parse_requirements
-from controls.model import Evidence, Finding
+from controls.model import Evidence, Finding, Thresholds
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _SEVERITY = {"fail": 0, "error": 1, "pass": 2}
 
 
 def build_bundle(
-    ledger: Any, catalog: Any, as_of: datetime | None, numbers: tuple[int, ...] | None, lang: str
+    ledger: Any,
+    catalog: Any,
+    as_of: datetime | None,
+    numbers: tuple[int, ...] | None,
+    lang: str,
+    thresholds: Thresholds | None = None,
 ) -> Bundle:
     """Everything a snapshot holds, from the latest full run completed by `as_of` (default: now)."""
     from collector.cli import _run_for
@@ -159,6 +164,16 @@ def build_bundle(
         "requirements": sorted(wanted),
         "lang": lang,
     }
+    # The registers auditors ask for beside the verdicts: who holds which role, and what resources exist.
+    from collector.accounts_view import account_rows
+    from collector.inventory_view import inventory_rows
+
+    run_findings = ledger.findings(run.id)
+    thresholds = thresholds or Thresholds()
+    files["accounts.json"] = _json({"run": run.id, "accounts": account_rows(evidence, run_findings, thresholds)})
+    files["inventory.json"] = _json(
+        {"run": run.id, "resources": inventory_rows(evidence, run_findings, thresholds.owner_tag)}
+    )
     files["verdicts.json"] = _json(
         {"requirements": requirement_rows, "findings": finding_rows, "attestations": attestation_rows, "errors": errors}
     )
@@ -233,12 +248,13 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     except (SinceError, SnapshotError, AttestationError) as exc:
         print(f"shoko: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    ledger = _open_ledger(load_settings(args.config), create=False)
+    settings = load_settings(args.config)
+    ledger = _open_ledger(settings, create=False)
     try:
-        bundle = build_bundle(ledger, catalog, as_of, numbers, args.lang)
+        bundle = build_bundle(ledger, catalog, as_of, numbers, args.lang, settings.thresholds)
     except SnapshotError as exc:
         print(f"shoko: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_USAGE if as_of else EXIT_FAILED
     finally:
         ledger.close()
     manifest = write_bundle(bundle, key, Path(args.out))

@@ -62,7 +62,7 @@ def test_export_holds_the_verdicts_their_evidence_and_a_signed_manifest(exported
         names = set(z.namelist())
         manifest = json.loads(z.read("manifest.json"))
         verdicts = json.loads(z.read("verdicts.json"))
-    assert {"manifest.json", "manifest.sig", "verdicts.json", "report.xlsx"} <= names
+    assert {"manifest.json", "manifest.sig", "verdicts.json", "report.xlsx", "accounts.json", "inventory.json"} <= names
     assert manifest["requirements"] == [1, 86, 165] and manifest["runs"][0]["digest"]
     assert {f["path"] for f in manifest["files"]} == names - {"manifest.json", "manifest.sig"}
     rows = {r["no"]: r for r in verdicts["requirements"]}
@@ -130,6 +130,6 @@ def test_export_refuses_without_a_key_or_a_run(collected, tmp_path, monkeypatch,
     assert "no signing key" in capsys.readouterr().err
     assert main(["keys", "create", "--out", str(tmp_path / "k")]) == 0
     key = str(tmp_path / "k" / "shoko-signing.key")
-    assert main(["snapshot", "export", "--out", str(tmp_path / "x.zip"), "--key", key, "--as-of", "2000-01-01"]) == 1
+    assert main(["snapshot", "export", "--out", str(tmp_path / "x.zip"), "--key", key, "--as-of", "2000-01-01"]) == 2
     assert "no completed full run at or before 2000-01-01" in capsys.readouterr().err
     assert not (tmp_path / "x.zip").exists()
