@@ -21,9 +21,7 @@ import json
 import os
 import re
 import zipfile
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -242,12 +240,3 @@ def answer_of(req: Any) -> str | None:
     if quotes:
         return " … ".join(dict.fromkeys(quotes))
     return req.manual_evidence_ja or req.evidence_hint_ja
-
-
-def collected_at(evidence: Iterable[Evidence]) -> str | None:
-    times = [ev.collected_at for ev in evidence]
-    return max(times).astimezone(UTC).isoformat() if times else None
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat()
