@@ -326,6 +326,17 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _no_run() -> int:
+    print("no completed run yet: run `shoko collect` first", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def _run_line(run) -> str:  # type: ignore[no-untyped-def]
+    """The header of a register read from one run: `run 3 (full, completed, 2026-12-02T09:00:00+00:00)`."""
+    finished = run.finished_at.isoformat(timespec="seconds") if run.finished_at else "not finished"
+    return f"run {run.id} ({run.kind}, {run.status}, {finished})"
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     from collector.history_view import history, history_text
     from controls.catalog import load_catalog
@@ -354,8 +365,7 @@ def cmd_inventory(args: argparse.Namespace) -> int:
     try:
         run = ledger.run(args.run) if args.run is not None else ledger.latest_run(full_only=True)
         if run is None:
-            print("no completed run yet: run `shoko collect` first", file=sys.stderr)
-            return EXIT_FAILED
+            return _no_run()
         evidence = ledger.evidence(run.id)
         rows = inventory_rows(evidence, ledger.findings(run.id), settings.thresholds.owner_tag)
     finally:
@@ -372,8 +382,7 @@ def cmd_inventory(args: argparse.Namespace) -> int:
         for ev in evidence
         if ev.kind == "subscription"
     }
-    finished = run.finished_at.isoformat(timespec="seconds") if run.finished_at else "not finished"
-    print(f"run {run.id} ({run.kind}, {run.status}, {finished})")
+    print(_run_line(run))
     print(inventory_text(rows, names))
     return EXIT_OK
 
@@ -386,8 +395,7 @@ def cmd_accounts(args: argparse.Namespace) -> int:
     try:
         run = ledger.run(args.run) if args.run is not None else ledger.latest_run(full_only=True)
         if run is None:
-            print("no completed run yet: run `shoko collect` first", file=sys.stderr)
-            return EXIT_FAILED
+            return _no_run()
         rows = account_rows(ledger.evidence(run.id), ledger.findings(run.id), settings.thresholds)
     finally:
         ledger.close()
@@ -396,8 +404,7 @@ def cmd_accounts(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"run": run.id, "accounts": rows}, ensure_ascii=False, indent=2))
         return EXIT_OK
-    finished = run.finished_at.isoformat(timespec="seconds") if run.finished_at else "not finished"
-    print(f"run {run.id} ({run.kind}, {run.status}, {finished})")
+    print(_run_line(run))
     print(accounts_text(rows))
     return EXIT_OK
 
