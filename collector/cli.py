@@ -213,9 +213,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _demo_snapshot(settings: Settings, out: Path) -> None:
     """The auditor's bundle of the demo run, signed with a demo key kept beside it (made once)."""
-    from collector.snapshot import PRIVATE_KEY_FILE, create_keys, load_private_key, write_bundle
-    from collector.snapshot_cli import build_bundle
     from controls.catalog import load_catalog
+    from reports.bundle import PRIVATE_KEY_FILE, create_keys, load_private_key, write_bundle
+    from reports.contents import build_bundle
 
     keys = out.parent / "demo-keys"
     if not (keys / PRIVATE_KEY_FILE).exists():

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from openpyxl import load_workbook
 
-from collector.snapshot_report import write_report
+from reports.xlsx import write_report
 
 CATALOG = Path(__file__).resolve().parents[2] / "controls" / "frameworks" / "meti-2012.yaml"
 PROD = "/subscriptions/a8233bec-16ce-49d8-af36-5decabf6c438/resourceGroups/rg-emr-prod"

@@ -1,0 +1,186 @@
+"""What a snapshot bundle holds: the verdicts, findings, evidence files, attestations with their documents,
+collection errors, the account and resource registers and the answer-sheet report, read from the ledger for the
+latest full run completed by a moment. reports/bundle.py signs and writes it."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from collector import __version__
+from controls.attestations import Attestation
+from controls.model import Evidence, Finding, Thresholds
+from reports.bundle import Bundle, SnapshotError, _json, answer_of, evidence_document, evidence_file_name
+
+_SEVERITY = {"fail": 0, "error": 1, "pass": 2}
+
+
+def build_bundle(
+    ledger: Any,
+    catalog: Any,
+    as_of: datetime | None,
+    numbers: tuple[int, ...] | None,
+    lang: str,
+    thresholds: Thresholds | None = None,
+) -> Bundle:
+    """Everything a snapshot holds, from the latest full run completed by `as_of` (default: now)."""
+    from collector.cli import _run_for
+    from collector.render import verdict_rows
+
+    run, _ = _run_for(ledger, None, as_of or datetime.now(UTC))
+    if run is None:
+        when = f" at or before {as_of.isoformat()}" if as_of else " yet"
+        raise SnapshotError(f"no completed full run{when}: nothing to export")
+    wanted = set(numbers or catalog.numbers())
+    rows = [r for r in verdict_rows(catalog, ledger.verdicts(run.id)) if r["no"] in wanted]
+    findings = [f for f in ledger.findings(run.id) if wanted & set(f.requirements)]
+    evidence = ledger.evidence(run.id)
+    by_sha: dict[str, Evidence] = {ev.sha256: ev for ev in evidence}
+    files: dict[str, bytes] = {}
+
+    def evidence_files(f: Finding) -> list[str]:
+        names = []
+        for sha in f.evidence:
+            ev = by_sha.get(sha)
+            if ev is None or ev.kind == "attestation":
+                continue
+            name = evidence_file_name(f.check_id, ev)
+            files.setdefault(name, _json(evidence_document(ev)))
+            names.append(name)
+        return names
+
+    finding_rows = []
+    for f in sorted(findings, key=lambda f: (_SEVERITY.get(str(f.status), 3), f.check_id, f.resource_id.lower())):
+        finding_rows.append(
+            {
+                "check_id": f.check_id,
+                "resource_id": f.resource_id,
+                "status": str(f.status),
+                "requirements": [n for n in f.requirements if n in wanted],
+                "reason_ja": f.reason_ja,
+                "reason_en": f.reason_en,
+                "evidence": evidence_files(f),
+            }
+        )
+
+    # The attestations the run judged with (its evidence), with their documents from the ledger.
+    on = run.started_at.astimezone(UTC).date()
+    attestation_rows = []
+    for ev in evidence:
+        if ev.kind != "attestation":
+            continue
+        a = Attestation.from_content(ev.content)
+        if not wanted & set(a.requirements):
+            continue
+        record = f"attestations/{a.id}.json"
+        files[record] = _json(evidence_document(ev))
+        docs = []
+        for d in a.documents:
+            stored = ledger.attestation_document(d.sha256)
+            if stored is None:
+                raise SnapshotError(f"attestation {a.id}: document {d.name} is missing from the ledger")
+            name = f"attestations/{a.id}/{d.name}"
+            files[name] = stored[1]
+            docs.append(name)
+        attestation_rows.append(
+            {
+                "id": a.id,
+                "requirements": list(a.requirements),
+                "owner": a.owner,
+                "attested_on": a.attested_on.isoformat(),
+                "valid_until": a.valid_until.isoformat(),
+                "statement_ja": a.statement_ja,
+                "statement_en": a.statement_en,
+                "state": a.state(on),
+                "documents": [record, *docs],
+            }
+        )
+
+    last_checked = run.finished_at.isoformat() if run.finished_at else None
+    requirement_rows = []
+    for r in rows:
+        req = catalog[r["no"]]
+        cited = sorted(
+            {name for f in finding_rows if r["no"] in f["requirements"] for name in f["evidence"]}
+            | {name for a in attestation_rows if r["no"] in a["requirements"] for name in a["documents"]}
+        )
+        requirement_rows.append(
+            {
+                "no": r["no"],
+                "section": r["section"],
+                "item": r["item"] or "",
+                "title_ja": r["title_ja"],
+                "title_en": r["title_en"],
+                "answer": answer_of(req),
+                "source_mark": req.source_mark,
+                "status": r["status"],
+                "coverage": r["coverage"] if r["coverage"] in ("full", "partial", "supporting") else None,
+                "reason_ja": r["reason_ja"],
+                "reason_en": r["reason_en"],
+                "evidence": cited,
+                "last_checked": last_checked,
+            }
+        )
+    errors = [
+        {
+            "kind": str(e.kind),
+            "source": e.source,
+            "scope": e.scope,
+            "code": e.code,
+            "status_code": e.status_code,
+            "message": e.message,
+            "request_id": e.request_id,
+            "occurred_at": e.occurred_at.isoformat(),
+        }
+        for e in ledger.collection_errors(run.id)
+    ]
+    runs = [{"id": run.id, "finished_at": last_checked, "digest": run.digest, "agent_version": run.agent_version}]
+    catalog_file = Path(catalog.source) if getattr(catalog, "source", None) else None
+    meta = {
+        "shoko_version": __version__,
+        "catalog": {
+            "file": catalog_file.name if catalog_file else None,
+            "sha256": _sha256_file(catalog_file) if catalog_file else None,
+        },
+        "as_of": (as_of or datetime.now(UTC)).isoformat(),
+        "generated_at": datetime.now(UTC).isoformat(),
+        "runs": runs,
+        "requirements": sorted(wanted),
+        "lang": lang,
+    }
+    # The registers auditors ask for beside the verdicts: who holds which role, and what resources exist.
+    from collector.accounts_view import account_rows
+    from collector.inventory_view import inventory_rows
+
+    run_findings = ledger.findings(run.id)
+    thresholds = thresholds or Thresholds()
+    files["accounts.json"] = _json({"run": run.id, "accounts": account_rows(evidence, run_findings, thresholds)})
+    files["inventory.json"] = _json(
+        {"run": run.id, "resources": inventory_rows(evidence, run_findings, thresholds.owner_tag)}
+    )
+    files["verdicts.json"] = _json(
+        {"requirements": requirement_rows, "findings": finding_rows, "attestations": attestation_rows, "errors": errors}
+    )
+    from reports.xlsx import write_report
+
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.xlsx"
+        write_report(
+            report,
+            requirements=requirement_rows,
+            findings=finding_rows,
+            attestations=attestation_rows,
+            errors=errors,
+            lang=lang,
+            meta={**meta, "catalog_version": meta["catalog"]["sha256"]},
+        )
+        files["report.xlsx"] = report.read_bytes()
+    return Bundle(files, meta)
+
+
+def _sha256_file(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
