@@ -177,6 +177,10 @@ def build_bundle(
             meta={**meta, "catalog_version": meta["catalog"]["sha256"]},
         )
         files["report.xlsx"] = report.read_bytes()
+    # -- report.html and report.pdf
+
+    # -- findings.json and OSCAL
+
     return Bundle(files, meta)
 
 
