@@ -39,10 +39,10 @@ def _actor(given: str | None) -> str:
         return "unknown"
 
 
-def _ledger(args: argparse.Namespace, *, create: bool) -> Ledger:
+def _ledger(args: argparse.Namespace, *, read_only: bool) -> Ledger:
     from collector.cli import _open_ledger
 
-    return _open_ledger(load_settings(args.config), create=create)
+    return _open_ledger(load_settings(args.config), read_only=read_only)
 
 
 def _new_id(existing: set[str], on: date) -> str:
@@ -147,17 +147,17 @@ def _dispatch(args: argparse.Namespace) -> int:
             drafts = [draft(entry, "shoko attest add", Path.cwd(), known)]
         else:
             drafts = read_import_file(Path(args.file), known)
-        with _ledger(args, create=True) as ledger:
+        with _ledger(args, read_only=False) as ledger:
             lines = record_drafts(ledger, drafts, _actor(args.by), skip_same=command == "import")
         print("\n".join(lines))
         return EXIT_OK
     if command == "revoke":
-        with _ledger(args, create=False) as ledger:
+        with _ledger(args, read_only=False) as ledger:
             ledger.revoke_attestation(args.id, _actor(args.by), args.reason, datetime.now(UTC))
         print(f"revoked: {args.id}")
         return EXIT_OK
     if command == "document":
-        with _ledger(args, create=False) as ledger:
+        with _ledger(args, read_only=True) as ledger:
             found = next((a for a in ledger.attestations() if a.id == args.id), None)
             doc = None if found is None else next((d for d in found.documents if d.name == args.name), None)
             stored = ledger.attestation_document(doc.sha256) if doc else None
@@ -167,7 +167,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         Path(args.out).write_bytes(stored[1])
         print(f"wrote {args.out} ({len(stored[1])} bytes, {stored[0]}, sha256 {doc.sha256 if doc else ''})")
         return EXIT_OK
-    with _ledger(args, create=False) as ledger:
+    with _ledger(args, read_only=True) as ledger:
         attestations = ledger.attestations()
     today = date.today()
     if command == "show":

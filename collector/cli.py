@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -28,14 +29,14 @@ def _setup_logging(verbose: bool) -> None:
     setup_logging(None, verbose=verbose)
 
 
-def _open_ledger(settings: Settings, *, create: bool = True):  # type: ignore[no-untyped-def]
-    """The configured ledger. Read commands pass create=False: a SQLite file that is not there is an
-    error, not a new empty database."""
+def _open_ledger(settings: Settings, *, read_only: bool = False):  # type: ignore[no-untyped-def]
+    """The configured ledger. Read commands pass read_only=True: nothing is created, migrated or changed, and a
+    database without a ledger is an error (exit 2), not a new empty one."""
     from collector.settings import DatabaseSettings
     from storage.ledger import Ledger
 
     url = settings.database.url
-    if not create and url == DatabaseSettings().url and not _sqlite_file(url).exists():
+    if read_only and url == DatabaseSettings().url and not _sqlite_file(url).exists():
         # Nothing configured and no ledger of its own yet: a newcomer who just ran `make demo` sees the demo.
         demo = _sqlite_file(DEMO_DATABASE)
         if demo.exists():
@@ -45,20 +46,20 @@ def _open_ledger(settings: Settings, *, create: bool = True):  # type: ignore[no
                 file=sys.stderr,
             )
             url = DEMO_DATABASE
-    return Ledger(url, create=create)
+    return Ledger(url, read_only=read_only)
 
 
 def _sqlite_file(url: str) -> Path:
     return Path(url.removeprefix("sqlite:///"))
 
 
-def _reap_and_notes(ledger) -> list:  # type: ignore[no-untyped-def]
-    """Seal runs whose process is gone as interrupted; then the interrupted runs and the runs still
-    running, for one line each."""
+def _run_notes(ledger) -> tuple[list, dict[int, str]]:  # type: ignore[no-untyped-def]
+    """The interrupted runs and the runs still running, for one line each, and why each abandoned one is
+    abandoned. Read commands change nothing: the next collection seals abandoned runs interrupted."""
     from datetime import UTC, datetime
 
-    ledger.reap_abandoned(datetime.now(UTC))
-    return [r for r in ledger.runs() if r.status in ("running", "interrupted")]
+    abandoned = {run.id: reason for run, reason in ledger.abandoned_runs(datetime.now(UTC))}
+    return [r for r in ledger.runs() if r.status in ("running", "interrupted")], abandoned
 
 
 def _latest_full_run(ledger):  # type: ignore[no-untyped-def]
@@ -108,10 +109,10 @@ def _print_run(settings: Settings, run_id: int | None, as_json: bool, lang: str,
     from collector.runs import note_line, run_row
     from controls.catalog import load_catalog
 
-    ledger = _open_ledger(settings, create=False)
+    ledger = _open_ledger(settings, read_only=True)
     newer = []
     try:
-        notes = _reap_and_notes(ledger)
+        notes, abandoned = _run_notes(ledger)
         run, newer = _run_for(ledger, run_id, as_of)
         if run is None:
             when = f" at or before {as_of.isoformat()}" if as_of else " yet"
@@ -141,7 +142,7 @@ def _print_run(settings: Settings, run_id: int | None, as_json: bool, lang: str,
             },
             "as_of": as_of.isoformat() if as_of else None,
             "requirements": rows,
-            "interrupted_or_running": [run_row(r) for r in notes],
+            "interrupted_or_running": [run_row(r, abandoned.get(r.id)) for r in notes],
         }
         print(json.dumps(out, ensure_ascii=False, indent=2))
     else:
@@ -155,7 +156,7 @@ def _print_run(settings: Settings, run_id: int | None, as_json: bool, lang: str,
                 f"{partial.finished_at.isoformat() if partial.finished_at else '?'}: `shoko status --run {partial.id}`"
             )
         for other in notes:
-            print(note_line(other))
+            print(note_line(other, abandoned.get(other.id)))
     return EXIT_OK
 
 
@@ -253,9 +254,20 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from collector.runs import note_line
 
-    ledger = _open_ledger(load_settings(args.config), create=False)
+    expected = None
+    if args.expect_digest is not None:
+        # As `status`, `collect` and `verify` print it: the whole digest, or its first 16+ characters.
+        expected = args.expect_digest.strip().lower()
+        if not re.fullmatch(r"[0-9a-f]{16,64}", expected):
+            print(
+                f"shoko: --expect-digest {args.expect_digest!r}: expected a run digest as shoko prints it "
+                "(16 to 64 hexadecimal characters)",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+    ledger = _open_ledger(load_settings(args.config), read_only=True)
     try:
-        notes = _reap_and_notes(ledger)
+        notes, abandoned = _run_notes(ledger)
         report = ledger.verify()
         sealed = [r for r in ledger.runs() if r.sealed]
         latest = ledger.latest_run()
@@ -266,30 +278,50 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     # The chain proves nothing about runs removed from its end; a digest noted earlier (from this
     # output, a report or an alert) must still be in it.
-    if args.expect_digest and not any(r.digest == args.expect_digest for r in sealed):
+    if expected and not any((r.digest or "").startswith(expected) for r in sealed):
         print(f"TAMPERED: no run with digest {args.expect_digest} is left in the chain", file=sys.stderr)
         return EXIT_FAILED
+    if not sealed:
+        # Nothing was checked: saying "intact" here would vouch for an empty ledger.
+        checked = report.attestations_checked
+        attested = f" ({checked} attestation record(s) verified)" if checked else ""
+        print(f"shoko: no sealed run in {ledger.url} yet: nothing to verify{attested}", file=sys.stderr)
+        return EXIT_USAGE
     head = f"; latest run {latest.id} digest {latest.digest}" if latest else ""
     attested = f", {report.attestations_checked} attestation record(s)" if report.attestations_checked else ""
     print(f"ok: {report.runs_checked} run(s){attested} verified, hash chain intact{head}")
     for other in notes:  # interrupted runs are verified too; running ones are not sealed yet
-        print(note_line(other))
+        print(note_line(other, abandoned.get(other.id)))
+    return EXIT_OK
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """The one command besides collect/agent that changes a ledger's schema; read commands refuse an old one."""
+    from storage import migrate
+
+    ledger = _open_ledger(load_settings(args.config))
+    try:
+        with ledger.engine.connect() as connection:
+            revision = migrate.current_revision(connection)
+    finally:
+        ledger.close()
+    print(f"ok: ledger {ledger.url} is at schema {revision} (this shoko's latest)")
     return EXIT_OK
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from collector.runs import run_row, runs_table
 
-    ledger = _open_ledger(load_settings(args.config), create=False)
+    ledger = _open_ledger(load_settings(args.config), read_only=True)
     try:
-        _reap_and_notes(ledger)
+        _, abandoned = _run_notes(ledger)
         runs = ledger.runs()
     finally:
         ledger.close()
     if args.json:
-        print(json.dumps([run_row(r) for r in runs], ensure_ascii=False, indent=2))
+        print(json.dumps([run_row(r, abandoned.get(r.id)) for r in runs], ensure_ascii=False, indent=2))
     elif runs:
-        print(runs_table(runs))
+        print(runs_table(runs, abandoned))
     else:
         print("no runs yet")
     return EXIT_OK
@@ -310,7 +342,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     except SinceError as exc:
         print(f"shoko: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    ledger = _open_ledger(load_settings(args.config), create=False)
+    ledger = _open_ledger(load_settings(args.config), read_only=True)
     try:
         run, _ = _run_for(ledger, args.run, as_of)
         if run is None:
@@ -345,7 +377,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     if args.number not in catalog:
         print(f"shoko: no requirement No {args.number} (the catalog has No 1–{len(catalog)})", file=sys.stderr)
         return EXIT_USAGE
-    ledger = _open_ledger(load_settings(args.config), create=False)
+    ledger = _open_ledger(load_settings(args.config), read_only=True)
     try:
         entries = history(ledger, args.number)
     finally:
@@ -361,7 +393,7 @@ def cmd_inventory(args: argparse.Namespace) -> int:
     from collector.inventory_view import inventory_rows, inventory_text
 
     settings = load_settings(args.config)
-    ledger = _open_ledger(settings, create=False)
+    ledger = _open_ledger(settings, read_only=True)
     try:
         run = ledger.run(args.run) if args.run is not None else ledger.latest_run(full_only=True)
         if run is None:
@@ -391,7 +423,7 @@ def cmd_accounts(args: argparse.Namespace) -> int:
     from collector.accounts_view import account_rows, accounts_text
 
     settings = load_settings(args.config)
-    ledger = _open_ledger(settings, create=False)
+    ledger = _open_ledger(settings, read_only=True)
     try:
         run = ledger.run(args.run) if args.run is not None else ledger.latest_run(full_only=True)
         if run is None:
@@ -501,6 +533,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.set_defaults(func=cmd_verify)
 
+    migrate = sub.add_parser("migrate", help="create the ledger or bring its schema to this shoko's (a write)")
+    migrate.add_argument("--config")
+    migrate.set_defaults(func=cmd_migrate)
+
     runs = sub.add_parser("runs", help="every run: kind, status, times, duration, counts, error")
     runs.add_argument("--config")
     runs.add_argument("--json", action="store_true")
@@ -580,7 +616,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from agent.http import HealthServerError
     from collector.plan import PlanError
     from controls.catalog import CatalogError
-    from storage.ledger import LedgerError
+    from storage.ledger import LedgerError, NoLedger
 
     args = build_parser().parse_args(argv)
     if getattr(args, "config", None) is None:
@@ -591,6 +627,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except ConfigError as exc:
         print(f"shoko: config error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except NoLedger as exc:  # a read command pointed at a database without a ledger: bad input
+        print(f"shoko: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (LedgerError, PlanError, CatalogError, HealthServerError) as exc:
         print(f"shoko: {exc}", file=sys.stderr)

@@ -85,7 +85,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
     except SinceError as exc:
         print(f"shoko: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    with Ledger(load_settings(args.config).database.url, create=False) as ledger:
+    with Ledger(load_settings(args.config).database.url, read_only=True) as ledger:
         records = ledger.drift_events(since=since, run_id=args.run)
     if args.json:
         print(json.dumps([drift_row(r) for r in records], ensure_ascii=False, indent=2))

@@ -28,8 +28,9 @@ def _when(run: RunRecord, which: str) -> str | None:
     return value.isoformat() if value else None
 
 
-def run_row(run: RunRecord) -> dict[str, Any]:
-    """One run as `shoko runs --json` shows it."""
+def run_row(run: RunRecord, abandoned: str | None = None) -> dict[str, Any]:
+    """One run as `shoko runs --json` shows it; `abandoned`: why a running run is abandoned (sealed
+    interrupted by the next collection)."""
     duration = run.duration
     return {
         "id": run.id,
@@ -44,6 +45,7 @@ def run_row(run: RunRecord) -> dict[str, Any]:
         "verdicts": run.counts.get("verdicts", 0),
         "collection_errors": run.counts.get("errors", 0),
         "error": run.error,
+        "abandoned": abandoned,
         "digest": run.digest,
         "lease": (
             {
@@ -63,13 +65,17 @@ def _short(run: RunRecord, which: str) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "—"
 
 
-def runs_table(runs: list[RunRecord]) -> str:
-    """Every run, oldest first; times in UTC. A running run names its lease holder where the error goes."""
+def runs_table(runs: list[RunRecord], abandoned: dict[int, str] | None = None) -> str:
+    """Every run, oldest first; times in UTC. A running run names its lease holder where the error goes, or
+    why it is abandoned."""
+    abandoned = abandoned or {}
     header = ("run", "kind", "status", "started (UTC)", "finished (UTC)", "duration", "evidence", "findings", "errors")
     rows = []
     for run in runs:
         kind = run.kind if run.kind == "full" else f"partial:{'+'.join(run.scope.get('kinds') or [])}"
-        if run.status == RunStatus.RUNNING and run.lease:
+        if run.id in abandoned:
+            note = f"abandoned ({_SEALED_LATER}): {abandoned[run.id]}"
+        elif run.status == RunStatus.RUNNING and run.lease:
             note = f"lease held by {run.lease.host}/{run.lease.pid}, renewed {run.lease.renewed_at.isoformat()}"
         else:
             note = run.error or ""
@@ -98,9 +104,16 @@ def runs_table(runs: list[RunRecord]) -> str:
     return "\n".join([line(header), *(line(r) for r in rows)])
 
 
-def note_line(run: RunRecord) -> str:
-    """One line about an interrupted or still-running run, for `status` and `verify`."""
+_SEALED_LATER = "the next collection seals it interrupted"
+
+
+def note_line(run: RunRecord, abandoned: str | None = None) -> str:
+    """One line about an interrupted or still-running run, for `status` and `verify`; `abandoned`: why a
+    running run is abandoned."""
     kind = run.kind if run.kind == "full" else f"partial ({', '.join(run.scope.get('kinds') or [])})"
+    if run.status == RunStatus.RUNNING and abandoned:
+        since = run.started_at.isoformat()
+        return f"run {run.id} ({kind}) is abandoned, unsealed since {since} ({_SEALED_LATER}): {abandoned}"
     if run.status == RunStatus.RUNNING:
         lease = (
             f"lease held by {run.lease.host}/{run.lease.pid}, renewed {run.lease.renewed_at.isoformat()}, "

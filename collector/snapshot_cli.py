@@ -64,7 +64,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         print(f"shoko: {exc}", file=sys.stderr)
         return EXIT_USAGE
     settings = load_settings(args.config)
-    ledger = _open_ledger(settings, create=False)
+    ledger = _open_ledger(settings, read_only=True)
     try:
         bundle = build_bundle(ledger, catalog, as_of, numbers, args.lang, settings.thresholds)
     except SnapshotError as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -85,6 +86,11 @@ _SEAL_LOCK_KEY = 0x73686F6B6F01  # PostgreSQL advisory lock taken while a run is
 
 class LedgerError(Exception):
     """A ledger operation that cannot be done. The message is one line for people."""
+
+
+class NoLedger(LedgerError):
+    """A read command's database holds no shoko ledger it may read: missing, empty, another application's
+    tables, or a schema this shoko would have to migrate first. Bad input, not a failed operation."""
 
 
 class _Conflict(LedgerError):
@@ -211,6 +217,19 @@ def _normalise_url(url: str | URL) -> URL:
     return parsed
 
 
+def _read_only_uri(path: Path) -> str:
+    """An SQLite URI that opens `path` without writing anything. While a writer has the database open (its
+    `-wal` file exists) the reader joins it read-only (`mode=ro`) and sees committed runs; otherwise the file is
+    opened `immutable`, which creates no `-wal`/`-shm` files beside it — what a read-only copy handed to an
+    auditor needs."""
+    from urllib.parse import quote
+
+    target = f"file:{quote(str(path.resolve()))}?mode=ro"
+    if not Path(f"{path}-wal").exists():
+        target += "&immutable=1"
+    return target
+
+
 def _aware(value: datetime, what: str) -> datetime:
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
         raise LedgerError(f"{what} must be a timezone-aware datetime (UTC), got {value!r}")
@@ -224,18 +243,21 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
 
 class Ledger:
     def __init__(
-        self, url: str | URL, *, echo: bool = False, create: bool = True, holder: LeaseHolder | None = None
+        self, url: str | URL, *, echo: bool = False, read_only: bool = False, holder: LeaseHolder | None = None
     ) -> None:
-        """Open (and migrate) a ledger. `create=False`: a SQLite file that does not exist is an error, not
-        a new database (read commands). `holder`: whose leases this ledger takes (default: this process)."""
+        """Open (and migrate) a ledger. `read_only=True` (read commands, the API, snapshot export): nothing is
+        created, migrated or changed — a missing or empty database, another application's tables or an older
+        schema is a NoLedger error, and every transaction is read-only. `holder`: whose leases this ledger
+        takes (default: this process)."""
         self._url = _normalise_url(url)
         self.url = self._url.render_as_string(hide_password=True)
+        self.read_only = read_only
         self.holder = holder or leases.this_process()
         self._memory_locks: dict[str, Any] = {}
         self._locks_held: set[tuple[str, int]] = set()  # (lock name, thread) held by this ledger
         path = self._sqlite_file()
-        if not create and path is not None and not path.exists():
-            raise LedgerError(f"no ledger database at {path} (no completed run yet: run `shoko collect` first)")
+        if read_only and path is not None and not path.is_file():
+            raise NoLedger(f"no ledger database at {path} (no completed run yet: run `shoko collect` first)")
         self.engine = self._create_engine(echo)
         # SQLite: write transactions take the write lock up front (BEGIN IMMEDIATE), so a check such as
         # "is this run still running?" cannot go stale before the insert that depends on it.
@@ -245,8 +267,15 @@ class Ledger:
             # One consistent snapshot for multi-query reads such as verify().
             self._reader = self.engine.execution_options(isolation_level="REPEATABLE READ")
         try:
-            with self._writer.begin() as connection:
-                migrate.upgrade(connection)
+            if read_only:
+                with self._reader.connect() as connection:
+                    migrate.require_current(connection, self.url)
+            else:
+                with self._writer.begin() as connection:
+                    migrate.upgrade(connection)
+        except migrate.NotALedger as exc:
+            self.engine.dispose()
+            raise NoLedger(str(exc)) from None
         except migrate.SchemaError as exc:
             self.engine.dispose()
             raise LedgerError(str(exc)) from None
@@ -263,23 +292,31 @@ class Ledger:
     def _create_engine(self, echo: bool) -> Engine:
         url = self._url
         if url.get_backend_name() != "sqlite":
-            return create_engine(url, echo=echo, pool_pre_ping=True)
+            # Read-only opens: PostgreSQL refuses any write in every transaction of these connections.
+            options = {"options": "-c default_transaction_read_only=on"} if self.read_only else {}
+            return create_engine(url, echo=echo, pool_pre_ping=True, connect_args=options)
         memory = url.database in (None, "", ":memory:")
-        if not memory:
+        path = self._sqlite_file()
+        if not memory and not self.read_only:
             Path(url.database or "").expanduser().parent.mkdir(parents=True, exist_ok=True)
+        options: dict[str, Any] = {"poolclass": StaticPool} if memory else {}
+        if self.read_only and path is not None:
+            target = _read_only_uri(path)
+            options["creator"] = lambda: sqlite3.connect(target, uri=True, timeout=30, check_same_thread=False)
         engine = create_engine(
             url,
             echo=echo,
             connect_args={"timeout": 30, "check_same_thread": False},
-            **({"poolclass": StaticPool} if memory else {}),
+            **options,
         )
+        wal = not memory and not self.read_only
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event below emits BEGIN
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys = ON")
-            if not memory:
+            if wal:
                 cursor.execute("PRAGMA journal_mode = WAL")  # readers keep reading while a run writes
             cursor.close()
 
@@ -569,10 +606,17 @@ class Ledger:
             query = select(Run.id).where(Run.status == RunStatus.RUNNING.value, Run.lease_token == self.holder.token)
             return list(session.scalars(query.order_by(Run.id)).all())
 
-    def reap_abandoned(self, now: datetime) -> list[RunRecord]:
-        """Seal as interrupted every running run abandoned at `now`: its lease expired and, when its holder
-        was on this host, that process is gone (a live holder that stopped renewing keeps its run). Runs
-        started before leases existed count as abandoned. Returns the runs sealed, oldest first."""
+    def abandoned_runs(self, now: datetime) -> list[tuple[RunRecord, str]]:
+        """The running runs abandoned at `now`, oldest first, with why — without sealing them (read commands
+        report them; the next collection seals them). Abandoned: its lease expired and, when its holder was on
+        this host, that process is gone (a live holder that stopped renewing keeps its run). Runs started
+        before leases existed count as abandoned."""
+        rows = self._abandoned_rows(now)
+        with self._session(write=False) as session:
+            records = self._records(session, [run for run, _ in rows])
+        return [(record, reason) for record, (_, reason) in zip(records, rows, strict=True)]
+
+    def _abandoned_rows(self, now: datetime) -> list[tuple[Run, str]]:
         now = _aware(now, "now")
         with self._session(write=False) as session:
             candidates = session.scalars(
@@ -583,11 +627,13 @@ class Ledger:
                 )
                 .order_by(Run.id)
             ).all()
+        return [(run, reason) for run in candidates if (reason := self._abandoned(run, now)) is not None]
+
+    def reap_abandoned(self, now: datetime) -> list[RunRecord]:
+        """Seal as interrupted every running run abandoned at `now` (see abandoned_runs). Returns the runs
+        sealed, oldest first."""
         reaped: list[RunRecord] = []
-        for run in candidates:
-            reason = self._abandoned(run, now)
-            if reason is None:
-                continue
+        for run, reason in self._abandoned_rows(now):
             finished = run.lease_renewed_at or run.started_at  # the last moment it was known to be alive
             try:
                 self._seal(run.id, finished, RunStatus.INTERRUPTED, reason, _lease_unchanged(run))

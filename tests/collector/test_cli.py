@@ -8,6 +8,7 @@ import sqlite3
 
 from collector.cli import main
 from sandbox.server import Sandbox
+from storage.ledger import Ledger
 from tests.collector.conftest import EMR, SECRET
 
 
@@ -90,8 +91,11 @@ def test_missing_sandbox_info_exits_2(tmp_path, capsys):
 
 def test_status_without_runs_says_so(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SHOKO_DATABASE_URL", f"sqlite:///{tmp_path}/empty.db")
-    assert main(["status"]) == 1
+    assert main(["status"]) == 2  # no ledger at that path: bad input
     assert "no completed run yet" in capsys.readouterr().err
+    Ledger(f"sqlite:///{tmp_path}/empty.db").close()  # a ledger with no run yet
+    assert main(["status"]) == 1
+    assert "no completed full run yet" in capsys.readouterr().err
 
 
 def test_checks_reference_lists_every_registered_check(capsys):
@@ -144,8 +148,9 @@ def test_verify_with_a_noted_digest_catches_a_removed_latest_run(collected, caps
         for table in ("verdicts", "findings", "collection_errors", "run_evidence", "runs"):
             column = "id" if table == "runs" else "run_id"
             db.execute(f"DELETE FROM {table} WHERE {column} = 1")
-    assert main(["verify"]) == 0  # an emptied chain is consistent with itself ...
-    assert main(["verify", "--expect-digest", digest]) == 1  # ... but the noted run is gone
+    assert main(["verify"]) == 2  # an emptied chain vouches for nothing ...
+    assert "no sealed run in" in capsys.readouterr().err
+    assert main(["verify", "--expect-digest", digest]) == 1  # ... and the noted run is gone
     assert f"no run with digest {digest}" in capsys.readouterr().err
 
 
@@ -188,4 +193,4 @@ def test_after_the_demo_read_commands_find_its_database_without_settings(tmp_pat
     assert not (tmp_path / "shoko-data" / "shoko.db").exists()  # no empty ledger of its own was made
     # A configured database is never swapped for the demo's.
     monkeypatch.setenv("SHOKO_DATABASE_URL", f"sqlite:///{tmp_path}/mine.db")
-    assert main(["status"]) == 1 and "no ledger database" in capsys.readouterr().err
+    assert main(["status"]) == 2 and "no ledger database" in capsys.readouterr().err

@@ -87,6 +87,6 @@ def test_a_bad_since_is_one_line_and_exit_2(drifted, capsys, since: str) -> None
 def test_drift_on_a_missing_database_creates_nothing(tmp_path: Path, monkeypatch, capsys) -> None:
     missing = tmp_path / "none" / "shoko.db"
     monkeypatch.setenv("SHOKO_DATABASE_URL", f"sqlite:///{missing}")
-    assert main(["drift"]) == 1
+    assert main(["drift"]) == 2
     assert "no ledger database at" in capsys.readouterr().err
     assert not missing.exists() and not missing.parent.exists()

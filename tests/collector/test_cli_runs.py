@@ -1,5 +1,5 @@
-"""`shoko runs`, and what `status` and `verify` say about interrupted and running runs; read commands never
-create a database."""
+"""`shoko runs`, and what `status` and `verify` say about interrupted, abandoned and running runs; read commands
+never create or change a database."""
 
 from __future__ import annotations
 
@@ -61,14 +61,16 @@ def test_runs_lists_every_run_with_kind_outcome_duration_and_counts(ledger_url, 
         "verdicts": 2,
         "collection_errors": 1,
         "error": None,
+        "abandoned": None,
         "digest": rows[completed]["digest"],
         "lease": None,
     }
     assert rows[completed]["lease"]["pid"] == os.getpid()
-    # The abandoned partial run was sealed interrupted before listing, at its last renewal.
+    # The abandoned partial run is named as such; sealing it is the next collection's job, not a read's.
     assert rows[partial]["kind"] == "partial" and rows[partial]["kinds"] == ["network_security_group"]
-    assert rows[partial]["status"] == "interrupted" and rows[partial]["duration_seconds"] == 0.0
-    assert rows[partial]["evidence"] == 1 and "agent-b.example/4242" in rows[partial]["error"]
+    assert rows[partial]["status"] == "running" and rows[partial]["finished_at"] is None
+    assert rows[partial]["evidence"] == 1 and "agent-b.example/4242" in rows[partial]["abandoned"]
+    assert rows[running]["abandoned"] is None
     assert rows[failed]["status"] == "failed" and rows[failed]["error"] == "ServiceRequestError: ARM unreachable"
     assert rows[running]["status"] == "running" and rows[running]["finished_at"] is None
     assert rows[running]["lease"]["host"] == socket.gethostname()
@@ -78,18 +80,19 @@ def test_runs_lists_every_run_with_kind_outcome_duration_and_counts(ledger_url, 
     assert lines[0].split()[:4] == ["run", "kind", "status", "started"]
     by_id = {int(line.split()[0]): line for line in lines[1:]}
     assert "full" in by_id[completed] and "completed" in by_id[completed] and "5m00s" in by_id[completed]
-    assert "partial:network_security_group" in by_id[partial] and "interrupted" in by_id[partial]
+    assert "partial:network_security_group" in by_id[partial]
+    assert "abandoned (the next collection seals it interrupted): interrupted: lease" in by_id[partial]
     assert "ARM unreachable" in by_id[failed]
     assert f"lease held by {socket.gethostname()}/{os.getpid()}" in by_id[running]
 
 
-def test_status_and_verify_mention_interrupted_and_running_runs(ledger_url, capsys):
+def test_status_and_verify_mention_abandoned_and_running_runs(ledger_url, capsys):
     _completed, partial, failed, running = fill(ledger_url)
     assert main(["verify"]) == 0
     out = capsys.readouterr().out.splitlines()
-    # The abandoned run is sealed (interrupted) now, so it is the newest in the chain.
-    assert out[0].startswith(f"ok: 3 run(s) verified, hash chain intact; latest run {partial} digest ")
-    assert out[1].startswith(f"run {partial} (partial (network_security_group)) was interrupted: interrupted: lease")
+    assert out[0].startswith(f"ok: 2 run(s) verified, hash chain intact; latest run {failed} digest ")
+    assert out[1].startswith(f"run {partial} (partial (network_security_group)) is abandoned, unsealed since ")
+    assert "(the next collection seals it interrupted): interrupted: lease last renewed" in out[1]
     assert out[2].startswith(f"run {running} (full) is still running since ")
     assert f"lease held by {socket.gethostname()}/{os.getpid()}, renewed " in out[2]
     assert len(out) == 3
@@ -98,21 +101,39 @@ def test_status_and_verify_mention_interrupted_and_running_runs(ledger_url, caps
     out = capsys.readouterr().out.splitlines()
     assert f"run {failed} failed" in out[-3]  # the latest full run's summary
     tail = out[-2:]
-    assert tail[0].startswith(f"run {partial} (partial (network_security_group)) was interrupted: ")
+    assert tail[0].startswith(f"run {partial} (partial (network_security_group)) is abandoned")
     assert tail[1].startswith(f"run {running} (full) is still running")
     assert main(["status", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert [(r["id"], r["status"]) for r in data["interrupted_or_running"]] == [
-        (partial, "interrupted"),
-        (running, "running"),
+    assert [(r["id"], r["status"], bool(r["abandoned"])) for r in data["interrupted_or_running"]] == [
+        (partial, "running", True),
+        (running, "running", False),
     ]
+
+    # A writer (the next collection) seals it; then it reads as interrupted, at its last renewal.
+    with Ledger(ledger_url) as ledger:
+        assert [r.id for r in ledger.reap_abandoned(datetime.now(UTC))] == [partial]
+    assert main(["verify"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"ok: 3 run(s) verified, hash chain intact; latest run {partial} digest ")
+    assert out[1].startswith(f"run {partial} (partial (network_security_group)) was interrupted: interrupted: lease")
+
+
+def test_read_commands_change_nothing(ledger_url, tmp_path, capsys):
+    fill(ledger_url)
+    db = tmp_path / "shoko.db"
+    before = db.read_bytes(), sorted(p.name for p in tmp_path.iterdir())
+    for argv in (["runs"], ["status"], ["verify"], ["explain", "86"], ["drift"], ["history", "86"]):
+        main(argv)
+        capsys.readouterr()
+        assert (db.read_bytes(), sorted(p.name for p in tmp_path.iterdir())) == before, argv
 
 
 def test_read_commands_do_not_create_a_database(tmp_path, monkeypatch, capsys):
     path = tmp_path / "nothing-here" / "shoko.db"
     monkeypatch.setenv("SHOKO_DATABASE_URL", f"sqlite:///{path}")
     for argv in (["runs"], ["runs", "--json"], ["status"], ["verify"], ["explain", "86"]):
-        assert main(argv) == 1, argv
+        assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert err == f"shoko: no ledger database at {path} (no completed run yet: run `shoko collect` first)"
     assert not path.parent.exists()
@@ -139,6 +160,7 @@ def test_collect_while_another_process_holds_the_lock_starts_nothing(ledger_url,
 
 def test_a_stalled_run_of_a_live_process_is_named_with_its_expired_lease(ledger_url, capsys):
     with Ledger(ledger_url) as ledger:
+        record_run(ledger, T0 - timedelta(hours=1))
         stalled = ledger.start_run(T0, agent_version="v", config_digest="d", scope={}, lease_seconds=1)
     assert main(["verify"]) == 0
     out = capsys.readouterr().out.splitlines()
