@@ -460,24 +460,7 @@ def cmd_checks(args: argparse.Namespace) -> int:
 
     catalog = load_catalog()
     if args.json:
-        rows = [
-            {
-                "id": c.id,
-                "requirements": check_mapping(catalog, c.id),
-                "title_ja": c.title_ja,
-                "title_en": c.title_en,
-                "judges": list(c.judges),
-                "reads": [str(k) for k in c.reads],
-                "per_resource": [str(k) for k in c.per_resource],
-                "api": c.api,
-                "rule_ja": c.rule_ja,
-                "rule_en": c.rule_en,
-                "remediation_ja": c.remediation_ja,
-                "remediation_en": c.remediation_en,
-                "thresholds": list(c.thresholds),
-            }
-            for c in ALL_CHECKS
-        ]
+        rows = [{"id": c.id, "requirements": check_mapping(catalog, c.id), **c.documentation()} for c in ALL_CHECKS]
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
         print(check_reference(ALL_CHECKS, catalog, args.lang))

@@ -13,6 +13,7 @@ from collector import __version__
 from controls.attestations import Attestation
 from controls.model import Evidence, Finding, Thresholds
 from reports.bundle import Bundle, SnapshotError, _json, answer_of, evidence_document, evidence_file_name
+from reports.oscal import FINDINGS_FILE, oscal_files
 
 _SEVERITY = {"fail": 0, "error": 1, "pass": 2}
 
@@ -160,8 +161,14 @@ def build_bundle(
     files["inventory.json"] = _json(
         {"run": run.id, "resources": inventory_rows(evidence, run_findings, thresholds.owner_tag)}
     )
+    # Findings are listed once, in findings.json (written below with the OSCAL documents).
     files["verdicts.json"] = _json(
-        {"requirements": requirement_rows, "findings": finding_rows, "attestations": attestation_rows, "errors": errors}
+        {
+            "requirements": requirement_rows,
+            "findings": FINDINGS_FILE,
+            "attestations": attestation_rows,
+            "errors": errors,
+        }
     )
     from reports.xlsx import write_report
 
@@ -180,6 +187,17 @@ def build_bundle(
     # -- report.html and report.pdf
 
     # -- findings.json and OSCAL
+    files.update(
+        oscal_files(
+            catalog=catalog,
+            run=run,
+            meta=meta,
+            requirement_rows=requirement_rows,
+            finding_rows=finding_rows,
+            attestation_rows=attestation_rows,
+            files=files,
+        )
+    )
 
     return Bundle(files, meta)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
+from typing import Any
 
 from controls.model import Evidence, FactSet, Finding, Kind, Status, Thresholds
 
@@ -93,6 +94,22 @@ class Check:
     remediation_en: str
     thresholds: tuple[str, ...]  # names of `Thresholds` fields the rule uses
     judge: Judge
+
+    def documentation(self) -> dict[str, Any]:
+        """What the check judges and how, as plain data (for `shoko checks --json` and the snapshot)."""
+        return {
+            "title_ja": self.title_ja,
+            "title_en": self.title_en,
+            "judges": list(self.judges),
+            "reads": [str(k) for k in self.reads],
+            "per_resource": [str(k) for k in self.per_resource],
+            "api": self.api,
+            "rule_ja": self.rule_ja,
+            "rule_en": self.rule_en,
+            "remediation_ja": self.remediation_ja,
+            "remediation_en": self.remediation_en,
+            "thresholds": list(self.thresholds),
+        }
 
     def evaluate(self, facts: FactSet, thresholds: Thresholds, requirements: tuple[int, ...] = ()) -> list[Finding]:
         return [

@@ -3,6 +3,7 @@ collected ledger, and every way a bundle can be altered after signing."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import stat
 import zipfile
@@ -133,3 +134,128 @@ def test_export_refuses_without_a_key_or_a_run(collected, tmp_path, monkeypatch,
     assert main(["snapshot", "export", "--out", str(tmp_path / "x.zip"), "--key", key, "--as-of", "2000-01-01"]) == 2
     assert "no completed full run at or before 2000-01-01" in capsys.readouterr().err
     assert not (tmp_path / "x.zip").exists()
+
+
+def _value(x: object) -> str:
+    """An OSCAL token as text (trestle gives an enum member or the plain string)."""
+    return str(getattr(x, "value", x))
+
+
+def _read(bundle: Path) -> tuple[set[str], dict[str, bytes]]:
+    with zipfile.ZipFile(bundle) as z:
+        return set(z.namelist()), {n: z.read(n) for n in z.namelist()}
+
+
+def test_findings_json_lists_every_finding_once_with_its_rule_and_evidence(exported):
+    bundle, _ = exported
+    names, data = _read(bundle)
+    verdicts, doc = json.loads(data["verdicts.json"]), json.loads(data["findings.json"])
+    assert verdicts["findings"] == "findings.json" and doc["format"] == "shoko-findings/1"
+    assert doc["run"]["runs"][0]["digest"] and doc["run"]["requirements"] == [1, 86, 165]
+    rdp = next(
+        f for f in doc["findings"] if f["check_id"] == "nsg-no-internet-management-ports" and f["status"] == "fail"
+    )
+    assert rdp["requirements"] == [86] and rdp["reason_ja"] and rdp["reason_en"]
+    assert rdp["evidence"] and all(path in names for path in rdp["evidence"])
+    rule = doc["checks"]["nsg-no-internet-management-ports"]
+    assert "securityRules" in rule["api"] and rule["rule_en"] and rule["rule_ja"]
+    # One record per finding of the selected requirements, none twice.
+    keys = [(f["check_id"], f["resource_id"]) for f in doc["findings"]]
+    assert len(keys) == len(set(keys)) and all({1, 86, 165} & set(f["requirements"]) for f in doc["findings"])
+
+
+def test_oscal_documents_validate_and_link_to_the_evidence_files(exported, tmp_path, capsys):
+    from trestle.oscal.assessment_results import AssessmentResults
+    from trestle.oscal.catalog import Catalog
+
+    bundle, _ = exported
+    names, data = _read(bundle)
+    catalog = Catalog.parse_obj(json.loads(data["oscal/catalog.json"])["catalog"])
+    results = AssessmentResults.parse_obj(json.loads(data["oscal/assessment-results.json"])["assessment-results"])
+    controls = {c.id: c for g in catalog.groups for c in g.controls}
+    assert set(controls) == {f"no-{n}" for n in range(1, 183)}
+    no86 = controls["no-86"]
+    props = {(p.name, p.value) for p in no86.props}
+    assert ("check", "nsg-no-internet-management-ports") in props and ("section", "2.6.6") in props
+    assert any(p.name == "title-ja" and p.value for p in no86.props) and no86.parts[0].id == "no-86_smt"
+
+    # Every piece of evidence an observation cites is a file of the bundle, with its SHA-256.
+    (result,) = results.results
+    resources = {str(r.uuid): r for r in results.back_matter.resources}
+    cited = 0
+    for obs in result.observations:
+        for ev in obs.relevant_evidence or []:
+            assert ev.href.startswith("../")
+            path = ev.href[3:]
+            assert path in names, ev.href
+            sha = next(p.value for p in ev.props if p.name == "sha256")
+            assert sha == hashlib.sha256(data[path]).hexdigest()
+            (rlink,) = resources[ev.links[0].href[1:]].rlinks
+            assert rlink.href == ev.href and rlink.hashes[0].value == sha
+            cited += 1
+    assert cited >= 3
+    # import-ap names the plan: the catalog document beside it, with its hash.
+    plan = resources[results.import_ap.href[1:]]
+    assert plan.rlinks[0].href == "catalog.json"
+    assert plan.rlinks[0].hashes[0].value == hashlib.sha256(data["oscal/catalog.json"]).hexdigest()
+
+    def outcome(no: int) -> tuple[str, str, str]:
+        f = next(f for f in result.findings if f.target.target_id == f"no-{no}_smt")
+        shoko = next(p.value for p in f.props if p.name == "shoko-status")
+        return shoko, _value(f.target.status.state), _value(f.target.status.reason)
+
+    assert outcome(86) == ("fail", "not-satisfied", "fail")
+    assert outcome(1) == ("manual", "not-satisfied", "other")
+    assert outcome(165) == ("attested", "satisfied", "pass")
+    # No 86's finding relates the failing RDP observation; No 165's the attestation with its document.
+    obs = {str(o.uuid): o for o in result.observations}
+    f86 = next(f for f in result.findings if f.target.target_id == "no-86_smt")
+    related = [obs[str(r.observation_uuid)] for r in f86.related_observations]
+    assert any("nsg-emr-prod-mgmt" in o.title and ("shoko-status", "fail") in {(p.name, p.value) for p in o.props}
+               for o in related)  # fmt: skip
+    f165 = next(f for f in result.findings if f.target.target_id == "no-165_smt")
+    hrefs = {ev.href for r in f165.related_observations for ev in obs[str(r.observation_uuid)].relevant_evidence or []}
+    assert "../attestations/ATT-1/minutes.pdf" in hrefs
+
+
+def test_oscal_status_mapping_on_a_demo_run_with_a_failing_collection(tmp_path, monkeypatch, capsys):
+    """The demo (its attestations make No 113 pass) over the example estate with App Service certificates
+    unreadable (403: No 125 cannot be judged), so pass, fail, error and manual verdicts all reach the results."""
+    from trestle.oscal.assessment_results import AssessmentResults
+
+    from controls.catalog import DEFAULT_PATH, load_catalog
+    from reports.oscal import catalog_document
+
+    estate = tmp_path / "estate.yaml"
+    text = EMR.read_text(encoding="utf-8")
+    assert text.count("\nfaults: []\n") == 1
+    estate.write_text(
+        text.replace("\nfaults: []\n", "\nfaults: [{kind: forbidden, resourceType: Microsoft.Web/certificates}]\n"),
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "demo.zip"
+    db = f"sqlite:///{tmp_path}/demo.db"
+    assert main(["demo", "--estate", str(estate), "--database", db, "--snapshot", str(out)]) == 0
+    capsys.readouterr()
+    _, data = _read(out)
+    results = AssessmentResults.parse_obj(json.loads(data["oscal/assessment-results.json"])["assessment-results"])
+    (result,) = results.results
+    assert len(result.findings) == 182
+    seen: dict[str, set[tuple[str, str]]] = {}
+    for f in result.findings:
+        shoko = next(p.value for p in f.props if p.name == "shoko-status")
+        seen.setdefault(shoko, set()).add((_value(f.target.status.state), _value(f.target.status.reason)))
+    assert seen["pass"] == {("satisfied", "pass")} and seen["attested"] == {("satisfied", "pass")}
+    assert seen["fail"] == {("not-satisfied", "fail")} and seen["expired"] == {("not-satisfied", "fail")}
+    assert seen["error"] == {("not-satisfied", "other")} and seen["manual"] == {("not-satisfied", "other")}
+    assert seen["partial"] == {("not-satisfied", "other")} and seen["inherited"] == {("satisfied", "other")}
+    # Observations keep the finding-level status: the certificate check's error findings are there, as errors.
+    errored = [o for o in result.observations if ("shoko-status", "error") in {(p.name, p.value) for p in o.props}]
+    assert errored and any(o.title.startswith("app-service-certificates-valid:") for o in errored)
+    no125 = next(f for f in result.findings if f.target.target_id == "no-125_smt")
+    assert ("shoko-status", "error") in {(p.name, p.value) for p in no125.props}
+    # The catalog document is a function of the catalog file alone.
+    digest = hashlib.sha256(DEFAULT_PATH.read_bytes()).hexdigest()
+    expected = json.dumps(catalog_document(load_catalog(), digest), ensure_ascii=False, indent=2) + "\n"
+    assert data["oscal/catalog.json"] == expected.encode()
