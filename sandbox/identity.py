@@ -103,8 +103,7 @@ class TokenService:
 
     # -- token endpoint -----------------------------------------------------------------------------
 
-    def token_response(self, tenant: str, form: dict[str, str]) -> dict[str, Any]:
-        """Answer a POST to /{tenant}/oauth2/v2.0/token. Raises TokenRequestError."""
+    def check_tenant(self, tenant: str) -> None:
         if not self.knows_tenant(tenant):
             raise TokenRequestError(
                 400,
@@ -112,6 +111,10 @@ class TokenService:
                 f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID.",
                 90002,
             )
+
+    def token_response(self, tenant: str, form: dict[str, str]) -> dict[str, Any]:
+        """Answer a client-credentials POST to /{tenant}/oauth2/v2.0/token. Raises TokenRequestError."""
+        self.check_tenant(tenant)
         grant = form.get("grant_type", "")
         if grant != "client_credentials":
             raise TokenRequestError(
@@ -163,10 +166,12 @@ class TokenService:
             "access_token": token,
         }
 
-    def issue(self, aud: str, lifetime: int | None = None) -> str:
+    def issue(self, aud: str, lifetime: int | None = None, claims: dict[str, Any] | None = None) -> str:
+        """A token for `aud`, as the collector's application; `claims` replaces or adds claims (e.g. a user's
+        delegated token: `oid`, `scp`, `idtyp`)."""
         now = int(time.time())
         life = self.lifetime if lifetime is None else lifetime
-        claims = {
+        token_claims: dict[str, Any] = {
             "aud": aud,
             "iss": f"https://sts.windows.net/{self.tenant_id}/",
             "iat": now,
@@ -181,8 +186,10 @@ class TokenService:
             "uti": secrets.token_urlsafe(16),
             "ver": "1.0",
         }
+        if claims:
+            token_claims.update(claims)
         header = {"typ": "JWT", "alg": "HS256", "kid": "shoko-sandbox"}
-        signing_input = _b64(json.dumps(header).encode()) + "." + _b64(json.dumps(claims).encode())
+        signing_input = _b64(json.dumps(header).encode()) + "." + _b64(json.dumps(token_claims).encode())
         sig = hmac.new(self._key, signing_input.encode(), hashlib.sha256).digest()
         return signing_input + "." + _b64(sig)
 
