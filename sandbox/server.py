@@ -25,6 +25,9 @@ Estate changes while running: `sb.put_resource(doc)`, `sb.delete_resource(id)`, 
 from another process, the admin endpoints (`Authorization: Bearer {info.admin_token}`):
     PUT /_sandbox/resources (an ARM document), DELETE /_sandbox/resources?id=ID, PUT /_sandbox/estate (an estate).
 A token for plain HTTP clients: `sb.issue_token("arm" | "graph", lifetime=None)`.
+
+People's sign-in (authorization code + PKCE, `sandbox.signin`): `sb.signin`; the client secrets of the estate's
+sign-in applications are `info.web_client_secrets[appId]`.
 """
 
 from __future__ import annotations

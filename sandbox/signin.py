@@ -577,6 +577,8 @@ def _respond(redirect_uri: str, mode: str, params: Mapping[str, str]) -> WebRepl
             '<button type="submit">続行 / Continue</button></form>'
         )
         return WebReply(200, _page("続行 / Continue", body))
+    if not params:
+        return WebReply(302, location=redirect_uri)
     sep = "#" if mode == "fragment" else ("&" if urlsplit(redirect_uri).query else "?")
     return WebReply(302, location=f"{redirect_uri}{sep}{urlencode(params)}")
 
