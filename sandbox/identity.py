@@ -122,24 +122,8 @@ class TokenService:
             )
         client_id = form.get("client_id", "")
         if client_id.lower() != self.client_id.lower():
-            raise TokenRequestError(
-                400,
-                "unauthorized_client",
-                f"Application with identifier '{client_id}' was not found in the directory '{self.tenant_id}'.",
-                700016,
-            )
-        if "client_assertion" in form:
-            raise TokenRequestError(
-                401, "invalid_client", "Client assertions are not supported by this sandbox.", 700027
-            )
-        if not hmac.compare_digest(form.get("client_secret", "").encode(), self._secret.encode()):
-            raise TokenRequestError(
-                401,
-                "invalid_client",
-                f"Invalid client secret provided. Ensure the secret being sent in the request is the client secret "
-                f"value, not the client secret ID, for a secret added to app '{self.client_id}'.",
-                7000215,
-            )
+            raise unknown_client(client_id, self.tenant_id)
+        check_client_secret(form, self._secret, self.client_id)
         scopes = form.get("scope", "").split()
         if len(scopes) != 1 or not scopes[0].endswith("/.default"):
             raise TokenRequestError(
@@ -247,6 +231,30 @@ class TokenService:
                 "Access token validation failure. Invalid audience.",
             )
         return Principal(str(claims.get("appid", "")), str(claims.get("oid", "")))
+
+
+def unknown_client(client_id: str, tenant_id: str) -> TokenRequestError:
+    return TokenRequestError(
+        400,
+        "unauthorized_client",
+        f"Application with identifier '{client_id}' was not found in the directory '{tenant_id}'.",
+        700016,
+    )
+
+
+def check_client_secret(form: dict[str, str] | Any, secret: str, app_id: str) -> None:
+    """Client authentication with a secret, as Entra requires of confidential clients. Raises TokenRequestError."""
+    if "client_assertion" in form:
+        raise TokenRequestError(401, "invalid_client", "Client assertions are not supported by this sandbox.", 700027)
+    given = form.get("client_secret") or ""
+    if not hmac.compare_digest(given.encode(), secret.encode()):
+        raise TokenRequestError(
+            401,
+            "invalid_client",
+            f"Invalid client secret provided. Ensure the secret being sent in the request is the client secret "
+            f"value, not the client secret ID, for a secret added to app '{app_id}'.",
+            7000215,
+        )
 
 
 def _b64(data: bytes) -> str:

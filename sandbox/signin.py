@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from sandbox.estate import DEFAULT_ACCESS_ROLE_ID, Directory, app_roles_of
-from sandbox.identity import TokenRequestError
+from sandbox.identity import TokenRequestError, check_client_secret, unknown_client
 
 CODE_LIFETIME = 600  # seconds: "authorization codes are short lived ... expire after about 10 minutes"
 ID_TOKEN_LIFETIME = 3600
@@ -340,32 +340,15 @@ class SignInService:
         client_id = form.get("client_id", "")
         app = web_app(directory, client_id) if client_id else None
         if app is None:
-            raise TokenRequestError(
-                400,
-                "unauthorized_client",
-                f"Application with identifier '{client_id}' was not found in the directory '{self.tenant_id}'.",
-                700016,
-            )
-        if "client_assertion" in form:
-            raise TokenRequestError(
-                401, "invalid_client", "Client assertions are not supported by this sandbox.", 700027
-            )
-        given = form.get("client_secret")
-        if not given:
+            raise unknown_client(client_id, self.tenant_id)
+        if not form.get("client_secret") and "client_assertion" not in form:
             raise TokenRequestError(
                 401,
                 "invalid_client",
                 "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
                 7000218,
             )
-        if not hmac.compare_digest(given.encode(), self.client_secret(app.app_id).encode()):
-            raise TokenRequestError(
-                401,
-                "invalid_client",
-                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret "
-                f"value, not the client secret ID, for a secret added to app '{app.app_id}'.",
-                7000215,
-            )
+        check_client_secret(form, self.client_secret(app.app_id), app.app_id)
         for name in ("code", "redirect_uri"):
             if not form.get(name):
                 raise TokenRequestError(

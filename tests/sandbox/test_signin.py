@@ -23,14 +23,6 @@ VERIFIER = "v" * 43
 CHALLENGE = base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).rstrip(b"=").decode()
 
 
-@pytest.fixture(scope="module")
-def http(info: SandboxInfo) -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False
-    session.verify = info.ca_bundle
-    return session
-
-
 def authorize(http: requests.Session, info: SandboxInfo, **overrides: str | None) -> requests.Response:
     query = {
         "client_id": DASHBOARD,
