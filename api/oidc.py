@@ -9,6 +9,14 @@ verifier, validates the id_token (RS256 only, the key from the tenant's JWKS by 
 `iat` with a small leeway, `tid`, `nonce`) and maps its `roles` to shoko's role: auditor < operator < admin, the
 highest held wins, none is refused. Every refusal is an `OidcError` subclass whose text is one line for logs;
 people are shown only the kind (`SignInRefused` → 403, `InvalidCallback` → 401, `ProviderError` → 502).
+
+Routes (with `api.session.SessionCodec` and its cookies, set with `cookie_attributes()`):
+    GET /signin?next=/path   begin(next) → set PENDING_COOKIE = seal_pending(pending) (max_age 600) → 302 to the URL
+    GET /auth/callback       open_pending(PENDING_COOKIE) → complete(query, pending) → delete PENDING_COOKIE,
+                             set SESSION_COOKIE = issue(user) → 303 to pending.return_to; on OidcError: the status
+                             above, a page without details, the one line in the log, PENDING_COOKIE deleted
+    POST /signout            check_csrf(session, form token) → delete SESSION_COOKIE → 303 to logout_url(home) or /
+`begin`, `complete` and `logout_url` block on HTTPS to Entra ID: call them from sync routes or a thread pool.
 """
 
 from __future__ import annotations

@@ -300,3 +300,10 @@ def _b64(data: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def test_sign_out_goes_through_entra_and_back_home(client, browser) -> None:
+    url = client.logout_url("https://127.0.0.1:8443/")
+    assert url and url.startswith(client.metadata().end_session_endpoint + "?post_logout_redirect_uri=")
+    back = browser.get(url)
+    assert back.status_code == 302 and back.headers["location"] == "https://127.0.0.1:8443/"

@@ -195,8 +195,8 @@ def test_client_credentials_are_unchanged(http, info) -> None:
 
 def test_logout_returns_only_to_a_registered_uri(http, info) -> None:
     base = f"{info.authority}/{info.tenant_id}/oauth2/v2.0/logout"
-    back = http.get(f"{base}?post_logout_redirect_uri=https://127.0.0.1:8443/auth/callback", allow_redirects=False)
-    assert back.status_code == 302 and back.headers["Location"] == "https://127.0.0.1:8443/auth/callback"
+    back = http.get(f"{base}?post_logout_redirect_uri=https://127.0.0.1:8443/", allow_redirects=False)
+    assert back.status_code == 302 and back.headers["Location"] == "https://127.0.0.1:8443/"
     stay = http.get(f"{base}?post_logout_redirect_uri=https://evil.example/", allow_redirects=False)
     assert stay.status_code == 200 and "Location" not in stay.headers
 
