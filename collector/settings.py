@@ -125,6 +125,36 @@ class AlertSettings:
 
 
 @dataclass(frozen=True)
+class OidcSettings:
+    """People's sign-in to the dashboard with Entra ID (OpenID Connect, authorization code + PKCE). The client
+    secret and the session key are read only from the environment variable or file named here."""
+
+    enabled: bool = False
+    tenant_id: str | None = None  # directory (tenant) id, a GUID
+    client_id: str | None = None  # the app registration's Application (client) ID
+    authority: str = "https://login.microsoftonline.com"
+    redirect_uri: str | None = None  # https://shoko.example.jp/auth/callback, registered as a Web redirect URI
+    client_secret_env: str | None = "SHOKO_OIDC_CLIENT_SECRET"
+    client_secret_file: str | None = None  # e.g. a mounted secret; used when the variable is unset
+    ca_bundle: str | None = None  # CA bundle to trust for the authority (null = the system's)
+    scopes: tuple[str, ...] = ("openid", "profile")
+    # App role values (the id_token's `roles`) that make a shoko role; the highest held wins, none is refused.
+    auditor_roles: tuple[str, ...] = ("Shoko.Auditor",)
+    operator_roles: tuple[str, ...] = ("Shoko.Operator",)
+    admin_roles: tuple[str, ...] = ("Shoko.Admin",)
+    clock_skew_seconds: int = 60  # leeway for exp / nbf / iat of the id_token
+    timeout_seconds: int = 10
+    session_minutes: int = 480  # a signed-in session lasts this long, then sign in again
+    session_key_env: str | None = "SHOKO_SESSION_KEY"  # at least 32 characters; signs and encrypts the cookies
+    session_key_file: str | None = None
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    oidc: OidcSettings = field(default_factory=OidcSettings, metadata={"section": OidcSettings})
+
+
+@dataclass(frozen=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     azure: AzureSettings = field(default_factory=AzureSettings)
@@ -132,6 +162,7 @@ class Settings:
     thresholds: Thresholds = field(default_factory=Thresholds)
     agent: AgentSettings = field(default_factory=AgentSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
 
     def digest(self) -> str:
         """SHA-256 of the effective settings without secrets, stored with each run."""
@@ -150,8 +181,14 @@ _SECTIONS: dict[str, type] = {
     "thresholds": Thresholds,
     "agent": AgentSettings,
     "alerts": AlertSettings,
+    "api": ApiSettings,
 }
 _NOT_FROM_FILE = {("azure", "client_secret")}
+# Secrets that have no key at all: the message says where they go instead.
+_SECRET_KEYS = {
+    ("api.oidc", "client_secret"): "client_secret_env or client_secret_file",
+    ("api.oidc", "session_key"): "session_key_env or session_key_file",
+}
 
 
 def _coerce(where: str, value: Any, default: Any, key: str) -> Any:
@@ -186,6 +223,11 @@ def _apply(section: Any, name: str, values: Mapping[str, Any], where: str, secre
     changes: dict[str, Any] = {}
     for key, value in values.items():
         dotted = f"{name}.{key}"
+        if (name, key) in _SECRET_KEYS:
+            raise ConfigError(
+                f"{where}: key '{dotted}': secrets are not read from config files; name the environment variable "
+                f"or secret file with {_SECRET_KEYS[name, key]}"
+            )
         if key not in known:
             raise ConfigError(f"{where}: unknown key '{dotted}' (known: {', '.join(sorted(known))})")
         if (name, key) in _NOT_FROM_FILE and not secrets_ok:
@@ -201,6 +243,11 @@ _SECRET_ITEM_KEYS = {"url": "url_env", "webhook_url": "url_env", "hmac_key": "hm
 def _coerce_field(where: str, value: Any, f: Any, default: Any, key: str) -> Any:
     """A field's value: a list of mappings (metadata "items"), a list of whole numbers (metadata "of"), or
     a scalar/list of strings (`_coerce`)."""
+    section_cls = f.metadata.get("section")
+    if section_cls is not None:  # a nested section such as api.oidc
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: key '{key}': expected a mapping")
+        return _apply(default, key, value, where, secrets_ok=False)
     item_cls = f.metadata.get("items")
     if item_cls is not None:
         if value is None:
@@ -235,6 +282,12 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
         for f in fields(cls):
             if "items" in f.metadata:  # lists of mappings (alert channels, routes) come from the file only
                 continue
+            if "section" in f.metadata:  # SHOKO_API_OIDC_CLIENT_ID -> api.oidc.client_id
+                for sub in fields(f.metadata["section"]):
+                    env = f"SHOKO_{name}_{f.name}_{sub.name}".upper()
+                    if env in environ:
+                        out.setdefault(name, {}).setdefault(f.name, {})[sub.name] = environ[env]
+                continue
             env = f"SHOKO_{name}_{f.name}".upper()
             if env in environ:
                 out.setdefault(name, {})[f.name] = environ[env]
@@ -259,6 +312,7 @@ def _validate(s: Settings, where: str) -> None:
     if s.collection.max_workers < 1:
         raise ConfigError(f"{where}: key 'collection.max_workers': must be at least 1")
     _validate_agent(s.agent, where)
+    _validate_oidc(s.api.oidc, where)
     from alerts.config import validate_alerts
 
     validate_alerts(s.alerts, where)
@@ -533,3 +587,52 @@ def _validate_agent(agent: AgentSettings, where: str) -> None:
         raise ConfigError(f"{where}: key 'agent.listen_port': must be 0-65535, got {agent.listen_port}")
     if agent.lease_seconds < 1:
         raise ConfigError(f"{where}: key 'agent.lease_seconds': must be at least 1")
+
+
+_GUID = r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
+
+
+def _validate_oidc(o: OidcSettings, where: str) -> None:
+    """Checked only when sign-in is enabled; the secret and session key are read when the API starts."""
+    if not o.enabled:
+        return
+    key = "api.oidc"
+    for name in ("tenant_id", "client_id"):
+        value = getattr(o, name)
+        if not value:
+            raise ConfigError(f"{where}: key '{key}.{name}' is missing (required with {key}.enabled)")
+        if not re.fullmatch(_GUID, value):
+            raise ConfigError(f"{where}: key '{key}.{name}': {value!r} is not a GUID")
+    if not o.authority.startswith("https://") or o.authority.rstrip("/").count("/") != 2:
+        raise ConfigError(
+            f"{where}: key '{key}.authority': must be an https:// origin such as https://login.microsoftonline.com"
+        )
+    uri = o.redirect_uri or ""
+    loopback = re.match(r"^http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?/", uri)
+    if not (uri.startswith("https://") or loopback) or "#" in uri:
+        raise ConfigError(
+            f"{where}: key '{key}.redirect_uri': must be the https:// URL of shoko's /auth/callback as registered "
+            f"in Entra ID (http:// only on 127.0.0.1 or localhost), got {uri or 'nothing'}"
+        )
+    if not o.client_secret_env and not o.client_secret_file:
+        raise ConfigError(f"{where}: key '{key}.client_secret_env': name the variable (or client_secret_file)")
+    if not o.session_key_env and not o.session_key_file:
+        raise ConfigError(f"{where}: key '{key}.session_key_env': name the variable (or session_key_file)")
+    if o.ca_bundle and not Path(o.ca_bundle).is_file():
+        raise ConfigError(f"{where}: key '{key}.ca_bundle': file not found: {o.ca_bundle}")
+    if "openid" not in o.scopes:
+        raise ConfigError(f"{where}: key '{key}.scopes': must include openid, got {list(o.scopes)!r}")
+    seen: dict[str, str] = {}
+    for role in ("auditor", "operator", "admin"):
+        values = getattr(o, f"{role}_roles")
+        if not values or not all(v.strip() for v in values):
+            raise ConfigError(f"{where}: key '{key}.{role}_roles': list one or more app role values, e.g. Shoko.Admin")
+        for v in values:
+            if v in seen:
+                raise ConfigError(f"{where}: key '{key}.{role}_roles': app role {v!r} is also in {key}.{seen[v]}_roles")
+            seen[v] = role
+    if o.clock_skew_seconds > 300:
+        raise ConfigError(f"{where}: key '{key}.clock_skew_seconds': at most 300, got {o.clock_skew_seconds}")
+    if o.session_minutes < 1 or o.timeout_seconds < 1:
+        bad = "session_minutes" if o.session_minutes < 1 else "timeout_seconds"
+        raise ConfigError(f"{where}: key '{key}.{bad}': must be at least 1")

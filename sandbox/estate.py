@@ -12,6 +12,7 @@ The format is described in sandbox/README.md.
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
@@ -54,6 +55,14 @@ DIRECTORY_SINGLETON_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 # Collections whose objects may list `members:` (object ids), served at /v1.0/{collection}/{id}/members.
 MEMBER_COLLECTIONS = ("groups", "directoryRoles")
+# Sandbox-only key on a user: the password its sign-in page accepts. Never served by Graph (nor by real Entra).
+SIGN_IN_PASSWORD_KEY = "sandboxPassword"
+# The application-role assignments of a service principal (the resource), as Graph serves them at
+# /servicePrincipals/{id}/appRoleAssignedTo; taken off the object like `members`.
+APP_ROLE_ASSIGNMENTS_KEY = "appRoleAssignedTo"
+# The appRoleId of an assignment that grants access to the application without a role ("Default Access").
+DEFAULT_ACCESS_ROLE_ID = "00000000-0000-0000-0000-000000000000"
+_PRINCIPAL_TYPES = {"users": "User", "groups": "Group", "servicePrincipals": "ServicePrincipal"}
 # `@odata.type` of objects when they appear in a mixed list such as /members.
 ODATA_TYPES = {
     "users": "#microsoft.graph.user",
@@ -133,11 +142,15 @@ class RunCommandOutput:
 
 @dataclass(frozen=True)
 class Directory:
-    """Entra ID objects for the Graph endpoints. `members` maps (collection, object id) -> member ids."""
+    """Entra ID objects for the Graph endpoints. `members` maps (collection, object id) -> member ids;
+    `app_role_assignments` a service principal's id (lower case) -> its appRoleAssignedTo documents;
+    `passwords` a user's id (lower case) -> its sandbox-only sign-in password."""
 
     collections: dict[str, tuple[dict[str, Any], ...]]
     singletons: dict[str, dict[str, Any]]
     members: dict[tuple[str, str], tuple[str, ...]]
+    app_role_assignments: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
+    passwords: dict[str, str] = field(default_factory=dict, repr=False)
 
     def find(self, object_id: str) -> tuple[str, dict[str, Any]] | None:
         """Locate a directory object by id in any collection: (collection key, document)."""
@@ -489,6 +502,8 @@ class _Builder:
                 raise self.fail("directory", f"unknown collection {key!r} (allowed: {', '.join(allowed)})")
         collections: dict[str, tuple[dict[str, Any], ...]] = {}
         members: dict[tuple[str, str], tuple[str, ...]] = {}
+        passwords: dict[str, str] = {}
+        pending_assignments: list[tuple[str, dict[str, Any], Any]] = []
         all_ids: dict[str, str] = {}
         for key in DIRECTORY_COLLECTIONS:
             items = d.get(key) or []
@@ -514,12 +529,28 @@ class _Builder:
                     if not isinstance(mem, list) or not all(isinstance(m, str) for m in mem):
                         raise self.fail(where, "members must be a list of object ids")
                     members[(key, oid.lower())] = tuple(mem)
+                if SIGN_IN_PASSWORD_KEY in obj:
+                    if key != "users":
+                        raise self.fail(where, f"'{SIGN_IN_PASSWORD_KEY}' is only allowed on users")
+                    password = obj.pop(SIGN_IN_PASSWORD_KEY)
+                    if not isinstance(password, str) or not password:
+                        raise self.fail(where, f"{SIGN_IN_PASSWORD_KEY} must be a non-empty string")
+                    passwords[oid.lower()] = password
+                if APP_ROLE_ASSIGNMENTS_KEY in obj:
+                    if key != "servicePrincipals":
+                        raise self.fail(where, f"'{APP_ROLE_ASSIGNMENTS_KEY}' is only allowed on servicePrincipals")
+                    pending_assignments.append((where, obj, obj.pop(APP_ROLE_ASSIGNMENTS_KEY)))
                 docs.append(obj)
             collections[key] = tuple(docs)
         for (key, oid), mem in members.items():
             for m in mem:
                 if m.lower() not in all_ids:
                     raise self.fail(f"directory.{key} ({oid})", f"member {m} is not a user, group or service principal")
+        by_id = {str(doc["id"]).lower(): (key, doc) for key in _PRINCIPAL_TYPES for doc in collections.get(key, ())}
+        assignments = {
+            str(sp["id"]).lower(): self.app_role_assignments(where, sp, items, by_id, collections)
+            for where, sp, items in pending_assignments
+        }
         singletons: dict[str, dict[str, Any]] = {k: dict(v) for k, v in DIRECTORY_SINGLETON_DEFAULTS.items()}
         for key in DIRECTORY_SINGLETONS:
             if key in d:
@@ -545,7 +576,54 @@ class _Builder:
         if not isinstance(org, Mapping):
             raise self.fail("directory.organization", "must be a mapping (a Graph object)")
         collections["organization"] = (dict(org),)
-        return Directory(collections, singletons, members)
+        return Directory(collections, singletons, members, assignments, passwords)
+
+    def app_role_assignments(
+        self,
+        where: str,
+        sp: dict[str, Any],
+        items: Any,
+        principals: dict[str, tuple[str, dict[str, Any]]],
+        collections: dict[str, tuple[dict[str, Any], ...]],
+    ) -> tuple[dict[str, Any], ...]:
+        """A service principal's appRoleAssignedTo, as Graph's appRoleAssignment documents: `principalId` and
+        `appRoleId` are required; the rest (principalType, display names, resourceId, a stable id) is filled in."""
+        where = f"{where}.{APP_ROLE_ASSIGNMENTS_KEY}"
+        if not isinstance(items, list):
+            raise self.fail(where, "must be a list of app role assignments")
+        role_ids = {str(r.get("id", "")).lower() for r in app_roles_of(sp, collections)} | {DEFAULT_ACCESS_ROLE_ID}
+        out = []
+        for n, item in enumerate(items):
+            at = f"{where}[{n}]"
+            if not isinstance(item, Mapping):
+                raise self.fail(at, "must be a mapping with principalId and appRoleId")
+            principal_id, role_id = str(item.get("principalId", "")), str(item.get("appRoleId", ""))
+            found = principals.get(principal_id.lower())
+            if found is None:
+                raise self.fail(at, f"principalId {principal_id!r} is not a user, group or service principal")
+            if role_id.lower() not in role_ids:
+                raise self.fail(
+                    at,
+                    f"appRoleId {role_id!r} is not one of the app roles of {sp.get('displayName')} "
+                    f"(nor {DEFAULT_ACCESS_ROLE_ID}, default access)",
+                )
+            key, principal = found
+            doc = {
+                "id": item.get("id") or _assignment_id(str(sp["id"]), principal_id, role_id),
+                "deletedDateTime": None,
+                "appRoleId": role_id,
+                "createdDateTime": item.get("createdDateTime"),
+                "principalDisplayName": principal.get("displayName"),
+                "principalId": principal_id,
+                "principalType": _PRINCIPAL_TYPES[key],
+                "resourceDisplayName": sp.get("displayName"),
+                "resourceId": str(sp["id"]),
+            }
+            unknown = [k for k in item if k not in doc]
+            if unknown:
+                raise self.fail(at, f"unknown key {unknown[0]!r} (allowed: {', '.join(doc)})")
+            out.append(doc)
+        return tuple(out)
 
     # -- run command outputs and faults ---------------------------------------------------------------
 
@@ -594,6 +672,24 @@ class _Builder:
             except (ValueError, TypeError) as e:
                 raise self.fail(f"faults[{n}]", str(e)) from None
         return tuple(out)
+
+
+def app_roles_of(sp: Mapping[str, Any], collections: Mapping[str, tuple[dict[str, Any], ...]]) -> list[dict[str, Any]]:
+    """A service principal's app roles: its own `appRoles`, else those of the application with its appId (Graph
+    copies an application's roles onto its service principal)."""
+    roles = sp.get("appRoles")
+    if isinstance(roles, list):
+        return [r for r in roles if isinstance(r, dict)]
+    app_id = str(sp.get("appId", "")).lower()
+    app = next((a for a in collections.get("applications", ()) if str(a.get("appId", "")).lower() == app_id), None)
+    roles = app.get("appRoles") if app else None
+    return [r for r in roles if isinstance(r, dict)] if isinstance(roles, list) else []
+
+
+def _assignment_id(sp_id: str, principal_id: str, role_id: str) -> str:
+    """A stable id for an assignment the estate gives without one (Graph's are opaque base64url strings)."""
+    raw = uuid.uuid5(uuid.NAMESPACE_URL, f"appRoleAssignment:{sp_id}:{principal_id}:{role_id}").bytes * 2
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def _embedded_children(where: str, doc: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:

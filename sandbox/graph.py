@@ -2,8 +2,10 @@
 
 Served: /users, /groups, /servicePrincipals, /applications, /directoryRoles, /domains, /organization,
 /identity/conditionalAccess/policies, /groupSettings, each `{collection}/{id}`, `/groups/{id}/members`,
-`/directoryRoles/{id}/members` `/policies/authorizationPolicy` and
-`/policies/identitySecurityDefaultsEnforcementPolicy`.
+`/directoryRoles/{id}/members`, `/policies/authorizationPolicy`,
+`/policies/identitySecurityDefaultsEnforcementPolicy`, and the app role assignments:
+`/servicePrincipals/{id}/appRoleAssignedTo` (who holds the application's roles) and
+`/users/{id}/appRoleAssignments`, `/groups/{id}/appRoleAssignments` (what a principal holds directly).
 
 Like Graph, `/users` returns only the default property set unless `$select` names more; properties such
 as `accountEnabled`, `userType`, `createdDateTime` and `signInActivity` must be selected.
@@ -114,9 +116,34 @@ def read(directory: Directory, rel: str, query: Mapping[str, str]) -> GraphResul
                 if id(mdoc) in kept
             ]
             return GraphResult("directoryObjects", items=members)
+        if len(rest) == 2 and (key, rest[1].lower()) in _ASSIGNMENT_NAVIGATIONS:
+            items = _app_role_assignments(directory, key, str(obj["id"]))
+            return GraphResult(
+                f"{path}('{obj['id']}')/{rest[1]}", items=[_present("", d, fields) for d in _filtered(items, query)]
+            )
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{rest[-1]}'.")
     bad = segs[0] if segs else ""
     raise GraphError(400, "BadRequest", f"Resource not found for the segment '{bad}'.")
+
+
+# Navigation properties that list appRoleAssignment documents.
+_ASSIGNMENT_NAVIGATIONS = {
+    ("servicePrincipals", "approleassignedto"),
+    ("users", "approleassignments"),
+    ("groups", "approleassignments"),
+}
+
+
+def _app_role_assignments(directory: Directory, key: str, object_id: str) -> list[dict[str, Any]]:
+    """A resource's appRoleAssignedTo, or the assignments a user or group holds directly (every resource)."""
+    if key == "servicePrincipals":
+        return list(directory.app_role_assignments.get(object_id.lower(), ()))
+    return [
+        a
+        for docs in directory.app_role_assignments.values()
+        for a in docs
+        if str(a["principalId"]).lower() == object_id.lower()
+    ]
 
 
 def _context(path: str, fields: list[str]) -> str:

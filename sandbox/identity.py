@@ -103,8 +103,7 @@ class TokenService:
 
     # -- token endpoint -----------------------------------------------------------------------------
 
-    def token_response(self, tenant: str, form: dict[str, str]) -> dict[str, Any]:
-        """Answer a POST to /{tenant}/oauth2/v2.0/token. Raises TokenRequestError."""
+    def check_tenant(self, tenant: str) -> None:
         if not self.knows_tenant(tenant):
             raise TokenRequestError(
                 400,
@@ -112,6 +111,10 @@ class TokenService:
                 f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID.",
                 90002,
             )
+
+    def token_response(self, tenant: str, form: dict[str, str]) -> dict[str, Any]:
+        """Answer a client-credentials POST to /{tenant}/oauth2/v2.0/token. Raises TokenRequestError."""
+        self.check_tenant(tenant)
         grant = form.get("grant_type", "")
         if grant != "client_credentials":
             raise TokenRequestError(
@@ -119,24 +122,8 @@ class TokenService:
             )
         client_id = form.get("client_id", "")
         if client_id.lower() != self.client_id.lower():
-            raise TokenRequestError(
-                400,
-                "unauthorized_client",
-                f"Application with identifier '{client_id}' was not found in the directory '{self.tenant_id}'.",
-                700016,
-            )
-        if "client_assertion" in form:
-            raise TokenRequestError(
-                401, "invalid_client", "Client assertions are not supported by this sandbox.", 700027
-            )
-        if not hmac.compare_digest(form.get("client_secret", "").encode(), self._secret.encode()):
-            raise TokenRequestError(
-                401,
-                "invalid_client",
-                f"Invalid client secret provided. Ensure the secret being sent in the request is the client secret "
-                f"value, not the client secret ID, for a secret added to app '{self.client_id}'.",
-                7000215,
-            )
+            raise unknown_client(client_id, self.tenant_id)
+        check_client_secret(form, self._secret, self.client_id)
         scopes = form.get("scope", "").split()
         if len(scopes) != 1 or not scopes[0].endswith("/.default"):
             raise TokenRequestError(
@@ -163,10 +150,12 @@ class TokenService:
             "access_token": token,
         }
 
-    def issue(self, aud: str, lifetime: int | None = None) -> str:
+    def issue(self, aud: str, lifetime: int | None = None, claims: dict[str, Any] | None = None) -> str:
+        """A token for `aud`, as the collector's application; `claims` replaces or adds claims (e.g. a user's
+        delegated token: `oid`, `scp`, `idtyp`)."""
         now = int(time.time())
         life = self.lifetime if lifetime is None else lifetime
-        claims = {
+        token_claims: dict[str, Any] = {
             "aud": aud,
             "iss": f"https://sts.windows.net/{self.tenant_id}/",
             "iat": now,
@@ -181,8 +170,10 @@ class TokenService:
             "uti": secrets.token_urlsafe(16),
             "ver": "1.0",
         }
+        if claims:
+            token_claims.update(claims)
         header = {"typ": "JWT", "alg": "HS256", "kid": "shoko-sandbox"}
-        signing_input = _b64(json.dumps(header).encode()) + "." + _b64(json.dumps(claims).encode())
+        signing_input = _b64(json.dumps(header).encode()) + "." + _b64(json.dumps(token_claims).encode())
         sig = hmac.new(self._key, signing_input.encode(), hashlib.sha256).digest()
         return signing_input + "." + _b64(sig)
 
@@ -240,6 +231,30 @@ class TokenService:
                 "Access token validation failure. Invalid audience.",
             )
         return Principal(str(claims.get("appid", "")), str(claims.get("oid", "")))
+
+
+def unknown_client(client_id: str, tenant_id: str) -> TokenRequestError:
+    return TokenRequestError(
+        400,
+        "unauthorized_client",
+        f"Application with identifier '{client_id}' was not found in the directory '{tenant_id}'.",
+        700016,
+    )
+
+
+def check_client_secret(form: dict[str, str] | Any, secret: str, app_id: str) -> None:
+    """Client authentication with a secret, as Entra requires of confidential clients. Raises TokenRequestError."""
+    if "client_assertion" in form:
+        raise TokenRequestError(401, "invalid_client", "Client assertions are not supported by this sandbox.", 700027)
+    given = form.get("client_secret") or ""
+    if not hmac.compare_digest(given.encode(), secret.encode()):
+        raise TokenRequestError(
+            401,
+            "invalid_client",
+            f"Invalid client secret provided. Ensure the secret being sent in the request is the client secret "
+            f"value, not the client secret ID, for a secret added to app '{app_id}'.",
+            7000215,
+        )
 
 
 def _b64(data: bytes) -> str:

@@ -25,6 +25,9 @@ Estate changes while running: `sb.put_resource(doc)`, `sb.delete_resource(id)`, 
 from another process, the admin endpoints (`Authorization: Bearer {info.admin_token}`):
     PUT /_sandbox/resources (an ARM document), DELETE /_sandbox/resources?id=ID, PUT /_sandbox/estate (an estate).
 A token for plain HTTP clients: `sb.issue_token("arm" | "graph", lifetime=None)`.
+
+People's sign-in (authorization code + PKCE, `sandbox.signin`): `sb.signin`; the client secrets of the estate's
+sign-in applications are `info.web_client_secrets[appId]`.
 """
 
 from __future__ import annotations
@@ -58,10 +61,13 @@ from sandbox import ids, tls
 from sandbox.estate import Estate, EstateError, RunCommandOutput, estate_from_mapping, load_estate
 from sandbox.faults import Fault, FaultSet, RequestFacts
 from sandbox.identity import InvalidToken, TokenRequestError, TokenService, audience_uri
+from sandbox.signin import SignInService, WebReply, web_apps
+from sandbox.signin import error_page as signin_error_page
 
 log = logging.getLogger("sandbox")
 
 JSON = "application/json; charset=utf-8"
+HTML = "text/html; charset=utf-8"
 GRAPH_JSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
 _RUN_COMMAND_TYPE = "microsoft.compute/virtualmachines/runcommand"
 _MAX_BODY = 4 * 1024 * 1024
@@ -81,6 +87,8 @@ class SandboxInfo:
     subscriptions: list[str]
     # Authorises the /_sandbox/... admin endpoints (estate changes from another process); sandbox-only.
     admin_token: str = ""
+    # appId -> client secret of each application that signs people in (web redirect URIs); sandbox-only.
+    web_client_secrets: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -272,6 +280,7 @@ class Sandbox:
             lifetime=token_lifetime,
             tenant_aliases=tuple(aliases),
         )
+        self.signin = SignInService(tenant.id)
 
     # -- construction -------------------------------------------------------------------------------
 
@@ -311,6 +320,9 @@ class Sandbox:
             graph_base_url=f"{base}/v1.0",
             subscriptions=self._estate.subscription_ids,
             admin_token=self._admin_token,
+            web_client_secrets={
+                a.app_id: self.signin.client_secret(a.app_id) for a in web_apps(self._estate.directory)
+            },
         )
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox-accept", daemon=True
@@ -585,7 +597,23 @@ class Sandbox:
                     400, TokenRequestError(400, "invalid_tenant", f"Tenant '{tenant}' not found.", 90002).body()
                 )
             return _Reply.json(200, self._openid_configuration(tenant))
-        if req.method == "POST" and segs[1:] == ["oauth2", "v2.0", "token"]:
+        route = tuple(s.lower() for s in segs[1:])
+        with self._estate_lock:
+            directory = self._estate.directory
+        if route in (("oauth2", "v2.0", "authorize"), ("login",), ("discovery", "v2.0", "keys")):
+            if not self.tokens.knows_tenant(tenant):
+                return _web(signin_error_page(90002, f"Tenant '{tenant}' not found."))
+            query = dict(req.query_pairs)
+            if req.method == "GET" and route[0] == "oauth2":
+                return _web(self.signin.authorize(tenant, query, directory))
+            if req.method == "POST" and route == ("login",):
+                form = dict(parse_qsl(req.body.decode("utf-8", "replace"), keep_blank_values=True))
+                return _web(self.signin.login(tenant, form, directory))
+            if req.method == "GET" and route[0] == "discovery":
+                return _Reply.json(200, self.signin.jwks(self._issuer()))
+        if req.method == "GET" and route == ("oauth2", "v2.0", "logout"):
+            return _web(self.signin.logout(dict(req.query_pairs), directory))
+        if req.method == "POST" and route == ("oauth2", "v2.0", "token"):
             form = dict(parse_qsl(req.body.decode("utf-8", "replace"), keep_blank_values=True))
             basic = req.header("Authorization") or ""
             if basic.lower().startswith("basic ") and "client_secret" not in form:
@@ -594,6 +622,10 @@ class Sandbox:
                     form.setdefault("client_id", unquote(cid))
                     form["client_secret"] = unquote(csec)
             try:
+                if form.get("grant_type") == "authorization_code":
+                    return _Reply.json(
+                        200, self._redeem(tenant, form, directory), headers=[("x-ms-request-id", req.request_id)]
+                    )
                 return _Reply.json(
                     200, self.tokens.token_response(tenant, form), headers=[("x-ms-request-id", req.request_id)]
                 )
@@ -601,9 +633,27 @@ class Sandbox:
                 return _Reply.json(e.status, e.body(), headers=[("x-ms-request-id", req.request_id)])
         return _Reply.json(404, {"error": "not_found", "error_description": f"No identity endpoint at {req.path}."})
 
+    def _issuer(self) -> str:
+        return f"{self.info.base_url}/{self._estate.tenant.id}/v2.0"
+
+    def _redeem(self, tenant: str, form: dict[str, str], directory: Any) -> dict[str, Any]:
+        """grant_type=authorization_code: the id_token, and a delegated Graph access token for the user."""
+        self.tokens.check_tenant(tenant)
+        body, user_id = self.signin.redeem(form, directory, self._issuer())
+        access = self.tokens.issue(
+            audience_uri("graph"),
+            claims={
+                "appid": form.get("client_id", ""),
+                "idtyp": "user",
+                "oid": user_id,
+                "sub": user_id,
+                "scp": "openid profile User.Read email",
+            },
+        )
+        return {**body, "access_token": access}
+
     def _openid_configuration(self, tenant: str) -> dict[str, Any]:
         base = self.info.base_url
-        tid = self._estate.tenant.id
         return {
             "token_endpoint": f"{base}/{tenant}/oauth2/v2.0/token",
             "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
@@ -613,7 +663,7 @@ class Sandbox:
             "id_token_signing_alg_values_supported": ["RS256"],
             "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
             "scopes_supported": ["openid", "profile", "email", "offline_access"],
-            "issuer": f"{base}/{tid}/v2.0",
+            "issuer": self._issuer(),
             "request_uri_parameter_supported": False,
             "userinfo_endpoint": f"{base}/oidc/userinfo",
             "authorization_endpoint": f"{base}/{tenant}/oauth2/v2.0/authorize",
@@ -621,7 +671,27 @@ class Sandbox:
             "http_logout_supported": True,
             "frontchannel_logout_supported": True,
             "end_session_endpoint": f"{base}/{tenant}/oauth2/v2.0/logout",
-            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "tid", "oid"],
+            "claims_supported": [
+                "sub",
+                "iss",
+                "cloud_instance_name",
+                "cloud_instance_host_name",
+                "cloud_graph_host_name",
+                "msgraph_host",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "acr",
+                "nonce",
+                "preferred_username",
+                "name",
+                "tid",
+                "ver",
+                "at_hash",
+                "c_hash",
+                "email",
+            ],
             "tenant_region_scope": "AS",
             "cloud_instance_name": "microsoftonline.com",
             "cloud_graph_host_name": "graph.windows.net",
@@ -883,9 +953,27 @@ def _classify(path: str) -> str:
     if low.startswith("/subscriptions") or low == "/tenants":
         return "arm"
     segs = low.strip("/").split("/")
-    if len(segs) >= 2 and (segs[-1].endswith("openid-configuration") or segs[1:] == ["oauth2", "v2.0", "token"]):
+    if len(segs) >= 2 and (segs[-1].endswith("openid-configuration") or tuple(segs[1:]) in _IDENTITY_ROUTES):
         return "identity"
     return "arm"
+
+
+# Identity paths after /{tenant}: token, sign-in (authorize, the sign-in form, logout) and the signing keys.
+_IDENTITY_ROUTES = {
+    ("oauth2", "v2.0", "token"),
+    ("oauth2", "v2.0", "authorize"),
+    ("oauth2", "v2.0", "logout"),
+    ("login",),
+    ("discovery", "v2.0", "keys"),
+}
+
+
+def _web(reply: WebReply) -> _Reply:
+    """A browser answer: no caching, no framing (as Entra's sign-in pages)."""
+    headers = [("Cache-Control", "no-store"), ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer")]
+    if reply.location is not None:
+        return _Reply(reply.status, b"", None, headers=[("Location", reply.location), *headers])
+    return _Reply(reply.status, reply.html.encode(), HTML, headers=headers)
 
 
 def _admin_error(status: int, code: str, message: str) -> _Reply:

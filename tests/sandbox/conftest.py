@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from azure.identity import ClientSecretCredential
 
 from sandbox.estate import Estate, load_estate
@@ -59,3 +60,13 @@ def prod(info: SandboxInfo) -> str:
 @pytest.fixture(scope="session")
 def dev(info: SandboxInfo) -> str:
     return info.subscriptions[1]
+
+
+@pytest.fixture(scope="session")
+def http(info: SandboxInfo) -> requests.Session:
+    """Plain HTTPS to the sandbox."""
+    session = requests.Session()
+    # Not from the environment: REQUESTS_CA_BUNDLE would override `verify`, and a proxy must not see loopback.
+    session.trust_env = False
+    session.verify = info.ca_bundle
+    return session

@@ -17,15 +17,6 @@ API = "api-version=2022-12-01"
 
 
 @pytest.fixture(scope="module")
-def http(info: SandboxInfo) -> requests.Session:
-    session = requests.Session()
-    # Not from the environment: REQUESTS_CA_BUNDLE would override `verify`, and a proxy must not see loopback.
-    session.trust_env = False
-    session.verify = info.ca_bundle
-    return session
-
-
-@pytest.fixture(scope="module")
 def arm_token(emr_sandbox: Sandbox) -> str:
     return emr_sandbox.issue_token("arm")
 

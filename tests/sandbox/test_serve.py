@@ -59,7 +59,9 @@ def test_serve_writes_info_file_and_answers_the_sdk(tmp_path: Path) -> None:
             "graph_base_url",
             "subscriptions",
             "admin_token",
+            "web_client_secrets",  # the sign-in applications' secrets for this run (appId -> secret)
         }
+        assert list(info["web_client_secrets"]) == ["5f57f493-9719-4067-82a0-99a6577277e4"]  # shoko-dashboard
         assert info["graph_base_url"] == info["base_url"] + "/v1.0"
         assert info_file.stat().st_mode & 0o777 == 0o600  # it holds the client secret
         stdout_line = proc.stdout.readline() if proc.stdout else ""
