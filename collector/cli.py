@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from collector.settings import ConfigError, Settings, load_settings, read_sandbox_info, sandbox_overrides
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # The config file of every command that takes --config, when --config is not given.
 CONFIG_ENV = "SHOKO_CONFIG"
 DEMO_ESTATE = Path(__file__).resolve().parent.parent / "sandbox" / "estates" / "hospital-emr.yaml"
@@ -47,6 +48,20 @@ def _open_ledger(settings: Settings, *, read_only: bool = False):  # type: ignor
             )
             url = DEMO_DATABASE
     return Ledger(url, read_only=read_only)
+
+
+_MAX_ID = 2**63 - 1  # the largest id either database can hold
+
+
+def _run_id(text: str) -> int:
+    """--run N: a positive run id a database can hold (a bad value is a usage error, not a traceback)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a run id (a positive whole number)") from None
+    if not 1 <= value <= _MAX_ID:
+        raise argparse.ArgumentTypeError(f"{text} is not a run id (runs are numbered from 1)")
+    return value
 
 
 def _sqlite_file(url: str) -> Path:
@@ -501,7 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="verdicts of the latest run")
     status.add_argument("--config")
     when = status.add_mutually_exclusive_group()
-    when.add_argument("--run", type=int, help="a run id instead of the latest")
+    when.add_argument("--run", type=_run_id, help="a run id instead of the latest")
     when.add_argument(
         "--as-of", metavar="DATETIME", help="the latest full run completed at or before it (ISO 8601; no offset: UTC)"
     )
@@ -529,7 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("number", type=int, help="requirement No (1–182)")
     explain.add_argument("--config")
     when = explain.add_mutually_exclusive_group()
-    when.add_argument("--run", type=int, help="a run id instead of the latest")
+    when.add_argument("--run", type=_run_id, help="a run id instead of the latest")
     when.add_argument(
         "--as-of", metavar="DATETIME", help="the latest full run completed at or before it (ISO 8601; no offset: UTC)"
     )
@@ -539,7 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
     drift = sub.add_parser("drift", help="what changed between runs: new failures, resolved, errors, verdicts")
     drift.add_argument("--config")
     drift.add_argument("--since", metavar="DATETIME", help="runs sealed at or after it (ISO 8601; no offset: UTC)")
-    drift.add_argument("--run", type=int, help="one run's events only")
+    drift.add_argument("--run", type=_run_id, help="one run's events only")
     drift.add_argument("--json", action="store_true")
     drift.add_argument("--lang", choices=("ja", "en", "both"), default="both")
     drift.set_defaults(func=cmd_drift)
@@ -553,7 +568,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     inventory = sub.add_parser("inventory", help="the resource register a run collected, with owners and regions")
     inventory.add_argument("--config")
-    inventory.add_argument("--run", type=int, help="a run id instead of the latest full run")
+    inventory.add_argument("--run", type=_run_id, help="a run id instead of the latest full run")
     inventory.add_argument("--subscription", help="one subscription id only")
     inventory.add_argument("--type", help="one resource type only, e.g. Microsoft.Compute/virtualMachines")
     inventory.add_argument("--json", action="store_true")
@@ -567,7 +582,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     accounts = sub.add_parser("accounts", help="who holds an Azure or Entra role, with type, status and scope")
     accounts.add_argument("--config")
-    accounts.add_argument("--run", type=int, help="a run id instead of the latest full run")
+    accounts.add_argument("--run", type=_run_id, help="a run id instead of the latest full run")
     accounts.add_argument("--privileged", action="store_true", help="privileged roles only")
     accounts.add_argument("--json", action="store_true")
     accounts.set_defaults(func=cmd_accounts)
@@ -608,6 +623,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.verbose)
     try:
         return int(args.func(args))
+    except KeyboardInterrupt:
+        # A collection cut short stays `running` until its lease lapses; the next collection seals it.
+        print("shoko: interrupted (Ctrl-C)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # e.g. `shoko status --json | head`: the reader left; say so once and do not print a traceback.
+        with contextlib.suppress(OSError, ValueError):  # stdout may not be a real file (tests)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("shoko: output closed early (broken pipe): the rest was not written", file=sys.stderr)
+        return EXIT_USAGE
     except ConfigError as exc:
         print(f"shoko: config error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -506,6 +506,8 @@ def load_settings(
             raise ConfigError(f"{where}: is a directory, not a config file") from None
         except OSError as exc:
             raise ConfigError(f"{where}: cannot read: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{where}: not a UTF-8 text file (byte {exc.start}): not a config file") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = f" line {mark.line + 1}" if mark else ""

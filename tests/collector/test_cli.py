@@ -6,6 +6,8 @@ import json
 import re
 import sqlite3
 
+import pytest
+
 from collector.cli import main
 from sandbox.server import Sandbox
 from storage.ledger import Ledger
@@ -194,3 +196,35 @@ def test_after_the_demo_read_commands_find_its_database_without_settings(tmp_pat
     # A configured database is never swapped for the demo's.
     monkeypatch.setenv("SHOKO_DATABASE_URL", f"sqlite:///{tmp_path}/mine.db")
     assert main(["status"]) == 2 and "no ledger database" in capsys.readouterr().err
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
+    binary = tmp_path / "config.yaml"
+    binary.write_bytes(b"\x7fELF\x02\x01\x01\x00\xd0\xff\xfe")
+    assert main(["status", "--config", str(binary)]) == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == f"shoko: config error: {binary}: not a UTF-8 text file (byte 4): not a config file"
+    )
+    for argv in (["status", "--run", "99999999999999999999"], ["explain", "86", "--run", "0"], ["drift", "--run", "x"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        assert exit_.value.code == 2, argv
+        assert "is not a run id" in capsys.readouterr().err
+
+
+def test_a_closed_pipe_and_ctrl_c_are_one_line(monkeypatch, capsys):
+    import collector.cli as cli
+
+    def closed(args):
+        raise BrokenPipeError
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "cmd_checks", closed)
+    assert main(["checks"]) == 2
+    assert capsys.readouterr().err.strip() == "shoko: output closed early (broken pipe): the rest was not written"
+    monkeypatch.setattr(cli, "cmd_checks", interrupted)
+    assert main(["checks"]) == 130
+    assert capsys.readouterr().err.strip() == "shoko: interrupted (Ctrl-C)"
