@@ -45,7 +45,8 @@ def _sign_ins(facts: FactSet) -> tuple[dict[str, str], str]:
 
 def _assignment(held: HeldRole, h: Holder) -> str:
     if h.eligible and held.source == "Entra ID":
-        return f"PIM eligible until {h.until}" if h.until else "PIM eligible (no end date)"
+        scope = f" at directory scope {h.scope}" if h.scope else ""
+        return (f"PIM eligible until {h.until}" if h.until else "PIM eligible (no end date)") + scope
     return held.how
 
 

@@ -99,6 +99,7 @@ class Holder:
     doc: Evidence | None  # its directory document, None when not found
     eligible: bool = False  # PIM-eligible for the role (Entra), not an active member
     until: str | None = None  # when that eligibility ends (None: no end)
+    scope: str | None = None  # an eligibility's directoryScopeId when narrower than the tenant ("/")
 
 
 @dataclass
@@ -152,12 +153,13 @@ class Directory:
         via: tuple[str, ...] = (),
         eligible: bool = False,
         until: str | None = None,
+        scope: str | None = None,
     ) -> None:
         """Add `principal_id` to the grant's holders, or, for a group, its members (recursively)."""
         found = self.principals.get(principal_id.lower())
         is_group = found is not None and found[0] == "groups"
         if not is_group:
-            grant.holders.append(Holder(principal_id, via, found[1] if found else None, eligible, until))
+            grant.holders.append(Holder(principal_id, via, found[1] if found else None, eligible, until, scope))
             return
         name = self.name(principal_id)
         if name in via:  # a cycle of nested groups
@@ -169,7 +171,7 @@ class Directory:
             return
         for member, ev in self.members[key]:
             grant.evidence.append(ev)
-            self.expand(grant, str(member.get("id") or ""), (*via, name), eligible, until)
+            self.expand(grant, str(member.get("id") or ""), (*via, name), eligible, until, scope)
 
 
 def _grants(facts: FactSet, thresholds: Thresholds) -> Iterator[Grant]:
@@ -222,8 +224,14 @@ def directory_role_grants(facts: FactSet, directory: Directory, wanted: set[str]
         for instance in eligible.get(template, []):
             c = instance.content
             grant.evidence.append(instance)
-            end = c.get("endDateTime")
-            directory.expand(grant, str(c.get("principalId") or ""), eligible=True, until=str(end) if end else None)
+            end, scope = c.get("endDateTime"), str(c.get("directoryScopeId") or "/")
+            directory.expand(
+                grant,
+                str(c.get("principalId") or ""),
+                eligible=True,
+                until=str(end) if end else None,
+                scope=None if scope == "/" else scope,
+            )
         if why:
             grant.unknown.append(
                 (
@@ -295,12 +303,14 @@ def all_role_grants(facts: FactSet, thresholds: Thresholds) -> list[HeldRole]:
 
 def _who(holder: Holder, directory_name: str) -> str:
     via = f" (via {' > '.join(holder.via)})" if holder.via else ""
-    return f"{directory_name}{via}{' (PIM-eligible)' if holder.eligible else ''}"
+    scope = f" at {holder.scope}" if holder.scope else ""
+    return f"{directory_name}{via}{f' (PIM-eligible{scope})' if holder.eligible else ''}"
 
 
 def _who_ja(holder: Holder, directory_name: str) -> str:
     via = f"（グループ {' > '.join(holder.via)} 経由）" if holder.via else ""
-    return f"{directory_name}{via}{'（PIM の資格のある割り当て）' if holder.eligible else ''}"
+    scope = f"、スコープ {holder.scope}" if holder.scope else ""
+    return f"{directory_name}{via}{f'（PIM の資格のある割り当て{scope}）' if holder.eligible else ''}"
 
 
 def _label(holder: Holder) -> str:

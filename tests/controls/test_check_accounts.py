@@ -168,8 +168,8 @@ def test_global_admin_missing_from_roles_is_error_and_collection_error_reported(
     assert run("global-admin-count", errors=[err]) == {}
 
 
-def eligible(iid: str, principal: str, template: str, end: str | None = None) -> Evidence:
-    doc = {"id": iid, "principalId": principal, "roleDefinitionId": template, "directoryScopeId": "/",
+def eligible(iid: str, principal: str, template: str, end: str | None = None, scope: str = "/") -> Evidence:
+    doc = {"id": iid, "principalId": principal, "roleDefinitionId": template, "directoryScopeId": scope,
            "appScopeId": None, "startDateTime": "2026-01-05T00:00:00Z", "endDateTime": end,
            "memberType": "Direct"}  # fmt: skip
     rid = f"roleManagement/directory/roleEligibilityScheduleInstances/{iid}"
@@ -222,3 +222,7 @@ def test_guest_eligible_for_a_role_not_activated_fails_under_the_builtin_name():
     ev = [eligible("e2", ADMINS, GA), group(ADMINS, "sg-admins"), members(f"groups/{ADMINS}", ITO)]
     [held] = run("role-holders-enabled", *ev, *PEOPLE).values()
     assert held.status == Status.FAIL and "ito@aozora.example (via sg-admins) (PIM-eligible)" in held.reason_en
+    # Eligible within an administrative unit only: still a holder, the scope named.
+    unit = "/administrativeUnits/1b7a4c2e-0000-4000-8000-000000000001"
+    [scoped] = run("role-holders-enabled", eligible("e3", ITO, GA, scope=unit), *PEOPLE).values()
+    assert scoped.status == Status.FAIL and f"(PIM-eligible at {unit})" in scoped.reason_en
