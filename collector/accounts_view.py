@@ -3,31 +3,51 @@ any scope the collector saw (subscription, resource group, resource, and managem
 subscription, as Role Assignments - List For Subscription returns them) and every holder of an activated Entra
 directory role, groups expanded to their members. The account list an auditor asks for under No 141 and 144.
 
-Last sign-in is not collected (users' signInActivity needs the Microsoft Graph application permission
-AuditLog.Read.All); the column says so and no check relies on it. Assignments are those active now (permanent
-ones and PIM activations in progress, each said to be permanent, time-bound or a PIM activation from its Role
-Assignment Schedule Instance) and Azure PIM-eligible assignments; Entra directory roles list their active
-members only (Entra PIM eligibility is not collected).
+Last sign-in is users' signInActivity (collected for the stale-accounts check; it needs the Microsoft Graph
+application permission AuditLog.Read.All and Entra ID P1/P2): when the read was refused the column says why,
+when it was not collected it says so, and service principals have none. Assignments are those active now
+(permanent ones and PIM activations in progress, each said to be permanent, time-bound or a PIM activation from
+its Role Assignment Schedule Instance) and PIM-eligible ones, Azure and Entra alike; an eligible holder is marked
+"PIM eligible", never counted as a permanent one. A group holding a role is expanded to its members
+(transitively), each row naming the group path ("via sg-a > sg-b").
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from controls.checks.accounts import (
-    DIRECTORY_ROLE,
-    GUESTS_CHECK,
-    HOLDERS_CHECK,
-    Directory,
-    Grant,
-    collection_of,
-)
-from controls.checks.helpers import guid_of
-from controls.checks.pim import ROLE_ASSIGNMENT_INSTANCE, ROLE_ELIGIBILITY_INSTANCE
-from controls.checks.roles import _assignment_id, _definition_guid, _Roles
-from controls.model import Evidence, FactKind, FactSet, Finding, Thresholds
+from controls.access import cause
+from controls.checks.accounts import GUESTS_CHECK, HOLDERS_CHECK, HeldRole, Holder, all_role_grants, collection_of
+from controls.checks.stale_accounts import STALE_CHECK, USER_SIGN_IN, last_sign_in
+from controls.model import CollectionError, Evidence, FactSet, Finding, Thresholds
 
-SIGN_IN_NOT_COLLECTED = "not collected (needs AuditLog.Read.All)"
+SIGN_IN_NOT_COLLECTED = "not collected"
+
+
+def _sign_ins(facts: FactSet) -> tuple[dict[str, str], str]:
+    """Last sign-in per user id (lower case), and what to show for a user without one."""
+    errors = facts.errors_for([USER_SIGN_IN])
+    if errors:
+        return {}, f"unreadable ({cause(errors[0])[1]})"
+    docs = facts.of(USER_SIGN_IN)
+    if not docs:
+        return {}, SIGN_IN_NOT_COLLECTED
+    out = {}
+    for ev in docs:
+        try:
+            at = last_sign_in(ev.content)
+        except ValueError as exc:
+            out[str(ev.content.get("id") or "").lower()] = f"unreadable ({exc})"
+            continue
+        out[str(ev.content.get("id") or "").lower()] = at.strftime("%Y-%m-%dT%H:%M:%SZ") if at else "never"
+    return out, "not in the sign-in listing"
+
+
+def _assignment(held: HeldRole, h: Holder) -> str:
+    if h.eligible and held.source == "Entra ID":
+        scope = f" at directory scope {h.scope}" if h.scope else ""
+        return (f"PIM eligible until {h.until}" if h.until else "PIM eligible (no end date)") + scope
+    return held.how
 
 
 def _kind(doc: Evidence | None) -> str:
@@ -52,70 +72,27 @@ def _flags(failed_checks: list[str], doc: dict[str, Any]) -> list[str]:
     return flags
 
 
-def _how(instance: Evidence | None) -> str:
-    """How an active Azure role assignment is held, from its PIM schedule instance."""
-    if instance is None:
-        return "active (no PIM schedule instance collected)"
-    p = instance.content.get("properties") or {}
-    kind, end = str(p.get("assignmentType") or ""), p.get("endDateTime")
-    if kind.lower() == "activated":
-        return f"PIM activation until {end}"
-    if kind.lower() == "assigned":
-        return f"time-bound until {end}" if end else "permanent"
-    return f"active (assignmentType {kind or '?'})"
-
-
-def _grants(facts: FactSet, thresholds: Thresholds) -> list[tuple[str, bool, str, Grant]]:
-    """(source, privileged, how held, grant) for every Azure role assignment, PIM eligibility and directory role."""
-    directory = Directory(facts)
-    roles = _Roles(facts)
-    privileged = roles.privileged(thresholds)
-    instances = {str(i.content.get("name") or "").lower(): i for i in facts.of(ROLE_ASSIGNMENT_INSTANCE)}
-    out: list[tuple[str, bool, str, Grant]] = []
-    seen: set[str] = set()
-    for a in facts.of(FactKind.ROLE_ASSIGNMENT):
-        if _assignment_id(a) in seen:
-            continue
-        seen.add(_assignment_id(a))
-        guid = _definition_guid(a)
-        role = roles.get(guid, a.scope)[0] if guid in roles else guid
-        p = a.content.get("properties") or {}
-        grant = Grant(str(a.content.get("id") or a.resource_id), role, str(p.get("scope") or a.scope), [a])
-        directory.expand(grant, str(p.get("principalId") or ""))
-        how = _how(instances.get(str(a.content.get("name") or "").lower()))
-        out.append(("Azure RBAC", guid in privileged, how, grant))
-    for e in facts.of(ROLE_ELIGIBILITY_INSTANCE):
-        p = e.content.get("properties") or {}
-        guid = guid_of(p.get("roleDefinitionId"))
-        role = roles.get(guid, e.scope)[0] if guid in roles else guid
-        grant = Grant(str(e.content.get("id") or e.resource_id), role, str(p.get("scope") or e.scope), [e])
-        directory.expand(grant, str(p.get("principalId") or ""))
-        end = p.get("endDateTime")
-        out.append(("Azure RBAC", guid in privileged, f"PIM eligible until {end}" if end else "PIM eligible", grant))
-    wanted = {r.lower() for r in thresholds.privileged_directory_roles}
-    for ev in facts.of(DIRECTORY_ROLE):
-        name = str(ev.content.get("displayName") or ev.resource_id)
-        grant = Grant(ev.resource_id, name, "Entra ID (tenant)", [ev])
-        key = ev.resource_id.lower()
-        if key not in directory.members:
-            grant.unknown.append(directory.missing(key, f"{name} のメンバー", f"the members of {name}"))
-        for member, _ in directory.members.get(key, []):
-            directory.expand(grant, str(member.get("id") or ""))
-        out.append(("Entra ID", name.lower() in wanted, "active member", grant))
-    return out
-
-
-def account_rows(evidence: list[Evidence], findings: list[Finding], thresholds: Thresholds) -> list[dict[str, Any]]:
-    """One row per (holder, role, scope), sorted by holder then role."""
-    facts = FactSet(list(evidence))
+def account_rows(
+    evidence: list[Evidence],
+    findings: list[Finding],
+    thresholds: Thresholds,
+    errors: list[CollectionError] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per (holder, role, scope), sorted by holder then role; `errors` are the run's collection errors
+    (a refused sign-in read shows as such)."""
+    facts = FactSet(list(evidence), list(errors or []))
     failed: dict[str, list[str]] = {}
     for f in findings:
         if f.check_id in (HOLDERS_CHECK, GUESTS_CHECK) and str(f.status) == "fail":
             failed.setdefault(f.resource_id.lower(), []).append(f.check_id)
+    stale = {f.resource_id.lower() for f in findings if f.check_id == STALE_CHECK and str(f.status) == "fail"}
+    sign_ins, otherwise = _sign_ins(facts)
     rows = []
-    for source, privileged, how, grant in _grants(facts, thresholds):
+    for held in all_role_grants(facts, thresholds):
+        grant = held.grant
         for h in grant.holders:
             doc = h.doc.content if h.doc is not None else {}
+            is_user = h.doc is not None and collection_of(h.doc) == "users"
             rows.append(
                 {
                     "principal_id": h.principal_id,
@@ -125,14 +102,16 @@ def account_rows(evidence: list[Evidence], findings: list[Finding], thresholds: 
                     "enabled": doc.get("accountEnabled"),
                     "user_type": doc.get("userType"),
                     "created": doc.get("createdDateTime"),
-                    "last_sign_in": SIGN_IN_NOT_COLLECTED,
-                    "source": source,
+                    "last_sign_in": sign_ins.get(h.principal_id.lower(), otherwise) if is_user else None,
+                    "source": held.source,
                     "role": grant.role,
-                    "privileged": privileged,
+                    "privileged": held.privileged,
                     "scope": grant.where,
                     "via_groups": list(h.via),
-                    "assignment": how,
-                    "flags": _flags(failed.get(grant.resource_id.lower(), []), doc),
+                    "assignment": _assignment(held, h),
+                    "eligible": h.eligible,
+                    "flags": _flags(failed.get(grant.resource_id.lower(), []), doc)
+                    + ([STALE_CHECK] if is_user and f"users/{h.principal_id}".lower() in stale else []),
                     "grant_id": grant.resource_id,
                 }
             )
@@ -147,12 +126,13 @@ def account_rows(evidence: list[Evidence], findings: list[Finding], thresholds: 
                     "user_type": None,
                     "created": None,
                     "last_sign_in": None,
-                    "source": source,
+                    "source": held.source,
                     "role": grant.role,
-                    "privileged": privileged,
+                    "privileged": held.privileged,
                     "scope": grant.where,
                     "via_groups": [],
-                    "assignment": how,
+                    "assignment": held.how,
+                    "eligible": None,
                     "flags": [],
                     "grant_id": grant.resource_id,
                 }
@@ -189,9 +169,9 @@ def accounts_text(rows: list[dict[str, Any]]) -> str:
     privileged = sum(1 for items in by_holder.values() if any(x["privileged"] for x in items))
     disabled = sum(1 for r in holders if r["enabled"] is False)
     guests = sum(1 for r in holders if str(r["user_type"] or "").lower() == "guest")
+    eligible = sum(1 for r in rows if r["eligible"])
     lines.append(
         f"{len(holders)} principals hold {len(rows)} role grants; {privileged} hold a privileged role (*); "
-        f"{disabled} disabled, {guests} guests. Last sign-in: {SIGN_IN_NOT_COLLECTED}. "
-        "Entra directory roles: active members only (PIM eligibility for them is not collected)."
+        f"{disabled} disabled, {guests} guests; {eligible} grants are PIM-eligible (not active until activated)."
     )
     return "\n".join(lines)

@@ -443,7 +443,9 @@ def cmd_accounts(args: argparse.Namespace) -> int:
         run = ledger.run(args.run) if args.run is not None else ledger.latest_run(full_only=True)
         if run is None:
             return _no_run()
-        rows = account_rows(ledger.evidence(run.id), ledger.findings(run.id), settings.thresholds)
+        rows = account_rows(
+            ledger.evidence(run.id), ledger.findings(run.id), settings.thresholds, ledger.collection_errors(run.id)
+        )
     finally:
         ledger.close()
     if args.privileged:

@@ -456,6 +456,11 @@ def _validate(s: Settings, where: str) -> None:
         )
     if not s.thresholds.pim_required_roles or not all(r.strip() for r in s.thresholds.pim_required_roles):
         raise ConfigError(f"{where}: key 'thresholds.pim_required_roles': must list role names, e.g. [Owner]")
+    if not 1 <= s.thresholds.stale_account_days <= 3650:
+        raise ConfigError(
+            f"{where}: key 'thresholds.stale_account_days': {s.thresholds.stale_account_days} must be 1 to 3650 "
+            "days, e.g. 90"
+        )
     for principal in s.thresholds.pim_permanent_allowed:
         if not re.fullmatch(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}", principal):
             raise ConfigError(

@@ -18,9 +18,11 @@ _DENIED_ACTION = re.compile(r"perform action '([^']+)'", re.IGNORECASE)
 _UNREGISTERED_NAMESPACE = re.compile(r"namespace '([^']+)'", re.IGNORECASE)
 
 
-# A Graph 403 names no permission; a fetcher of a read that needs an optional one appends
-# "(needs Microsoft Graph application permission Policy.Read.All)" to the error message.
+# A Graph 403 names no permission, or names it in its own words; a fetcher of a read that needs an optional one
+# appends "(needs Microsoft Graph application permission Policy.Read.All)" to the error message, and
+# "(needs Microsoft Entra ID P2)" when the tenant's edition lacks the feature (collector.fetchers.graph_reads).
 _GRAPH_PERMISSION = re.compile(r"needs Microsoft Graph application permission ([A-Za-z]+(?:\.[A-Za-z]+)+)")
+_ENTRA_LICENCE = re.compile(r"needs Microsoft Entra ID (P1 or P2|P1|P2)")
 
 
 def cause(err: CollectionError) -> tuple[str, str]:
@@ -43,13 +45,20 @@ def cause(err: CollectionError) -> tuple[str, str]:
             f"{code}: サブスクリプションにリソースプロバイダー {name} が登録されていません",
             f"{code}: resource provider {name} is not registered in the subscription",
         )
+    licence = _ENTRA_LICENCE.search(message)
+    if licence:
+        return (
+            f"{code}: この読み取りには Microsoft Entra ID {licence.group(1)} が必要ですが、"
+            "テナントにライセンスがありません",
+            f"{code}: this read needs Microsoft Entra ID {licence.group(1)}, which the tenant is not licensed for",
+        )
+    named = _GRAPH_PERMISSION.search(message)
+    if named:  # a fetcher of an optional read says which permission it needs, whatever Graph's code
+        return (
+            f"{code}: アプリケーションに Microsoft Graph のアプリケーション権限 {named.group(1)} がありません",
+            f"{code}: the application lacks the Microsoft Graph application permission {named.group(1)}",
+        )
     if err.code == "Authorization_RequestDenied":
-        named = _GRAPH_PERMISSION.search(message)
-        if named:  # a fetcher of an optional read says which permission it needs
-            return (
-                f"{code}: アプリケーションに Microsoft Graph のアプリケーション権限 {named.group(1)} がありません",
-                f"{code}: the application lacks the Microsoft Graph application permission {named.group(1)}",
-            )
         return (
             f"{code}: アプリケーションに Microsoft Graph の読み取り権限（Directory.Read.All 等）がありません",
             f"{code}: the application lacks the Microsoft Graph read permission (Directory.Read.All or the one "

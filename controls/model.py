@@ -272,6 +272,9 @@ class Thresholds:
     # and the principal object ids exempt from it (emergency-access accounts).
     pim_required_roles: tuple[str, ...] = ("Owner", "User Access Administrator")
     pim_permanent_allowed: tuple[str, ...] = ()
+    # An enabled user holding a role who has not signed in for more than this many days (or never has, and was
+    # created longer ago) fails stale-accounts.
+    stale_account_days: int = 90
 
     # -- Local and shared admin accounts
     # Administrator names that are defaults or shared by convention (check admin-names-not-default): a VM's

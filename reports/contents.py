@@ -157,7 +157,8 @@ def build_bundle(
 
     run_findings = ledger.findings(run.id)
     thresholds = thresholds or Thresholds()
-    files["accounts.json"] = _json({"run": run.id, "accounts": account_rows(evidence, run_findings, thresholds)})
+    accounts = account_rows(evidence, run_findings, thresholds, ledger.collection_errors(run.id))
+    files["accounts.json"] = _json({"run": run.id, "accounts": accounts})
     files["inventory.json"] = _json(
         {"run": run.id, "resources": inventory_rows(evidence, run_findings, thresholds.owner_tag)}
     )

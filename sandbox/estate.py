@@ -40,6 +40,8 @@ DIRECTORY_COLLECTIONS: dict[str, str] = {
     "conditionalAccessPolicies": "identity/conditionalAccess/policies",
     "domains": "domains",
     "groupSettings": "groupSettings",
+    # Entra PIM: who is eligible for which directory role (unifiedRoleEligibilityScheduleInstance).
+    "roleEligibilityScheduleInstances": "roleManagement/directory/roleEligibilityScheduleInstances",
 }
 DIRECTORY_SINGLETONS: dict[str, str] = {
     "authorizationPolicy": "policies/authorizationPolicy",
@@ -116,12 +118,20 @@ class EstateError(ValueError):
     """An estate file that cannot be served. str() is one line: file, document, problem."""
 
 
+# Microsoft Entra ID editions a tenant may declare (`tenant.license`): sign-in activity needs P1 or P2,
+# Privileged Identity Management (role eligibility) P2.
+ENTRA_LICENSES = ("Free", "P1", "P2")
+
+
 @dataclass(frozen=True)
 class Tenant:
     id: str
     display_name: str
     default_domain: str
     client_id: str  # the application the sandbox issues tokens to
+    license: str = "P2"
+    # The Microsoft Graph application permissions granted to the client; None: every one it asks for.
+    graph_permissions: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -345,17 +355,28 @@ class _Builder:
         tid = t.get("id")
         if not isinstance(tid, str) or not GUID_RE.match(tid):
             raise self.fail("tenant", f"id must be a GUID, got {tid!r}")
+        allowed = ("id", "displayName", "defaultDomain", "clientId", "license", "graphPermissions")
         for key in t:
-            if key not in ("id", "displayName", "defaultDomain", "clientId"):
-                raise self.fail("tenant", f"unknown key {key!r} (allowed: id, displayName, defaultDomain, clientId)")
+            if key not in allowed:
+                raise self.fail("tenant", f"unknown key {key!r} (allowed: {', '.join(allowed)})")
         client_id = t.get("clientId") or str(uuid.uuid5(_CLIENT_NS, tid.lower()))
         if not isinstance(client_id, str) or not GUID_RE.match(client_id):
             raise self.fail("tenant", f"clientId must be a GUID, got {client_id!r}")
+        license_ = t.get("license", "P2")
+        if license_ not in ENTRA_LICENSES:
+            raise self.fail("tenant", f"license must be one of {', '.join(ENTRA_LICENSES)}, got {license_!r}")
+        permissions = t.get("graphPermissions")
+        if permissions is not None and (
+            not isinstance(permissions, list) or not all(isinstance(p, str) and p for p in permissions)
+        ):
+            raise self.fail("tenant", "graphPermissions must be a list of permission names, e.g. [Directory.Read.All]")
         return Tenant(
             id=tid,
             display_name=str(t.get("displayName") or "Sandbox tenant"),
             default_domain=str(t.get("defaultDomain") or "sandbox.onmicrosoft.com"),
             client_id=client_id,
+            license=license_,
+            graph_permissions=None if permissions is None else tuple(permissions),
         )
 
     def subscriptions(self, subs: Any, tenant: Tenant) -> tuple[dict[str, Any], ...]:
@@ -546,6 +567,14 @@ class _Builder:
             for m in mem:
                 if m.lower() not in all_ids:
                     raise self.fail(f"directory.{key} ({oid})", f"member {m} is not a user, group or service principal")
+        for n, obj in enumerate(collections["roleEligibilityScheduleInstances"]):
+            principal = str(obj.get("principalId") or "")
+            if principal.lower() not in all_ids or not GUID_RE.match(str(obj.get("roleDefinitionId") or "")):
+                raise self.fail(
+                    f"directory.roleEligibilityScheduleInstances[{n}] ({obj['id']})",
+                    "needs a principalId naming a user, group or service principal and a roleDefinitionId (the "
+                    "role's template id, a GUID)",
+                )
         by_id = {str(doc["id"]).lower(): (key, doc) for key in _PRINCIPAL_TYPES for doc in collections.get(key, ())}
         assignments = {
             str(sp["id"]).lower(): self.app_role_assignments(where, sp, items, by_id, collections)

@@ -3,12 +3,15 @@
 Served: /users, /groups, /servicePrincipals, /applications, /directoryRoles, /domains, /organization,
 /identity/conditionalAccess/policies, /groupSettings, each `{collection}/{id}`, `/groups/{id}/members`,
 `/directoryRoles/{id}/members`, `/policies/authorizationPolicy`,
-`/policies/identitySecurityDefaultsEnforcementPolicy`, and the app role assignments:
-`/servicePrincipals/{id}/appRoleAssignedTo` (who holds the application's roles) and
+`/policies/identitySecurityDefaultsEnforcementPolicy`, `/roleManagement/directory/roleEligibilityScheduleInstances`,
+and the app role assignments: `/servicePrincipals/{id}/appRoleAssignedTo` (who holds the application's roles) and
 `/users/{id}/appRoleAssignments`, `/groups/{id}/appRoleAssignments` (what a principal holds directly).
 
 Like Graph, `/users` returns only the default property set unless `$select` names more; properties such
 as `accountEnabled`, `userType`, `createdDateTime` and `signInActivity` must be selected.
+
+Reads that need more than Directory.Read.All are refused as Graph refuses them when the estate's tenant lacks
+the permission (`tenant.graphPermissions`) or the Entra ID edition (`tenant.license`), see `refuse`.
 """
 
 from __future__ import annotations
@@ -18,7 +21,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox.arm import FilterError, dotted, filter_docs
-from sandbox.estate import DIRECTORY_COLLECTIONS, DIRECTORY_SINGLETONS, MEMBER_COLLECTIONS, ODATA_TYPES, Directory
+from sandbox.estate import (
+    DIRECTORY_COLLECTIONS,
+    DIRECTORY_SINGLETONS,
+    MEMBER_COLLECTIONS,
+    ODATA_TYPES,
+    Directory,
+    Tenant,
+)
 
 # Graph's default properties for a user when no $select is given.
 USER_DEFAULT_PROPERTIES = (
@@ -67,6 +77,72 @@ def check_options(query: Mapping[str, str]) -> None:
     for key in query:
         if key.startswith("$") and key.lower() not in _SUPPORTED_OPTIONS:
             raise GraphError(400, "Request_UnsupportedQuery", f"The sandbox does not support the {key} query option.")
+
+
+# Application permissions any of which grants a read (least privileged first), as Microsoft Graph's
+# permission tables list them.
+_ELIGIBILITY_PERMISSIONS = (
+    "RoleEligibilitySchedule.Read.Directory",
+    "RoleManagement.Read.Directory",
+    "RoleEligibilitySchedule.ReadWrite.Directory",
+    "RoleManagement.ReadWrite.Directory",
+)
+_POLICY_PERMISSIONS = ("Policy.Read.All", "Policy.ReadWrite.ConditionalAccess")
+
+
+def _granted(tenant: Tenant, *permissions: str) -> bool:
+    if tenant.graph_permissions is None:
+        return True
+    held = {p.lower() for p in tenant.graph_permissions}
+    return any(p.lower() in held for p in permissions)
+
+
+def refuse(tenant: Tenant, rel: str, query: Mapping[str, str]) -> None:
+    """Raise the error Graph answers when the client lacks the permission or the tenant the edition a read
+    needs. The codes and messages are Graph's own:
+
+    - `signInActivity` on /users (`$select` or `$filter`): without an Entra ID P1/P2 licence, 403
+      Authentication_RequestFromNonPremiumTenantOrB2CTenant; without AuditLog.Read.All, 403
+      Authentication_MSGraphPermissionMissing.
+    - /roleManagement/directory/roleEligibility*: without one of _ELIGIBILITY_PERMISSIONS, 403 UnknownError
+      whose message is the PIM service's JSON (errorCode PermissionScopeNotGranted); without Entra ID P2,
+      400 AadPremiumLicenseRequired.
+    - /identity/conditionalAccess/policies and the security-defaults policy without Policy.Read.All: 403
+      Authorization_RequestDenied.
+    """
+    low = "/".join(s for s in rel.strip("/").split("/") if s).lower()
+    asked = f"{query.get('$select') or ''},{query.get('$filter') or ''}".lower()
+    if (low == "users" or low.startswith("users/")) and "signinactivity" in asked:
+        if tenant.license == "Free":
+            raise GraphError(
+                403,
+                "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+                "Neither tenant is B2C or tenant doesn't have premium license",
+            )
+        if not _granted(tenant, "AuditLog.Read.All"):
+            raise GraphError(
+                403,
+                "Authentication_MSGraphPermissionMissing",
+                "Calling principal does not have required MSGraph permissions AuditLog.Read.All",
+            )
+    if low.startswith("rolemanagement/directory/roleeligibility"):
+        if not _granted(tenant, *_ELIGIBILITY_PERMISSIONS):
+            scopes = ",".join(_ELIGIBILITY_PERMISSIONS)
+            raise GraphError(
+                403,
+                "UnknownError",
+                '{"errorCode":"PermissionScopeNotGranted","message":"Authorization failed due to missing '
+                f'permission scope {scopes}.","instanceAnnotations":[]}}',
+            )
+        if tenant.license != "P2":
+            raise GraphError(
+                400,
+                "AadPremiumLicenseRequired",
+                "The tenant needs to have Microsoft Entra ID P2 or Microsoft Entra ID Governance license.",
+            )
+    policies = ("identity/conditionalaccess/policies", "policies/identitysecuritydefaultsenforcementpolicy")
+    if low.startswith(policies) and not _granted(tenant, *_POLICY_PERMISSIONS):
+        raise GraphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
 
 
 def read(directory: Directory, rel: str, query: Mapping[str, str]) -> GraphResult:

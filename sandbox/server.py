@@ -913,7 +913,8 @@ class Sandbox:
             query = {k: v for k, v in req.query_pairs}
             rel = req.path[len("/v1.0") :]
             with self._estate_lock:
-                directory = self._estate.directory
+                directory, tenant = self._estate.directory, self._estate.tenant
+            graphmod.refuse(tenant, rel, query)
             result = graphmod.read(directory, rel, query)
             context = f"{self.info.graph_base_url}/$metadata#{result.context}"
             if result.item is not None:

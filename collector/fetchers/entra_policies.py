@@ -17,16 +17,9 @@ Raw JSON is kept as evidence, as in collector.fetchers.entra; `$select` names on
 from __future__ import annotations
 
 import asyncio
-import json
-from dataclasses import dataclass
-from typing import Any
 
-from kiota_abstractions.api_error import APIError
-from kiota_http.middleware.options import HeadersInspectionHandlerOption
-from msgraph.generated.models.o_data_errors.o_data_error import ODataError
-
-from collector.fetchers.base import MAX_PAGES, FetchContext, Fetcher, InvalidResponseError, PagingLoopError
-from collector.fetchers.entra import graph_client
+from collector.fetchers.base import FetchContext, Fetcher
+from collector.fetchers.graph_reads import Read, collect
 
 DOMAIN = "entra_domain"
 USER_PASSWORD_POLICY = "entra_user_password_policy"
@@ -35,15 +28,6 @@ CONDITIONAL_ACCESS_POLICY = "conditional_access_policy"
 SECURITY_DEFAULTS = "security_defaults_policy"
 
 POLICY_PERMISSION = "Policy.Read.All"
-
-
-@dataclass(frozen=True)
-class Read:
-    kind: str
-    path: str  # under /v1.0, with its query
-    id_prefix: str  # evidence resource id: f"{id_prefix}/{id}" (a singleton: id_prefix alone)
-    permission: str | None = None  # an optional Graph application permission the read needs
-    singleton: bool = False
 
 
 READS = (
@@ -66,70 +50,8 @@ READS = (
 )
 
 
-class GraphReadError(Exception):
-    """A refused or failed Graph read, with Graph's error code; names the optional permission on a 403."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def _graph_error(exc: APIError, read: Read) -> GraphReadError:
-    status = getattr(exc, "response_status_code", None)
-    error = getattr(exc, "error", None)
-    code = getattr(error, "code", None) or f"HTTP {status}"
-    message = getattr(error, "message", None) or str(exc).splitlines()[0]
-    message = f"{message} (HTTP {status}, GET /{read.path.split('?')[0]})"
-    if status == 403 and read.permission:
-        message += f" (needs Microsoft Graph application permission {read.permission})"
-    return GraphReadError(code, message)
-
-
-async def _collect(ctx: FetchContext) -> None:
-    client, adapter, http = graph_client(ctx)
-    base = ctx.azure.graph_base_url.rstrip("/")
-    try:
-        for read in READS:
-            try:
-                await _read(ctx, client, adapter, base, read)
-            except APIError as exc:
-                ctx.sink.error(read.kind, ctx.fetcher.name, ctx.scope, _graph_error(exc, read))
-            except (InvalidResponseError, PagingLoopError) as exc:
-                ctx.sink.error(read.kind, ctx.fetcher.name, ctx.scope, exc)
-    finally:
-        await http.aclose()
-
-
-async def _read(ctx: FetchContext, client: Any, adapter: Any, base: str, read: Read) -> None:
-    builder = client.domains  # any request builder: the URL is given whole
-    request = builder.with_url(f"{base}/{read.path}").to_get_request_information()
-    seen: set[str] = set()
-    while True:
-        headers = HeadersInspectionHandlerOption(inspect_request_headers=False, inspect_response_headers=True)
-        request.add_request_options([headers])
-        raw = await adapter.send_primitive_async(request, "bytes", {"XXX": ODataError})
-        request_id = next(iter(headers.response_headers.try_get("request-id") or []), None)
-        try:
-            body = json.loads(raw or b"{}")
-        except ValueError as exc:
-            raise InvalidResponseError(f"Graph {read.path.split('?')[0]} is not valid JSON ({exc})") from None
-        if not isinstance(body, dict):
-            raise InvalidResponseError(f"Graph {read.path.split('?')[0]} is not a JSON object")
-        docs = [body] if read.singleton else body.get("value", [])
-        for doc in docs:
-            rid = read.id_prefix if read.singleton else f"{read.id_prefix}/{doc.get('id', '')}"
-            ctx.record_document(read.kind, doc, resource_id=rid, api_version="v1.0", request_id=request_id)
-        next_link = None if read.singleton else body.get("@odata.nextLink")
-        if not next_link:
-            return
-        if next_link in seen or len(seen) >= MAX_PAGES:
-            raise PagingLoopError(f"@odata.nextLink repeats or exceeds {MAX_PAGES} pages: {next_link}")
-        seen.add(next_link)
-        request = builder.with_url(next_link).to_get_request_information()
-
-
 def _run(ctx: FetchContext) -> None:
-    asyncio.run(_collect(ctx))
+    asyncio.run(collect(ctx, READS))
 
 
 FETCHER = Fetcher(

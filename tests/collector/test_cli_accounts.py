@@ -31,11 +31,20 @@ def test_accounts_lists_azure_and_entra_role_holders_with_groups_expanded(collec
     sato = by["kenichi.sato@aozora-medical.example"]
     assert any(r["via_groups"] == ["sg-emr-platform-admins"] and r["role"] == "Owner" for r in sato)
     assert any(r["source"] == "Entra ID" and r["role"] == "Global Administrator" and not r["flags"] for r in sato)
-    # Every role, not only privileged ones; service principals typed as such; sign-in honestly not collected.
+    # Every role, not only privileged ones; service principals typed as such, with no user sign-in.
     collector = by["shoko-evidence-collector"]
     assert {r["role"] for r in collector} == {"Reader"} and not any(r["privileged"] for r in collector)
-    assert collector[0]["type"] == "service principal"
-    assert all(r["last_sign_in"] == "not collected (needs AuditLog.Read.All)" for r in rows)
+    assert collector[0]["type"] == "service principal" and collector[0]["last_sign_in"] is None
+    # Last sign-in from signInActivity; the stale operations engineer (A4) is flagged on every role he holds.
+    assert all(r["last_sign_in"][:2] == "20" for r in rows if r["type"] == "user")
+    watanabe = by["naoki.watanabe@aozora-medical.example"]
+    assert watanabe and all("stale-accounts" in r["flags"] for r in watanabe)
+    assert not any("stale-accounts" in r["flags"] for r in sato)
+    # Entra PIM: eligible for Global Administrator, marked eligible, not an active member.
+    [tanaka_ga] = [r for r in by["yuki.tanaka@aozora-medical.example"] if r["role"] == "Global Administrator"]
+    assert tanaka_ga["eligible"] is True and tanaka_ga["privileged"] is True
+    assert tanaka_ga["assignment"] == "PIM eligible until 2027-03-31T00:00:00Z"
+    assert not any(r["eligible"] for r in sato if r["source"] == "Entra ID")
 
     assert main(["accounts", "--json", "--privileged"]) == 0
     privileged = json.loads(capsys.readouterr().out)["accounts"]
@@ -48,7 +57,10 @@ def test_accounts_lists_azure_and_entra_role_holders_with_groups_expanded(collec
     assert "DISABLED 無効" in head and "created 作成 2024-06-03T00:48:30Z" in head
     line = next(x for x in out.splitlines() if "rg-emr-prod-data" in x and "FAIL role-holders-enabled" in x)
     assert "Owner" in line
-    assert "1 disabled, 1 guests" in out and "active members only" in out
+    assert "1 disabled, 1 guests" in out and "grants are PIM-eligible" in out
+    assert "Global Administrator  @ Entra ID (tenant)  (PIM eligible until 2027-03-31T00:00:00Z)" in out
+    head = next(x for x in out.splitlines() if x.startswith("naoki.watanabe@"))
+    assert "last sign-in 最終サインイン 20" in head
     bg = next(x for x in out.splitlines() if x.startswith("  * Azure RBAC  Owner  @ " + PROD + "  (permanent)"))
     assert bg
 

@@ -166,3 +166,63 @@ def test_global_admin_missing_from_roles_is_error_and_collection_error_reported(
                           "Insufficient privileges", 403, None, AT)  # fmt: skip
     # Nothing judged without the roles (never a pass); the engine reports the collection error itself.
     assert run("global-admin-count", errors=[err]) == {}
+
+
+def eligible(iid: str, principal: str, template: str, end: str | None = None, scope: str = "/") -> Evidence:
+    doc = {"id": iid, "principalId": principal, "roleDefinitionId": template, "directoryScopeId": scope,
+           "appScopeId": None, "startDateTime": "2026-01-05T00:00:00Z", "endDateTime": end,
+           "memberType": "Direct"}  # fmt: skip
+    rid = f"roleManagement/directory/roleEligibilityScheduleInstances/{iid}"
+    return Evidence("directory_role_eligibility", "test", "tenant", rid, "v1.0", None, AT, doc)
+
+
+ELIGIBILITY_REFUSED = CollectionError(
+    "directory_role_eligibility", "entra.role_eligibility", "tenant", "AadPremiumLicenseRequired",
+    "The tenant needs to have Microsoft Entra ID P2 or Microsoft Entra ID Governance license. (HTTP 400, GET "
+    "/roleManagement/directory/roleEligibilityScheduleInstances) (needs Microsoft Entra ID P2)", None, None, AT,
+)  # fmt: skip
+
+
+def test_global_admin_counts_eligible_holders_once_beside_active_ones():
+    ev = [role(GA_ID, "Global Administrator", GA), members(f"directoryRoles/{GA_ID}", SATO, BG),
+          eligible("e1", SATO, GA), eligible("e2", "u1", GA), eligible("e3", "u2", GA)]  # fmt: skip
+    people = [*PEOPLE, user("u1", "u1"), user("u2", "u2")]
+    f = run("global-admin-count", *ev, *people)[GA_ID[:8]]
+    # sato is active and eligible: counted once, as active; u1 and u2 only eligible.
+    assert (
+        f.status == Status.PASS and "4 holders (bg@aozora.example, sato@aozora.example; PIM-eligible 2" in f.reason_en
+    )
+    assert "PIM の資格のある割り当て 2 名" in f.reason_ja
+    over = run("global-admin-count", *ev, eligible("e4", "u3", GA), *people, user("u3", "u3"))[GA_ID[:8]]
+    assert over.status == Status.FAIL and "5 holders" in over.reason_en
+
+
+def test_eligibility_not_collected_leaves_directory_roles_unknown_never_pass():
+    ev = [role(GA_ID, "Global Administrator", GA), members(f"directoryRoles/{GA_ID}", SATO, BG)]
+    f = run("global-admin-count", *ev, *PEOPLE, errors=[ELIGIBILITY_REFUSED])[GA_ID[:8]]
+    assert f.status == Status.ERROR and "needs Microsoft Entra ID P2" in f.reason_en, f.reason_en
+    assert "the PIM-eligible holders of Global Administrator could not be collected" in f.reason_en
+    enabled = run("role-holders-enabled", *ev, assignment(1, OWNER, SATO), *PEOPLE, errors=[ELIGIBILITY_REFUSED])
+    assert enabled[GA_ID[:8]].status == Status.ERROR
+    assert enabled["00000001"].status == Status.PASS  # Azure roles are judged as before
+    # Known holders over the limit fail whatever the eligible ones are.
+    many = [user(f"u{i}", f"u{i}") for i in range(5)]
+    ev = [role(GA_ID, "Global Administrator", GA), members(f"directoryRoles/{GA_ID}", *[f"u{i}" for i in range(5)])]
+    assert run("global-admin-count", *ev, *many, errors=[ELIGIBILITY_REFUSED])[GA_ID[:8]].status == Status.FAIL
+
+
+def test_guest_eligible_for_a_role_not_activated_fails_under_the_builtin_name():
+    pra = "e8611ab8-c189-46e8-94e1-60213ab1f814"
+    f = run("privileged-roles-no-guests", eligible("e1", VENDOR, pra, "2027-01-01T00:00:00Z"), *PEOPLE)
+    [finding] = f.values()
+    assert finding.resource_id == f"roleManagement/directory/roleDefinitions/{pra}"
+    assert finding.status == Status.FAIL and "Privileged Role Administrator" in finding.reason_en
+    assert "yamamoto@aozora.example (PIM-eligible)" in finding.reason_en
+    # An eligible group is expanded: its disabled member fails role-holders-enabled.
+    ev = [eligible("e2", ADMINS, GA), group(ADMINS, "sg-admins"), members(f"groups/{ADMINS}", ITO)]
+    [held] = run("role-holders-enabled", *ev, *PEOPLE).values()
+    assert held.status == Status.FAIL and "ito@aozora.example (via sg-admins) (PIM-eligible)" in held.reason_en
+    # Eligible within an administrative unit only: still a holder, the scope named.
+    unit = "/administrativeUnits/1b7a4c2e-0000-4000-8000-000000000001"
+    [scoped] = run("role-holders-enabled", eligible("e3", ITO, GA, scope=unit), *PEOPLE).values()
+    assert scoped.status == Status.FAIL and f"(PIM-eligible at {unit})" in scoped.reason_en

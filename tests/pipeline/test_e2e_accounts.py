@@ -25,6 +25,7 @@ from tests.pipeline.test_e2e_roles import (
     definition,
     group,
     service_principal,
+    signed_in,
     user,
 )
 
@@ -36,6 +37,7 @@ ITO = "0b9d3b61-2f4e-4c0a-9f61-7d3c2a1b0e58"  # left the company: disabled
 VENDOR = "68595f9e-5864-4a78-93e5-04730311d3af"  # maintenance vendor, B2B guest
 DEPLOY_SP = "7a8214db-a434-4ad0-9c74-17dec277ef3b"
 GA_ID = "5ceab56a-6280-402f-89c6-2afbf30042ef"
+GA_TEMPLATE = "62e90394-69f5-4237-9190-012177145e10"
 USER_ADMIN_ID = "cc408e0c-b29c-4daa-8743-70bc7fd38b44"
 GLOBAL_READER_ID = "3660295a-9bab-4722-a9b9-f20f48b1b3ef"
 
@@ -264,3 +266,107 @@ def test_global_admin_limit_from_config(judge):
     assert judged.verdict(145) == Status.FAIL
     allowed = judged.findings(PIM)[f"/subscriptions/{PROD}"]
     assert allowed.status == Status.PASS and "1 eligible" in allowed.reason_en, allowed.reason_en
+
+
+STALE = "stale-accounts"
+SECURITY_ADMIN = "194ae4cb-b126-40b2-bd5b-6091b380977d"
+PRIVILEGED_ROLE_ADMIN = "e8611ab8-c189-46e8-94e1-60213ab1f814"
+
+
+def entra_eligible(iid: str, principal: str, template: str, end: str | None = None) -> dict[str, Any]:
+    """A unifiedRoleEligibilityScheduleInstance as GET /roleManagement/directory/roleEligibilityScheduleInstances
+    returns it (Graph v1.0 docs' example)."""
+    return {"id": iid, "principalId": principal, "roleDefinitionId": template, "directoryScopeId": "/",
+            "appScopeId": None, "startDateTime": "2026-01-05T00:00:00Z", "endDateTime": end, "memberType": "Direct",
+            "roleEligibilityScheduleId": "77f71919-62f3-4d0c-9f88-0a0391b665cd"}  # fmt: skip
+
+
+# Suzuki last signed in 200 days ago and is eligible for Global Administrator; the vendor never signed in;
+# Ito (disabled) is eligible for Privileged Role Administrator, a role nobody holds actively (so not in
+# /directoryRoles); sg-platform-admins is eligible for Security Administrator.
+PIM_DIRECTORY = {
+    **DIRECTORY,
+    "users": [
+        _user(SATO, "kenichi.sato@clinic.example", "佐藤 健一 (Kenichi Sato)"),
+        _user(SUZUKI, "misaki.suzuki@clinic.example", "鈴木 美咲 (Misaki Suzuki)",
+              signInActivity=signed_in("${now-200d}")),
+        _user(BREAK_GLASS, "breakglass01@clinic.example", "Break Glass 01"),
+        _user(ITO, "makoto.ito@clinic.example", "伊藤 誠 (Makoto Ito)", accountEnabled=False,
+              signInActivity=signed_in("${now-400d}")),
+        _user(VENDOR, "t.yamamoto_vendor.example#EXT#@clinic.example", "山本 工 (vendor)", userType="Guest",
+              signInActivity=None),
+    ],
+    "roleEligibilityScheduleInstances": [
+        entra_eligible("8MYkhImhnkm70CbBdTyW1BbHHAdHgZdDpbqyEFlRzAs-1-e", SUZUKI, GA_TEMPLATE, "2027-04-10T00:00:00Z"),
+        entra_eligible("p3mG0x1RXkq9Yt2bV7cWnA5sLd8fJ4hK6eT0uQ1iZoM-1-e", ITO, PRIVILEGED_ROLE_ADMIN),
+        entra_eligible("Qw7eR2tY9uI4oP1aS6dF3gH8jK5lZ0xC2vB7nM4qW9e-1-e", ADMINS, SECURITY_ADMIN),
+    ],
+}  # fmt: skip
+
+
+def pim_estate(tenant: dict[str, Any] | None = None) -> dict[str, Any]:
+    out = accounts_estate()
+    out["directory"] = PIM_DIRECTORY
+    out["tenant"].update(tenant or {})
+    return out
+
+
+def test_stale_accounts_and_entra_eligible_holders_are_judged(judge):
+    judged = judge(pim_estate())
+    stale = judged.findings(STALE)
+    assert_finding(judged, STALE, f"users/{SUZUKI}", Status.FAIL, "misaki.suzuki@clinic.example last signed in 200 "
+                   "days ago", "more than 90 days", "Contributor", "Global Administrator @ Entra ID (tenant) "
+                   "(PIM-eligible)")  # fmt: skip
+    assert_finding(judged, STALE, f"users/{VENDOR}", Status.FAIL, "has never signed in", "more than 90 days")
+    assert_finding(judged, STALE, f"users/{SATO}", Status.PASS, "last signed in 3 days ago", "within 90 days")
+    assert f"users/{ITO}" not in stale  # disabled: role-holders-enabled's finding
+    assert not any(k.startswith("serviceprincipals/") for k in stale)
+    assert judged.verdict(144) == Status.FAIL
+
+    # Eligible holders are holders: a disabled account eligible for a role no one holds actively fails. Such a
+    # role has no /directoryRoles document: the finding cites the eligibility instance and the holder.
+    pra = judged.findings(ENABLED)[f"rolemanagement/directory/roledefinitions/{PRIVILEGED_ROLE_ADMIN}"]
+    assert pra.status == Status.FAIL, pra.reason_en
+    assert "Privileged Role Administrator" in pra.reason_en and "accountEnabled = False" in pra.reason_en
+    assert "makoto.ito@clinic.example (PIM-eligible)" in pra.reason_en and "PIM の資格のある割り当て" in pra.reason_ja
+    cited = {e.resource_id for e in judged.facts.evidence if e.sha256 in pra.evidence}
+    assert cited == {f"users/{ITO}", "roleManagement/directory/roleEligibilityScheduleInstances/"
+                     "p3mG0x1RXkq9Yt2bV7cWnA5sLd8fJ4hK6eT0uQ1iZoM-1-e"}  # fmt: skip
+    # A group eligible for Security Administrator is expanded to its members.
+    security = judged.findings(ENABLED)[f"rolemanagement/directory/roledefinitions/{SECURITY_ADMIN}"]
+    assert security.status == Status.PASS and "2 holders" in security.reason_en, security.reason_en
+    assert "kenichi.sato" in security.reason_en and "misaki.suzuki" in security.reason_en
+    # Global Administrator: 3 active and 1 eligible, counted together.
+    assert_finding(judged, GA_COUNT, _role_id(GA_ID), Status.PASS, "4 holders",
+                   "PIM-eligible 1: misaki.suzuki@clinic.example", "2 to 4 required")  # fmt: skip
+    assert_finding(judged, ENABLED, _role_id(GA_ID), Status.PASS, "4 holders")
+
+
+def test_sign_ins_and_eligibility_without_the_permissions_are_errors_naming_them(judge):
+    judged = judge(pim_estate({"graphPermissions": ["Directory.Read.All", "Policy.Read.All"]}))
+    [stale] = judged.findings(STALE).values()
+    assert stale.status == Status.ERROR and stale.resource_id == "tenant", stale.reason_en
+    assert "Authentication_MSGraphPermissionMissing" in stale.reason_en
+    assert "lacks the Microsoft Graph application permission AuditLog.Read.All" in stale.reason_en
+    assert "RoleEligibilitySchedule.Read.Directory" in stale.reason_en  # the holders it would judge are unknown too
+    for check in (GA_COUNT, ENABLED, GUESTS):
+        f = judged.findings(check)["tenant"]
+        assert f.status == Status.ERROR and "PermissionScopeNotGranted" in f.reason_en, f.reason_en
+        assert "lacks the Microsoft Graph application permission RoleEligibilitySchedule.Read.Directory" in f.reason_en
+    ga = judged.findings(GA_COUNT)[_role_id(GA_ID).lower()]
+    assert ga.status == Status.ERROR and "the PIM-eligible holders of Global Administrator could not be collected" in (
+        ga.reason_en
+    )
+    # Active members that break a rule still fail; the unknown eligible ones do not hide them.
+    assert judged.findings(GUESTS)[_role_id(GA_ID).lower()].status == Status.FAIL
+
+
+def test_tenant_without_premium_licences_says_which_edition_is_needed(judge):
+    judged = judge(pim_estate({"license": "Free"}))
+    [stale] = judged.findings(STALE).values()
+    assert stale.status == Status.ERROR, stale.reason_en
+    assert "Authentication_RequestFromNonPremiumTenantOrB2CTenant" in stale.reason_en
+    assert "needs Microsoft Entra ID P1 or P2" in stale.reason_en
+    ga = judged.findings(GA_COUNT)[_role_id(GA_ID).lower()]
+    assert ga.status == Status.ERROR and "AadPremiumLicenseRequired" in ga.reason_en, ga.reason_en
+    assert "needs Microsoft Entra ID P2" in ga.reason_en and "ライセンス" in ga.reason_ja

@@ -101,9 +101,19 @@ def assignment(
 
 
 def user(oid: str, upn: str, name: str) -> dict[str, Any]:
+    """A user in use: created in 2024, signed in three days ago (signInActivity as Graph returns it)."""
     return {"id": oid, "displayName": name, "userPrincipalName": upn, "mail": upn, "businessPhones": [],
             "givenName": None, "surname": None, "jobTitle": None, "mobilePhone": None, "officeLocation": None,
-            "preferredLanguage": "ja-JP", "accountEnabled": True, "userType": "Member"}  # fmt: skip
+            "preferredLanguage": "ja-JP", "accountEnabled": True, "userType": "Member",
+            "createdDateTime": "2024-03-28T02:11:09Z", "signInActivity": signed_in("${now-3d}")}  # fmt: skip
+
+
+def signed_in(at: str | None, attempt: str | None = None) -> dict[str, Any] | None:
+    """signInActivity with the last successful sign-in `at` (None: never; Graph's 0001-01-01 then)."""
+    never = "0001-01-01T00:00:00Z"
+    return {"lastSignInDateTime": attempt or at or never, "lastSignInRequestId": "",
+            "lastNonInteractiveSignInDateTime": never, "lastNonInteractiveSignInRequestId": "",
+            "lastSuccessfulSignInDateTime": at or never, "lastSuccessfulSignInRequestId": ""}  # fmt: skip
 
 
 def group(oid: str, name: str) -> dict[str, Any]:
