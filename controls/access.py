@@ -25,6 +25,12 @@ _GRAPH_PERMISSION = re.compile(r"needs Microsoft Graph application permission ([
 _ENTRA_LICENCE = re.compile(r"needs Microsoft Entra ID (P1 or P2|P1|P2)")
 
 
+def lacks_licence(err: CollectionError, edition: str) -> bool:
+    """Whether the read was refused because the tenant is not licensed for Entra ID `edition` (e.g. "P2")."""
+    found = _ENTRA_LICENCE.search(err.message or "")
+    return bool(found) and found.group(1) == edition
+
+
 def cause(err: CollectionError) -> tuple[str, str]:
     """(ja, en): the code and HTTP status, and, where the answer tells, the permission or provider missing."""
     code = f"{err.code} (HTTP {err.status_code})" if err.status_code is not None else err.code

@@ -10,8 +10,10 @@ A directory role's holders are its active members (permanent assignments and PIM
 as /directoryRoles/{id}/members lists them) and its PIM-eligible holders (Entra PIM role eligibility schedule
 instances): an eligible account can make itself a holder at any time, so a disabled or guest account eligible
 for a privileged role fails like a member, and Global Administrators are counted active and eligible together.
-Eligibility that could not be read (no RoleEligibilitySchedule.Read.Directory, or a tenant without Entra ID
-P2) leaves every directory role's holders unknown: an error, never a pass.
+Eligibility that could not be read (no RoleEligibilitySchedule.Read.Directory) leaves every directory role's
+holders unknown: an error, never a pass. A tenant without Entra ID P2 has no PIM, so no one can be eligible there:
+its refusal (AadPremiumLicenseRequired, kept among the run's collection errors) leaves the active members as the
+holders, and the roles are judged on them.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from controls.access import cause
+from controls.access import cause, lacks_licence
 from controls.checks.base import Outcome, check, errored, failed, passed
 from controls.checks.helpers import guid_of
 from controls.checks.pim import ROLE_ASSIGNMENT_INSTANCE, ROLE_ELIGIBILITY_INSTANCE
@@ -207,7 +209,8 @@ def directory_role_grants(facts: FactSet, directory: Directory, wanted: set[str]
         template = guid_of(ev.content.get("roleDefinitionId"))
         eligible.setdefault(template, []).append(ev)
         roles.setdefault(template, (BUILTIN_DIRECTORY_ROLES.get(template, template), None))
-    errors = facts.errors_for([DIRECTORY_ROLE_ELIGIBILITY])
+    # A tenant without Entra ID P2 has no PIM: no one can be eligible, so its active members are all the holders.
+    errors = [e for e in facts.errors_for([DIRECTORY_ROLE_ELIGIBILITY]) if not lacks_licence(e, "P2")]
     why = cause(errors[0]) if errors else None
     for template, (name, role) in roles.items():
         if wanted is not None and name.lower() not in wanted:
@@ -408,15 +411,15 @@ def _judge_holders(
     "特権ディレクトリロール（privileged_directory_roles）ごとに、保持者（グループはメンバーに展開、ディレクトリ"
     "ロールは有効なメンバーと PIM の資格のある保持者）のユーザー・"
     "サービスプリンシパルがすべて accountEnabled = true なら合格。false の保持者がいれば不合格。保持者の "
-    "accountEnabled やグループのメンバー、PIM の資格のある割り当て（RoleEligibilitySchedule.Read.Directory と "
-    "Entra ID P2 が必要）を読み取れなければエラー。"
+    "accountEnabled やグループのメンバー、PIM の資格のある割り当て（RoleEligibilitySchedule.Read.Directory が必要。"
+    "Entra ID P2 のないテナントには PIM がなく、有効なメンバーのみで判定）を読み取れなければエラー。"
     "収集したディレクトリにないプリンシパル（削除済み）は privileged-role-principal-exists が判定する。",
     rule_en="For each assignment of a privileged Azure role (privileged_roles and custom roles as broad, at any "
     "scope) and each privileged Entra directory role (privileged_directory_roles): passes when every holding user "
     "and service principal (groups expanded to their members; for a directory role, its active members and its "
     "PIM-eligible holders) has accountEnabled true; fails when one has accountEnabled false. An unreadable "
-    "accountEnabled, group membership or PIM eligibility (needs RoleEligibilitySchedule.Read.Directory and Entra ID "
-    "P2) is an error. A principal the collected "
+    "accountEnabled, group membership or PIM eligibility (needs RoleEligibilitySchedule.Read.Directory; a tenant "
+    "without Entra ID P2 has no PIM and is judged on active members) is an error. A principal the collected "
     "directory does not know (deleted) is judged by privileged-role-principal-exists.",
     remediation_ja="退職・異動等で無効化したアカウントのロール割り当て（アクセス制御 (IAM)、Entra ID の "
     "ロールと管理者）とグループのメンバーシップを削除する。アカウントの無効化と同時に権限を外す手順にする。",
@@ -498,14 +501,14 @@ def privileged_roles_no_guests(facts: FactSet, thresholds: Thresholds) -> Iterat
     rule_ja="Global Administrator（roleTemplateId 62e90394-…）の有効なメンバーと PIM の資格のある保持者（グループは"
     "メンバーに展開、重複は 1 件）が global_admin_min 以上 global_admin_max 以下なら合格。範囲外なら不合格。"
     "資格のある保持者はいつでも自らアクティブ化できるため数に含める。ロールやメンバー、メンバーのグループ、"
-    "PIM の資格のある割り当て（RoleEligibilitySchedule.Read.Directory と Entra ID P2 が必要）を収集できなければ"
-    "エラー（上限を超えることが分かっていれば不合格）。",
+    "PIM の資格のある割り当て（RoleEligibilitySchedule.Read.Directory が必要。Entra ID P2 のないテナントは有効な"
+    "メンバーのみ）を収集できなければエラー（上限を超えることが分かっていれば不合格）。",
     rule_en="Passes when the active members and PIM-eligible holders of Global Administrator (roleTemplateId "
     "62e90394-...; groups expanded, each account counted once) number at least global_admin_min and at most "
     "global_admin_max; fails outside that range. Eligible holders count: they can activate the role themselves at "
-    "any time. A role, membership, member group or the PIM eligibility (needs RoleEligibilitySchedule.Read.Directory "
-    "and Entra ID P2) that was not collected is an error (a fail when the known holders already exceed the "
-    "maximum).",
+    "any time. A role, membership, member group or the PIM eligibility (needs RoleEligibilitySchedule.Read.Directory; "
+    "a tenant without Entra ID P2 has none) that was not collected is an error (a fail when the known holders "
+    "already exceed the maximum).",
     remediation_ja="日常の管理は最小権限のロール（ユーザー管理者等）で行い、グローバル管理者は緊急アクセス用を含む"
     "少数に限定する（PIM の資格のある割り当てにする）。1 名だけの場合は緊急アクセス用アカウントを追加する。",
     remediation_en="Do daily administration with least-privileged roles (User Administrator and the like) and keep "

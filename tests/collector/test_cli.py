@@ -204,7 +204,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
     assert main(["status", "--config", str(binary)]) == 2
     assert (
         capsys.readouterr().err.strip()
-        == f"shoko: config error: {binary}: not a UTF-8 text file (byte 4): not a config file"
+        == f"shoko: config error: {binary}: not a UTF-8 text file (byte 8): not a config file"
     )
     for argv in (["status", "--run", "99999999999999999999"], ["explain", "86", "--run", "0"], ["drift", "--run", "x"]):
         with pytest.raises(SystemExit) as exit_:

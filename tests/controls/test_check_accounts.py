@@ -177,9 +177,15 @@ def eligible(iid: str, principal: str, template: str, end: str | None = None, sc
 
 
 ELIGIBILITY_REFUSED = CollectionError(
+    "directory_role_eligibility", "entra.role_eligibility", "tenant", "UnknownError",
+    '{"errorCode":"PermissionScopeNotGranted"} (HTTP 403, GET /roleManagement/directory/'
+    "roleEligibilityScheduleInstances) (needs Microsoft Graph application permission "
+    "RoleEligibilitySchedule.Read.Directory)", 403, None, AT,
+)  # fmt: skip
+NO_P2 = CollectionError(
     "directory_role_eligibility", "entra.role_eligibility", "tenant", "AadPremiumLicenseRequired",
     "The tenant needs to have Microsoft Entra ID P2 or Microsoft Entra ID Governance license. (HTTP 400, GET "
-    "/roleManagement/directory/roleEligibilityScheduleInstances) (needs Microsoft Entra ID P2)", None, None, AT,
+    "/roleManagement/directory/roleEligibilityScheduleInstances) (needs Microsoft Entra ID P2)", 400, None, AT,
 )  # fmt: skip
 
 
@@ -200,7 +206,7 @@ def test_global_admin_counts_eligible_holders_once_beside_active_ones():
 def test_eligibility_not_collected_leaves_directory_roles_unknown_never_pass():
     ev = [role(GA_ID, "Global Administrator", GA), members(f"directoryRoles/{GA_ID}", SATO, BG)]
     f = run("global-admin-count", *ev, *PEOPLE, errors=[ELIGIBILITY_REFUSED])[GA_ID[:8]]
-    assert f.status == Status.ERROR and "needs Microsoft Entra ID P2" in f.reason_en, f.reason_en
+    assert f.status == Status.ERROR and "RoleEligibilitySchedule.Read.Directory" in f.reason_en, f.reason_en
     assert "the PIM-eligible holders of Global Administrator could not be collected" in f.reason_en
     enabled = run("role-holders-enabled", *ev, assignment(1, OWNER, SATO), *PEOPLE, errors=[ELIGIBILITY_REFUSED])
     assert enabled[GA_ID[:8]].status == Status.ERROR
@@ -209,6 +215,12 @@ def test_eligibility_not_collected_leaves_directory_roles_unknown_never_pass():
     many = [user(f"u{i}", f"u{i}") for i in range(5)]
     ev = [role(GA_ID, "Global Administrator", GA), members(f"directoryRoles/{GA_ID}", *[f"u{i}" for i in range(5)])]
     assert run("global-admin-count", *ev, *many, errors=[ELIGIBILITY_REFUSED])[GA_ID[:8]].status == Status.FAIL
+
+
+def test_a_tenant_without_p2_has_no_eligible_holders_so_active_members_are_judged():
+    ev = [role(GA_ID, "Global Administrator", GA), members(f"directoryRoles/{GA_ID}", SATO, BG)]
+    f = run("global-admin-count", *ev, *PEOPLE, errors=[NO_P2])[GA_ID[:8]]
+    assert f.status == Status.PASS and "2 holders" in f.reason_en, f.reason_en
 
 
 def test_guest_eligible_for_a_role_not_activated_fails_under_the_builtin_name():
