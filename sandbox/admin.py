@@ -5,6 +5,7 @@
     admin.delete_resource(resource_id)         # DELETE /_sandbox/resources?id=...
     admin.set_estate(estate_mapping)           # PUT /_sandbox/estate
     admin.estate()                             # GET /_sandbox/estate
+    admin.stats()                              # GET /_sandbox/stats: calls by operation, status, subscription; CPU
 
 Each change is validated like the estate file and served from the next request on. The endpoints need
 `Authorization: Bearer <admin_token>` (from the same info); they are the sandbox's own and exist nowhere in Azure.
@@ -52,6 +53,9 @@ class SandboxAdmin:
 
     def estate(self) -> dict[str, Any]:
         return self._call("GET", "/_sandbox/estate")
+
+    def stats(self) -> dict[str, Any]:
+        return self._call("GET", "/_sandbox/stats")
 
     def _call(self, method: str, target: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
         url = urlsplit(self.base_url)

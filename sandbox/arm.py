@@ -83,6 +83,9 @@ SCOPE_WIDE_LISTINGS = {
     ),
 }
 
+# Listings longer than this are kept by the index for their next pages; shorter ones are cheap to rebuild.
+_KEEP_LISTINGS_LONGER_THAN = 20
+
 # Fields `/resources` returns: ARM's inventory listing leaves `properties` out.
 _INVENTORY_FIELDS = (
     "id",
@@ -151,6 +154,20 @@ class ArmIndex:
             nested = str(parsed.type).lower() in NESTED_TRACKED_TYPES
             if (parsed.top_level or nested) and parsed.resource_group is not None and doc.get("location"):
                 self.tracked.append((parsed, doc))
+        # Per-scope lookups, so a listing costs what it returns rather than a scan of the whole estate.
+        self.groups_by_subscription: dict[str, list[str]] = {}
+        for gkey in self.groups:
+            self.groups_by_subscription.setdefault(gkey.split("/")[2], []).append(gkey)
+        self.tracked_by_scope: dict[str, list[tuple[ids.ArmPath, dict[str, Any]]]] = {}
+        for p, doc in self.tracked:
+            sub_key = f"/subscriptions/{str(p.subscription).lower()}"
+            self.tracked_by_scope.setdefault(sub_key, []).append((p, doc))
+            self.tracked_by_scope.setdefault(f"{sub_key}/resourcegroups/{str(p.resource_group).lower()}", []).append(
+                (p, doc)
+            )
+        # Filtered listings already answered, by (path, $filter): the pages after the first slice this list
+        # instead of rebuilding it. The index is rebuilt whenever the estate changes, and this with it.
+        self._listings: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
 
     def exists(self, path: str) -> bool:
         key = ids.normalise(path).lower()
@@ -176,29 +193,19 @@ class ArmIndex:
                 raise self._not_found(parsed)
             return doc
         if parsed.kind == "resources_listing":
-            prefix = str(parsed.parent).lower() + "/" if parsed.resource_group else None
-            out = []
-            for p, doc in self.tracked:
-                if (p.subscription or "").lower() != str(parsed.subscription).lower():
-                    continue
-                if prefix is not None and not p.key.startswith(prefix):
-                    continue
-                out.append(_inventory_entry(p, doc))
-            return out
+            scope = f"/subscriptions/{str(parsed.subscription).lower()}"
+            if parsed.resource_group:
+                scope += f"/resourcegroups/{parsed.resource_group.lower()}"
+            return [_inventory_entry(p, doc) for p, doc in self.tracked_by_scope.get(scope, [])]
         if parsed.type == ids.RESOURCE_GROUP_TYPE:
-            sub_prefix = f"/subscriptions/{parsed.subscription}/resourcegroups/".lower()
-            return [g for k, g in self.groups.items() if k.startswith(sub_prefix)]
+            return [self.groups[k] for k in self.groups_by_subscription.get(str(parsed.subscription).lower(), [])]
         # A collection: its owner must exist.
         if parsed.parent is not None and not self.exists(parsed.parent):
             raise self._not_found(ids.parse(parsed.parent))
         member_type = DESCENDANT_LISTINGS.get(str(parsed.type).lower())
         if member_type is not None and parsed.parent is not None:
             owner = parsed.parent.lower() + "/"
-            return [
-                doc
-                for key, doc in self.docs.items()
-                if key.startswith(owner) and str(ids.type_of(str(doc["id"]))).lower() == member_type
-            ]
+            return [doc for p, doc in self.by_type.get(member_type, []) if p.key.startswith(owner)]
         member = SCOPE_WIDE_LISTINGS.get(str(parsed.type).lower())
         if member is not None and parsed.top_level:
             scope = str(parsed.parent).lower() + "/"
@@ -207,9 +214,21 @@ class ArmIndex:
         if parsed.top_level and parsed.resource_group is None:
             # Subscription-wide provider listing: add the same collection in every resource group.
             tail = parsed.path.split("/", 3)[3].lower()  # providers/{ns}/{type}
-            for gkey in self.groups:
-                if gkey.startswith(f"/subscriptions/{str(parsed.subscription).lower()}/"):
-                    found.extend(self.children.get(f"{gkey}/{tail}", []))
+            for gkey in self.groups_by_subscription.get(str(parsed.subscription).lower(), []):
+                found.extend(self.children.get(f"{gkey}/{tail}", []))
+        return found
+
+    def listing(self, parsed: ids.ArmPath, filter_text: str | None) -> list[dict[str, Any]]:
+        """The full (unpaged) list a GET of collection `parsed` returns, `$filter` applied; a long one is kept,
+        so serving its later pages does not rebuild it. Raises ArmError, FilterError."""
+        key = (parsed.key, filter_text)
+        found = self._listings.get(key)
+        if found is None:
+            result = self.read(parsed)
+            assert isinstance(result, list)
+            found = filter_docs(result, filter_text, resolve_arm, parsed.parent or parsed.path)
+            if len(found) > _KEEP_LISTINGS_LONGER_THAN:
+                self._listings[key] = found
         return found
 
     def _require_scope(self, parsed: ids.ArmPath) -> None:

@@ -1,7 +1,8 @@
 """`shoko sandbox ...`: run the offline Azure in the foreground, check an estate file, or change the estate of a
 running sandbox.
 
-    serve --estate FILE [--port N] [--host H] [--info-file F] [--page-size N] [--verbose]
+    serve --estate FILE [--port N] [--host H] [--info-file F] [--page-size N] [--latency S]
+          [--throttle [--throttle-burst N] [--throttle-refill N]] [--verbose]
     check --estate FILE
     put --info-file F FILE          add or replace the ARM document(s) in FILE (one document or a list)
     delete --info-file F ID         remove a resource (and what lies under it)
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from sandbox.admin import SandboxAdmin, SandboxAdminError
 from sandbox.estate import EstateError, load_estate, read_data
-from sandbox.server import Sandbox
+from sandbox.server import ReadThrottle, Sandbox
 
 
 class _ArgumentError(Exception):
@@ -49,6 +50,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--info-file", help="also write the connection info JSON here")
     serve.add_argument("--page-size", type=int, default=2, help="items per page of every listing (default 2)")
+    serve.add_argument(
+        "--latency", type=float, default=0.0, metavar="SECONDS", help="added to every call, as a network would (0)"
+    )
+    serve.add_argument(
+        "--throttle",
+        action="store_true",
+        help="enforce ARM's read limit per subscription and principal (429 + Retry-After when used up)",
+    )
+    serve.add_argument("--throttle-burst", type=float, default=250.0, help="reads in a full bucket (250)")
+    serve.add_argument("--throttle-refill", type=float, default=25.0, help="reads added back per second (25)")
     serve.add_argument("--verbose", "-v", action="store_true", help="print one line per request to stderr")
     check = sub.add_parser("check", help="validate an estate file and exit")
     check.add_argument("--estate", required=True, help="estate file (YAML or JSON)")
@@ -89,7 +100,14 @@ def main(argv: list[str]) -> int:
     if args.page_size < 1:
         print("shoko sandbox serve: --page-size must be at least 1", file=sys.stderr)
         return 2
-    sandbox = Sandbox(estate, port=args.port, host=args.host, page_size=args.page_size)
+    try:
+        throttle = ReadThrottle(args.throttle_burst, args.throttle_refill) if args.throttle else None
+        sandbox = Sandbox(
+            estate, port=args.port, host=args.host, page_size=args.page_size, latency=args.latency, throttle=throttle
+        )
+    except ValueError as e:
+        print(f"shoko sandbox serve: {e}", file=sys.stderr)
+        return 2
     try:
         info = sandbox.start()
     except OSError as e:

@@ -208,22 +208,100 @@ class _Operation:
 _OPERATION_TTL = 3600.0  # seconds a run-command result stays readable, as ARM keeps operation results
 
 
-class _RateBucket:
-    """ARM's token-bucket read quota, reported in x-ms-ratelimit-remaining-*-reads (never enforced)."""
+@dataclass(frozen=True)
+class ReadThrottle:
+    """ARM's read limit, enforced: a token bucket per subscription and principal (`burst` reads, refilled at
+    `refill_per_s`); an empty bucket answers 429 `SubscriptionRequestsThrottled` with `Retry-After` in whole
+    seconds, as ARM does. The defaults are ARM's documented bucket for reads."""
 
-    def __init__(self, capacity: float = 250.0, refill_per_s: float = 25.0) -> None:
+    burst: float = 250.0
+    refill_per_s: float = 25.0
+
+    def __post_init__(self) -> None:
+        if not (_is_number(self.burst) and self.burst >= 1):
+            raise ValueError(f"throttle burst must be at least 1, got {self.burst!r}")
+        if not (_is_number(self.refill_per_s) and self.refill_per_s > 0):
+            raise ValueError(f"throttle refill must be a positive number per second, got {self.refill_per_s!r}")
+
+
+@dataclass(frozen=True)
+class _Take:
+    allowed: bool
+    remaining: int
+    wait: float  # seconds until one read is available again (0 when allowed)
+
+
+class _RateBucket:
+    """ARM's token-bucket read quota, reported in x-ms-ratelimit-remaining-*-reads; refuses reads only when
+    `enforce` is set (a `ReadThrottle`)."""
+
+    def __init__(self, capacity: float = 250.0, refill_per_s: float = 25.0, *, enforce: bool = False) -> None:
         self.capacity = capacity
         self.refill = refill_per_s
+        self.enforce = enforce
         self._lock = threading.Lock()
         self._state: dict[str, tuple[float, float]] = {}
 
-    def take(self, key: str) -> int:
+    def take(self, key: str) -> _Take:
         now = time.monotonic()
         with self._lock:
             tokens, last = self._state.get(key, (self.capacity, now))
-            tokens = min(self.capacity, tokens + (now - last) * self.refill) - 1
+            tokens = min(self.capacity, tokens + (now - last) * self.refill)
+            if self.enforce and tokens < 1:
+                self._state[key] = (tokens, now)
+                return _Take(False, 0, (1 - tokens) / self.refill)
+            tokens -= 1
             self._state[key] = (max(tokens, 0.0), now)
-            return max(int(tokens), 0)
+            return _Take(True, max(int(tokens), 0), 0.0)
+
+
+class RequestStats:
+    """Calls answered, by operation (`GET Microsoft.Web/sites/config`, `GET Microsoft.Web/sites (list)`,
+    `GET /resources (list)`, `GET graph users`, `POST token`), by status and by subscription, plus the sandbox
+    process's CPU time: what `GET /_sandbox/stats` reports. Counters only, so it stays small however long it serves."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._operations: dict[str, int] = {}
+        self._statuses: dict[str, int] = {}
+        self._subscriptions: dict[str, int] = {}
+
+    def count(self, method: str, path: str, api: str, status: int) -> None:
+        label, subscription = _operation(method, path, api)
+        with self._lock:
+            self._operations[label] = self._operations.get(label, 0) + 1
+            self._statuses[str(status)] = self._statuses.get(str(status), 0) + 1
+            if subscription:
+                self._subscriptions[subscription] = self._subscriptions.get(subscription, 0) + 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "cpu_seconds": time.process_time(),
+                "operations": dict(self._operations),
+                "statuses": dict(self._statuses),
+                "subscriptions": dict(self._subscriptions),
+            }
+
+
+def _operation(method: str, path: str, api: str) -> tuple[str, str | None]:
+    """(operation label, subscription id in lower case or None)."""
+    if api == "identity":
+        return (f"{method} token" if path.endswith("/token") else f"{method} openid-configuration"), None
+    if api == "graph":
+        segs = [s for s in path.split("/")[2:] if s]
+        return f"{method} graph {segs[0] if segs else ''}".rstrip(), None
+    parsed = _try_parse(path)
+    if parsed is None:
+        return f"{method} {path}", None
+    sub = parsed.subscription.lower() if parsed.subscription else None
+    if parsed.kind == "resources_listing":
+        return f"{method} /resources (list)", sub
+    return f"{method} {parsed.type}{' (list)' if parsed.kind == 'collection' else ''}", sub
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
 
 
 class Sandbox:
@@ -239,23 +317,32 @@ class Sandbox:
         token_lifetime: int = 3599,
         client_secret: str | None = None,
         lro_polls: int = 1,
+        latency: float = 0.0,
+        throttle: ReadThrottle | None = None,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
+        if not (_is_number(latency) and latency >= 0):
+            raise ValueError(f"latency must be a non-negative number of seconds, got {latency!r}")
         self._estate = estate
         self._index = armmod.ArmIndex(estate)
         self.host = host
         self.port = port
         self.page_size = page_size
         self.lro_polls = lro_polls
+        self.latency = float(latency)  # seconds added to every ARM, Graph and token call, as a network would
+        self.throttle = throttle
         self.faults = FaultSet()
         self.requests = RequestLog()
+        self.stats = RequestStats()
         self._estate_lock = threading.Lock()  # guards (estate, index) as one pair for readers
         self._update_lock = threading.RLock()  # serialises read-modify-write changes of the estate
         self._admin_token = secrets.token_urlsafe(32)
         self._ops: dict[str, _Operation] = {}
         self._ops_lock = threading.Lock()
-        self._rates = _RateBucket()
+        self._rates = (
+            _RateBucket(throttle.burst, throttle.refill_per_s, enforce=True) if throttle is not None else _RateBucket()
+        )
         self._tempdir: Path | None = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -423,6 +510,8 @@ class Sandbox:
         api = _classify(req.path)
         if api == "admin":
             return self._admin(req), api, req.request_id
+        if self.latency:
+            time.sleep(self.latency)
         facts = self._facts(req, api)
         plan = self.faults.plan(facts)
         if plan.delay:
@@ -435,7 +524,7 @@ class Sandbox:
         elif api == "graph":
             reply = self._graph(req)
         else:
-            reply = self._arm(req)
+            reply = self._arm(req, facts)
         if api != "identity":
             self._stamp(reply, req, api, facts)
         return reply, api, req.request_id
@@ -463,11 +552,9 @@ class Sandbox:
             ("x-ms-routing-request-id", f"JAPANEAST:{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}:{req.request_id}")
         )
         if not any(k.lower().startswith("x-ms-ratelimit") for k, _ in reply.headers):
-            if facts.subscription:
-                remaining = self._rates.take(facts.subscription.lower())
-                reply.headers.append(("x-ms-ratelimit-remaining-subscription-reads", str(remaining)))
-            else:
-                reply.headers.append(("x-ms-ratelimit-remaining-tenant-reads", str(self._rates.take("tenant"))))
+            # Calls the read quota was not already taken for (refused sign-ins, writes): reported, never refused.
+            remaining = self._rates.take(self._rate_key(facts, None)).remaining
+            reply.headers.append((_remaining_header(facts), str(remaining)))
         reply.headers.append(("Cache-Control", "no-cache"))
         reply.headers.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
 
@@ -507,23 +594,7 @@ class Sandbox:
             ]
             return _Reply.json(409, body, ctype, fault=fault.kind)
         if fault.kind == "throttle":
-            after = _seconds(fault.retry_after or 0)
-            if graph:
-                body = graphmod.GraphError(429, "TooManyRequests", "Too many requests.").body(req.request_id, date)
-            elif facts.subscription:
-                body = armmod.ArmError(
-                    429,
-                    "SubscriptionRequestsThrottled",
-                    f"Number of 'read' requests for subscription '{facts.subscription}' actor '{oid}' exceeded. "
-                    f"Please try again after '{math.ceil(fault.retry_after or 0)}' seconds after additional tasks "
-                    "are completed.",
-                ).body()
-            else:
-                body = armmod.ArmError(429, "TooManyRequests", "Too many requests; retry later.").body()
-            headers = [("Retry-After", after)]
-            if facts.subscription and not graph:
-                headers.append(("x-ms-ratelimit-remaining-subscription-reads", "0"))
-            return _Reply.json(429, body, ctype, headers=headers, fault=fault.kind)
+            return self._throttled(fault.retry_after or 0, req, api, facts, fault=fault.kind)
         if fault.kind == "server_error":
             status = fault.status or 500
             code = "ServiceUnavailable" if status == 503 else "InternalServerError"
@@ -543,6 +614,36 @@ class Sandbox:
         # malformed: a 200 whose JSON stops half-way, as a dropped connection behind a proxy can produce.
         return _Reply(200, b'{"value": [{"id": "/subscriptions/', ctype, fault=fault.kind)
 
+    def _throttled(
+        self, retry_after: float, req: _Request, api: str, facts: RequestFacts, fault: str | None = None
+    ) -> _Reply:
+        """429 as ARM (or Graph) answers it when a read quota is used up."""
+        graph = api == "graph"
+        oid = self.tokens.object_id
+        if graph:
+            date = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+            body = graphmod.GraphError(429, "TooManyRequests", "Too many requests.").body(req.request_id, date)
+        elif facts.subscription:
+            body = armmod.ArmError(
+                429,
+                "SubscriptionRequestsThrottled",
+                f"Number of 'read' requests for subscription '{facts.subscription}' actor '{oid}' exceeded. "
+                f"Please try again after '{math.ceil(retry_after)}' seconds after additional tasks "
+                "are completed.",
+            ).body()
+        else:
+            body = armmod.ArmError(429, "TooManyRequests", "Too many requests; retry later.").body()
+        headers = [("Retry-After", _seconds(retry_after))]
+        if not graph:
+            headers.append((_remaining_header(facts), "0"))
+        return _Reply.json(429, body, GRAPH_JSON if graph else JSON, headers=headers, fault=fault)
+
+    @staticmethod
+    def _rate_key(facts: RequestFacts, principal: str | None) -> str:
+        """ARM counts reads per subscription (else per tenant) and per principal."""
+        scope = facts.subscription.lower() if facts.subscription else "tenant"
+        return f"{scope}|{principal}" if principal else scope
+
     # -- admin (estate changes from another process) ------------------------------------------------
 
     def _admin(self, req: _Request) -> _Reply:
@@ -553,14 +654,22 @@ class Sandbox:
                 "(admin_token from the sandbox info)",
             )  # fmt: skip
         route = req.path.lower().rstrip("/")
-        methods = {"/_sandbox/resources": ("PUT", "DELETE"), "/_sandbox/estate": ("GET", "PUT")}.get(route)
+        methods = {
+            "/_sandbox/resources": ("PUT", "DELETE"),
+            "/_sandbox/estate": ("GET", "PUT"),
+            "/_sandbox/stats": ("GET",),
+        }.get(route)
         if methods is None:
             return _admin_error(
-                404, "NotFound", f"no admin endpoint at {req.path}; /_sandbox/resources, /_sandbox/estate"
+                404,
+                "NotFound",
+                f"no admin endpoint at {req.path}; /_sandbox/resources, /_sandbox/estate, /_sandbox/stats",
             )
         if req.method not in methods:
             return _admin_error(405, "MethodNotAllowed", f"{req.path} accepts {' and '.join(methods)}")
         try:
+            if route == "/_sandbox/stats":
+                return _Reply.json(200, self.stats.snapshot())
             if route == "/_sandbox/estate" and req.method == "GET":
                 return _Reply.json(200, self.estate.raw)
             if req.method == "DELETE":
@@ -701,9 +810,9 @@ class Sandbox:
 
     # -- ARM ----------------------------------------------------------------------------------------
 
-    def _arm(self, req: _Request) -> _Reply:
+    def _arm(self, req: _Request, facts: RequestFacts) -> _Reply:
         try:
-            self.tokens.verify(req.header("Authorization"), "arm")
+            principal = self.tokens.verify(req.header("Authorization"), "arm")
         except InvalidToken as e:
             challenge = (
                 f'Bearer authorization_uri="{self.info.authority}/{self._estate.tenant.id}", '
@@ -726,7 +835,13 @@ class Sandbox:
             index = self._index
         try:
             if req.method == "GET":
-                return self._arm_get(req, index)
+                taken = self._rates.take(self._rate_key(facts, principal.object_id if self.throttle else None))
+                if not taken.allowed:
+                    # ARM's Retry-After is whole seconds.
+                    return self._throttled(float(math.ceil(taken.wait)), req, "arm", facts)
+                reply = self._arm_get(req, index)
+                reply.headers.append((_remaining_header(facts), str(taken.remaining)))
+                return reply
             if req.method == "POST":
                 parsed = _try_parse(req.path)
                 if (
@@ -768,11 +883,12 @@ class Sandbox:
         parsed = _try_parse(req.path)
         if parsed is None:
             raise armmod.ArmError(404, "NotFound", f"No ARM resource or collection is served at '{req.path}'.")
-        result = index.read(parsed)
-        if isinstance(result, dict):
+        if parsed.kind == "resource":
+            result = index.read(parsed)
+            assert isinstance(result, dict)
             return _Reply.json(200, result)
         try:
-            items = armmod.filter_docs(result, req.q("$filter"), armmod.resolve_arm, parsed.parent or parsed.path)
+            items = index.listing(parsed, req.q("$filter"))
         except armmod.FilterError as e:
             raise armmod.ArmError(400, "InvalidFilterInQueryString", str(e)) from None
         unpaged = (parsed.type or "").lower() in armmod.UNPAGED_TYPES
@@ -977,6 +1093,11 @@ def _web(reply: WebReply) -> _Reply:
     return _Reply(reply.status, reply.html.encode(), HTML, headers=headers)
 
 
+def _remaining_header(facts: RequestFacts) -> str:
+    scope = "subscription" if facts.subscription else "tenant"
+    return f"x-ms-ratelimit-remaining-{scope}-reads"
+
+
 def _admin_error(status: int, code: str, message: str) -> _Reply:
     return _Reply.json(status, {"error": {"code": code, "message": message}})
 
@@ -1103,11 +1224,12 @@ class _Handler(BaseHTTPRequestHandler):
                 500, armmod.ArmError(500, "InternalServerError", "The sandbox failed on this request.").body()
             )
         split = urlsplit(self.path)
+        path = ids.normalise(unquote(split.path or "/"))
         # Logged before the reply goes out, so a client that has its answer also sees it in the log.
         sandbox.requests.append(
             RequestRecord(
                 method=self.command,
-                path=ids.normalise(unquote(split.path or "/")),
+                path=path,
                 query=split.query,
                 status=reply.status,
                 api=api,
@@ -1117,6 +1239,8 @@ class _Handler(BaseHTTPRequestHandler):
                 duration_ms=(time.monotonic() - t0) * 1000,
             )
         )
+        if api != "admin":
+            sandbox.stats.count(self.command, path, api, reply.status)
         self.send_response(reply.status)
         if reply.content_type:
             self.send_header("Content-Type", reply.content_type)

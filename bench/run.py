@@ -1,0 +1,312 @@
+"""The scale benchmark: a generated estate served by the sandbox in its own process, collected by `shoko collect`
+(the real pipeline and SDK clients) in another, and the figures that say where the time, calls, CPU, memory and
+storage go. It prints figures; it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.generate import GenerateError, generate, write_estate
+from reports.bundle import PRIVATE_KEY_FILE
+from sandbox.admin import SandboxAdmin
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One child process: exit code, wall seconds, CPU seconds (user + system), peak resident set in bytes."""
+
+    code: int
+    wall: float
+    cpu: float
+    peak_rss: int
+
+
+def run_measured(args: list[str], log: Path, env: dict[str, str]) -> Measured:
+    """Run `python -m ...args` from the repository root; its output goes to `log`."""
+    started = time.monotonic()
+    with log.open("ab") as out:
+        out.write(f"$ {' '.join(args)}\n".encode())
+        out.flush()
+        proc = subprocess.Popen([sys.executable, *args], stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return Measured(
+        proc.returncode, time.monotonic() - started, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
+    )
+
+
+class Sandboxed:
+    """`python -m sandbox.serve serve` in its own process, so its CPU is counted apart from the collector's."""
+
+    def __init__(self, estate: Path, workdir: Path, env: dict[str, str], args: argparse.Namespace) -> None:
+        self.info_file = workdir / "sandbox-info.json"
+        self.log = workdir / "sandbox.log"
+        cmd = [
+            sys.executable,
+            "-m",
+            "sandbox.serve",
+            "serve",
+            "--estate",
+            str(estate),
+            "--info-file",
+            str(self.info_file),
+            "--page-size",
+            str(args.page_size),
+            "--latency",
+            str(args.latency_ms / 1000),
+        ]
+        if not args.no_throttle:
+            cmd += ["--throttle", "--throttle-burst", str(args.throttle_burst)]
+            cmd += ["--throttle-refill", str(args.throttle_refill)]
+        self.info_file.unlink(missing_ok=True)
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+        while not self.info_file.exists():
+            if self.proc.poll() is not None:
+                raise SystemExit(f"bench: the sandbox exited with {self.proc.returncode}; see {self.log}")
+            time.sleep(0.2)
+        time.sleep(0.1)  # the file is written atomically; give the reader a settled directory entry
+        self.info: dict[str, Any] = json.loads(self.info_file.read_text(encoding="utf-8"))
+        self.admin = SandboxAdmin.from_info(self.info)
+
+    def stats(self) -> dict[str, Any]:
+        return self.admin.stats()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _delta(after: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    def sub(key: str) -> dict[str, int]:
+        a, b = after.get(key, {}), before.get(key, {})
+        return {k: v - b.get(k, 0) for k, v in a.items() if v - b.get(k, 0)}
+
+    return {
+        "cpu_seconds": after["cpu_seconds"] - before["cpu_seconds"],
+        "operations": sub("operations"),
+        "statuses": sub("statuses"),
+        "subscriptions": sub("subscriptions"),
+    }
+
+
+def database_size(url: str) -> int:
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def lower_bound(calls: dict[str, Any], args: argparse.Namespace) -> tuple[float, float, float]:
+    """(throttle bound, latency bound, the larger) in seconds for the calls the run made.
+
+    Throttle: subscriptions are read in parallel, so the busiest one sets it: beyond the first `burst` reads,
+    each waits for the refill. Latency: every call spends `latency` in flight and at most `workers` are in
+    flight at once."""
+    total = sum(calls["operations"].values())
+    busiest = max(calls["subscriptions"].values(), default=0)
+    throttle = 0.0 if args.no_throttle else max(0.0, busiest - args.throttle_burst) / args.throttle_refill
+    latency = total * (args.latency_ms / 1000) / args.workers
+    return throttle, latency, max(throttle, latency)
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench run", description=__doc__)
+    parser.add_argument("--subscriptions", type=int, default=5)
+    parser.add_argument("--resources", type=int, default=2000, help="tracked resources in the whole estate")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--violation-rate", type=float, default=0.05)
+    parser.add_argument("--latency-ms", type=float, default=50.0, help="added by the sandbox to every call (50)")
+    parser.add_argument("--no-throttle", action="store_true", help="do not enforce ARM's read limit")
+    parser.add_argument("--throttle-burst", type=float, default=250.0)
+    parser.add_argument("--throttle-refill", type=float, default=25.0)
+    parser.add_argument("--page-size", type=int, default=100, help="items per listing page (100)")
+    parser.add_argument("--workers", type=int, default=8, help="collection.max_workers for shoko collect (8)")
+    parser.add_argument(
+        "--database-url",
+        help="an empty database to collect into, e.g. postgresql+psycopg://user@127.0.0.1/shoko_bench "
+        "(default: a new SQLite file in --out)",
+    )
+    parser.add_argument("--out", default="bench-out", help="working directory (estate, logs, database)")
+    args = parser.parse_args(argv)
+
+    out = (ROOT / args.out).resolve() if not Path(args.out).is_absolute() else Path(args.out)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    log = out / "shoko.log"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("SHOKO_DATABASE_URL", None)
+    url = args.database_url or f"sqlite:///{out / 'shoko.db'}"
+    lines: list[str] = []
+
+    def say(line: str = "") -> None:
+        print(line, flush=True)
+        lines.append(line)
+
+    t0 = time.monotonic()
+    try:
+        generated = generate(args.subscriptions, args.resources, seed=args.seed, violation_rate=args.violation_rate)
+    except GenerateError as e:
+        print(f"bench: {e}", file=sys.stderr)
+        return 2
+    estate_file = out / "estate.json"
+    write_estate(generated, estate_file)
+    say(
+        f"estate: {args.subscriptions} subscriptions, {generated.resources:,} resources ({generated.documents:,} ARM "
+        f"documents, {generated.users:,} users, {generated.units_broken:,} units with an injected violation), "
+        f"seed {args.seed}; generated and written in {time.monotonic() - t0:.1f} s "
+        f"({_mb(estate_file.stat().st_size)} JSON)"
+    )
+    config = out / "shoko.yaml"
+    config.write_text(
+        f"database:\n  url: {json.dumps(url)}\ncollection:\n  max_workers: {args.workers}\n", encoding="utf-8"
+    )
+    t0 = time.monotonic()
+    sandbox = Sandboxed(estate_file, out, env, args)
+    say(
+        f"sandbox: loaded in {time.monotonic() - t0:.1f} s; latency {args.latency_ms:g} ms, page size "
+        f"{args.page_size}, "
+        + (
+            "no throttle"
+            if args.no_throttle
+            else f"throttle {args.throttle_burst:g} burst + {args.throttle_refill:g}/s per subscription and principal"
+        )
+    )
+    say(f"collector: shoko collect, collection.max_workers {args.workers}, database {url.split('@')[-1]}")
+    try:
+        figures = _measure(args, sandbox, config, log, env, url, out, say)
+    finally:
+        sandbox.stop()
+    (out / "figures.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (out / "figures.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
+    return 0
+
+
+def _measure(
+    args: argparse.Namespace,
+    sandbox: Sandboxed,
+    config: Path,
+    log: Path,
+    env: dict[str, str],
+    url: str,
+    out: Path,
+    say: Any,
+) -> dict[str, Any]:
+    cli = ["-m", "collector.cli"]
+    collect = [*cli, "collect", "--config", str(config), "--sandbox-info", str(sandbox.info_file)]
+    before = sandbox.stats()
+    first = run_measured(collect, log, env)
+    calls = _delta(sandbox.stats(), before)
+    if first.code != 0:
+        raise SystemExit(f"bench: shoko collect exited with {first.code}; see {log}")
+    size_first = database_size(url)
+    total = sum(calls["operations"].values())
+    arm = sum(v for k, v in calls["operations"].items() if "graph" not in k and "token" not in k)
+    throttle_bound, latency_bound, bound = lower_bound(calls, args)
+    resources = args.resources
+    say()
+    say("first run (empty database)")
+    say(f"  wall time                 {first.wall:8.1f} s")
+    say(f"  calls                     {total:8,}  ({arm:,} ARM; {arm / resources:.2f} ARM calls per resource)")
+    say(f"  busiest subscription      {max(calls['subscriptions'].values(), default=0):8,} calls")
+    say(
+        f"  lower bound               {bound:8.1f} s  (throttle {throttle_bound:.1f} s; latency "
+        f"{latency_bound:.1f} s at {args.workers} in flight); wall / bound = {first.wall / bound:.2f}"
+        if bound
+        else "  lower bound                  n/a (no latency, no throttle)"
+    )
+    say(f"  429s received             {calls['statuses'].get('429', 0):8,}")
+    say(
+        f"  collector CPU             {first.cpu:8.1f} s  ({first.cpu / total * 1000:.2f} ms per call); "
+        f"sandbox CPU {calls['cpu_seconds']:.1f} s ({calls['cpu_seconds'] / total * 1000:.2f} ms per call)"
+    )
+    say(f"  collector peak RSS        {_mb(first.peak_rss):>11}")
+    say(f"  database after            {_mb(size_first):>11}  ({size_first / resources / 1000:.1f} KB per resource)")
+    say("  calls by operation:")
+    for op, n in sorted(calls["operations"].items(), key=lambda kv: -kv[1]):
+        say(f"    {n:8,}  {op}")
+    before = sandbox.stats()
+    second = run_measured(collect, log, env)
+    calls2 = _delta(sandbox.stats(), before)
+    if second.code != 0:
+        raise SystemExit(f"bench: the second shoko collect exited with {second.code}; see {log}")
+    size_second = database_size(url)
+    growth = size_second - size_first
+    say()
+    say("second run (estate unchanged)")
+    say(
+        f"  wall time {second.wall:.1f} s, {sum(calls2['operations'].values()):,} calls, "
+        f"{calls2['statuses'].get('429', 0):,} 429s, collector CPU {second.cpu:.1f} s, peak RSS {_mb(second.peak_rss)}"
+    )
+    say(
+        f"  database growth           {_mb(growth):>11}  ({growth / size_first * 100:.1f} % of the first run; "
+        f"{growth / resources / 1000:.1f} KB per resource)"
+    )
+    say()
+    say("reading the ledger (2 runs)")
+    as_of = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    status = run_measured([*cli, "status", "--config", str(config), "--as-of", as_of, "--lang", "en"], log, env)
+    verify = run_measured([*cli, "verify", "--config", str(config)], log, env)
+    keys = out / "keys"
+    run_measured([*cli, "keys", "create", "--out", str(keys)], log, env)
+    bundle = out / "snapshot.zip"
+    export = run_measured(
+        [
+            *cli,
+            "snapshot",
+            "export",
+            "--config",
+            str(config),
+            "--out",
+            str(bundle),
+            "--key",
+            str(keys / PRIVATE_KEY_FILE),
+        ],
+        log,
+        env,
+    )
+    for name, m in (("status --as-of", status), ("verify", verify), ("snapshot export", export)):
+        failed = f"  (exit {m.code}; see {log})" if m.code else ""
+        say(f"  {name:<25} {m.wall:8.2f} s  peak RSS {_mb(m.peak_rss)}{failed}")
+    if bundle.exists():
+        say(f"  snapshot size             {_mb(bundle.stat().st_size):>11}")
+    return {
+        "first": first.__dict__,
+        "second": second.__dict__,
+        "calls": calls,
+        "calls_second": calls2,
+        "bound": {"throttle": throttle_bound, "latency": latency_bound},
+        "database": {"first": size_first, "second": size_second},
+        "status_as_of": status.__dict__,
+        "verify": verify.__dict__,
+        "snapshot_export": export.__dict__,
+    }
