@@ -38,6 +38,7 @@ from controls.model import (
     FactKind,
     Finding,
     Kind,
+    Redaction,
     Status,
     Verdict,
     canonical_json,
@@ -394,6 +395,7 @@ class Ledger:
                     "request_id": item.request_id,
                     "collected_at": _aware(item.collected_at, f"collected_at of evidence {item.resource_id}"),
                     "sha256": sha,
+                    "redactions": [r.as_dict() for r in item.redactions],
                 }
             )
         with self._session(write=True) as session:
@@ -1038,6 +1040,7 @@ def _to_evidence(row: RunEvidence, content: str | None) -> Evidence:
         collected_at=row.collected_at,
         content=json.loads(content),
         sha256=row.sha256,
+        redactions=tuple(Redaction(str(r["path"]), str(r["rule"])) for r in row.redactions or ()),
     )
 
 
