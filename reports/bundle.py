@@ -123,6 +123,8 @@ def evidence_document(ev: Evidence) -> dict[str, Any]:
             "request_id": ev.request_id,
             "collected_at": ev.collected_at.isoformat(),
             "sha256": ev.sha256,
+            # Secret values blanked out of `content` before it was stored (collector/redaction.yaml).
+            "redactions": [r.as_dict() for r in ev.redactions],
         },
         "content": ev.content,
     }
