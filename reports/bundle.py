@@ -3,7 +3,7 @@ behind it, the attestations in force with their documents, and the answer-sheet 
 
     shoko keys create --out DIR                 an Ed25519 key pair (private key file mode 0600)
     shoko snapshot export --out F.zip [--as-of T] [--requirements 86,96-97] [--lang ja|en|both] [--key FILE]
-    shoko snapshot verify F.zip [--fingerprint FP]
+    shoko snapshot verify F.zip [--fingerprint FP | --public-key K]
 
 The bundle holds `manifest.json` (versions, as-of, the runs drawn on with their ledger digests, and the SHA-256
 and size of every other file), `manifest.sig` (the Ed25519 signature of manifest.json's exact bytes, base64) and
@@ -180,9 +180,26 @@ class Verified:
     evidence_checked: int = 0
 
 
-def verify_bundle(path: Path, expected_fingerprint: str | None = None) -> Verified:
-    """Check a bundle on its own: signature, fingerprint (if given), every file's hash and size, no extra
-    files, and each evidence file's content against the SHA-256 it was stored under."""
+def load_public_key(path: Path) -> Ed25519PublicKey:
+    """The vendor's published public key (`shoko-signing.pub`, PEM)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SnapshotError(f"public key {path}: cannot read it: {exc.strerror or exc}") from None
+    try:
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError) as exc:
+        raise SnapshotError(f"public key {path}: not a PEM public key ({exc})") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise SnapshotError(f"public key {path}: not an Ed25519 key")
+    return key
+
+
+def verify_bundle(
+    path: Path, expected_fingerprint: str | None = None, expected_key: Ed25519PublicKey | None = None
+) -> Verified:
+    """Check a bundle on its own: signature, fingerprint or public key (if given), every file's hash and size,
+    no extra files, and each evidence file's content against the SHA-256 it was stored under."""
     try:
         z = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile) as exc:
@@ -209,6 +226,10 @@ def verify_bundle(path: Path, expected_fingerprint: str | None = None) -> Verifi
             return Verified(False, "the manifest's fingerprint is not its public key's", manifest)
         if expected_fingerprint and _norm_fp(expected_fingerprint) != _norm_fp(actual):
             return Verified(False, f"signed by key {actual}, not the expected {expected_fingerprint}", manifest)
+        if expected_key is not None and public_pem(expected_key) != public_pem(public):
+            return Verified(
+                False, f"signed by key {actual}, not by the given public key {fingerprint(expected_key)}", manifest
+            )
         listed = {f["path"]: f for f in manifest.get("files", [])}
         extra = sorted(names - set(listed) - {MANIFEST, SIGNATURE})
         if extra:

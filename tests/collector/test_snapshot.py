@@ -133,3 +133,26 @@ def test_export_refuses_without_a_key_or_a_run(collected, tmp_path, monkeypatch,
     assert main(["snapshot", "export", "--out", str(tmp_path / "x.zip"), "--key", key, "--as-of", "2000-01-01"]) == 2
     assert "no completed full run at or before 2000-01-01" in capsys.readouterr().err
     assert not (tmp_path / "x.zip").exists()
+
+
+def test_verify_with_the_vendors_public_key_file(exported, tmp_path, capsys):
+    bundle, fp = exported
+    ours = tmp_path / "keys" / "shoko-signing.pub"
+    capsys.readouterr()
+    assert main(["snapshot", "verify", str(bundle), "--public-key", str(ours)]) == 0
+    assert f"signed by key {fp} — the key in {ours}" in capsys.readouterr().out
+    # A bundle checked against another vendor's key: both keys named.
+    assert main(["keys", "create", "--out", str(tmp_path / "other")]) == 0
+    other_fp = next(line.split()[1] for line in capsys.readouterr().out.splitlines() if line.startswith("fingerprint:"))
+    assert main(["snapshot", "verify", str(bundle), "--public-key", str(tmp_path / "other" / "shoko-signing.pub")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("TAMPERED: ") and f"signed by key {fp}, not by the given public key {other_fp}" in err
+    # Not a public key, no such file, or both ways of naming the key at once: one line, exit 2.
+    private = tmp_path / "keys" / "shoko-signing.key"
+    for bad in (private, tmp_path / "missing.pub"):
+        assert main(["snapshot", "verify", str(bundle), "--public-key", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"shoko: public key {bad}: ") and err.count("\n") == 1
+    with pytest.raises(SystemExit) as exit_:
+        main(["snapshot", "verify", str(bundle), "--public-key", str(ours), "--fingerprint", fp])
+    assert exit_.value.code == 2
