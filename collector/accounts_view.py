@@ -105,6 +105,24 @@ def _grants(facts: FactSet, thresholds: Thresholds) -> list[tuple[str, bool, str
     return out
 
 
+def account_kinds() -> set[str]:
+    """The fact kinds the register is built from (what its checks read, and PIM's schedule instances), so a
+    reader can load those alone instead of a whole run."""
+    from controls.checks import ALL_CHECKS
+
+    reads = {str(k) for c in ALL_CHECKS if c.id in (HOLDERS_CHECK, GUESTS_CHECK) for k in c.reads}
+    return (
+        reads
+        | {str(k) for k in (ROLE_ASSIGNMENT_INSTANCE, ROLE_ELIGIBILITY_INSTANCE, DIRECTORY_ROLE)}
+        | {
+            str(FactKind.ROLE_ASSIGNMENT),
+            str(FactKind.ROLE_DEFINITION),
+            str(FactKind.SUBSCRIPTION),
+            str(FactKind.DIRECTORY_PRINCIPAL),
+        }
+    )
+
+
 def account_rows(evidence: list[Evidence], findings: list[Finding], thresholds: Thresholds) -> list[dict[str, Any]]:
     """One row per (holder, role, scope), sorted by holder then role."""
     facts = FactSet(list(evidence))

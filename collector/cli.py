@@ -220,9 +220,9 @@ def _demo_snapshot(settings: Settings, out: Path) -> None:
     keys = out.parent / "demo-keys"
     if not (keys / PRIVATE_KEY_FILE).exists():
         create_keys(keys)
-    with _open_ledger(settings) as ledger:
+    with _open_ledger(settings) as ledger:  # open while the bundle is written: evidence is read as it goes in
         bundle = build_bundle(ledger, load_catalog(), None, None, "both", settings.thresholds)
-    manifest = write_bundle(bundle, load_private_key(str(keys / PRIVATE_KEY_FILE), environ={}), out)
+        manifest = write_bundle(bundle, load_private_key(str(keys / PRIVATE_KEY_FILE), environ={}), out)
     print(f"auditor snapshot: {out} ({len(manifest['files'])} files, signed by demo key {manifest['fingerprint']})")
     print(f"  verify it anywhere: shoko snapshot verify {out}")
 

@@ -79,12 +79,12 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     ledger = _open_ledger(settings, create=False)
     try:
         bundle = build_bundle(ledger, catalog, as_of, numbers, args.lang, settings.thresholds)
+        manifest = write_bundle(bundle, key, Path(args.out))  # evidence files are read from the ledger as written
     except SnapshotError as exc:
         print(f"shoko: {exc}", file=sys.stderr)
         return EXIT_USAGE if as_of else EXIT_FAILED
     finally:
         ledger.close()
-    manifest = write_bundle(bundle, key, Path(args.out))
     runs = ", ".join(f"run {r['id']}" for r in manifest["runs"])
     print(f"wrote {args.out}: {len(manifest['files'])} files, as of {manifest['as_of']} ({runs})")
     print(f"signed by key {manifest['fingerprint']}; check it anywhere with: shoko snapshot verify {args.out}")

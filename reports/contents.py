@@ -11,8 +11,9 @@ from typing import Any
 
 from collector import __version__
 from controls.attestations import Attestation
-from controls.model import Evidence, Finding, Thresholds
+from controls.model import FactKind, Finding, Thresholds
 from reports.bundle import Bundle, SnapshotError, _json, answer_of, evidence_document, evidence_file_name
+from storage.ledger import EvidenceRef
 
 _SEVERITY = {"fail": 0, "error": 1, "pass": 2}
 
@@ -35,19 +36,24 @@ def build_bundle(
         raise SnapshotError(f"no completed full run{when}: nothing to export")
     wanted = set(numbers or catalog.numbers())
     rows = [r for r in verdict_rows(catalog, ledger.verdicts(run.id)) if r["no"] in wanted]
-    findings = [f for f in ledger.findings(run.id) if wanted & set(f.requirements)]
-    evidence = ledger.evidence(run.id)
-    by_sha: dict[str, Evidence] = {ev.sha256: ev for ev in evidence}
+    run_findings = ledger.findings(run.id)
+    findings = [f for f in run_findings if wanted & set(f.requirements)]
+    # Only what names the evidence files is read now; their documents are streamed into the zip as it is
+    # written (Bundle.streamed), so memory does not grow with the estate.
+    by_sha: dict[str, EvidenceRef] = {}
+    for ref in ledger.evidence_refs(run.id):
+        by_sha.setdefault(ref.sha256, ref)
     files: dict[str, bytes] = {}
+    evidence_paths: dict[str, str] = {}
 
     def evidence_files(f: Finding) -> list[str]:
         names = []
         for sha in f.evidence:
-            ev = by_sha.get(sha)
-            if ev is None or ev.kind == "attestation":
+            ref = by_sha.get(sha)
+            if ref is None or ref.kind == "attestation":
                 continue
-            name = evidence_file_name(f.check_id, ev)
-            files.setdefault(name, _json(evidence_document(ev)))
+            name = evidence_file_name(f.check_id, ref)
+            evidence_paths.setdefault(name, sha)
             names.append(name)
         return names
 
@@ -68,9 +74,7 @@ def build_bundle(
     # The attestations the run judged with (its evidence), with their documents from the ledger.
     on = run.started_at.astimezone(UTC).date()
     attestation_rows = []
-    for ev in evidence:
-        if ev.kind != "attestation":
-            continue
+    for ev in ledger.evidence(run.id, kinds={"attestation"}):
         a = Attestation.from_content(ev.content)
         if not wanted & set(a.requirements):
             continue
@@ -151,15 +155,20 @@ def build_bundle(
         "lang": lang,
     }
     # The registers auditors ask for beside the verdicts: who holds which role, and what resources exist.
-    from collector.accounts_view import account_rows
+    from collector.accounts_view import account_kinds, account_rows
     from collector.inventory_view import inventory_rows
 
-    run_findings = ledger.findings(run.id)
     thresholds = thresholds or Thresholds()
-    files["accounts.json"] = _json({"run": run.id, "accounts": account_rows(evidence, run_findings, thresholds)})
-    files["inventory.json"] = _json(
-        {"run": run.id, "resources": inventory_rows(evidence, run_findings, thresholds.owner_tag)}
+    # Each register reads only the fact kinds it is built from.
+    account_evidence = ledger.evidence(run.id, kinds=account_kinds())
+    files["accounts.json"] = _json(
+        {"run": run.id, "accounts": account_rows(account_evidence, run_findings, thresholds)}
     )
+    resources = ledger.evidence(run.id, kinds={FactKind.RESOURCE})
+    files["inventory.json"] = _json(
+        {"run": run.id, "resources": inventory_rows(resources, run_findings, thresholds.owner_tag)}
+    )
+    account_evidence = resources = []  # not kept while the report is built
     files["verdicts.json"] = _json(
         {"requirements": requirement_rows, "findings": finding_rows, "attestations": attestation_rows, "errors": errors}
     )
@@ -181,7 +190,7 @@ def build_bundle(
 
     # -- findings.json and OSCAL
 
-    return Bundle(files, meta)
+    return Bundle(files, meta, evidence_paths, lambda shas: ledger.evidence_by_sha256(run.id, shas))
 
 
 def _sha256_file(path: Path) -> str:
