@@ -157,6 +157,11 @@ class _Redactor:
         return text
 
 
+def redact_text(text: str, rules: Rules | None = None) -> str:
+    """`text` with secret-shaped parts blanked (the `values` rules), for messages such as a failed call's error."""
+    return _Redactor(rules or shipped_rules()).text(text, "$")
+
+
 def redact(document: Any, rules: Rules | None = None) -> tuple[Any, tuple[Redaction, ...]]:
     """A copy of `document` with every secret blanked, and where each was and which rule blanked it."""
     redactor = _Redactor(rules or shipped_rules())

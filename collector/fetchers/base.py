@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlparse
 from azure.core.exceptions import HttpResponseError
 
 from collector.azure_clients import ClientFactory
-from collector.redaction import redact
+from collector.redaction import redact, redact_text
 from collector.settings import AzureSettings
 from controls.model import CollectionError, Evidence, Kind
 
@@ -124,7 +124,7 @@ class Sink:
             source=source,
             scope=scope,
             code=code,
-            message=message,
+            message=redact_text(message),  # an error can quote the URL or body it failed on
             status_code=status,
             request_id=request_id,
             occurred_at=datetime.now(UTC),

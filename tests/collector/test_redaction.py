@@ -169,3 +169,12 @@ def test_no_fetcher_calls_an_api_that_returns_secrets() -> None:
 )
 def test_the_scan_knows_the_secret_returning_calls(name: str) -> None:
     assert SECRET_RETURNING.match(name)
+
+
+def test_a_failed_calls_message_loses_its_secrets() -> None:
+    from collector.fetchers.base import Sink
+
+    sink = Sink()
+    url = "https://st.blob.core.windows.net/c?sv=2022-11-02&sig=LEAKED"
+    sink.error("storage_account", "storage.accounts", "/subscriptions/s", RuntimeError(f"cannot read {url}"))
+    assert sink.errors[0].message == f"cannot read https://st.blob.core.windows.net/c?sv=2022-11-02&sig={MARK}"
