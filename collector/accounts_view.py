@@ -18,8 +18,9 @@ from typing import Any
 
 from controls.access import cause
 from controls.checks.accounts import GUESTS_CHECK, HOLDERS_CHECK, HeldRole, Holder, all_role_grants, collection_of
+from controls.checks.pim import ROLE_ASSIGNMENT_INSTANCE, ROLE_ELIGIBILITY_INSTANCE
 from controls.checks.stale_accounts import STALE_CHECK, USER_SIGN_IN, last_sign_in
-from controls.model import CollectionError, Evidence, FactSet, Finding, Thresholds
+from controls.model import CollectionError, Evidence, FactKind, FactSet, Finding, Thresholds
 
 SIGN_IN_NOT_COLLECTED = "not collected"
 
@@ -70,6 +71,16 @@ def _flags(failed_checks: list[str], doc: dict[str, Any]) -> list[str]:
     if GUESTS_CHECK in failed_checks and str(doc.get("userType") or "").lower() == "guest":
         flags.append(GUESTS_CHECK)
     return flags
+
+
+def account_kinds() -> set[str]:
+    """The fact kinds the register is built from (what its checks read: role assignments and definitions, PIM's
+    schedule instances, the directory, sign-ins), so a reader can load those alone instead of a whole run."""
+    from controls.checks import ALL_CHECKS
+
+    return {str(k) for c in ALL_CHECKS if c.id in (HOLDERS_CHECK, GUESTS_CHECK, STALE_CHECK) for k in c.reads} | {
+        str(k) for k in (ROLE_ASSIGNMENT_INSTANCE, ROLE_ELIGIBILITY_INSTANCE, FactKind.SUBSCRIPTION)
+    }
 
 
 def account_rows(

@@ -236,9 +236,9 @@ def _demo_snapshot(settings: Settings, out: Path) -> None:
     keys = out.parent / "demo-keys"
     if not (keys / PRIVATE_KEY_FILE).exists():
         create_keys(keys)
-    with _open_ledger(settings) as ledger:
+    with _open_ledger(settings) as ledger:  # open while the bundle is written: evidence is read as it goes in
         bundle = build_bundle(ledger, load_catalog(), None, None, "both", settings.thresholds)
-    manifest = write_bundle(bundle, load_private_key(str(keys / PRIVATE_KEY_FILE), environ={}), out)
+        manifest = write_bundle(bundle, load_private_key(str(keys / PRIVATE_KEY_FILE), environ={}), out)
     print(f"auditor snapshot: {out} ({len(manifest['files'])} files, signed by demo key {manifest['fingerprint']})")
     print(f"  verify it anywhere: shoko snapshot verify {out}")
 
@@ -385,18 +385,39 @@ def _run_line(run) -> str:  # type: ignore[no-untyped-def]
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from collector.history_view import history, history_text
+    from collector.history_view import history, history_text, resource_history, resource_history_text
     from controls.catalog import load_catalog
 
     catalog = load_catalog()
-    if args.number not in catalog:
+    if args.number is None and not args.resource:
+        print("shoko: history needs a requirement No, --resource ID, or both", file=sys.stderr)
+        return EXIT_USAGE
+    if args.number is not None and args.number not in catalog:
         print(f"shoko: no requirement No {args.number} (the catalog has No 1–{len(catalog)})", file=sys.stderr)
         return EXIT_USAGE
     ledger = _open_ledger(load_settings(args.config), read_only=True)
     try:
-        entries = history(ledger, args.number)
+        if args.resource:
+            entries = resource_history(ledger, args.resource, args.number)
+        else:
+            entries = history(ledger, args.number)
     finally:
         ledger.close()
+    if args.resource:
+        if not entries:
+            mapped = f" by a check of No {args.number}" if args.number is not None else ""
+            print(
+                f"shoko: no completed run judged resource {args.resource}{mapped} "
+                "(check the id: `shoko inventory` lists the resources, `shoko explain N` the findings)",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        if args.json:
+            document = {"resource_id": args.resource, "no": args.number, "changes": entries}
+            print(json.dumps(document, ensure_ascii=False, indent=2))
+        else:
+            print(resource_history_text(args.resource, args.number, entries, args.lang))
+        return EXIT_OK
     if args.json:
         print(json.dumps({"no": args.number, "changes": entries}, ensure_ascii=False, indent=2))
     else:
@@ -561,8 +582,13 @@ def build_parser() -> argparse.ArgumentParser:
     drift.add_argument("--lang", choices=("ja", "en", "both"), default="both")
     drift.set_defaults(func=cmd_drift)
 
-    hist = sub.add_parser("history", help="when a requirement's verdict changed, with the runs and drift behind it")
-    hist.add_argument("number", type=int, help="requirement No (1–182)")
+    hist = sub.add_parser(
+        "history", help="when a requirement's verdict (or a resource's check statuses) changed, with runs and drift"
+    )
+    hist.add_argument("number", type=int, nargs="?", help="requirement No (1–182)")
+    hist.add_argument(
+        "--resource", metavar="ID", help="one resource: when each check's status on it changed (with N: its checks)"
+    )
     hist.add_argument("--config")
     hist.add_argument("--json", action="store_true")
     hist.add_argument("--lang", choices=("ja", "en", "both"), default="both")

@@ -175,6 +175,7 @@ def explain(
                         "api_version": ev.api_version,
                         "request_id": ev.request_id,
                         "collected_at": ev.collected_at.isoformat(),
+                        "redactions": [r.as_dict() for r in ev.redactions],
                     }
                     for sha in f.evidence
                     for ev in by_sha.get(sha, [])
@@ -210,4 +211,7 @@ def explain_text(data: dict[str, Any]) -> str:
                 f"    evidence {ev['sha256'][:16]}  {ev['kind']} via {ev['source']} (api-version {ev['api_version']}, "
                 f"request {ev['request_id']}, {ev['collected_at']})  {ev['resource_id']}"
             )
+            if ev.get("redactions"):
+                rules = ", ".join(sorted({r["rule"] for r in ev["redactions"]}))
+                lines.append(f"      {len(ev['redactions'])} secret value(s) blanked before storing ({rules})")
     return "\n".join(lines)

@@ -9,7 +9,15 @@ from typing import Any
 
 from collector.settings import load_settings
 from controls.attestations import AttestationError, parse_requirements
-from reports.bundle import KEY_FILE_ENV, SnapshotError, create_keys, load_private_key, verify_bundle, write_bundle
+from reports.bundle import (
+    KEY_FILE_ENV,
+    SnapshotError,
+    create_keys,
+    load_private_key,
+    load_public_key,
+    verify_bundle,
+    write_bundle,
+)
 from reports.contents import build_bundle
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -30,7 +38,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
 def cmd_snapshot(args: argparse.Namespace) -> int:
     if args.snapshot_command == "verify":
         try:
-            result = verify_bundle(Path(args.file), args.fingerprint)
+            key = load_public_key(Path(args.public_key)) if args.public_key else None
+            result = verify_bundle(Path(args.file), args.fingerprint, key)
         except SnapshotError as exc:
             print(f"shoko: {exc}", file=sys.stderr)
             return EXIT_USAGE
@@ -44,10 +53,13 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
             f"{result.evidence_checked} evidence records hash to their stored SHA-256"
         )
         print(f"as of {m.get('as_of')}; {runs}; shoko {m.get('shoko_version')}")
-        print(
-            f"signed by key {m.get('fingerprint')}"
-            + ("" if args.fingerprint else " — compare it with the one the vendor published")
-        )
+        if args.public_key:
+            checked = f" — the key in {args.public_key}"
+        elif args.fingerprint:
+            checked = " — the expected fingerprint"
+        else:
+            checked = " — compare it with the one the vendor published"
+        print(f"signed by key {m.get('fingerprint')}{checked}")
         return EXIT_OK
     from collector.cli import _as_of, _open_ledger
     from collector.drift_view import SinceError
@@ -67,12 +79,12 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     ledger = _open_ledger(settings, read_only=True)
     try:
         bundle = build_bundle(ledger, catalog, as_of, numbers, args.lang, settings.thresholds)
+        manifest = write_bundle(bundle, key, Path(args.out))  # evidence files are read from the ledger as written
     except SnapshotError as exc:
         print(f"shoko: {exc}", file=sys.stderr)
         return EXIT_USAGE if as_of else EXIT_FAILED
     finally:
         ledger.close()
-    manifest = write_bundle(bundle, key, Path(args.out))
     runs = ", ".join(f"run {r['id']}" for r in manifest["runs"])
     print(f"wrote {args.out}: {len(manifest['files'])} files, as of {manifest['as_of']} ({runs})")
     print(f"signed by key {manifest['fingerprint']}; check it anywhere with: shoko snapshot verify {args.out}")
@@ -99,5 +111,9 @@ def add_parsers(sub: Any) -> None:
     export.add_argument("--config")
     verify = snap_sub.add_parser("verify", help="check a bundle's signature and every file in it")
     verify.add_argument("file")
-    verify.add_argument("--fingerprint", help="the signing key's fingerprint the vendor published")
+    expected = verify.add_mutually_exclusive_group()
+    expected.add_argument("--fingerprint", help="the signing key's fingerprint the vendor published")
+    expected.add_argument(
+        "--public-key", metavar="K", help="the vendor's public key file (PEM, shoko-signing.pub): it must have signed"
+    )
     snap.set_defaults(func=cmd_snapshot)

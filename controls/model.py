@@ -63,8 +63,21 @@ def sha256_of(content: Any) -> str:
 
 
 @dataclass(frozen=True)
+class Redaction:
+    """One value blanked out of a document before it became evidence: its JSON path and the rule that did it
+    (collector/redaction.yaml)."""
+
+    path: str
+    rule: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "rule": self.rule}
+
+
+@dataclass(frozen=True)
 class Evidence:
-    """One raw document exactly as Azure returned it, with where, when and how it was collected."""
+    """One raw document as Azure returned it, secrets blanked (`redactions` says where and why), with where,
+    when and how it was collected."""
 
     kind: Kind
     source: str  # fetcher name, e.g. "network.nsgs"
@@ -75,6 +88,7 @@ class Evidence:
     collected_at: datetime  # UTC
     content: dict[str, Any]
     sha256: str = field(default="")
+    redactions: tuple[Redaction, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.sha256:

@@ -3,7 +3,7 @@ behind it, the attestations in force with their documents, and the answer-sheet 
 
     shoko keys create --out DIR                 an Ed25519 key pair (private key file mode 0600)
     shoko snapshot export --out F.zip [--as-of T] [--requirements 86,96-97] [--lang ja|en|both] [--key FILE]
-    shoko snapshot verify F.zip [--fingerprint FP]
+    shoko snapshot verify F.zip [--fingerprint FP | --public-key K]
 
 The bundle holds `manifest.json` (versions, as-of, the runs drawn on with their ledger digests, and the SHA-256
 and size of every other file), `manifest.sig` (the Ed25519 signature of manifest.json's exact bytes, base64) and
@@ -21,9 +21,10 @@ import json
 import os
 import re
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -106,7 +107,16 @@ def _safe(name: str, limit: int = 80) -> str:
     return (_UNSAFE.sub("_", name).strip("_") or "_")[:limit]
 
 
-def evidence_file_name(check_id: str, ev: Evidence) -> str:
+class _Named(Protocol):
+    @property
+    def kind(self) -> Any: ...
+    @property
+    def resource_id(self) -> str: ...
+    @property
+    def sha256(self) -> str: ...
+
+
+def evidence_file_name(check_id: str, ev: _Named) -> str:
     """`evidence/{check}/{resource name}--{kind}--{sha256[:12]}.json`: findable by check and resource."""
     resource = ev.resource_id.rstrip("/").rsplit("/", 1)[-1] or ev.resource_id
     return f"evidence/{_safe(check_id)}/{_safe(resource)}--{_safe(str(ev.kind), 40)}--{ev.sha256[:12]}.json"
@@ -123,17 +133,47 @@ def evidence_document(ev: Evidence) -> dict[str, Any]:
             "request_id": ev.request_id,
             "collected_at": ev.collected_at.isoformat(),
             "sha256": ev.sha256,
+            # Secret values blanked out of `content` before it was stored (collector/redaction.yaml).
+            "redactions": [r.as_dict() for r in ev.redactions],
         },
         "content": ev.content,
     }
 
 
+# Evidence records read from the ledger at a time while a bundle is written: memory stays flat however large
+# the estate, and the number of queries stays small.
+EVIDENCE_BATCH = 200
+
+
 @dataclass
 class Bundle:
-    """Files to write, by path in the zip, and what the manifest says about the snapshot."""
+    """Files to write, by path in the zip, and what the manifest says about the snapshot.
+
+    `files` are held in memory (reports and registers: small rows). Evidence files are only named here
+    (`evidence`: path → SHA-256) and read through `read_evidence` a batch at a time while the zip is written."""
 
     files: dict[str, bytes]
     meta: dict[str, Any]
+    evidence: dict[str, str] = field(default_factory=dict)
+    read_evidence: Callable[[Collection[str]], Mapping[str, Evidence]] | None = None
+    # Files that cite the others by hash (the OSCAL assessment results): made once every other file is written,
+    # from the SHA-256 of each (path → hex digest).
+    late: Callable[[Mapping[str, str]], Mapping[str, bytes]] | None = None
+
+    def streamed(self) -> Any:
+        """(path, bytes) of each evidence file, in path order, read a batch at a time."""
+        names = sorted(self.evidence)
+        if names and self.read_evidence is None:
+            raise SnapshotError("the bundle names evidence files but has no way to read them")
+        for start in range(0, len(names), EVIDENCE_BATCH):
+            batch = names[start : start + EVIDENCE_BATCH]
+            assert self.read_evidence is not None
+            records = self.read_evidence({self.evidence[n] for n in batch})
+            for name in batch:
+                ev = records.get(self.evidence[name])
+                if ev is None:
+                    raise SnapshotError(f"{name}: evidence {self.evidence[name]} is missing from the ledger")
+                yield name, _json(evidence_document(ev))
 
 
 def _json(data: Any) -> bytes:
@@ -141,27 +181,40 @@ def _json(data: Any) -> bytes:
 
 
 def write_bundle(bundle: Bundle, key: Ed25519PrivateKey, out: Path) -> dict[str, Any]:
-    """Sign and write the zip; returns the manifest."""
+    """Sign and write the zip; returns the manifest. Files go in one at a time (evidence streamed from the
+    ledger), each hashed as it is written; the manifest and its signature go in last."""
     public = key.public_key()
-    manifest = {
-        "format": FORMAT,
-        **bundle.meta,
-        "public_key": public_pem(public),
-        "fingerprint": fingerprint(public),
-        "files": [
-            {"path": path, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
-            for path, data in sorted(bundle.files.items())
-        ],
-    }
-    manifest_bytes = _json(manifest)
-    signature = base64.b64encode(key.sign(manifest_bytes)) + b"\n"
+    listed: list[dict[str, Any]] = []
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
-        z.writestr(MANIFEST, manifest_bytes)
-        z.writestr(SIGNATURE, signature)
-        for path, data in sorted(bundle.files.items()):
-            z.writestr(path, data)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
+
+            def add(path: str, data: bytes) -> None:
+                z.writestr(path, data)
+                listed.append({"path": path, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)})
+
+            for path, data in sorted(bundle.files.items()):
+                add(path, data)
+            for path, data in bundle.streamed():
+                add(path, data)
+            if bundle.late is not None:
+                written = {f["path"]: f["sha256"] for f in listed}
+                for path, data in sorted(bundle.late(written).items()):
+                    add(path, data)
+            manifest = {
+                "format": FORMAT,
+                **bundle.meta,
+                "public_key": public_pem(public),
+                "fingerprint": fingerprint(public),
+                "files": sorted(listed, key=lambda f: f["path"]),
+            }
+            manifest_bytes = _json(manifest)
+            z.writestr(MANIFEST, manifest_bytes)
+            z.writestr(SIGNATURE, base64.b64encode(key.sign(manifest_bytes)) + b"\n")
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(out)
     return manifest
 
@@ -178,9 +231,26 @@ class Verified:
     evidence_checked: int = 0
 
 
-def verify_bundle(path: Path, expected_fingerprint: str | None = None) -> Verified:
-    """Check a bundle on its own: signature, fingerprint (if given), every file's hash and size, no extra
-    files, and each evidence file's content against the SHA-256 it was stored under."""
+def load_public_key(path: Path) -> Ed25519PublicKey:
+    """The vendor's published public key (`shoko-signing.pub`, PEM)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SnapshotError(f"public key {path}: cannot read it: {exc.strerror or exc}") from None
+    try:
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError) as exc:
+        raise SnapshotError(f"public key {path}: not a PEM public key ({exc})") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise SnapshotError(f"public key {path}: not an Ed25519 key")
+    return key
+
+
+def verify_bundle(
+    path: Path, expected_fingerprint: str | None = None, expected_key: Ed25519PublicKey | None = None
+) -> Verified:
+    """Check a bundle on its own: signature, fingerprint or public key (if given), every file's hash and size,
+    no extra files, and each evidence file's content against the SHA-256 it was stored under."""
     try:
         z = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile) as exc:
@@ -207,6 +277,10 @@ def verify_bundle(path: Path, expected_fingerprint: str | None = None) -> Verifi
             return Verified(False, "the manifest's fingerprint is not its public key's", manifest)
         if expected_fingerprint and _norm_fp(expected_fingerprint) != _norm_fp(actual):
             return Verified(False, f"signed by key {actual}, not the expected {expected_fingerprint}", manifest)
+        if expected_key is not None and public_pem(expected_key) != public_pem(public):
+            return Verified(
+                False, f"signed by key {actual}, not by the given public key {fingerprint(expected_key)}", manifest
+            )
         listed = {f["path"]: f for f in manifest.get("files", [])}
         extra = sorted(names - set(listed) - {MANIFEST, SIGNATURE})
         if extra:

@@ -11,9 +11,10 @@ from typing import Any
 
 from collector import __version__
 from controls.attestations import Attestation
-from controls.model import Evidence, Finding, Thresholds
+from controls.model import FactKind, Finding, Thresholds
 from reports.bundle import Bundle, SnapshotError, _json, answer_of, evidence_document, evidence_file_name
 from reports.oscal import FINDINGS_FILE, oscal_files
+from storage.ledger import EvidenceRef
 
 _SEVERITY = {"fail": 0, "error": 1, "pass": 2}
 
@@ -36,19 +37,24 @@ def build_bundle(
         raise SnapshotError(f"no completed full run{when}: nothing to export")
     wanted = set(numbers or catalog.numbers())
     rows = [r for r in verdict_rows(catalog, ledger.verdicts(run.id)) if r["no"] in wanted]
-    findings = [f for f in ledger.findings(run.id) if wanted & set(f.requirements)]
-    evidence = ledger.evidence(run.id)
-    by_sha: dict[str, Evidence] = {ev.sha256: ev for ev in evidence}
+    run_findings = ledger.findings(run.id)
+    findings = [f for f in run_findings if wanted & set(f.requirements)]
+    # Only what names the evidence files is read now; their documents are streamed into the zip as it is
+    # written (Bundle.streamed), so memory does not grow with the estate.
+    by_sha: dict[str, EvidenceRef] = {}
+    for ref in ledger.evidence_refs(run.id):
+        by_sha.setdefault(ref.sha256, ref)
     files: dict[str, bytes] = {}
+    evidence_paths: dict[str, str] = {}
 
     def evidence_files(f: Finding) -> list[str]:
         names = []
         for sha in f.evidence:
-            ev = by_sha.get(sha)
-            if ev is None or ev.kind == "attestation":
+            ref = by_sha.get(sha)
+            if ref is None or ref.kind == "attestation":
                 continue
-            name = evidence_file_name(f.check_id, ev)
-            files.setdefault(name, _json(evidence_document(ev)))
+            name = evidence_file_name(f.check_id, ref)
+            evidence_paths.setdefault(name, sha)
             names.append(name)
         return names
 
@@ -69,9 +75,7 @@ def build_bundle(
     # The attestations the run judged with (its evidence), with their documents from the ledger.
     on = run.started_at.astimezone(UTC).date()
     attestation_rows = []
-    for ev in evidence:
-        if ev.kind != "attestation":
-            continue
+    for ev in ledger.evidence(run.id, kinds={"attestation"}):
         a = Attestation.from_content(ev.content)
         if not wanted & set(a.requirements):
             continue
@@ -152,16 +156,19 @@ def build_bundle(
         "lang": lang,
     }
     # The registers auditors ask for beside the verdicts: who holds which role, and what resources exist.
-    from collector.accounts_view import account_rows
+    from collector.accounts_view import account_kinds, account_rows
     from collector.inventory_view import inventory_rows
 
-    run_findings = ledger.findings(run.id)
     thresholds = thresholds or Thresholds()
-    accounts = account_rows(evidence, run_findings, thresholds, ledger.collection_errors(run.id))
+    # Each register reads only the fact kinds it is built from.
+    account_evidence = ledger.evidence(run.id, kinds=account_kinds())
+    accounts = account_rows(account_evidence, run_findings, thresholds, ledger.collection_errors(run.id))
     files["accounts.json"] = _json({"run": run.id, "accounts": accounts})
+    resources = ledger.evidence(run.id, kinds={FactKind.RESOURCE})
     files["inventory.json"] = _json(
-        {"run": run.id, "resources": inventory_rows(evidence, run_findings, thresholds.owner_tag)}
+        {"run": run.id, "resources": inventory_rows(resources, run_findings, thresholds.owner_tag)}
     )
+    account_evidence = resources = []  # not kept while the report is built
     # Findings are listed once, in findings.json (written below with the OSCAL documents).
     files["verdicts.json"] = _json(
         {
@@ -188,19 +195,20 @@ def build_bundle(
     # -- report.html and report.pdf
 
     # -- findings.json and OSCAL
-    files.update(
-        oscal_files(
-            catalog=catalog,
-            run=run,
-            meta=meta,
-            requirement_rows=requirement_rows,
-            finding_rows=finding_rows,
-            attestation_rows=attestation_rows,
-            files=files,
-        )
+    oscal, assessment_results = oscal_files(
+        catalog=catalog,
+        run=run,
+        meta=meta,
+        requirement_rows=requirement_rows,
+        finding_rows=finding_rows,
+        attestation_rows=attestation_rows,
+        evidence={path: by_sha[sha] for path, sha in evidence_paths.items()},
     )
+    files.update(oscal)
 
-    return Bundle(files, meta)
+    return Bundle(
+        files, meta, evidence_paths, lambda shas: ledger.evidence_by_sha256(run.id, shas), late=assessment_results
+    )
 
 
 def _sha256_file(path: Path) -> str:

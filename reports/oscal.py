@@ -28,12 +28,14 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from controls.catalog import Catalog, Requirement
 from controls.checks import CHECKS_BY_ID
 from reports.bundle import _json
+from storage.ledger import EvidenceRef
 
 OSCAL_VERSION = "1.1.3"
 FINDINGS_FILE = "findings.json"
@@ -215,8 +217,10 @@ def results_document(
     requirement_rows: list[dict[str, Any]],
     finding_rows: list[dict[str, Any]],
     attestation_rows: list[dict[str, Any]],
-    files: dict[str, bytes],
+    hashes: Mapping[str, str],
+    evidence: Mapping[str, EvidenceRef],
 ) -> dict[str, Any]:
+    """`hashes`: the SHA-256 of every file of the bundle by path; `evidence`: what each evidence file holds."""
     run_key = run.digest or f"run-{run.id}"
     started, finished = _aware(run.started_at), _aware(run.finished_at or run.started_at)
     tool = _uuid(run_key, "tool")
@@ -231,7 +235,7 @@ def results_document(
                     {
                         "href": _relative(path),
                         "media-type": _media_type(path),
-                        "hashes": [{"algorithm": "SHA-256", "value": hashlib.sha256(files[path]).hexdigest()}],
+                        "hashes": [{"algorithm": "SHA-256", "value": hashes[path]}],
                     }
                 ],
             }
@@ -262,11 +266,11 @@ def results_document(
             repeat += 1
             key = _uuid(run_key, "finding", f["check_id"], f["resource_id"], repeat)
         seen.add(key)
-        evidence, collected = [], []
+        cited, collected = [], []
         for path in f["evidence"]:
-            record = json.loads(files[path])["collection"]
-            collected.append(datetime.fromisoformat(record["collected_at"]))
-            evidence.append(_evidence(path, resource(path, _evidence_title(f["check_id"], record)), files, record))
+            ref = evidence[path]
+            collected.append(ref.collected_at)
+            cited.append(_evidence(path, resource(path, _evidence_title(f["check_id"], ref)), hashes, ref))
         check = CHECKS_BY_ID.get(f["check_id"])
         observations.append(
             {
@@ -282,7 +286,7 @@ def results_document(
                 "methods": ["TEST"],
                 "types": ["control-objective"],
                 "origins": [{"actors": [{"type": "tool", "actor-uuid": tool}]}],
-                **({"relevant-evidence": evidence} if evidence else {}),
+                **({"relevant-evidence": cited} if cited else {}),
                 "collected": _when(max(collected, key=_aware) if collected else finished),
                 **({"remarks": _both(check.rule_ja, check.rule_en)} if check else {}),
             }
@@ -293,7 +297,7 @@ def results_document(
     for a in attestation_rows:
         key = _uuid(run_key, "attestation", a["id"])
         evidence = [
-            _evidence(path, resource(path, f"attestation {a['id']}: {path.rsplit('/', 1)[-1]}"), files, None)
+            _evidence(path, resource(path, f"attestation {a['id']}: {path.rsplit('/', 1)[-1]}"), hashes, None)
             for path in a["documents"]
         ]
         observations.append(
@@ -405,24 +409,24 @@ def results_document(
     }
 
 
-def _evidence(path: str, resource_uuid: str, files: dict[str, bytes], record: dict[str, Any] | None) -> dict[str, Any]:
+def _evidence(path: str, resource_uuid: str, hashes: Mapping[str, str], ref: EvidenceRef | None) -> dict[str, Any]:
     """A relevant-evidence entry: the file's path from this document, its SHA-256, and a link to its back-matter
     resource. The collection record (API version, request id, time) is in the file itself."""
     description = (
-        f"{record['kind']} of {record['resource_id']} ({record['fetcher']}, collected {record['collected_at']})"
-        if record
+        f"{ref.kind} of {ref.resource_id} ({ref.source}, collected {ref.collected_at.isoformat()})"
+        if ref
         else path.rsplit("/", 1)[-1]
     )
     return {
         "href": _relative(path),
         "description": description,
-        "props": [_prop("sha256", hashlib.sha256(files[path]).hexdigest())],
+        "props": [_prop("sha256", hashes[path])],
         "links": [{"href": f"#{resource_uuid}", "rel": "reference"}],
     }
 
 
-def _evidence_title(check_id: str, record: dict[str, Any]) -> str:
-    return f"{check_id}: {record['kind']} of {record['resource_id']}"
+def _evidence_title(check_id: str, ref: EvidenceRef) -> str:
+    return f"{check_id}: {ref.kind} of {ref.resource_id}"
 
 
 def _media_type(path: str) -> str:
@@ -440,24 +444,26 @@ def oscal_files(
     requirement_rows: list[dict[str, Any]],
     finding_rows: list[dict[str, Any]],
     attestation_rows: list[dict[str, Any]],
-    files: dict[str, bytes],
-) -> dict[str, bytes]:
-    """`findings.json` and the two OSCAL documents, by path in the bundle. `files` must already hold every
-    evidence and attestation file the rows cite (their hashes go into the documents)."""
+    evidence: Mapping[str, EvidenceRef],
+) -> tuple[dict[str, bytes], Callable[[Mapping[str, str]], dict[str, bytes]]]:
+    """`findings.json` and the OSCAL catalog, by path in the bundle; and the maker of the assessment results,
+    which cite every evidence and attestation file by its SHA-256 and so are made once those are written
+    (`hashes`: path → SHA-256; reports.bundle.Bundle.late)."""
     digest = catalog_digest(catalog, meta["catalog"]["sha256"])
     catalog_bytes = _json(catalog_document(catalog, digest))
-    results = results_document(
-        run=run,
-        meta=meta,
-        catalog_sha256=digest,
-        catalog_bytes=catalog_bytes,
-        requirement_rows=requirement_rows,
-        finding_rows=finding_rows,
-        attestation_rows=attestation_rows,
-        files=files,
-    )
-    return {
-        FINDINGS_FILE: _json(findings_document(meta, finding_rows)),
-        CATALOG_FILE: catalog_bytes,
-        RESULTS_FILE: _compact_json(results),  # grows with the estate: one observation per finding
-    }
+
+    def results(hashes: Mapping[str, str]) -> dict[str, bytes]:
+        document = results_document(
+            run=run,
+            meta=meta,
+            catalog_sha256=digest,
+            catalog_bytes=catalog_bytes,
+            requirement_rows=requirement_rows,
+            finding_rows=finding_rows,
+            attestation_rows=attestation_rows,
+            hashes=hashes,
+            evidence=evidence,
+        )
+        return {RESULTS_FILE: _compact_json(document)}  # grows with the estate: one observation per finding
+
+    return {FINDINGS_FILE: _json(findings_document(meta, finding_rows)), CATALOG_FILE: catalog_bytes}, results

@@ -13,7 +13,7 @@ from typing import Any
 
 from controls.model import canonical_json, sha256_of
 
-from .models import Base, Run
+from .models import LATER_COLUMNS, Base, Run
 
 SEAL_VERSION = 1
 NOT_HASHED = frozenset({"id", "row_hash"})
@@ -46,8 +46,14 @@ def hashed_columns(model: type[Base]) -> list[str]:
 
 
 def row_hash(model: type[Base], values: Mapping[str, Any]) -> str:
-    """SHA-256 over the table name and every content column (not the database-assigned id)."""
-    row = {name: _plain(values[name]) for name in hashed_columns(model)}
+    """SHA-256 over the table name and every content column (not the database-assigned id); a later column
+    left NULL by a row stored before it existed is not part of that row's content."""
+    later = LATER_COLUMNS.get(model.__tablename__, frozenset())
+    row = {
+        name: _plain(values.get(name) if name in later else values[name])
+        for name in hashed_columns(model)
+        if not (name in later and values.get(name) is None)
+    }
     return sha256_of({"table": model.__tablename__, "row": row})
 
 

@@ -39,6 +39,7 @@ from controls.model import (
     FactKind,
     Finding,
     Kind,
+    Redaction,
     Status,
     Verdict,
     canonical_json,
@@ -66,6 +67,7 @@ __all__ = [
     "CollectionLock",
     "CollectionLocked",
     "DriftRecord",
+    "EvidenceRef",
     "JudgedRun",
     "LeaseHolder",
     "LeaseKeeper",
@@ -165,6 +167,17 @@ class DriftRecord:
     run_id: int
     detected_at: datetime  # the run's finish (seal) time
     event: DriftEvent
+
+
+@dataclass(frozen=True)
+class EvidenceRef:
+    """One stored evidence record without its document: enough to name its file and fetch it later."""
+
+    sha256: str
+    kind: str
+    resource_id: str
+    source: str  # the fetcher
+    collected_at: datetime
 
 
 @dataclass(frozen=True)
@@ -431,6 +444,7 @@ class Ledger:
                     "request_id": item.request_id,
                     "collected_at": _aware(item.collected_at, f"collected_at of evidence {item.resource_id}"),
                     "sha256": sha,
+                    "redactions": [r.as_dict() for r in item.redactions],
                 }
             )
         with self._session(write=True) as session:
@@ -842,14 +856,55 @@ class Ledger:
             )
             return self._records(session, [run])[0] if run else None
 
-    def evidence(self, run_id: int) -> list[Evidence]:
+    def evidence(self, run_id: int, kinds: Collection[str] | None = None) -> list[Evidence]:
+        """The run's evidence records with their documents (only those of `kinds`, if given)."""
         with self._session(write=False) as session:
             rows = self._rows(session, RunEvidence, run_id)
-            contents: dict[str, str] = {}
-            for chunk in _chunks(sorted({row.sha256 for row in rows})):
-                query = select(EvidenceBlob.sha256, EvidenceBlob.content).where(EvidenceBlob.sha256.in_(chunk))
-                contents.update({sha: content for sha, content in session.execute(query)})
-            return [_convert(_to_evidence, row, contents.get(row.sha256)) for row in rows]
+            if kinds is not None:
+                wanted = {str(k) for k in kinds}
+                rows = [row for row in rows if row.kind in wanted]
+            return self._with_contents(session, rows)
+
+    def _with_contents(self, session: Session, rows: Sequence[RunEvidence]) -> list[Evidence]:
+        contents: dict[str, str] = {}
+        for chunk in _chunks(sorted({row.sha256 for row in rows})):
+            query = select(EvidenceBlob.sha256, EvidenceBlob.content).where(EvidenceBlob.sha256.in_(chunk))
+            contents.update({sha: content for sha, content in session.execute(query)})
+        return [_convert(_to_evidence, row, contents.get(row.sha256)) for row in rows]
+
+    def evidence_refs(self, run_id: int) -> list[EvidenceRef]:
+        """What the run stored, without the documents (sha256, kind, resource id, fetcher, time), in stored order."""
+        with self._session(write=False) as session:
+            self._get_run(session, run_id)
+            query = (
+                select(
+                    RunEvidence.sha256,
+                    RunEvidence.kind,
+                    RunEvidence.resource_id,
+                    RunEvidence.source,
+                    RunEvidence.collected_at,
+                )
+                .where(RunEvidence.run_id == run_id)
+                .order_by(RunEvidence.id)
+            )
+            return [
+                EvidenceRef(sha, kind, resource_id, source, collected)
+                for sha, kind, resource_id, source, collected in session.execute(query)
+            ]
+
+    def evidence_by_sha256(self, run_id: int, shas: Collection[str]) -> dict[str, Evidence]:
+        """The run's evidence records with these SHA-256s, with their documents (the first record of each)."""
+        out: dict[str, Evidence] = {}
+        with self._session(write=False) as session:
+            for chunk in _chunks(sorted(set(shas))):
+                query = (
+                    select(RunEvidence)
+                    .where(RunEvidence.run_id == run_id, RunEvidence.sha256.in_(chunk))
+                    .order_by(RunEvidence.id)
+                )
+                for ev in self._with_contents(session, session.scalars(query).all()):
+                    out.setdefault(ev.sha256, ev)
+        return out
 
     def evidence_by_sha(self, sha: str) -> dict[str, Any]:
         with self._session(write=False) as session:
@@ -1084,6 +1139,7 @@ def _to_evidence(row: RunEvidence, content: str | None) -> Evidence:
         collected_at=row.collected_at,
         content=json.loads(content),
         sha256=row.sha256,
+        redactions=tuple(Redaction(str(r["path"]), str(r["rule"])) for r in row.redactions or ()),
     )
 
 

@@ -121,6 +121,9 @@ class RunEvidence(Base):
     request_id: Mapped[str | None] = mapped_column(String(128))
     collected_at: Mapped[datetime]
     sha256: Mapped[str] = mapped_column(ForeignKey("evidence_blobs.sha256"), index=True)
+    # What was blanked out of the document before it was stored: [{"path": "$.properties...", "rule": id}, ...]
+    # (collector/redaction.yaml). NULL only on rows stored before the column existed (see LATER_COLUMNS).
+    redactions: Mapped[list[Any] | None]
     row_hash: Mapped[str] = mapped_column(String(64))
 
 
@@ -198,6 +201,9 @@ RUN_TABLES: tuple[type[Base], ...] = (RunEvidence, RunCollectionError, RunFindin
 # Run-owned tables added after the first schema: a run sealed before such a table existed has no entry
 # for it in its seal, which means it holds no rows there (the seal document itself is hashed).
 LATER_RUN_TABLES: frozenset[str] = frozenset({"drift_events"})
+# Columns added to a run-owned table after its first schema: a row stored before holds NULL there, and its row
+# hash was computed without the column, so a NULL leaves it out of the hashed row (any value, even [], is hashed).
+LATER_COLUMNS: dict[str, frozenset[str]] = {"run_evidence": frozenset({"redactions"})}
 
 
 class AlertOutbox(Base):

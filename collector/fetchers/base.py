@@ -2,7 +2,9 @@
 
 Fetchers call the real SDK operations (which drive auth, paging, retries and `Retry-After`), but the
 evidence they store is the raw JSON of each successful response, captured with `raw_response_hook`,
-so a check reads exactly what Azure returned and not the SDK's re-serialisation of it.
+so a check reads exactly what Azure returned and not the SDK's re-serialisation of it — with one
+exception: `FetchContext.record_document`, the one place a document becomes evidence, blanks secrets first
+(collector/redaction.yaml) and records what it blanked.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from urllib.parse import parse_qs, urlparse
 from azure.core.exceptions import HttpResponseError
 
 from collector.azure_clients import ClientFactory
+from collector.redaction import redact, redact_text
 from collector.settings import AzureSettings
 from controls.model import CollectionError, Evidence, Kind
 
@@ -121,7 +124,7 @@ class Sink:
             source=source,
             scope=scope,
             code=code,
-            message=message,
+            message=redact_text(message),  # an error can quote the URL or body it failed on
             status_code=status,
             request_id=request_id,
             occurred_at=datetime.now(UTC),
@@ -157,6 +160,7 @@ class FetchContext:
         request_id: str | None,
         scope: str | None = None,
     ) -> None:
+        content, redactions = redact(content)
         self.sink.add(
             Evidence(
                 kind=kind,
@@ -167,6 +171,7 @@ class FetchContext:
                 request_id=request_id,
                 collected_at=datetime.now(UTC),
                 content=content,
+                redactions=redactions,
             )
         )
 

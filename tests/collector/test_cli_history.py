@@ -52,3 +52,20 @@ def test_status_as_of_and_history_follow_a_fix(tmp_path: Path, monkeypatch, caps
     assert main(["history", "67", "--lang", "en"]) == 0
     out = capsys.readouterr().out
     assert "run 2 (full)" in out and "fail → partial" in out and "shoko explain 67 --run 2" in out
+    # The same fix seen from the VNet: its check went fail → pass in run 2, with the drift event behind it.
+    vnet = PEERING.split("/virtualNetworkPeerings/")[0]
+    assert main(["history", "--resource", vnet.upper(), "--json"]) == 0  # ARM ids compare case-insensitively
+    changes = json.loads(capsys.readouterr().out)["changes"]
+    isolation = [c for c in changes if c["check_id"] == "dev-prod-network-isolated"]
+    assert [(c["run"], c["before"], c["after"]) for c in isolation] == [(1, None, "fail"), (2, "fail", "pass")]
+    assert 67 in isolation[1]["requirements"]
+    assert [(d["kind"], d["before"], d["after"]) for d in isolation[1]["drift"]] == [("resolved", "fail", "pass")]
+    assert all(c["run"] == 1 for c in changes if c["check_id"] != "dev-prod-network-isolated")  # nothing else moved
+    assert main(["history", "67", "--resource", vnet, "--lang", "en"]) == 0
+    out = capsys.readouterr().out
+    assert f"{vnet} (checks of No 67): 2 status change(s)" in out
+    assert "dev-prod-network-isolated  fail → pass" in out and "shoko explain 67 --run 2" in out
+    assert main(["history", "--resource", vnet + "-typo"]) == 2
+    assert "no completed run judged resource" in capsys.readouterr().err
+    assert main(["history"]) == 2
+    assert "history needs a requirement No, --resource ID, or both" in capsys.readouterr().err

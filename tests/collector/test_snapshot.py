@@ -259,3 +259,26 @@ def test_oscal_status_mapping_on_a_demo_run_with_a_failing_collection(tmp_path, 
     digest = hashlib.sha256(DEFAULT_PATH.read_bytes()).hexdigest()
     expected = json.dumps(catalog_document(load_catalog(), digest), ensure_ascii=False, indent=2) + "\n"
     assert data["oscal/catalog.json"] == expected.encode()
+
+
+def test_verify_with_the_vendors_public_key_file(exported, tmp_path, capsys):
+    bundle, fp = exported
+    ours = tmp_path / "keys" / "shoko-signing.pub"
+    capsys.readouterr()
+    assert main(["snapshot", "verify", str(bundle), "--public-key", str(ours)]) == 0
+    assert f"signed by key {fp} — the key in {ours}" in capsys.readouterr().out
+    # A bundle checked against another vendor's key: both keys named.
+    assert main(["keys", "create", "--out", str(tmp_path / "other")]) == 0
+    other_fp = next(line.split()[1] for line in capsys.readouterr().out.splitlines() if line.startswith("fingerprint:"))
+    assert main(["snapshot", "verify", str(bundle), "--public-key", str(tmp_path / "other" / "shoko-signing.pub")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("TAMPERED: ") and f"signed by key {fp}, not by the given public key {other_fp}" in err
+    # Not a public key, no such file, or both ways of naming the key at once: one line, exit 2.
+    private = tmp_path / "keys" / "shoko-signing.key"
+    for bad in (private, tmp_path / "missing.pub"):
+        assert main(["snapshot", "verify", str(bundle), "--public-key", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"shoko: public key {bad}: ") and err.count("\n") == 1
+    with pytest.raises(SystemExit) as exit_:
+        main(["snapshot", "verify", str(bundle), "--public-key", str(ours), "--fingerprint", fp])
+    assert exit_.value.code == 2
