@@ -237,6 +237,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     head = f"; latest run {latest.id} digest {latest.digest}" if latest else ""
     attested = f", {report.attestations_checked} attestation record(s)" if report.attestations_checked else ""
+    attested += f", {report.actions_checked} API write record(s)" if report.actions_checked else ""
     print(f"ok: {report.runs_checked} run(s){attested} verified, hash chain intact{head}")
     for other in notes:  # interrupted runs are verified too; running ones are not sealed yet
         print(note_line(other))
