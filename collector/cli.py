@@ -513,6 +513,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_attest_parser(sub)
     add_snapshot_parsers(sub)
+    from api.cli import add_parsers as add_api_parsers
+
+    add_api_parsers(sub)
 
     accounts = sub.add_parser("accounts", help="who holds an Azure or Entra role, with type, status and scope")
     accounts.add_argument("--config")

@@ -125,6 +125,29 @@ class AlertSettings:
 
 
 @dataclass(frozen=True)
+class ApiSettings:
+    """`shoko serve`: the read API (api/)."""
+
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8080
+    # TLS served by shoko itself (both files, PEM); null: plain HTTP, e.g. behind a TLS-terminating proxy.
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    # Send Strict-Transport-Security on every response (set it behind a TLS-terminating proxy); with
+    # tls_cert_file it is always sent.
+    hsts: bool = False
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses); empty: none.
+    trusted_proxies: tuple[str, ...] = ()
+    # A client that fails to authenticate this many times within the window gets 429 until it passes.
+    auth_failure_limit: int = 10
+    auth_failure_window_seconds: int = 300
+    # The most rows one page of a list may hold (?limit=).
+    max_page_size: int = 500
+    # The snapshot download's signing key; null: $SHOKO_SIGNING_KEY_FILE, else $SHOKO_SIGNING_KEY.
+    signing_key_file: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     azure: AzureSettings = field(default_factory=AzureSettings)
@@ -132,6 +155,7 @@ class Settings:
     thresholds: Thresholds = field(default_factory=Thresholds)
     agent: AgentSettings = field(default_factory=AgentSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
 
     def digest(self) -> str:
         """SHA-256 of the effective settings without secrets, stored with each run."""
@@ -150,6 +174,7 @@ _SECTIONS: dict[str, type] = {
     "thresholds": Thresholds,
     "agent": AgentSettings,
     "alerts": AlertSettings,
+    "api": ApiSettings,
 }
 _NOT_FROM_FILE = {("azure", "client_secret")}
 
@@ -259,6 +284,7 @@ def _validate(s: Settings, where: str) -> None:
     if s.collection.max_workers < 1:
         raise ConfigError(f"{where}: key 'collection.max_workers': must be at least 1")
     _validate_agent(s.agent, where)
+    _validate_api(s.api, where)
     from alerts.config import validate_alerts
 
     validate_alerts(s.alerts, where)
@@ -533,3 +559,27 @@ def _validate_agent(agent: AgentSettings, where: str) -> None:
         raise ConfigError(f"{where}: key 'agent.listen_port': must be 0-65535, got {agent.listen_port}")
     if agent.lease_seconds < 1:
         raise ConfigError(f"{where}: key 'agent.lease_seconds': must be at least 1")
+
+
+def _validate_api(api: ApiSettings, where: str) -> None:
+    if api.listen_port > 65535:
+        raise ConfigError(f"{where}: key 'api.listen_port': must be 0-65535, got {api.listen_port}")
+    if bool(api.tls_cert_file) != bool(api.tls_key_file):
+        raise ConfigError(f"{where}: key 'api.tls_cert_file' and 'api.tls_key_file': give both or neither")
+    for key in ("tls_cert_file", "tls_key_file", "signing_key_file"):
+        value = getattr(api, key)
+        if value and not Path(value).is_file():
+            raise ConfigError(f"{where}: key 'api.{key}': file not found: {value}")
+    if api.auth_failure_limit < 1:
+        raise ConfigError(f"{where}: key 'api.auth_failure_limit': must be at least 1")
+    if api.auth_failure_window_seconds < 1:
+        raise ConfigError(f"{where}: key 'api.auth_failure_window_seconds': must be at least 1")
+    if not 1 <= api.max_page_size <= 10000:
+        raise ConfigError(f"{where}: key 'api.max_page_size': must be 1-10000, got {api.max_page_size}")
+    import ipaddress
+
+    for proxy in api.trusted_proxies:
+        try:
+            ipaddress.ip_address(proxy.strip())
+        except ValueError:
+            raise ConfigError(f"{where}: key 'api.trusted_proxies': {proxy!r} is not an IP address") from None
