@@ -15,7 +15,7 @@ from storage.ledger import LedgerError
 
 from ..auth import Principal, admin, auditor
 from ..common import AsOf, Limit, Offset, ledger_of, paginate, parse_moment
-from ..schemas import AttestationIn, AttestationOut, Page, RevokeIn
+from ..schemas import AttestationIn, AttestationOut, Page, Problem, RevokeIn
 
 router = APIRouter(tags=["attestations"])
 ATT_ID = Path(max_length=64, description="the attestation's id, e.g. ATT-2026-001")
@@ -65,6 +65,7 @@ def list_attestations(
     status_code=201,
     response_model=AttestationOut,
     summary="record an attestation (admin; documents are attached with `shoko attest add --document`)",
+    responses={409: {"model": Problem, "description": "an attestation with this id is already recorded"}},
 )
 def add_attestation(request: Request, body: AttestationIn, principal: Principal = Depends(admin)) -> dict[str, Any]:
     ledger = ledger_of(request)
@@ -78,6 +79,8 @@ def add_attestation(request: Request, body: AttestationIn, principal: Principal 
         "documents": [],
     }
     if body.id:
+        if any(a.id == body.id for a in ledger.attestations()):
+            raise HTTPException(409, f"attestation {body.id} is already recorded (revoke it, then use a new id)")
         entry["id"] = body.id
     try:
         made = draft(entry, "request body", FsPath.cwd(), request.app.state.catalog.numbers())
@@ -100,6 +103,7 @@ def add_attestation(request: Request, body: AttestationIn, principal: Principal 
     "/attestations/{attestation_id}/revoke",
     response_model=AttestationOut,
     summary="revoke an attestation (admin): it stays in the ledger, marked revoked",
+    responses={409: {"model": Problem, "description": "already revoked"}},
 )
 def revoke_attestation(
     request: Request, body: RevokeIn, attestation_id: str = ATT_ID, principal: Principal = Depends(admin)

@@ -12,7 +12,7 @@ from storage.ledger import LedgerError, TokenRecord
 from .. import tokens
 from ..auth import Principal, admin
 from ..common import Limit, Offset, ledger_of, paginate
-from ..schemas import Page, TokenCreated, TokenIn, TokenOut
+from ..schemas import Page, Problem, TokenCreated, TokenIn, TokenOut
 
 router = APIRouter(tags=["tokens"])
 
@@ -38,7 +38,13 @@ def list_tokens(request: Request, limit: int = Limit, offset: int = Offset) -> d
     return paginate(request, [token_out(t, now) for t in ledger_of(request).tokens()], limit, offset)
 
 
-@router.post("/tokens", status_code=201, response_model=TokenCreated, summary="make a token (shown this once)")
+@router.post(
+    "/tokens",
+    status_code=201,
+    response_model=TokenCreated,
+    responses={409: {"model": Problem, "description": "a token of that name exists"}},
+    summary="make a token (shown this once)",
+)
 def create_token(request: Request, body: TokenIn, principal: Principal = Depends(admin)) -> dict[str, Any]:
     try:
         record, text = tokens.issue(
@@ -56,7 +62,12 @@ def create_token(request: Request, body: TokenIn, principal: Principal = Depends
     return {**token_out(record, datetime.now(UTC)), "token": text}
 
 
-@router.post("/tokens/{token_id}/revoke", response_model=TokenOut, summary="revoke a token (by id or name)")
+@router.post(
+    "/tokens/{token_id}/revoke",
+    response_model=TokenOut,
+    responses={409: {"model": Problem, "description": "already revoked"}},
+    summary="revoke a token (by id or name)",
+)
 def revoke_token(
     request: Request, token_id: str = Path(max_length=128), principal: Principal = Depends(admin)
 ) -> dict[str, Any]:
