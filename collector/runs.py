@@ -154,5 +154,6 @@ def parse_as_of(text: str, option: str = "--as-of") -> datetime:
 
     value = parse_since(text, option)
     if len(text.strip()) == 10:
-        value = value + timedelta(days=1) - timedelta(microseconds=1)
+        # The last microsecond of the day (9999-12-31 has no next day to step back from).
+        value = value.replace(hour=23, minute=59, second=59, microsecond=999999)
     return value

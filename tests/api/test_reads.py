@@ -70,6 +70,10 @@ def test_as_of_picks_the_run_completed_by_then_and_before_the_ledger_began_is_40
         assert response.status_code == 404, path
         assert response.json()["detail"].startswith("no completed full run at or before "), path
         assert "before the ledger began" in response.json()["detail"]
+    far = api.get("/api/v1/requirements", params={"as_of": "9999-12-31"})
+    assert far.status_code == 200 and far.json()["run"]["id"] == second.id
+    early = api.get("/api/v1/requirements", params={"as_of": "0001-01-01T00:00+09:00"})
+    assert early.status_code == 422 and "out of range" in early.json()["detail"]
     bad = api.get("/api/v1/requirements", params={"as_of": "last tuesday"})
     assert bad.status_code == 422 and "is not a date or time" in bad.json()["detail"]
     assert "\n" not in bad.json()["detail"]
