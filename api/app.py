@@ -6,7 +6,7 @@ More routers (the dashboard's pages, the sign-in flow) plug in with `create_app(
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 
 from collector import __version__
 from collector.settings import Settings
-from controls.catalog import load_catalog
+from controls.catalog import Catalog, load_catalog
 from storage.ledger import Ledger, LedgerError
 
 from .auth import FailureLimiter, Principal, SessionPrincipal, authenticated, no_session
@@ -35,8 +35,12 @@ def create_app(
     ledger: Ledger | None = None,
     session_principal: SessionPrincipal | None = None,
     routers: Iterable[APIRouter] = (),
+    start_collection: Callable[[], bool] | None = None,
+    catalog: Catalog | None = None,
 ) -> FastAPI:
-    """The app over `ledger` (default: the configured database, which must exist; closed on shutdown)."""
+    """The app over `ledger` (default: the configured database, which must exist; closed on shutdown).
+    `start_collection`: how "collect now" asks for a run (the agent queues its full job; False: one is already
+    queued or running); without it the app runs one itself in a thread."""
     owned = ledger is None
     if ledger is None:
         ledger = Ledger(settings.database.url, create=False)
@@ -64,9 +68,10 @@ def create_app(
     )
     app.state.settings = settings
     app.state.ledger = ledger
-    app.state.catalog = load_catalog()
+    app.state.catalog = catalog or load_catalog()
     app.state.limiter = FailureLimiter(settings.api.auth_failure_limit, settings.api.auth_failure_window_seconds)
     app.state.session_principal = session_principal or no_session
+    app.state.start_collection = start_collection
     import threading
 
     app.state.collect_lock = threading.Lock()

@@ -92,25 +92,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from storage.ledger import Ledger
 
     from .app import create_app
+    from .server import uvicorn_config
 
     settings = load_settings(args.config)
-    api = settings.api
-    host = args.host or api.listen_host
-    port = api.listen_port if args.port is None else args.port
-    app = create_app(settings, ledger=Ledger(settings.database.url, create=False))
-    scheme = "https" if api.tls_cert_file else "http"
-    print(f"shoko API on {scheme}://{host}:{port}/api/v1 (OpenAPI: /openapi.json with a token)", file=sys.stderr)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        ssl_certfile=api.tls_cert_file,
-        ssl_keyfile=api.tls_key_file,
-        proxy_headers=bool(api.trusted_proxies),
-        forwarded_allow_ips=list(api.trusted_proxies) or None,
-        server_header=False,
-        log_config=None,  # shoko's own logging (agent/logs.py), secrets masked
+    config = uvicorn_config(
+        create_app(settings, ledger=Ledger(settings.database.url, create=False)), settings, args.host, args.port
     )
+    scheme = "https" if settings.api.tls_cert_file else "http"
+    print(
+        f"shoko API on {scheme}://{config.host}:{config.port}/api/v1 (OpenAPI: /openapi.json with a token)",
+        file=sys.stderr,
+    )
+    uvicorn.Server(config).run()
     return EXIT_OK
 
 

@@ -145,6 +145,8 @@ class ApiSettings:
     max_page_size: int = 500
     # The snapshot download's signing key; null: $SHOKO_SIGNING_KEY_FILE, else $SHOKO_SIGNING_KEY.
     signing_key_file: str | None = None
+    # `shoko agent` also serves the API (on listen_host:listen_port, beside its health port).
+    with_agent: bool = False
 
 
 @dataclass(frozen=True)

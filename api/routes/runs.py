@@ -68,10 +68,24 @@ def get_run(request: Request, run_id: int = Path(ge=1, le=2**31 - 1), as_of: str
 def collect_now(request: Request, principal: Principal = Depends(operator)) -> dict[str, Any]:
     from collector.pipeline import run_once
 
+    ledger, settings, catalog = ledger_of(request), settings_of(request), request.app.state.catalog
+    queue_run = request.app.state.start_collection
+    if queue_run is not None:  # inside the agent: its worker runs it, as a scheduled run
+        if not queue_run():
+            raise HTTPException(409, "a full collection is already queued or running; see GET /api/v1/runs")
+        chain = ledger.record_action(COLLECT_NOW, "full", principal.name, principal.describe())
+        record = ledger.actions(COLLECT_NOW)[-1]
+        return {
+            "action": COLLECT_NOW,
+            "subject": "full",
+            "actor": principal.name,
+            "recorded_at": record.recorded_at,
+            "chain_hash": chain,
+            "detail": "collection queued; it appears in GET /api/v1/runs",
+        }
     busy: threading.Lock = request.app.state.collect_lock  # one API-started collection at a time
     if not busy.acquire(blocking=False):
         raise HTTPException(409, "a collection started through the API is still running; see GET /api/v1/runs")
-    ledger, settings, catalog = ledger_of(request), settings_of(request), request.app.state.catalog
     try:
         chain = ledger.record_action(COLLECT_NOW, "full", principal.name, principal.describe())
     except Exception:
