@@ -71,5 +71,5 @@ def paginate(request: Request, items: Sequence[T], limit: int, offset: int) -> d
     return {"total": len(items), "limit": limit, "offset": offset, "items": list(items[offset : offset + limit])}
 
 
-Limit = Query(100, ge=1, le=10000, description="rows per page (at most api.max_page_size, default 500)")
+Limit = Query(100, ge=1, le=10000, description="rows per page (default 100, at most api.max_page_size)")
 Offset = Query(0, ge=0, le=10_000_000, description="rows to skip")
