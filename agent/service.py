@@ -102,6 +102,7 @@ class Agent:
         self.jobs = jobs_from(settings)
         self.ledger = Ledger(settings.database.url)
         self.http: http.HealthServer | None = None
+        self.api: Any = None  # api.server.ApiServer when api.with_agent
         self._requests: queue.Queue[Job] = queue.Queue()
         self._asked: set[str] = set()  # jobs queued or running
         self._asked_lock = threading.Lock()
@@ -204,6 +205,8 @@ class Agent:
         # An interrupted run did not do its slot's work: it does not count as having run.
         runs = [r for r in self.ledger.runs() if r.sealed and r.status != "interrupted"]
         self.http = http.start(self.settings, alive=lambda: self.alive)
+        if self.settings.api.with_agent:
+            self._start_api()
         self._worker.start()
         for job in self.jobs:
             if missed(job, runs, now):
@@ -251,9 +254,27 @@ class Agent:
             for run_id in self.ledger.running_runs_of_this_process():
                 self.ledger.interrupt_run(run_id, datetime.now(UTC), reason)
                 log.warning("run %d sealed interrupted: %s", run_id, reason, extra={"run_id": run_id})
+        if self.api is not None:
+            self.api.stop()
         if self.http is not None:
             self.http.stop()
         self.ledger.close()
+
+    def _start_api(self) -> None:
+        """The read API beside the agent's work, over the agent's ledger; "collect now" queues the full job."""
+        from api.app import create_app
+        from api.server import ApiServer
+
+        full = next((j for j in self.jobs if j.is_full), None)
+        app = create_app(
+            self.settings,
+            ledger=self.ledger,
+            catalog=self.catalog,
+            start_collection=(lambda: self.request(full)) if full else None,
+        )
+        self.api = ApiServer(app, self.settings)
+        self.api.start()
+        log.info("API serving on %s:%s", self.api.config.host, self.api.config.port)
 
     def serve(self) -> int:
         """Run until SIGTERM or SIGINT; exit code 0."""

@@ -10,7 +10,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from collector.settings import ConfigError, Settings, load_settings, read_sandbox_info, sandbox_overrides
@@ -77,58 +77,24 @@ def _run_notes(ledger) -> tuple[list, dict[int, str]]:  # type: ignore[no-untype
     return [r for r in ledger.runs() if r.status in ("running", "interrupted")], abandoned
 
 
-def _latest_full_run(ledger):  # type: ignore[no-untyped-def]
-    """The newest sealed full run, and the partial runs sealed after it (newest first).
-
-    A partial run judges a few checks only; the table of every requirement comes from a full run."""
-    latest = ledger.latest_run(full_only=True)
-    newer = [r for r in ledger.runs() if r.sealed and r.kind == "partial" and (latest is None or r.id > latest.id)]
-    return latest, newer[::-1]
-
-
-def _run_for(ledger, run_id: int | None, as_of: datetime | None):  # type: ignore[no-untyped-def]
-    """The run a read command answers from: the one asked for, else the latest full run completed at or
-    before `as_of`, else the latest full run. With the partial runs sealed after it (and before `as_of`)."""
-    if run_id is not None:
-        return ledger.run(run_id), []
-    if as_of is None:
-        return _latest_full_run(ledger)
-    run = ledger.run_as_of(as_of, completed_only=True, full_only=True)
-    newer = [
-        r
-        for r in ledger.runs()
-        if r.sealed
-        and r.kind == "partial"
-        and r.finished_at is not None
-        and r.finished_at <= as_of
-        and (run is None or r.id > run.id)
-    ]
-    return run, newer[::-1]
-
-
 def _as_of(args: argparse.Namespace) -> datetime | None:
     """--as-of as an aware UTC datetime (a date alone means the end of that day, UTC); SinceError if bad."""
-    from collector.drift_view import parse_since
+    from collector.runs import parse_as_of
 
     text = getattr(args, "as_of", None)
-    if text is None:
-        return None
-    value = parse_since(text, "--as-of")
-    if len(text.strip()) == 10:  # a date: everything sealed that day counts
-        value = value + timedelta(days=1) - timedelta(microseconds=1)
-    return value
+    return None if text is None else parse_as_of(text, "--as-of")
 
 
 def _print_run(settings: Settings, run_id: int | None, as_json: bool, lang: str, as_of: datetime | None = None) -> int:
     from collector.render import summary, table, verdict_rows
-    from collector.runs import note_line, run_row
+    from collector.runs import note_line, run_for, run_row
     from controls.catalog import load_catalog
 
     ledger = _open_ledger(settings, read_only=True)
     newer = []
     try:
         notes, abandoned = _run_notes(ledger)
-        run, newer = _run_for(ledger, run_id, as_of)
+        run, newer = run_for(ledger, run_id, as_of)
         if run is None:
             when = f" at or before {as_of.isoformat()}" if as_of else " yet"
             print(f"no completed full run{when}: run `shoko collect` first", file=sys.stderr)
@@ -304,6 +270,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     head = f"; latest run {latest.id} digest {latest.digest}" if latest else ""
     attested = f", {report.attestations_checked} attestation record(s)" if report.attestations_checked else ""
+    attested += f", {report.actions_checked} API write record(s)" if report.actions_checked else ""
     print(f"ok: {report.runs_checked} run(s){attested} verified, hash chain intact{head}")
     for other in notes:  # interrupted runs are verified too; running ones are not sealed yet
         print(note_line(other, abandoned.get(other.id)))
@@ -344,6 +311,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from collector.render import explain, explain_text
+    from collector.runs import run_for
     from controls.catalog import load_catalog
 
     catalog = load_catalog()
@@ -359,7 +327,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     ledger = _open_ledger(load_settings(args.config), read_only=True)
     try:
-        run, _ = _run_for(ledger, args.run, as_of)
+        run, _ = run_for(ledger, args.run, as_of)
         if run is None:
             when = f" at or before {as_of.isoformat()}" if as_of else " yet"
             print(f"no completed full run{when}: run `shoko collect` first", file=sys.stderr)
@@ -607,6 +575,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_attest_parser(sub)
     add_snapshot_parsers(sub)
+    from api.cli import add_parsers as add_api_parsers
+
+    add_api_parsers(sub)
 
     accounts = sub.add_parser("accounts", help="who holds an Azure or Entra role, with type, status and scope")
     accounts.add_argument("--config")

@@ -28,7 +28,10 @@ def parse_since(text: str, option: str = "--since") -> datetime:
             f"{option}: {text!r} is not a date or time (use ISO 8601, e.g. 2026-03-31 or 2026-03-31T09:00+09:00; "
             "without an offset it is UTC)"
         ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+09:00 is before the first moment a datetime holds
+        raise SinceError(f"{option}: {text!r} is out of range (years 1 to 9999, UTC)") from None
 
 
 def explain_hint(record: DriftRecord) -> str | None:

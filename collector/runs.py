@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from storage.ledger import RunRecord, RunStatus
+from storage.ledger import Ledger, RunRecord, RunStatus
 
 
 def duration_text(value: timedelta | None) -> str:
@@ -129,3 +129,44 @@ def note_line(run: RunRecord, abandoned: str | None = None) -> str:
             )
         return f"run {run.id} ({kind}) is still running since {run.started_at.isoformat()}: {lease}"
     return f"run {run.id} ({kind}) was {run.status}: {run.error}"
+
+
+def latest_full_run(ledger: Ledger) -> tuple[RunRecord | None, list[RunRecord]]:
+    """The newest sealed full run, and the partial runs sealed after it (newest first).
+
+    A partial run judges a few checks only; the table of every requirement comes from a full run."""
+    latest = ledger.latest_run(full_only=True)
+    newer = [r for r in ledger.runs() if r.sealed and r.kind == "partial" and (latest is None or r.id > latest.id)]
+    return latest, newer[::-1]
+
+
+def run_for(ledger: Ledger, run_id: int | None, as_of: datetime | None) -> tuple[RunRecord | None, list[RunRecord]]:
+    """The run a read answers from: the one asked for, else the latest full run completed at or before
+    `as_of`, else the latest full run. With the partial runs sealed after it (and before `as_of`)."""
+    if run_id is not None:
+        return ledger.run(run_id), []
+    if as_of is None:
+        return latest_full_run(ledger)
+    run = ledger.run_as_of(as_of, completed_only=True, full_only=True)
+    newer = [
+        r
+        for r in ledger.runs()
+        if r.sealed
+        and r.kind == "partial"
+        and r.finished_at is not None
+        and r.finished_at <= as_of
+        and (run is None or r.id > run.id)
+    ]
+    return run, newer[::-1]
+
+
+def parse_as_of(text: str, option: str = "--as-of") -> datetime:
+    """An as-of moment as an aware UTC datetime: a date alone means the end of that day (UTC), so everything
+    sealed that day counts; ISO 8601 otherwise (no offset: UTC). SinceError (one line) if it is neither."""
+    from collector.drift_view import parse_since
+
+    value = parse_since(text, option)
+    if len(text.strip()) == 10:
+        # The last microsecond of the day (9999-12-31 has no next day to step back from).
+        value = value.replace(hour=23, minute=59, second=59, microsecond=999999)
+    return value

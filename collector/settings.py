@@ -151,6 +151,28 @@ class OidcSettings:
 
 @dataclass(frozen=True)
 class ApiSettings:
+    """`shoko serve`: the read API (api/)."""
+
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8080
+    # TLS served by shoko itself (both files, PEM); null: plain HTTP, e.g. behind a TLS-terminating proxy.
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    # Send Strict-Transport-Security on every response (set it behind a TLS-terminating proxy); with
+    # tls_cert_file it is always sent.
+    hsts: bool = False
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses); empty: none.
+    trusted_proxies: tuple[str, ...] = ()
+    # A client that fails to authenticate this many times within the window gets 429 until it passes.
+    auth_failure_limit: int = 10
+    auth_failure_window_seconds: int = 300
+    # The most rows one page of a list may hold (?limit=).
+    max_page_size: int = 500
+    # The snapshot download's signing key; null: $SHOKO_SIGNING_KEY_FILE, else $SHOKO_SIGNING_KEY.
+    signing_key_file: str | None = None
+    # `shoko agent` also serves the API (on listen_host:listen_port, beside its health port).
+    with_agent: bool = False
+    # People's sign-in to the dashboard (api/oidc.py).
     oidc: OidcSettings = field(default_factory=OidcSettings, metadata={"section": OidcSettings})
 
 
@@ -312,6 +334,7 @@ def _validate(s: Settings, where: str) -> None:
     if s.collection.max_workers < 1:
         raise ConfigError(f"{where}: key 'collection.max_workers': must be at least 1")
     _validate_agent(s.agent, where)
+    _validate_api(s.api, where)
     _validate_oidc(s.api.oidc, where)
     from alerts.config import validate_alerts
 
@@ -643,3 +666,27 @@ def _validate_oidc(o: OidcSettings, where: str) -> None:
     if o.session_minutes < 1 or o.timeout_seconds < 1:
         bad = "session_minutes" if o.session_minutes < 1 else "timeout_seconds"
         raise ConfigError(f"{where}: key '{key}.{bad}': must be at least 1")
+
+
+def _validate_api(api: ApiSettings, where: str) -> None:
+    if api.listen_port > 65535:
+        raise ConfigError(f"{where}: key 'api.listen_port': must be 0-65535, got {api.listen_port}")
+    if bool(api.tls_cert_file) != bool(api.tls_key_file):
+        raise ConfigError(f"{where}: key 'api.tls_cert_file' and 'api.tls_key_file': give both or neither")
+    for key in ("tls_cert_file", "tls_key_file", "signing_key_file"):
+        value = getattr(api, key)
+        if value and not Path(value).is_file():
+            raise ConfigError(f"{where}: key 'api.{key}': file not found: {value}")
+    if api.auth_failure_limit < 1:
+        raise ConfigError(f"{where}: key 'api.auth_failure_limit': must be at least 1")
+    if api.auth_failure_window_seconds < 1:
+        raise ConfigError(f"{where}: key 'api.auth_failure_window_seconds': must be at least 1")
+    if not 1 <= api.max_page_size <= 10000:
+        raise ConfigError(f"{where}: key 'api.max_page_size': must be 1-10000, got {api.max_page_size}")
+    import ipaddress
+
+    for proxy in api.trusted_proxies:
+        try:
+            ipaddress.ip_address(proxy.strip())
+        except ValueError:
+            raise ConfigError(f"{where}: key 'api.trusted_proxies': {proxy!r} is not an IP address") from None

@@ -28,10 +28,10 @@ def build_bundle(
     thresholds: Thresholds | None = None,
 ) -> Bundle:
     """Everything a snapshot holds, from the latest full run completed by `as_of` (default: now)."""
-    from collector.cli import _run_for
     from collector.render import verdict_rows
+    from collector.runs import run_for
 
-    run, _ = _run_for(ledger, None, as_of or datetime.now(UTC))
+    run, _ = run_for(ledger, None, as_of or datetime.now(UTC))
     if run is None:
         when = f" at or before {as_of.isoformat()}" if as_of else " yet"
         raise SnapshotError(f"no completed full run{when}: nothing to export")

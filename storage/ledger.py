@@ -45,12 +45,15 @@ from controls.model import (
     canonical_json,
 )
 
+from . import actions as action_store
 from . import attestations as att_store
 from . import leases, migrate
+from .actions import ActionRecord
 from .hashing import blob_sha256, row_hash, seal_document
 from .leases import DEFAULT_LEASE_SECONDS, LeaseHolder, LeaseKeeper, RunLease
 from .models import (
     RUN_TABLES,
+    ApiToken,
     AttestationRecord,
     Base,
     EvidenceBlob,
@@ -61,9 +64,11 @@ from .models import (
     RunFinding,
     RunVerdict,
 )
+from .tokens import TokenRecord, to_record
 from .verify import VerifyReport, verify
 
 __all__ = [
+    "ActionRecord",
     "CollectionLock",
     "CollectionLocked",
     "DriftRecord",
@@ -77,6 +82,7 @@ __all__ = [
     "RunLease",
     "RunRecord",
     "RunStatus",
+    "TokenRecord",
     "VerifyReport",
 ]
 
@@ -1066,6 +1072,113 @@ class Ledger:
         """(media type, bytes) of a stored document, or None."""
         with self._session(write=False) as session:
             return att_store.document(session, sha256)
+
+    # -- API tokens and the record of API writes -------------------------------------------------------
+
+    def record_action(
+        self, action: str, subject: str, actor: str, content: dict[str, Any], at: datetime | None = None
+    ) -> str:
+        """Append one write to the chained record of API writes; returns its chain hash."""
+        at = _aware(at or datetime.now(UTC), "at")
+        for _ in range(_SEAL_ATTEMPTS):
+            try:
+                with self._session(write=True) as session:
+                    return action_store.append(session, action, subject, actor, content, at)
+            except _Conflict:
+                continue  # another writer appended first; take the new end of the chain
+        raise LedgerError("action could not be recorded: the chain kept moving (concurrent writers)")
+
+    def actions(self, action: str | None = None) -> list[ActionRecord]:
+        """The recorded API writes (of one kind, if given), oldest first."""
+        with self._session(write=False) as session:
+            return action_store.load(session, action)
+
+    def add_token(self, token: TokenRecord, details: dict[str, Any]) -> None:
+        """Store a new token and record its creation (by `token.created_by`) in one transaction."""
+        for _ in range(_SEAL_ATTEMPTS):
+            try:
+                with self._session(write=True) as session:
+                    if session.scalar(select(func.count()).where(ApiToken.name == token.name)):
+                        raise LedgerError(f"a token named {token.name!r} already exists (names are never reused)")
+                    session.add(
+                        ApiToken(
+                            id=token.id,
+                            name=token.name,
+                            role=token.role,
+                            secret_sha256=token.secret_sha256,
+                            created_at=_aware(token.created_at, "created_at"),
+                            created_by=token.created_by,
+                            expires_at=_aware(token.expires_at, "expires_at"),
+                        )
+                    )
+                    content = {
+                        **details,
+                        "name": token.name,
+                        "role": token.role,
+                        "expires_at": token.expires_at.isoformat(),
+                    }
+                    action_store.append(
+                        session, action_store.TOKEN_CREATE, token.id, token.created_by, content, token.created_at
+                    )
+                    return
+            except _Conflict:
+                continue
+        raise LedgerError("token could not be stored: the record kept moving (concurrent writers)")
+
+    def revoke_token(self, which: str, by: str, at: datetime, details: dict[str, Any]) -> TokenRecord:
+        """Revoke a token named by its id or its name, and record who did it; an unknown or already revoked
+        token is an error."""
+        at = _aware(at, "at")
+        for _ in range(_SEAL_ATTEMPTS):
+            try:
+                with self._session(write=True) as session:
+                    row = session.get(ApiToken, which) or session.scalar(select(ApiToken).where(ApiToken.name == which))
+                    if row is None:
+                        raise LedgerError(f"no token {which!r} (see `shoko token list`)")
+                    if row.revoked_at is not None:
+                        raise LedgerError(f"token {row.name!r} is already revoked")
+                    row.revoked_at, row.revoked_by = at, by
+                    action_store.append(
+                        session, action_store.TOKEN_REVOKE, row.id, by, {**details, "name": row.name}, at
+                    )
+                    session.flush()
+                    return to_record(row)
+            except _Conflict:
+                continue
+        raise LedgerError("revocation could not be recorded: the record kept moving (concurrent writers)")
+
+    def tokens(self) -> list[TokenRecord]:
+        with self._session(write=False) as session:
+            return [to_record(r) for r in session.scalars(select(ApiToken).order_by(ApiToken.created_at))]
+
+    def token(self, token_id: str) -> TokenRecord | None:
+        with self._session(write=False) as session:
+            row = session.get(ApiToken, token_id)
+            return to_record(row) if row is not None else None
+
+    def token_used(self, token_id: str, at: datetime) -> None:
+        """Note a token's last use (state, not a record: it moves)."""
+        with self._session(write=True) as session:
+            row = session.get(ApiToken, token_id)
+            if row is not None:
+                row.last_used_at = _aware(at, "at")
+
+    def evidence_record(self, sha256: str, as_of: datetime | None = None) -> tuple[int, Evidence] | None:
+        """The newest sealed run's record of a piece of evidence (sealed at or before `as_of`, if given):
+        (run id, evidence with its content), or None."""
+        with self._session(write=False) as session:
+            query = (
+                select(RunEvidence)
+                .join(Run, Run.id == RunEvidence.run_id)
+                .where(RunEvidence.sha256 == sha256, Run.chain_index.is_not(None))
+            )
+            if as_of is not None:
+                query = query.where(Run.finished_at <= _aware(as_of, "as_of"))
+            row = session.scalar(query.order_by(Run.chain_index.desc(), RunEvidence.id).limit(1))
+            if row is None:
+                return None
+            content = session.scalar(select(EvidenceBlob.content).where(EvidenceBlob.sha256 == sha256))
+            return row.run_id, _convert(_to_evidence, row, content)
 
 
 def _lease_unchanged(seen: Run) -> Callable[[Run], str | None]:

@@ -278,3 +278,41 @@ class AttestationDocument(Base):
     media_type: Mapped[str] = mapped_column(String(128))
     size: Mapped[int] = mapped_column(Integer)
     content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ApiToken(Base):
+    """A bearer token of the read API (api/tokens.py): only the SHA-256 of its secret is kept.
+
+    State, not a record: `last_used_at` moves and a revocation is set once. Creating and revoking a token are
+    also recorded, with who did it, in the chained `api_actions`."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # public part of the token, e.g. "k3v9q2..."
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # auditor | operator | admin
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(255))
+    last_used_at: Mapped[datetime | None]
+
+
+class ApiAction(Base):
+    """One write made through the API or the token commands (a token created or revoked, an attestation added
+    or revoked, a drift event acknowledged, a collection requested), with who made it; append-only, chained by
+    `prev_hash` like the attestation records."""
+
+    __tablename__ = "api_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    subject: Mapped[str] = mapped_column(String(255))  # what it was done to: a token id, attestation id, event id
+    actor: Mapped[str] = mapped_column(String(255))
+    content: Mapped[str] = mapped_column(Text)  # canonical JSON of the record
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)  # "" for the first record
+    chain_hash: Mapped[str] = mapped_column(String(64))  # SHA-256 of prev_hash + "\n" + content_sha256
+    recorded_at: Mapped[datetime]

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, undefer
 
+from .actions import verify_actions
 from .attestations import verify_attestations
 from .hashing import (
     RUN_SEALED_FIELDS,
@@ -47,6 +48,7 @@ class VerifyReport:
     interrupted: tuple[int, ...] = ()  # sealed runs whose collection was cut short (checked like the rest)
     running: tuple[int, ...] = ()  # runs not sealed yet, so not checked
     attestations_checked: int = 0  # attestation records (their own chain) and the documents they name
+    actions_checked: int = 0  # records of writes made through the API (their own chain)
 
 
 class _Problem(Exception):
@@ -87,6 +89,8 @@ def verify(session: Session) -> VerifyReport:
         prev = (run.id, run.digest)
         session.expunge_all()  # keep memory flat on long ledgers
     attested, problem = verify_attestations(session)
+    acted, action_problem = verify_actions(session)
+    problem = problem or action_problem
     if problem is not None:
         table = problem.split(" ", 1)[0]
         return VerifyReport(
@@ -95,9 +99,12 @@ def verify(session: Session) -> VerifyReport:
             problem=problem,
             table=table,
             attestations_checked=attested,
+            actions_checked=acted,
             **listed,
         )
-    return VerifyReport(ok=True, runs_checked=len(sealed_ids), attestations_checked=attested, **listed)
+    return VerifyReport(
+        ok=True, runs_checked=len(sealed_ids), attestations_checked=attested, actions_checked=acted, **listed
+    )
 
 
 def _check_run(

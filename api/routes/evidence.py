@@ -1,0 +1,88 @@
+"""Evidence records (raw Azure documents by SHA-256) and findings by resource."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import Response
+
+from controls.model import canonical_json
+
+from ..auth import auditor
+from ..common import AsOf, Limit, Offset, answering_run, ledger_of, paginate, parse_moment, run_out
+from ..schemas import EvidenceOut, FindingPage, FindingStatus
+
+router = APIRouter(tags=["evidence"], dependencies=[Depends(auditor)])
+SHA256 = Path(pattern=r"^[0-9a-f]{64}$", description="the evidence record's SHA-256 (lower-case hex)")
+
+
+def _record(request: Request, sha256: str, as_of: str | None) -> tuple[int, Any]:
+    found = ledger_of(request).evidence_record(sha256, parse_moment(as_of))
+    if found is None:
+        when = " at or before as_of" if as_of else ""
+        raise HTTPException(404, f"no evidence with sha256 {sha256} in a sealed run{when}")
+    return found
+
+
+@router.get("/evidence/{sha256}", response_model=EvidenceOut, summary="one evidence record: where from, and its JSON")
+def get_evidence(request: Request, sha256: str = SHA256, as_of: str | None = AsOf) -> dict[str, Any]:
+    run_id, ev = _record(request, sha256, as_of)
+    return {
+        "sha256": ev.sha256,
+        "run": run_id,
+        "kind": str(ev.kind),
+        "source": ev.source,
+        "scope": ev.scope,
+        "resource_id": ev.resource_id,
+        "api_version": ev.api_version,
+        "request_id": ev.request_id,
+        "collected_at": ev.collected_at.isoformat(),
+        "content": ev.content,
+    }
+
+
+@router.get(
+    "/evidence/{sha256}/raw",
+    summary="one evidence record's raw JSON exactly as stored (its SHA-256 is the one named)",
+    responses={200: {"content": {"application/json": {"schema": {}}}}},
+)
+def get_evidence_raw(request: Request, sha256: str = SHA256, as_of: str | None = AsOf) -> Response:
+    _, ev = _record(request, sha256, as_of)
+    return Response(canonical_json(ev.content), media_type="application/json")
+
+
+@router.get("/findings", response_model=FindingPage, summary="findings of one run, by resource, check or status")
+def list_findings(
+    request: Request,
+    as_of: str | None = AsOf,
+    resource_id: str | None = Query(None, max_length=2000, description="one resource (ARM id, any case)"),
+    check: str | None = Query(None, max_length=128),
+    status: FindingStatus | None = None,
+    requirement: int | None = Query(None, ge=1, le=10000),
+    limit: int = Limit,
+    offset: int = Offset,
+) -> dict[str, Any]:
+    ledger = ledger_of(request)
+    run = answering_run(ledger, parse_moment(as_of))
+    rows = [
+        f
+        for f in ledger.findings(run.id)
+        if (resource_id is None or f.resource_id.lower() == resource_id.lower())
+        and (check is None or f.check_id == check)
+        and (status is None or str(f.status) == status)
+        and (requirement is None or requirement in f.requirements)
+    ]
+    items = [
+        {
+            "check_id": f.check_id,
+            "status": str(f.status),
+            "resource_id": f.resource_id,
+            "requirements": list(f.requirements),
+            "reason_ja": f.reason_ja,
+            "reason_en": f.reason_en,
+            "evidence": list(f.evidence),
+        }
+        for f in rows
+    ]
+    return {**paginate(request, items, limit, offset), "run": run_out(run)}

@@ -1,0 +1,54 @@
+"""The registers a run collected: who holds which role (accounts) and which resources exist (inventory)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from collector.accounts_view import account_rows
+from collector.inventory_view import inventory_rows
+
+from ..auth import auditor
+from ..common import AsOf, Limit, Offset, answering_run, ledger_of, paginate, parse_moment, run_out, settings_of
+from ..schemas import AccountPage, ResourcePage
+
+router = APIRouter(tags=["registers"], dependencies=[Depends(auditor)])
+
+
+@router.get("/accounts", response_model=AccountPage, summary="who holds an Azure or Entra role: type, status, scope")
+def list_accounts(
+    request: Request,
+    as_of: str | None = AsOf,
+    privileged: bool = Query(False, description="privileged roles only"),
+    limit: int = Limit,
+    offset: int = Offset,
+) -> dict[str, Any]:
+    ledger = ledger_of(request)
+    run = answering_run(ledger, parse_moment(as_of))
+    rows = account_rows(ledger.evidence(run.id), ledger.findings(run.id), settings_of(request).thresholds)
+    if privileged:
+        rows = [r for r in rows if r["privileged"]]
+    return {**paginate(request, rows, limit, offset), "run": run_out(run)}
+
+
+@router.get("/inventory", response_model=ResourcePage, summary="the resource register: type, region, owner, checks")
+def list_inventory(
+    request: Request,
+    as_of: str | None = AsOf,
+    subscription: str | None = Query(None, max_length=64, description="one subscription id"),
+    type: str | None = Query(
+        None, max_length=256, description="one resource type, e.g. Microsoft.Compute/virtualMachines"
+    ),
+    limit: int = Limit,
+    offset: int = Offset,
+) -> dict[str, Any]:
+    ledger = ledger_of(request)
+    run = answering_run(ledger, parse_moment(as_of))
+    owner_tag = settings_of(request).thresholds.owner_tag
+    rows = inventory_rows(ledger.evidence(run.id), ledger.findings(run.id), owner_tag)
+    if subscription:
+        rows = [r for r in rows if r["subscription"].lower() == subscription.lower()]
+    if type:
+        rows = [r for r in rows if r["type"].lower() == type.lower()]
+    return {**paginate(request, rows, limit, offset), "run": run_out(run)}
