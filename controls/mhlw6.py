@@ -84,6 +84,7 @@ class Reference:
     def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
+            "label": self.label(),
             "volume": self.volume_ja,
             "chapter": self.chapter,
             "chapter_title_ja": self.title_ja,

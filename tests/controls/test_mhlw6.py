@@ -165,7 +165,7 @@ def test_unknown_checks_and_numbers_are_refused(tmp_path: Path) -> None:
 def test_sources_and_status_are_required(tmp_path: Path) -> None:
     doc = _doc()
     del doc["items"][0]["source"]
-    assert "item シス2②: missing key 'source'" in _error(tmp_path, doc)
+    assert "item シス2①: missing key 'source'" in _error(tmp_path, doc)
     doc = _doc()
     doc["items"][0]["source"]["document"] = "elsewhere"
     assert "source names unknown document 'elsewhere'" in _error(tmp_path, doc)
