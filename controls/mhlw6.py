@@ -198,6 +198,16 @@ class Mhlw6:
     def mapped_checks(self) -> tuple[str, ...]:
         return tuple(self._checks)
 
+    def cell(self, number: int) -> str:
+        """A METI No's 6.0 references for one table cell (reports' 6.0 column): 'シス17①; 企画5①',
+        '?' after an unconfirmed one, 'none: <reason>' or '' when nothing is recorded."""
+        m = self._requirements.get(number)
+        if m is None:
+            return ""
+        if not m.refs:
+            return f"none: {m.reason_en}"
+        return "; ".join(short(self.references[i]) for i in m.refs)
+
     def requirement_view(self, number: int) -> dict[str, Any]:
         """A METI No's 6.0 and 別紙2 references, for views and reports (JSON-ready)."""
         m = self._requirements.get(number)

@@ -93,6 +93,13 @@ def test_labels_and_order(refs: Mhlw6) -> None:
     assert [i.id for i in refs.items_of("シス14")] == ["シス14①", "シス14②", "シス14③", "シス14④"]
 
 
+def test_one_cell_per_requirement_for_reports(refs: Mhlw6) -> None:
+    assert refs.cell(128) == "シス17①; 企画5①"
+    assert refs.cell(123) == "シス13; シス13:tls1.3?"
+    assert refs.cell(113).startswith("none: no 6.0 遵守事項")
+    assert refs.cell(1) == ""
+
+
 def test_views_are_json_ready(refs: Mhlw6) -> None:
     view = refs.requirement_view(147)
     assert [r["id"] for r in view["mhlw6"]] == ["シス17①", "シス10④"]
