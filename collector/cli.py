@@ -146,6 +146,7 @@ def _print_run(
                 "id": run.id,
                 "kind": "partial" if run.scope.get("partial") else "full",
                 "kinds": run.scope.get("kinds"),
+                "profile": run.scope.get("profile"),  # the guideline bar it was judged by
                 "status": run.status,
                 "started_at": run.started_at.isoformat(),
                 "finished_at": run.finished_at.isoformat() if run.finished_at else None,

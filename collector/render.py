@@ -104,6 +104,8 @@ def summary(rows: list[dict[str, Any]], run: RunRecord) -> str:
         f"support {cov['supporting']} manual — run {run.id} {run.status} at "
         f"{run.finished_at.isoformat() if run.finished_at else '?'}, digest {(run.digest or '')[:16]}"
     )
+    if run.scope.get("profile"):
+        line += f", judged by the {run.scope['profile']} guideline profile"
     return f"{line} — run error: {run.error}" if run.error else line
 
 
