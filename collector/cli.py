@@ -126,6 +126,12 @@ def _print_run(
             return EXIT_USAGE if as_of else EXIT_FAILED  # a moment before the ledger began is a bad argument
         verdicts = ledger.verdicts(run.id)
         rows = verdict_rows(load_catalog(), verdicts)
+        controls = None
+        if run.scope.get("profile") == "mhlw6" and not run.scope.get("partial"):
+            from controls.mhlw6 import judge_controls, load_mhlw6
+
+            # 6.0 items with no 2012 No, judged from this run's stored findings (shown beside No 1–182).
+            controls = judge_controls(load_mhlw6(), ledger.findings(run.id), run.scope.get("checks", ()))
     finally:
         ledger.close()
     # Runs interrupted since the shown run was sealed (later in the chain), and those still running.
@@ -160,6 +166,8 @@ def _print_run(
         if grouped is not None:
             out["by"] = "mhlw6"
             out["mhlw6"] = grouped
+        if controls is not None:
+            out["mhlw6_controls"] = controls
         print(json.dumps(out, ensure_ascii=False, indent=2))
     else:
         if as_of is not None:
@@ -170,6 +178,10 @@ def _print_run(
             print(mhlw6_table(grouped, lang))
         else:
             print(table(rows, lang))
+        if controls is not None:
+            from collector.mhlw6_view import controls_table
+
+            print(controls_table(controls, lang))
         print(summary(rows, run))
         for partial in newer:
             print(

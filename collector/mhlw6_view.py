@@ -148,3 +148,17 @@ def mhlw6_table(view: dict[str, Any], lang: str = "both") -> str:
     if lang in ("en", "both"):
         lines.append(SUMMARY_RULE_EN)
     return "\n".join(lines)
+
+
+def controls_table(controls: list[dict[str, Any]], lang: str = "both") -> str:
+    """The 6.0 items with no 2012 number (controls.mhlw6.judge_controls), after the No 1–182 rows."""
+    lines = ["", "2012 年版に番号のない 6.0 の項目 / MHLW 6.0 items with no 2012 No:"]
+    for c in controls:
+        if lang == "ja":
+            title, reason = c["title_ja"], c["reason_ja"]
+        elif lang == "en":
+            title, reason = c["title_en"], c["reason_en"]
+        else:
+            title, reason = f"{c['title_ja']} / {c['title_en']}", f"{c['reason_ja']} / {c['reason_en']}"
+        lines.append(f"  {_pad(c['id'], 16)}  {_pad(_status(c['status']), 16)}  {title} — {reason}")
+    return "\n".join(lines)

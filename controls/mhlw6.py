@@ -130,6 +130,20 @@ class Annex2Entry:
 
 
 @dataclass(frozen=True)
+class Control:
+    """A 6.0 item with no 2012 number, judged from its checks' findings (never more than `partial`)."""
+
+    id: str  # its 6.0 reference and a name: "シス14①:mfa"
+    ref: str
+    title_ja: str
+    title_en: str
+    checks: tuple[str, ...]
+    coverage_ja: str  # what the checks prove and what a person must still attest
+    coverage_en: str
+    note: str | None = None
+
+
+@dataclass(frozen=True)
 class RequirementMapping:
     refs: tuple[str, ...] = ()
     annex2: tuple[str, ...] = ()
@@ -154,12 +168,14 @@ class Mhlw6:
         requirements: dict[int, RequirementMapping],
         checks: dict[str, CheckMapping],
         source: Path | None = None,
+        controls: Iterable[Control] = (),
     ) -> None:
         self.references = {r.id: r for r in sorted(references, key=_order)}
         self.annex2 = {a.id: a for a in annex2}
         self._requirements = requirements
         self._checks = checks
         self.source = source
+        self.controls = tuple(controls)
 
     def __getitem__(self, ref_id: str) -> Reference:
         return self.references[ref_id]
@@ -279,7 +295,7 @@ def load_mhlw6(
 
 
 class _Validator:
-    TOP = ("reference", "documents", "chapters", "items", "annex2", "requirements", "checks")
+    TOP = ("reference", "documents", "chapters", "items", "controls", "annex2", "requirements", "checks")
 
     def __init__(self, file: Path, numbers: frozenset[int], checks: frozenset[str]) -> None:
         self.file = file
@@ -342,7 +358,42 @@ class _Validator:
         annex2 = self.annex2(top["annex2"], refs, top)
         requirements = self.requirements(top["requirements"], refs, annex2, top)
         checks = self.check_map(top["checks"], refs, top)
-        return Mhlw6(refs.values(), annex2.values(), requirements, checks, source=self.file)
+        controls = self.control_list(top["controls"], refs, top)
+        return Mhlw6(refs.values(), annex2.values(), requirements, checks, source=self.file, controls=controls)
+
+    def control_list(self, node: Any, refs: dict[str, Reference], parent: _Map) -> list[Control]:
+        if not isinstance(node, list):
+            raise self.fail("'controls' must be a list", parent)
+        out: list[Control] = []
+        keys = ("id", "ref", "title_ja", "title_en", "checks", "coverage_ja", "coverage_en", "note")
+        for entry in node:
+            entry = self.mapping(entry, _named("control", entry), keys, keys[:-1], parent)
+            what = f"control {entry['id']}"
+            ref = entry["ref"]
+            if ref not in refs:
+                raise self.fail(f"{what}: ref names unknown {ref!r}", entry)
+            if not refs[ref].confirmed:
+                raise self.fail(f"{what}: ref {ref} is unconfirmed; a control is keyed by a confirmed item", entry)
+            if not isinstance(entry["id"], str) or not entry["id"].startswith(f"{ref}:") or entry["id"] == f"{ref}:":
+                raise self.fail(f"{what}: id must be its ref and a name, e.g. {ref}:mfa", entry)
+            if any(c.id == entry["id"] for c in out):
+                raise self.fail(f"{what}: given twice", entry)
+            checks = self.ref_list(entry, "checks", what, self.checks)
+            if not checks:
+                raise self.fail(f"{what}: 'checks' names no check", entry)
+            out.append(
+                Control(
+                    id=entry["id"],
+                    ref=ref,
+                    title_ja=str(self.text(entry, "title_ja", what)),
+                    title_en=str(self.text(entry, "title_en", what)),
+                    checks=checks,
+                    coverage_ja=str(self.text(entry, "coverage_ja", what)),
+                    coverage_en=str(self.text(entry, "coverage_en", what)),
+                    note=self.text(entry, "note", what, optional=True),
+                )
+            )
+        return out
 
     def documents(self, node: Any, parent: _Map) -> dict[str, tuple[str, str]]:
         docs = self.mapping(node, "documents", [str(k) for k in (node or {})], (), parent)
@@ -534,3 +585,58 @@ class _Validator:
                 raise self.fail(f"{what}: no confirmed reference among {', '.join(mapped)}; add one or a reason", entry)
             out[str(check_id)] = CheckMapping(mapped, reason_ja, reason_en)
         return out
+
+
+def judge_controls(refs: Mhlw6, findings: Iterable[Any], ran: Iterable[str]) -> list[dict[str, Any]]:
+    """The 6.0-only controls as one run's findings (pass / fail / error, stamped with check_id) show them:
+    a check that did not run or judged nothing is `error`, any failure `fail`, any error `error`; when all
+    pass, `partial` — the checks prove one slice and the coverage says what a person must still attest."""
+    ran = set(ran)
+    findings = list(findings)
+    out = []
+    for control in refs.controls:
+        mine = [f for f in findings if f.check_id in control.checks]
+        counts = {s: sum(str(f.status) == s for f in mine) for s in ("pass", "fail", "error")}
+        missing = [c for c in control.checks if c not in ran]
+        judged_ids = ", ".join(control.checks)
+        if missing:
+            status = "error"
+            ja = f"チェック {', '.join(missing)} がこの実行にありません"
+            en = f"check(s) {', '.join(missing)} did not run"
+        elif not mine:
+            status, ja, en = (
+                "error",
+                "評価対象なし",
+                f"nothing evaluated: checks {judged_ids} found no resources to judge",
+            )
+        elif counts["fail"]:
+            failed = [f.reason_en for f in mine if str(f.status) == "fail"]
+            failed_ja = [f.reason_ja for f in mine if str(f.status) == "fail"]
+            status = "fail"
+            ja = f"{len(mine)} 件中 {counts['fail']} 件が不合格: " + "; ".join(failed_ja[:3])
+            en = f"{counts['fail']} of {len(mine)} failed: " + "; ".join(failed[:3])
+        elif counts["error"]:
+            status = "error"
+            ja = f"{len(mine)} 件中 {counts['error']} 件が判定不能"
+            en = f"{counts['error']} of {len(mine)} could not be evaluated"
+        else:
+            status = "partial"
+            ja = f"チェックの {len(mine)} 件すべて合格（{judged_ids}）、ただし一部のみ。{control.coverage_ja}"
+            en = f"all {len(mine)} checked passed ({judged_ids}), but they cover only part. {control.coverage_en}"
+        ref = refs[control.ref]
+        out.append(
+            {
+                "id": control.id,
+                "ref": ref.id,
+                "label": ref.label(),
+                "title_ja": control.title_ja,
+                "title_en": control.title_en,
+                "status": status,
+                "reason_ja": ja,
+                "reason_en": en,
+                "checks": list(control.checks),
+                "findings": counts,
+                "note": control.note,
+            }
+        )
+    return out

@@ -75,3 +75,19 @@ def test_explain_and_status_by_mhlw6(collected, capsys) -> None:
     assert "システム運用編 17 Reviewing audit trails and system audit" in out
     assert "no MHLW 6.0 reference:" in out and "least favourable" in out
     assert "182 requirements:" in out  # the usual summary line still closes the view
+    assert "judged by the mhlw6 guideline profile" in out
+
+
+def test_status_shows_the_6_0_only_controls_of_a_mhlw6_run(collected, capsys) -> None:
+    capsys.readouterr()
+    assert main(["status", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["run"]["profile"] == "mhlw6"
+    controls = {c["id"]: c for c in data["mhlw6_controls"]}
+    assert set(controls) == {"シス14①:mfa", "シス11①:backup"}
+    # The example estate breaks both: a jump host reachable on its public IP, a failed VM backup.
+    assert controls["シス14①:mfa"]["status"] == "fail" and "vm-emr-jump-prod" in controls["シス14①:mfa"]["reason_en"]
+    assert controls["シス11①:backup"]["status"] == "fail" and controls["シス11①:backup"]["findings"]["fail"] >= 1
+    assert main(["status", "--lang", "en"]) == 0
+    out = capsys.readouterr().out
+    assert "MHLW 6.0 items with no 2012 No:" in out and "シス14①:mfa" in out

@@ -9,7 +9,8 @@ import yaml
 
 from controls.catalog import EvidenceMode, load_catalog
 from controls.checks import ALL_CHECKS
-from controls.mhlw6 import DEFAULT_PATH, Mhlw6, Mhlw6Error, load_mhlw6
+from controls.mhlw6 import DEFAULT_PATH, Mhlw6, Mhlw6Error, judge_controls, load_mhlw6
+from controls.model import Finding, Status
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +110,32 @@ def test_views_are_json_ready(refs: Mhlw6) -> None:
     assert refs.check_view("no-such-check")["mhlw6_recorded"] is False
 
 
+def _finding(check_id: str, status: Status, resource: str = "r1") -> Finding:
+    return Finding(check_id, (148,), status, resource, f"{resource} ja", f"{resource} {status.value}")
+
+
+def test_6_0_only_controls_are_keyed_by_a_confirmed_reference_and_judged_from_findings(refs: Mhlw6) -> None:
+    assert [(c.id, c.ref) for c in refs.controls] == [("シス14①:mfa", "シス14①"), ("シス11①:backup", "シス11①")]
+    mfa = refs.controls[0]
+    ran = [c.id for c in ALL_CHECKS]
+    passing = [_finding(c, Status.PASS) for c in mfa.checks]
+    judged = {c["id"]: c for c in judge_controls(refs, passing, ran)}
+    # All passing is never more than partial: the checks prove one slice, the coverage says what remains.
+    assert judged["シス14①:mfa"]["status"] == "partial" and "To attest" in judged["シス14①:mfa"]["reason_en"]
+    assert judged["シス14①:mfa"]["label"] == "システム運用編 14 ① 認証・認可に関する安全管理措置"
+    failing = [*passing, _finding("admin-mfa-required", Status.FAIL, "ca-policy")]
+    assert judge_controls(refs, failing, ran)[0]["status"] == "fail"
+    assert "ca-policy fail" in judge_controls(refs, failing, ran)[0]["reason_en"]
+    erroring = [*passing, _finding("admin-mfa-required", Status.ERROR, "tenant")]
+    assert judge_controls(refs, erroring, ran)[0]["status"] == "error"
+    # Nothing judged, or a check that did not run, is an error, never a quiet pass.
+    assert (
+        judged["シス11①:backup"]["status"] == "error" and "nothing evaluated" in judged["シス11①:backup"]["reason_en"]
+    )
+    missing = judge_controls(refs, passing, [c for c in ran if c != "admin-mfa-required"])[0]
+    assert missing["status"] == "error" and "admin-mfa-required did not run" in missing["reason_en"]
+
+
 # --- validation -------------------------------------------------------------------------------------
 
 
@@ -187,6 +214,18 @@ def test_sources_and_status_are_required(tmp_path: Path) -> None:
     tls = next(i for i in doc["items"] if i["id"] == "シス13:tls1.3")
     tls["status"] = "confirmed"
     assert "numeral is unknown cannot be confirmed" in _error(tmp_path, doc)
+
+
+def test_controls_need_a_confirmed_reference_and_known_checks(tmp_path: Path) -> None:
+    doc = _doc()
+    doc["controls"][0]["ref"] = "シス13:tls1.3"
+    assert "ref シス13:tls1.3 is unconfirmed" in _error(tmp_path, doc)
+    doc = _doc()
+    doc["controls"][0]["id"] = "mfa"
+    assert "id must be its ref and a name" in _error(tmp_path, doc)
+    doc = _doc()
+    doc["controls"][0]["checks"] = ["no-such-check"]
+    assert "control シス14①:mfa: 'checks' names unknown 'no-such-check'" in _error(tmp_path, doc)
 
 
 def test_ids_must_match_their_chapter(tmp_path: Path) -> None:
