@@ -80,6 +80,7 @@ def record_drafts(ledger: Ledger, drafts: list[Draft], recorded_by: str, *, skip
             documents=tuple(refs),
             recorded_by=recorded_by,
             recorded_at=now,
+            justifies=d.justifies,
         )
         before = existing.get(att_id)
         if before is not None:
@@ -141,6 +142,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 "statement_ja": args.statement_ja,
                 "statement_en": args.statement_en,
                 "documents": args.document or [],
+                "justifies": args.justifies or [],
             }
             if args.id:
                 entry["id"] = args.id
@@ -208,6 +210,13 @@ def add_parser(sub: Any) -> None:
     add.add_argument("--attested-on", metavar="DATE", help="default: today")
     add.add_argument("--id", help="your reference, e.g. ATT-2026-001 (default: ATT-YYYYMMDD-NNN)")
     add.add_argument("--document", action="append", metavar="FILE", help="attach a PDF, XLSX, image …; repeatable")
+    add.add_argument(
+        "--justifies",
+        action="append",
+        choices=("tls1.2",),
+        help="record a justification instead of covering the requirements: tls1.2 = a TLS 1.2 minimum where "
+        "TLS 1.3 is difficult (accepted under the mhlw6 profile only with one)",
+    )
 
     imp = attest_sub.add_parser("import", help="record every attestation of a YAML or CSV sheet")
     imp.add_argument("file")

@@ -85,7 +85,14 @@ def _as_of(args: argparse.Namespace) -> datetime | None:
     return None if text is None else parse_as_of(text, "--as-of")
 
 
-def _print_run(settings: Settings, run_id: int | None, as_json: bool, lang: str, as_of: datetime | None = None) -> int:
+def _print_run(
+    settings: Settings,
+    run_id: int | None,
+    as_json: bool,
+    lang: str,
+    as_of: datetime | None = None,
+    by: str = "meti2012",
+) -> int:
     from collector.render import summary, table, verdict_rows
     from collector.runs import note_line, run_for, run_row
     from controls.catalog import load_catalog
@@ -101,6 +108,12 @@ def _print_run(settings: Settings, run_id: int | None, as_json: bool, lang: str,
             return EXIT_USAGE if as_of else EXIT_FAILED  # a moment before the ledger began is a bad argument
         verdicts = ledger.verdicts(run.id)
         rows = verdict_rows(load_catalog(), verdicts)
+        controls = None
+        if run.scope.get("profile") == "mhlw6" and not run.scope.get("partial"):
+            from controls.mhlw6 import judge_controls, load_mhlw6
+
+            # 6.0 items with no 2012 No, judged from this run's stored findings (shown beside No 1–182).
+            controls = judge_controls(load_mhlw6(), ledger.findings(run.id), run.scope.get("checks", ()))
     finally:
         ledger.close()
     # Runs interrupted since the shown run was sealed (later in the chain), and those still running.
@@ -109,12 +122,19 @@ def _print_run(settings: Settings, run_id: int | None, as_json: bool, lang: str,
         # A partial run judged a few requirements only; the others are not "missing", just not its job.
         judged = {v.requirement for v in verdicts}
         rows = [r for r in rows if r["no"] in judged]
+    grouped = None
+    if by == "mhlw6":
+        from collector.mhlw6_view import by_mhlw6
+        from controls.mhlw6 import load_mhlw6
+
+        grouped = by_mhlw6(load_mhlw6(), rows)
     if as_json:
         out = {
             "run": {
                 "id": run.id,
                 "kind": "partial" if run.scope.get("partial") else "full",
                 "kinds": run.scope.get("kinds"),
+                "profile": run.scope.get("profile"),  # the guideline bar it was judged by
                 "status": run.status,
                 "started_at": run.started_at.isoformat(),
                 "finished_at": run.finished_at.isoformat() if run.finished_at else None,
@@ -125,11 +145,25 @@ def _print_run(settings: Settings, run_id: int | None, as_json: bool, lang: str,
             "requirements": rows,
             "interrupted_or_running": [run_row(r, abandoned.get(r.id)) for r in notes],
         }
+        if grouped is not None:
+            out["by"] = "mhlw6"
+            out["mhlw6"] = grouped
+        if controls is not None:
+            out["mhlw6_controls"] = controls
         print(json.dumps(out, ensure_ascii=False, indent=2))
     else:
         if as_of is not None:
             print(f"as of {as_of.isoformat()}: the latest full run completed by then is run {run.id}")
-        print(table(rows, lang))
+        if grouped is not None:
+            from collector.mhlw6_view import mhlw6_table
+
+            print(mhlw6_table(grouped, lang))
+        else:
+            print(table(rows, lang))
+        if controls is not None:
+            from collector.mhlw6_view import controls_table
+
+            print(controls_table(controls, lang))
         print(summary(rows, run))
         for partial in newer:
             print(
@@ -229,7 +263,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     except SinceError as exc:
         print(f"shoko: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    return _print_run(load_settings(args.config), args.run, args.json, args.lang, as_of)
+    return _print_run(load_settings(args.config), args.run, args.json, args.lang, as_of, args.by)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -313,6 +347,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from collector.render import explain, explain_text
     from collector.runs import run_for
     from controls.catalog import load_catalog
+    from controls.mhlw6 import load_mhlw6
 
     catalog = load_catalog()
     if args.number not in catalog:
@@ -334,7 +369,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             return EXIT_USAGE if as_of else EXIT_FAILED  # a moment before the ledger began is a bad argument
         verdict = next((v for v in ledger.verdicts(run.id) if v.requirement == args.number), None)
         findings = [f for f in ledger.findings(run.id) if args.number in f.requirements]
-        data = explain(catalog[args.number], verdict, findings, ledger.evidence(run.id), run)
+        data = explain(catalog[args.number], verdict, findings, ledger.evidence(run.id), run, load_mhlw6())
     finally:
         ledger.close()
     print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else explain_text(data))
@@ -463,13 +498,18 @@ def cmd_checks(args: argparse.Namespace) -> int:
     from collector.render import check_mapping, check_reference
     from controls.catalog import load_catalog
     from controls.checks import ALL_CHECKS
+    from controls.mhlw6 import load_mhlw6
 
     catalog = load_catalog()
+    refs = load_mhlw6()
     if args.json:
-        rows = [{"id": c.id, "requirements": check_mapping(catalog, c.id), **c.documentation()} for c in ALL_CHECKS]
+        rows = [
+            {"id": c.id, "requirements": check_mapping(catalog, c.id), **c.documentation(), **refs.check_view(c.id)}
+            for c in ALL_CHECKS
+        ]
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
-        print(check_reference(ALL_CHECKS, catalog, args.lang))
+        print(check_reference(ALL_CHECKS, catalog, args.lang, refs))
     return EXIT_OK
 
 
@@ -513,6 +553,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true")
     status.add_argument("--lang", choices=("ja", "en", "both"), default="both")
+    status.add_argument(
+        "--by",
+        choices=("meti2012", "mhlw6"),
+        default="meti2012",
+        help="group by METI 2012 No (default) or by MHLW 6.0 編/chapter/遵守事項",
+    )
     status.set_defaults(func=cmd_status)
 
     verify = sub.add_parser("verify", help="check the stored runs' hash chain and contents")

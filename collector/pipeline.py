@@ -168,6 +168,8 @@ def _run_locked(
         "arm": settings.azure.arm_base_url,
         # What this run judged (drift compares only these); a full run also judges the attestations in force.
         "checks": [c.id for c in checks] + ([ATTESTATION_CHECK] if kinds is None else []),
+        # The guideline bar findings were held to (controls.profiles): a replay of the evidence needs it.
+        "profile": settings.guideline.profile,
     }
     if kinds is not None:
         scope |= {"partial": True, "kinds": sorted(kinds)}
@@ -191,7 +193,7 @@ def _run_locked(
         facts = FactSet(facts.evidence + as_evidence(attestations, datetime.now(UTC)), facts.errors)
         ledger.add_evidence(run_id, facts.evidence)
         ledger.add_collection_errors(run_id, facts.errors)
-        result = evaluate(facts, catalog, settings.thresholds, plan.checks)
+        result = evaluate(facts, catalog, settings.thresholds, plan.checks, settings.guideline.profile)
         if kinds is not None:
             decided = decided_by(catalog, checks)
             result = replace(result, verdicts=[v for v in result.verdicts if v.requirement in decided])

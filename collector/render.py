@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from controls.catalog import Catalog, Requirement
+from controls.mhlw6 import Mhlw6, short
 from controls.model import Evidence, Finding, Status, Verdict
 from storage.ledger import RunRecord
 
@@ -103,6 +104,8 @@ def summary(rows: list[dict[str, Any]], run: RunRecord) -> str:
         f"support {cov['supporting']} manual — run {run.id} {run.status} at "
         f"{run.finished_at.isoformat() if run.finished_at else '?'}, digest {(run.digest or '')[:16]}"
     )
+    if run.scope.get("profile"):
+        line += f", judged by the {run.scope['profile']} guideline profile"
     return f"{line} — run error: {run.error}" if run.error else line
 
 
@@ -111,12 +114,27 @@ def check_mapping(catalog: Catalog, check_id: str) -> list[dict[str, Any]]:
     return [{"no": n, "coverage": coverage_of(catalog[n])} for n in catalog.requirements_of(check_id)]
 
 
-def check_reference(checks: Iterable[Any], catalog: Catalog, lang: str = "both") -> str:
+def mhlw6_line(refs: Mhlw6, check_id: str, lang: str = "both") -> str:
+    """A check's MHLW 6.0 references in one line ('?' marks an unconfirmed one), or why none applies."""
+    mapping = refs.check(check_id)
+    if mapping is None:
+        return "MHLW 6.0: not recorded"
+    if not mapping.refs:
+        reason = {"ja": mapping.reason_ja, "en": mapping.reason_en}.get(
+            lang, f"{mapping.reason_ja} / {mapping.reason_en}"
+        )
+        return f"MHLW 6.0: none — {reason}"
+    return "MHLW 6.0: " + ", ".join(f"{short(r)} {r.title_ja}" for r in refs.refs_of_check(check_id))
+
+
+def check_reference(checks: Iterable[Any], catalog: Catalog, lang: str = "both", refs: Mhlw6 | None = None) -> str:
     """Each check's documented rule: what it reads, how it passes, how to fix it (for reviewers and auditors)."""
     blocks = []
     for c in checks:
         nos = ", ".join(f"No {m['no']} {m['coverage']}" for m in check_mapping(catalog, c.id)) or "not mapped"
         lines = [f"{c.id}  [METI 2012: {nos}]"]
+        if refs is not None:
+            lines.append(f"  {mhlw6_line(refs, c.id, lang)}")
         if lang in ("ja", "both"):
             lines += [f"  {c.title_ja}", f"  判定: {c.rule_ja}", f"  是正: {c.remediation_ja}"]
         if lang in ("en", "both"):
@@ -133,7 +151,12 @@ _SEVERITY = {Status.FAIL: 0, Status.ERROR: 1, Status.PASS: 2}
 
 
 def explain(
-    req: Any, verdict: Verdict | None, findings: list[Finding], evidence: list[Evidence], run: RunRecord
+    req: Any,
+    verdict: Verdict | None,
+    findings: list[Finding],
+    evidence: list[Evidence],
+    run: RunRecord,
+    refs: Mhlw6 | None = None,
 ) -> dict[str, Any]:
     """One requirement's verdict with every finding behind it and the evidence records each was judged on."""
     by_sha: dict[str, list[Evidence]] = {}
@@ -156,6 +179,7 @@ def explain(
         "coverage_ja": req.coverage_ja,
         "coverage_en": req.coverage_en,
         "checks": list(req.checks or req.supporting_checks),
+        **(refs.requirement_view(req.number) if refs is not None else {}),
         "status": str(verdict.status) if verdict else str(Status.ERROR),
         "reason_ja": verdict.reason_ja if verdict else "この実行に判定がありません",
         "reason_en": verdict.reason_en if verdict else "no verdict stored for this run",
@@ -186,6 +210,25 @@ def explain(
     }
 
 
+def _mhlw6_lines(data: dict[str, Any]) -> list[str]:
+    """The MHLW 6.0 and METI/MIC 1.1 別紙2 references of an explained requirement, with their sources."""
+    if "mhlw6" not in data:
+        return []
+    if not data["mhlw6"]:
+        reason = data.get("mhlw6_reason_en") or "no reference recorded"
+        ja = f"{data['mhlw6_reason_ja']} / " if data.get("mhlw6_reason_ja") else ""
+        return [f"MHLW 6.0: none — {ja}{reason}"]
+    lines = ["MHLW 6.0:"]
+    for ref in data["mhlw6"]:
+        lines.append(f"  {ref['label']} [{ref['status']}]")
+        if ref["quote_ja"]:
+            lines.append(f"    「{ref['quote_ja']}」")
+        lines.append(f"    source: {ref['source']['title_ja']} p{ref['source']['page']} {ref['source']['url']}")
+    for entry in data.get("meti_mic_1_1_annex2", []):
+        lines.append(f"  METI/MIC 1.1 別紙2 p{entry['page']} {entry['heading_ja']} [{entry['status']}] {entry['url']}")
+    return lines
+
+
 def explain_text(data: dict[str, Any]) -> str:
     status = STATUS_LABELS.get(Status(data["status"]), data["status"])
     item = f" {data['item']}" if data["item"] else ""
@@ -197,8 +240,9 @@ def explain_text(data: dict[str, Any]) -> str:
         + (f" ({', '.join(data['checks'])})" if data["checks"] else ""),
         f"run {data['run']['id']} {data['run']['status']} at {data['run']['finished_at']}, "
         f"digest {data['run']['digest']}",
-        f"findings: {len(data['findings'])}",
     ]
+    lines += _mhlw6_lines(data)
+    lines.append(f"findings: {len(data['findings'])}")
     for f in data["findings"]:
         lines += [
             "",

@@ -55,6 +55,13 @@ class CollectionSettings:
 
 
 @dataclass(frozen=True)
+class GuidelineSettings:
+    # The bar passing findings are held to: "mhlw6" (MHLW guideline 6.0: e.g. a TLS 1.2 minimum needs a
+    # recorded justification) or "meti2012" (the 2012 METI guideline's reading). See controls/profiles.py.
+    profile: str = "mhlw6"
+
+
+@dataclass(frozen=True)
 class AgentSettings:
     # Full collections: "every 1h", "every 90s", or a 5-field cron expression in UTC ("0 * * * *").
     schedule: str = "every 1h"
@@ -182,6 +189,7 @@ class Settings:
     azure: AzureSettings = field(default_factory=AzureSettings)
     collection: CollectionSettings = field(default_factory=CollectionSettings)
     thresholds: Thresholds = field(default_factory=Thresholds)
+    guideline: GuidelineSettings = field(default_factory=GuidelineSettings)
     agent: AgentSettings = field(default_factory=AgentSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
@@ -201,6 +209,7 @@ _SECTIONS: dict[str, type] = {
     "azure": AzureSettings,
     "collection": CollectionSettings,
     "thresholds": Thresholds,
+    "guideline": GuidelineSettings,
     "agent": AgentSettings,
     "alerts": AlertSettings,
     "api": ApiSettings,
@@ -317,6 +326,12 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
 
 
 def _validate(s: Settings, where: str) -> None:
+    from controls.profiles import PROFILES
+
+    if s.guideline.profile not in PROFILES:
+        raise ConfigError(
+            f"{where}: key 'guideline.profile': must be one of {', '.join(PROFILES)}, got {s.guideline.profile!r}"
+        )
     if s.azure.credential not in ("default", "client_secret"):
         raise ConfigError(
             f"{where}: key 'azure.credential': must be 'default' or 'client_secret', got {s.azure.credential!r}"

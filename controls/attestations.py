@@ -40,7 +40,20 @@ DOCUMENT_TYPES = {
     ".csv": "text/csv",
 }
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-FIELDS = ("id", "requirements", "owner", "attested_on", "valid_until", "statement_ja", "statement_en", "documents")
+FIELDS = (
+    "id",
+    "requirements",
+    "owner",
+    "attested_on",
+    "valid_until",
+    "statement_ja",
+    "statement_en",
+    "documents",
+    "justifies",
+)
+# What an attestation may justify instead of cover: "tls1.2" — a TLS 1.2 minimum where TLS 1.3 is difficult,
+# which the mhlw6 profile accepts only with such a recorded justification (controls.profiles).
+JUSTIFICATIONS = ("tls1.2",)
 
 
 class _SheetLoader(yaml.SafeLoader):
@@ -89,6 +102,9 @@ class Attestation:
     recorded_by: str = ""
     recorded_at: datetime | None = None
     revoked: Revocation | None = field(default=None, compare=False)
+    # A justification (JUSTIFICATIONS) for the requirements' findings rather than a statement that covers
+    # them: it never turns a requirement attested or pass by itself.
+    justifies: tuple[str, ...] = ()
 
     def state(self, on: date) -> str:
         """`valid`, `expired`, `not_yet` (attested_on is later) or `revoked`, on a given day."""
@@ -114,6 +130,8 @@ class Attestation:
             ],
             "recorded_by": self.recorded_by,
             "recorded_at": self.recorded_at.isoformat() if self.recorded_at else None,
+            # Only when given, so records made before the field existed keep their content and hash.
+            **({"justifies": list(self.justifies)} if self.justifies else {}),
         }
 
     @classmethod
@@ -129,6 +147,7 @@ class Attestation:
             documents=tuple(Document(**d) for d in c.get("documents") or ()),
             recorded_by=str(c.get("recorded_by") or ""),
             recorded_at=datetime.fromisoformat(c["recorded_at"]) if c.get("recorded_at") else None,
+            justifies=tuple(str(j) for j in c.get("justifies") or ()),
         )
 
     def with_revocation(self, revocation: Revocation | None) -> Attestation:
@@ -148,6 +167,7 @@ class Draft:
     statement_en: str
     document_paths: tuple[Path, ...]
     where: str  # "file.yaml: attestations[2]", for error lines
+    justifies: tuple[str, ...] = ()
 
 
 def parse_requirements(value: Any, where: str, known: Iterable[int] = range(1, 183)) -> tuple[int, ...]:
@@ -217,7 +237,17 @@ def draft(entry: Mapping[str, Any], where: str, base: Path, known: Iterable[int]
         statement_en=_text(entry, "statement_en", where),
         document_paths=tuple((base / str(d).strip()) for d in docs),
         where=where,
+        justifies=_justifies(entry.get("justifies"), where),
     )
+
+
+def _justifies(value: Any, where: str) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else re.split(r"[,;\s]+", str(value or "").strip())
+    out = tuple(dict.fromkeys(str(i).strip() for i in items if str(i).strip()))
+    unknown = [j for j in out if j not in JUSTIFICATIONS]
+    if unknown:
+        raise AttestationError(f"{where}: justifies: {unknown[0]!r} is not one of {', '.join(JUSTIFICATIONS)}")
+    return out
 
 
 def read_document(path: Path, where: str) -> tuple[str, str, bytes]:
@@ -249,7 +279,11 @@ def read_import_file(path: Path, known: Iterable[int] = range(1, 183)) -> list[D
     known = tuple(known)
     if path.suffix.lower() == ".csv":
         rows = list(csv.DictReader(text.splitlines()))
-        missing = [k for k in FIELDS if k not in (rows[0].keys() if rows else FIELDS) and k not in ("id", "documents")]
+        missing = [
+            k
+            for k in FIELDS
+            if k not in (rows[0].keys() if rows else FIELDS) and k not in ("id", "documents", "justifies")
+        ]
         if missing:
             raise AttestationError(f"{where}: the header lacks column {missing[0]!r} (columns: {', '.join(FIELDS)})")
         entries = [{k: v for k, v in row.items() if v not in (None, "")} for row in rows]

@@ -28,6 +28,7 @@ from controls.attestations import KIND as ATTESTATION_KIND
 from controls.attestations import Attestation
 from controls.checks import ALL_CHECKS, Check
 from controls.model import CollectionError, Evidence, FactSet, Finding, Status, Thresholds, Verdict
+from controls.profiles import METI2012, apply_profile
 
 # How many failing/erroring reasons a verdict quotes before "…".
 _QUOTED = 3
@@ -258,8 +259,12 @@ def evaluate(
     catalog: Iterable[Requirement],
     thresholds: Thresholds,
     checks: Sequence[Check] = ALL_CHECKS,
+    profile: str = METI2012,
 ) -> EvaluationResult:
-    """Judge `facts` with `checks` and give one verdict per catalog requirement, ordered by No."""
+    """Judge `facts` with `checks` and give one verdict per catalog requirement, ordered by No; passing
+    findings short of a higher bar are held to it or not as the guideline `profile` says (controls.profiles).
+    Without a profile, the checks' own (2012) reading stands; the pipeline passes `guideline.profile` from
+    the settings, whose default is mhlw6."""
     requirements = sorted(catalog, key=lambda r: r.number)
     mapped: dict[str, list[int]] = {}
     for requirement in requirements:
@@ -280,6 +285,9 @@ def evaluate(
 
     numbers = {r.number for r in requirements}
     attestations = _attestations(facts, numbers)
+    # A justification accepts findings short of a higher bar; it does not cover its requirements.
+    justifications = [(a, on) for a, _, on in attestations if a.justifies]
+    findings = apply_profile(findings, profile, justifications)
     findings.extend(_attestation_finding(a, ev, on, numbers) for a, ev, on in attestations)
 
     ran = {c.id for c in checks}
@@ -292,7 +300,7 @@ def evaluate(
             verdict = _rollup(requirement, ids, [i for i in ids if i not in ran], mine)
         else:
             verdict = _non_automated(requirement, mode, ids, mine)
-        covering = [x for x in attestations if requirement.number in x[0].requirements]
+        covering = [x for x in attestations if requirement.number in x[0].requirements and not x[0].justifies]
         verdicts.append(_with_attestations(verdict, covering))
     return EvaluationResult(findings=findings, verdicts=verdicts)
 

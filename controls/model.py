@@ -118,6 +118,14 @@ class Finding:
     reason_ja: str
     reason_en: str
     evidence: tuple[str, ...] = ()  # sha256 of the evidence records judged
+    # Higher bars a passing finding falls short of (BARS); the engine applies the guideline profile to them
+    # before findings are stored, so stored findings never carry it.
+    short_of: tuple[str, ...] = field(default=(), compare=False)
+
+
+# Higher bars a check can report a passing resource short of. A check states the fact ("the minimum is
+# TLS 1.2, not 1.3"); which bar applies is the guideline profile's call (controls.profiles).
+BARS = ("tls1.3",)
 
 
 @dataclass

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from controls.model import Evidence, FactSet, Finding, Kind, Status, Thresholds
+from controls.model import BARS, Evidence, FactSet, Finding, Kind, Status, Thresholds
 
 _ALLOWED = (Status.PASS, Status.FAIL, Status.ERROR)
 
@@ -35,10 +35,18 @@ class Outcome:
     reason_ja: str
     reason_en: str
     evidence: tuple[str, ...] = ()
+    # Higher bars a passing outcome does not meet (see controls.model.BARS), e.g. ("tls1.3",) for a TLS 1.2
+    # minimum: the check's own rule passed; a stricter guideline profile decides what that means.
+    short_of: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.status not in _ALLOWED:
             raise ValueError(f"a check outcome is pass, fail or error, not {self.status!r}")
+        if self.short_of and self.status != Status.PASS:
+            raise ValueError("only a passing outcome can fall short of a higher bar")
+        unknown = set(self.short_of) - set(BARS)
+        if unknown:
+            raise ValueError(f"unknown bar(s) {sorted(unknown)}; known: {', '.join(BARS)}")
 
 
 def shas(*records: Evidence | Iterable[Evidence] | None) -> tuple[str, ...]:
@@ -121,6 +129,7 @@ class Check:
                 reason_ja=o.reason_ja,
                 reason_en=o.reason_en,
                 evidence=o.evidence,
+                short_of=o.short_of,
             )
             for o in self.judge(facts, thresholds)
         ]

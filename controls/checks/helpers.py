@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -167,17 +168,19 @@ def min_tls_outcome(
     """Judge a "minimum TLS version" field against `required` (e.g. "1.2", "TLS1_2").
 
     Newer versions pass; older versions, "None"/missing (the service accepts any version) fail; a
-    value that cannot be parsed is an error rather than a guess."""
+    value that cannot be parsed is an error rather than a guess. A pass below TLS 1.3 is marked short of
+    the "tls1.3" bar, for profiles that ask for 1.3."""
     ja, en = shown(value)
     version, minimum = tls_version(value), tls_version(required)
     assert minimum is not None, required
     if version is not None and version >= minimum:
-        return passed(
+        outcome = passed(
             resource_id,
             f"{subject_ja} の {field_name} は {ja} です（{required} 以上）",
             f"{subject_en} {field_name} is {en} ({required} or newer required)",
             *evidence,
         )
+        return replace(outcome, short_of=("tls1.3",)) if version < (1, 3) else outcome
     if version is not None or value is None or str(value).strip().lower() in NO_MINIMUM:
         return failed(
             resource_id,

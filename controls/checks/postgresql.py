@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 
 from controls.checks.base import Outcome, check, errored, failed, passed
 from controls.checks.helpers import display_name, error_covering, field, norm_id, props, shown
@@ -150,9 +151,10 @@ def postgresql_tls_min(facts: FactSet, thresholds: Thresholds) -> Iterator[Outco
                 *used,
             )
         else:
-            yield passed(
+            outcome = passed(
                 server.resource_id,
                 f"{subject_ja} の require_secure_transport は {sja}、ssl_min_protocol_version は {mja} です",
                 f"{subject_en} require_secure_transport is {sen} and ssl_min_protocol_version is {men}",
                 *used,
             )
+            yield replace(outcome, short_of=("tls1.3",)) if minor < 3 else outcome

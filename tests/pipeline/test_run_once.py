@@ -115,7 +115,8 @@ def test_verdicts_are_reproduced_from_stored_evidence_alone(emr, catalog, tmp_pa
         run = run_once(settings, ledger, catalog).run
         facts = FactSet(evidence=ledger.evidence(run.id), errors=ledger.collection_errors(run.id))
         stored_findings, stored_verdicts = ledger.findings(run.id), ledger.verdicts(run.id)
-    replay = evaluate(facts, catalog, settings.thresholds)
+    assert run.scope["profile"] == settings.guideline.profile == "mhlw6"
+    replay = evaluate(facts, catalog, settings.thresholds, profile=run.scope["profile"])
 
     def key(f):
         return (f.check_id, f.resource_id, f.status, f.reason_en, f.evidence)
