@@ -9,8 +9,17 @@ from typing import Any
 
 from collector.settings import load_settings
 from controls.attestations import AttestationError, parse_requirements
-from reports.bundle import KEY_FILE_ENV, SnapshotError, create_keys, load_private_key, verify_bundle, write_bundle
+from reports.bundle import (
+    KEY_FILE_ENV,
+    SnapshotError,
+    create_keys,
+    fingerprint,
+    load_private_key,
+    verify_bundle,
+    write_bundle,
+)
 from reports.contents import build_bundle
+from reports.pdf import ReportRenderError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -66,7 +75,12 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     ledger = _open_ledger(settings, create=False)
     try:
-        bundle = build_bundle(ledger, catalog, as_of, numbers, args.lang, settings.thresholds)
+        bundle = build_bundle(
+            ledger, catalog, as_of, numbers, args.lang, settings.thresholds, fingerprint(key.public_key())
+        )
+    except ReportRenderError as exc:
+        print(f"shoko: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except SnapshotError as exc:
         print(f"shoko: {exc}", file=sys.stderr)
         return EXIT_USAGE if as_of else EXIT_FAILED

@@ -1,0 +1,64 @@
+"""The auditor's report.pdf, rendered from report.html with WeasyPrint.
+
+WeasyPrint draws text with Pango and HarfBuzz (system libraries) and the Japanese with Debian's Noto CJK fonts;
+scripts/bootstrap-system installs them, and the container image carries them. Without them the export stops
+with one line naming the packages, never a traceback, and never a PDF whose Japanese did not render.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from typing import Any
+
+from reports.bundle import SnapshotError
+from reports.html import FONT_FAMILY
+
+SYSTEM_PACKAGES = "libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk"
+
+
+class ReportRenderError(SnapshotError):
+    """report.pdf cannot be made on this machine; str() is one line that says what to install."""
+
+
+def render_pdf(html: str) -> bytes:
+    """report.pdf's bytes. Nothing is fetched: the report has no external assets, and any reference is refused."""
+    weasyprint = _weasyprint()
+    from weasyprint.urls import URLFetcher
+
+    # WeasyPrint logs each refused or unknown reference as a warning; the report has none worth telling.
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    document = weasyprint.HTML(string=html, url_fetcher=URLFetcher(allowed_protocols=())).render()
+    pdf = document.write_pdf()
+    families = {str(font.family) for font in document.fonts.values()}
+    if FONT_FAMILY not in families:
+        found = ", ".join(sorted(families)) or "none"
+        raise ReportRenderError(
+            f"report.pdf: the font {FONT_FAMILY} is not installed (fonts used: {found}), so Japanese would not "
+            f"render; install Debian's fonts-noto-cjk (scripts/bootstrap-system)"
+        )
+    return pdf
+
+
+def _weasyprint() -> Any:
+    # WeasyPrint prints its own help text to stdout when a library is missing; the one line below replaces it.
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # its notice when libharfbuzz-subset0 is absent
+        try:
+            import weasyprint
+        except ImportError as exc:
+            raise ReportRenderError(
+                f"report.pdf needs WeasyPrint, which is not installed ({exc}): pip install -c constraints.txt -e ."
+            ) from None
+        except OSError as exc:
+            raise ReportRenderError(
+                f"report.pdf needs WeasyPrint's system libraries ({_first_line(exc)}): install Debian's "
+                f"{SYSTEM_PACKAGES} (scripts/bootstrap-system)"
+            ) from None
+    return weasyprint
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
