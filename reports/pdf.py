@@ -11,6 +11,7 @@ import contextlib
 import io
 import logging
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from reports.bundle import SnapshotError
@@ -28,18 +29,48 @@ def render_pdf(html: str) -> bytes:
     weasyprint = _weasyprint()
     from weasyprint.urls import URLFetcher
 
-    # WeasyPrint logs each refused or unknown reference as a warning; the report has none worth telling.
-    logging.getLogger("weasyprint").setLevel(logging.ERROR)
-    document = weasyprint.HTML(string=html, url_fetcher=URLFetcher(allowed_protocols=())).render()
-    pdf = document.write_pdf()
-    families = {str(font.family) for font in document.fonts.values()}
-    if FONT_FAMILY not in families:
-        found = ", ".join(sorted(families)) or "none"
+    if not _font_installed(FONT_FAMILY):
         raise ReportRenderError(
-            f"report.pdf: the font {FONT_FAMILY} is not installed (fonts used: {found}), so Japanese would not "
-            f"render; install Debian's fonts-noto-cjk (scripts/bootstrap-system)"
+            f"report.pdf: the font {FONT_FAMILY} is not installed, so its Japanese would not render: install "
+            f"Debian's fonts-noto-cjk (scripts/bootstrap-system)"
         )
-    return pdf
+    with _quiet("weasyprint", "weasyprint.progress"):
+        document = weasyprint.HTML(string=html, url_fetcher=URLFetcher(allowed_protocols=())).render()
+        return document.write_pdf()
+
+
+def _font_installed(family: str) -> bool:
+    """Whether fontconfig (which Pango draws with) knows a font of this family."""
+    from weasyprint.text.ffi import ffi, fontconfig
+
+    config = fontconfig.FcInitLoadConfigAndFonts()
+    try:
+        fonts = fontconfig.FcConfigGetFonts(config, fontconfig.FcSetSystem)
+        if fonts == ffi.NULL:
+            return False
+        name = ffi.new("FcChar8 **")
+        for i in range(fonts.nfont):
+            n = 0
+            while fontconfig.FcPatternGetString(fonts.fonts[i], b"family", n, name) == 0:  # FcResultMatch
+                if ffi.string(ffi.cast("char *", name[0])).decode(errors="replace") == family:
+                    return True
+                n += 1
+        return False
+    finally:
+        fontconfig.FcConfigDestroy(config)
+
+
+@contextlib.contextmanager
+def _quiet(*loggers: str) -> Iterator[None]:
+    """WeasyPrint logs its steps and every refused reference; the export says what matters in one line."""
+    saved = {name: logging.getLogger(name).level for name in loggers}
+    for name in loggers:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def _weasyprint() -> Any:

@@ -3,49 +3,15 @@
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 
 import pytest
 
 from reports.answer_sheet import ANSWER_COLUMNS, STATUS_FILL, STATUS_FONT, STATUSES
 from reports.html import LISTED_FILES, render_report
+from tests.reports.html_cells import parse_cells
 from tests.reports.sample_rows import ATTESTATIONS, DIGEST, ERRORS, FINDINGS, KV, META, STATUS_BY_NO
 
 HOSTILE = "<script>alert('x')</script><img src=\"http://evil.example/p.png\">&amp;\"'"
-
-
-class _Cells(HTMLParser):
-    """Text of every table row, by the table's class, and every tag and attribute met."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.rows: dict[str, list[list[str]]] = {}
-        self.row_classes: dict[str, list[list[str]]] = {}
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self._table = ""
-        self._cell: list[str] | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-        if tag == "table":
-            self._table = dict(attrs).get("class") or ""
-        elif tag == "tr":
-            self.rows.setdefault(self._table, []).append([])
-            self.row_classes.setdefault(self._table, []).append([])
-        elif tag in ("td", "th"):
-            self._cell = []
-            self.row_classes[self._table][-1].append(dict(attrs).get("class") or "")
-        elif tag == "br" and self._cell is not None:
-            self._cell.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("td", "th") and self._cell is not None:
-            self.rows[self._table][-1].append("".join(self._cell))
-            self._cell = None
-
-    def handle_data(self, data: str) -> None:
-        if self._cell is not None:
-            self._cell.append(data)
 
 
 def _render(requirements: list[dict], lang: str = "ja", **kw) -> str:  # type: ignore[no-untyped-def]
@@ -53,15 +19,9 @@ def _render(requirements: list[dict], lang: str = "ja", **kw) -> str:  # type: i
     return render_report(requirements=requirements, lang=lang, **args)
 
 
-def _parse(html: str) -> _Cells:
-    p = _Cells()
-    p.feed(html)
-    return p
-
-
 def test_one_row_per_number_with_its_status_word_on_its_colour(requirements):
     html = _render(requirements, fingerprint="3b:85:04")
-    cells = _parse(html)
+    cells = parse_cells(html)
     head, *rows = cells.rows["answers"]
     assert head == [c[0] for c in ANSWER_COLUMNS]
     assert head[:6] == ["項目番号", "No", "要求事項", "仮想レイヤーの対応", "物理レイヤー Azure", "状況"]
@@ -106,7 +66,7 @@ def test_status_colours_keep_text_readable():
 
 def test_self_contained_and_printable(requirements):
     html = _render(requirements)
-    tags = _parse(html).tags
+    tags = parse_cells(html).tags
     assert not [t for t, _ in tags if t in ("script", "link", "img", "iframe", "object", "embed")]
     for _, attrs in tags:
         for name in ("src", "href"):
@@ -125,7 +85,7 @@ def test_everything_from_the_data_is_escaped(requirements):
     attestations = [ATTESTATIONS[0] | {"owner": HOSTILE}]
     html = _render(rows, findings=findings, errors=errors, attestations=attestations, fingerprint=HOSTILE)
     assert "<script" not in html and "<img" not in html
-    cells = _parse(html)
+    cells = parse_cells(html)
     assert cells.rows["answers"][86][7] == HOSTILE and cells.rows["answers"][86][3] == HOSTILE
     assert cells.rows["findings"][1][2] == HOSTILE and cells.rows["errors"][1][6] == HOSTILE
     assert cells.rows["attestations"][1][2] == HOSTILE
@@ -135,11 +95,11 @@ def test_everything_from_the_data_is_escaped(requirements):
 
 
 def test_english_and_both(requirements):
-    en = _parse(_render(requirements, "en"))
+    en = parse_cells(_render(requirements, "en"))
     assert en.rows["answers"][0][:3] == ["Item", "No", "Requirement"]
     assert en.rows["answers"][124][5] == "fail"
     assert '<html lang="en">' in _render(requirements, "en")
-    both = _parse(_render(requirements, "both"))
+    both = parse_cells(_render(requirements, "both"))
     assert both.rows["answers"][0][2] == "要求事項\nRequirement"
     assert both.rows["answers"][124][5] == "不適合 / fail"
     assert both.rows["answers"][124][7].split("\n")[1].startswith("Key vault kv-aozora-emr")
@@ -150,7 +110,7 @@ def test_many_evidence_files_are_shown_by_folder(requirements):
     many = [f"evidence/nsg-rules/nsg-{i}--network--{i:012x}.json" for i in range(40)]
     rows[0] |= {"evidence": [*many, "attestations/ATT-1/minutes.pdf"]}
     rows[1] |= {"evidence": many[:LISTED_FILES]}
-    cells = _parse(_render(rows, "en"))
+    cells = parse_cells(_render(rows, "en"))
     assert cells.rows["answers"][1][8].split("\n") == [
         "evidence/nsg-rules/ (40 files)",
         "attestations/ATT-1/ (1 file)",
