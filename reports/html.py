@@ -57,7 +57,7 @@ _FONTS = f'"{FONT_FAMILY}", "Noto Sans JP", "Hiragino Sans", "Yu Gothic", Meiryo
 # A requirement citing more evidence files than this shows them by folder with a count (a printed row of a hundred
 # file names would fill pages); the findings table lists every file, each beside the finding it backs.
 LISTED_FILES = 6
-MIN_COLUMN_WIDTH = 8
+MIN_COLUMN_WIDTH = 11
 ANSWERS_NOTE = (
     f"証跡が {LISTED_FILES} ファイルを超える要求事項はフォルダごとのファイル数を示します。"
     "個々のファイルは検出事項の表に、検出事項ごとに示します。",
@@ -337,7 +337,8 @@ thead {{ display: table-header-group; }}
 tr {{ break-inside: avoid; page-break-inside: avoid; }}
 th, td {{ border: 0.5pt solid #808080; padding: 1.5pt 3pt; vertical-align: top; text-align: left;
   overflow-wrap: anywhere; }}
-thead th {{ background: #DDEBF7; text-align: center; vertical-align: middle; overflow-wrap: break-word; }}
+thead th {{ background: #DDEBF7; text-align: center; vertical-align: middle; overflow-wrap: break-word;
+  font-size: 7pt; }}
 tbody th {{ background: #F2F2F2; }}
 td.num, td.mark {{ text-align: center; white-space: nowrap; }}
 td.status {{ overflow-wrap: break-word; }}
