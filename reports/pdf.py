@@ -18,6 +18,7 @@ from reports.bundle import SnapshotError
 from reports.html import FONT_FAMILY
 
 SYSTEM_PACKAGES = "libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk"
+_LOGGERS = ("weasyprint", "weasyprint.progress")
 
 
 class ReportRenderError(SnapshotError):
@@ -34,7 +35,7 @@ def render_pdf(html: str) -> bytes:
             f"report.pdf: the font {FONT_FAMILY} is not installed, so its Japanese would not render: install "
             f"Debian's fonts-noto-cjk (scripts/bootstrap-system)"
         )
-    with _quiet("weasyprint", "weasyprint.progress"):
+    with _quiet(*_LOGGERS):
         document = weasyprint.HTML(string=html, url_fetcher=URLFetcher(allowed_protocols=())).render()
         return document.write_pdf()
 
@@ -74,8 +75,9 @@ def _quiet(*loggers: str) -> Iterator[None]:
 
 
 def _weasyprint() -> Any:
-    # WeasyPrint prints its own help text to stdout when a library is missing; the one line below replaces it.
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+    # WeasyPrint prints its own help text to stdout when a library is missing (the one line below replaces it),
+    # and logs the parsing of its built-in stylesheets on import.
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), _quiet(*_LOGGERS):
         warnings.simplefilter("ignore", DeprecationWarning)  # its notice when libharfbuzz-subset0 is absent
         try:
             import weasyprint
