@@ -27,6 +27,11 @@ COPY . .
 RUN /opt/shoko/bin/pip wheel --no-cache-dir --disable-pip-version-check --no-deps --wheel-dir /wheels .
 
 FROM debian-python AS runtime
+# Pango and Noto CJK: WeasyPrint renders the snapshot's report.pdf with them (Japanese included).
+COPY scripts/bootstrap-system /usr/local/lib/shoko/bootstrap-system
+RUN /usr/local/lib/shoko/bootstrap-system --runtime \
+    && apt-get clean \
+    && rm -rf /var/lib/apt/lists/* /usr/local/lib/shoko/bootstrap-system
 # A fixed, numeric non-root user (Kubernetes' runAsNonRoot can verify a numeric USER).
 RUN groupadd --system --gid 10001 shoko \
     && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/shoko --no-create-home \

@@ -3,10 +3,14 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint bootstrap bootstrap-postgres container-test
+.PHONY: demo test lint bootstrap bootstrap-system bootstrap-postgres container-test
 
-bootstrap:
+bootstrap: bootstrap-system
 	scripts/bootstrap-python $(VENV)
+
+# Pango and Noto CJK for report.pdf, poppler-utils for the tests that read it (Debian packages).
+bootstrap-system:
+	scripts/bootstrap-system
 
 bootstrap-postgres:
 	scripts/bootstrap-postgres

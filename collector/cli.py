@@ -200,6 +200,7 @@ def _collect(settings: Settings) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from controls.catalog import load_catalog
+    from reports.bundle import SnapshotError
     from sandbox.server import Sandbox
 
     with Sandbox.from_file(args.estate, port=0) as sb:
@@ -223,22 +224,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.snapshot != "":
         url = settings.database.url
         beside = _sqlite_file(url).parent if url.startswith("sqlite:///") else Path("shoko-data")
-        _demo_snapshot(settings, Path(args.snapshot) if args.snapshot else beside / "demo-snapshot.zip")
+        try:
+            _demo_snapshot(settings, Path(args.snapshot) if args.snapshot else beside / "demo-snapshot.zip")
+        except SnapshotError as exc:
+            print(f"shoko: auditor snapshot not written: {exc}", file=sys.stderr)
+            return EXIT_FAILED
     return code
 
 
 def _demo_snapshot(settings: Settings, out: Path) -> None:
     """The auditor's bundle of the demo run, signed with a demo key kept beside it (made once)."""
     from controls.catalog import load_catalog
-    from reports.bundle import PRIVATE_KEY_FILE, create_keys, load_private_key, write_bundle
+    from reports.bundle import PRIVATE_KEY_FILE, create_keys, fingerprint, load_private_key, write_bundle
     from reports.contents import build_bundle
 
     keys = out.parent / "demo-keys"
     if not (keys / PRIVATE_KEY_FILE).exists():
         create_keys(keys)
+    key = load_private_key(str(keys / PRIVATE_KEY_FILE), environ={})
     with _open_ledger(settings) as ledger:  # open while the bundle is written: evidence is read as it goes in
-        bundle = build_bundle(ledger, load_catalog(), None, None, "both", settings.thresholds)
-        manifest = write_bundle(bundle, load_private_key(str(keys / PRIVATE_KEY_FILE), environ={}), out)
+        bundle = build_bundle(
+            ledger, load_catalog(), None, None, "both", settings.thresholds, fingerprint(key.public_key())
+        )
+        manifest = write_bundle(bundle, key, out)
     print(f"auditor snapshot: {out} ({len(manifest['files'])} files, signed by demo key {manifest['fingerprint']})")
     print(f"  verify it anywhere: shoko snapshot verify {out}")
 

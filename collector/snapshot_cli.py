@@ -13,12 +13,14 @@ from reports.bundle import (
     KEY_FILE_ENV,
     SnapshotError,
     create_keys,
+    fingerprint,
     load_private_key,
     load_public_key,
     verify_bundle,
     write_bundle,
 )
 from reports.contents import build_bundle
+from reports.pdf import ReportRenderError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -78,8 +80,13 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     ledger = _open_ledger(settings, read_only=True)
     try:
-        bundle = build_bundle(ledger, catalog, as_of, numbers, args.lang, settings.thresholds)
+        bundle = build_bundle(
+            ledger, catalog, as_of, numbers, args.lang, settings.thresholds, fingerprint(key.public_key())
+        )
         manifest = write_bundle(bundle, key, Path(args.out))  # evidence files are read from the ledger as written
+    except ReportRenderError as exc:
+        print(f"shoko: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except SnapshotError as exc:
         print(f"shoko: {exc}", file=sys.stderr)
         return EXIT_USAGE if as_of else EXIT_FAILED

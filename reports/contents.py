@@ -26,8 +26,10 @@ def build_bundle(
     numbers: tuple[int, ...] | None,
     lang: str,
     thresholds: Thresholds | None = None,
+    fingerprint: str | None = None,
 ) -> Bundle:
-    """Everything a snapshot holds, from the latest full run completed by `as_of` (default: now)."""
+    """Everything a snapshot holds, from the latest full run completed by `as_of` (default: now); `fingerprint`
+    (of the key that will sign it) is printed in the reports."""
     from collector.render import verdict_rows
     from collector.runs import run_for
 
@@ -178,21 +180,26 @@ def build_bundle(
             "errors": errors,
         }
     )
+    from reports.html import render_report
+    from reports.pdf import render_pdf
     from reports.xlsx import write_report
 
+    report_rows = {
+        "requirements": requirement_rows,
+        "findings": finding_rows,
+        "attestations": attestation_rows,
+        "errors": errors,
+        "lang": lang,
+        "meta": {**meta, "catalog_version": meta["catalog"]["sha256"]},
+    }
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.xlsx"
-        write_report(
-            report,
-            requirements=requirement_rows,
-            findings=finding_rows,
-            attestations=attestation_rows,
-            errors=errors,
-            lang=lang,
-            meta={**meta, "catalog_version": meta["catalog"]["sha256"]},
-        )
+        write_report(report, **report_rows)
         files["report.xlsx"] = report.read_bytes()
     # -- report.html and report.pdf
+    html = render_report(**report_rows, fingerprint=fingerprint)
+    files["report.html"] = html.encode()
+    files["report.pdf"] = render_pdf(html)
 
     # -- findings.json and OSCAL
     oscal, assessment_results = oscal_files(

@@ -5,17 +5,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import stat
+import struct
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from collector.cli import main
+from controls.catalog import load_catalog
+from reports.answer_sheet import status_label
 from sandbox.server import Sandbox
 from tests.collector.conftest import EMR
+from tests.reports.html_cells import parse_cells
 
 PDF = b"%PDF-1.4 minutes of the security committee"
+OWNER = "人事部 <script>alert('owner')</script>"  # what report.html must show as text, never run
 
 
 def _rewrite(src: Path, dst: Path, change) -> None:  # type: ignore[no-untyped-def]
@@ -35,7 +43,7 @@ def exported(tmp_path, monkeypatch, capsys):  # type: ignore[no-untyped-def]
     (tmp_path / "minutes.pdf").write_bytes(PDF)
     monkeypatch.chdir(tmp_path)
     assert main([
-        "attest", "add", "--id", "ATT-1", "--requirements", "165", "--owner", "人事部", "--statement-ja", "教育済み",
+        "attest", "add", "--id", "ATT-1", "--requirements", "165", "--owner", OWNER, "--statement-ja", "教育済み",
         "--statement-en", "trained", "--valid-until", "2099-01-01", "--attested-on", "2026-01-01",
         "--document", "minutes.pdf",
     ]) == 0  # fmt: skip
@@ -63,7 +71,7 @@ def test_export_holds_the_verdicts_their_evidence_and_a_signed_manifest(exported
         names = set(z.namelist())
         manifest = json.loads(z.read("manifest.json"))
         verdicts = json.loads(z.read("verdicts.json"))
-    assert {"manifest.json", "manifest.sig", "verdicts.json", "report.xlsx", "accounts.json", "inventory.json"} <= names
+    assert {"verdicts.json", "report.xlsx", "report.html", "report.pdf", "accounts.json", "inventory.json"} <= names
     assert manifest["requirements"] == [1, 86, 165] and manifest["runs"][0]["digest"]
     assert {f["path"] for f in manifest["files"]} == names - {"manifest.json", "manifest.sig"}
     rows = {r["no"]: r for r in verdicts["requirements"]}
@@ -120,7 +128,8 @@ def test_an_added_file_or_another_key_is_refused(exported, tmp_path, capsys):
     capsys.readouterr()
     assert main(["snapshot", "verify", str(extra)]) == 1
     assert "evidence/extra.json is in the bundle but not in the signed manifest" in capsys.readouterr().err
-    assert main(["snapshot", "verify", str(bundle), "--fingerprint", "00:" + fp[3:]]) == 1
+    other = ("01" if fp[:2] == "00" else "00") + fp[2:]  # one byte off, whatever the key's first byte is
+    assert main(["snapshot", "verify", str(bundle), "--fingerprint", other]) == 1
     assert "not the expected" in capsys.readouterr().err
 
 
@@ -282,3 +291,54 @@ def test_verify_with_the_vendors_public_key_file(exported, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["snapshot", "verify", str(bundle), "--public-key", str(ours), "--fingerprint", fp])
     assert exit_.value.code == 2
+
+
+def test_report_html_and_pdf_show_the_verdicts_and_link_the_evidence(exported, tmp_path):
+    bundle, fp = exported
+    out = tmp_path / "unzipped"
+    with zipfile.ZipFile(bundle) as z:
+        z.extractall(out)
+    verdicts = {r["no"]: r for r in json.loads((out / "verdicts.json").read_text(encoding="utf-8"))["requirements"]}
+    html = (out / "report.html").read_text(encoding="utf-8")
+    cells = parse_cells(html)
+    answers = cells.rows["answers"][1:]
+    assert [int(r[1]) for r in answers] == [1, 86, 165]
+    for row in answers:
+        assert row[5] == status_label(verdicts[int(row[1])]["status"], "both")
+    assert answers[1][5] == "不適合 / fail"
+    # Every evidence link opens a file (or a folder of them) of the unzipped bundle; nothing points outside.
+    hrefs = [a.get("href") or "" for tag, a in cells.tags if tag == "a"]
+    assert hrefs and all((out / h).exists() for h in hrefs)
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:|//)""", html, re.I)
+    assert "<script" not in html and [r[2] for r in cells.rows["attestations"][1:]] == [OWNER]
+    assert {r[0]: r[1] for r in cells.rows["facts"]}["署名鍵フィンガープリント\nSigning key fingerprint"] == fp
+
+    # report.pdf: its first page as a real PNG, and a Japanese requirement title in its text.
+    pdftoppm = ["pdftoppm", "-f", "1", "-l", "1", "-r", "50", "-png", out / "report.pdf", tmp_path / "page"]
+    subprocess.run(pdftoppm, check=True)
+    png = next(tmp_path.glob("page*.png")).read_bytes()
+    width, height = struct.unpack(">II", png[16:24])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000 and width > height > 300  # A4 landscape
+    text = subprocess.run(["pdftotext", out / "report.pdf", "-"], check=True, capture_output=True, text=True).stdout
+    assert re.sub(r"\s", "", load_catalog()[86].title_ja) in re.sub(r"\s", "", text)
+    assert "不適合" in text and OWNER in text
+
+
+def test_missing_pdf_libraries_stop_the_export_in_one_line(exported, tmp_path, monkeypatch, capsys):
+    """As on a machine without Pango: importing WeasyPrint fails to load a system library."""
+
+    class NoPango:
+        def find_spec(self, name, path=None, target=None):  # type: ignore[no-untyped-def]
+            if name == "weasyprint":
+                raise OSError("cannot load library 'libpango-1.0-0': libpango-1.0-0: cannot open shared object file")
+            return None
+
+    for name in [m for m in sys.modules if m == "weasyprint" or m.startswith("weasyprint.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [NoPango(), *sys.meta_path])
+    capsys.readouterr()
+    assert main(["snapshot", "export", "--out", str(tmp_path / "again.zip")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "libpango-1.0-0" in err and "fonts-noto-cjk" in err and "scripts/bootstrap-system" in err
+    assert not (tmp_path / "again.zip").exists()
