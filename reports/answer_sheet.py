@@ -93,6 +93,8 @@ ANSWER_COLUMNS = (
     ("根拠", "Reason", 60),
     ("証跡", "Evidence", 40),
     ("最終確認日時", "Last checked", 22),
+    # The current guideline's numbering beside the 2012 sheet's: '?' after a reading not confirmed in the text.
+    ("MHLW 6.0", "MHLW 6.0", 18),
 )
 FINDING_COLUMNS = (
     ("状況", "Status", 12),

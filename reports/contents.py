@@ -11,6 +11,7 @@ from typing import Any
 
 from collector import __version__
 from controls.attestations import Attestation
+from controls.mhlw6 import judge_controls, load_mhlw6
 from controls.model import FactKind, Finding, Thresholds
 from reports.bundle import Bundle, SnapshotError, _json, answer_of, evidence_document, evidence_file_name
 from reports.oscal import FINDINGS_FILE, oscal_files
@@ -106,6 +107,7 @@ def build_bundle(
         )
 
     last_checked = run.finished_at.isoformat() if run.finished_at else None
+    mhlw6 = load_mhlw6()
     requirement_rows = []
     for r in rows:
         req = catalog[r["no"]]
@@ -128,6 +130,8 @@ def build_bundle(
                 "reason_en": r["reason_en"],
                 "evidence": cited,
                 "last_checked": last_checked,
+                "mhlw6": mhlw6.cell(r["no"]),  # the reports' 6.0 column; verdicts.json has the references in full
+                "references": mhlw6.requirement_view(r["no"]),
             }
         )
     errors = [
@@ -154,6 +158,7 @@ def build_bundle(
         "as_of": (as_of or datetime.now(UTC)).isoformat(),
         "generated_at": datetime.now(UTC).isoformat(),
         "runs": runs,
+        "guideline_profile": run.scope.get("profile"),  # the bar the run judged by (meti2012 | mhlw6)
         "requirements": sorted(wanted),
         "lang": lang,
     }
@@ -178,6 +183,12 @@ def build_bundle(
             "findings": FINDINGS_FILE,
             "attestations": attestation_rows,
             "errors": errors,
+            # The MHLW 6.0 items with no 2012 number (MFA, isolated backups), judged from the same findings.
+            "mhlw6_controls": (
+                judge_controls(mhlw6, run_findings, run.scope.get("checks") or ())
+                if run.scope.get("profile") == "mhlw6"
+                else []
+            ),
         }
     )
     from reports.html import render_report

@@ -172,6 +172,7 @@ def _answers(requirements: list[dict], lang: str) -> str:
                 _td(bilingual(r, "reason", lang)),
                 _evidence(r.get("evidence"), lang),
                 _td(r.get("last_checked") or ""),
+                _td(r.get("mhlw6") or ""),
             ]
         )
         + "</tr>"

@@ -116,6 +116,7 @@ def _answer_sheet(ws: Worksheet, requirements: list[dict], lang: str) -> None:
             bilingual(r, "reason", lang),
             _lines(r.get("evidence")),
             r.get("last_checked") or "",
+            r.get("mhlw6") or "",
         )
         _row(ws, row, values)
         _colour(ws.cell(row=row, column=6), r["status"])

@@ -4,6 +4,7 @@ collected ledger, and every way a bundle can be altered after signing."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 import stat
@@ -14,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 
 from collector.cli import main
 from controls.catalog import load_catalog
@@ -342,3 +344,25 @@ def test_missing_pdf_libraries_stop_the_export_in_one_line(exported, tmp_path, m
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "libpango-1.0-0" in err and "fonts-noto-cjk" in err and "scripts/bootstrap-system" in err
     assert not (tmp_path / "again.zip").exists()
+
+
+def test_the_bundle_carries_mhlw6_references_and_the_controls_6_0_adds(exported):
+    bundle, _ = exported
+    with zipfile.ZipFile(bundle) as z:
+        verdicts = json.loads(z.read("verdicts.json"))
+        manifest = json.loads(z.read("manifest.json"))
+        wb = load_workbook(io.BytesIO(z.read("report.xlsx")))
+        html = z.read("report.html").decode()
+    assert manifest["guideline_profile"] == "mhlw6"
+    no86 = next(r for r in verdicts["requirements"] if r["no"] == 86)
+    assert no86["mhlw6"].startswith("シス13") and no86["references"]["mhlw6"], no86
+    assert {r["id"] for r in no86["references"]["mhlw6"]} >= {"シス13"}
+    # The 6.0 items with no 2012 number, judged from the run's findings (both fail in the example estate).
+    controls = {c["id"]: c for c in verdicts["mhlw6_controls"]}
+    assert set(controls) == {"シス14①:mfa", "シス11①:backup"}
+    assert {c["status"] for c in controls.values()} == {"fail"}
+    ws = wb.worksheets[0]  # the answer sheet
+    assert ws.cell(row=1, column=11).value == "MHLW 6.0"
+    row = next(r for r in range(2, ws.max_row + 1) if ws.cell(row=r, column=2).value == 86)
+    assert ws.cell(row=row, column=11).value == no86["mhlw6"]
+    assert no86["mhlw6"] in html

@@ -55,6 +55,7 @@ def test_japanese_workbook_has_the_answer_sheet_shape(tmp_path, requirements):
         "根拠",
         "証跡",
         "最終確認日時",
+        "MHLW 6.0",
     ]
     assert ws.max_row == 183
     assert [ws.cell(row=r, column=2).value for r in range(2, 184)] == list(range(1, 183))
@@ -103,7 +104,7 @@ def test_every_table_is_frozen_filtered_wrapped_and_prints_on_a4_landscape(tmp_p
         assert ws.sheet_properties.pageSetUpPr.fitToPage, ws.title
         assert ws.page_setup.fitToWidth == 1 and ws.page_setup.fitToHeight == 0, ws.title
     answers = wb["回答表"]
-    assert answers.auto_filter.ref == "A1:J183"
+    assert answers.auto_filter.ref == "A1:K183"
     assert answers.print_title_rows == "$1:$1"
     assert wb["検出事項"].print_title_rows == "$1:$1"
     reason = answers.cell(row=_row_of(answers, 124), column=8)
@@ -155,7 +156,7 @@ def test_english_and_bilingual_headers(tmp_path, requirements):
     headers = [c.value for c in ws[1]]
     assert headers[:3] == ["Item", "No", "Requirement"]
     assert headers[3:8] == ["Virtual layer (vendor's answer)", "Physical layer Azure", "Status", "Coverage", "Reason"]
-    assert headers[8:] == ["Evidence", "Last checked"]
+    assert headers[8:] == ["Evidence", "Last checked", "MHLW 6.0"]
     row = _row_of(ws, 124)
     assert ws.cell(row=row, column=6).value == "fail"
     assert ws.cell(row=row, column=8).value.startswith("Key vault kv-aozora-emr")
