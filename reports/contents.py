@@ -208,9 +208,9 @@ def build_bundle(
         write_report(report, **report_rows)
         files["report.xlsx"] = report.read_bytes()
     # -- report.html and report.pdf
-    html = render_report(**report_rows, fingerprint=fingerprint)
-    files["report.html"] = html.encode()
-    files["report.pdf"] = render_pdf(html)
+    files["report.html"] = render_report(**report_rows, fingerprint=fingerprint).encode()
+    # The printed report lists failures and errors one by one and passes per check (its size stays bounded).
+    files["report.pdf"] = render_pdf(render_report(**report_rows, fingerprint=fingerprint, passes_by_check=True))
 
     # -- findings.json and OSCAL
     oscal, assessment_results = oscal_files(

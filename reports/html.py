@@ -81,8 +81,11 @@ def render_report(
     lang: str = "ja",
     meta: dict,
     fingerprint: str | None = None,
+    passes_by_check: bool = False,
 ) -> str:
-    """The report as HTML text; the same checks on the rows as report.xlsx (ValueError names what is wrong)."""
+    """The report as HTML text; the same checks on the rows as report.xlsx (ValueError names what is wrong).
+    `passes_by_check`: passing findings as one row per check with their count (the printed report: a large
+    estate's every passing resource would run to thousands of pages; report.xlsx and findings.json list each)."""
     validate(requirements, findings, attestations, meta, lang)
     title = text(TITLE, lang, " / ")
     parts = [
@@ -95,7 +98,7 @@ def render_report(
         f"<h1>{_e(title)}</h1>",
         _summary(requirements, findings, attestations, errors, meta, lang, fingerprint),
         _answers(requirements, lang),
-        _findings(findings, lang),
+        _findings(findings, lang, passes_by_check),
         _attestations(attestations, lang),
         _errors(errors, lang),
         "</body></html>",
@@ -181,7 +184,8 @@ def _answers(requirements: list[dict], lang: str) -> str:
     return _section("answers", ANSWER_COLUMNS, rows, lang, ANSWERS_NOTE)
 
 
-def _findings(findings: list[dict], lang: str) -> str:
+def _findings(findings: list[dict], lang: str, passes_by_check: bool = False) -> str:
+    listed = [f for f in findings if not passes_by_check or f["status"] != "pass"]
     rows = [
         _tr(
             [
@@ -193,9 +197,37 @@ def _findings(findings: list[dict], lang: str) -> str:
                 _links(f.get("evidence")),
             ]
         )
-        for f in ranked_findings(findings)
+        for f in ranked_findings(listed)
     ]
+    if passes_by_check:
+        rows += [_passes_row(check_id, passed, lang) for check_id, passed in _passes(findings)]
     return _section("findings", FINDING_COLUMNS, rows, lang)
+
+
+def _passes(findings: list[dict]) -> list[tuple[str, list[dict]]]:
+    by_check: dict[str, list[dict]] = {}
+    for f in findings:
+        if f["status"] == "pass":
+            by_check.setdefault(str(f.get("check_id") or ""), []).append(f)
+    return sorted(by_check.items())
+
+
+def _passes_row(check_id: str, passed: list[dict], lang: str) -> str:
+    numbers = sorted({n for f in passed for n in f.get("requirements") or []})
+    count = len(passed)
+    where = text((f"{count} 件のリソース（個別は report.xlsx・findings.json）",
+                  f"{count} resource(s) (each in report.xlsx and findings.json)"), lang)  # fmt: skip
+    reason = text(("すべて合格", "all passed"), lang)
+    return _tr(
+        [
+            _status_cell("pass", status_label("pass", lang)),
+            _td(check_id, "mono"),
+            _td(where),
+            _td(numbers_of(numbers)),
+            _td(reason),
+            _td(""),
+        ]
+    )
 
 
 def _attestations(attestations: list[dict], lang: str) -> str:

@@ -123,3 +123,21 @@ def test_the_same_checks_as_the_workbook(requirements):
         _render([r for r in requirements if r["no"] != 86])
     with pytest.raises(ValueError, match="lang must be one of"):
         _render(requirements, "fr")
+
+
+def test_the_printed_report_lists_failures_each_and_passes_per_check(requirements):
+    passes = [
+        {"check_id": "storage-min-tls-1-2", "resource_id": f"/subscriptions/s/storageAccounts/st{i}", "status": "pass",
+         "requirements": [123], "reason_ja": "TLS1_2", "reason_en": "TLS1_2", "evidence": [f"evidence/st{i}.json"]}
+        for i in range(40)
+    ]  # fmt: skip
+    findings = [*FINDINGS, *passes]
+    full = parse_cells(_render(requirements, findings=findings)).rows["findings"][1:]
+    assert len(full) == len(findings)
+    printed = parse_cells(_render(requirements, findings=findings, passes_by_check=True)).rows["findings"][1:]
+    failing = [f for f in findings if f["status"] != "pass"]
+    assert [r[0] for r in printed[: len(failing)]] == ["不適合", "取得不可"]  # each, failures first
+    grouped = {r[1]: r for r in printed[len(failing) :]}
+    assert grouped["storage-min-tls-1-2"][0] == "適合"
+    assert grouped["storage-min-tls-1-2"][2].startswith("40 件のリソース")
+    assert len(printed) == len(failing) + len({f["check_id"] for f in findings if f["status"] == "pass"})
