@@ -36,7 +36,9 @@ def user(role: str, name: str | None = None) -> SignedInUser:
 @pytest.fixture
 def site(collected: Collected, tmp_path: Path) -> Iterator[tuple[TestClient, SignIn, Ledger]]:
     ledger = Ledger(copy_ledger(collected, tmp_path / "shoko.db"))
-    settings = replace(collected.settings, api=replace(collected.settings.api, signing_key_file=str(collected.key_file)))
+    settings = replace(
+        collected.settings, api=replace(collected.settings.api, signing_key_file=str(collected.key_file))
+    )
     signin = SignIn(OidcClient(OIDC, "unused-secret"), SessionCodec(KEY, 3600), secure=True)
     app = create_app(settings, ledger=ledger, signin=signin)
     with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
