@@ -3,7 +3,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint bootstrap bootstrap-system bootstrap-postgres container-test
+.PHONY: demo test lint bootstrap bootstrap-system bootstrap-postgres bootstrap-browser container-test
 
 bootstrap: bootstrap-system
 	scripts/bootstrap-python $(VENV)
@@ -15,11 +15,15 @@ bootstrap-system:
 bootstrap-postgres:
 	scripts/bootstrap-postgres
 
+# Debian's Chromium for the dashboard's browser test (tests/api/test_dashboard_browser.py).
+bootstrap-browser:
+	scripts/bootstrap-browser
+
 demo: bootstrap
 	$(VENV)/bin/shoko demo
 
 # The container image is built and run for real first (podman; scripts/container-test), then the suite.
-test: bootstrap bootstrap-postgres container-test
+test: bootstrap bootstrap-postgres bootstrap-browser container-test
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 

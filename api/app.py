@@ -19,11 +19,14 @@ from collector.settings import Settings
 from controls.catalog import Catalog, load_catalog
 from storage.ledger import Ledger, LedgerError
 
+from . import dashboard
 from .auth import FailureLimiter, Principal, SessionPrincipal, authenticated, no_session
 from .common import ERRORS
 from .headers import SecurityHeaders
 from .routes import attestations, drift, evidence, registers, requirements, runs, snapshot, tokens
 from .schemas import Health, Me
+from .signin import SignIn
+from .signin import router as signin_routes
 
 log = logging.getLogger("shoko.api")
 API_PREFIX = "/api/v1"
@@ -45,10 +48,12 @@ def create_app(
     routers: Iterable[APIRouter] = (),
     start_collection: Callable[[], bool] | None = None,
     catalog: Catalog | None = None,
+    signin: SignIn | None = None,
 ) -> FastAPI:
     """The app over `ledger` (default: the configured database, which must exist; closed on shutdown).
     `start_collection`: how "collect now" asks for a run (the agent queues its full job; False: one is already
-    queued or running); without it the app runs one itself in a thread."""
+    queued or running); without it the app runs one itself in a thread. `signin`: people's sign-in (default:
+    from api.oidc when it is enabled); its session is the session principal unless one is given."""
     owned = ledger is None
     if ledger is None:
         ledger = existing_ledger(settings)
@@ -58,6 +63,8 @@ def create_app(
         yield
         if owned:
             ledger.close()
+        if signin is not None:
+            signin.oidc.close()
 
     app = FastAPI(
         title="shoko",
@@ -78,7 +85,10 @@ def create_app(
     app.state.ledger = ledger
     app.state.catalog = catalog or load_catalog()
     app.state.limiter = FailureLimiter(settings.api.auth_failure_limit, settings.api.auth_failure_window_seconds)
-    app.state.session_principal = session_principal or no_session
+    if signin is None and settings.api.oidc.enabled:
+        signin = SignIn.from_settings(settings.api.oidc)
+    app.state.signin = signin
+    app.state.session_principal = session_principal or (signin.principal if signin else no_session)
     app.state.start_collection = start_collection
     import threading
 
@@ -105,6 +115,8 @@ def create_app(
     app.include_router(api)
     for extra in routers:
         app.include_router(extra)
+    app.include_router(signin_routes())
+    dashboard.install(app)
     return app
 
 

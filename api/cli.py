@@ -90,10 +90,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import create_app, existing_ledger
+    from .oidc import OidcError
     from .server import uvicorn_config
 
     settings = load_settings(args.config)
-    config = uvicorn_config(create_app(settings, ledger=existing_ledger(settings)), settings, args.host, args.port)
+    try:
+        app = create_app(settings, ledger=existing_ledger(settings))
+    except OidcError as exc:  # sign-in is enabled but its secret, key or settings are missing
+        print(f"shoko: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    config = uvicorn_config(app, settings, args.host, args.port)
     scheme = "https" if settings.api.tls_cert_file else "http"
     print(
         f"shoko API on {scheme}://{config.host}:{config.port}/api/v1 (OpenAPI: /openapi.json with a token)",

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from fastapi import HTTPException, Query, Request
 
 from collector.drift_view import SinceError
-from collector.runs import parse_as_of, run_for, run_row
+from collector.runs import parse_as_of, run_row
 from collector.settings import Settings
 from storage.ledger import Ledger, RunRecord
 
@@ -51,8 +51,13 @@ def parse_moment(text: str | None, name: str = "as_of") -> datetime | None:
 
 
 def answering_run(ledger: Ledger, as_of: datetime | None) -> RunRecord:
-    """The latest full run completed at or before `as_of` (the latest full run without it); 404 if none."""
-    run, _ = run_for(ledger, None, as_of)
+    """The latest full run completed at or before `as_of` (the latest full run without it); 404 if none.
+    One indexed query, as collector.runs.run_for picks it, without loading the partial runs after it (the
+    matrix must not slow down as the history grows)."""
+    if as_of is None:
+        run = ledger.latest_run(full_only=True)
+    else:
+        run = ledger.run_as_of(as_of, completed_only=True, full_only=True)
     if run is None:
         when = f" at or before {as_of.isoformat()} (before the ledger began)" if as_of else " yet"
         raise HTTPException(404, f"no completed full run{when}")

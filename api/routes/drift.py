@@ -6,21 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
-from collector.drift_view import drift_row
 from storage.actions import DRIFT_ACKNOWLEDGE
 
 from ..auth import Principal, auditor, operator
 from ..common import AsOf, Limit, Offset, ledger_of, paginate, parse_moment
+from ..data import acknowledgements, drift_rows
 from ..schemas import AcknowledgeIn, ActionOut, DriftOut, Page, Problem
 
 router = APIRouter(tags=["drift"])
-
-
-def _acknowledgements(ledger: Any) -> dict[str, dict[str, Any]]:
-    return {
-        a.subject: {"by": a.actor, "at": a.recorded_at, "note": str(a.content.get("note") or "")}
-        for a in ledger.actions(DRIFT_ACKNOWLEDGE)
-    }
 
 
 @router.get(
@@ -42,19 +35,7 @@ def list_drift(
     ledger, moment, start = ledger_of(request), parse_moment(as_of), parse_moment(since, "since")
     if run is not None and not any(r.id == run for r in ledger.runs()):
         raise HTTPException(404, f"no run {run}")
-    acks = _acknowledgements(ledger)
-    rows = []
-    for record in ledger.drift_events(since=start, run_id=run):
-        if moment is not None and record.detected_at > moment:
-            continue
-        if kind is not None and str(record.event.kind) != kind:
-            continue
-        if requirement is not None and requirement not in record.event.requirements:
-            continue
-        ack = acks.get(str(record.id))
-        rows.append(
-            {**drift_row(record), "acknowledged": ack if ack and (moment is None or ack["at"] <= moment) else None}
-        )
+    rows = drift_rows(ledger, moment, since=start, run=run, kind=kind, requirement=requirement)
     return paginate(request, rows, limit, offset)
 
 
@@ -73,7 +54,7 @@ def acknowledge(
     ledger = ledger_of(request)
     if not any(d.id == event_id for d in ledger.drift_events()):
         raise HTTPException(404, f"no drift event {event_id}")
-    done = _acknowledgements(ledger).get(str(event_id))
+    done = acknowledgements(ledger).get(str(event_id))
     if done is not None:
         raise HTTPException(409, f"drift event {event_id} was acknowledged by {done['by']} at {done['at'].isoformat()}")
     chain = ledger.record_action(

@@ -11,6 +11,7 @@ from controls.model import canonical_json
 
 from ..auth import auditor
 from ..common import AsOf, Limit, Offset, answering_run, ledger_of, paginate, parse_moment, run_out
+from ..data import finding_rows
 from ..schemas import EvidenceOut, FindingPage, FindingStatus
 
 router = APIRouter(tags=["evidence"], dependencies=[Depends(auditor)])
@@ -65,24 +66,5 @@ def list_findings(
 ) -> dict[str, Any]:
     ledger = ledger_of(request)
     run = answering_run(ledger, parse_moment(as_of))
-    rows = [
-        f
-        for f in ledger.findings(run.id)
-        if (resource_id is None or f.resource_id.lower() == resource_id.lower())
-        and (check is None or f.check_id == check)
-        and (status is None or str(f.status) == status)
-        and (requirement is None or requirement in f.requirements)
-    ]
-    items = [
-        {
-            "check_id": f.check_id,
-            "status": str(f.status),
-            "resource_id": f.resource_id,
-            "requirements": list(f.requirements),
-            "reason_ja": f.reason_ja,
-            "reason_en": f.reason_en,
-            "evidence": list(f.evidence),
-        }
-        for f in rows
-    ]
+    items = finding_rows(ledger, run, resource_id=resource_id, check=check, status=status, requirement=requirement)
     return {**paginate(request, items, limit, offset), "run": run_out(run)}

@@ -3,16 +3,13 @@ history."""
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-
-from collector.history_view import history
-from collector.render import explain, verdict_rows
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from ..auth import auditor
 from ..common import AsOf, Limit, Offset, answering_run, ledger_of, paginate, parse_moment, run_out
+from ..data import matrix, requirement_detail
 from ..schemas import RequirementDetail, RequirementPage, Responsibility, StatusName
 
 router = APIRouter(tags=["requirements"], dependencies=[Depends(auditor)])
@@ -31,23 +28,16 @@ def list_requirements(
 ) -> dict[str, Any]:
     ledger, moment = ledger_of(request), parse_moment(as_of)
     run = answering_run(ledger, moment)
-    catalog = request.app.state.catalog
-    rows = verdict_rows(catalog, ledger.verdicts(run.id))
-    if section:
-        rows = [r for r in rows if r["section"] == section or r["section"].startswith(section.rstrip(".") + ".")]
-    if responsibility:
-        rows = [r for r in rows if r["responsibility"] == responsibility]
-    if check:
-        rows = [r for r in rows if check in r["checks"] or check in _catalog_checks(catalog, r["no"])]
-    counts = Counter(r["status"] for r in rows)
-    if status:
-        rows = [r for r in rows if r["status"] == status]
-    return {**paginate(request, rows, limit, offset), "run": run_out(run), "as_of": moment, "counts": dict(counts)}
-
-
-def _catalog_checks(catalog: Any, number: int) -> tuple[str, ...]:
-    req = catalog[number]
-    return tuple(req.checks) + tuple(req.supporting_checks)
+    rows, counts = matrix(
+        request.app.state.catalog,
+        ledger,
+        run,
+        status=status,
+        section=section,
+        responsibility=responsibility,
+        check=check,
+    )
+    return {**paginate(request, rows, limit, offset), "run": run_out(run), "as_of": moment, "counts": counts}
 
 
 @router.get(
@@ -56,18 +46,5 @@ def _catalog_checks(catalog: Any, number: int) -> tuple[str, ...]:
     summary="one requirement: its verdict, findings (failures first), their evidence records and its history",
 )
 def get_requirement(request: Request, no: int = Path(ge=1, le=10000), as_of: str | None = AsOf) -> dict[str, Any]:
-    catalog = request.app.state.catalog
-    if no not in catalog:
-        raise HTTPException(404, f"no requirement No {no} (the catalog has No 1–{len(catalog)})")
-    ledger, moment = ledger_of(request), parse_moment(as_of)
-    run = answering_run(ledger, moment)
-    verdict = next((v for v in ledger.verdicts(run.id) if v.requirement == no), None)
-    findings = [f for f in ledger.findings(run.id) if no in f.requirements]
-    data = explain(catalog[no], verdict, findings, ledger.evidence(run.id), run)
-    sealed = run.finished_at
-    data["history"] = [
-        h
-        for h in history(ledger, no)
-        if h["finished_at"] is not None and sealed and h["finished_at"] <= sealed.isoformat()
-    ]
-    return data
+    ledger = ledger_of(request)
+    return requirement_detail(request.app.state.catalog, ledger, answering_run(ledger, parse_moment(as_of)), no)

@@ -1,0 +1,291 @@
+"""The dashboard: server-rendered pages (Jinja2, autoescaped) and one stylesheet, all served by shoko itself.
+
+Pages answer people signed in through Entra ID (api.signin); without a session a page redirects to /signin.
+They read through api.data, as the JSON routes do. Forms that change something (attestations, "collect now",
+sign-out) carry the session's CSRF token. Japanese by default; ?lang=en (remembered in a cookie) for English.
+No script at all: everything works with JavaScript off.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, FastAPI, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from collector.accounts_view import account_rows
+from collector.inventory_view import inventory_rows
+
+from .. import data
+from ..auth import Principal, Role
+from ..common import answering_run, ledger_of, parse_moment, run_out, settings_of
+from ..signin import signin_of, signin_url
+from .labels import LANG_COOKIE, STATUS_ORDER, label, language, status_label
+
+HERE = Path(__file__).resolve().parent
+templates = Jinja2Templates(directory=HERE / "templates")  # autoescapes HTML
+
+
+class SignInRequired(Exception):
+    """A page asked for without a session: the browser is sent to /signin and back."""
+
+
+def _principal(request: Request, role: Role = Role.AUDITOR) -> Principal:
+    principal = request.app.state.session_principal(request)
+    if principal is None:
+        raise SignInRequired()
+    if principal.role < role:
+        raise HTTPException(403, f"forbidden: this needs the {role.label} role")
+    request.state.principal = principal
+    return principal
+
+
+def _render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+    lang = language(request)
+    signin = signin_of(request)
+    principal: Principal | None = getattr(request.state, "principal", None)
+    ctx = {
+        "request": request,
+        "lang": lang,
+        "t": lambda key: label(key, lang),
+        "st": lambda status: status_label(status, lang),
+        "principal": principal,
+        "csrf": signin.csrf_token(request) if signin else None,
+        "can_operate": principal is not None and principal.role >= Role.OPERATOR,
+        "is_admin": principal is not None and principal.role >= Role.ADMIN,
+        "other_lang": "en" if lang == "ja" else "ja",
+        "switch_url": _with_query(request, lang="en" if lang == "ja" else "ja"),
+        **context,
+    }
+    response = templates.TemplateResponse(request, name, ctx, status_code=status_code)
+    if request.query_params.get("lang") in ("ja", "en"):
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, path="/", samesite="lax", httponly=True)
+    return response
+
+
+def _with_query(request: Request, **changes: str) -> str:
+    query = {k: v for k, v in request.query_params.items() if v}
+    query.update(changes)
+    return f"{request.url.path}?{urlencode(query)}"
+
+
+def _check_csrf(request: Request, token: str) -> None:
+    signin = signin_of(request)
+    session = signin.session(request) if signin else None
+    if signin is None or session is None or not signin.sessions.check_csrf(session, token):
+        raise HTTPException(403, "forbidden: the form's CSRF token is missing or not this session's")
+
+
+def _as_of(request: Request) -> tuple[str | None, datetime | None]:
+    text = request.query_params.get("as_of") or None
+    return text, parse_moment(text)
+
+
+def router() -> APIRouter:
+    r = APIRouter(include_in_schema=False)
+
+    @r.get("/")
+    def home(request: Request) -> Response:
+        _principal(request)
+        return RedirectResponse("/requirements", status_code=303)
+
+    @r.get("/requirements")
+    def matrix_page(
+        request: Request,
+        status: str | None = None,
+        section: str | None = None,
+        responsibility: str | None = None,
+    ) -> Response:
+        _principal(request)
+        ledger, catalog = ledger_of(request), request.app.state.catalog
+        as_of, moment = _as_of(request)
+        run = answering_run(ledger, moment)
+        rows, counts = data.matrix(
+            catalog,
+            ledger,
+            run,
+            status=status or None,
+            section=section or None,
+            responsibility=responsibility or None,
+        )
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            groups.setdefault(".".join(row["section"].split(".")[:2]), []).append(row)
+        sections = sorted({".".join(req.section.split(".")[:2]) for req in catalog}, key=_section_key)
+        return _render(
+            request,
+            "matrix.html",
+            {
+                "run": run_out(run),
+                "rows": rows,
+                "groups": sorted(groups.items(), key=lambda kv: _section_key(kv[0])),
+                "counts": [(s, counts.get(s, 0)) for s in STATUS_ORDER if counts.get(s)],
+                "total": sum(counts.values()),
+                "sections": sections,
+                "filters": {"status": status or "", "section": section or "", "responsibility": responsibility or ""},
+                "as_of": as_of or "",
+                "statuses": STATUS_ORDER,
+            },
+        )
+
+    @r.get("/requirements/{no}")
+    def requirement_page(request: Request, no: int) -> Response:
+        principal = _principal(request)
+        ledger = ledger_of(request)
+        as_of, moment = _as_of(request)
+        detail = data.requirement_detail(request.app.state.catalog, ledger, answering_run(ledger, moment), no)
+        attestations = data.attestation_rows(ledger, moment, requirement=no)
+        return _render(
+            request,
+            "requirement.html",
+            {"r": detail, "as_of": as_of or "", "attestations": attestations}
+            | {"admin_form": principal.role >= Role.ADMIN},
+        )
+
+    @r.get("/resources")
+    def resource_page(request: Request, id: str = "") -> Response:
+        _principal(request)
+        if not id or len(id) > 2000:
+            raise HTTPException(422, "query parameter 'id': a resource id is required")
+        ledger = ledger_of(request)
+        as_of, moment = _as_of(request)
+        run = answering_run(ledger, moment)
+        findings = sorted(data.finding_rows(ledger, run, resource_id=id), key=lambda f: _SEVERITY.get(f["status"], 3))
+        drift = [d for d in data.drift_rows(ledger, moment) if (d["resource_id"] or "").lower() == id.lower()]
+        return _render(
+            request,
+            "resource.html",
+            {"resource_id": id, "run": run_out(run), "findings": findings, "drift": drift, "as_of": as_of or ""},
+        )
+
+    @r.get("/drift")
+    def drift_page(request: Request) -> Response:
+        _principal(request)
+        as_of, moment = _as_of(request)
+        rows = data.drift_rows(ledger_of(request), moment)[:500]
+        return _render(request, "drift.html", {"rows": rows, "as_of": as_of or ""})
+
+    @r.get("/accounts")
+    def accounts_page(request: Request) -> Response:
+        _principal(request)
+        ledger = ledger_of(request)
+        as_of, moment = _as_of(request)
+        run = answering_run(ledger, moment)
+        rows = account_rows(ledger.evidence(run.id), ledger.findings(run.id), settings_of(request).thresholds)
+        return _render(request, "accounts.html", {"rows": rows, "run": run_out(run), "as_of": as_of or ""})
+
+    @r.get("/inventory")
+    def inventory_page(request: Request) -> Response:
+        _principal(request)
+        ledger = ledger_of(request)
+        as_of, moment = _as_of(request)
+        run = answering_run(ledger, moment)
+        owner_tag = settings_of(request).thresholds.owner_tag
+        rows = inventory_rows(ledger.evidence(run.id), ledger.findings(run.id), owner_tag)
+        return _render(request, "inventory.html", {"rows": rows, "run": run_out(run), "as_of": as_of or ""})
+
+    @r.get("/runs")
+    def runs_page(request: Request) -> Response:
+        _principal(request)
+        from collector.runs import run_row
+
+        runs = [run_row(x) for x in ledger_of(request).runs()[::-1][:200]]
+        return _render(request, "runs.html", {"runs": runs})
+
+    @r.get("/runs/{run_id}")
+    def run_page(request: Request, run_id: int) -> Response:
+        _principal(request)
+        ledger = ledger_of(request)
+        run = data.run_started_by(ledger, run_id, None)
+        return _render(request, "run.html", {"run": run_out(run), "errors": data.collection_errors(ledger, run)})
+
+    @r.post("/collect")
+    def collect_page(request: Request, csrf: str = Form("")) -> Response:
+        principal = _principal(request, Role.OPERATOR)
+        _check_csrf(request, csrf)
+        data.collect_now(request, principal)
+        return RedirectResponse("/runs?started=1", status_code=303)
+
+    @r.get("/attestations")
+    def attestations_page(request: Request) -> Response:
+        _principal(request)
+        as_of, moment = _as_of(request)
+        rows = data.attestation_rows(ledger_of(request), moment, include_revoked=True)
+        return _render(request, "attestations.html", {"rows": rows[::-1], "as_of": as_of or ""})
+
+    @r.post("/attestations")
+    def attest_page(
+        request: Request,
+        csrf: str = Form(""),
+        requirements: str = Form("", max_length=500),
+        owner: str = Form("", max_length=500),
+        valid_until: str = Form("", max_length=10),
+        statement_ja: str = Form("", max_length=10000),
+        statement_en: str = Form("", max_length=10000),
+    ) -> Response:
+        principal = _principal(request, Role.ADMIN)
+        _check_csrf(request, csrf)
+        fields = {
+            "requirements": requirements,
+            "owner": owner,
+            "attested_on": datetime.now().date().isoformat(),
+            "valid_until": valid_until,
+            "statement_ja": statement_ja,
+            "statement_en": statement_en,
+        }
+        made = data.add_attestation(request, principal, fields)
+        return RedirectResponse(f"/attestations?added={made['id']}", status_code=303)
+
+    @r.post("/attestations/{attestation_id}/revoke")
+    def revoke_page(
+        request: Request, attestation_id: str, csrf: str = Form(""), reason: str = Form("", max_length=2000)
+    ) -> Response:
+        principal = _principal(request, Role.ADMIN)
+        _check_csrf(request, csrf)
+        if not reason.strip():
+            raise HTTPException(422, "reason: say why the attestation is revoked")
+        data.revoke_attestation(request, principal, attestation_id, reason.strip())
+        return RedirectResponse("/attestations", status_code=303)
+
+    @r.get("/snapshot.zip")
+    def snapshot_page(request: Request) -> Response:
+        _principal(request)
+        _, moment = _as_of(request)
+        lang = language(request)
+        run = answering_run(ledger_of(request), moment)
+        name, body = data.snapshot_zip(request, run, moment, None, lang)
+        return Response(
+            body, media_type="application/zip", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+        )
+
+    return r
+
+
+_SEVERITY = {"fail": 0, "error": 1, "pass": 2}
+
+
+def _section_key(section: str) -> tuple[int, ...]:
+    return tuple(int(p) if p.isdigit() else 0 for p in section.split("."))
+
+
+def install(app: FastAPI) -> None:
+    """The pages, /static and the page-side error handling (HTML for pages, JSON stays for /api)."""
+    app.include_router(router())
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    json_handler = app.exception_handlers[HTTPException]
+
+    @app.exception_handler(SignInRequired)
+    async def sign_in(request: Request, _exc: SignInRequired) -> Response:
+        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(signin_url(path), status_code=303)
+
+    @app.exception_handler(HTTPException)
+    async def page_error(request: Request, exc: HTTPException) -> Response:
+        if request.url.path.startswith("/api/") or request.url.path == "/openapi.json":
+            return await json_handler(request, exc)
+        return _render(request, "error.html", {"status": exc.status_code, "detail": str(exc.detail)}, exc.status_code)

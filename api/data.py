@@ -1,0 +1,318 @@
+"""What the JSON routes and the dashboard's pages both answer with: one function per read or write, over the
+ledger and the catalog, raising HTTPException (404, 409, 422, 503) with a one-line reason. The routes add
+pagination; the pages render the same rows."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+from collections import Counter
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import HTTPException, Request
+
+from collector.attest_cli import record_drafts
+from collector.drift_view import drift_row
+from collector.history_view import history
+from collector.render import explain, verdict_rows
+from controls.attestations import Attestation, AttestationError, draft, parse_requirements
+from controls.catalog import Catalog
+from reports.bundle import SnapshotError, load_private_key, write_bundle
+from reports.contents import build_bundle
+from storage.actions import ATTESTATION_ADD, ATTESTATION_REVOKE, COLLECT_NOW, DRIFT_ACKNOWLEDGE
+from storage.ledger import Ledger, LedgerError, RunRecord
+
+from .auth import Principal
+from .common import ledger_of, settings_of
+
+log = logging.getLogger("shoko.api")
+
+
+# -- the compliance matrix and one requirement --------------------------------------------------------------
+
+
+def matrix(
+    catalog: Catalog,
+    ledger: Ledger,
+    run: RunRecord,
+    *,
+    status: str | None = None,
+    section: str | None = None,
+    responsibility: str | None = None,
+    check: str | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The requirement rows of one run (its verdicts only: one query, whatever the history) filtered, and the
+    count per status over the rows the other filters keep (so the counts still show what `status` hides)."""
+    rows = verdict_rows(catalog, ledger.verdicts(run.id))
+    if section:
+        rows = [r for r in rows if r["section"] == section or r["section"].startswith(section.rstrip(".") + ".")]
+    if responsibility:
+        rows = [r for r in rows if r["responsibility"] == responsibility]
+    if check:
+        rows = [r for r in rows if check in r["checks"] or check in _catalog_checks(catalog, r["no"])]
+    counts = Counter(r["status"] for r in rows)
+    if status:
+        rows = [r for r in rows if r["status"] == status]
+    return rows, dict(counts)
+
+
+def _catalog_checks(catalog: Catalog, number: int) -> tuple[str, ...]:
+    req = catalog[number]
+    return tuple(req.checks) + tuple(req.supporting_checks)
+
+
+def requirement_detail(catalog: Catalog, ledger: Ledger, run: RunRecord, no: int) -> dict[str, Any]:
+    """One requirement's verdict in `run`, its findings (failures first) with their evidence, and the history
+    of its verdict up to that run."""
+    if no not in catalog:
+        raise HTTPException(404, f"no requirement No {no} (the catalog has No 1–{len(catalog)})")
+    verdict = next((v for v in ledger.verdicts(run.id) if v.requirement == no), None)
+    findings = [f for f in ledger.findings(run.id) if no in f.requirements]
+    data = explain(catalog[no], verdict, findings, ledger.evidence(run.id), run)
+    sealed = run.finished_at
+    data["history"] = [
+        h
+        for h in history(ledger, no)
+        if h["finished_at"] is not None and sealed and h["finished_at"] <= sealed.isoformat()
+    ]
+    return data
+
+
+# -- findings, runs, drift ----------------------------------------------------------------------------------
+
+
+def finding_rows(
+    ledger: Ledger,
+    run: RunRecord,
+    *,
+    resource_id: str | None = None,
+    check: str | None = None,
+    status: str | None = None,
+    requirement: int | None = None,
+) -> list[dict[str, Any]]:
+    """The findings of one run (a resource id matches in any case), failures first."""
+    rows = [
+        f
+        for f in ledger.findings(run.id)
+        if (resource_id is None or f.resource_id.lower() == resource_id.lower())
+        and (check is None or f.check_id == check)
+        and (status is None or str(f.status) == status)
+        and (requirement is None or requirement in f.requirements)
+    ]
+    return [
+        {
+            "check_id": f.check_id,
+            "status": str(f.status),
+            "resource_id": f.resource_id,
+            "requirements": list(f.requirements),
+            "reason_ja": f.reason_ja,
+            "reason_en": f.reason_en,
+            "evidence": list(f.evidence),
+        }
+        for f in rows
+    ]
+
+
+def run_started_by(ledger: Ledger, run_id: int, moment: datetime | None) -> RunRecord:
+    try:
+        run: RunRecord | None = ledger.run(run_id)
+    except LedgerError:  # no such run
+        run = None
+    if run is None or (moment is not None and run.started_at > moment):
+        raise HTTPException(404, f"no run {run_id}" + (" started at or before as_of" if moment else ""))
+    return run
+
+
+def collection_errors(ledger: Ledger, run: RunRecord) -> list[dict[str, Any]]:
+    return [
+        {
+            "kind": str(e.kind),
+            "source": e.source,
+            "scope": e.scope,
+            "code": e.code,
+            "message": e.message,
+            "status_code": e.status_code,
+            "request_id": e.request_id,
+            "occurred_at": e.occurred_at,
+        }
+        for e in ledger.collection_errors(run.id)
+    ]
+
+
+def acknowledgements(ledger: Ledger) -> dict[str, dict[str, Any]]:
+    return {
+        a.subject: {"by": a.actor, "at": a.recorded_at, "note": str(a.content.get("note") or "")}
+        for a in ledger.actions(DRIFT_ACKNOWLEDGE)
+    }
+
+
+def drift_rows(
+    ledger: Ledger,
+    moment: datetime | None,
+    *,
+    since: datetime | None = None,
+    run: int | None = None,
+    kind: str | None = None,
+    requirement: int | None = None,
+) -> list[dict[str, Any]]:
+    """Drift events, newest first, found by runs sealed by `moment`, with their acknowledgement then."""
+    acks = acknowledgements(ledger)
+    rows = []
+    for record in ledger.drift_events(since=since, run_id=run):
+        if moment is not None and record.detected_at > moment:
+            continue
+        if kind is not None and str(record.event.kind) != kind:
+            continue
+        if requirement is not None and requirement not in record.event.requirements:
+            continue
+        ack = acks.get(str(record.id))
+        rows.append(
+            {**drift_row(record), "acknowledged": ack if ack and (moment is None or ack["at"] <= moment) else None}
+        )
+    return rows
+
+
+# -- attestations -------------------------------------------------------------------------------------------
+
+
+def attestation_out(a: Attestation, on: date) -> dict[str, Any]:
+    revoked = a.revoked
+    return {
+        **a.content(),
+        "state": a.state(on),
+        "revoked": None
+        if revoked is None
+        else {"by": revoked.revoked_by, "at": revoked.revoked_at, "reason": revoked.reason},
+    }
+
+
+def attestation_rows(
+    ledger: Ledger, moment: datetime | None, *, include_revoked: bool = False, requirement: int | None = None
+) -> list[dict[str, Any]]:
+    """Attestations recorded by `moment`, oldest first, with their state that day."""
+    rows = []
+    for a in ledger.attestations():
+        if moment is not None:
+            if a.recorded_at is not None and a.recorded_at > moment:
+                continue
+            if a.revoked is not None and a.revoked.revoked_at > moment:
+                a = a.with_revocation(None)  # revoked later: still standing then
+        if (a.revoked is not None and not include_revoked) or (
+            requirement is not None and requirement not in a.requirements
+        ):
+            continue
+        rows.append(attestation_out(a, (moment or datetime.now(UTC)).date()))
+    return rows
+
+
+def add_attestation(
+    request: Request, principal: Principal, fields: dict[str, Any], att_id: str | None = None
+) -> dict[str, Any]:
+    """Record an attestation (`fields`: requirements, owner, attested_on, valid_until, statement_ja/_en, all as
+    text) and the action with who did it. It counts from the next run's evaluation."""
+    ledger = ledger_of(request)
+    entry: dict[str, Any] = {**fields, "documents": []}
+    if att_id:
+        if any(a.id == att_id for a in ledger.attestations()):
+            raise HTTPException(409, f"attestation {att_id} is already recorded (revoke it, then use a new id)")
+        entry["id"] = att_id
+    try:
+        made = draft(entry, "attestation", Path.cwd(), request.app.state.catalog.numbers())
+        record_drafts(ledger, [made], principal.name)
+    except AttestationError as exc:
+        raise HTTPException(422, str(exc)) from None
+    except LedgerError as exc:
+        raise HTTPException(409, str(exc)) from None
+    recorded = ledger.attestations()[-1]
+    ledger.record_action(
+        ATTESTATION_ADD,
+        recorded.id,
+        principal.name,
+        {**principal.describe(), "requirements": list(recorded.requirements)},
+    )
+    return attestation_out(recorded, datetime.now(UTC).date())
+
+
+def revoke_attestation(request: Request, principal: Principal, att_id: str, reason: str) -> dict[str, Any]:
+    ledger = ledger_of(request)
+    if not any(a.id == att_id for a in ledger.attestations()):
+        raise HTTPException(404, f"no attestation {att_id}")
+    try:
+        ledger.revoke_attestation(att_id, principal.name, reason, datetime.now(UTC))
+    except LedgerError as exc:
+        raise HTTPException(409, str(exc)) from None
+    ledger.record_action(ATTESTATION_REVOKE, att_id, principal.name, {**principal.describe(), "reason": reason})
+    found = next(a for a in ledger.attestations() if a.id == att_id)
+    return attestation_out(found, datetime.now(UTC).date())
+
+
+# -- snapshot and "collect now" ----------------------------------------------------------------------------
+
+
+def snapshot_zip(
+    request: Request, run: RunRecord, moment: datetime | None, requirements: str | None, lang: str
+) -> tuple[str, bytes]:
+    """The signed snapshot bundle (file name, zip bytes) as `shoko snapshot export` makes it."""
+    ledger, settings, catalog = ledger_of(request), settings_of(request), request.app.state.catalog
+    try:
+        numbers = parse_requirements(requirements, "requirements", catalog.numbers()) if requirements else None
+    except AttestationError as exc:
+        raise HTTPException(422, str(exc)) from None
+    try:
+        key = load_private_key(settings.api.signing_key_file)
+    except SnapshotError as exc:
+        raise HTTPException(503, f"snapshot signing is not configured: {exc}") from None
+    bundle = build_bundle(ledger, catalog, moment, numbers, lang, settings.thresholds)
+    with tempfile.TemporaryDirectory(prefix="shoko-snapshot-") as tmp:
+        out = Path(tmp) / "snapshot.zip"
+        write_bundle(bundle, key, out)
+        return f"shoko-snapshot-run{run.id}.zip", out.read_bytes()
+
+
+def collect_now(request: Request, principal: Principal) -> dict[str, Any]:
+    """Start one full collection (queued to the agent's worker, or run here in a thread) and record who asked;
+    409 when one is already queued or running."""
+    from collector.pipeline import run_once
+
+    ledger, settings, catalog = ledger_of(request), settings_of(request), request.app.state.catalog
+    queue_run = request.app.state.start_collection
+    if queue_run is not None:  # inside the agent: its worker runs it, as a scheduled run
+        if not queue_run():
+            raise HTTPException(409, "a full collection is already queued or running; see GET /api/v1/runs")
+        return _collect_recorded(ledger, principal, "collection queued; it appears in GET /api/v1/runs")
+    busy: threading.Lock = request.app.state.collect_lock  # one API-started collection at a time
+    if not busy.acquire(blocking=False):
+        raise HTTPException(409, "a collection started through the API is still running; see GET /api/v1/runs")
+    try:
+        started = _collect_recorded(ledger, principal, "collection started; it appears in GET /api/v1/runs")
+    except Exception:
+        busy.release()
+        raise
+
+    def collect() -> None:
+        try:
+            outcome = run_once(settings, ledger, catalog)
+            log.info("collection requested by %s: run %s %s", principal.name, outcome.run.id, outcome.run.status)
+        except Exception as exc:  # the run itself is sealed failed by run_once; this is what could not start it
+            log.error("collection requested by %s did not run: %s", principal.name, exc)
+        finally:
+            busy.release()
+
+    threading.Thread(target=collect, name="shoko-api-collect", daemon=True).start()
+    return started
+
+
+def _collect_recorded(ledger: Ledger, principal: Principal, detail: str) -> dict[str, Any]:
+    chain = ledger.record_action(COLLECT_NOW, "full", principal.name, principal.describe())
+    record = ledger.actions(COLLECT_NOW)[-1]
+    return {
+        "action": COLLECT_NOW,
+        "subject": "full",
+        "actor": principal.name,
+        "recorded_at": record.recorded_at,
+        "chain_hash": chain,
+        "detail": detail,
+    }

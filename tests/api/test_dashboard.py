@@ -1,0 +1,144 @@
+"""The dashboard's pages over a collected ledger: sign-in required, role gates, CSRF, escaping, headers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.oidc import OidcClient, SignedInUser
+from api.session import SESSION_COOKIE, SessionCodec
+from api.signin import SignIn, secure_cookies
+from collector.settings import OidcSettings
+from storage.actions import ATTESTATION_ADD
+from storage.ledger import Ledger
+
+from .conftest import Collected, copy_ledger
+
+KEY = "k" * 40
+OIDC = OidcSettings(
+    enabled=True,
+    tenant_id="c789e719-364a-4a28-aff9-0db8d2f428d5",
+    client_id="5f57f493-9719-4067-82a0-99a6577277e4",
+    redirect_uri="https://testserver/auth/callback",
+)
+
+
+def user(role: str, name: str | None = None) -> SignedInUser:
+    return SignedInUser("oid-" + role, OIDC.tenant_id or "", name or f"{role} person", f"{role}@example.jp", role, ())
+
+
+@pytest.fixture
+def site(collected: Collected, tmp_path: Path) -> Iterator[tuple[TestClient, SignIn, Ledger]]:
+    ledger = Ledger(copy_ledger(collected, tmp_path / "shoko.db"))
+    settings = replace(
+        collected.settings, api=replace(collected.settings.api, signing_key_file=str(collected.key_file))
+    )
+    signin = SignIn(OidcClient(OIDC, "unused-secret"), SessionCodec(KEY, 3600), secure=True)
+    app = create_app(settings, ledger=ledger, signin=signin)
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
+        yield client, signin, ledger
+    ledger.close()
+
+
+def sign_in(client: TestClient, signin: SignIn, role: str, name: str | None = None) -> str:
+    session, value = signin.sessions.issue(user(role, name))
+    client.cookies.set(SESSION_COOKIE, value)
+    return signin.sessions.csrf_token(session)
+
+
+def test_pages_need_a_sign_in_and_the_api_still_answers_401(site) -> None:
+    client, _, _ = site
+    page = client.get("/requirements?status=fail")
+    assert page.status_code == 303 and page.headers["location"] == "/signin?next=%2Frequirements%3Fstatus%3Dfail"
+    assert client.get("/requirements/86").status_code == 303
+    api = client.get("/api/v1/requirements")
+    assert api.status_code == 401 and api.json()["detail"].startswith("authentication required")
+
+
+def test_matrix_in_japanese_with_filters_counts_and_headers(site) -> None:
+    client, signin, _ = site
+    sign_in(client, signin, "auditor")
+    page = client.get("/requirements")
+    assert page.status_code == 200 and '<html lang="ja">' in page.text
+    assert "準拠マトリクス" in page.text and "不適合 fail" in page.text
+    assert page.text.count('href="/requirements/') == 182
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "<script" not in page.text
+    assert " style=" not in page.text and "<style" not in page.text  # the CSP allows only the stylesheet
+    failing = client.get("/requirements?status=fail")
+    rows = re.findall(r'<tr class="row-(\w+)">', failing.text)
+    assert rows and set(rows) == {"fail"}
+    english = client.get("/requirements?lang=en")
+    assert '<html lang="en">' in english.text and "Compliance matrix" in english.text
+    assert "shoko_lang=en" in english.headers["set-cookie"]
+    assert '<html lang="en">' in client.get("/requirements").text  # remembered
+    css = client.get("/static/shoko.css")
+    assert css.status_code == 200 and "text/css" in css.headers["content-type"]
+
+
+def test_requirement_page_lists_failures_first_with_raw_evidence_links(site) -> None:
+    client, signin, _ = site
+    sign_in(client, signin, "auditor")
+    page = client.get("/requirements/86")
+    assert page.status_code == 200
+    statuses = re.findall(r'<tr class="row-(\w+)">', page.text)
+    assert statuses[0] == "fail"
+    link = re.search(r'href="(/api/v1/evidence/[0-9a-f]{64}/raw)"', page.text)
+    assert link
+    raw = client.get(link.group(1))  # the session opens the API's raw JSON too
+    assert raw.status_code == 200 and raw.headers["content-type"].startswith("application/json")
+    assert client.get("/requirements/999").status_code == 404
+
+
+def test_role_gates_and_csrf(site) -> None:
+    client, signin, ledger = site
+    csrf = sign_in(client, signin, "auditor")
+    assert client.post("/collect", data={"csrf": csrf}).status_code == 403
+    form = {"requirements": "1", "owner": "x", "valid_until": "2030-01-01", "statement_ja": "a", "statement_en": "b"}
+    assert client.post("/attestations", data={**form, "csrf": csrf}).status_code == 403
+    page = client.get("/attestations")
+    assert 'action="/attestations"' not in page.text  # no form for auditors
+    before = len(ledger.attestations())
+    csrf = sign_in(client, signin, "admin")
+    assert client.post("/attestations", data={**form, "csrf": "wrong"}).status_code == 403
+    assert client.post("/attestations", data=form).status_code == 403
+    other = SessionCodec(KEY, 3600).csrf_token(signin.sessions.issue(user("admin"))[0])
+    assert client.post("/attestations", data={**form, "csrf": other}).status_code == 403  # another session's
+    assert len(ledger.attestations()) == before
+    done = client.post("/attestations", data={**form, "csrf": csrf})
+    assert done.status_code == 303 and len(ledger.attestations()) == before + 1
+    assert ledger.attestations()[-1].recorded_by == "admin@example.jp"
+    assert ledger.actions(ATTESTATION_ADD)[-1].actor == "admin@example.jp"
+    assert client.post("/signout", data={"csrf": "wrong"}).status_code == 403
+
+
+def test_hostile_strings_are_escaped(site) -> None:
+    client, signin, _ = site
+    hostile = '<script>alert("x")</script>'
+    csrf = sign_in(client, signin, "admin", name=hostile)
+    form = {
+        "requirements": "1",
+        "owner": hostile,
+        "valid_until": "2030-01-01",
+        "statement_ja": hostile,
+        "statement_en": hostile,
+        "csrf": csrf,
+    }
+    assert client.post("/attestations", data=form).status_code == 303
+    page = client.get("/attestations")
+    assert "<script>" not in page.text and "&lt;script&gt;" in page.text
+    resource = client.get("/resources", params={"id": hostile})
+    assert resource.status_code == 200 and "<script>" not in resource.text
+    assert "<script>" not in client.get("/requirements", params={"as_of": hostile}).text
+
+
+def test_session_cookies_are_secure_except_on_loopback_http() -> None:
+    assert secure_cookies("https://shoko.example.jp/auth/callback")
+    assert secure_cookies("http://shoko.example.jp/auth/callback")
+    assert not secure_cookies("http://127.0.0.1:8080/auth/callback")
