@@ -12,8 +12,12 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from collector.settings import ConfigError, Settings, load_settings, read_sandbox_info, sandbox_overrides
+
+if TYPE_CHECKING:
+    from collector.rejudge import RejudgeReport
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # The config file of every command that takes --config, when --config is not given.
@@ -288,12 +292,22 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_USAGE
-    ledger = _open_ledger(load_settings(args.config), read_only=True)
+    if args.run is not None and not args.rejudge:
+        print("shoko: verify --run N only goes with --rejudge", file=sys.stderr)
+        return EXIT_USAGE
+    settings = load_settings(args.config)
+    ledger = _open_ledger(settings, read_only=True)
+    rejudged = None
     try:
         notes, abandoned = _run_notes(ledger)
         report = ledger.verify()
         sealed = [r for r in ledger.runs() if r.sealed]
         latest = ledger.latest_run()
+        if report.ok and args.rejudge and sealed:
+            from collector.rejudge import rejudge
+            from controls.catalog import load_catalog
+
+            rejudged = rejudge(ledger, load_catalog(), settings, args.run)
     finally:
         ledger.close()
     if not report.ok:
@@ -316,7 +330,26 @@ def cmd_verify(args: argparse.Namespace) -> int:
     print(f"ok: {report.runs_checked} run(s){attested} verified, hash chain intact{head}")
     for other in notes:  # interrupted runs are verified too; running ones are not sealed yet
         print(note_line(other, abandoned.get(other.id)))
+    return EXIT_OK if rejudged is None else _print_rejudged(rejudged)
+
+
+def _print_rejudged(report: RejudgeReport) -> int:
+    """Runs re-judged, runs skipped (each with why), then the first difference, if any."""
+    if report.rejudged:
+        print(f"ok: re-judged run(s) {_ids(report.rejudged)}: the checks give back their findings and verdicts")
+    for run_id, why in report.skipped:
+        print(f"not re-judged: run {run_id}: {why}")
+    if not report.ok:
+        print(f"{report.word}: {report.problem}", file=sys.stderr)
+        return EXIT_FAILED
+    if not report.rejudged:
+        print("shoko: no run could be re-judged (see above): nothing was compared", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_OK
+
+
+def _ids(ids: Sequence[int]) -> str:
+    return ", ".join(map(str, ids))
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -574,6 +607,12 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--expect-digest", metavar="DIGEST", help="a run digest noted earlier that must still be in the chain"
     )
+    verify.add_argument(
+        "--rejudge",
+        action="store_true",
+        help="also re-run the checks on each run's stored evidence and compare with its findings and verdicts",
+    )
+    verify.add_argument("--run", type=_run_id, help="with --rejudge: only this run")
     verify.set_defaults(func=cmd_verify)
 
     migrate = sub.add_parser("migrate", help="create the ledger or bring its schema to this shoko's (a write)")

@@ -8,7 +8,7 @@ kind it produces in its scope, and the run goes on; the checks reading those kin
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -27,7 +27,8 @@ from controls.attestations import as_evidence
 from controls.catalog import Catalog
 from controls.checks import ALL_CHECKS, Check
 from controls.engine import ATTESTATION_CHECK, EvaluationResult, evaluate
-from controls.model import DriftEvent, FactKind, FactSet
+from controls.model import DriftEvent, FactKind, FactSet, Thresholds
+from controls.versions import catalog_sha256, rules_sha256
 from storage.ledger import CollectionLocked, Ledger, LedgerError, RunRecord
 
 log = logging.getLogger("shoko.collector")
@@ -118,6 +119,23 @@ def decided_by(catalog: Catalog, checks: Collection[Check]) -> set[int]:
     return {r.number for r in catalog if r.mapped_checks and set(r.mapped_checks) <= ran}
 
 
+def judge(
+    facts: FactSet,
+    catalog: Catalog,
+    thresholds: Thresholds,
+    checks: Sequence[Check],
+    profile: str,
+    partial: bool,
+) -> EvaluationResult:
+    """A run's findings and verdicts from its facts; a partial run keeps only the verdicts its checks decide.
+    The same function re-judges a sealed run from its stored evidence (collector.rejudge)."""
+    result = evaluate(facts, catalog, thresholds, checks, profile)
+    if partial:
+        decided = decided_by(catalog, checks)
+        result = replace(result, verdicts=[v for v in result.verdicts if v.requirement in decided])
+    return result
+
+
 def run_once(
     settings: Settings,
     ledger: Ledger,
@@ -170,6 +188,9 @@ def _run_locked(
         "checks": [c.id for c in checks] + ([ATTESTATION_CHECK] if kinds is None else []),
         # The guideline bar findings were held to (controls.profiles): a replay of the evidence needs it.
         "profile": settings.guideline.profile,
+        # The catalog and rules it was judged by (controls.versions): `verify --rejudge` compares only when equal.
+        "catalog": catalog_sha256(catalog),
+        "rules": rules_sha256(),
     }
     if kinds is not None:
         scope |= {"partial": True, "kinds": sorted(kinds)}
@@ -193,10 +214,7 @@ def _run_locked(
         facts = FactSet(facts.evidence + as_evidence(attestations, datetime.now(UTC)), facts.errors)
         ledger.add_evidence(run_id, facts.evidence)
         ledger.add_collection_errors(run_id, facts.errors)
-        result = evaluate(facts, catalog, settings.thresholds, plan.checks, settings.guideline.profile)
-        if kinds is not None:
-            decided = decided_by(catalog, checks)
-            result = replace(result, verdicts=[v for v in result.verdicts if v.requirement in decided])
+        result = judge(facts, catalog, settings.thresholds, plan.checks, settings.guideline.profile, kinds is not None)
         ledger.add_findings(run_id, result.findings)
         ledger.add_verdicts(run_id, result.verdicts)
         drift = tuple(detect_for_run(ledger, run_id, scope["checks"], result.findings, result.verdicts))

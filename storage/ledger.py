@@ -512,6 +512,12 @@ class Ledger:
                     )
                 )
             for item in findings:
+                # A pass stands on what was seen; a fail may be the absence of a setting, an error what could not
+                # be seen (a collection error, a check that raised): those two may cite no evidence record.
+                if not item.evidence and str(item.status) == Status.PASS:
+                    raise LedgerError(
+                        f"finding {item.check_id} on {item.resource_id} is a pass that cites no evidence record"
+                    )
                 missing = [sha for sha in item.evidence if sha not in stored]
                 if missing:
                     raise LedgerError(
@@ -543,6 +549,7 @@ class Ledger:
         try:
             with self._session(write=True) as session:
                 self._running(session, run_id)
+                _check_verdicts_cite_findings(session, run_id, rows)
                 self._insert_rows(session, RunVerdict, rows)
         except _Conflict:
             raise LedgerError(f"run {run_id} already has a verdict for one of these requirements") from None
@@ -1209,6 +1216,37 @@ def _row_hashes(session: Session, model: type[Base], run_id: int) -> list[list[A
     table = model.__table__
     query = select(table.c.id, table.c.row_hash).where(table.c.run_id == run_id).order_by(table.c.id)
     return [[row_id, digest] for row_id, digest in session.execute(query)]
+
+
+# Verdicts that state a judgement read from findings, and the finding status each must cite at least one of.
+# `error` (nothing could be judged), `manual`, `inherited` and `not_applicable` (the catalog's word) may cite none.
+_VERDICT_CITES = {"pass": "pass", "partial": "pass", "attested": "pass", "fail": "fail", "expired": "fail"}
+
+
+def _check_verdicts_cite_findings(session: Session, run_id: int, rows: list[dict[str, Any]]) -> None:
+    """A verdict that states a judgement must count at least one finding of the status it rests on, and each of
+    its counts must be backed by findings this run stored (of its checks, naming its No)."""
+    stored: dict[tuple[int, str, str], int] = {}
+    query = select(RunFinding.check_id, RunFinding.status, RunFinding.requirements).where(RunFinding.run_id == run_id)
+    for check_id, status, numbers in session.execute(query):
+        for number in numbers or ():
+            key = (int(number), check_id, status)
+            stored[key] = stored.get(key, 0) + 1
+    for row in rows:
+        number, status = row["requirement"], row["status"]
+        what = f"verdict {status} for No {number} in run {run_id}"
+        cites = _VERDICT_CITES.get(status)
+        if cites is None:
+            continue
+        if row[f"findings_{cites}"] < 1:
+            raise LedgerError(f"{what} cites no {cites} finding")
+        for counted in ("pass", "fail", "error"):
+            have = sum(stored.get((number, c, counted), 0) for c in set(row["check_ids"]))
+            if row[f"findings_{counted}"] > have:
+                raise LedgerError(
+                    f"{what} counts {row[f'findings_{counted}']} {counted} finding(s) of its checks, "
+                    f"but the run stored {have}"
+                )
 
 
 def _kind(kind: Kind) -> str:

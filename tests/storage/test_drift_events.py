@@ -15,7 +15,7 @@ from controls.model import DriftEvent, DriftKind, Finding, Status, Verdict
 from storage.ledger import Ledger, LedgerError
 from storage.models import RunCollectionError, RunEvidence, RunFinding, RunVerdict
 
-from .helpers import NSG_ID, SITE_ID, T0, drop_protection, execute, record_run
+from .helpers import NSG_ID, SITE_ID, T0, drop_protection, execute, nsg_evidence, record_run, site_config_evidence
 from .test_verify import row_ids
 
 NSG_CHECK = "nsg-no-internet-management-ports"
@@ -130,16 +130,25 @@ def test_runs_sealed_before_drift_events_existed_still_verify(ledger: Ledger, mo
 # -- the previous state --------------------------------------------------------------------------
 
 
+# The documents the findings below cite (the ledger refuses a pass that cites none).
+EVIDENCE = [nsg_evidence(), site_config_evidence()]
+
+
 def nsg(status: Status, resource: str = NSG_ID) -> Finding:
-    return Finding(NSG_CHECK, (86, 87, 148), status, resource, f"NSG {status}", f"NSG {status}")
+    return Finding(NSG_CHECK, (86, 87, 148), status, resource, f"NSG {status}", f"NSG {status}", (EVIDENCE[0].sha256,))
 
 
 def site(status: Status) -> Finding:
-    return Finding(TLS_CHECK, (118, 123), status, SITE_ID, f"サイト {status}", f"site {status}")
+    return Finding(TLS_CHECK, (118, 123), status, SITE_ID, f"サイト {status}", f"site {status}", (EVIDENCE[1].sha256,))
 
 
 def verdicts(**by_number: Status) -> list[Verdict]:
-    return [Verdict(int(n[1:]), s, "ja", "en", (NSG_CHECK,)) for n, s in by_number.items()]
+    # Each counts the one NSG finding it rests on (the ledger refuses a judged verdict that cites none).
+    counts = {Status.FAIL: {"findings_fail": 1}}
+    return [
+        Verdict(int(n[1:]), s, "ja", "en", (NSG_CHECK,), **counts.get(s, {"findings_pass": 1}))
+        for n, s in by_number.items()
+    ]
 
 
 def judged_run(
@@ -149,6 +158,7 @@ def judged_run(
     scope = {"partial": True, "kinds": ["network_security_group"], "checks": partial} if partial else {}
     at = T0 + timedelta(hours=hour)
     run_id = ledger.start_run(at, agent_version="0.1.0", config_digest="c0ffee", scope=scope)
+    ledger.add_evidence(run_id, EVIDENCE)
     ledger.add_findings(run_id, findings)
     ledger.add_verdicts(run_id, marks)
     events = detect_for_run(ledger, run_id, partial or [NSG_CHECK, TLS_CHECK], findings, marks)
@@ -166,6 +176,7 @@ def test_a_partial_run_is_compared_with_the_last_run_that_judged_its_checks(ledg
     assert [(e.kind, e.resource_id, e.previous_run) for e in events] == [(DriftKind.NEW_FAILURE, NSG_ID, first)]
 
     failed = ledger.start_run(T0 + timedelta(hours=2), agent_version="v", config_digest="d", scope={})
+    ledger.add_evidence(failed, EVIDENCE)
     ledger.add_findings(failed, [nsg(Status.PASS), site(Status.PASS)])
     ledger.fail_run(failed, T0 + timedelta(hours=2, minutes=5), "RuntimeError: boom")  # never a baseline
 

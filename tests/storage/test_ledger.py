@@ -192,7 +192,13 @@ def test_bad_input_is_refused_with_one_clear_line_and_nothing_is_stored(ledger: 
     ledger.add_evidence(run_id, [good])
     with pytest.raises(LedgerError, match="unknown status"):
         ledger.add_findings(run_id, [Finding("c", (1,), "maybe", "r", "ja", "en", (good.sha256,))])  # type: ignore[arg-type]
-    verdict = Verdict(86, Status.PASS, "ja", "en")
+    with pytest.raises(LedgerError, match=r"finding c on r is a pass that cites no evidence record"):
+        ledger.add_findings(run_id, [Finding("c", (86,), Status.PASS, "r", "ja", "en")])
+    with pytest.raises(LedgerError, match=r"verdict pass for No 86 in run \d+ cites no pass finding"):
+        ledger.add_verdicts(run_id, [Verdict(86, Status.PASS, "ja", "en")])
+    with pytest.raises(LedgerError, match=r"verdict fail for No 86 .* counts 1 fail finding\(s\) .* stored 0"):
+        ledger.add_verdicts(run_id, [Verdict(86, Status.FAIL, "ja", "en", ("c",), findings_fail=1)])
+    verdict = Verdict(86, Status.ERROR, "ja", "en")  # could not judge: it may cite no finding
     with pytest.raises(LedgerError, match="two verdicts for requirement No 86"):
         ledger.add_verdicts(run_id, [verdict, verdict])
     ledger.add_verdicts(run_id, [verdict])
