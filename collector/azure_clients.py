@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import HttpResponseError
 from azure.core.pipeline import PipelineRequest, PipelineResponse
-from azure.core.pipeline.policies import HTTPPolicy
+from azure.core.pipeline.policies import HTTPPolicy, RetryPolicy
 from azure.identity import ClientSecretCredential, DefaultAzureCredential
 from azure.mgmt.core.exceptions import ARMErrorFormat
 
@@ -70,23 +71,80 @@ class NoProviderRegistration(HTTPPolicy):  # type: ignore[type-arg]
         return response
 
 
+class RunDeadlineExceeded(RuntimeError):
+    """The run's collection deadline (collection.run_deadline_seconds) passed before a call could be made."""
+
+    code = "RunDeadlineExceeded"
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When a run's collection must end (a time.monotonic() value)."""
+
+    seconds: float
+    at: float
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        return cls(seconds, time.monotonic() + seconds)
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+    def check(self, what: str) -> None:
+        if self.remaining() <= 0:
+            raise RunDeadlineExceeded(f"the run's collection deadline ({self.seconds:g} s) passed before {what}")
+
+
+class DeadlineRetryPolicy(RetryPolicy):
+    """azure-core's retries (Retry-After honoured, exponential back-off otherwise), bounded by the run's deadline.
+
+    azure-core sleeps out any Retry-After, however long (an hour-long 429 eight times over would hold the run for
+    eight hours). Here a call is not started once the deadline has passed, a Retry-After reaching past the deadline
+    is not waited out (the 429 or 503 is raised as Azure answered it, and becomes a collection error), and no
+    attempt's timeout reaches past the deadline."""
+
+    def __init__(self, deadline: Deadline, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.deadline = deadline
+
+    def configure_retries(self, options: dict[str, Any]) -> dict[str, Any]:
+        settings = super().configure_retries(options)
+        settings["timeout"] = max(0.001, min(settings["timeout"], self.deadline.remaining()))
+        return settings
+
+    def is_retry(self, settings: dict[str, Any], response: PipelineResponse) -> bool:  # type: ignore[type-arg]
+        if not super().is_retry(settings, response):
+            return False
+        wait = self.get_retry_after(response) or 0.0
+        return wait < self.deadline.remaining()
+
+    def send(self, request: PipelineRequest) -> PipelineResponse:  # type: ignore[type-arg]
+        http = request.http_request
+        self.deadline.check(f"{http.method} {urlparse(http.url).path}")
+        return super().send(request)
+
+
 _CALLS = AzureCallPolicy()  # SansIO: one instance serves every pipeline
 
 
 @dataclass
 class ClientFactory:
-    """Creates ARM clients for one subscription with the configured endpoint and CA."""
+    """Creates ARM clients for one subscription with the configured endpoint, CA, timeouts and run deadline."""
 
     credential: TokenCredential
     azure: AzureSettings
     collection: CollectionSettings
+    deadline: Deadline = field(default_factory=lambda: Deadline.after(CollectionSettings.run_deadline_seconds))
 
     def arm(self, client_cls: type[ClientT], subscription_id: str | None = None) -> ClientT:
         retries = self.collection.max_retries
+        timeout = self.collection.call_timeout_seconds
         kwargs: dict[str, Any] = {
             "base_url": self.azure.arm_base_url,
-            "retry_total": retries,
-            "retry_status": retries,
+            "retry_policy": DeadlineRetryPolicy(self.deadline, retry_total=retries, retry_status=retries),
+            "connection_timeout": timeout,
+            "read_timeout": timeout,
             # After the retry policy: every attempt is counted by API family and status (agent.metrics), and no
             # resource provider is ever registered on the collector's behalf.
             # An HTTPPolicy is linked into one pipeline (its `next`), so each client gets its own guard.

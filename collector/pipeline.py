@@ -18,7 +18,7 @@ from azure.core.credentials import TokenCredential
 
 from alerts.drift import attestation_expiry_events, detect_for_run
 from collector import __version__
-from collector.azure_clients import ClientFactory, make_credential
+from collector.azure_clients import ClientFactory, Deadline, make_credential
 from collector.fetchers import SUBSCRIPTIONS
 from collector.fetchers.base import FetchContext, Fetcher, Sink
 from collector.plan import ALWAYS_COLLECTED, CollectionPlan, PlanError, plan_for
@@ -36,6 +36,7 @@ log = logging.getLogger("shoko.collector")
 
 def _run_fetcher(fetcher: Fetcher, ctx: FetchContext) -> None:
     try:
+        ctx.clients.deadline.check(f"{fetcher.name} in {ctx.scope}")
         fetcher.run(ctx)
     except Exception as exc:
         for kind in fetcher.kinds:
@@ -64,7 +65,12 @@ def collect(
     """Run the plan's fetchers (by default: what every check reads) across the subscriptions."""
     plan = plan or plan_for()
     fetchers = plan.fetchers
-    clients = ClientFactory(credential or make_credential(settings.azure), settings.azure, settings.collection)
+    clients = ClientFactory(
+        credential or make_credential(settings.azure),
+        settings.azure,
+        settings.collection,
+        Deadline.after(settings.collection.run_deadline_seconds),
+    )
     sink = Sink()
 
     def context(fetcher: Fetcher, subscription_id: str | None = None) -> FetchContext:

@@ -49,6 +49,12 @@ class CollectionSettings:
     max_workers: int = 8
     # Retries of one call on 408/429/5xx, each after the service's Retry-After (or exponential back-off).
     max_retries: int = 8
+    # Seconds one HTTP call may take to connect, and again to answer, before it counts as failed (and is retried).
+    call_timeout_seconds: int = 60
+    # A run's collection ends this many seconds after it starts: a Retry-After reaching past it is not waited out,
+    # and calls not yet made by then are collection errors (RunDeadlineExceeded), so a throttled or endlessly
+    # paging Azure ends the run with errors instead of holding it for hours.
+    run_deadline_seconds: int = 1800
     # Read each VM's clock with VM Run Command (a POST that runs chronyc / w32tm inside the VM); off unless
     # the collector's role has Microsoft.Compute/virtualMachines/runCommand/action.
     time_sync_run_command: bool = False
@@ -348,6 +354,10 @@ def _validate(s: Settings, where: str) -> None:
         raise ConfigError(f"{where}: key 'azure.ca_bundle': file not found: {s.azure.ca_bundle}")
     if s.collection.max_workers < 1:
         raise ConfigError(f"{where}: key 'collection.max_workers': must be at least 1")
+    for key, low, high in (("call_timeout_seconds", 1, 3600), ("run_deadline_seconds", 1, 86400)):
+        value = getattr(s.collection, key)
+        if not low <= value <= high:
+            raise ConfigError(f"{where}: key 'collection.{key}': must be between {low} and {high}, got {value}")
     _validate_agent(s.agent, where)
     _validate_api(s.api, where)
     _validate_oidc(s.api.oidc, where)

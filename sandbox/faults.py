@@ -11,6 +11,9 @@ Kinds (what the client sees when the fault fires):
 - `malformed`       200 whose body is cut-off JSON.
 - `latency`         waits `delay` seconds, then the request goes on (other faults may still fire).
 - `next_link_loop`  a listing whose `nextLink` / `@odata.nextLink` points back at the same page.
+- `endless_paging`  a listing whose `nextLink` / `@odata.nextLink` always leads to a further page (past the
+                    end the pages are empty): every link is new, so only a bound on pages or time ends it.
+- `reset`           no answer: the connection is closed abruptly (TCP RST) after the request is read.
 - `not_registered`  409 `MissingSubscriptionRegistration`: the subscription is not registered to use the
                     resource provider namespace of the request (`Microsoft.Security` when Defender for
                     Cloud was never registered). Match it with `resource_type` set to the namespace alone
@@ -33,7 +36,18 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-FAULT_KINDS = ("forbidden", "throttle", "server_error", "malformed", "latency", "next_link_loop", "not_registered")
+FAULT_KINDS = (
+    "forbidden",
+    "throttle",
+    "server_error",
+    "malformed",
+    "latency",
+    "next_link_loop",
+    "endless_paging",
+    "not_registered",
+    "reset",
+)
+PAGING_KINDS = ("next_link_loop", "endless_paging")
 
 # Keys accepted from an estate file (camelCase, as the rest of the file) mapped to Fault fields.
 _ESTATE_KEYS = {
@@ -148,7 +162,7 @@ def _is_number(v: object) -> bool:
 
 @dataclass(frozen=True)
 class FaultPlan:
-    """The faults that apply to one request: total added delay, at most one error, and a paging loop."""
+    """The faults that apply to one request: total added delay, at most one error, and a paging fault."""
 
     delay: float = 0.0
     error: Fault | None = None
@@ -207,7 +221,7 @@ class FaultSet:
                 if f.kind == "latency":
                     if self._take(f):
                         delay += f.delay
-                elif f.kind == "next_link_loop":
+                elif f.kind in PAGING_KINDS:
                     if loop is None and self._take(f):
                         loop = f
                 elif error is None and self._take(f):

@@ -13,6 +13,7 @@ Fault API (`sb.faults`, a `sandbox.faults.FaultSet`):
     sb.faults.add(Fault(...)); sb.faults.remove(fault); sb.faults.clear(); list(sb.faults)
     kinds: forbidden (403 AuthorizationFailed), throttle (429 + Retry-After), server_error (500/503),
            malformed (cut-off JSON), latency (+delay s), next_link_loop (nextLink to the same page),
+           endless_paging (a new nextLink on every page), reset (connection closed with no answer),
            not_registered (409 MissingSubscriptionRegistration for the request's provider namespace).
     `path` is a case-insensitive glob on the URL path; `skip` lets N matching calls through first;
     `count` caps how often it fires; `window` limits it to N seconds after it was added. Each fault
@@ -44,6 +45,7 @@ import secrets
 import shutil
 import socket
 import ssl
+import struct
 import tempfile
 import threading
 import time
@@ -611,6 +613,8 @@ class Sandbox:
             )
             headers = [("Retry-After", _seconds(fault.retry_after))] if fault.retry_after is not None else []
             return _Reply.json(status, body, ctype, headers=headers, fault=fault.kind)
+        if fault.kind == "reset":
+            return _Reply(0, b"", None, fault=fault.kind)  # _Handler closes the connection without answering
         # malformed: a 200 whose JSON stops half-way, as a dropped connection behind a proxy can produce.
         return _Reply(200, b'{"value": [{"id": "/subscriptions/', ctype, fault=fault.kind)
 
@@ -924,7 +928,9 @@ class Sandbox:
         return size, offset
 
     def _next_link(self, req: _Request, offset: int, size: int, total: int, *, odata: bool) -> str | None:
-        if req.loop is not None:
+        if req.loop is not None and req.loop.kind == "endless_paging":
+            nxt = offset + size  # always one more page, empty past the end
+        elif req.loop is not None:
             nxt = offset  # the injected loop: the link leads back to this very page
         elif offset + size < total:
             nxt = offset + size
@@ -1241,6 +1247,12 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if api != "admin":
             sandbox.stats.count(self.command, path, api, reply.status)
+        if reply.fault == "reset":
+            # Linger 0: close() sends a TCP RST instead of an orderly shutdown, as a dropped load-balancer flow does.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+            return
         self.send_response(reply.status)
         if reply.content_type:
             self.send_header("Content-Type", reply.content_type)

@@ -63,7 +63,7 @@ def graph_client(ctx: FetchContext) -> tuple[GraphServiceClient, GraphRequestAda
     middleware = KiotaClientFactory.get_default_middleware({RetryHandlerOption.get_key(): retry})
     middleware += [GraphTelemetryHandler(), CountingMiddleware()]
     http = GraphClientFactory.create_with_custom_middleware(
-        middleware, client=httpx.AsyncClient(verify=verify, timeout=60)
+        middleware, client=httpx.AsyncClient(verify=verify, timeout=ctx.clients.collection.call_timeout_seconds)
     )
     adapter = GraphRequestAdapter(auth, client=http)
     adapter.base_url = base
