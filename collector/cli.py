@@ -93,9 +93,10 @@ def _print_run(
     as_of: datetime | None = None,
     by: str = "meti2012",
 ) -> int:
-    from collector.render import summary, table, verdict_rows
+    from collector.render import summary, table, verdict_rows, weakened_lines
     from collector.runs import note_line, run_for, run_row
     from controls.catalog import load_catalog
+    from controls.weakened import recorded_thresholds, weakened_settings
 
     ledger = _open_ledger(settings, read_only=True)
     newer = []
@@ -122,6 +123,7 @@ def _print_run(
         # A partial run judged a few requirements only; the others are not "missing", just not its job.
         judged = {v.requirement for v in verdicts}
         rows = [r for r in rows if r["no"] in judged]
+    weakened = weakened_settings(run.scope)
     grouped = None
     if by == "mhlw6":
         from collector.mhlw6_view import by_mhlw6
@@ -140,6 +142,9 @@ def _print_run(
                 "finished_at": run.finished_at.isoformat() if run.finished_at else None,
                 "digest": run.digest,
                 "error": run.error,
+                # The settings the run judged with that let more pass than the shipped defaults (none: []).
+                "settings_weaker_than_default": [w.as_dict() for w in weakened],
+                "thresholds": recorded_thresholds(run.scope),  # null: stored before runs recorded them
             },
             "as_of": as_of.isoformat() if as_of else None,
             "requirements": rows,
@@ -165,6 +170,8 @@ def _print_run(
 
             print(controls_table(controls, lang))
         print(summary(rows, run))
+        for line in weakened_lines(weakened, run):
+            print(line)
         for partial in newer:
             print(
                 f"newer partial run {partial.id} ({', '.join(partial.scope.get('kinds', []))}) {partial.status} at "

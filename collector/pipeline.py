@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -170,6 +170,9 @@ def _run_locked(
         "checks": [c.id for c in checks] + ([ATTESTATION_CHECK] if kinds is None else []),
         # The guideline bar findings were held to (controls.profiles): a replay of the evidence needs it.
         "profile": settings.guideline.profile,
+        # The thresholds it judged with, sealed with the run: explain, status and snapshots read them from here,
+        # not from whatever the config says later.
+        "thresholds": asdict(settings.thresholds),
     }
     if kinds is not None:
         scope |= {"partial": True, "kinds": sorted(kinds)}
