@@ -292,8 +292,8 @@ def _threshold_lines(data: dict[str, Any]) -> list[str]:
         for t in c["thresholds"]:
             shown = _value(t["value"]) if t["recorded"] else "not recorded"
             if t["weaker"]:
-                w = t["weaker"]
-                lines.append(f"    {t['name']} = {shown}  WEAKER THAN DEFAULT 既定より緩い: {w['why_ja']} / {w['why_en']}")
+                why = f"{t['weaker']['why_ja']} / {t['weaker']['why_en']}"
+                lines.append(f"    {t['name']} = {shown}  WEAKER THAN DEFAULT 既定より緩い: {why}")
             else:
                 lines.append(f"    {t['name']} = {shown}")
     return lines
