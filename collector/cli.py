@@ -196,12 +196,15 @@ def _run_once(settings: Settings, catalog):  # type: ignore[no-untyped-def]
 
 
 def _collect(settings: Settings) -> int:
-    from collector.render import summary, verdict_rows
+    from collector.render import summary, verdict_rows, weakened_lines
     from controls.catalog import load_catalog
+    from controls.weakened import weakened_settings
 
     catalog = load_catalog()
     outcome = _run_once(settings, catalog)
     print(summary(verdict_rows(catalog, outcome.result.verdicts), outcome.run))
+    for line in weakened_lines(weakened_settings(outcome.run.scope), outcome.run):
+        print(line)
     return EXIT_OK
 
 

@@ -36,7 +36,7 @@ def test_weakened_settings_are_flagged_from_the_run_in_status_explain_and_the_sn
         info = tmp_path / "sandbox.json"
         info.write_text(json.dumps(sb.info.to_dict()), encoding="utf-8")
         assert main(["collect", "--sandbox-info", str(info), "--config", str(config)]) == 0
-    capsys.readouterr()
+    assert sum(line.startswith("WEAKER THAN DEFAULT") for line in capsys.readouterr().out.splitlines()) == len(FLAGGED)
     # Today's config is the shipped default again: the views still show what the run judged with.
     config.write_text("", encoding="utf-8")
 
