@@ -170,7 +170,7 @@ def _print_run(
 
             print(controls_table(controls, lang))
         print(summary(rows, run))
-        for line in weakened_lines(weakened, run):
+        for line in weakened_lines(weakened):
             print(line)
         for partial in newer:
             print(
@@ -203,7 +203,7 @@ def _collect(settings: Settings) -> int:
     catalog = load_catalog()
     outcome = _run_once(settings, catalog)
     print(summary(verdict_rows(catalog, outcome.result.verdicts), outcome.run))
-    for line in weakened_lines(weakened_settings(outcome.run.scope), outcome.run):
+    for line in weakened_lines(weakened_settings(outcome.run.scope)):
         print(line)
     return EXIT_OK
 

@@ -299,9 +299,7 @@ def _threshold_lines(data: dict[str, Any]) -> list[str]:
     return lines
 
 
-def weakened_lines(weakened: list[Weakened], run: RunRecord) -> list[str]:
-    """`shoko status`'s lines for the run's settings weaker than the shipped defaults (none: no line)."""
-    lines = [f"WEAKER THAN DEFAULT 既定より緩い設定  {w.line()}" for w in weakened]
-    if run.kind == "full" and recorded_thresholds(run.scope) is None:
-        lines.append(f"thresholds: not recorded by run {run.id} (collected before runs recorded them)")
-    return lines
+def weakened_lines(weakened: list[Weakened]) -> list[str]:
+    """`shoko status`'s lines for the run's settings weaker than the shipped defaults (none: no line). A run stored
+    before runs recorded thresholds has `thresholds: null` in --json, and explain says so."""
+    return [f"WEAKER THAN DEFAULT 既定より緩い設定  {w.line()}" for w in weakened]
