@@ -97,9 +97,10 @@ def _print_run(
     as_of: datetime | None = None,
     by: str = "meti2012",
 ) -> int:
-    from collector.render import summary, table, verdict_rows
+    from collector.render import summary, table, verdict_rows, weakened_lines
     from collector.runs import note_line, run_for, run_row
     from controls.catalog import load_catalog
+    from controls.weakened import recorded_thresholds, weakened_settings
 
     ledger = _open_ledger(settings, read_only=True)
     newer = []
@@ -126,6 +127,7 @@ def _print_run(
         # A partial run judged a few requirements only; the others are not "missing", just not its job.
         judged = {v.requirement for v in verdicts}
         rows = [r for r in rows if r["no"] in judged]
+    weakened = weakened_settings(run.scope)
     grouped = None
     if by == "mhlw6":
         from collector.mhlw6_view import by_mhlw6
@@ -144,6 +146,9 @@ def _print_run(
                 "finished_at": run.finished_at.isoformat() if run.finished_at else None,
                 "digest": run.digest,
                 "error": run.error,
+                # The settings the run judged with that let more pass than the shipped defaults (none: []).
+                "settings_weaker_than_default": [w.as_dict() for w in weakened],
+                "thresholds": recorded_thresholds(run.scope),  # null: stored before runs recorded them
             },
             "as_of": as_of.isoformat() if as_of else None,
             "requirements": rows,
@@ -169,6 +174,8 @@ def _print_run(
 
             print(controls_table(controls, lang))
         print(summary(rows, run))
+        for line in weakened_lines(weakened):
+            print(line)
         for partial in newer:
             print(
                 f"newer partial run {partial.id} ({', '.join(partial.scope.get('kinds', []))}) {partial.status} at "
@@ -193,12 +200,15 @@ def _run_once(settings: Settings, catalog):  # type: ignore[no-untyped-def]
 
 
 def _collect(settings: Settings) -> int:
-    from collector.render import summary, verdict_rows
+    from collector.render import summary, verdict_rows, weakened_lines
     from controls.catalog import load_catalog
+    from controls.weakened import weakened_settings
 
     catalog = load_catalog()
     outcome = _run_once(settings, catalog)
     print(summary(verdict_rows(catalog, outcome.result.verdicts), outcome.run))
+    for line in weakened_lines(weakened_settings(outcome.run.scope)):
+        print(line)
     return EXIT_OK
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -197,6 +197,9 @@ def _run_locked(
         # The catalog and rules it was judged by (controls.versions): `verify --rejudge` compares only when equal.
         "catalog": catalog_sha256(catalog),
         "rules": rules_sha256(),
+        # The thresholds it judged with, sealed with the run: explain, status and snapshots read them from here,
+        # not from whatever the config says later.
+        "thresholds": asdict(settings.thresholds),
     }
     if kinds is not None:
         scope |= {"partial": True, "kinds": sorted(kinds)}

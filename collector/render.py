@@ -10,6 +10,7 @@ from typing import Any
 from controls.catalog import Catalog, Requirement
 from controls.mhlw6 import Mhlw6, short
 from controls.model import Evidence, Finding, Status, Verdict
+from controls.weakened import Weakened, recorded_thresholds, thresholds_of_checks, weakened_settings
 from storage.ledger import RunRecord
 
 STATUS_LABELS = {
@@ -163,13 +164,20 @@ def explain(
     for ev in evidence:
         by_sha.setdefault(ev.sha256, []).append(ev)
     ordered = sorted(findings, key=lambda f: (_SEVERITY.get(f.status, 3), f.check_id, f.resource_id.lower()))
+    checks = list(verdict.check_ids) if verdict and verdict.check_ids else list(req.checks or req.supporting_checks)
+    profile_weaker = [w.as_dict() for w in weakened_settings(run.scope) if w.key == "guideline.profile"]
     return {
         "run": {
             "id": run.id,
             "status": str(run.status),
             "digest": run.digest,
             "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+            "profile": run.scope.get("profile"),
+            "profile_weaker": profile_weaker[0] if profile_weaker else None,
         },
+        # The values the checks behind the verdict judged with, as the run recorded them (not today's config).
+        "thresholds_recorded": recorded_thresholds(run.scope) is not None,
+        "thresholds": thresholds_of_checks(run.scope, checks),
         "no": req.number,
         "section": req.section,
         "item": req.item,
@@ -242,6 +250,7 @@ def explain_text(data: dict[str, Any]) -> str:
         f"digest {data['run']['digest']}",
     ]
     lines += _mhlw6_lines(data)
+    lines += _threshold_lines(data)
     lines.append(f"findings: {len(data['findings'])}")
     for f in data["findings"]:
         lines += [
@@ -259,3 +268,38 @@ def explain_text(data: dict[str, Any]) -> str:
                 rules = ", ".join(sorted({r["rule"] for r in ev["redactions"]}))
                 lines.append(f"      {len(ev['redactions'])} secret value(s) blanked before storing ({rules})")
     return "\n".join(lines)
+
+
+def _value(value: Any) -> str:
+    return "[" + ", ".join(str(v) for v in value) + "]" if isinstance(value, list) else str(value)
+
+
+def _threshold_lines(data: dict[str, Any]) -> list[str]:
+    """The thresholds the verdict's checks judged with, as the run recorded them; weaker ones flagged."""
+    run = data["run"]
+    lines = []
+    if run.get("profile_weaker"):
+        w = run["profile_weaker"]
+        lines.append(f"WEAKER THAN DEFAULT 既定より緩い設定  guideline.profile: {w['why_ja']} / {w['why_en']}")
+    with_values = [c for c in data["thresholds"] if c["thresholds"]]
+    if not with_values:
+        return lines
+    if not data["thresholds_recorded"]:
+        return [*lines, f"thresholds: not recorded by run {run['id']} (it was collected before runs recorded them)"]
+    lines.append(f"thresholds judged with 判定に用いた閾値 (recorded by run {run['id']}):")
+    for c in with_values:
+        lines.append(f"  {c['check']}")
+        for t in c["thresholds"]:
+            shown = _value(t["value"]) if t["recorded"] else "not recorded"
+            if t["weaker"]:
+                why = f"{t['weaker']['why_ja']} / {t['weaker']['why_en']}"
+                lines.append(f"    {t['name']} = {shown}  WEAKER THAN DEFAULT 既定より緩い: {why}")
+            else:
+                lines.append(f"    {t['name']} = {shown}")
+    return lines
+
+
+def weakened_lines(weakened: list[Weakened]) -> list[str]:
+    """`shoko status`'s lines for the run's settings weaker than the shipped defaults (none: no line). A run stored
+    before runs recorded thresholds has `thresholds: null` in --json, and explain says so."""
+    return [f"WEAKER THAN DEFAULT 既定より緩い設定  {w.line()}" for w in weakened]

@@ -21,6 +21,10 @@ from controls.model import Thresholds, sha256_of
 SECRET_ENV = "SHOKO_AZURE_CLIENT_SECRET"
 
 
+# Where environment overrides come from in messages; only there is a comma-separated string a list.
+ENVIRONMENT = "environment"
+
+
 class ConfigError(ValueError):
     """A bad configuration: the message is one line naming where and what."""
 
@@ -231,7 +235,7 @@ _SECRET_KEYS = {
 def _coerce(where: str, value: Any, default: Any, key: str) -> Any:
     """Convert a YAML or environment value to the type of the field's default."""
     if isinstance(default, tuple):
-        if isinstance(value, str):
+        if isinstance(value, str) and where == ENVIRONMENT:  # SHOKO_..._ALLOWED_REGIONS="japaneast, japanwest"
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, list | tuple) or not all(isinstance(v, str | int) for v in value):
             raise ConfigError(f"{where}: key '{key}': expected a list of strings, got {value!r}")
@@ -329,6 +333,63 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
             if env in environ:
                 out.setdefault(name, {})[f.name] = environ[env]
     return out
+
+
+# The range of every whole-number setting outside `thresholds` (whose ranges are controls.model.THRESHOLD_LIMITS);
+# a test keeps both tables covering every such field. Wide enough for any real deployment, narrow enough that a
+# typo such as 1e20 retries is refused rather than obeyed.
+INT_BOUNDS: dict[str, tuple[int, int]] = {
+    "collection.max_workers": (1, 256),
+    "collection.max_retries": (0, 20),
+    "agent.listen_port": (0, 65535),
+    "agent.shutdown_grace_seconds": (0, 3600),
+    "agent.lease_seconds": (1, 3600),
+    "alerts.channels.port": (0, 65535),
+    "alerts.reminder_hours": (0, 8760),
+    "alerts.attestation_warning_days": (0, 365),
+    "alerts.retry_initial_seconds": (1, 86400),
+    "alerts.retry_max_seconds": (1, 86400),
+    "alerts.give_up_hours": (1, 8760),
+    "alerts.max_items": (1, 1000),
+    "alerts.timeout_seconds": (1, 600),
+    "api.listen_port": (0, 65535),
+    "api.auth_failure_limit": (1, 10000),
+    "api.auth_failure_window_seconds": (1, 86400),
+    "api.max_page_size": (1, 10000),
+    "api.oidc.clock_skew_seconds": (0, 300),
+    "api.oidc.timeout_seconds": (1, 600),
+    "api.oidc.session_minutes": (1, 10080),
+}
+
+
+def _int_settings(s: Settings) -> list[tuple[str, str, int, tuple[int, int] | None]]:
+    """(key shown, bounds key, value, bounds) of every whole-number setting; a channel's port once per channel."""
+    from controls.model import THRESHOLD_LIMITS
+
+    out = []
+
+    def walk(obj: Any, dotted: str, bounds_key: str) -> None:
+        for f in fields(obj):
+            value = getattr(obj, f.name)
+            if "section" in f.metadata:
+                walk(value, f"{dotted}.{f.name}", f"{bounds_key}.{f.name}")
+            elif "items" in f.metadata:
+                for index, item in enumerate(value):
+                    walk(item, f"{dotted}.{f.name}[{index}]", f"{bounds_key}.{f.name}")
+            elif isinstance(value, int) and not isinstance(value, bool):
+                key = f"{bounds_key}.{f.name}"
+                bounds = THRESHOLD_LIMITS[f.name].bounds if bounds_key == "thresholds" else INT_BOUNDS.get(key)
+                out.append((f"{dotted}.{f.name}", key, value, bounds))
+
+    for name in _SECTIONS:
+        walk(getattr(s, name), name, name)
+    return out
+
+
+def _validate_bounds(s: Settings, where: str) -> None:
+    for shown, _, value, bounds in _int_settings(s):
+        if bounds is not None and not bounds[0] <= value <= bounds[1]:
+            raise ConfigError(f"{where}: key '{shown}': must be {bounds[0]}-{bounds[1]}, got {value}")
 
 
 def _validate(s: Settings, where: str) -> None:
@@ -537,6 +598,8 @@ def _validate(s: Settings, where: str) -> None:
         raise ConfigError(f"{where}: key 'thresholds.max_clock_offset_ms': must be at least 1 ms, e.g. 100")
     if not all(p.strip() for p in s.thresholds.approved_ntp_sources):
         raise ConfigError(f"{where}: key 'thresholds.approved_ntp_sources': empty entry; list host names or patterns")
+    # Last, so the checks above with a worked example in their message speak first.
+    _validate_bounds(s, where)
 
 
 def load_settings(
@@ -572,7 +635,7 @@ def load_settings(
         layers.append((where, data, False))
     if overrides:
         layers.append(("sandbox info", overrides, True))
-    layers.append(("environment", _env_overrides(environ), True))
+    layers.append((ENVIRONMENT, _env_overrides(environ), True))
     for where, data, secrets_ok in layers:
         for name, values in data.items():
             if name not in _SECTIONS:

@@ -330,6 +330,71 @@ class Thresholds:
     max_clock_offset_ms: int = 100  # a VM's clock may be at most this far from its source (vm-time-sync-compliant)
 
 
+@dataclass(frozen=True)
+class Limit:
+    """How one threshold may be set and which way it weakens its checks.
+
+    `weaker` says what makes a value weaker than the shipped default: "lower" or "higher" (a number), "fewer"
+    (a list with a default entry removed: less is demanded) or "more" (a list with an entry added: more is
+    let through), "true" or "false" (a switch), "none" (it names or classifies, neither weaker nor stronger),
+    or for a choice the values ordered weakest first. `bounds` (lowest, highest) bound a whole number."""
+
+    weaker: str | tuple[str, ...]
+    bounds: tuple[int, int] | None = None
+
+
+# One entry per `Thresholds` field (a test keeps them equal): read by the settings validator (bounds) and by
+# every view that flags a run's settings weaker than the shipped default (controls/weakened.py).
+THRESHOLD_LIMITS: dict[str, Limit] = {
+    "flow_log_retention_days": Limit("lower", (1, 365)),
+    "log_analytics_retention_days": Limit("lower", (1, 4383)),  # Log Analytics keeps data up to 12 years
+    "privileged_role_max": Limit("higher", (0, 1000)),
+    "privileged_roles": Limit("fewer"),
+    "production_subscriptions": Limit("none"),
+    "environment_tag": Limit("none"),
+    "production_tag_values": Limit("none"),
+    "exposed_ports": Limit("fewer"),
+    "trusted_sources": Limit("more"),
+    "allowed_regions": Limit("more"),
+    "owner_tag": Limit("none"),
+    "public_ip_allowed_vms": Limit("more"),
+    "egress_firewall_scope": Limit(("production", "all")),
+    "idps_accepted_modes": Limit("more"),
+    "database_firewall_max_addresses": Limit("higher", (1, 2**32)),
+    "sql_audit_retention_days": Limit("lower", (1, 3285)),  # Azure SQL auditing keeps at most 3285 days
+    "sql_backup_retention_days": Limit("lower", (1, 35)),
+    "require_customer_managed_keys": Limit("false"),
+    "blob_soft_delete_min_days": Limit("lower", (1, 365)),
+    "key_expiry_warning_days": Limit("lower", (0, 3650)),
+    "medical_data_tag": Limit("none"),
+    "medical_data_tag_values": Limit("fewer"),  # fewer values: fewer accounts held to the medical-data rules
+    "certificate_expiry_warning_days": Limit("lower", (0, 398)),
+    "activity_log_categories": Limit("fewer"),
+    "security_alert_operations": Limit("fewer"),
+    "log_workspace_capped_allowed": Limit("more"),
+    "defender_required_plans": Limit("fewer"),
+    "vulnerability_high_findings_max": Limit("higher", (0, 10000)),
+    "backup_vm_scope": Limit(("production", "all")),
+    "backup_max_age_hours": Limit("higher", (1, 8760)),
+    "dr_test_max_age_days": Limit("higher", (1, 3650)),
+    "privileged_directory_roles": Limit("fewer"),
+    "global_admin_min": Limit("lower", (1, 1000)),
+    "global_admin_max": Limit("higher", (1, 1000)),
+    "pim_required_roles": Limit("fewer"),
+    "pim_permanent_allowed": Limit("more"),
+    "stale_account_days": Limit("higher", (1, 3650)),
+    "default_admin_names": Limit("fewer"),
+    "password_max_age_days": Limit("higher", (1, 3650)),
+    "password_expiry_mfa_alternative": Limit("true"),
+    "lockout_threshold_max": Limit("higher", (1, 1000)),
+    "lockout_duration_min_seconds": Limit("lower", (1, 86400)),
+    "sign_in_frequency_max_hours": Limit("higher", (1, 8760)),
+    "time_sync_guest_configurations": Limit("more"),
+    "approved_ntp_sources": Limit("more"),
+    "max_clock_offset_ms": Limit("higher", (1, 60000)),
+}
+
+
 class DriftKind(StrEnum):
     """How a finding or a verdict changed between two completed runs."""
 

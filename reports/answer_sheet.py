@@ -257,4 +257,14 @@ def summary_facts(
         (("検出事項数", "Findings"), len(findings)),
         (("アテステーション数", "Attestations"), len(attestations)),
         (("収集エラー数", "Collection errors"), len(errors)),
+        (("既定より緩い設定", "Settings weaker than default"), weaker_summary(meta)),
     )
+
+
+def weaker_summary(meta: dict) -> str:
+    """The run's settings weaker than the shipped defaults, in one cell (snapshot meta)."""
+    weaker = meta.get("settings_weaker_than_default") or []
+    parts = [f"{w['key']}: {w['why_ja']} / {w['why_en']}" for w in weaker]
+    if "thresholds" in meta and meta["thresholds"] is None:
+        parts.append("閾値は記録されていません / thresholds not recorded by this run")
+    return "; ".join(parts) or "なし / none"

@@ -13,6 +13,7 @@ from collector import __version__
 from controls.attestations import Attestation
 from controls.mhlw6 import judge_controls, load_mhlw6
 from controls.model import FactKind, Finding, Thresholds
+from controls.weakened import recorded_thresholds, run_thresholds, weakened_settings
 from reports.bundle import Bundle, SnapshotError, _json, answer_of, evidence_document, evidence_file_name
 from reports.oscal import FINDINGS_FILE, oscal_files
 from storage.ledger import EvidenceRef
@@ -159,6 +160,10 @@ def build_bundle(
         "generated_at": datetime.now(UTC).isoformat(),
         "runs": runs,
         "guideline_profile": run.scope.get("profile"),  # the bar the run judged by (meti2012 | mhlw6)
+        # The thresholds the run judged with (null: stored before runs recorded them), and those of its settings
+        # that let more pass than the shipped defaults.
+        "thresholds": recorded_thresholds(run.scope),
+        "settings_weaker_than_default": [w.as_dict() for w in weakened_settings(run.scope)],
         "requirements": sorted(wanted),
         "lang": lang,
     }
@@ -166,7 +171,8 @@ def build_bundle(
     from collector.accounts_view import account_kinds, account_rows
     from collector.inventory_view import inventory_rows
 
-    thresholds = thresholds or Thresholds()
+    # The registers flag what the run judged, with the thresholds it judged with.
+    thresholds = run_thresholds(run.scope) or thresholds or Thresholds()
     # Each register reads only the fact kinds it is built from.
     account_evidence = ledger.evidence(run.id, kinds=account_kinds())
     accounts = account_rows(account_evidence, run_findings, thresholds, ledger.collection_errors(run.id))
