@@ -7,9 +7,9 @@ and guideline profile, must give back exactly what it stored.
 
 A run is compared only when it was judged by the same rules: the same shoko version and the same rules and
 catalog digests (controls.versions) as this installation. Otherwise it is skipped, and the reason is said.
-Thresholds are not recorded in a run, only the digest of the settings it ran with: when that digest differs
-from this configuration's, a difference may come from changed settings, so it is reported as
-`RULES CHANGED`, not `TAMPERED` (both are failures).
+A run is re-judged with the thresholds it recorded (sealed with it). A run from before runs recorded them is
+re-judged with this configuration's, and when its settings digest differs a difference may come from changed
+settings, so it is reported as `RULES CHANGED`, not `TAMPERED` (both are failures).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from controls.checks import ALL_CHECKS
 from controls.engine import ATTESTATION_CHECK
 from controls.model import FactSet, Finding, Verdict
 from controls.versions import catalog_sha256, rules_sha256
+from controls.weakened import run_thresholds
 from storage.ledger import Ledger, RunRecord
 
 TAMPERED = "TAMPERED"
@@ -58,7 +59,7 @@ def rejudge(ledger: Ledger, catalog: Catalog, settings: Settings, run_id: int | 
         difference = _difference(ledger, catalog, settings, run)
         if difference is not None:
             word = TAMPERED
-            if run.config_digest != settings.digest():
+            if run_thresholds(run.scope) is None and run.config_digest != settings.digest():
                 word = RULES_CHANGED
                 difference += (
                     "; the run was judged with other settings (its thresholds are not recorded, only their digest), "
@@ -94,7 +95,8 @@ def _difference(ledger: Ledger, catalog: Catalog, settings: Settings, run: RunRe
     if run.scope.get("checks") != judged:
         return "its recorded check selection is not what its kinds select"
     facts = FactSet(evidence=ledger.evidence(run.id), errors=ledger.collection_errors(run.id))
-    result = judge(facts, catalog, settings.thresholds, checks, str(run.scope["profile"]), partial)
+    thresholds = run_thresholds(run.scope) or settings.thresholds  # what it judged with, when it recorded them
+    result = judge(facts, catalog, thresholds, checks, str(run.scope["profile"]), partial)
     return _findings_differ(ledger.findings(run.id), result.findings) or _verdicts_differ(
         ledger.verdicts(run.id), result.verdicts
     )

@@ -26,9 +26,9 @@ def emr() -> Sandbox:
         yield sb
 
 
-def forge_verdict(url: str, run_id: int, number: int, status: str) -> None:
+def forge_verdict(url: str, run_id: int, number: int, status: str, drop_scope_key: str | None = None) -> None:
     """What a hostile script with database rights does: flip a verdict, recompute its row hash, the run's seal
-    and digest, so the hash chain verifies."""
+    and digest, so the hash chain verifies (and, if asked, drop a key of the run's recorded scope)."""
     engine = create_engine(url)
     drop_protection(engine)
     with Session(engine) as session, session.begin():
@@ -38,6 +38,8 @@ def forge_verdict(url: str, run_id: int, number: int, status: str) -> None:
         row.row_hash = row_hash(RunVerdict, row_values(row))
         session.flush()
         run = session.get(Run, run_id, options=[undefer(Run.seal)])
+        if drop_scope_key:
+            run.scope = {k: v for k, v in run.scope.items() if k != drop_scope_key}
         rows = {}
         for model in RUN_TABLES:
             table = model.__table__
@@ -66,10 +68,21 @@ def test_a_flipped_verdict_sealed_again_is_caught(emr, catalog, tmp_path):
     with Ledger(url) as ledger:
         assert ledger.verify().ok  # the seal was recomputed: the chain alone cannot tell
         report = rejudge(ledger, catalog, settings)
-        # With other settings the same difference may be a settings change: a distinct word, still a failure.
+        # The run recorded its thresholds, so another configuration re-judges it the same way: still tampering.
         other = rejudge(ledger, catalog, replace(settings, agent=replace(settings.agent, lease_seconds=61)))
     assert report.word == TAMPERED
     assert report.problem == f"run {run.id}: requirement No 118: stored pass, re-judged fail"
+    assert other.word == TAMPERED and other.problem == report.problem
+
+
+def test_a_run_without_recorded_thresholds_judged_with_other_settings_is_a_rules_change(emr, catalog, tmp_path):
+    url = f"sqlite:///{tmp_path}/older.db"
+    settings = sandbox_settings(emr, url)
+    with Ledger(url) as ledger:
+        run = run_once(settings, ledger, catalog).run
+    forge_verdict(url, run.id, 118, "pass", drop_scope_key="thresholds")  # as a run from before they were recorded
+    with Ledger(url) as ledger:
+        other = rejudge(ledger, catalog, replace(settings, agent=replace(settings.agent, lease_seconds=61)))
     assert other.word == RULES_CHANGED and not other.ok
 
 
@@ -124,6 +137,6 @@ def test_cli_verify_rejudge(emr, tmp_path, capsys, monkeypatch):
     forge_verdict(url, 1, 118, "pass")
     assert main(["verify", "--rejudge", "--run", "1"]) == 1
     err = capsys.readouterr().err
-    # This configuration is not the one the run was collected with (no sandbox here): a distinct word.
+    # Judged with the thresholds the run recorded, whatever this configuration says.
     assert "requirement No 118: stored pass, re-judged fail" in err
-    assert err.splitlines()[-1].startswith("RULES CHANGED: ")
+    assert err.splitlines()[-1].startswith("TAMPERED: ")
