@@ -32,6 +32,7 @@ from agent import http, metrics
 from agent.schedule import Schedule, parse_schedule
 from alerts.notifiers import missing_secrets
 from alerts.outbox import deliver_pending, enqueue
+from collector.anchoring import publisher, run_signer
 from collector.pipeline import CollectionLocked, RunOutcome, checks_for_kinds, run_once
 from collector.settings import ConfigError, Settings
 from controls.catalog import Catalog, load_catalog
@@ -100,7 +101,8 @@ class Agent:
         self.catalog = catalog or load_catalog()
         self.credential = credential
         self.jobs = jobs_from(settings)
-        self.ledger = Ledger(settings.database.url)
+        # Every run the agent seals (completed, failed, interrupted, reaped) is signed and published as configured.
+        self.ledger = Ledger(settings.database.url, signer=run_signer(settings), on_sealed=publisher(settings))
         self.http: http.HealthServer | None = None
         self.api: Any = None  # api.server.ApiServer when api.with_agent
         self._requests: queue.Queue[Job] = queue.Queue()

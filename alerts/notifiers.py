@@ -136,10 +136,13 @@ class WebhookNotifier(_HttpNotifier):
     """JSON body = the message document; `X-Shoko-Signature: sha256=<hex HMAC-SHA256 of the body bytes>`."""
 
     def send(self, message: AlertMessage) -> str:
+        return self.send_body(webhook_body(message), message.id)
+
+    def send_body(self, body: bytes, delivery: str) -> str:
+        """POST a JSON body signed like an alert (also a run's anchor, storage/anchors.py)."""
         key = self._secret(self.channel.hmac_key_env)
-        body = webhook_body(message)
         signature = "sha256=" + hmac.new(key.encode("utf-8"), body, hashlib.sha256).hexdigest()
-        return self._post(body, {SIGNATURE_HEADER: signature, DELIVERY_HEADER: message.id})
+        return self._post(body, {SIGNATURE_HEADER: signature, DELIVERY_HEADER: delivery})
 
 
 class TeamsNotifier(_HttpNotifier):

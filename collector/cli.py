@@ -34,11 +34,18 @@ def _setup_logging(verbose: bool) -> None:
     setup_logging(None, verbose=verbose)
 
 
-def _open_ledger(settings: Settings, *, read_only: bool = False):  # type: ignore[no-untyped-def]
+def _open_ledger(settings: Settings, *, read_only: bool = False, sealing: bool = False):  # type: ignore[no-untyped-def]
     """The configured ledger. Read commands pass read_only=True: nothing is created, migrated or changed, and a
-    database without a ledger is an error (exit 2), not a new empty one."""
+    database without a ledger is an error (exit 2), not a new empty one. `sealing`: it will seal runs, so it
+    signs and publishes them as `ledger` in the config says (the key is read before the database is opened)."""
     from collector.settings import DatabaseSettings
     from storage.ledger import Ledger
+
+    if sealing:
+        from collector.anchoring import publisher, run_signer
+
+        signer = run_signer(settings)
+        return Ledger(settings.database.url, signer=signer, on_sealed=publisher(settings))
 
     url = settings.database.url
     if read_only and url == DatabaseSettings().url and not _sqlite_file(url).exists():
@@ -192,7 +199,7 @@ def _run_once(settings: Settings, catalog):  # type: ignore[no-untyped-def]
     from collector.pipeline import run_once
 
     register_secret(settings.azure.client_secret)  # e.g. a sandbox's, from --sandbox-info
-    ledger = _open_ledger(settings)
+    ledger = _open_ledger(settings, sealing=True)
     try:
         return run_once(settings, ledger, catalog)
     finally:
@@ -305,14 +312,30 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.run is not None and not args.rejudge:
         print("shoko: verify --run N only goes with --rejudge", file=sys.stderr)
         return EXIT_USAGE
+    from collector.anchoring import trusted_key
+    from storage import anchors
+
     settings = load_settings(args.config)
+    trusted = trusted_key(settings)
+    published = None
+    if args.anchors is not None:
+        path = args.anchors or settings.ledger.anchors_file
+        if not path:
+            print("shoko: --anchors: no anchors file: give --anchors FILE or set ledger.anchors_file", file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            published = anchors.read(Path(path))
+        except anchors.AnchorError as exc:
+            print(f"shoko: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     ledger = _open_ledger(settings, read_only=True)
     rejudged = None
     try:
         notes, abandoned = _run_notes(ledger)
-        report = ledger.verify()
+        report = ledger.verify(trusted)
         sealed = [r for r in ledger.runs() if r.sealed]
         latest = ledger.latest_run()
+        chain = ledger.chain() if published is not None else []
         if report.ok and args.rejudge and sealed:
             from collector.rejudge import rejudge
             from controls.catalog import load_catalog
@@ -323,6 +346,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if not report.ok:
         print(f"TAMPERED: {report.problem}", file=sys.stderr)
         return EXIT_FAILED
+    if published is not None:
+        comparison = anchors.compare(chain, published, trusted)
+        for problem in comparison.problems:
+            print(f"TAMPERED: {problem}", file=sys.stderr)
+        if not comparison.ok:
+            return EXIT_FAILED
     # The chain proves nothing about runs removed from its end; a digest noted earlier (from this
     # output, a report or an alert) must still be in it.
     if expected and not any((r.digest or "").startswith(expected) for r in sealed):
@@ -338,6 +367,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
     attested = f", {report.attestations_checked} attestation record(s)" if report.attestations_checked else ""
     attested += f", {report.actions_checked} API write record(s)" if report.actions_checked else ""
     print(f"ok: {report.runs_checked} run(s){attested} verified, hash chain intact{head}")
+    if report.signed:
+        held = "the configured key" if trusted else "the key stored with each (no ledger.public_key_file set)"
+        print(f"signatures: {report.signed} run(s) signed by {', '.join(report.signed_by)}, checked against {held}")
+    if report.unsigned:
+        print(f"runs {_id_list(report.unsigned)}: {anchors.UNSIGNED_BEFORE}")
+    if published is not None:
+        print(f"anchors: {len(comparison.matched)} run(s) match their published anchor ({path})")
     for other in notes:  # interrupted runs are verified too; running ones are not sealed yet
         print(note_line(other, abandoned.get(other.id)))
     return EXIT_OK if rejudged is None else _print_rejudged(rejudged)
@@ -346,7 +382,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def _print_rejudged(report: RejudgeReport) -> int:
     """Runs re-judged, runs skipped (each with why), then the first difference, if any."""
     if report.rejudged:
-        print(f"ok: re-judged run(s) {_ids(report.rejudged)}: the checks give back their findings and verdicts")
+        print(f"ok: re-judged run(s) {_id_list(report.rejudged)}: the checks give back their findings and verdicts")
     for run_id, why in report.skipped:
         print(f"not re-judged: run {run_id}: {why}")
     if not report.ok:
@@ -358,8 +394,9 @@ def _print_rejudged(report: RejudgeReport) -> int:
     return EXIT_OK
 
 
-def _ids(ids: Sequence[int]) -> str:
-    return ", ".join(map(str, ids))
+def _id_list(ids: Sequence[int]) -> str:
+    shown = ", ".join(str(i) for i in ids[:20])
+    return shown + (f" and {len(ids) - 20} more" if len(ids) > 20 else "")
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -623,6 +660,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also re-run the checks on each run's stored evidence and compare with its findings and verdicts",
     )
     verify.add_argument("--run", type=_run_id, help="with --rejudge: only this run")
+    verify.add_argument(
+        "--anchors",
+        nargs="?",
+        const="",
+        metavar="FILE",
+        help="also compare every run with its published signed digest (default file: ledger.anchors_file)",
+    )
     verify.set_defaults(func=cmd_verify)
 
     migrate = sub.add_parser("migrate", help="create the ledger or bring its schema to this shoko's (a write)")

@@ -194,6 +194,24 @@ class ApiSettings:
 
 
 @dataclass(frozen=True)
+class LedgerSettings:
+    """Signing each sealed run and publishing its signed digest outside the database (storage/signatures.py,
+    storage/anchors.py). The private key is never read from this file."""
+
+    # Sign every run sealed by `shoko collect` and the agent with the installation's Ed25519 key.
+    sign_runs: bool = False
+    # The private key (PEM); null: $SHOKO_SIGNING_KEY_FILE, else the PEM text in $SHOKO_SIGNING_KEY.
+    signing_key_file: str | None = None
+    # The key `shoko verify` holds every run signature to: the public key file, or its fingerprint.
+    public_key_file: str | None = None
+    fingerprint: str | None = None
+    # Publish each signed digest (its anchor): append it to this JSON-lines file ...
+    anchors_file: str | None = None
+    # ... and post it to these alert channels (type webhook, alerts.channels).
+    anchor_channels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     azure: AzureSettings = field(default_factory=AzureSettings)
@@ -203,6 +221,7 @@ class Settings:
     agent: AgentSettings = field(default_factory=AgentSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
+    ledger: LedgerSettings = field(default_factory=LedgerSettings)
 
     def digest(self) -> str:
         """SHA-256 of the effective settings without secrets, stored with each run."""
@@ -223,12 +242,15 @@ _SECTIONS: dict[str, type] = {
     "agent": AgentSettings,
     "alerts": AlertSettings,
     "api": ApiSettings,
+    "ledger": LedgerSettings,
 }
 _NOT_FROM_FILE = {("azure", "client_secret")}
 # Secrets that have no key at all: the message says where they go instead.
 _SECRET_KEYS = {
     ("api.oidc", "client_secret"): "client_secret_env or client_secret_file",
     ("api.oidc", "session_key"): "session_key_env or session_key_file",
+    ("ledger", "signing_key"): "signing_key_file, $SHOKO_SIGNING_KEY_FILE or $SHOKO_SIGNING_KEY",
+    ("ledger", "private_key"): "signing_key_file, $SHOKO_SIGNING_KEY_FILE or $SHOKO_SIGNING_KEY",
 }
 
 
@@ -422,6 +444,7 @@ def _validate(s: Settings, where: str) -> None:
     _validate_agent(s.agent, where)
     _validate_api(s.api, where)
     _validate_oidc(s.api.oidc, where)
+    _validate_ledger(s, where)
     from alerts.config import validate_alerts
 
     validate_alerts(s.alerts, where)
@@ -778,3 +801,35 @@ def _validate_api(api: ApiSettings, where: str) -> None:
             ipaddress.ip_address(proxy.strip())
         except ValueError:
             raise ConfigError(f"{where}: key 'api.trusted_proxies': {proxy!r} is not an IP address") from None
+
+
+def _validate_ledger(s: Settings, where: str) -> None:
+    ledger = s.ledger
+    for key in ("signing_key_file", "public_key_file"):
+        value = getattr(ledger, key)
+        if value and not Path(value).is_file():
+            raise ConfigError(f"{where}: key 'ledger.{key}': file not found: {value}")
+    if ledger.fingerprint and not re.fullmatch(r"[0-9a-fA-F]{64}", ledger.fingerprint.replace(":", "")):
+        raise ConfigError(
+            f"{where}: key 'ledger.fingerprint': expected the key's SHA-256 fingerprint as `shoko keys create` prints "
+            f"it (64 hexadecimal digits, colons allowed), got {ledger.fingerprint!r}"
+        )
+    if ledger.public_key_file and ledger.fingerprint:
+        raise ConfigError(f"{where}: key 'ledger.public_key_file' and 'ledger.fingerprint': give one, not both")
+    if (ledger.anchors_file or ledger.anchor_channels) and not ledger.sign_runs:
+        key = "anchors_file" if ledger.anchors_file else "anchor_channels"
+        raise ConfigError(f"{where}: key 'ledger.{key}': anchors are signed digests; set ledger.sign_runs: true")
+    if ledger.anchors_file and Path(ledger.anchors_file).is_dir():
+        raise ConfigError(f"{where}: key 'ledger.anchors_file': {ledger.anchors_file} is a directory")
+    channels = {c.name: c for c in s.alerts.channels}
+    for name in ledger.anchor_channels:
+        channel = channels.get(name)
+        if channel is None:
+            raise ConfigError(
+                f"{where}: key 'ledger.anchor_channels': no alert channel named {name!r} (alerts.channels)"
+            )
+        if channel.type != "webhook":
+            raise ConfigError(
+                f"{where}: key 'ledger.anchor_channels': channel {name!r} is {channel.type}; anchors go to webhook "
+                "channels only"
+            )

@@ -275,7 +275,7 @@ def verify_bundle(
         actual = fingerprint(public)
         if manifest.get("fingerprint") != actual:
             return Verified(False, "the manifest's fingerprint is not its public key's", manifest)
-        if expected_fingerprint and _norm_fp(expected_fingerprint) != _norm_fp(actual):
+        if expected_fingerprint and normalise_fingerprint(expected_fingerprint) != normalise_fingerprint(actual):
             return Verified(False, f"signed by key {actual}, not the expected {expected_fingerprint}", manifest)
         if expected_key is not None and public_pem(expected_key) != public_pem(public):
             return Verified(
@@ -300,7 +300,7 @@ def verify_bundle(
         return Verified(True, None, manifest, len(listed), evidence)
 
 
-def _norm_fp(value: str) -> str:
+def normalise_fingerprint(value: str) -> str:
     return value.replace(":", "").replace(" ", "").lower()
 
 

@@ -49,6 +49,7 @@ from . import actions as action_store
 from . import attestations as att_store
 from . import leases, migrate
 from .actions import ActionRecord
+from .anchors import LedgerRun
 from .hashing import blob_sha256, row_hash, seal_document
 from .leases import DEFAULT_LEASE_SECONDS, LeaseHolder, LeaseKeeper, RunLease
 from .models import (
@@ -62,8 +63,10 @@ from .models import (
     RunDriftEvent,
     RunEvidence,
     RunFinding,
+    RunSignature,
     RunVerdict,
 )
+from .signatures import Anchor, RunSigner, TrustedKey, sign_run
 from .tokens import TokenRecord, to_record
 from .verify import VerifyReport, verify
 
@@ -262,12 +265,21 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
 
 class Ledger:
     def __init__(
-        self, url: str | URL, *, echo: bool = False, read_only: bool = False, holder: LeaseHolder | None = None
+        self,
+        url: str | URL,
+        *,
+        echo: bool = False,
+        read_only: bool = False,
+        holder: LeaseHolder | None = None,
+        signer: RunSigner | None = None,
+        on_sealed: Callable[[Anchor], None] | None = None,
     ) -> None:
         """Open (and migrate) a ledger. `read_only=True` (read commands, the API, snapshot export): nothing is
         created, migrated or changed — a missing or empty database, another application's tables or an older
         schema is a NoLedger error, and every transaction is read-only. `holder`: whose leases this ledger
-        takes (default: this process)."""
+        takes (default: this process). `signer`: signs every run this ledger seals, in the seal's transaction;
+        `on_sealed` then gets the signed digest (its anchor) to publish outside the database."""
+        self.signer, self.on_sealed = signer, on_sealed
         self._url = _normalise_url(url)
         self.url = self._url.render_as_string(hide_password=True)
         self.read_only = read_only
@@ -754,7 +766,9 @@ class Ledger:
     ) -> str:
         finished_at = _aware(finished_at, "finished_at")
         conflict: _Conflict | None = None
+        anchor: Anchor | None = None
         for _attempt in range(_SEAL_ATTEMPTS):
+            anchor = None
             try:
                 with self._session(write=True) as session:
                     if session.get_bind().dialect.name == "postgresql":
@@ -791,11 +805,18 @@ class Ledger:
                         run.seal = seal_document(run, manifest)
                         run.digest = blob_sha256(run.seal)
                     session.flush()
-                    return run.digest
+                    if self.signer is not None:
+                        anchor = sign_run(session, run, self.signer, datetime.now(UTC))
+                    digest = run.digest
+                break
             except _Conflict as exc:
                 # Most likely another run took this chain position at the same moment: re-read the tail.
                 conflict = exc
-        raise LedgerError(f"run {run_id} could not be sealed: {conflict}")
+        else:
+            raise LedgerError(f"run {run_id} could not be sealed: {conflict}")
+        if anchor is not None and self.on_sealed is not None:
+            self.on_sealed(anchor)  # after the commit: a publisher that fails cannot undo the seal
+        return digest
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -1024,9 +1045,22 @@ class Ledger:
 
     # -- integrity --------------------------------------------------------------------------------
 
-    def verify(self) -> VerifyReport:
+    def verify(self, trusted: TrustedKey | None = None) -> VerifyReport:
+        """`trusted`: the key every run signature must have been made with (else each is checked against the
+        key stored with it)."""
         with self._session(write=False) as session:
-            return verify(session)
+            return verify(session, trusted)
+
+    def chain(self) -> list[LedgerRun]:
+        """Every sealed run in chain order, with whether it holds a signature (to compare with the anchors)."""
+        with self._session(write=False) as session:
+            signed = set(session.scalars(select(RunSignature.run_id)))
+            rows = session.execute(
+                select(Run.id, Run.chain_index, Run.digest)
+                .where(Run.chain_index.is_not(None))
+                .order_by(Run.chain_index)
+            )
+            return [LedgerRun(r.id, r.chain_index, r.digest or "", r.id in signed) for r in rows]
 
     # -- attestations -------------------------------------------------------------------------------
 

@@ -206,6 +206,21 @@ LATER_RUN_TABLES: frozenset[str] = frozenset({"drift_events"})
 LATER_COLUMNS: dict[str, frozenset[str]] = {"run_evidence": frozenset({"redactions"})}
 
 
+class RunSignature(Base):
+    """A sealed run's digest signed with the installation's Ed25519 key (storage/signatures.py): written with the
+    seal, in the same transaction; runs sealed before signing was configured have none. Append-only."""
+
+    __tablename__ = "run_signatures"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))  # the run's digest as signed
+    algorithm: Mapped[str] = mapped_column(String(16))  # ed25519
+    public_key: Mapped[str] = mapped_column(String(64))  # the raw 32-byte public key, base64
+    key_fingerprint: Mapped[str] = mapped_column(String(95))  # as `shoko keys create` prints it
+    signature: Mapped[str] = mapped_column(String(128))  # base64 of the 64-byte signature
+    signed_at: Mapped[datetime]
+
+
 class AlertOutbox(Base):
     """One alert message for one channel, written before it is sent (alerts/outbox.py).
 

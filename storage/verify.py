@@ -7,6 +7,7 @@ Per run, in this order, stopping at the first difference:
 3. the run's own columns against the sealed copy of them;
 4. the seal document against the run's digest;
 5. the chain: position and `prev_digest` against the previous sealed run.
+Then each run's signature (storage/signatures.py), against the trusted key when one is given.
 
 Interrupted runs are sealed and checked like the others; runs still running are not sealed yet, so they
 are listed (by id) rather than checked, never passed over in silence.
@@ -33,6 +34,7 @@ from .hashing import (
     run_metadata,
 )
 from .models import LATER_RUN_TABLES, RUN_TABLES, Base, EvidenceBlob, Run, RunEvidence
+from .signatures import TrustedKey, verify_signatures
 
 SEALED_STATUSES = ("completed", "failed", "interrupted")
 
@@ -49,6 +51,9 @@ class VerifyReport:
     running: tuple[int, ...] = ()  # runs not sealed yet, so not checked
     attestations_checked: int = 0  # attestation records (their own chain) and the documents they name
     actions_checked: int = 0  # records of writes made through the API (their own chain)
+    signed: int = 0  # runs whose signature was verified
+    unsigned: tuple[int, ...] = ()  # runs sealed before signing was configured (named, not failures)
+    signed_by: tuple[str, ...] = ()  # fingerprints of the keys that signed them
 
 
 class _Problem(Exception):
@@ -58,7 +63,7 @@ class _Problem(Exception):
         self.run_id, self.table, self.row_id = run_id, table, row_id
 
 
-def verify(session: Session) -> VerifyReport:
+def verify(session: Session, trusted: TrustedKey | None = None) -> VerifyReport:
     listed = {
         status: tuple(session.scalars(select(Run.id).where(Run.status == status).order_by(Run.id)).all())
         for status in ("interrupted", "running")
@@ -88,6 +93,18 @@ def verify(session: Session) -> VerifyReport:
             )
         prev = (run.id, run.digest)
         session.expunge_all()  # keep memory flat on long ledgers
+    signatures = verify_signatures(session, trusted)
+    signing = {"signed": signatures.signed, "unsigned": signatures.unsigned, "signed_by": signatures.fingerprints}
+    if signatures.problem is not None:
+        return VerifyReport(
+            ok=False,
+            runs_checked=len(sealed_ids),
+            problem=signatures.problem,
+            run_id=signatures.run_id,
+            table="run_signatures",
+            **listed,
+            **signing,
+        )
     attested, problem = verify_attestations(session)
     acted, action_problem = verify_actions(session)
     problem = problem or action_problem
@@ -101,9 +118,15 @@ def verify(session: Session) -> VerifyReport:
             attestations_checked=attested,
             actions_checked=acted,
             **listed,
+            **signing,
         )
     return VerifyReport(
-        ok=True, runs_checked=len(sealed_ids), attestations_checked=attested, actions_checked=acted, **listed
+        ok=True,
+        runs_checked=len(sealed_ids),
+        attestations_checked=attested,
+        actions_checked=acted,
+        **listed,
+        **signing,
     )
 
 

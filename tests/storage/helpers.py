@@ -5,10 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, delete, select, text
+from sqlalchemy.orm import Session, undefer
 
 from controls.model import CollectionError, Evidence, FactKind, Finding, Status, Verdict
+from storage.hashing import blob_sha256, row_hash, row_values, seal_document
 from storage.ledger import Ledger
+from storage.models import RUN_TABLES, Run, RunFinding, RunSignature
+from storage.signatures import RunSigner, sign_run
 
 T0 = datetime(2026, 3, 1, 9, 0, 0, 123456, tzinfo=UTC)
 NSG_ID = "/subscriptions/0000/resourceGroups/rg-karte/providers/Microsoft.Network/networkSecurityGroups/nsg-web"
@@ -23,6 +27,7 @@ ALL_TABLES = (
     "drift_events",
     "attestation_records",
     "attestation_documents",
+    "run_signatures",
 )
 
 
@@ -156,3 +161,35 @@ def drop_protection(engine: Engine) -> None:
 def execute(engine: Engine, sql: str, **params: object) -> int:
     with engine.begin() as connection:
         return connection.execute(text(sql), params).rowcount
+
+
+def rewrite_from(engine: Engine, run_id: int, *, signer: RunSigner | None = None) -> None:
+    """What someone with database rights (triggers already dropped) does to hide a change: turn run `run_id`'s
+    failing findings into passes with fresh row hashes, then recompute the seal, digest and chain link of that
+    run and of every sealed run after it, so the hash chain verifies again. With `signer` (a stolen key) the
+    rewritten runs are signed afresh too; without, their signatures are left as they were."""
+    with Session(engine) as session, session.begin():
+        for finding in session.scalars(
+            select(RunFinding).where(RunFinding.run_id == run_id, RunFinding.status == "fail")
+        ):
+            finding.status = "pass"
+            finding.row_hash = row_hash(RunFinding, row_values(finding))
+        session.flush()
+        start = session.get(Run, run_id)
+        assert start is not None and start.chain_index is not None
+        before = session.scalar(select(Run.digest).where(Run.chain_index == start.chain_index - 1))
+        later = select(Run).where(Run.chain_index >= start.chain_index).order_by(Run.chain_index)
+        for run in session.scalars(later.options(undefer(Run.seal))).all():
+            run.prev_digest = before
+            rows = {}
+            for model in RUN_TABLES:
+                table = model.__table__
+                query = select(table.c.id, table.c.row_hash).where(table.c.run_id == run.id).order_by(table.c.id)
+                rows[model.__tablename__] = [[row_id, digest] for row_id, digest in session.execute(query)]
+            run.seal = seal_document(run, rows)
+            run.digest = blob_sha256(run.seal)
+            session.flush()
+            if signer is not None:
+                session.execute(delete(RunSignature).where(RunSignature.run_id == run.id))
+                sign_run(session, run, signer, T0)
+            before = run.digest
