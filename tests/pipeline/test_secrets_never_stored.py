@@ -149,10 +149,10 @@ def test_fake_secrets_never_leave_the_fetchers(tmp_path, monkeypatch, caplog, ca
         seeded = {resource for resource, _, _ in EXPECTED_REDACTIONS}
         # The requirements judged on a seeded resource: their explanations quote its evidence records.
         explained = sorted({n for f in ledger.findings(first) if f.resource_id in seeded for n in f.requirements})
-        # The site carrying secrets drops to TLS 1.0: a second run alerts about it.
-        config_web = next(d for d in estate["resources"] if d["id"] == f"{SITE}/config/web")
-        config_web["properties"]["minTlsVersion"] = "1.0"
-        sb.put_resource(config_web)
+        # The site carrying secrets starts accepting plain HTTP: a second run alerts about it.
+        site = next(d for d in estate["resources"] if d["id"] == SITE)
+        site["properties"]["httpsOnly"] = False
+        sb.put_resource(site)
         second = run_once(sandbox_settings(sb, url), ledger, catalog)
         assert any(e.resource_id == SITE for e in second.drift)
         settings = load_settings(config, environ={})
