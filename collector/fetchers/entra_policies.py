@@ -33,7 +33,9 @@ POLICY_PERMISSION = "Policy.Read.All"
 READS = (
     Read(DOMAIN, "domains?$select=id,authenticationType,isDefault,isVerified,passwordValidityPeriodInDays", "domains"),
     Read(USER_PASSWORD_POLICY, "users?$select=id,userPrincipalName,accountEnabled,passwordPolicies", "users"),
-    Read(DIRECTORY_SETTING, "groupSettings?$select=id,displayName,templateId,values", "groupSettings"),
+    Read(
+        DIRECTORY_SETTING, "groupSettings?$select=id,displayName,templateId,values", "groupSettings", record_empty=True
+    ),
     Read(
         CONDITIONAL_ACCESS_POLICY,
         "identity/conditionalAccess/policies?$select=id,displayName,state,conditions,grantControls,sessionControls",

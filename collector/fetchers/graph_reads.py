@@ -34,6 +34,9 @@ class Read:
     permission: str | None = None  # an optional Graph application permission the read needs
     singleton: bool = False
     licence: str | None = None  # the Entra ID edition the read needs ("P1", "P2"), when not every tenant has it
+    # A listing whose emptiness a check judges (no directory setting = Entra's defaults): an empty answer is kept
+    # as evidence itself (resource id `id_prefix`), so a verdict on the absence cites what Graph answered.
+    record_empty: bool = False
 
 
 class GraphReadError(Exception):
@@ -84,6 +87,7 @@ async def _read(ctx: FetchContext, client: Any, adapter: Any, base: str, read: R
     builder = client.domains  # any request builder: the URL is given whole
     request = builder.with_url(f"{base}/{read.path}").to_get_request_information()
     seen: set[str] = set()
+    recorded = 0
     while True:
         headers = HeadersInspectionHandlerOption(inspect_request_headers=False, inspect_response_headers=True)
         request.add_request_options([headers])
@@ -99,8 +103,13 @@ async def _read(ctx: FetchContext, client: Any, adapter: Any, base: str, read: R
         for doc in docs:
             rid = read.id_prefix if read.singleton else f"{read.id_prefix}/{doc.get('id', '')}"
             ctx.record_document(read.kind, doc, resource_id=rid, api_version="v1.0", request_id=request_id)
+        recorded += len(docs)
         next_link = None if read.singleton else body.get("@odata.nextLink")
         if not next_link:
+            if read.record_empty and not recorded:
+                ctx.record_document(
+                    read.kind, body, resource_id=read.id_prefix, api_version="v1.0", request_id=request_id
+                )
             return
         if next_link in seen or len(seen) >= MAX_PAGES:
             raise PagingLoopError(f"@odata.nextLink repeats or exceeds {MAX_PAGES} pages: {next_link}")

@@ -401,6 +401,7 @@ def banned_password_protection(facts: FactSet, thresholds: Thresholds) -> Iterat
             "です。Microsoft のグローバル禁止リストと固定の複雑性要件だけが適用されます。",
             "The tenant has no Password Rule Settings directory setting, so Entra's defaults apply: no custom "
             "banned-password list, only Microsoft's global banned list and fixed complexity.",
+            facts.of(DIRECTORY_SETTING),  # the listing that lacks it
         )
     elif not enabled:
         yield failed(
@@ -461,6 +462,7 @@ def smart_lockout_configured(facts: FactSet, thresholds: Thresholds) -> Iterator
     if facts.errors_for([DIRECTORY_SETTING]):
         return  # the engine reports the collection error
     ev, values = _password_rules(facts)
+    seen = ev if ev is not None else facts.of(DIRECTORY_SETTING)  # no such setting: the listing that lacks it
     threshold = _int_value(values, "LockoutThreshold", DEFAULT_LOCKOUT_THRESHOLD)
     duration = _int_value(values, "LockoutDurationInSeconds", DEFAULT_LOCKOUT_DURATION)
     source_ja = "Password Rule Settings " if ev is not None else "既定値（Password Rule Settings なし）"
@@ -491,14 +493,14 @@ def smart_lockout_configured(facts: FactSet, thresholds: Thresholds) -> Iterator
             TENANT,
             f"{source_ja}のスマートロックアウトが緩すぎます: {'、'.join(problems_ja)}。",
             f"Smart lockout in {source_en} is too lenient: {'; '.join(problems_en)}.",
-            ev,
+            seen,
         )
     else:
         yield passed(
             TENANT,
             f"{source_ja}により、サインインに {threshold} 回失敗すると {duration} 秒以上ロックされます。",
             f"{source_en}: {threshold} failed sign-ins lock the account for {duration} seconds or more.",
-            ev,
+            seen,
         )
 
 

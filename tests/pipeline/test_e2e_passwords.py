@@ -134,3 +134,15 @@ def test_conditional_access_refused_is_an_error_naming_policy_read_all(judge):
     # The directory settings were still read: no settings = Entra defaults (10 / 60 s; no custom list).
     assert judged.findings("smart-lockout-configured")["tenant"].status == Status.PASS
     assert judged.findings("banned-password-protection")["tenant"].status == Status.FAIL
+
+
+def test_no_directory_setting_is_judged_on_the_empty_listing_it_cites(judge):
+    """A tenant without Password Rule Settings runs on Entra's defaults; the findings cite Graph's empty answer."""
+    judged = judge(estate(directory=directory([MFA_ALL], [])))
+    [listing] = [ev for ev in judged.facts.of("entra_directory_setting") if ev.resource_id == "groupSettings"]
+    assert listing.content.get("value") == []
+    lockout = judged.findings("smart-lockout-configured")["tenant"]
+    assert lockout.status == Status.PASS and "Entra's defaults" in lockout.reason_en
+    assert listing.sha256 in lockout.evidence
+    banned = judged.findings("banned-password-protection")["tenant"]
+    assert banned.status == Status.FAIL and listing.sha256 in banned.evidence
