@@ -370,11 +370,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if report.signed:
         held = "the configured key" if trusted else "the key stored with each (no ledger.public_key_file set)"
         print(f"signatures: {report.signed} run(s) signed by {', '.join(report.signed_by)}, checked against {held}")
-    if report.unsigned:
-        if report.signed or settings.ledger.sign_runs:
-            print(f"runs {_id_list(report.unsigned)}: {anchors.UNSIGNED_BEFORE}")
-        else:  # signing was never set up here: say so, rather than hint at a configuration that once was
-            print(f"runs {_id_list(report.unsigned)}: unsigned (run signing is off: ledger.sign_runs)")
+    if report.unsigned and (report.signed or settings.ledger.sign_runs):  # silent while signing was never set up
+        print(f"runs {_id_list(report.unsigned)}: {anchors.UNSIGNED_BEFORE}")
     if published is not None:
         print(f"anchors: {len(comparison.matched)} run(s) match their published anchor ({path})")
     for other in notes:  # interrupted runs are verified too; running ones are not sealed yet

@@ -363,6 +363,8 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
 INT_BOUNDS: dict[str, tuple[int, int]] = {
     "collection.max_workers": (1, 256),
     "collection.max_retries": (0, 20),
+    "collection.call_timeout_seconds": (1, 3600),
+    "collection.run_deadline_seconds": (1, 86400),
     "agent.listen_port": (0, 65535),
     "agent.shutdown_grace_seconds": (0, 3600),
     "agent.lease_seconds": (1, 3600),
@@ -437,10 +439,6 @@ def _validate(s: Settings, where: str) -> None:
         raise ConfigError(f"{where}: key 'azure.ca_bundle': file not found: {s.azure.ca_bundle}")
     if s.collection.max_workers < 1:
         raise ConfigError(f"{where}: key 'collection.max_workers': must be at least 1")
-    for key, low, high in (("call_timeout_seconds", 1, 3600), ("run_deadline_seconds", 1, 86400)):
-        value = getattr(s.collection, key)
-        if not low <= value <= high:
-            raise ConfigError(f"{where}: key 'collection.{key}': must be between {low} and {high}, got {value}")
     _validate_agent(s.agent, where)
     _validate_api(s.api, where)
     _validate_oidc(s.api.oidc, where)
