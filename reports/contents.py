@@ -206,6 +206,27 @@ def _build(
         "requirements": sorted(wanted),
         "lang": lang,
     }
+    from reports.html import PRINTED_PER_CHECK, render_report, write_html
+    from reports.pdf import render_pdf
+    from reports.xlsx import write_report
+
+    report_rows = {
+        "requirements": requirement_rows,
+        "findings": finding_rows,
+        "attestations": attestation_rows,
+        "errors": errors,
+        "lang": lang,
+        "meta": {**meta, "catalog_version": meta["catalog"]["sha256"]},
+    }
+    # The printed report first, while little else is held: WeasyPrint's layout is the largest thing an export
+    # holds in memory. It lists failures and errors one by one (at most PRINTED_PER_CHECK of each check, then how
+    # many more) and passes per check, so it stays bounded however large the estate.
+    printed = render_report(
+        **report_rows, fingerprint=fingerprint, passes_by_check=True, listed_per_check=PRINTED_PER_CHECK
+    )
+    files["report.pdf"] = render_pdf(printed)
+    del printed
+
     # The registers auditors ask for beside the verdicts: who holds which role, and what resources exist.
     from collector.accounts_view import account_kinds, account_rows
     from collector.inventory_view import inventory_rows
@@ -235,29 +256,10 @@ def _build(
             ),
         }
     )
-    from reports.html import PRINTED_PER_CHECK, render_report, write_html
-    from reports.pdf import render_pdf
-    from reports.xlsx import write_report
-
-    report_rows = {
-        "requirements": requirement_rows,
-        "findings": finding_rows,
-        "attestations": attestation_rows,
-        "errors": errors,
-        "lang": lang,
-        "meta": {**meta, "catalog_version": meta["catalog"]["sha256"]},
-    }
     write_report(where / "report.xlsx", **report_rows)
     files["report.xlsx"] = where / "report.xlsx"
     write_html(where / "report.html", **report_rows, fingerprint=fingerprint)
     files["report.html"] = where / "report.html"
-    # The printed report lists failures and errors one by one (at most PRINTED_PER_CHECK of each check, then how
-    # many more) and passes per check, so its layout stays bounded however large the estate.
-    printed = render_report(
-        **report_rows, fingerprint=fingerprint, passes_by_check=True, listed_per_check=PRINTED_PER_CHECK
-    )
-    files["report.pdf"] = render_pdf(printed)
-    del printed
 
     # -- findings.json and OSCAL
     oscal, assessment_results = oscal_files(
