@@ -238,7 +238,7 @@ def write_bundle(bundle: Bundle, key: Ed25519PrivateKey, out: Path) -> dict[str,
     """Sign and write the zip; returns the manifest. Files go in one at a time (evidence streamed from the
     ledger), each hashed as it is written; the manifest and its signature go in last."""
     public = key.public_key()
-    listed: list[dict[str, Any]] = []
+    listed: list[tuple[str, str, int]] = []  # (path, SHA-256, size): a large estate's bundle has 100,000 files
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")
     try:
@@ -250,26 +250,36 @@ def write_bundle(bundle: Bundle, key: Ed25519PrivateKey, out: Path) -> dict[str,
                 else:
                     z.writestr(path, data)
                     digest, size = hashlib.sha256(data).hexdigest(), len(data)
-                listed.append({"path": path, "sha256": digest, "size": size})
+                listed.append((path, digest, size))
 
             for path, data in sorted(bundle.files.items()):
                 add(path, data)
             for path, data in bundle.streamed():
                 add(path, data)
             if bundle.late is not None:
-                written = {f["path"]: f["sha256"] for f in listed}
+                written = {path: digest for path, digest, _ in listed}
                 for path, data in sorted(bundle.late(written).items()):
                     add(path, data)
+                del written
+            listed.sort()
+            files = JsonList(lambda: ({"path": p, "sha256": d, "size": n} for p, d, n in listed))
             manifest = {
                 "format": FORMAT,
                 **bundle.meta,
                 "public_key": public_pem(public),
                 "fingerprint": fingerprint(public),
-                "files": sorted(listed, key=lambda f: f["path"]),
+                "files": files,
             }
-            manifest_bytes = _json(manifest)
+            manifest_file = tmp.with_name(tmp.name + ".manifest")
+            try:
+                write_json(manifest_file, manifest)
+                manifest_bytes = manifest_file.read_bytes()
+            finally:
+                manifest_file.unlink(missing_ok=True)
             z.writestr(MANIFEST, manifest_bytes)
             z.writestr(SIGNATURE, base64.b64encode(key.sign(manifest_bytes)) + b"\n")
+            listed.clear()  # the manifest read back below holds the same
+            manifest = json.loads(manifest_bytes)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

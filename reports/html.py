@@ -77,7 +77,7 @@ VERIFY_NOTE = (
 # The printed report lists at most this many failures (and errors) per check, then how many more there are: a
 # large estate's thousands of failures would otherwise make report.pdf slow and huge to lay out (WeasyPrint holds
 # about 0.17 MB per printed row). report.html, report.xlsx and findings.json list every one.
-PRINTED_PER_CHECK = 10
+PRINTED_PER_CHECK = 5
 
 
 def render_report(

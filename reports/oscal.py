@@ -26,6 +26,7 @@ OSCAL's objective status has two states; shoko's statuses map as:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -222,22 +223,24 @@ def results_document(
     run_key = run.digest or f"run-{run.id}"
     started, finished = _aware(run.started_at), _aware(run.finished_at or run.started_at)
     tool = _uuid(run_key, "tool")
-    resources: dict[str, dict[str, Any]] = {}  # bundle path → back-matter resource
+    titles: dict[str, str] = {}  # bundle path → its back-matter resource's title (the resource is made when written)
 
     def resource(path: str, title: str) -> str:
-        if path not in resources:
-            resources[path] = {
-                "uuid": _uuid(run_key, "file", path),
-                "title": title,
-                "rlinks": [
-                    {
-                        "href": _relative(path),
-                        "media-type": _media_type(path),
-                        "hashes": [{"algorithm": "SHA-256", "value": hashes[path]}],
-                    }
-                ],
-            }
-        return resources[path]["uuid"]
+        titles.setdefault(path, title)
+        return _uuid(run_key, "file", path)
+
+    def back_matter(path: str, title: str) -> dict[str, Any]:
+        return {
+            "uuid": _uuid(run_key, "file", path),
+            "title": title,
+            "rlinks": [
+                {
+                    "href": _relative(path),
+                    "media-type": _media_type(path),
+                    "hashes": [{"algorithm": "SHA-256", "value": hashes[path]}],
+                }
+            ],
+        }
 
     plan = {
         "uuid": _uuid(run_key, "plan", catalog_sha256),
@@ -399,7 +402,9 @@ def results_document(
                     **({"findings": JsonList(findings)} if requirement_rows else {}),
                 }
             ],
-            "back-matter": {"resources": JsonList(lambda: [plan, *resources.values()])},
+            "back-matter": {
+                "resources": JsonList(lambda: itertools.chain([plan], itertools.starmap(back_matter, titles.items())))
+            },
         }
     }
 
