@@ -757,11 +757,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sandbox.serve import main as sandbox_main
 
         return sandbox_main(argv[1:])
-    from agent.http import HealthServerError
-    from collector.plan import PlanError
-    from controls.catalog import CatalogError
-    from storage.ledger import LedgerError, NoLedger
-
     args = build_parser().parse_args(argv)
     if getattr(args, "config", None) is None:
         # The container image names its mounted config file here (Dockerfile, README "Deployment").
@@ -782,12 +777,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"shoko: config error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except NoLedger as exc:  # a read command pointed at a database without a ledger: bad input
-        print(f"shoko: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except (LedgerError, PlanError, CatalogError, HealthServerError) as exc:
-        print(f"shoko: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    except Exception as exc:
+        ledger = sys.modules.get("storage.ledger")
+        if ledger is not None and isinstance(exc, ledger.NoLedger):  # a read command given a database without one
+            print(f"shoko: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        if isinstance(exc, _one_line_failures()):
+            print(f"shoko: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        raise
+
+
+def _one_line_failures() -> tuple[type[BaseException], ...]:
+    """The errors a command ends on in one line. Only those of modules the command imported: one it did not import
+    cannot have been raised, and importing them all (the fetchers, with the Azure SDK) would cost every command
+    over 100 MB and a second of start-up."""
+    names = (
+        ("storage.ledger", "LedgerError"),
+        ("collector.plan", "PlanError"),
+        ("controls.catalog", "CatalogError"),
+        ("agent.http", "HealthServerError"),
+    )
+    return tuple(getattr(sys.modules[module], name) for module, name in names if module in sys.modules)
 
 
 if __name__ == "__main__":

@@ -181,7 +181,9 @@ def ranked_requirements(requirements: list[dict]) -> list[dict]:
     return sorted(requirements, key=lambda r: r["no"])
 
 
-def ranked_findings(findings: list[dict]) -> list[dict]:
+def ranked_findings(findings: Iterable[dict]) -> Iterable[dict]:
+    if hasattr(findings, "ranked"):  # rows kept on disk (reports/finding_rows.py) read back in this order
+        return findings.ranked()
     order = {s: i for i, s in enumerate(FINDING_STATUSES)}
     return sorted(findings, key=lambda f: (order[f["status"]], str(f.get("check_id")), str(f.get("resource_id"))))
 

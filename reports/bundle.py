@@ -20,8 +20,9 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 import zipfile
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -149,16 +150,25 @@ EVIDENCE_BATCH = 200
 class Bundle:
     """Files to write, by path in the zip, and what the manifest says about the snapshot.
 
-    `files` are held in memory (reports and registers: small rows). Evidence files are only named here
-    (`evidence`: path → SHA-256) and read through `read_evidence` a batch at a time while the zip is written."""
+    `files` are small documents held as bytes, or files already written to disk (a Path: the reports, which
+    grow with the estate, are written to `workdir` as they are made and copied into the zip). Evidence files are
+    only named here (`evidence`: path → SHA-256) and read through `read_evidence` a batch at a time while the zip
+    is written."""
 
-    files: dict[str, bytes]
+    files: dict[str, bytes | Path]
     meta: dict[str, Any]
     evidence: dict[str, str] = field(default_factory=dict)
     read_evidence: Callable[[Collection[str]], Mapping[str, Evidence]] | None = None
     # Files that cite the others by hash (the OSCAL assessment results): made once every other file is written,
     # from the SHA-256 of each (path → hex digest).
-    late: Callable[[Mapping[str, str]], Mapping[str, bytes]] | None = None
+    late: Callable[[Mapping[str, str]], Mapping[str, bytes | Path]] | None = None
+    # The temporary folder the Path files are in: removed once the bundle is written.
+    workdir: tempfile.TemporaryDirectory[str] | None = None
+
+    def close(self) -> None:
+        if self.workdir is not None:
+            self.workdir.cleanup()
+            self.workdir = None
 
     def streamed(self) -> Any:
         """(path, bytes) of each evidence file, in path order, read a batch at a time."""
@@ -180,43 +190,114 @@ def _json(data: Any) -> bytes:
     return (json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n").encode()
 
 
+class JsonList:
+    """A list inside a document given to write_json, whose items are made only as the file reaches it
+    (`items` is called then): a large estate's tens of thousands of findings are never one string in memory."""
+
+    def __init__(self, items: Callable[[], Iterable[Any]]) -> None:
+        self.items = items
+
+
+def write_json(path: Path, data: Any, *, compact: bool = False) -> None:
+    """`data` written to `path` as _json writes it (or compact, with no spaces), byte for byte the same, with
+    each JsonList written an item at a time."""
+    lists: list[JsonList] = []
+
+    def hold(value: Any) -> str:
+        if not isinstance(value, JsonList):
+            raise TypeError(f"{type(value).__name__} is not JSON serializable")
+        lists.append(value)
+        return f"\x00json-list-{len(lists) - 1}\x00"
+
+    options: dict[str, Any] = {"separators": (",", ":")} if compact else {"indent": 2}
+    text = json.dumps(data, ensure_ascii=False, default=hold, **options)
+    pieces = re.split(r'"\\u0000json-list-(\d+)\\u0000"', text)
+    with open(path, "wb") as out:
+        out.write(pieces[0].encode())
+        for i in range(1, len(pieces), 2):
+            held = lists[int(pieces[i])]
+            if compact:
+                out.write(b"[")
+                for n, item in enumerate(held.items()):
+                    out.write((("," if n else "") + json.dumps(item, ensure_ascii=False, **options)).encode())
+                out.write(b"]")
+            else:
+                # The list sits where its placeholder was: its items one level deeper than that line.
+                margin = pieces[i - 1].rsplit("\n", 1)[-1]
+                margin = margin[: len(margin) - len(margin.lstrip(" "))]
+                n = -1
+                for n, item in enumerate(held.items()):
+                    lines = json.dumps(item, ensure_ascii=False, **options).replace("\n", "\n" + margin + "  ")
+                    out.write(((",\n" if n else "[\n") + margin + "  " + lines).encode())
+                out.write(b"[]" if n < 0 else ("\n" + margin + "]").encode())
+            out.write(pieces[i + 1].encode())
+        out.write(b"\n")
+
+
 def write_bundle(bundle: Bundle, key: Ed25519PrivateKey, out: Path) -> dict[str, Any]:
     """Sign and write the zip; returns the manifest. Files go in one at a time (evidence streamed from the
     ledger), each hashed as it is written; the manifest and its signature go in last."""
     public = key.public_key()
-    listed: list[dict[str, Any]] = []
+    listed: list[tuple[str, str, int]] = []  # (path, SHA-256, size): a large estate's bundle has 100,000 files
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
 
-            def add(path: str, data: bytes) -> None:
-                z.writestr(path, data)
-                listed.append({"path": path, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)})
+            def add(path: str, data: bytes | Path) -> None:
+                if isinstance(data, Path):
+                    digest, size = _copy_in(z, path, data)
+                else:
+                    z.writestr(path, data)
+                    digest, size = hashlib.sha256(data).hexdigest(), len(data)
+                listed.append((path, digest, size))
 
             for path, data in sorted(bundle.files.items()):
                 add(path, data)
             for path, data in bundle.streamed():
                 add(path, data)
             if bundle.late is not None:
-                written = {f["path"]: f["sha256"] for f in listed}
+                written = {path: digest for path, digest, _ in listed}
                 for path, data in sorted(bundle.late(written).items()):
                     add(path, data)
+                del written
+            listed.sort()
+            files = JsonList(lambda: ({"path": p, "sha256": d, "size": n} for p, d, n in listed))
             manifest = {
                 "format": FORMAT,
                 **bundle.meta,
                 "public_key": public_pem(public),
                 "fingerprint": fingerprint(public),
-                "files": sorted(listed, key=lambda f: f["path"]),
+                "files": files,
             }
-            manifest_bytes = _json(manifest)
+            manifest_file = tmp.with_name(tmp.name + ".manifest")
+            try:
+                write_json(manifest_file, manifest)
+                manifest_bytes = manifest_file.read_bytes()
+            finally:
+                manifest_file.unlink(missing_ok=True)
             z.writestr(MANIFEST, manifest_bytes)
             z.writestr(SIGNATURE, base64.b64encode(key.sign(manifest_bytes)) + b"\n")
+            listed.clear()  # the manifest read back below holds the same
+            manifest = json.loads(manifest_bytes)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        bundle.close()
     tmp.replace(out)
     return manifest
+
+
+def _copy_in(z: zipfile.ZipFile, name: str, source: Path) -> tuple[str, int]:
+    """A file on disk into the zip a block at a time; its SHA-256 and size."""
+    digest, size = hashlib.sha256(), 0
+    with source.open("rb") as src, z.open(name, "w", force_zip64=source.stat().st_size > zipfile.ZIP64_LIMIT) as dst:
+        while block := src.read(1 << 20):
+            digest.update(block)
+            dst.write(block)
+            size += len(block)
+    return digest.hexdigest(), size
 
 
 # -- verify -----------------------------------------------------------------------------------------------------
@@ -289,11 +370,15 @@ def verify_bundle(
         for name, entry in sorted(listed.items()):
             if name not in names:
                 return Verified(False, f"{name} is listed in the manifest but missing", manifest)
-            data = z.read(name)
-            if len(data) != entry["size"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            digest, size = hashlib.sha256(), 0
+            with z.open(name) as member:  # a block at a time: the largest files run to hundreds of MB
+                while block := member.read(1 << 20):
+                    digest.update(block)
+                    size += len(block)
+            if size != entry["size"] or digest.hexdigest() != entry["sha256"]:
                 return Verified(False, f"{name} does not match its SHA-256 in the manifest (changed)", manifest)
             if name.startswith("evidence/"):
-                doc = json.loads(data)
+                doc = json.loads(z.read(name))
                 if sha256_of(doc["content"]) != doc["collection"]["sha256"]:
                     return Verified(False, f"{name}: the raw response does not hash to its evidence SHA-256", manifest)
                 evidence += 1

@@ -5,16 +5,21 @@ latest full run completed by a moment. reports/bundle.py signs and writes it."""
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from collector import __version__
+from collector.inventory_view import OWNER_CHECK, REGION_CHECK
 from controls.attestations import Attestation
+from controls.checks.accounts import GUESTS_CHECK, HOLDERS_CHECK
+from controls.checks.stale_accounts import STALE_CHECK
 from controls.mhlw6 import judge_controls, load_mhlw6
 from controls.model import FactKind, Finding, Thresholds
 from controls.weakened import recorded_thresholds, run_thresholds, weakened_settings
 from reports.bundle import Bundle, SnapshotError, _json, answer_of, evidence_document, evidence_file_name
+from reports.finding_rows import FindingRows
 from reports.oscal import FINDINGS_FILE, oscal_files
 from storage.ledger import EvidenceRef
 
@@ -32,6 +37,27 @@ def build_bundle(
 ) -> Bundle:
     """Everything a snapshot holds, from the latest full run completed by `as_of` (default: now); `fingerprint`
     (of the key that will sign it) is printed in the reports."""
+    # The files that grow with the estate are written to disk as they are made, and copied into the zip.
+    workdir = tempfile.TemporaryDirectory(prefix="shoko-snapshot-")
+    try:
+        bundle = _build(ledger, catalog, as_of, numbers, lang, thresholds, fingerprint, Path(workdir.name))
+    except BaseException:
+        workdir.cleanup()
+        raise
+    bundle.workdir = workdir
+    return bundle
+
+
+def _build(
+    ledger: Any,
+    catalog: Any,
+    as_of: datetime | None,
+    numbers: tuple[int, ...] | None,
+    lang: str,
+    thresholds: Thresholds | None,
+    fingerprint: str | None,
+    where: Path,
+) -> Bundle:
     from collector.render import verdict_rows
     from collector.runs import run_for
 
@@ -41,40 +67,55 @@ def build_bundle(
         raise SnapshotError(f"no completed full run{when}: nothing to export")
     wanted = set(numbers or catalog.numbers())
     rows = [r for r in verdict_rows(catalog, ledger.verdicts(run.id)) if r["no"] in wanted]
-    run_findings = ledger.findings(run.id)
-    findings = [f for f in run_findings if wanted & set(f.requirements)]
+    mhlw6 = load_mhlw6()
     # Only what names the evidence files is read now; their documents are streamed into the zip as it is
     # written (Bundle.streamed), so memory does not grow with the estate.
     by_sha: dict[str, EvidenceRef] = {}
     for ref in ledger.evidence_refs(run.id):
         by_sha.setdefault(ref.sha256, ref)
-    files: dict[str, bytes] = {}
+    files: dict[str, bytes | Path] = {}
     evidence_paths: dict[str, str] = {}
+    names: dict[str, str] = {}  # one string per evidence file name, however many findings cite it
 
     def evidence_files(f: Finding) -> list[str]:
-        names = []
+        cited = []
         for sha in f.evidence:
             ref = by_sha.get(sha)
             if ref is None or ref.kind == "attestation":
                 continue
             name = evidence_file_name(f.check_id, ref)
+            name = names.setdefault(name, name)
             evidence_paths.setdefault(name, sha)
-            names.append(name)
-        return names
+            cited.append(name)
+        return cited
 
-    finding_rows = []
-    for f in sorted(findings, key=lambda f: (_SEVERITY.get(str(f.status), 3), f.check_id, f.resource_id.lower())):
-        finding_rows.append(
-            {
-                "check_id": f.check_id,
-                "resource_id": f.resource_id,
-                "status": str(f.status),
-                "requirements": [n for n in f.requirements if n in wanted],
-                "reason_ja": f.reason_ja,
-                "reason_en": f.reason_en,
-                "evidence": evidence_files(f),
-            }
-        )
+    # Findings are read a batch at a time and kept only as the rows the files are written from; the few checks
+    # the registers and the 6.0 controls are judged from keep their findings whole.
+    judged_from = {HOLDERS_CHECK, GUESTS_CHECK, STALE_CHECK, REGION_CHECK, OWNER_CHECK}
+    judged_from.update(c for control in mhlw6.controls for c in control.checks)
+    run_findings: list[Finding] = []
+
+    def rows_of_run() -> Iterator[dict[str, Any]]:
+        for batch in ledger.findings_in_batches(run.id):
+            for f in batch:
+                if f.check_id in judged_from:
+                    run_findings.append(f)
+                if wanted & set(f.requirements):
+                    yield {
+                        "check_id": f.check_id,
+                        "resource_id": f.resource_id,
+                        "status": str(f.status),
+                        "requirements": [n for n in f.requirements if n in wanted],
+                        "reason_ja": f.reason_ja,
+                        "reason_en": f.reason_en,
+                        "evidence": evidence_files(f),
+                    }
+
+    finding_rows = FindingRows(
+        where / "findings.jsonl",
+        rows_of_run(),
+        key=lambda f: (_SEVERITY.get(f["status"], 3), f["check_id"], f["resource_id"].lower()),
+    )
 
     # The attestations the run judged with (its evidence), with their documents from the ledger.
     on = run.started_at.astimezone(UTC).date()
@@ -108,12 +149,15 @@ def build_bundle(
         )
 
     last_checked = run.finished_at.isoformat() if run.finished_at else None
-    mhlw6 = load_mhlw6()
+    cited_by: dict[int, set[str]] = {}
+    for f in finding_rows:
+        for n in f["requirements"]:
+            cited_by.setdefault(n, set()).update(f["evidence"])
     requirement_rows = []
     for r in rows:
         req = catalog[r["no"]]
         cited = sorted(
-            {name for f in finding_rows if r["no"] in f["requirements"] for name in f["evidence"]}
+            cited_by.get(r["no"], set())
             | {name for a in attestation_rows if r["no"] in a["requirements"] for name in a["documents"]}
         )
         requirement_rows.append(
@@ -167,6 +211,27 @@ def build_bundle(
         "requirements": sorted(wanted),
         "lang": lang,
     }
+    from reports.html import PRINTED_PER_CHECK, render_report, write_html
+    from reports.pdf import render_pdf
+    from reports.xlsx import write_report
+
+    report_rows = {
+        "requirements": requirement_rows,
+        "findings": finding_rows,
+        "attestations": attestation_rows,
+        "errors": errors,
+        "lang": lang,
+        "meta": {**meta, "catalog_version": meta["catalog"]["sha256"]},
+    }
+    # The printed report first, while little else is held: WeasyPrint's layout is the largest thing an export
+    # holds in memory. It lists failures and errors one by one (at most PRINTED_PER_CHECK of each check, then how
+    # many more) and passes per check, so it stays bounded however large the estate.
+    printed = render_report(
+        **report_rows, fingerprint=fingerprint, passes_by_check=True, listed_per_check=PRINTED_PER_CHECK
+    )
+    files["report.pdf"] = render_pdf(printed)
+    del printed
+
     # The registers auditors ask for beside the verdicts: who holds which role, and what resources exist.
     from collector.accounts_view import account_kinds, account_rows
     from collector.inventory_view import inventory_rows
@@ -197,26 +262,10 @@ def build_bundle(
             ),
         }
     )
-    from reports.html import render_report
-    from reports.pdf import render_pdf
-    from reports.xlsx import write_report
-
-    report_rows = {
-        "requirements": requirement_rows,
-        "findings": finding_rows,
-        "attestations": attestation_rows,
-        "errors": errors,
-        "lang": lang,
-        "meta": {**meta, "catalog_version": meta["catalog"]["sha256"]},
-    }
-    with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp) / "report.xlsx"
-        write_report(report, **report_rows)
-        files["report.xlsx"] = report.read_bytes()
-    # -- report.html and report.pdf
-    files["report.html"] = render_report(**report_rows, fingerprint=fingerprint).encode()
-    # The printed report lists failures and errors one by one and passes per check (its size stays bounded).
-    files["report.pdf"] = render_pdf(render_report(**report_rows, fingerprint=fingerprint, passes_by_check=True))
+    write_report(where / "report.xlsx", **report_rows)
+    files["report.xlsx"] = where / "report.xlsx"
+    write_html(where / "report.html", **report_rows, fingerprint=fingerprint)
+    files["report.html"] = where / "report.html"
 
     # -- findings.json and OSCAL
     oscal, assessment_results = oscal_files(
@@ -227,9 +276,9 @@ def build_bundle(
         finding_rows=finding_rows,
         attestation_rows=attestation_rows,
         evidence={path: by_sha[sha] for path, sha in evidence_paths.items()},
+        workdir=where,
     )
     files.update(oscal)
-
     return Bundle(
         files, meta, evidence_paths, lambda shas: ledger.evidence_by_sha256(run.id, shas), late=assessment_results
     )

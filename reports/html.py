@@ -8,9 +8,11 @@ names link to the files beside report.html in the bundle.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from html import escape
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -72,6 +74,12 @@ VERIFY_NOTE = (
 )
 
 
+# The printed report lists at most this many failures (and errors) per check, then how many more there are: a
+# large estate's thousands of failures would otherwise make report.pdf slow and huge to lay out (WeasyPrint holds
+# about 0.17 MB per printed row). report.html, report.xlsx and findings.json list every one.
+PRINTED_PER_CHECK = 5
+
+
 def render_report(
     *,
     requirements: list[dict],
@@ -82,13 +90,51 @@ def render_report(
     meta: dict,
     fingerprint: str | None = None,
     passes_by_check: bool = False,
+    listed_per_check: int | None = None,
 ) -> str:
     """The report as HTML text; the same checks on the rows as report.xlsx (ValueError names what is wrong).
     `passes_by_check`: passing findings as one row per check with their count (the printed report: a large
-    estate's every passing resource would run to thousands of pages; report.xlsx and findings.json list each)."""
+    estate's every passing resource would run to thousands of pages; report.xlsx and findings.json list each).
+    `listed_per_check`: at most this many failures and errors of each check, then a row saying how many more."""
+    return "".join(
+        report_chunks(
+            requirements=requirements,
+            findings=findings,
+            attestations=attestations,
+            errors=errors,
+            lang=lang,
+            meta=meta,
+            fingerprint=fingerprint,
+            passes_by_check=passes_by_check,
+            listed_per_check=listed_per_check,
+        )
+    )
+
+
+def write_html(path: Path, **rows: Any) -> None:
+    """render_report's document written to `path` a piece at a time (a large estate's findings table is never
+    one string in memory)."""
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        for chunk in report_chunks(**rows):
+            out.write(chunk)
+
+
+def report_chunks(
+    *,
+    requirements: list[dict],
+    findings: list[dict],
+    attestations: list[dict],
+    errors: list[dict],
+    lang: str = "ja",
+    meta: dict,
+    fingerprint: str | None = None,
+    passes_by_check: bool = False,
+    listed_per_check: int | None = None,
+) -> Iterator[str]:
+    """render_report's text in pieces, in order."""
     validate(requirements, findings, attestations, meta, lang)
     title = text(TITLE, lang, " / ")
-    parts = [
+    head = [
         "<!DOCTYPE html>",
         f'<html lang="{"en" if lang == "en" else "ja"}">',
         '<head><meta charset="utf-8">',
@@ -98,12 +144,10 @@ def render_report(
         f"<h1>{_e(title)}</h1>",
         _summary(requirements, findings, attestations, errors, meta, lang, fingerprint),
         _answers(requirements, lang),
-        _findings(findings, lang, passes_by_check),
-        _attestations(attestations, lang),
-        _errors(errors, lang),
-        "</body></html>",
     ]
-    return "\n".join(parts) + "\n"
+    yield "\n".join(head) + "\n"
+    yield from _findings(findings, lang, passes_by_check, listed_per_check)
+    yield "\n" + "\n".join([_attestations(attestations, lang), _errors(errors, lang), "</body></html>"]) + "\n"
 
 
 # -- sections -----------------------------------------------------------------------------------------------
@@ -184,37 +228,71 @@ def _answers(requirements: list[dict], lang: str) -> str:
     return _section("answers", ANSWER_COLUMNS, rows, lang, ANSWERS_NOTE)
 
 
-def _findings(findings: list[dict], lang: str, passes_by_check: bool = False) -> str:
-    listed = [f for f in findings if not passes_by_check or f["status"] != "pass"]
-    rows = [
-        _tr(
-            [
-                _status_cell(f["status"], status_label(f["status"], lang)),
-                _td(f.get("check_id") or "", "mono"),
-                _td(f.get("resource_id") or "", "mono"),
-                _td(numbers_of(f.get("requirements"))),
-                _td(bilingual(f, "reason", lang)),
-                _links(f.get("evidence")),
-            ]
-        )
-        for f in ranked_findings(listed)
-    ]
+def _findings(
+    findings: list[dict], lang: str, passes_by_check: bool = False, listed_per_check: int | None = None
+) -> Iterator[str]:
+    listed = (f for f in ranked_findings(findings) if not passes_by_check or f["status"] != "pass")
+    rows = _finding_rows(listed, lang, listed_per_check)
     if passes_by_check:
-        rows += [_passes_row(check_id, passed, lang) for check_id, passed in _passes(findings)]
-    return _section("findings", FINDING_COLUMNS, rows, lang)
+        rows = itertools.chain(rows, (_passes_row(*passed, lang) for passed in _passes(findings)))
+    return _section_chunks("findings", FINDING_COLUMNS, rows, lang)
 
 
-def _passes(findings: list[dict]) -> list[tuple[str, list[dict]]]:
-    by_check: dict[str, list[dict]] = {}
+def _finding_rows(ranked: Iterable[dict], lang: str, per_check: int | None) -> Iterator[str]:
+    """A row per finding; with `per_check`, the first of each check and status, then one row for the rest."""
+    for (status, check_id), group in itertools.groupby(ranked, key=lambda f: (f["status"], f.get("check_id"))):
+        more, numbers = 0, set()
+        for i, f in enumerate(group):
+            if per_check is not None and i >= per_check:
+                more += 1
+                numbers.update(f.get("requirements") or [])
+                continue
+            yield _tr(
+                [
+                    _status_cell(f["status"], status_label(f["status"], lang)),
+                    _td(f.get("check_id") or "", "mono"),
+                    _td(f.get("resource_id") or "", "mono"),
+                    _td(numbers_of(f.get("requirements"))),
+                    _td(bilingual(f, "reason", lang)),
+                    _links(f.get("evidence")),
+                ]
+            )
+        if more:
+            yield _more_row(status, str(check_id or ""), more, sorted(numbers), lang)
+
+
+def _more_row(status: str, check_id: str, more: int, numbers: list[int], lang: str) -> str:
+    where = text(
+        (
+            f"ほか {more} 件のリソース（個別は report.html・report.xlsx・findings.json）",
+            f"{more} more resource(s) (each in report.html, report.xlsx and findings.json)",
+        ),
+        lang,
+    )
+    return _tr(
+        [
+            _status_cell(status, status_label(status, lang)),
+            _td(check_id, "mono"),
+            _td(where),
+            _td(numbers_of(numbers)),
+            _td(""),
+            _td(""),
+        ]
+    )
+
+
+def _passes(findings: Iterable[dict]) -> list[tuple[str, int, list[int]]]:
+    """(check, how many passed, the requirement numbers they bear on) of each check with passing findings."""
+    by_check: dict[str, tuple[int, set[int]]] = {}
     for f in findings:
         if f["status"] == "pass":
-            by_check.setdefault(str(f.get("check_id") or ""), []).append(f)
-    return sorted(by_check.items())
+            count, numbers = by_check.get(str(f.get("check_id") or ""), (0, set()))
+            numbers.update(f.get("requirements") or [])
+            by_check[str(f.get("check_id") or "")] = (count + 1, numbers)
+    return [(check_id, count, sorted(numbers)) for check_id, (count, numbers) in sorted(by_check.items())]
 
 
-def _passes_row(check_id: str, passed: list[dict], lang: str) -> str:
-    numbers = sorted({n for f in passed for n in f.get("requirements") or []})
-    count = len(passed)
+def _passes_row(check_id: str, count: int, numbers: list[int], lang: str) -> str:
     where = text((f"{count} 件のリソース（個別は report.xlsx・findings.json）",
                   f"{count} resource(s) (each in report.xlsx and findings.json)"), lang)  # fmt: skip
     reason = text(("すべて合格", "all passed"), lang)
@@ -282,22 +360,41 @@ def _section(
     lang: str,
     note: tuple[str, str] | None = None,
 ) -> str:
-    body = rows or [_empty_row(len(columns), NONE_LISTED, lang)]
+    return "".join(_section_chunks(name, columns, rows, lang, note))
+
+
+def _section_chunks(
+    name: str,
+    columns: Sequence[tuple[str, str, int]],
+    rows: Iterable[str],
+    lang: str,
+    note: tuple[str, str] | None = None,
+) -> Iterator[str]:
+    """A section with its table, in pieces: the rows are taken one at a time."""
+    rows = iter(rows)
+    first = next(rows, None)
+    body = itertools.chain([first], rows) if first is not None else iter([_empty_row(len(columns), NONE_LISTED, lang)])
     lead = f'<p class="note">{_e(text(note, lang))}</p>' if note else ""
-    return f"{_section_start(name, lang)}{lead}\n{_table(columns, body, lang, name)}\n</section>"
+    yield f"{_section_start(name, lang)}{lead}\n"
+    yield from _table_chunks(columns, body, lang, name)
+    yield "\n</section>"
 
 
 def _table(columns: Sequence[tuple[str, str, int]], rows: list[str], lang: str, name: str) -> str:
+    return "".join(_table_chunks(columns, rows, lang, name))
+
+
+def _table_chunks(columns: Sequence[tuple[str, str, int]], rows: Iterable[str], lang: str, name: str) -> Iterator[str]:
     """A table whose header row repeats on every printed page; column widths in proportion to the xlsx's (the
     narrowest widened, as a printed status word or number must not break)."""
     widths = [max(width, MIN_COLUMN_WIDTH) for _, _, width in columns]
     total = sum(widths)
     cols = "".join(f'<col style="width:{100 * width / total:.1f}%">' for width in widths)
     heads = "".join(f'<th scope="col">{_e(text((ja, en), lang))}</th>' for ja, en, _ in columns)
-    return (
-        f'<table class="{name}"><colgroup>{cols}</colgroup><thead><tr>{heads}</tr></thead>'
-        f"<tbody>\n" + "\n".join(rows) + "\n</tbody></table>"
-    )
+    yield f'<table class="{name}"><colgroup>{cols}</colgroup><thead><tr>{heads}</tr></thead><tbody>\n'
+    for i, row in enumerate(rows):
+        yield f"\n{row}" if i else row
+    yield "\n</tbody></table>"
 
 
 def _plain_columns(labels: Sequence[tuple[str, str]], widths: Sequence[int]) -> tuple[tuple[str, str, int], ...]:

@@ -26,15 +26,17 @@ OSCAL's objective status has two states; shoko's statuses map as:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from controls.catalog import Catalog, Requirement
 from controls.checks import CHECKS_BY_ID
-from reports.bundle import _json
+from reports.bundle import JsonList, _json, write_json
 from storage.ledger import EvidenceRef
 
 OSCAL_VERSION = "1.1.3"
@@ -78,10 +80,6 @@ def statement_id(number: int) -> str:
     return f"no-{number}_smt"
 
 
-def _compact_json(data: Any) -> bytes:
-    return (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
-
-
 def _uuid(*parts: object) -> str:
     return str(uuid.uuid5(_ROOT, "\x1f".join(str(p) for p in parts)))
 
@@ -108,7 +106,7 @@ def _both(ja: str | None, en: str | None) -> str:
 # -- findings.json ------------------------------------------------------------------------------------------------
 
 
-def findings_document(meta: dict[str, Any], finding_rows: list[dict[str, Any]]) -> dict[str, Any]:
+def findings_document(meta: dict[str, Any], finding_rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Every finding of the snapshot, with the rule of each check once (a run may hold thousands of findings per
     check); a pseudo-check outside the registry (the lapsed-attestation finding) has no entry in `checks`."""
     ids = sorted({f["check_id"] for f in finding_rows})
@@ -215,31 +213,34 @@ def results_document(
     catalog_sha256: str,
     catalog_bytes: bytes,
     requirement_rows: list[dict[str, Any]],
-    finding_rows: list[dict[str, Any]],
+    finding_rows: Iterable[dict[str, Any]],
     attestation_rows: list[dict[str, Any]],
     hashes: Mapping[str, str],
     evidence: Mapping[str, EvidenceRef],
 ) -> dict[str, Any]:
-    """`hashes`: the SHA-256 of every file of the bundle by path; `evidence`: what each evidence file holds."""
+    """`hashes`: the SHA-256 of every file of the bundle by path; `evidence`: what each evidence file holds.
+    Its observations, findings and back matter are JsonLists, made as write_json reaches them, in that order."""
     run_key = run.digest or f"run-{run.id}"
     started, finished = _aware(run.started_at), _aware(run.finished_at or run.started_at)
     tool = _uuid(run_key, "tool")
-    resources: dict[str, dict[str, Any]] = {}  # bundle path → back-matter resource
+    titles: dict[str, str] = {}  # bundle path → its back-matter resource's title (the resource is made when written)
 
     def resource(path: str, title: str) -> str:
-        if path not in resources:
-            resources[path] = {
-                "uuid": _uuid(run_key, "file", path),
-                "title": title,
-                "rlinks": [
-                    {
-                        "href": _relative(path),
-                        "media-type": _media_type(path),
-                        "hashes": [{"algorithm": "SHA-256", "value": hashes[path]}],
-                    }
-                ],
-            }
-        return resources[path]["uuid"]
+        titles.setdefault(path, title)
+        return _uuid(run_key, "file", path)
+
+    def back_matter(path: str, title: str) -> dict[str, Any]:
+        return {
+            "uuid": _uuid(run_key, "file", path),
+            "title": title,
+            "rlinks": [
+                {
+                    "href": _relative(path),
+                    "media-type": _media_type(path),
+                    "hashes": [{"algorithm": "SHA-256", "value": hashes[path]}],
+                }
+            ],
+        }
 
     plan = {
         "uuid": _uuid(run_key, "plan", catalog_sha256),
@@ -256,24 +257,26 @@ def results_document(
         ],
     }
 
-    observations: list[dict[str, Any]] = []
+    # The observations are written first, an item at a time; as they are, they note which requirements each
+    # relates to and which files they cite, for the findings and the back matter written after them.
     by_number: dict[int, list[str]] = {}
-    seen: set[str] = set()
-    for f in finding_rows:
-        key = _uuid(run_key, "finding", f["check_id"], f["resource_id"])
-        repeat = 1
-        while key in seen:  # the same check and resource twice: keep both, distinctly
-            repeat += 1
-            key = _uuid(run_key, "finding", f["check_id"], f["resource_id"], repeat)
-        seen.add(key)
-        cited, collected = [], []
-        for path in f["evidence"]:
-            ref = evidence[path]
-            collected.append(ref.collected_at)
-            cited.append(_evidence(path, resource(path, _evidence_title(f["check_id"], ref)), hashes, ref))
-        check = CHECKS_BY_ID.get(f["check_id"])
-        observations.append(
-            {
+
+    def observations() -> Iterator[dict[str, Any]]:
+        seen: set[str] = set()
+        for f in finding_rows:
+            key = _uuid(run_key, "finding", f["check_id"], f["resource_id"])
+            repeat = 1
+            while key in seen:  # the same check and resource twice: keep both, distinctly
+                repeat += 1
+                key = _uuid(run_key, "finding", f["check_id"], f["resource_id"], repeat)
+            seen.add(key)
+            cited, collected = [], []
+            for path in f["evidence"]:
+                ref = evidence[path]
+                collected.append(ref.collected_at)
+                cited.append(_evidence(path, resource(path, _evidence_title(f["check_id"], ref)), hashes, ref))
+            check = CHECKS_BY_ID.get(f["check_id"])
+            yield {
                 "uuid": key,
                 "title": f"{f['check_id']}: {f['resource_id']}",
                 "description": _both(f["reason_ja"], f["reason_en"]),
@@ -290,18 +293,16 @@ def results_document(
                 "collected": _when(max(collected, key=_aware) if collected else finished),
                 **({"remarks": _both(check.rule_ja, check.rule_en)} if check else {}),
             }
-        )
-        for number in f["requirements"]:
-            by_number.setdefault(number, []).append(key)
+            for number in f["requirements"]:
+                by_number.setdefault(number, []).append(key)
 
-    for a in attestation_rows:
-        key = _uuid(run_key, "attestation", a["id"])
-        evidence = [
-            _evidence(path, resource(path, f"attestation {a['id']}: {path.rsplit('/', 1)[-1]}"), hashes, None)
-            for path in a["documents"]
-        ]
-        observations.append(
-            {
+        for a in attestation_rows:
+            key = _uuid(run_key, "attestation", a["id"])
+            documents = [
+                _evidence(path, resource(path, f"attestation {a['id']}: {path.rsplit('/', 1)[-1]}"), hashes, None)
+                for path in a["documents"]
+            ]
+            yield {
                 "uuid": key,
                 "title": f"attestation {a['id']} ({a['owner']})",
                 "description": _both(a["statement_ja"], a["statement_en"]),
@@ -314,20 +315,18 @@ def results_document(
                 ],
                 "methods": ["EXAMINE"],
                 "types": ["control-objective"],
-                "relevant-evidence": evidence,
+                "relevant-evidence": documents,
                 "collected": _when(datetime.fromisoformat(a["attested_on"]).replace(tzinfo=UTC)),
             }
-        )
-        for number in a["requirements"]:
-            by_number.setdefault(number, []).append(key)
+            for number in a["requirements"]:
+                by_number.setdefault(number, []).append(key)
 
-    findings = []
-    for r in requirement_rows:
-        state, reason = objective_status(r["status"])
-        label = f"{r['section']} {r['item']}".strip()
-        related = by_number.get(r["no"], [])
-        findings.append(
-            {
+    def findings() -> Iterator[dict[str, Any]]:
+        for r in requirement_rows:
+            state, reason = objective_status(r["status"])
+            label = f"{r['section']} {r['item']}".strip()
+            related = by_number.get(r["no"], [])
+            yield {
                 "uuid": _uuid(run_key, "requirement", r["no"]),
                 "title": f"No {r['no']} ({label}): {r['title_en']}",
                 "description": _both(r["reason_ja"], r["reason_en"]),
@@ -345,7 +344,6 @@ def results_document(
                 },
                 **({"related-observations": [{"observation-uuid": u} for u in related]} if related else {}),
             }
-        )
 
     as_of = meta["as_of"]
     return {
@@ -400,11 +398,13 @@ def results_document(
                             {"include-controls": [{"control-id": control_id(r["no"])} for r in requirement_rows]}
                         ]
                     },
-                    **({"observations": observations} if observations else {}),
-                    **({"findings": findings} if findings else {}),
+                    **({"observations": JsonList(observations)} if finding_rows or attestation_rows else {}),
+                    **({"findings": JsonList(findings)} if requirement_rows else {}),
                 }
             ],
-            "back-matter": {"resources": [plan, *resources.values()]},
+            "back-matter": {
+                "resources": JsonList(lambda: itertools.chain([plan], itertools.starmap(back_matter, titles.items())))
+            },
         }
     }
 
@@ -442,17 +442,19 @@ def oscal_files(
     run: Any,
     meta: dict[str, Any],
     requirement_rows: list[dict[str, Any]],
-    finding_rows: list[dict[str, Any]],
+    finding_rows: Iterable[dict[str, Any]],
     attestation_rows: list[dict[str, Any]],
     evidence: Mapping[str, EvidenceRef],
-) -> tuple[dict[str, bytes], Callable[[Mapping[str, str]], dict[str, bytes]]]:
+    workdir: Path,
+) -> tuple[dict[str, bytes | Path], Callable[[Mapping[str, str]], dict[str, Path]]]:
     """`findings.json` and the OSCAL catalog, by path in the bundle; and the maker of the assessment results,
     which cite every evidence and attestation file by its SHA-256 and so are made once those are written
-    (`hashes`: path → SHA-256; reports.bundle.Bundle.late)."""
+    (`hashes`: path → SHA-256; reports.bundle.Bundle.late). The documents that grow with the estate are written
+    into `workdir` and given as their Path."""
     digest = catalog_digest(catalog, meta["catalog"]["sha256"])
     catalog_bytes = _json(catalog_document(catalog, digest))
 
-    def results(hashes: Mapping[str, str]) -> dict[str, bytes]:
+    def results(hashes: Mapping[str, str]) -> dict[str, Path]:
         document = results_document(
             run=run,
             meta=meta,
@@ -464,6 +466,11 @@ def oscal_files(
             hashes=hashes,
             evidence=evidence,
         )
-        return {RESULTS_FILE: _compact_json(document)}  # grows with the estate: one observation per finding
+        # Grows with the estate (one observation per finding): written an observation at a time.
+        write_json(workdir / "assessment-results.json", document, compact=True)
+        return {RESULTS_FILE: workdir / "assessment-results.json"}
 
-    return {FINDINGS_FILE: _json(findings_document(meta, finding_rows)), CATALOG_FILE: catalog_bytes}, results
+    findings = findings_document(meta, finding_rows)
+    findings["findings"] = JsonList(lambda: finding_rows)
+    write_json(workdir / FINDINGS_FILE, findings)
+    return {FINDINGS_FILE: workdir / FINDINGS_FILE, CATALOG_FILE: catalog_bytes}, results

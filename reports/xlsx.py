@@ -4,7 +4,8 @@ One pure function, :func:`write_report`, turns plain dicts (requirements, findin
 collection errors, run metadata) into a workbook an auditor can lay beside the vendor's checklist:
 「回答表」 (one row per No 1–182), 「検出事項」, 「アテステーション」, 「収集エラー」 and 「概要」 last.
 Every value taken from the input is written as text, never as a formula; the workbook has no
-external links and no macros.
+external links and no macros. It is written in openpyxl's write-only mode, a row at a time, so a large
+estate's tens of thousands of findings are never held as cells in memory.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.worksheet.worksheet import Worksheet
 
 from reports.answer_sheet import (
@@ -86,8 +89,7 @@ def write_report(
     ValueError names what is wrong, and nothing is written.
     """
     validate(requirements, findings, attestations, meta, lang)
-    wb = Workbook()
-    wb.remove(wb.active)
+    wb = Workbook(write_only=True)
     _answer_sheet(wb.create_sheet(text(SECTION_NAMES["answers"], lang, " ")), requirements, lang)
     _findings_sheet(wb.create_sheet(text(SECTION_NAMES["findings"], lang, " ")), findings, lang)
     _attestations_sheet(wb.create_sheet(text(SECTION_NAMES["attestations"], lang, " ")), attestations, lang)
@@ -100,11 +102,12 @@ def write_report(
 
 
 # -- sheets -----------------------------------------------------------------------------------------
+# Write-only sheets take whole rows in order: each row's cells are made, styled, then appended.
 
 
-def _answer_sheet(ws: Worksheet, requirements: list[dict], lang: str) -> None:
-    _header(ws, ANSWER_COLUMNS, lang)
-    for row, r in enumerate(ranked_requirements(requirements), start=2):
+def _answer_sheet(ws: WriteOnlyWorksheet, requirements: list[dict], lang: str) -> None:
+    _header(ws, ANSWER_COLUMNS, lang, freeze="C2")
+    for r in ranked_requirements(requirements):
         values = (
             item_of(r),
             r["no"],
@@ -118,16 +121,17 @@ def _answer_sheet(ws: Worksheet, requirements: list[dict], lang: str) -> None:
             r.get("last_checked") or "",
             r.get("mhlw6") or "",
         )
-        _row(ws, row, values)
-        _colour(ws.cell(row=row, column=6), r["status"])
-        ws.cell(row=row, column=2).alignment = Alignment(horizontal="center", vertical="top")
-        ws.cell(row=row, column=5).alignment = Alignment(horizontal="center", vertical="top", wrap_text=True)
-    _finish(ws, ANSWER_COLUMNS, freeze="C2")
+        cells = _row(ws, values)
+        _colour(cells[5], r["status"])
+        cells[1].alignment = Alignment(horizontal="center", vertical="top")
+        cells[4].alignment = Alignment(horizontal="center", vertical="top", wrap_text=True)
+        ws.append(cells)
+    _finish(ws, ANSWER_COLUMNS, len(requirements) + 1)
 
 
-def _findings_sheet(ws: Worksheet, findings: list[dict], lang: str) -> None:
+def _findings_sheet(ws: WriteOnlyWorksheet, findings: list[dict], lang: str) -> None:
     _header(ws, FINDING_COLUMNS, lang)
-    for row, f in enumerate(ranked_findings(findings), start=2):
+    for f in ranked_findings(findings):
         values = (
             status_label(f["status"], lang),
             f.get("check_id") or "",
@@ -136,14 +140,15 @@ def _findings_sheet(ws: Worksheet, findings: list[dict], lang: str) -> None:
             bilingual(f, "reason", lang),
             _lines(f.get("evidence")),
         )
-        _row(ws, row, values)
-        _colour(ws.cell(row=row, column=1), f["status"])
-    _finish(ws, FINDING_COLUMNS)
+        cells = _row(ws, values)
+        _colour(cells[0], f["status"])
+        ws.append(cells)
+    _finish(ws, FINDING_COLUMNS, len(findings) + 1)
 
 
-def _attestations_sheet(ws: Worksheet, attestations: list[dict], lang: str) -> None:
+def _attestations_sheet(ws: WriteOnlyWorksheet, attestations: list[dict], lang: str) -> None:
     _header(ws, ATTESTATION_COLUMNS, lang)
-    for row, a in enumerate(ranked_attestations(attestations), start=2):
+    for a in ranked_attestations(attestations):
         values = (
             a.get("id") or "",
             numbers_of(a.get("requirements")),
@@ -154,14 +159,15 @@ def _attestations_sheet(ws: Worksheet, attestations: list[dict], lang: str) -> N
             bilingual(a, "statement", lang),
             _lines(a.get("documents")),
         )
-        _row(ws, row, values)
-        _colour(ws.cell(row=row, column=6), STATE_COLOUR[a["state"]])
-    _finish(ws, ATTESTATION_COLUMNS)
+        cells = _row(ws, values)
+        _colour(cells[5], STATE_COLOUR[a["state"]])
+        ws.append(cells)
+    _finish(ws, ATTESTATION_COLUMNS, len(attestations) + 1)
 
 
-def _errors_sheet(ws: Worksheet, errors: list[dict], lang: str) -> None:
+def _errors_sheet(ws: WriteOnlyWorksheet, errors: list[dict], lang: str) -> None:
     _header(ws, ERROR_COLUMNS, lang)
-    for row, e in enumerate(ranked_errors(errors), start=2):
+    for e in ranked_errors(errors):
         values = (
             e.get("occurred_at") or "",
             e.get("kind") or "",
@@ -172,13 +178,14 @@ def _errors_sheet(ws: Worksheet, errors: list[dict], lang: str) -> None:
             e.get("message") or "",
             e.get("request_id") or "",
         )
-        _row(ws, row, values)
-        _colour(ws.cell(row=row, column=2), "error")
-    _finish(ws, ERROR_COLUMNS)
+        cells = _row(ws, values)
+        _colour(cells[1], "error")
+        ws.append(cells)
+    _finish(ws, ERROR_COLUMNS, len(errors) + 1)
 
 
 def _summary_sheet(
-    ws: Worksheet,
+    ws: WriteOnlyWorksheet,
     requirements: list[dict],
     findings: list[dict],
     errors: list[dict],
@@ -189,40 +196,38 @@ def _summary_sheet(
     """Key facts, then the status legend with counts, then the runs the verdicts were built from."""
     facts = summary_facts(requirements, findings, attestations, errors, meta)
     _header(ws, (("項目", "Item", 24), ("値", "Value", 66), ("", "", 22), ("", "", 12)), lang)
-    row = 2
+    row = 1
     for label, value in facts:
-        _row(ws, row, (text(label, lang), "" if value is None else value))
-        ws.cell(row=row, column=1).font = _HEADER_FONT
+        cells = _row(ws, (text(label, lang), "" if value is None else value))
+        cells[0].font = _HEADER_FONT
+        ws.append(cells)
         row += 1
 
-    row += 1
+    ws.append([])
+    row += 2
     legend_header = row
-    for col, label in enumerate(LEGEND_COLUMNS, start=1):
-        _heading_cell(ws.cell(row=row, column=col), text(label, lang))
+    ws.append([_heading_cell(ws, text(label, lang)) for label in LEGEND_COLUMNS])
     req_counts = Counter(r["status"] for r in requirements)
     finding_counts = Counter(f["status"] for f in findings)
     for status in STATUSES:
         row += 1
         found = finding_counts.get(status, 0) if status in FINDING_STATUSES else ""
         meaning = text(STATUS_MEANING[status], lang)
-        _row(ws, row, (status_label(status, lang), meaning, req_counts.get(status, 0), found))
-        _colour(ws.cell(row=row, column=1), status)
+        cells = _row(ws, (status_label(status, lang), meaning, req_counts.get(status, 0), found))
+        _colour(cells[0], status)
+        ws.append(cells)
     ws.auto_filter.ref = f"A{legend_header}:D{row}"
-    row += 1
-    _row(ws, row, (text(TOTAL, lang), "", len(requirements), len(findings)))
-    ws.cell(row=row, column=1).font = _HEADER_FONT
+    cells = _row(ws, (text(TOTAL, lang), "", len(requirements), len(findings)))
+    cells[0].font = _HEADER_FONT
+    ws.append(cells)
 
-    row += 2
-    runs_header = row
-    for col, label in enumerate(RUN_COLUMNS, start=1):
-        _heading_cell(ws.cell(row=row, column=col), text(label, lang))
-    for run in meta.get("runs") or []:
-        row += 1
-        _row(ws, row, (run.get("id") or "", run.get("digest") or "", run.get("finished_at") or ""))
-    if row == runs_header:
-        row += 1
-        _row(ws, row, (text(NO_RUNS, lang), "", ""))
-    ws.freeze_panes = "A2"
+    ws.append([])
+    ws.append([_heading_cell(ws, text(label, lang)) for label in RUN_COLUMNS])
+    runs = meta.get("runs") or []
+    for run in runs:
+        ws.append(_row(ws, (run.get("id") or "", run.get("digest") or "", run.get("finished_at") or "")))
+    if not runs:
+        ws.append(_row(ws, (text(NO_RUNS, lang), "", "")))
     _print_setup(ws)
 
 
@@ -233,28 +238,36 @@ def _lines(values: Iterable[Any] | None) -> str:
     return "\n".join(str(v) for v in values or [])
 
 
-def _header(ws: Worksheet, columns: Sequence[tuple[str, str, int]], lang: str) -> None:
-    for col, (ja, en, width) in enumerate(columns, start=1):
-        if ja or en:
-            _heading_cell(ws.cell(row=1, column=col), text((ja, en), lang))
+def _header(ws: WriteOnlyWorksheet, columns: Sequence[tuple[str, str, int]], lang: str, freeze: str = "A2") -> None:
+    """The heading row, with what a write-only sheet writes before its first row: the column widths, the frozen
+    panes and fitting to the page's width."""
+    for col, (_, _, width) in enumerate(columns, start=1):
         if width:
             ws.column_dimensions[get_column_letter(col)].width = width
+    ws.freeze_panes = freeze
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.append([_heading_cell(ws, text((ja, en), lang)) if ja or en else None for ja, en, _ in columns])
 
 
-def _heading_cell(cell: Any, text: str) -> None:
+def _heading_cell(ws: WriteOnlyWorksheet, text: str) -> WriteOnlyCell:
+    cell = WriteOnlyCell(ws)
     _set(cell, text)
     cell.font = _HEADER_FONT
     cell.fill = _HEADER_FILL
     cell.border = _BORDER
     cell.alignment = Alignment(wrap_text=True, vertical="center", horizontal="center")
+    return cell
 
 
-def _row(ws: Worksheet, row: int, values: Sequence[Any]) -> None:
-    for col, value in enumerate(values, start=1):
-        cell = ws.cell(row=row, column=col)
+def _row(ws: WriteOnlyWorksheet, values: Sequence[Any]) -> list[Any]:
+    cells = []
+    for value in values:
+        cell = WriteOnlyCell(ws)
         _set(cell, value)
         cell.alignment = _WRAP
         cell.border = _BORDER
+        cells.append(cell)
+    return cells
 
 
 def _set(cell: Any, value: Any) -> None:
@@ -276,20 +289,19 @@ def _colour(cell: Any, status: str) -> None:
     cell.font = Font(bold=status in STRONG_STATUSES, color=STATUS_FONT.get(status, "000000"))
 
 
-def _finish(ws: Worksheet, columns: Sequence[tuple[str, str, int]], freeze: str = "A2") -> None:
+def _finish(ws: WriteOnlyWorksheet, columns: Sequence[tuple[str, str, int]], rows: int) -> None:
+    """A filter over the `rows` written (heading included), the heading on every printed page, print setup."""
     last = get_column_letter(len(columns))
-    ws.freeze_panes = freeze
-    ws.auto_filter.ref = f"A1:{last}{max(ws.max_row, 1)}"
+    ws.auto_filter.ref = f"A1:{last}{rows}"
     ws.print_title_rows = "1:1"
     _print_setup(ws)
 
 
-def _print_setup(ws: Worksheet) -> None:
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.orientation = ws.ORIENTATION_LANDSCAPE
+def _print_setup(ws: WriteOnlyWorksheet) -> None:
+    ws.page_setup.paperSize = Worksheet.PAPERSIZE_A4
+    ws.page_setup.orientation = Worksheet.ORIENTATION_LANDSCAPE
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0  # as many pages down as the rows need
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.print_options.gridLines = False
     ws.page_margins.left = ws.page_margins.right = 0.4
     ws.page_margins.top = ws.page_margins.bottom = 0.6

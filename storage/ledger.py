@@ -958,6 +958,27 @@ class Ledger:
         with self._session(write=False) as session:
             return [_convert(_to_finding, row) for row in self._rows(session, RunFinding, run_id)]
 
+    def findings_in_batches(self, run_id: int, size: int = 2000) -> Iterator[list[Finding]]:
+        """The run's findings in stored order, `size` at a time: a caller that only writes them out never holds
+        a large estate's every finding at once."""
+        with self._session(write=False) as session:
+            self._get_run(session, run_id)
+        after = 0
+        while True:
+            with self._session(write=False) as session:
+                query = select(RunFinding).where(RunFinding.run_id == run_id, RunFinding.id > after)
+                try:
+                    rows = session.scalars(query.order_by(RunFinding.id).limit(size)).all()
+                except (ValueError, TypeError) as exc:
+                    raise LedgerError(f"findings of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
+                batch = [_convert(_to_finding, row) for row in rows]
+                last = rows[-1].id if rows else after
+            if batch:
+                yield batch
+            if len(batch) < size:
+                return
+            after = last
+
     def verdicts(self, run_id: int) -> list[Verdict]:
         with self._session(write=False) as session:
             return [_convert(_to_verdict, row) for row in self._rows(session, RunVerdict, run_id)]
