@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from alerts.config import SEVERITIES
+from controls.model import STATUS_JA
 
 SCHEMA = "shoko.alert/v1"
 
@@ -29,17 +30,6 @@ EVENT_LABELS: dict[str, tuple[str, str, str]] = {
     "verdict_changed": ("判定の変化", "verdict change", "verdict changes"),
     "attestation_expiring": ("期限が近いアテステーション", "attestation expiring", "attestations expiring"),
     "new_resource": ("新たに判定されたリソース(適合)", "new resource (passing)", "new resources (passing)"),
-}
-STATUS_JA = {
-    "pass": "適合",
-    "fail": "不適合",
-    "error": "取得不可",
-    "partial": "一部確認",
-    "manual": "要確認",
-    "attested": "確認済",
-    "expired": "期限切れ",
-    "inherited": "継承",
-    "not_applicable": "対象外",
 }
 
 

@@ -27,6 +27,20 @@ class Status(StrEnum):
     NOT_APPLICABLE = "not_applicable"
 
 
+# The Japanese word for each status, as alerts, reports and the dashboard write it.
+STATUS_JA: dict[str, str] = {
+    "pass": "適合",
+    "fail": "不適合",
+    "error": "取得不可",
+    "partial": "一部確認",
+    "manual": "要確認",
+    "attested": "確認済",
+    "expired": "期限切れ",
+    "inherited": "継承",
+    "not_applicable": "対象外",
+}
+
+
 # A fact kind names one family of raw Azure documents ("storage_account"): a fetcher declares the
 # kinds it provides and a check the kinds it reads; the collection plan matches the two. `FactKind`
 # names the built-in families; a new family may name its kind with a plain string of the same form.

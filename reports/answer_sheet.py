@@ -10,23 +10,14 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from controls.model import STATUS_JA
+
 REQUIREMENT_NUMBERS = range(1, 183)
 LANGS = ("ja", "en", "both")
 STATUSES = ("pass", "fail", "error", "partial", "manual", "attested", "expired", "inherited", "not_applicable")
 FINDING_STATUSES = ("fail", "error", "pass")  # the order findings are listed in: failures first
 ATTESTATION_STATES = ("valid", "expired", "revoked", "not_yet")
 
-STATUS_JA = {
-    "pass": "適合",
-    "fail": "不適合",
-    "error": "取得不可",
-    "partial": "一部確認",
-    "manual": "要確認",
-    "attested": "確認済",
-    "expired": "期限切れ",
-    "inherited": "継承",
-    "not_applicable": "対象外",
-}
 STATUS_EN = {s: s.replace("_", " ") for s in STATUSES}
 STATUS_MEANING = {
     "pass": ("チェックが全範囲を確認し全件合格（一部範囲なら残りを有効なアテステーションで確認）",
