@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Audience = Literal["arm", "graph"]
+Audience = Literal["arm", "graph", "storage"]
 
 # Resource URIs a client may ask for (`{resource}/.default`), and the `aud` claim Entra puts in the token.
 _RESOURCES: dict[str, tuple[Audience, str]] = {
@@ -25,10 +25,13 @@ _RESOURCES: dict[str, tuple[Audience, str]] = {
     "https://management.core.windows.net": ("arm", "https://management.core.windows.net/"),
     "https://graph.microsoft.com": ("graph", "https://graph.microsoft.com"),
     "00000003-0000-0000-c000-000000000000": ("graph", "https://graph.microsoft.com"),
+    # Azure Storage's data plane (Blob); the SDK asks for https://storage.azure.com/.default.
+    "https://storage.azure.com": ("storage", "https://storage.azure.com"),
 }
 _AUDIENCES: dict[Audience, set[str]] = {
     "arm": {"https://management.azure.com/", "https://management.core.windows.net/"},
     "graph": {"https://graph.microsoft.com"},
+    "storage": {"https://storage.azure.com", "https://storage.azure.com/"},
 }
 
 
@@ -180,7 +183,7 @@ class TokenService:
     # -- resource servers ---------------------------------------------------------------------------
 
     def verify(self, authorization: str | None, audience: Audience) -> Principal:
-        """Check an `Authorization` header for ARM or Graph. Raises InvalidToken."""
+        """Check an `Authorization` header for ARM, Graph or Storage. Raises InvalidToken."""
         if not authorization:
             raise InvalidToken(
                 "AuthenticationFailed",
@@ -266,4 +269,8 @@ def _unb64(text: str) -> bytes:
 
 
 def audience_uri(audience: Audience) -> str:
-    return "https://management.azure.com/" if audience == "arm" else "https://graph.microsoft.com"
+    return {
+        "arm": "https://management.azure.com/",
+        "graph": "https://graph.microsoft.com",
+        "storage": "https://storage.azure.com",
+    }[audience]

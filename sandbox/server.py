@@ -58,6 +58,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from sandbox import arm as armmod
+from sandbox import blob as blobmod
 from sandbox import graph as graphmod
 from sandbox import ids, tls
 from sandbox.estate import Estate, EstateError, RunCommandOutput, estate_from_mapping, load_estate
@@ -102,7 +103,7 @@ class RequestRecord:
     path: str  # URL path, percent-decoded, without the query
     query: str  # raw query string
     status: int
-    api: str  # "arm", "graph", "identity" or "admin"
+    api: str  # "arm", "graph", "identity", "blob" or "admin"
     fault: str | None  # kind of the injected fault that answered, if any
     request_id: str
     at: float  # time.time() when the request arrived
@@ -290,6 +291,9 @@ def _operation(method: str, path: str, api: str) -> tuple[str, str | None]:
     """(operation label, subscription id in lower case or None)."""
     if api == "identity":
         return (f"{method} token" if path.endswith("/token") else f"{method} openid-configuration"), None
+    if api == "blob":  # one label per verb and level, never a blob's name
+        level = "blob" if len([s for s in path.split("/") if s]) > 2 else "container"
+        return f"{method} storage {level}", None
     if api == "graph":
         segs = [s for s in path.split("/")[2:] if s]
         return f"{method} graph {segs[0] if segs else ''}".rstrip(), None
@@ -328,6 +332,10 @@ class Sandbox:
             raise ValueError(f"latency must be a non-negative number of seconds, got {latency!r}")
         self._estate = estate
         self._index = armmod.ArmIndex(estate)
+        self._accounts = blobmod.accounts_of(estate.resources)
+        self._containers = blobmod.containers_of(estate.resources)
+        # Blobs written through the Blob data plane (sandbox.blob); kept across estate changes.
+        self.blobs = blobmod.BlobStore(page_size)
         self.host = host
         self.port = port
         self.page_size = page_size
@@ -472,8 +480,10 @@ class Sandbox:
                 f"running sandbox's {running.id} / {running.client_id}; start a new sandbox to change tenants"
             )
         index = armmod.ArmIndex(estate)  # built before the swap: requests in flight keep the old pair
+        accounts, containers = blobmod.accounts_of(estate.resources), blobmod.containers_of(estate.resources)
         with self._estate_lock:
             self._estate, self._index = estate, index
+            self._accounts, self._containers = accounts, containers
 
     def put_resource(self, doc: Mapping[str, Any]) -> None:
         """Add or replace one ARM document (validated like the estate file). A child that ARM embeds in its
@@ -490,8 +500,8 @@ class Sandbox:
 
     def issue_token(self, audience: str = "arm", lifetime: int | None = None) -> str:
         """A bearer token as the token endpoint would issue (negative lifetime: already expired)."""
-        if audience not in ("arm", "graph"):
-            raise ValueError("audience must be 'arm' or 'graph'")
+        if audience not in ("arm", "graph", "storage"):
+            raise ValueError("audience must be 'arm', 'graph' or 'storage'")
         return self.tokens.issue(audience_uri(audience), lifetime)  # type: ignore[arg-type]
 
     # -- request handling ---------------------------------------------------------------------------
@@ -510,6 +520,11 @@ class Sandbox:
             request_id=str(uuid.uuid4()),
         )
         api = _classify(req.path)
+        if api == "arm" and not _is_arm_path(req.path):
+            with self._estate_lock:
+                accounts = self._accounts
+            if blobmod.is_blob_request(req.path, headers, accounts):
+                api = "blob"
         if api == "admin":
             return self._admin(req), api, req.request_id
         if self.latency:
@@ -525,6 +540,8 @@ class Sandbox:
             reply = self._identity(req)
         elif api == "graph":
             reply = self._graph(req)
+        elif api == "blob":
+            reply = self._blob(req)
         else:
             reply = self._arm(req, facts)
         if api != "identity":
@@ -542,6 +559,12 @@ class Sandbox:
         return RequestFacts(req.method, req.path, sub, rtype, api == "identity")
 
     def _stamp(self, reply: _Reply, req: _Request, api: str, facts: RequestFacts) -> None:
+        if api == "blob":
+            reply.headers.append(("x-ms-request-id", req.request_id))
+            reply.headers.append(("x-ms-version", req.header("x-ms-version") or blobmod.DEFAULT_VERSION))
+            if req.header("x-ms-client-request-id"):
+                reply.headers.append(("x-ms-client-request-id", req.header("x-ms-client-request-id") or ""))
+            return
         if api == "graph":
             reply.headers.append(("request-id", req.request_id))
             reply.headers.append(("client-request-id", req.header("client-request-id") or req.request_id))
@@ -563,6 +586,8 @@ class Sandbox:
     # -- faults -------------------------------------------------------------------------------------
 
     def _fault_reply(self, fault: Fault, req: _Request, api: str, facts: RequestFacts) -> _Reply:
+        if api == "blob" and fault.kind != "reset":
+            return self._blob_fault(fault, req)
         oid = self.tokens.object_id
         graph = api == "graph"
         ctype = GRAPH_JSON if graph else JSON
@@ -698,6 +723,64 @@ class Sandbox:
             return _Reply.json(200, {"resources": len(self.estate.resources)})
         except EstateError as e:
             return _admin_error(400, "InvalidEstate", str(e))
+
+    # -- blob data plane ----------------------------------------------------------------------------
+
+    def _blob(self, req: _Request) -> _Reply:
+        with self._estate_lock:
+            accounts, containers = self._accounts, self._containers
+        account = req.path.lstrip("/").split("/", 1)[0].lower()
+        if account not in accounts:
+            # No such account: its host name would not resolve, so no HTTP answer at all.
+            return _Reply(0, b"", None, fault="reset")
+        try:
+            self.tokens.verify(req.header("Authorization"), "storage")
+        except InvalidToken as e:
+            missing = not req.header("Authorization")
+            challenge = (
+                f"Bearer authorization_uri={self.info.authority}/{self._estate.tenant.id}/oauth2/authorize "
+                "resource_id=https://storage.azure.com"
+            )
+            error = blobmod.BlobError(
+                401,
+                "NoAuthenticationInformation" if missing else "InvalidAuthenticationInfo",
+                "Server failed to authenticate the request. Please refer to the information in the www-authenticate "
+                "header.",
+                None if missing else e.graph_message,
+            )
+            return _blob_error(error, req, [("WWW-Authenticate", challenge)])
+        try:
+            got = self.blobs.handle(
+                req.method, req.path, dict(req.query_pairs), req.headers, req.body, containers, accounts
+            )
+        except blobmod.BlobError as e:
+            return _blob_error(e, req)
+        return _Reply(got.status, got.body, got.content_type, list(got.headers))
+
+    def _blob_fault(self, fault: Fault, req: _Request) -> _Reply:
+        """A fault as the Blob service answers: XML error bodies with `x-ms-error-code`."""
+        if fault.kind == "forbidden":
+            error = blobmod.BlobError(
+                403,
+                "AuthorizationPermissionMismatch",
+                "This request is not authorized to perform this operation using this permission.",
+            )
+        elif fault.kind == "throttle":
+            error = blobmod.BlobError(503, "ServerBusy", "The server is busy.")
+            reply = _blob_error(error, req, [("Retry-After", _seconds(fault.retry_after))])
+            reply.fault = fault.kind
+            return reply
+        elif fault.kind == "malformed":
+            return _Reply(200, b'<?xml version="1.0" encoding="utf-8"?><EnumerationResults><Blobs><Blob><Na',
+                          blobmod.XML, fault=fault.kind)  # fmt: skip
+        elif fault.kind == "server_error" and fault.status == 503:
+            error = blobmod.BlobError(503, "ServerBusy", "The server is busy.")
+        else:
+            message = "The server encountered an internal error. Please retry the request."
+            error = blobmod.BlobError(fault.status or 500, "InternalError", message)
+        reply = _blob_error(error, req)
+        reply.fault = fault.kind
+        return reply
 
     # -- identity -----------------------------------------------------------------------------------
 
@@ -1091,6 +1174,16 @@ _IDENTITY_ROUTES = {
 }
 
 
+def _is_arm_path(path: str) -> bool:
+    low = path.lower()
+    return low == "/" or any(low == p or low.startswith(p + "/") for p in ("/subscriptions", "/providers", "/tenants"))
+
+
+def _blob_error(error: blobmod.BlobError, req: _Request, headers: list[tuple[str, str]] | None = None) -> _Reply:
+    body = b"" if req.method == "HEAD" else error.body(req.request_id)
+    return _Reply(error.status, body, blobmod.XML, headers=[("x-ms-error-code", error.code), *(headers or [])])
+
+
 def _web(reply: WebReply) -> _Reply:
     """A browser answer: no caching, no framing (as Entra's sign-in pages)."""
     headers = [("Cache-Control", "no-store"), ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer")]
@@ -1260,10 +1353,12 @@ class _Handler(BaseHTTPRequestHandler):
         for k, v in reply.headers:
             self.send_header(k, v)
         self.end_headers()
-        self.wfile.write(reply.body)
+        if self.command != "HEAD":
+            self.wfile.write(reply.body)
 
     do_GET = _serve
     do_POST = _serve
     do_PUT = _serve
     do_PATCH = _serve
     do_DELETE = _serve
+    do_HEAD = _serve
