@@ -9,6 +9,8 @@ What the other parts call:
     observe_collection_errors(errors)        a run's collection errors, counted by code and fact kind
     observe_drift(events)                    drift events, counted by kind
     observe_delivery(channel, ok)            one notifier delivery attempt on a configured channel
+    observe_anchor(target, ok)               one sealed run's anchor written (or not) to a target: "file",
+                                             "blob" or the webhook channel's name
     exposition() -> (body, content type)     the text /metrics serves
 
 Azure calls are counted where the SDK clients are built, without replacing anything in the SDKs:
@@ -119,6 +121,18 @@ class Metrics:
         self.delivery_failures = Counter(
             "shoko_notifier_failures", "Alert deliveries that failed, by notifier channel.", ["channel"], registry=r
         )
+        self.anchors = Counter(
+            "shoko_anchors_published",
+            "Signed run digests published outside the database, by target (file, blob, webhook channel).",
+            ["target"],
+            registry=r,
+        )
+        self.anchor_failures = Counter(
+            "shoko_anchor_failures",
+            "Signed run digests that could not be published, by target (file, blob, webhook channel).",
+            ["target"],
+            registry=r,
+        )
 
     # -- what the agent reports ----------------------------------------------------------------------
 
@@ -153,6 +167,9 @@ class Metrics:
 
     def observe_delivery(self, channel: str, ok: bool) -> None:
         (self.deliveries if ok else self.delivery_failures).labels(_bounded(channel)).inc()
+
+    def observe_anchor(self, target: str, ok: bool) -> None:
+        (self.anchors if ok else self.anchor_failures).labels(_bounded(target)).inc()
 
     # -- Azure calls -----------------------------------------------------------------------------------
 
@@ -196,6 +213,10 @@ def observe_drift(events: Iterable[DriftEvent]) -> None:
 
 def observe_delivery(channel: str, ok: bool) -> None:
     METRICS.observe_delivery(channel, ok)
+
+
+def observe_anchor(target: str, ok: bool) -> None:
+    METRICS.observe_anchor(target, ok)
 
 
 def exposition() -> tuple[bytes, str]:

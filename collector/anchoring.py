@@ -44,26 +44,57 @@ def anchor_body(anchor: Anchor) -> bytes:
     return json.dumps({"type": ANCHOR_TYPE, "anchor": anchor.as_dict()}, sort_keys=True).encode()
 
 
-def publisher(settings: Settings, environ: Mapping[str, str] | None = None) -> Callable[[Anchor], None] | None:
-    """What publishes each signed digest: the anchors file, then each anchor channel. A place that fails is
-    logged as an error and the others still get it; the run stays sealed and signed, and `shoko verify
-    --anchors` names it as missing from the file."""
-    ledger = settings.ledger
-    if not ledger.anchors_file and not ledger.anchor_channels:
+def blob_anchors(settings: Settings, account_url: str | None = None, container: str | None = None):  # type: ignore[no-untyped-def]
+    """The configured anchor container (or the one given), reached with the `azure` credential; None when none."""
+    account_url = account_url or settings.ledger.anchors_blob_account_url
+    container = container or settings.ledger.anchors_blob_container
+    if not account_url or not container:
         return None
+    from collector.anchor_blob import BlobAnchors
+    from collector.azure_clients import make_credential
+
+    return BlobAnchors(account_url, container, make_credential(settings.azure), settings.azure.ca_bundle)
+
+
+def publisher(settings: Settings, environ: Mapping[str, str] | None = None) -> Callable[[Anchor], None] | None:
+    """What publishes each signed digest: the anchors file, the Blob container, then each anchor channel. A place
+    that fails is logged as an error and counted (shoko_anchor_failures_total) and the others still get it; the run
+    stays sealed and signed, and `shoko verify --anchors` names it as missing there."""
+    ledger = settings.ledger
+    container = blob_anchors(settings)
+    if not ledger.anchors_file and not ledger.anchor_channels and container is None:
+        return None
+    from agent import metrics
     from alerts.notifiers import DeliveryError, WebhookNotifier, build_notifiers
 
     path = Path(ledger.anchors_file) if ledger.anchors_file else None
     notifiers = build_notifiers(settings.alerts, environ)
     webhooks = [notifiers[name] for name in ledger.anchor_channels]
+    policy_checked = False  # the container's policy is looked at once, before the first anchor goes there
 
     def publish(anchor: Anchor) -> None:
+        nonlocal policy_checked
         extra = {"run_id": anchor.run_id}
         if path is not None:
             try:
                 anchors.append(path, anchor)
             except anchors.AnchorError as exc:
                 log.error("run %d: anchor not published: %s", anchor.run_id, exc, extra=extra)
+                metrics.observe_anchor("file", False)
+            else:
+                metrics.observe_anchor("file", True)
+        if container is not None:
+            if not policy_checked:
+                policy_checked = True
+                _warn_without_policy(container)
+            try:
+                name = container.publish(anchor)
+            except anchors.AnchorError as exc:
+                log.error("run %d: anchor not published: %s", anchor.run_id, exc, extra=extra)
+                metrics.observe_anchor("blob", False)
+            else:
+                log.info("run %d: anchor written to %s/%s", anchor.run_id, container.label, name, extra=extra)
+                metrics.observe_anchor("blob", True)
         for notifier in webhooks:
             assert isinstance(notifier, WebhookNotifier)
             try:
@@ -76,7 +107,22 @@ def publisher(settings: Settings, environ: Mapping[str, str] | None = None) -> C
                     exc,
                     extra=extra,
                 )
+                metrics.observe_anchor(notifier.channel.name, False)
             else:
                 log.info("run %d: anchor posted to channel %s (%s)", anchor.run_id, notifier.channel.name, detail)
+                metrics.observe_anchor(notifier.channel.name, True)
 
     return publish
+
+
+def _warn_without_policy(container) -> None:  # type: ignore[no-untyped-def]
+    """A container without a time-based retention policy lets whoever holds write rights replace an anchor."""
+    try:
+        if not container.has_immutability_policy():
+            log.warning(
+                "anchor container %s has no time-based immutability policy: its anchors can be deleted or replaced "
+                "by anyone with write rights on it; add one and lock it",
+                container.label,
+            )
+    except anchors.AnchorError as exc:
+        log.warning("anchor container's immutability policy not checked: %s", exc)

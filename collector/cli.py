@@ -18,6 +18,7 @@ from collector.settings import ConfigError, Settings, load_settings, read_sandbo
 
 if TYPE_CHECKING:
     from collector.rejudge import RejudgeReport
+    from storage.anchors import Published
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # The config file of every command that takes --config, when --config is not given.
@@ -317,15 +318,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config)
     trusted = trusted_key(settings)
-    published = None
+    published: list[tuple[str, anchors.Published]] = []  # (where, what it holds) per place compared
     if args.anchors is not None:
-        path = args.anchors or settings.ledger.anchors_file
-        if not path:
-            print("shoko: --anchors: no anchors file: give --anchors FILE or set ledger.anchors_file", file=sys.stderr)
-            return EXIT_USAGE
         try:
-            published = anchors.read(Path(path))
-        except anchors.AnchorError as exc:
+            published = _read_anchors(args.anchors, settings)
+        except (anchors.AnchorError, ValueError) as exc:
             print(f"shoko: {exc}", file=sys.stderr)
             return EXIT_USAGE
     ledger = _open_ledger(settings, read_only=True)
@@ -335,7 +332,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         report = ledger.verify(trusted)
         sealed = [r for r in ledger.runs() if r.sealed]
         latest = ledger.latest_run()
-        chain = ledger.chain() if published is not None else []
+        chain = ledger.chain() if published else []
         if report.ok and args.rejudge and sealed:
             from collector.rejudge import rejudge
             from controls.catalog import load_catalog
@@ -346,12 +343,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if not report.ok:
         print(f"TAMPERED: {report.problem}", file=sys.stderr)
         return EXIT_FAILED
-    if published is not None:
-        comparison = anchors.compare(chain, published, trusted)
+    comparisons = [(where, anchors.compare(chain, held, trusted)) for where, held in published]
+    for where, comparison in comparisons:
         for problem in comparison.problems:
-            print(f"TAMPERED: {problem}", file=sys.stderr)
-        if not comparison.ok:
-            return EXIT_FAILED
+            # With more than one place compared, each line says which.
+            print(f"TAMPERED: {where}: {problem}" if len(comparisons) > 1 else f"TAMPERED: {problem}", file=sys.stderr)
+    if not all(comparison.ok for _, comparison in comparisons):
+        return EXIT_FAILED
     # The chain proves nothing about runs removed from its end; a digest noted earlier (from this
     # output, a report or an alert) must still be in it.
     if expected and not any((r.digest or "").startswith(expected) for r in sealed):
@@ -372,11 +370,51 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"signatures: {report.signed} run(s) signed by {', '.join(report.signed_by)}, checked against {held}")
     if report.unsigned and (report.signed or settings.ledger.sign_runs):  # silent while signing was never set up
         print(f"runs {_id_list(report.unsigned)}: {anchors.UNSIGNED_BEFORE}")
-    if published is not None:
-        print(f"anchors: {len(comparison.matched)} run(s) match their published anchor ({path})")
+    for where, comparison in comparisons:
+        print(f"anchors: {len(comparison.matched)} run(s) match their published anchor ({where})")
     for other in notes:  # interrupted runs are verified too; running ones are not sealed yet
         print(note_line(other, abandoned.get(other.id)))
     return EXIT_OK if rejudged is None else _print_rejudged(rejudged)
+
+
+def _read_anchors(given: str, settings: Settings) -> list[tuple[str, Published]]:
+    """What `verify --anchors [FILE | blob | URL]` compares with: (where, published anchors) per place. Bare
+    --anchors: every place the config publishes to (ledger.anchors_file, the Blob container); `blob`: the configured
+    container; an https URL: that container (https://<account>.blob.core.windows.net/<container>); else a file.
+    Raises AnchorError or ValueError (one line) when there is no such place or it cannot be read."""
+    from collector.anchoring import blob_anchors
+    from storage import anchors
+
+    ledger = settings.ledger
+    configured_blob = bool(ledger.anchors_blob_account_url and ledger.anchors_blob_container)
+    if given.startswith("https://"):
+        from collector.anchor_blob import split_container_url
+
+        container = blob_anchors(settings, *split_container_url(given))
+        assert container is not None
+        return [(container.label, container.read())]
+    if given == "blob":
+        container = blob_anchors(settings)
+        if container is None:
+            raise ValueError(
+                "--anchors blob: no anchor container: set ledger.anchors_blob_account_url and "
+                "ledger.anchors_blob_container, or give --anchors https://<account>.blob.core.windows.net/<container>"
+            )
+        return [(container.label, container.read())]
+    places: list[tuple[str, Published]] = []
+    path = given or ledger.anchors_file
+    if path:
+        places.append((path, anchors.read(Path(path))))
+    if not given and configured_blob:
+        container = blob_anchors(settings)
+        assert container is not None
+        places.append((container.label, container.read()))
+    if not places:
+        raise ValueError(
+            "--anchors: no anchors file: give --anchors FILE or set ledger.anchors_file (or "
+            "ledger.anchors_blob_account_url and ledger.anchors_blob_container)"
+        )
+    return places
 
 
 def _print_rejudged(report: RejudgeReport) -> int:
@@ -664,8 +702,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--anchors",
         nargs="?",
         const="",
-        metavar="FILE",
-        help="also compare every run with its published signed digest (default file: ledger.anchors_file)",
+        metavar="FILE|blob|URL",
+        help="also compare every run with its published signed digest: a file, `blob` (the configured container), "
+        "a container URL, or by default every place the config publishes to (ledger.anchors_file, the container)",
     )
     verify.set_defaults(func=cmd_verify)
 

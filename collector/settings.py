@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -207,8 +208,13 @@ class LedgerSettings:
     fingerprint: str | None = None
     # Publish each signed digest (its anchor): append it to this JSON-lines file ...
     anchors_file: str | None = None
-    # ... and post it to these alert channels (type webhook, alerts.channels).
+    # ... and post it to these alert channels (type webhook, alerts.channels) ...
     anchor_channels: tuple[str, ...] = ()
+    # ... and write it as one blob per run, never overwritten, to this Azure Blob container (give both; a container
+    # with a locked time-based immutability policy), with the `azure` credential: the account's blob endpoint
+    # (https://<account>.blob.core.windows.net) and the container's name.
+    anchors_blob_account_url: str | None = None
+    anchors_blob_container: str | None = None
 
 
 @dataclass(frozen=True)
@@ -801,6 +807,29 @@ def _validate_api(api: ApiSettings, where: str) -> None:
             raise ConfigError(f"{where}: key 'api.trusted_proxies': {proxy!r} is not an IP address") from None
 
 
+_BLOB_CONTAINER = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+
+
+def check_blob_location(account_url: str | None, container: str | None) -> None:
+    """Raises ValueError (one line naming the key) unless both are given and well-formed."""
+    if not account_url or not container:
+        missing = "anchors_blob_container" if account_url else "anchors_blob_account_url"
+        raise ValueError(
+            f"key 'ledger.{missing}': give both ledger.anchors_blob_account_url and ledger.anchors_blob_container"
+        )
+    parts = urlsplit(account_url)
+    if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(
+            f"key 'ledger.anchors_blob_account_url': expected the account's https blob endpoint, e.g. "
+            f"https://<account>.blob.core.windows.net, got {account_url!r}"
+        )
+    if not _BLOB_CONTAINER.match(container):
+        raise ValueError(
+            f"key 'ledger.anchors_blob_container': {container!r} is not a container name (3-63 lower-case letters, "
+            "digits and single hyphens)"
+        )
+
+
 def _validate_ledger(s: Settings, where: str) -> None:
     ledger = s.ledger
     for key in ("signing_key_file", "public_key_file"):
@@ -814,9 +843,20 @@ def _validate_ledger(s: Settings, where: str) -> None:
         )
     if ledger.public_key_file and ledger.fingerprint:
         raise ConfigError(f"{where}: key 'ledger.public_key_file' and 'ledger.fingerprint': give one, not both")
-    if (ledger.anchors_file or ledger.anchor_channels) and not ledger.sign_runs:
-        key = "anchors_file" if ledger.anchors_file else "anchor_channels"
-        raise ConfigError(f"{where}: key 'ledger.{key}': anchors are signed digests; set ledger.sign_runs: true")
+    configured = [
+        key
+        for key in ("anchors_file", "anchor_channels", "anchors_blob_account_url", "anchors_blob_container")
+        if getattr(ledger, key)
+    ]
+    if configured and not ledger.sign_runs:
+        raise ConfigError(
+            f"{where}: key 'ledger.{configured[0]}': anchors are signed digests; set ledger.sign_runs: true"
+        )
+    if ledger.anchors_blob_account_url or ledger.anchors_blob_container:
+        try:
+            check_blob_location(ledger.anchors_blob_account_url, ledger.anchors_blob_container)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
     if ledger.anchors_file and Path(ledger.anchors_file).is_dir():
         raise ConfigError(f"{where}: key 'ledger.anchors_file': {ledger.anchors_file} is a directory")
     channels = {c.name: c for c in s.alerts.channels}

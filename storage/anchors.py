@@ -1,8 +1,9 @@
 """Anchors: each sealed run's signed digest kept outside the database, and the comparison with the ledger.
 
-The file form is append-only JSON lines, one anchor (storage/signatures.Anchor) per line. Whoever rewrites the
-ledger cannot rewrite what was published elsewhere: `compare` names every ledger run whose anchor is missing or
-different, every anchored run the ledger no longer holds, and every anchor whose signature does not hold.
+The file form is append-only JSON lines, one anchor (storage/signatures.Anchor) per line; the Blob container form
+(collector/anchor_blob.py, one blob per anchor) reads into the same `Published`. Whoever rewrites the ledger cannot
+rewrite what was published elsewhere: `compare` names every ledger run whose anchor is missing or different, every
+anchored run the ledger no longer holds, and every anchor whose signature does not hold.
 """
 
 from __future__ import annotations
@@ -20,9 +21,14 @@ class AnchorError(ValueError):
     """An anchors file that cannot be read or written; str() is one line."""
 
 
+def encode(anchor: Anchor) -> str:
+    """An anchor as published: compact JSON, keys sorted (a line of the file, the body of a blob)."""
+    return json.dumps(anchor.as_dict(), sort_keys=True, separators=(",", ":"))
+
+
 def append(path: Path, anchor: Anchor) -> None:
     """One line at the end of the file, flushed to disk before returning."""
-    line = json.dumps(anchor.as_dict(), sort_keys=True, separators=(",", ":")) + "\n"
+    line = encode(anchor) + "\n"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -36,8 +42,8 @@ def append(path: Path, anchor: Anchor) -> None:
 
 @dataclass(frozen=True)
 class Published:
-    anchors: tuple[tuple[int, Anchor], ...]  # (line number, anchor)
-    unreadable: tuple[str, ...]  # one line per line that is not an anchor
+    anchors: tuple[tuple[str, Anchor], ...]  # (where it was read: "anchor line 3", "anchor blob runs/...", anchor)
+    unreadable: tuple[str, ...]  # one line per line (or blob) that is not an anchor
 
 
 def read(path: Path) -> Published:
@@ -56,7 +62,7 @@ def read(path: Path) -> Published:
         if not line.strip():
             continue
         try:
-            anchors.append((number, Anchor.from_dict(json.loads(line))))
+            anchors.append((f"anchor line {number}", Anchor.from_dict(json.loads(line))))
         except ValueError as exc:
             unreadable.append(f"{path}:{number}: not an anchor ({exc})")
     return Published(tuple(anchors), tuple(unreadable))
@@ -88,8 +94,8 @@ def compare(runs: Iterable[LedgerRun], published: Published, trusted: TrustedKey
     as sealed before signing; from the first signed run on, every run must be signed and anchored alike."""
     problems = list(published.unreadable)
     by_run: dict[int, Anchor] = {}
-    for number, anchor in published.anchors:
-        where = f"anchor line {number} (run {anchor.run_id})"
+    for place, anchor in published.anchors:
+        where = f"{place} (run {anchor.run_id})"
         if (why := anchor.problem()) is not None:
             problems.append(f"{where}: {why} (forged or damaged anchor)")
             continue
@@ -129,4 +135,14 @@ def compare(runs: Iterable[LedgerRun], published: Published, trusted: TrustedKey
     return Comparison(tuple(matched), tuple(problems), tuple(before))
 
 
-__all__ = ["UNSIGNED_BEFORE", "AnchorError", "Comparison", "LedgerRun", "Published", "append", "compare", "read"]
+__all__ = [
+    "UNSIGNED_BEFORE",
+    "AnchorError",
+    "Comparison",
+    "LedgerRun",
+    "Published",
+    "append",
+    "compare",
+    "encode",
+    "read",
+]
