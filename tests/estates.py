@@ -88,3 +88,26 @@ def activity_logged(destination: str, subscriptions: Iterable[str] = (PROD, DEV)
          "properties": {key: destination, "logs": logs}}
         for s in subscriptions
     ]  # fmt: skip
+
+
+def blob_container(account: str, container: str, *, policy: str | None = "Locked", days: int = 2555,
+                   subscription: str = PROD) -> list[dict[str, Any]]:  # fmt: skip
+    """A storage account with one Blob container and, unless `policy` is None, the container's time-based
+    immutability policy (state Locked or Unlocked), as ARM shows them."""
+    path = f"Microsoft.Storage/storageAccounts/{account}/blobServices/default/containers/{container}"
+    rules = {"immutabilityPeriodSinceCreationInDays": days, "state": policy, "allowProtectedAppendWrites": False}
+    properties: dict[str, Any] = {
+        "publicAccess": "None",
+        "hasImmutabilityPolicy": policy is not None,
+        "hasLegalHold": False,
+        "leaseStatus": "Unlocked",
+        "leaseState": "Available",
+    }
+    if policy is not None:
+        properties["immutabilityPolicy"] = {"etag": '"8dd0a1b2c3d4e5f"', "properties": rules}
+    docs = [*storage_account(account, {"minimumTlsVersion": "TLS1_2"}, subscription=subscription),
+            doc(path, properties, subscription=subscription, etag='"0x8DD0A1B2C3D4E5F"')]  # fmt: skip
+    if policy is not None:
+        docs.append(doc(f"{path}/immutabilityPolicies/default", rules, subscription=subscription,
+                        etag='"8dd0a1b2c3d4e5f"'))  # fmt: skip
+    return docs
