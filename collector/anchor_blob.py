@@ -18,6 +18,7 @@ from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError
 from azure.storage.blob import ContainerClient, ContentSettings, LinearRetry
 
+from collector.azure_clients import ClientFactory
 from collector.settings import check_blob_location
 from storage.anchors import AnchorError, Published, encode
 from storage.signatures import Anchor
@@ -123,3 +124,27 @@ def _why(exc: AzureError) -> str:
         return _code(exc)
     text = str(exc.message or exc).splitlines()[0] if str(exc.message or exc) else type(exc).__name__
     return f"{type(exc).__name__}: {text}"
+
+
+def policy_state(factory: ClientFactory, subscriptions: list[str], account: str, container: str) -> str | None:
+    """The container's time-based immutability policy state as ARM shows it (`Locked`, `Unlocked`), or None when
+    it has none. The account is looked for by name in `subscriptions` (Storage Accounts - List, then Blob Containers
+    - Get: the collector's Reader role suffices). Raises AnchorError (one line) when it cannot be found or read."""
+    from azure.mgmt.storage import StorageManagementClient
+
+    try:
+        for subscription in subscriptions:
+            client = factory.arm(StorageManagementClient, subscription)
+            for found in client.storage_accounts.list():
+                if str(found.name).lower() != account.lower():
+                    continue
+                group = str(found.id).split("/")[4]
+                document = client.blob_containers.get(group, str(found.name), container)
+                policy = (document.get("properties") or {}).get("immutabilityPolicy") or {}
+                state = (policy.get("properties") or {}).get("state")
+                return str(state) if state else None
+    except AzureError as exc:
+        raise AnchorError(
+            f"storage account {account}: container {container}: cannot read it from ARM: {_why(exc)}"
+        ) from None
+    raise AnchorError(f"storage account {account}: not found in subscriptions {', '.join(subscriptions) or '(none)'}")

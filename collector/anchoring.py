@@ -86,7 +86,7 @@ def publisher(settings: Settings, environ: Mapping[str, str] | None = None) -> C
         if container is not None:
             if not policy_checked:
                 policy_checked = True
-                _warn_without_policy(container)
+                _warn_without_policy(settings, container)
             try:
                 name = container.publish(anchor)
             except anchors.AnchorError as exc:
@@ -115,8 +115,9 @@ def publisher(settings: Settings, environ: Mapping[str, str] | None = None) -> C
     return publish
 
 
-def _warn_without_policy(container) -> None:  # type: ignore[no-untyped-def]
-    """A container without a time-based retention policy lets whoever holds write rights replace an anchor."""
+def _warn_without_policy(settings: Settings, container) -> None:  # type: ignore[no-untyped-def]
+    """A container without a time-based retention policy, or with one not locked (whoever may delete the policy
+    may then delete the blobs), is a warning: its anchors are only as safe as the rights on it."""
     try:
         if not container.has_immutability_policy():
             log.warning(
@@ -124,5 +125,33 @@ def _warn_without_policy(container) -> None:  # type: ignore[no-untyped-def]
                 "by anyone with write rights on it; add one and lock it",
                 container.label,
             )
+            return
+        state = _arm_policy_state(settings, container)
     except anchors.AnchorError as exc:
         log.warning("anchor container's immutability policy not checked: %s", exc)
+        return
+    if state is not None and state.lower() != "locked":
+        log.warning(
+            "anchor container %s: its time-based immutability policy is %s, not Locked: whoever may change the "
+            "container's policy can remove it and then delete anchors; lock it",
+            container.label,
+            state,
+        )
+
+
+def _arm_policy_state(settings: Settings, container) -> str | None:  # type: ignore[no-untyped-def]
+    from azure.core.exceptions import AzureError
+    from azure.mgmt.resource.subscriptions import SubscriptionClient
+
+    from collector.anchor_blob import policy_state
+    from collector.azure_clients import ClientFactory, make_credential
+
+    factory = ClientFactory(make_credential(settings.azure), settings.azure, settings.collection)
+    subscriptions = list(settings.azure.subscriptions)
+    if not subscriptions:
+        try:
+            listed = factory.arm(SubscriptionClient).subscriptions.list()
+            subscriptions = [str(s.subscription_id) for s in listed]
+        except AzureError as exc:
+            raise anchors.AnchorError(f"subscriptions cannot be listed: {type(exc).__name__}") from None
+    return policy_state(factory, subscriptions, container.client.account_name, container.client.container_name)

@@ -98,7 +98,8 @@ def test_collect_writes_one_blob_per_run_and_verify_reads_them_back(sb, keys, tm
         anchor = json.loads(sb.blobs.content(ACCOUNT, CONTAINER, name))
         assert anchor["format"] == "shoko-anchor/1" and anchor["digest"] == digests[anchor["run_id"]]
     assert caplog.text.count("anchor written to") == 3
-    assert "has no time-based immutability policy" not in caplog.text
+    assert "has no time-based immutability policy" not in caplog.text and "not Locked" not in caplog.text
+    assert "policy not checked" not in caplog.text
     assert SECRET not in caplog.text and "eyJ" not in caplog.text  # neither the secret nor a token
 
     label = f"{sb.info.base_url}/{ACCOUNT}/{CONTAINER}"
@@ -183,15 +184,23 @@ def test_an_unreachable_account_is_logged_and_the_run_completes(sb, keys, tmp_pa
     assert err.startswith(f"shoko: blob container {url}/{CONTAINER}: cannot read the anchors:") and "\n" not in err
 
 
-def test_a_container_without_a_policy_is_warned_about(keys, tmp_path, monkeypatch, caplog):
-    docs = blob_container(ACCOUNT, CONTAINER, policy=None)
+@pytest.mark.parametrize(
+    ("policy", "warning"),
+    [
+        (None, "has no time-based immutability policy: its anchors can be deleted or replaced"),
+        ("Unlocked", "its time-based immutability policy is Unlocked, not Locked"),
+    ],
+)
+def test_a_container_without_a_locked_policy_is_warned_about(policy, warning, keys, tmp_path, monkeypatch, caplog):
+    docs = blob_container(ACCOUNT, CONTAINER, policy=policy)
     with Sandbox.from_dict(estate(docs)) as plain:
         config = _configure(monkeypatch, tmp_path, plain, keys)
         assert main(["collect", "--config", str(config)]) == 0
         assert main(["collect", "--config", str(config)]) == 0
         assert len(plain.blobs.names(ACCOUNT, CONTAINER)) == 2
-    warned = [r for r in caplog.records if "has no time-based immutability policy" in r.getMessage()]
+    warned = [r for r in caplog.records if warning in r.getMessage()]
     assert len(warned) == 2 and all(r.levelname == "WARNING" for r in warned)  # once per process (`collect`)
+    assert "policy not checked" not in caplog.text
 
 
 def test_blob_settings_are_checked_in_one_line(tmp_path, monkeypatch, capsys):
