@@ -8,11 +8,15 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from collector.settings import ConfigError, Settings
 from reports.bundle import SnapshotError, load_private_key, load_public_key
 from storage import anchors
 from storage.signatures import Anchor, RunSigner, TrustedKey
+
+if TYPE_CHECKING:
+    from collector.anchor_blob import BlobAnchors
 
 log = logging.getLogger("shoko.anchors")
 
@@ -44,7 +48,9 @@ def anchor_body(anchor: Anchor) -> bytes:
     return json.dumps({"type": ANCHOR_TYPE, "anchor": anchor.as_dict()}, sort_keys=True).encode()
 
 
-def blob_anchors(settings: Settings, account_url: str | None = None, container: str | None = None):  # type: ignore[no-untyped-def]
+def blob_anchors(
+    settings: Settings, account_url: str | None = None, container: str | None = None
+) -> BlobAnchors | None:
     """The configured anchor container (or the one given), reached with the `azure` credential; None when none."""
     account_url = account_url or settings.ledger.anchors_blob_account_url
     container = container or settings.ledger.anchors_blob_container
@@ -115,7 +121,7 @@ def publisher(settings: Settings, environ: Mapping[str, str] | None = None) -> C
     return publish
 
 
-def _warn_without_policy(settings: Settings, container) -> None:  # type: ignore[no-untyped-def]
+def _warn_without_policy(settings: Settings, container: BlobAnchors) -> None:
     """A container without a time-based retention policy, or with one not locked (whoever may delete the policy
     may then delete the blobs), is a warning: its anchors are only as safe as the rights on it."""
     try:
@@ -139,7 +145,7 @@ def _warn_without_policy(settings: Settings, container) -> None:  # type: ignore
         )
 
 
-def _arm_policy_state(settings: Settings, container) -> str | None:  # type: ignore[no-untyped-def]
+def _arm_policy_state(settings: Settings, container: BlobAnchors) -> str | None:
     from azure.core.exceptions import AzureError
     from azure.mgmt.resource.subscriptions import SubscriptionClient
 
