@@ -170,15 +170,11 @@ class BlobStore:
         headers: Mapping[str, str],
         body: bytes,
         containers: Mapping[tuple[str, str], Container],
-        accounts: frozenset[str],
     ) -> Reply:
-        """Answer one authenticated request (path already percent-decoded). Raises BlobError."""
+        """Answer one authenticated request for a declared account (path already percent-decoded). Raises
+        BlobError."""
         account, _, rest = path.lstrip("/").partition("/")
         account = account.lower()
-        if account not in accounts:
-            raise BlobError(
-                400, "InvalidUri", "The requested URI does not represent any resource on the server."
-            )  # only reached for an undeclared account that the caller routed here
         container_name, _, blob_name = rest.partition("/")
         if not container_name:
             raise BlobError(400, "InvalidUri", "The requested URI does not represent any resource on the server.")

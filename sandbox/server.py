@@ -750,9 +750,7 @@ class Sandbox:
             )
             return _blob_error(error, req, [("WWW-Authenticate", challenge)])
         try:
-            got = self.blobs.handle(
-                req.method, req.path, dict(req.query_pairs), req.headers, req.body, containers, accounts
-            )
+            got = self.blobs.handle(req.method, req.path, dict(req.query_pairs), req.headers, req.body, containers)
         except blobmod.BlobError as e:
             return _blob_error(e, req)
         return _Reply(got.status, got.body, got.content_type, list(got.headers))
