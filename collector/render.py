@@ -9,21 +9,15 @@ from typing import Any
 
 from controls.catalog import Catalog, Requirement
 from controls.mhlw6 import Mhlw6, short
-from controls.model import Evidence, Finding, Status, Verdict
+from controls.model import STATUS_JA, Evidence, Finding, Status, Verdict
 from controls.weakened import Weakened, recorded_thresholds, thresholds_of_checks, weakened_settings
 from storage.ledger import RunRecord
 
-STATUS_LABELS = {
-    Status.PASS: "pass 適合",
-    Status.FAIL: "FAIL 不適合",
-    Status.ERROR: "ERROR 取得不可",
-    Status.PARTIAL: "partial 一部確認",
-    Status.MANUAL: "manual 要確認",
-    Status.ATTESTED: "attested 確認済",
-    Status.EXPIRED: "EXPIRED 期限切れ",
-    Status.INHERITED: "inherited 継承",
-    Status.NOT_APPLICABLE: "n/a 対象外",
-}
+# The terminal's status words: the English value (upper case where it needs attention) beside the Japanese word
+# the reports and alerts use (controls.model.STATUS_JA).
+_LOUD = frozenset({Status.FAIL, Status.ERROR, Status.EXPIRED})
+_SHORT = {Status.NOT_APPLICABLE: "n/a"}
+STATUS_LABELS = {s: f"{_SHORT.get(s, s.value.upper() if s in _LOUD else s.value)} {STATUS_JA[s.value]}" for s in Status}
 
 
 def _width(text: str) -> int:
