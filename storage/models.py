@@ -206,6 +206,21 @@ LATER_RUN_TABLES: frozenset[str] = frozenset({"drift_events"})
 LATER_COLUMNS: dict[str, frozenset[str]] = {"run_evidence": frozenset({"redactions"})}
 
 
+class RunState(Base):
+    """One part of a run's evidence or findings as references to stored rows (storage/states.py): the row ids in
+    order and, for evidence, the run's own collection time and request id of each. A run sealed with parts holds
+    exactly what its parts list; a run without any (stored before parts existed) holds the rows it owns.
+    Append-only; each part's SHA-256 is in the run's seal."""
+
+    __tablename__ = "run_states"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    table_name: Mapped[str] = mapped_column(String(32))  # run_evidence | findings
+    entries: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary)  # zlib of canonical JSON
+
+
 class RunSignature(Base):
     """A sealed run's digest signed with the installation's Ed25519 key (storage/signatures.py): written with the
     seal, in the same transaction; runs sealed before signing was configured have none. Append-only."""
