@@ -13,6 +13,7 @@ import json
 import re
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -93,6 +94,7 @@ __all__ = [
 _T = TypeVar("_T")
 _CHUNK = 500  # rows per executemany / IN (...) list
 _SEAL_ATTEMPTS = 5
+_CHECKS_CACHED = 8  # sealed runs whose findings' check ids are kept (Ledger._held_checks)
 _SEAL_LOCK_KEY = 0x73686F6B6F01  # PostgreSQL advisory lock taken while a run is being sealed
 
 
@@ -286,6 +288,8 @@ class Ledger:
         self.read_only = read_only
         self.holder = holder or leases.this_process()
         self._memory_locks: dict[str, Any] = {}
+        self._checks_cache: OrderedDict[int, list[tuple[int, str]]] = OrderedDict()
+        self._cache_lock = threading.Lock()
         self._locks_held: set[tuple[str, int]] = set()  # (lock name, thread) held by this ledger
         path = self._sqlite_file()
         if read_only and path is not None and not path.is_file():
@@ -943,12 +947,22 @@ class Ledger:
     def evidence_by_sha256(self, run_id: int, shas: Collection[str]) -> dict[str, Evidence]:
         """The run's evidence records with these SHA-256s, with their documents (the first record of each)."""
         out: dict[str, Evidence] = {}
-        wanted = set(shas)
+        wanted = sorted(set(shas))
         with self._session(write=False) as session:
+            self._get_run(session, run_id)
+            # Only the rows with these documents, whichever run stored them, are read in full.
+            ids: set[int] = set()
+            for chunk in _chunks(wanted):
+                ids.update(session.scalars(select(RunEvidence.id).where(RunEvidence.sha256.in_(chunk))))
+            try:
+                held = states.held_rows(session, RunEvidence, run_id, only=ids)
+            except states.StateError as exc:
+                raise LedgerError(f"run_evidence of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
+            if held is None:
+                held = [row for row in _held(session, RunEvidence, run_id) if row.id in ids]
             first: dict[str, Any] = {}
-            for row in self._rows(session, RunEvidence, run_id):
-                if row.sha256 in wanted:
-                    first.setdefault(row.sha256, row)
+            for row in held:
+                first.setdefault(row.sha256, row)
             for ev in self._with_contents(session, list(first.values())):
                 out.setdefault(ev.sha256, ev)
         return out
@@ -1017,9 +1031,12 @@ class Ledger:
         with self._session(write=False) as session:
             with_parts = set(states.counts(session, sorted(out)))
             for run_id in sorted(with_parts):
-                out[run_id] = [
-                    _convert(_to_finding, row) for row in _held(session, RunFinding, run_id) if row.check_id in wanted
-                ]
+                ids = {row_id for row_id, check_id in self._held_checks(session, run_id) if check_id in wanted}
+                try:
+                    held = states.held_rows(session, RunFinding, run_id, only=ids) or []
+                except states.StateError as exc:
+                    raise LedgerError(f"findings of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
+                out[run_id] = [_convert(_to_finding, row) for row in held]
             for runs in _chunks(sorted(set(out) - with_parts)):
                 for chunk in _chunks(checks):
                     query = select(RunFinding).where(RunFinding.run_id.in_(runs), RunFinding.check_id.in_(chunk))
@@ -1088,6 +1105,28 @@ class Ledger:
                 DriftRecord(row.id, row.run_id, finished_at, _convert(_to_drift_event, row))
                 for row, finished_at in rows
             ]
+
+    def _held_checks(self, session: Session, run_id: int) -> list[tuple[int, str]]:
+        """(row id, check id) of each finding a run with parts holds, in order; kept for the last few sealed runs
+        read, since drift detection asks one run for one check at a time."""
+        with self._cache_lock:
+            if run_id in self._checks_cache:
+                self._checks_cache.move_to_end(run_id)
+                return self._checks_cache[run_id]
+        try:
+            ids = [e.row_id for e in states.entries_of(session, run_id, RunFinding.__tablename__) or []]
+        except states.StateError as exc:
+            raise LedgerError(f"findings of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
+        checks: dict[int, str] = {}
+        for chunk in _chunks(sorted(set(ids))):
+            checks.update(session.execute(select(RunFinding.id, RunFinding.check_id).where(RunFinding.id.in_(chunk))))
+        pairs = [(row_id, checks.get(row_id, "")) for row_id in ids]
+        if session.scalar(select(Run.chain_index).where(Run.id == run_id)) is not None:  # sealed: never changes
+            with self._cache_lock:
+                self._checks_cache[run_id] = pairs
+                while len(self._checks_cache) > _CHECKS_CACHED:
+                    self._checks_cache.popitem(last=False)
+        return pairs
 
     def _rows(self, session: Session, model: type[Any], run_id: int) -> Sequence[Any]:
         self._get_run(session, run_id)

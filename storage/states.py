@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -177,12 +177,17 @@ def load_rows(session: Session, model: type[Base], ids: Iterable[int]) -> dict[i
     return out
 
 
-def held_rows(session: Session, model: type[Base], run_id: int) -> list[Any] | None:
-    """The rows the run holds, in order, each with the run's own volatile columns; None for a run without parts."""
+def held_rows(
+    session: Session, model: type[Base], run_id: int, only: Collection[int] | None = None
+) -> list[Any] | None:
+    """The rows the run holds, in order, each with the run's own volatile columns (only those with ids in `only`,
+    if given); None for a run without parts."""
     table = model.__tablename__
     entries = entries_of(session, run_id, table)
     if entries is None:
         return None
+    if only is not None:
+        entries = [e for e in entries if e.row_id in only]
     stored = load_rows(session, model, (e.row_id for e in entries))
     volatile = VOLATILE.get(table, ())
     out = []
