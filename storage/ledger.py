@@ -1119,7 +1119,8 @@ class Ledger:
             raise LedgerError(f"findings of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
         checks: dict[int, str] = {}
         for chunk in _chunks(sorted(set(ids))):
-            checks.update(session.execute(select(RunFinding.id, RunFinding.check_id).where(RunFinding.id.in_(chunk))))
+            query = select(RunFinding.id, RunFinding.check_id).where(RunFinding.id.in_(chunk))
+            checks.update({row_id: check_id for row_id, check_id in session.execute(query)})
         pairs = [(row_id, checks.get(row_id, "")) for row_id in ids]
         if session.scalar(select(Run.chain_index).where(Run.id == run_id)) is not None:  # sealed: never changes
             with self._cache_lock:
