@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from controls.model import canonical_json, sha256_of
@@ -44,6 +45,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
+@cache
 def hashed_columns(model: type[Base]) -> list[str]:
     return [c.name for c in model.__table__.columns if c.name not in NOT_HASHED]
 

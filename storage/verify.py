@@ -394,12 +394,15 @@ def _check_held_rows(
                 run.id, table, row_id, f"row held by the run was stored by run {owner}, not sealed before it"
             )
     todo = [row_id for row_id in ids if (table, row_id) not in checked.rows]
-    for start in range(0, len(todo), 900):
-        chunk = todo[start : start + 900]
-        for obj in session.scalars(select(model).where(columns.id.in_(chunk))):
-            if row_hash(model, row_values(obj)) != obj.row_hash:
-                raise _Problem(run.id, table, obj.id, "content changed after it was stored (row hash mismatch)")
-            checked.rows.add((table, obj.id))
-            if model is RunEvidence:
-                _check_blobs(session, run, [obj.sha256], checked.blobs)
+    try:
+        stored = states.load_rows(session, model, todo)
+    except (ValueError, TypeError) as exc:
+        raise _Problem(run.id, table, None, f"a row held by the run cannot be read: {exc}") from None
+    for row_id in todo:
+        values = stored[row_id]
+        if row_hash(model, values) != values["row_hash"]:
+            raise _Problem(run.id, table, row_id, "content changed after it was stored (row hash mismatch)")
+        checked.rows.add((table, row_id))
+    if model is RunEvidence:
+        _check_blobs(session, run, [stored[row_id]["sha256"] for row_id in todo], checked.blobs)
     return [(e.row_id, meta[e.row_id][1]) for e in entries]
