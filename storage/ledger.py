@@ -1,8 +1,10 @@
 """The append-only evidence ledger.
 
 A run is opened with `start_run`, receives inserts only (evidence, collection errors, findings,
-verdicts), and is sealed once by `complete_run` or `fail_run`: the seal hashes the run's metadata and
-every row hash, and links to the previous sealed run's digest. `verify` re-checks all of it.
+verdicts), and is sealed once by `complete_run` or `fail_run`: the seal hashes the run's metadata, the hash of
+every row it stored and of every part listing the evidence and findings it holds (an unchanged row is held by
+reference, not stored again: storage/states.py), and links to the previous sealed run's digest. `verify`
+re-checks all of it.
 
 SQLite file by default, PostgreSQL by URL; the schema is created or migrated when the ledger opens.
 """
@@ -452,7 +454,11 @@ class Ledger:
         if not rows:
             return
         parent = states.predecessor(session, run)
-        known = states.held_keys(session, model, parent) if parent is not None else {}
+        try:
+            known = states.held_keys(session, model, parent) if parent is not None else {}
+        except (ValueError, TypeError) as exc:
+            what = f"{model.__tablename__} of run {parent}"
+            raise LedgerError(f"{what} cannot be read ({exc}); run `shoko verify`") from None
         held: list[int | None] = []
         new: list[dict[str, Any]] = []
         for row in rows:

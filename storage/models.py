@@ -85,7 +85,8 @@ class Run(Base):
     chain_index: Mapped[int | None] = mapped_column(Integer, unique=True)
     digest: Mapped[str | None] = mapped_column(String(64))
     prev_digest: Mapped[str | None] = mapped_column(String(64))
-    # The canonical JSON document whose SHA-256 is `digest`: run metadata + every row id and row hash.
+    # The canonical JSON document whose SHA-256 is `digest`: run metadata, every row id and row hash the run stored,
+    # and (seal version 2) its parts and the count and digest of the rows it holds (storage/hashing.py).
     seal: Mapped[str | None] = deferred(mapped_column(Text))
     # The lease of the process collecting the run (storage.leases): renewed while it runs, kept as last
     # renewed once sealed. Not part of the seal; the database refuses any change but a renewal.
