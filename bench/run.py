@@ -107,6 +107,16 @@ def _delta(after: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def first_run_checkpoint(url: str) -> str:
+    """A verify checkpoint at the first sealed run, as a pass made right after it would have written."""
+    from storage.ledger import Ledger
+    from storage.verify import Checkpoint
+
+    with Ledger(url, read_only=True) as ledger:
+        first = ledger.chain()[0]
+    return Checkpoint(first.chain_index, first.id, first.digest).dumps()
+
+
 def database_size(url: str) -> int:
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
@@ -276,6 +286,9 @@ def _measure(
     as_of = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     status = run_measured([*cli, "status", "--config", str(config), "--as-of", as_of, "--lang", "en"], log, env)
     verify = run_measured([*cli, "verify", "--config", str(config)], log, env)
+    checkpoint = out / "checkpoint.json"
+    checkpoint.write_text(first_run_checkpoint(url), encoding="utf-8")  # what a pass after the first run left
+    since = run_measured([*cli, "verify", "--config", str(config), "--checkpoint", str(checkpoint)], log, env)
     keys = out / "keys"
     run_measured([*cli, "keys", "create", "--out", str(keys)], log, env)
     bundle = out / "snapshot.zip"
@@ -294,7 +307,13 @@ def _measure(
         log,
         env,
     )
-    for name, m in (("status --as-of", status), ("verify", verify), ("snapshot export", export)):
+    measured = (
+        ("status --as-of", status),
+        ("verify", verify),
+        ("verify --checkpoint (run 2)", since),
+        ("snapshot export", export),
+    )
+    for name, m in measured:
         failed = f"  (exit {m.code}; see {log})" if m.code else ""
         say(f"  {name:<25} {m.wall:8.2f} s  peak RSS {_mb(m.peak_rss)}{failed}")
     if bundle.exists():
@@ -308,5 +327,6 @@ def _measure(
         "database": {"first": size_first, "second": size_second},
         "status_as_of": status.__dict__,
         "verify": verify.__dict__,
+        "verify_checkpoint": since.__dict__,
         "snapshot_export": export.__dict__,
     }

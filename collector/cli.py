@@ -296,6 +296,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     return _print_run(load_settings(args.config), args.run, args.json, args.lang, as_of, args.by)
 
 
+def _write_checkpoint(path: Path, text: str) -> None:
+    """Replace the checkpoint file whole (a reader never sees half of it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from collector.runs import note_line
 
@@ -325,11 +333,21 @@ def cmd_verify(args: argparse.Namespace) -> int:
         except (anchors.AnchorError, ValueError) as exc:
             print(f"shoko: {exc}", file=sys.stderr)
             return EXIT_USAGE
+    since = None
+    checkpoint = Path(args.checkpoint) if args.checkpoint else None
+    if checkpoint is not None and checkpoint.exists():
+        from storage.verify import Checkpoint, CheckpointError
+
+        try:
+            since = Checkpoint.read(checkpoint)
+        except CheckpointError as exc:
+            print(f"shoko: --checkpoint: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     ledger = _open_ledger(settings, read_only=True)
     rejudged = None
     try:
         notes, abandoned = _run_notes(ledger)
-        report = ledger.verify(trusted)
+        report = ledger.verify(trusted, since)
         sealed = [r for r in ledger.runs() if r.sealed]
         latest = ledger.latest_run()
         chain = ledger.chain() if published else []
@@ -343,6 +361,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if not report.ok:
         print(f"TAMPERED: {report.problem}", file=sys.stderr)
         return EXIT_FAILED
+    if checkpoint is not None and report.last is not None and report.last != since:
+        _write_checkpoint(checkpoint, report.last.dumps())
     comparisons = [(where, anchors.compare(chain, held, trusted)) for where, held in published]
     for where, comparison in comparisons:
         for problem in comparison.problems:
@@ -364,7 +384,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
     head = f"; latest run {latest.id} digest {latest.digest}" if latest else ""
     attested = f", {report.attestations_checked} attestation record(s)" if report.attestations_checked else ""
     attested += f", {report.actions_checked} API write record(s)" if report.actions_checked else ""
-    print(f"ok: {report.runs_checked} run(s){attested} verified, hash chain intact{head}")
+    after = f" after checkpoint run {since.run_id} (chain position {since.chain_index})" if since else ""
+    print(f"ok: {report.runs_checked} run(s){after}{attested} verified, hash chain intact{head}")
+    if checkpoint is not None and report.last is not None:
+        print(
+            f"checkpoint / チェックポイント: run {report.last.run_id} (chain position {report.last.chain_index}) "
+            f"in {checkpoint}"
+        )
     if report.signed:
         held = "the configured key" if trusted else "the key stored with each (no ledger.public_key_file set)"
         print(f"signatures: {report.signed} run(s) signed by {', '.join(report.signed_by)}, checked against {held}")
@@ -705,6 +731,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE|blob|URL",
         help="also compare every run with its published signed digest: a file, `blob` (the configured container), "
         "a container URL, or by default every place the config publishes to (ledger.anchors_file, the container)",
+    )
+    verify.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="check only the runs sealed after the run this file names (after confirming that run's digest), "
+        "then record the last run checked in it; without the file, a full check that creates it",
     )
     verify.set_defaults(func=cmd_verify)
 

@@ -9,13 +9,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from controls.model import canonical_json, sha256_of
 
 from .models import LATER_COLUMNS, Base, Run
 
-SEAL_VERSION = 1
+# 1: metadata + every row the run owns. 2: also the run's parts (storage/states.py) and, per table held by
+# reference, the count and digest of the rows it holds — not a list of them. Old seals keep verifying by their rule.
+SEAL_VERSION = 2
+SEAL_VERSIONS = (1, 2)
 NOT_HASHED = frozenset({"id", "row_hash"})
 
 # The run columns covered by the seal; `seal` and `digest` are its output, not its input.
@@ -41,6 +45,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
+@cache
 def hashed_columns(model: type[Base]) -> list[str]:
     return [c.name for c in model.__table__.columns if c.name not in NOT_HASHED]
 
@@ -70,7 +75,11 @@ def run_metadata(run: Run) -> dict[str, Any]:
     return {name: _plain(getattr(run, name)) for name in RUN_SEALED_FIELDS}
 
 
-def seal_document(run: Run, rows: Mapping[str, list[list[Any]]]) -> str:
-    """Canonical JSON of the run metadata plus, per table, the ordered [row id, row hash] pairs."""
-    doc = {"version": SEAL_VERSION, "run": run_metadata(run), "rows": dict(rows)}
+def seal_document(run: Run, rows: Mapping[str, list[list[Any]]], held: Mapping[str, Any] | None = None) -> str:
+    """Canonical JSON of the run metadata plus, per table, the ordered [row id, row hash] pairs of the rows the
+    run stored itself; with `held` (version 2), its parts and the digests of what it holds by reference."""
+    if held is None:
+        doc = {"version": 1, "run": run_metadata(run), "rows": dict(rows)}
+    else:
+        doc = {"version": SEAL_VERSION, "run": run_metadata(run), "rows": dict(rows), **held}
     return canonical_json(doc).decode()

@@ -1,8 +1,10 @@
 """The append-only evidence ledger.
 
 A run is opened with `start_run`, receives inserts only (evidence, collection errors, findings,
-verdicts), and is sealed once by `complete_run` or `fail_run`: the seal hashes the run's metadata and
-every row hash, and links to the previous sealed run's digest. `verify` re-checks all of it.
+verdicts), and is sealed once by `complete_run` or `fail_run`: the seal hashes the run's metadata, the hash of
+every row it stored and of every part listing the evidence and findings it holds (an unchanged row is held by
+reference, not stored again: storage/states.py), and links to the previous sealed run's digest. `verify`
+re-checks all of it.
 
 SQLite file by default, PostgreSQL by URL; the schema is created or migrated when the ledger opens.
 """
@@ -13,6 +15,7 @@ import json
 import re
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -47,7 +50,7 @@ from controls.model import (
 
 from . import actions as action_store
 from . import attestations as att_store
-from . import leases, migrate
+from . import leases, migrate, states
 from .actions import ActionRecord
 from .anchors import LedgerRun
 from .hashing import blob_sha256, row_hash, seal_document
@@ -68,10 +71,11 @@ from .models import (
 )
 from .signatures import Anchor, RunSigner, TrustedKey, sign_run
 from .tokens import TokenRecord, to_record
-from .verify import VerifyReport, verify
+from .verify import Checkpoint, VerifyReport, verify
 
 __all__ = [
     "ActionRecord",
+    "Checkpoint",
     "CollectionLock",
     "CollectionLocked",
     "DriftRecord",
@@ -92,6 +96,7 @@ __all__ = [
 _T = TypeVar("_T")
 _CHUNK = 500  # rows per executemany / IN (...) list
 _SEAL_ATTEMPTS = 5
+_CHECKS_CACHED = 8  # sealed runs whose findings' check ids are kept (Ledger._held_checks)
 _SEAL_LOCK_KEY = 0x73686F6B6F01  # PostgreSQL advisory lock taken while a run is being sealed
 
 
@@ -285,6 +290,8 @@ class Ledger:
         self.read_only = read_only
         self.holder = holder or leases.this_process()
         self._memory_locks: dict[str, Any] = {}
+        self._checks_cache: OrderedDict[int, list[tuple[int, str]]] = OrderedDict()
+        self._cache_lock = threading.Lock()
         self._locks_held: set[tuple[str, int]] = set()  # (lock name, thread) held by this ledger
         path = self._sqlite_file()
         if read_only and path is not None and not path.is_file():
@@ -431,11 +438,44 @@ class Ledger:
             raise LedgerError(f"run {run_id} is sealed ({run.status}); nothing can be added to it")
         return run
 
-    def _insert_rows(self, session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
+    def _insert_rows(self, session: Session, model: type[Base], rows: list[dict[str, Any]]) -> list[int]:
+        """Insert rows (with their row hashes); returns their ids in the order given."""
         for row in rows:
             row["row_hash"] = row_hash(model, row)
+        ids: list[int] = []
         for chunk in _chunks(rows):
-            session.execute(insert(model), list(chunk))
+            statement = insert(model).returning(model.__table__.c.id, sort_by_parameter_order=True)
+            ids.extend(session.scalars(statement, list(chunk)).all())
+        return ids
+
+    def _insert_held(self, session: Session, run: Run, model: type[Base], rows: list[dict[str, Any]]) -> None:
+        """Store what the run holds of `model`: a new row only for content its predecessor did not hold, and a
+        part (storage/states.py) listing every row it holds in order, with its own volatile columns."""
+        if not rows:
+            return
+        parent = states.predecessor(session, run)
+        try:
+            known = states.held_keys(session, model, parent) if parent is not None else {}
+        except (ValueError, TypeError) as exc:
+            what = f"{model.__tablename__} of run {parent}"
+            raise LedgerError(f"{what} cannot be read ({exc}); run `shoko verify`") from None
+        held: list[int | None] = []
+        new: list[dict[str, Any]] = []
+        for row in rows:
+            same = known.get(states.content_key(model, row))
+            if same:
+                held.append(same.pop(0))
+            else:
+                held.append(None)
+                new.append(row)
+        new_ids = iter(self._insert_rows(session, model, new))
+        ids = [row_id if row_id is not None else next(new_ids) for row_id in held]
+        volatile = bool(states.VOLATILE.get(model.__tablename__))
+        entries = [
+            states.Entry(i, r["collected_at"], r["request_id"]) if volatile else states.Entry(i)
+            for i, r in zip(ids, rows, strict=True)
+        ]
+        states.add_part(session, run.id, model.__tablename__, entries)
 
     def add_evidence(self, run_id: int, items: Iterable[Evidence]) -> None:
         blobs: dict[str, str] = {}
@@ -466,7 +506,7 @@ class Ledger:
                 }
             )
         with self._session(write=True) as session:
-            self._running(session, run_id)
+            run = self._running(session, run_id)
             dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
             # Sorted, so concurrent runs storing overlapping blobs take row locks in one order (no deadlock).
             blob_rows = [{"sha256": s, "content": t, "size": len(t.encode())} for s, t in sorted(blobs.items())]
@@ -474,7 +514,7 @@ class Ledger:
                 # Content-addressed: a blob already stored (by any run) is simply referenced again.
                 statement = dialect.insert(EvidenceBlob).on_conflict_do_nothing(index_elements=["sha256"])
                 session.execute(statement, list(chunk))
-            self._insert_rows(session, RunEvidence, rows)
+            self._insert_held(session, run, RunEvidence, rows)
 
     def add_collection_errors(self, run_id: int, items: Iterable[CollectionError]) -> None:
         rows = [
@@ -511,18 +551,10 @@ class Ledger:
             for item in findings
         ]
         with self._session(write=True) as session:
-            self._running(session, run_id)
+            run = self._running(session, run_id)
             # A finding must point at evidence this run stored, or its verdict could not be reproduced.
-            cited = sorted({sha for item in findings for sha in item.evidence})
-            stored: set[str] = set()
-            for chunk in _chunks(cited):
-                stored.update(
-                    session.scalars(
-                        select(RunEvidence.sha256)
-                        .where(RunEvidence.run_id == run_id, RunEvidence.sha256.in_(chunk))
-                        .distinct()
-                    )
-                )
+            cited = {sha for item in findings for sha in item.evidence}
+            stored = {row.sha256 for row in _held(session, RunEvidence, run_id)} & cited
             for item in findings:
                 # A pass stands on what was seen; a fail may be the absence of a setting, an error what could not
                 # be seen (a collection error, a check that raised): those two may cite no evidence record.
@@ -536,7 +568,7 @@ class Ledger:
                         f"finding {item.check_id} on {item.resource_id} cites evidence {missing[0]} "
                         f"that run {run_id} has not stored"
                     )
-            self._insert_rows(session, RunFinding, rows)
+            self._insert_held(session, run, RunFinding, rows)
 
     def add_verdicts(self, run_id: int, items: Iterable[Verdict]) -> None:
         rows = [
@@ -794,7 +826,7 @@ class Ledger:
                         .order_by(Run.chain_index.desc())
                         .limit(1)
                     ).first()
-                    manifest = {model.__tablename__: _row_hashes(session, model, run_id) for model in RUN_TABLES}
+                    manifest, held = seal_contents(session, run_id)
                     # All columns change in one UPDATE: the database accepts exactly one change to a run.
                     with session.no_autoflush:
                         run.chain_index = (last.chain_index + 1) if last else 1
@@ -802,7 +834,7 @@ class Ledger:
                         run.finished_at = finished_at
                         run.status = status.value
                         run.error = error
-                        run.seal = seal_document(run, manifest)
+                        run.seal = seal_document(run, manifest, held)
                         run.digest = blob_sha256(run.seal)
                     session.flush()
                     if self.signer is not None:
@@ -830,6 +862,10 @@ class Ledger:
                     select(column, func.count()).where(column.in_(chunk)).group_by(column)
                 ):
                     counts[run_id][key] = n
+        # A run with parts holds what they list, not the (fewer) rows it stored itself.
+        for run_id, held in states.counts(session, ids).items():
+            for model in states.STATE_TABLES:
+                counts[run_id][_COUNT_KEYS[model]] = held.get(model.__tablename__, 0)
         return [
             RunRecord(
                 id=run.id,
@@ -909,35 +945,32 @@ class Ledger:
     def evidence_refs(self, run_id: int) -> list[EvidenceRef]:
         """What the run stored, without the documents (sha256, kind, resource id, fetcher, time), in stored order."""
         with self._session(write=False) as session:
-            self._get_run(session, run_id)
-            query = (
-                select(
-                    RunEvidence.sha256,
-                    RunEvidence.kind,
-                    RunEvidence.resource_id,
-                    RunEvidence.source,
-                    RunEvidence.collected_at,
-                )
-                .where(RunEvidence.run_id == run_id)
-                .order_by(RunEvidence.id)
-            )
             return [
-                EvidenceRef(sha, kind, resource_id, source, collected)
-                for sha, kind, resource_id, source, collected in session.execute(query)
+                EvidenceRef(row.sha256, row.kind, row.resource_id, row.source, row.collected_at)
+                for row in self._rows(session, RunEvidence, run_id)
             ]
 
     def evidence_by_sha256(self, run_id: int, shas: Collection[str]) -> dict[str, Evidence]:
         """The run's evidence records with these SHA-256s, with their documents (the first record of each)."""
         out: dict[str, Evidence] = {}
+        wanted = sorted(set(shas))
         with self._session(write=False) as session:
-            for chunk in _chunks(sorted(set(shas))):
-                query = (
-                    select(RunEvidence)
-                    .where(RunEvidence.run_id == run_id, RunEvidence.sha256.in_(chunk))
-                    .order_by(RunEvidence.id)
-                )
-                for ev in self._with_contents(session, session.scalars(query).all()):
-                    out.setdefault(ev.sha256, ev)
+            self._get_run(session, run_id)
+            # Only the rows with these documents, whichever run stored them, are read in full.
+            ids: set[int] = set()
+            for chunk in _chunks(wanted):
+                ids.update(session.scalars(select(RunEvidence.id).where(RunEvidence.sha256.in_(chunk))))
+            try:
+                held = states.held_rows(session, RunEvidence, run_id, only=ids)
+            except states.StateError as exc:
+                raise LedgerError(f"run_evidence of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
+            if held is None:
+                held = [row for row in _held(session, RunEvidence, run_id) if row.id in ids]
+            first: dict[str, Any] = {}
+            for row in held:
+                first.setdefault(row.sha256, row)
+            for ev in self._with_contents(session, list(first.values())):
+                out.setdefault(ev.sha256, ev)
         return out
 
     def evidence_by_sha(self, sha: str) -> dict[str, Any]:
@@ -963,6 +996,19 @@ class Ledger:
         a large estate's every finding at once."""
         with self._session(write=False) as session:
             self._get_run(session, run_id)
+            try:
+                entries = states.entries_of(session, run_id, RunFinding.__tablename__)
+            except states.StateError as exc:
+                raise LedgerError(f"findings of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
+        if entries is not None:
+            for start in range(0, len(entries), size):
+                ids = [e.row_id for e in entries[start : start + size]]
+                with self._session(write=False) as session:
+                    rows = states.load_rows(session, RunFinding, ids)
+                    if len(rows) != len(set(ids)):
+                        raise LedgerError(f"findings of run {run_id} cannot be read (a held row is missing)")
+                    yield [_convert(_to_finding, states.StateRow("findings", rows[i])) for i in ids]
+            return
         after = 0
         while True:
             with self._session(write=False) as session:
@@ -987,8 +1033,17 @@ class Ledger:
         """The findings of some checks in some runs, per run id (in stored order up to 500 check ids)."""
         out: dict[int, list[Finding]] = {int(r): [] for r in run_ids}
         checks = sorted(set(check_ids))
+        wanted = set(checks)
         with self._session(write=False) as session:
-            for runs in _chunks(sorted(out)):
+            with_parts = set(states.counts(session, sorted(out)))
+            for run_id in sorted(with_parts):
+                ids = {row_id for row_id, check_id in self._held_checks(session, run_id) if check_id in wanted}
+                try:
+                    held = states.held_rows(session, RunFinding, run_id, only=ids) or []
+                except states.StateError as exc:
+                    raise LedgerError(f"findings of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
+                out[run_id] = [_convert(_to_finding, row) for row in held]
+            for runs in _chunks(sorted(set(out) - with_parts)):
                 for chunk in _chunks(checks):
                     query = select(RunFinding).where(RunFinding.run_id.in_(runs), RunFinding.check_id.in_(chunk))
                     for row in session.scalars(query.order_by(RunFinding.id)):
@@ -1019,6 +1074,8 @@ class Ledger:
                         checks[rid] = set()
                         unlisted.append(rid)
                 if unlisted:
+                    for rid in states.counts(session, unlisted):
+                        checks[rid].update(row.check_id for row in _held(session, RunFinding, rid))
                     found = select(RunFinding.run_id, RunFinding.check_id).where(RunFinding.run_id.in_(unlisted))
                     for rid, check_id in session.execute(found.distinct()):
                         checks[rid].add(check_id)
@@ -1055,22 +1112,40 @@ class Ledger:
                 for row, finished_at in rows
             ]
 
+    def _held_checks(self, session: Session, run_id: int) -> list[tuple[int, str]]:
+        """(row id, check id) of each finding a run with parts holds, in order; kept for the last few sealed runs
+        read, since drift detection asks one run for one check at a time."""
+        with self._cache_lock:
+            if run_id in self._checks_cache:
+                self._checks_cache.move_to_end(run_id)
+                return self._checks_cache[run_id]
+        try:
+            ids = [e.row_id for e in states.entries_of(session, run_id, RunFinding.__tablename__) or []]
+        except states.StateError as exc:
+            raise LedgerError(f"findings of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
+        checks: dict[int, str] = {}
+        for chunk in _chunks(sorted(set(ids))):
+            query = select(RunFinding.id, RunFinding.check_id).where(RunFinding.id.in_(chunk))
+            checks.update({row_id: check_id for row_id, check_id in session.execute(query)})
+        pairs = [(row_id, checks.get(row_id, "")) for row_id in ids]
+        if session.scalar(select(Run.chain_index).where(Run.id == run_id)) is not None:  # sealed: never changes
+            with self._cache_lock:
+                self._checks_cache[run_id] = pairs
+                while len(self._checks_cache) > _CHECKS_CACHED:
+                    self._checks_cache.popitem(last=False)
+        return pairs
+
     def _rows(self, session: Session, model: type[Any], run_id: int) -> Sequence[Any]:
         self._get_run(session, run_id)
-        try:
-            return session.scalars(select(model).where(model.run_id == run_id).order_by(model.id)).all()
-        except (ValueError, TypeError) as exc:
-            raise LedgerError(
-                f"{model.__tablename__} of run {run_id} cannot be read ({exc}); run `shoko verify`"
-            ) from None
+        return _held(session, model, run_id)
 
     # -- integrity --------------------------------------------------------------------------------
 
-    def verify(self, trusted: TrustedKey | None = None) -> VerifyReport:
+    def verify(self, trusted: TrustedKey | None = None, since: Checkpoint | None = None) -> VerifyReport:
         """`trusted`: the key every run signature must have been made with (else each is checked against the
-        key stored with it)."""
+        key stored with it). `since`: check only the runs sealed after this checkpoint (storage/verify.py)."""
         with self._session(write=False) as session:
-            return verify(session, trusted)
+            return verify(session, trusted, since)
 
     def chain(self) -> list[LedgerRun]:
         """Every sealed run in chain order, with whether it holds a signature (to compare with the anchors)."""
@@ -1229,18 +1304,36 @@ class Ledger:
         """The newest sealed run's record of a piece of evidence (sealed at or before `as_of`, if given):
         (run id, evidence with its content), or None."""
         with self._session(write=False) as session:
-            query = (
-                select(RunEvidence)
+            # The rows with this document, and the earliest sealed position of a run that stored one.
+            owners = session.execute(
+                select(RunEvidence.id, Run.chain_index)
                 .join(Run, Run.id == RunEvidence.run_id)
                 .where(RunEvidence.sha256 == sha256, Run.chain_index.is_not(None))
+            ).all()
+            if not owners:
+                return None
+            ids = {row_id for row_id, _ in owners}
+            query = select(Run.id, Run.chain_index).where(
+                Run.chain_index.is_not(None), Run.chain_index >= min(c for _, c in owners)
             )
             if as_of is not None:
                 query = query.where(Run.finished_at <= _aware(as_of, "as_of"))
-            row = session.scalar(query.order_by(Run.chain_index.desc(), RunEvidence.id).limit(1))
-            if row is None:
-                return None
             content = session.scalar(select(EvidenceBlob.content).where(EvidenceBlob.sha256 == sha256))
-            return row.run_id, _convert(_to_evidence, row, content)
+            # Newest first: the first run that holds one of those rows (by its parts, or by owning it).
+            for batch in _chunks(session.execute(query.order_by(Run.chain_index.desc())).all(), 50):
+                with_parts = set(states.counts(session, [rid for rid, _ in batch]))
+                for rid, _ in batch:
+                    if rid in with_parts:
+                        held = [r for r in _held(session, RunEvidence, rid) if r.id in ids]
+                    else:
+                        held = session.scalars(
+                            select(RunEvidence)
+                            .where(RunEvidence.run_id == rid, RunEvidence.sha256 == sha256)
+                            .order_by(RunEvidence.id)
+                        ).all()
+                    if held:
+                        return rid, _convert(_to_evidence, held[0], content)
+            return None
 
 
 def _lease_unchanged(seen: Run) -> Callable[[Run], str | None]:
@@ -1267,6 +1360,39 @@ def full_run() -> Any:
     return or_(partial.is_(None), partial == false())
 
 
+def _held(session: Session, model: type[Base], run_id: int) -> Sequence[Any]:
+    """The rows a run holds, in order: from its parts (storage/states.py), or, for a run stored before parts
+    existed, the rows it owns. A part or column that cannot be read gives one line, not a traceback."""
+    try:
+        held = states.held_rows(session, model, run_id) if model in states.STATE_TABLES else None
+        if held is not None:
+            return held
+        table = model.__table__
+        return session.scalars(select(model).where(table.c.run_id == run_id).order_by(table.c.id)).all()
+    except (ValueError, TypeError) as exc:
+        raise LedgerError(f"{model.__tablename__} of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
+
+
+def seal_contents(session: Session, run_id: int) -> tuple[dict[str, list[list[Any]]], dict[str, Any]]:
+    """What `hashing.seal_document` is given for a run: the rows it owns per table, and its parts and held rows."""
+    return {m.__tablename__: _row_hashes(session, m, run_id) for m in RUN_TABLES}, _held_manifest(session, run_id)
+
+
+def _held_manifest(session: Session, run_id: int) -> dict[str, Any]:
+    """What a seal says of a run's parts: each part's id, table, entries and SHA-256, and per table the count and
+    digest of the [row id, row hash] pairs the run holds (states.state_digest)."""
+    parts = states.parts(session, run_id)
+    state: dict[str, list[Any]] = {}
+    for model in states.STATE_TABLES:
+        table = model.__tablename__
+        entries = [e for p in parts if p.table_name == table for e in states.decode(table, p.content)]
+        state[table] = list(states.state_digest(states.state_pairs(session, model, entries)))
+    return {
+        "parts": [[p.id, p.table_name, p.entries, states.part_sha256(p.content)] for p in parts],
+        "state": state,
+    }
+
+
 def _row_hashes(session: Session, model: type[Base], run_id: int) -> list[list[Any]]:
     table = model.__table__
     query = select(table.c.id, table.c.row_hash).where(table.c.run_id == run_id).order_by(table.c.id)
@@ -1282,9 +1408,9 @@ def _check_verdicts_cite_findings(session: Session, run_id: int, rows: list[dict
     """A verdict that states a judgement must count at least one finding of the status it rests on, and each of
     its counts must be backed by findings this run stored (of its checks, naming its No)."""
     stored: dict[tuple[int, str, str], int] = {}
-    query = select(RunFinding.check_id, RunFinding.status, RunFinding.requirements).where(RunFinding.run_id == run_id)
-    for check_id, status, numbers in session.execute(query):
-        for number in numbers or ():
+    for finding in _held(session, RunFinding, run_id):
+        check_id, status = finding.check_id, finding.status
+        for number in finding.requirements or ():
             key = (int(number), check_id, status)
             stored[key] = stored.get(key, 0) + 1
     for row in rows:

@@ -85,7 +85,8 @@ class Run(Base):
     chain_index: Mapped[int | None] = mapped_column(Integer, unique=True)
     digest: Mapped[str | None] = mapped_column(String(64))
     prev_digest: Mapped[str | None] = mapped_column(String(64))
-    # The canonical JSON document whose SHA-256 is `digest`: run metadata + every row id and row hash.
+    # The canonical JSON document whose SHA-256 is `digest`: run metadata, every row id and row hash the run stored,
+    # and (seal version 2) its parts and the count and digest of the rows it holds (storage/hashing.py).
     seal: Mapped[str | None] = deferred(mapped_column(Text))
     # The lease of the process collecting the run (storage.leases): renewed while it runs, kept as last
     # renewed once sealed. Not part of the seal; the database refuses any change but a renewal.
@@ -204,6 +205,21 @@ LATER_RUN_TABLES: frozenset[str] = frozenset({"drift_events"})
 # Columns added to a run-owned table after its first schema: a row stored before holds NULL there, and its row
 # hash was computed without the column, so a NULL leaves it out of the hashed row (any value, even [], is hashed).
 LATER_COLUMNS: dict[str, frozenset[str]] = {"run_evidence": frozenset({"redactions"})}
+
+
+class RunState(Base):
+    """One part of a run's evidence or findings as references to stored rows (storage/states.py): the row ids in
+    order and, for evidence, the run's own collection time and request id of each. A run sealed with parts holds
+    exactly what its parts list; a run without any (stored before parts existed) holds the rows it owns.
+    Append-only; each part's SHA-256 is in the run's seal."""
+
+    __tablename__ = "run_states"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    table_name: Mapped[str] = mapped_column(String(32))  # run_evidence | findings
+    entries: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary)  # zlib of canonical JSON
 
 
 class RunSignature(Base):

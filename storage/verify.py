@@ -9,6 +9,14 @@ Per run, in this order, stopping at the first difference:
 5. the chain: position and `prev_digest` against the previous sealed run.
 Then each run's signature (storage/signatures.py), against the trusted key when one is given.
 
+A run sealed with version 2 holds its evidence and findings by reference (storage/states.py): besides the rows it
+stored itself, its parts are checked against the seal's list of them, and the rows they reference against the seal's
+count and digest of what it holds; each referenced row is re-hashed once per pass, whichever run stored it.
+
+From a checkpoint (`Checkpoint`, a file written by an earlier pass): the checkpointed run must still be where it
+was with the same digest and seal; only the runs sealed after it are checked, each as above (rows they reference
+from before the checkpoint are re-hashed too), then every signature. A full pass (no checkpoint) checks everything.
+
 Interrupted runs are sealed and checked like the others; runs still running are not sealed yet, so they
 are listed (by id) rather than checked, never passed over in silence.
 """
@@ -18,16 +26,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Self
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, undefer
 
+from . import states
 from .actions import verify_actions
 from .attestations import verify_attestations
 from .hashing import (
     RUN_SEALED_FIELDS,
-    SEAL_VERSION,
+    SEAL_VERSIONS,
     blob_sha256,
     row_hash,
     row_values,
@@ -37,6 +47,42 @@ from .models import LATER_RUN_TABLES, RUN_TABLES, Base, EvidenceBlob, Run, RunEv
 from .signatures import TrustedKey, verify_signatures
 
 SEALED_STATUSES = ("completed", "failed", "interrupted")
+CHECKPOINT_FORMAT = "shoko-verify-checkpoint/1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read. The message is one line for people."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The last run a verify pass checked: its chain position, id and digest."""
+
+    chain_index: int
+    run_id: int
+    digest: str
+
+    def dumps(self) -> str:
+        doc = {"format": CHECKPOINT_FORMAT, "chain_index": self.chain_index, "run_id": self.run_id}
+        return json.dumps({**doc, "digest": self.digest}, sort_keys=True) + "\n"
+
+    @classmethod
+    def read(cls, path: Path) -> Self:
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
+        except ValueError:
+            raise CheckpointError(f"checkpoint {path} is not JSON") from None
+        fields = (doc.get("chain_index"), doc.get("run_id"), doc.get("digest")) if isinstance(doc, dict) else ()
+        if (
+            not isinstance(doc, dict)
+            or doc.get("format") != CHECKPOINT_FORMAT
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in fields[:2])
+            or not isinstance(fields[2], str)
+        ):
+            raise CheckpointError(f"checkpoint {path} is not a {CHECKPOINT_FORMAT} document")
+        return cls(int(doc["chain_index"]), int(doc["run_id"]), str(doc["digest"]))
 
 
 @dataclass(frozen=True)
@@ -54,6 +100,8 @@ class VerifyReport:
     signed: int = 0  # runs whose signature was verified
     unsigned: tuple[int, ...] = ()  # runs sealed before signing was configured (named, not failures)
     signed_by: tuple[str, ...] = ()  # fingerprints of the keys that signed them
+    since: Checkpoint | None = None  # the checkpoint this pass started after (None: a full pass)
+    last: Checkpoint | None = None  # the last run checked, for the next pass's checkpoint (None: none, or failed)
 
 
 class _Problem(Exception):
@@ -63,7 +111,7 @@ class _Problem(Exception):
         self.run_id, self.table, self.row_id = run_id, table, row_id
 
 
-def verify(session: Session, trusted: TrustedKey | None = None) -> VerifyReport:
+def verify(session: Session, trusted: TrustedKey | None = None, since: Checkpoint | None = None) -> VerifyReport:
     listed = {
         status: tuple(session.scalars(select(Run.id).where(Run.status == status).order_by(Run.id)).all())
         for status in ("interrupted", "running")
@@ -74,31 +122,46 @@ def verify(session: Session, trusted: TrustedKey | None = None) -> VerifyReport:
         .where(or_(Run.status != "running", Run.chain_index.is_not(None), Run.digest.is_not(None)))
         .order_by(Run.chain_index.is_(None), Run.chain_index, Run.id)
     ).all()
-    checked_blobs: set[str] = set()
+    checked = _Checked()
     prev: tuple[int, str | None] | None = None  # (id, digest) of the previous sealed run
-    for position, run_id in enumerate(sealed_ids, start=1):
+    start = 0
+    if since is not None:
+        try:
+            prev = _check_checkpoint(session, since, sealed_ids)
+        except _Problem as problem:
+            return VerifyReport(
+                ok=False, runs_checked=0, problem=str(problem), run_id=problem.run_id, table="runs", since=since,
+                **listed,
+            )  # fmt: skip
+        start = since.chain_index
+    last = since
+    for position, run_id in enumerate(sealed_ids[start:], start=start + 1):
         run = session.get(Run, run_id, options=[undefer(Run.seal)])
         assert run is not None
         try:
-            _check_run(session, run, position, prev, checked_blobs)
+            _check_run(session, run, position, prev, checked)
         except _Problem as problem:
             return VerifyReport(
                 ok=False,
-                runs_checked=position,
+                runs_checked=position - start,
                 problem=str(problem),
                 run_id=problem.run_id,
                 table=problem.table,
                 row_id=problem.row_id,
+                since=since,
                 **listed,
             )
         prev = (run.id, run.digest)
+        last = Checkpoint(position, run.id, run.digest or "")
         session.expunge_all()  # keep memory flat on long ledgers
+    runs_checked = len(sealed_ids) - start
     signatures = verify_signatures(session, trusted)
     signing = {"signed": signatures.signed, "unsigned": signatures.unsigned, "signed_by": signatures.fingerprints}
     if signatures.problem is not None:
         return VerifyReport(
             ok=False,
-            runs_checked=len(sealed_ids),
+            runs_checked=runs_checked,
+            since=since,
             problem=signatures.problem,
             run_id=signatures.run_id,
             table="run_signatures",
@@ -112,7 +175,8 @@ def verify(session: Session, trusted: TrustedKey | None = None) -> VerifyReport:
         table = problem.split(" ", 1)[0]
         return VerifyReport(
             ok=False,
-            runs_checked=len(sealed_ids),
+            runs_checked=runs_checked,
+            since=since,
             problem=problem,
             table=table,
             attestations_checked=attested,
@@ -122,16 +186,42 @@ def verify(session: Session, trusted: TrustedKey | None = None) -> VerifyReport:
         )
     return VerifyReport(
         ok=True,
-        runs_checked=len(sealed_ids),
+        runs_checked=runs_checked,
         attestations_checked=attested,
         actions_checked=acted,
+        since=since,
+        last=last,
         **listed,
         **signing,
     )
 
 
+class _Checked:
+    """What this pass already re-hashed: blobs, and rows (by table and id) whatever run stored them."""
+
+    def __init__(self) -> None:
+        self.blobs: set[str] = set()
+        self.rows: set[tuple[str, int]] = set()
+        self.positions: dict[int, int | None] | None = None  # run id -> chain index, read once when needed
+
+
+def _check_checkpoint(session: Session, since: Checkpoint, sealed_ids: list[int]) -> tuple[int, str]:
+    """The checkpointed run is still at its position with its digest, and its seal still hashes to it."""
+    if since.chain_index > len(sealed_ids):
+        raise _Problem(since.run_id, "runs", since.run_id, f"checkpoint is at chain position {since.chain_index} "
+                       f"but the ledger holds {len(sealed_ids)} sealed runs")  # fmt: skip
+    run = session.get(Run, sealed_ids[since.chain_index - 1], options=[undefer(Run.seal)])
+    assert run is not None
+    if run.id != since.run_id or run.chain_index != since.chain_index:
+        raise _Problem(run.id, "runs", run.id, f"chain position {since.chain_index} holds run {run.id}, "
+                       f"not the checkpointed run {since.run_id}")  # fmt: skip
+    if run.digest != since.digest or blob_sha256(run.seal or "") != since.digest:
+        raise _Problem(run.id, "runs", run.id, "digest or seal differs from the checkpoint")
+    return run.id, since.digest
+
+
 def _check_run(
-    session: Session, run: Run, position: int, prev: tuple[int, str | None] | None, checked_blobs: set[str]
+    session: Session, run: Run, position: int, prev: tuple[int, str | None] | None, checked: _Checked
 ) -> None:
     seal = _load_seal(run)
     for model in RUN_TABLES:
@@ -141,10 +231,17 @@ def _check_run(
             if row_hash(model, row_values(obj)) != obj.row_hash:
                 raise _Problem(run.id, table, obj.id, "content changed after it was stored (row hash mismatch)")
         if model is RunEvidence:
-            _check_blobs(session, run, [obj.sha256 for obj in rows], checked_blobs)
+            _check_blobs(session, run, [obj.sha256 for obj in rows], checked.blobs)
         # A table added by a later migration is absent from older seals: no rows then.
         sealed = seal["rows"].get(table, [] if table in LATER_RUN_TABLES else None)
         _check_manifest(run, table, sealed, [(obj.id, obj.row_hash) for obj in rows])
+        if model in states.STATE_TABLES:
+            checked.rows.update((table, obj.id) for obj in rows)
+    if seal["version"] == 1:
+        if states.has_parts(session, run.id):
+            raise _Problem(run.id, "run_states", None, "parts were added to a run sealed without any")
+    else:
+        _check_state(session, run, seal, checked)
 
     actual = run_metadata(run)
     for name in RUN_SEALED_FIELDS:
@@ -184,7 +281,7 @@ def _load_seal(run: Run) -> dict[str, Any]:
         raise _Problem(run.id, "runs", run.id, "seal document is not valid JSON") from None
     if (
         not isinstance(seal, dict)
-        or seal.get("version") != SEAL_VERSION
+        or seal.get("version") not in SEAL_VERSIONS
         or not isinstance(seal.get("run"), dict)
         or not isinstance(seal.get("rows"), dict)
     ):
@@ -237,3 +334,75 @@ def _check_manifest(run: Run, table: str, sealed: Any, present: list[tuple[int, 
             raise _Problem(run.id, table, row_id, "row was added after the run was sealed")
         if expected[row_id] != actual[row_id]:
             raise _Problem(run.id, table, row_id, "row and its row hash were both changed after sealing")
+
+
+def _check_state(session: Session, run: Run, seal: dict[str, Any], checked: _Checked) -> None:
+    """Version 2: the run's parts against the seal's list, and the rows they reference against its digests."""
+    sealed_parts, sealed_state = seal.get("parts"), seal.get("state")
+    if not isinstance(sealed_parts, list) or not isinstance(sealed_state, dict):
+        raise _Problem(run.id, "runs", run.id, "seal document has an unexpected shape")
+    expected: dict[Any, list[Any]] = {}
+    for entry in sealed_parts:
+        if not (isinstance(entry, list) and len(entry) == 4):
+            raise _Problem(run.id, "runs", run.id, "seal document has a malformed run_states entry")
+        expected[entry[0]] = entry
+    stored = states.parts(session, run.id)
+    actual = {p.id: [p.id, p.table_name, p.entries, states.part_sha256(p.content)] for p in stored}
+    for part_id in sorted(expected.keys() | actual.keys()):
+        if part_id not in actual:
+            raise _Problem(run.id, "run_states", part_id, "part was deleted (it is listed in the run's seal)")
+        if part_id not in expected:
+            raise _Problem(run.id, "run_states", part_id, "part was added after the run was sealed")
+        if expected[part_id] != actual[part_id]:
+            raise _Problem(run.id, "run_states", part_id, "content changed after it was sealed")
+    for model in states.STATE_TABLES:
+        table = model.__tablename__
+        entries: list[states.Entry] = []
+        for part in stored:
+            if part.table_name == table:
+                try:
+                    entries.extend(states.decode(table, part.content))
+                except states.StateError as exc:
+                    raise _Problem(run.id, "run_states", part.id, str(exc)) from None
+        pairs = _check_held_rows(session, run, model, entries, checked)
+        if [*states.state_digest(pairs)] != sealed_state.get(table):
+            raise _Problem(run.id, table, None, "the rows the run holds differ from its seal's digest of them")
+
+
+def _check_held_rows(
+    session: Session, run: Run, model: type[Base], entries: list[states.Entry], checked: _Checked
+) -> list[tuple[int, str]]:
+    """Each referenced row exists, was stored by this run or one sealed before it, and (once per pass) still
+    hashes to its row hash; returns the (row id, row hash) pairs in the run's order."""
+    table = model.__tablename__
+    columns = model.__table__.c
+    meta: dict[int, tuple[int, str]] = {}
+    ids = sorted({e.row_id for e in entries})
+    for start in range(0, len(ids), 900):
+        chunk = ids[start : start + 900]
+        query = select(columns.id, columns.run_id, columns.row_hash).where(columns.id.in_(chunk))
+        meta.update({row_id: (owner, hashed) for row_id, owner, hashed in session.execute(query)})
+    if checked.positions is None:
+        checked.positions = {rid: index for rid, index in session.execute(select(Run.id, Run.chain_index))}
+    for row_id in ids:
+        if row_id not in meta:
+            raise _Problem(run.id, table, row_id, "row held by the run is missing")
+        owner = meta[row_id][0]
+        position = checked.positions.get(owner) if owner != run.id else run.chain_index
+        if owner != run.id and (position is None or run.chain_index is None or position >= run.chain_index):
+            raise _Problem(
+                run.id, table, row_id, f"row held by the run was stored by run {owner}, not sealed before it"
+            )
+    todo = [row_id for row_id in ids if (table, row_id) not in checked.rows]
+    try:
+        stored = states.load_rows(session, model, todo)
+    except (ValueError, TypeError) as exc:
+        raise _Problem(run.id, table, None, f"a row held by the run cannot be read: {exc}") from None
+    for row_id in todo:
+        values = stored[row_id]
+        if row_hash(model, values) != values["row_hash"]:
+            raise _Problem(run.id, table, row_id, "content changed after it was stored (row hash mismatch)")
+        checked.rows.add((table, row_id))
+    if model is RunEvidence:
+        _check_blobs(session, run, [stored[row_id]["sha256"] for row_id in todo], checked.blobs)
+    return [(e.row_id, meta[e.row_id][1]) for e in entries]

@@ -229,3 +229,23 @@ def test_a_closed_pipe_and_ctrl_c_are_one_line(monkeypatch, capsys):
     monkeypatch.setattr(cli, "cmd_checks", interrupted)
     assert main(["checks"]) == 130
     assert capsys.readouterr().err.strip() == "shoko: interrupted (Ctrl-C)"
+
+
+def test_verify_with_a_checkpoint_file_checks_only_later_runs(collected, tmp_path, capsys):
+    checkpoint = tmp_path / "verify" / "checkpoint.json"
+    assert main(["verify", "--checkpoint", str(checkpoint)]) == 0  # no file yet: a full pass that writes it
+    out = capsys.readouterr().out
+    saved = json.loads(checkpoint.read_text(encoding="utf-8"))
+    assert saved["format"] == "shoko-verify-checkpoint/1" and "ok: 1 run(s) verified" in out
+    assert f"checkpoint / チェックポイント: run {saved['run_id']} (chain position 1)" in out
+
+    assert main(["verify", "--checkpoint", str(checkpoint)]) == 0
+    assert f"ok: 0 run(s) after checkpoint run {saved['run_id']} (chain position 1)" in capsys.readouterr().out
+
+    checkpoint.write_text(json.dumps({**saved, "digest": "0" * 64}), encoding="utf-8")
+    assert main(["verify", "--checkpoint", str(checkpoint)]) == 1
+    assert "TAMPERED" in capsys.readouterr().err and json.loads(checkpoint.read_text())["digest"] == "0" * 64
+
+    checkpoint.write_text("not json", encoding="utf-8")
+    assert main(["verify", "--checkpoint", str(checkpoint)]) == 2
+    assert f"checkpoint {checkpoint} is not JSON" in capsys.readouterr().err

@@ -13,8 +13,8 @@ from collector.pipeline import run_once
 from collector.rejudge import RULES_CHANGED, TAMPERED, rejudge
 from sandbox.server import Sandbox
 from storage.hashing import blob_sha256, row_hash, row_values, seal_document
-from storage.ledger import Ledger
-from storage.models import RUN_TABLES, Run, RunVerdict
+from storage.ledger import Ledger, seal_contents
+from storage.models import Run, RunVerdict
 from tests.pipeline.conftest import sandbox_settings
 from tests.pipeline.test_run_once import EMR
 from tests.storage.helpers import drop_protection
@@ -40,12 +40,7 @@ def forge_verdict(url: str, run_id: int, number: int, status: str, drop_scope_ke
         run = session.get(Run, run_id, options=[undefer(Run.seal)])
         if drop_scope_key:
             run.scope = {k: v for k, v in run.scope.items() if k != drop_scope_key}
-        rows = {}
-        for model in RUN_TABLES:
-            table = model.__table__
-            query = select(table.c.id, table.c.row_hash).where(table.c.run_id == run_id).order_by(table.c.id)
-            rows[model.__tablename__] = [[i, h] for i, h in session.execute(query)]
-        run.seal = seal_document(run, rows)
+        run.seal = seal_document(run, *seal_contents(session, run_id))
         run.digest = blob_sha256(run.seal)
     engine.dispose()
 

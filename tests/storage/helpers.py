@@ -9,9 +9,10 @@ from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.orm import Session, undefer
 
 from controls.model import CollectionError, Evidence, FactKind, Finding, Status, Verdict
+from storage import states
 from storage.hashing import blob_sha256, row_hash, row_values, seal_document
-from storage.ledger import Ledger
-from storage.models import RUN_TABLES, Run, RunFinding, RunSignature
+from storage.ledger import Ledger, seal_contents
+from storage.models import Run, RunFinding, RunSignature, RunState
 from storage.signatures import RunSigner, sign_run
 
 T0 = datetime(2026, 3, 1, 9, 0, 0, 123456, tzinfo=UTC)
@@ -28,6 +29,7 @@ ALL_TABLES = (
     "attestation_records",
     "attestation_documents",
     "run_signatures",
+    "run_states",
 )
 
 
@@ -163,30 +165,48 @@ def execute(engine: Engine, sql: str, **params: object) -> int:
         return connection.execute(text(sql), params).rowcount
 
 
+def _forge_held_findings(session: Session, run_id: int) -> None:
+    """Turn the failing findings run `run_id` holds into passes: rows it stored itself are edited in place; rows
+    it holds by reference (stored by an earlier run) are copied as passes under this run, and its findings parts
+    are replaced by one that lists the copies instead."""
+    for finding in session.scalars(select(RunFinding).where(RunFinding.run_id == run_id, RunFinding.status == "fail")):
+        finding.status = "pass"
+        finding.row_hash = row_hash(RunFinding, row_values(finding))
+    session.flush()
+    entries = states.entries_of(session, run_id, "findings")
+    if entries is None:
+        return
+    rows = states.load_rows(session, RunFinding, [e.row_id for e in entries])
+    ids = []
+    for entry in entries:
+        values = rows[entry.row_id]
+        if values["status"] == "fail" and values["run_id"] != run_id:
+            copy = {k: v for k, v in values.items() if k != "id"} | {"run_id": run_id, "status": "pass"}
+            copy["row_hash"] = row_hash(RunFinding, copy)
+            forged = RunFinding(**copy)
+            session.add(forged)
+            session.flush()
+            ids.append(forged.id)
+        else:
+            ids.append(entry.row_id)
+    session.execute(delete(RunState).where(RunState.run_id == run_id, RunState.table_name == "findings"))
+    states.add_part(session, run_id, "findings", [states.Entry(i) for i in ids])
+
+
 def rewrite_from(engine: Engine, run_id: int, *, signer: RunSigner | None = None) -> None:
     """What someone with database rights (triggers already dropped) does to hide a change: turn run `run_id`'s
     failing findings into passes with fresh row hashes, then recompute the seal, digest and chain link of that
     run and of every sealed run after it, so the hash chain verifies again. With `signer` (a stolen key) the
     rewritten runs are signed afresh too; without, their signatures are left as they were."""
     with Session(engine) as session, session.begin():
-        for finding in session.scalars(
-            select(RunFinding).where(RunFinding.run_id == run_id, RunFinding.status == "fail")
-        ):
-            finding.status = "pass"
-            finding.row_hash = row_hash(RunFinding, row_values(finding))
-        session.flush()
+        _forge_held_findings(session, run_id)
         start = session.get(Run, run_id)
         assert start is not None and start.chain_index is not None
         before = session.scalar(select(Run.digest).where(Run.chain_index == start.chain_index - 1))
         later = select(Run).where(Run.chain_index >= start.chain_index).order_by(Run.chain_index)
         for run in session.scalars(later.options(undefer(Run.seal))).all():
             run.prev_digest = before
-            rows = {}
-            for model in RUN_TABLES:
-                table = model.__table__
-                query = select(table.c.id, table.c.row_hash).where(table.c.run_id == run.id).order_by(table.c.id)
-                rows[model.__tablename__] = [[row_id, digest] for row_id, digest in session.execute(query)]
-            run.seal = seal_document(run, rows)
+            run.seal = seal_document(run, *seal_contents(session, run.id))
             run.digest = blob_sha256(run.seal)
             session.flush()
             if signer is not None:

@@ -142,7 +142,7 @@ def test_anchors_name_a_removed_run_a_missing_anchor_and_an_edited_line(
     anchors.append(path, published[2])
     drop_protection(raw)
     # Cut from the end of the chain, with its signature: the database alone still verifies.
-    for table in ("run_signatures", "run_evidence", "collection_errors", "findings", "verdicts", "runs"):
+    for table in ("run_signatures", "run_states", "run_evidence", "collection_errors", "findings", "verdicts", "runs"):
         execute(raw, f"DELETE FROM {table} WHERE {'id' if table == 'runs' else 'run_id'} = :r", r=run_ids[2])
     assert signed.verify().ok
     result = anchors.compare(signed.chain(), anchors.read(path), None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import pytest
@@ -32,6 +32,10 @@ def build_chain(ledger: Ledger) -> Chain:
     run_ids, digests = [], []
     for i in range(3):
         data = sample(T0 + timedelta(hours=i))
+        # Each run sees other content, so each stores rows of its own (an unchanged run holds the previous
+        # run's rows by reference: tests/storage/test_states.py).
+        data.evidence = [replace(e, api_version=f"{e.api_version}-{i}") for e in data.evidence]
+        data.findings = [replace(f, reason_en=f"{f.reason_en} ({i})") for f in data.findings]
         data.evidence.append(nsg_evidence(f"{NSG_ID}-run{i}"))
         run_id, digest = record_run(ledger, T0 + timedelta(hours=i), data)
         run_ids.append(run_id)
@@ -171,7 +175,7 @@ def test_a_row_added_to_a_sealed_run_is_named(ledger: Ledger, raw: Engine) -> No
 def test_a_removed_run_breaks_the_chain_at_the_next_run(ledger: Ledger, raw: Engine) -> None:
     chain = build_chain(ledger)
     drop_protection(raw)
-    for table in ("run_evidence", "collection_errors", "findings", "verdicts", "runs"):
+    for table in ("run_states", "run_evidence", "collection_errors", "findings", "verdicts", "runs"):
         column = "id" if table == "runs" else "run_id"
         execute(raw, f"DELETE FROM {table} WHERE {column} = :r", r=chain.middle)
     report = ledger.verify()

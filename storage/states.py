@@ -1,0 +1,258 @@
+"""A run's evidence and findings as references to stored rows (the `run_states` table).
+
+An unchanged estate gives the same documents and findings every run; only each document's collection time and
+request id differ. So a run stores a new row only for content its predecessor (the last completed run of the same
+scope) did not hold, and lists, in `run_states` parts, the ids of every row it holds in order — with, for evidence,
+its own collection time and request id of each, laid over the referenced row when it is read. What a reader gets
+for a run is exactly what storing every row again would have given.
+
+A part's content is zlib-compressed canonical JSON: {"ids": [first id, then differences], "at": [first collection
+time in microseconds since the epoch, then differences], "request": [request id, ...]} ("at" and "request" for
+evidence only). Runs without parts (sealed before parts existed) hold the rows they own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from controls.model import canonical_json, sha256_of
+
+from .hashing import _plain, hashed_columns
+from .models import Base, Run, RunEvidence, RunFinding, RunState
+
+# The tables stored by reference, and per table the columns that are the run's own even when the content is not.
+STATE_TABLES: tuple[type[Base], ...] = (RunEvidence, RunFinding)
+VOLATILE: dict[str, tuple[str, ...]] = {"run_evidence": ("collected_at", "request_id"), "findings": ()}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CHUNK = 900
+
+
+class StateError(ValueError):
+    """A part that cannot be decoded (its bytes were altered)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    row_id: int
+    collected_at: datetime | None = None
+    request_id: str | None = None
+
+
+class StateRow:
+    """A stored row as one run holds it: the row's columns with that run's own collection time and request id.
+    Read like the model instance it copies (`row.kind`, `row.__tablename__`, `row.id`)."""
+
+    def __init__(self, tablename: str, values: dict[str, Any]) -> None:
+        self.__tablename__ = tablename
+        self.__dict__.update(values)
+
+    def __getattr__(self, name: str) -> Any:  # only for names absent from the row
+        raise AttributeError(name)
+
+
+def content_key(model: type[Base], values: dict[str, Any]) -> str:
+    """What makes two rows the same content, whatever run stored them: every hashed column but the run id and
+    the run's own (volatile) columns."""
+    skip = {"run_id", *VOLATILE.get(model.__tablename__, ())}
+    row = {name: _plain(values.get(name)) for name in hashed_columns(model) if name not in skip}
+    return sha256_of({"table": model.__tablename__, "row": row})
+
+
+def _micros(at: datetime) -> int:
+    delta = at.astimezone(UTC) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _differences(values: Sequence[int]) -> list[int]:
+    return [values[0], *(b - a for a, b in pairwise(values))] if values else []
+
+
+def _sums(values: Sequence[Any]) -> list[int]:
+    out: list[int] = []
+    total = 0
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise StateError("a number in the part is not an integer")
+        total += value
+        out.append(total)
+    return out
+
+
+def encode(table: str, entries: Sequence[Entry]) -> bytes:
+    doc: dict[str, Any] = {"ids": _differences([e.row_id for e in entries])}
+    if VOLATILE.get(table):
+        doc["at"] = _differences([_micros(e.collected_at) for e in entries if e.collected_at is not None])
+        doc["request"] = [e.request_id for e in entries]
+        if len(doc["at"]) != len(entries):
+            raise ValueError("every evidence entry needs its collection time")
+    return zlib.compress(canonical_json(doc), 9)
+
+
+def decode(table: str, content: bytes) -> list[Entry]:
+    try:
+        doc = json.loads(zlib.decompress(content))
+    except (zlib.error, ValueError, TypeError) as exc:
+        raise StateError(f"part cannot be decoded ({exc})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("ids"), list):
+        raise StateError("part has an unexpected shape")
+    ids = _sums(doc["ids"])
+    if not VOLATILE.get(table):
+        return [Entry(i) for i in ids]
+    at, requests = doc.get("at"), doc.get("request")
+    if not isinstance(at, list) or not isinstance(requests, list) or not len(at) == len(requests) == len(ids):
+        raise StateError("part has an unexpected shape")
+    times = [_EPOCH + timedelta(microseconds=m) for m in _sums(at)]
+    if any(r is not None and not isinstance(r, str) for r in requests):
+        raise StateError("part holds a request id that is not text")
+    return [Entry(i, t, r) for i, t, r in zip(ids, times, requests, strict=True)]
+
+
+def part_sha256(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def add_part(session: Session, run_id: int, table: str, entries: Sequence[Entry]) -> None:
+    if entries:
+        session.add(RunState(run_id=run_id, table_name=table, entries=len(entries), content=encode(table, entries)))
+        session.flush()
+
+
+def parts(session: Session, run_id: int, table: str | None = None) -> list[RunState]:
+    query = select(RunState).where(RunState.run_id == run_id)
+    if table is not None:
+        query = query.where(RunState.table_name == table)
+    return list(session.scalars(query.order_by(RunState.id)).all())
+
+
+def has_parts(session: Session, run_id: int) -> bool:
+    return bool(session.scalar(select(func.count()).where(RunState.run_id == run_id)))
+
+
+def entries_of(session: Session, run_id: int, table: str) -> list[Entry] | None:
+    """The run's entries of `table` in order, or None for a run stored before parts existed (no part at all)."""
+    found = parts(session, run_id)
+    if not found:
+        return None
+    out: list[Entry] = []
+    for part in found:
+        if part.table_name == table:
+            out.extend(decode(table, part.content))
+    return out
+
+
+def counts(session: Session, run_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Per run with parts: entries per table (tables without a part count 0)."""
+    out: dict[int, dict[str, int]] = {}
+    for start in range(0, len(run_ids), _CHUNK):
+        chunk = run_ids[start : start + _CHUNK]
+        query = (
+            select(RunState.run_id, RunState.table_name, func.sum(RunState.entries))
+            .where(RunState.run_id.in_(chunk))
+            .group_by(RunState.run_id, RunState.table_name)
+        )
+        for run_id, table, n in session.execute(query):
+            out.setdefault(run_id, {})[table] = int(n)
+    return out
+
+
+def load_rows(session: Session, model: type[Base], ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """Stored rows by id, as column values (types applied)."""
+    table = model.__table__
+    wanted = sorted(set(ids))
+    out: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        for row in session.execute(select(table).where(table.c.id.in_(chunk))).mappings():
+            out[row["id"]] = dict(row)
+    return out
+
+
+def held_rows(
+    session: Session, model: type[Base], run_id: int, only: Collection[int] | None = None
+) -> list[Any] | None:
+    """The rows the run holds, in order, each with the run's own volatile columns (only those with ids in `only`,
+    if given); None for a run without parts."""
+    table = model.__tablename__
+    entries = entries_of(session, run_id, table)
+    if entries is None:
+        return None
+    if only is not None:
+        entries = [e for e in entries if e.row_id in only]
+    stored = load_rows(session, model, (e.row_id for e in entries))
+    volatile = VOLATILE.get(table, ())
+    out = []
+    for entry in entries:
+        values = stored.get(entry.row_id)
+        if values is None:
+            raise StateError(f"{table} row {entry.row_id} held by run {run_id} is missing; run `shoko verify`")
+        if volatile:
+            values = {**values, "collected_at": entry.collected_at, "request_id": entry.request_id}
+        out.append(StateRow(table, values))
+    return out
+
+
+def predecessor(session: Session, run: Run) -> int | None:
+    """The run a new run stores its differences against: the last completed sealed run of the same scope kind
+    (full runs against full runs, a partial run against the last partial run of the same fact kinds)."""
+    lineage = _lineage(run.scope)
+    query = (
+        select(Run.id, Run.scope)
+        .where(Run.status == "completed", Run.chain_index.is_not(None), Run.id != run.id)
+        .order_by(Run.chain_index.desc())
+        .limit(200)
+    )
+    for run_id, scope in session.execute(query):
+        if _lineage(scope) == lineage:
+            return int(run_id)
+    return None
+
+
+def _lineage(scope: Any) -> tuple[str, ...]:
+    scope = scope if isinstance(scope, dict) else {}
+    if not scope.get("partial"):
+        return ("full",)
+    kinds = scope.get("kinds")
+    return ("partial", *sorted(str(k) for k in kinds)) if isinstance(kinds, list) else ("partial",)
+
+
+def held_keys(session: Session, model: type[Base], run_id: int) -> dict[str, list[int]]:
+    """The predecessor's rows by content key (a key held twice lists both ids, in order)."""
+    rows = held_rows(session, model, run_id)
+    if rows is None:
+        table = model.__table__
+        query = select(table).where(table.c.run_id == run_id).order_by(table.c.id)
+        rows = [StateRow(model.__tablename__, dict(r)) for r in session.execute(query).mappings()]
+    out: dict[str, list[int]] = {}
+    for row in rows:
+        out.setdefault(content_key(model, row.__dict__), []).append(row.id)
+    return out
+
+
+def state_digest(pairs: Iterable[tuple[int, str]]) -> tuple[int, str]:
+    """(count, SHA-256) over the [row id, row hash] pairs a run holds, in order."""
+    digest = hashlib.sha256()
+    n = 0
+    for row_id, hashed in pairs:
+        digest.update(f"{row_id}:{hashed}\n".encode())
+        n += 1
+    return n, digest.hexdigest()
+
+
+def state_pairs(session: Session, model: type[Base], entries: Sequence[Entry]) -> list[tuple[int, str]]:
+    table = model.__table__
+    hashes: dict[int, str] = {}
+    wanted = sorted({e.row_id for e in entries})
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        hashes.update(dict(session.execute(select(table.c.id, table.c.row_hash).where(table.c.id.in_(chunk))).all()))
+    return [(e.row_id, hashes.get(e.row_id, "missing")) for e in entries]

@@ -1,0 +1,297 @@
+"""Runs that hold unchanged rows by reference (storage/states.py): what they store, what readers get back, and
+what `verify` catches — in full and from a checkpoint."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
+
+from controls.model import Evidence, FactKind, Finding, Status, Verdict
+from storage.hashing import row_hash
+from storage.ledger import Ledger
+from storage.models import RunFinding
+from storage.verify import Checkpoint
+
+from .helpers import T0, drop_protection, execute
+
+SUB = "/subscriptions/0000"
+
+
+def document(n: int, *, port: str = "443", at: datetime = T0, request: str | None = None) -> Evidence:
+    rid = f"{SUB}/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/nsg-{n}"
+    return Evidence(
+        kind=FactKind.NSG,
+        source="network.nsgs",
+        scope=SUB,
+        resource_id=rid,
+        api_version="2024-05-01",
+        request_id=request or f"req-{at.isoformat()}-{n // 10}",  # one page of ten documents per request
+        collected_at=at + timedelta(microseconds=37 * n),
+        content={"id": rid, "properties": {"securityRules": [{"destinationPortRange": port}]}},
+    )
+
+
+def finding(ev: Evidence) -> Finding:
+    port = ev.content["properties"]["securityRules"][0]["destinationPortRange"]
+    status = Status.FAIL if port == "22" else Status.PASS
+    return Finding(
+        check_id="nsg-no-internet-management-ports",
+        requirements=(86,),
+        status=status,
+        resource_id=ev.resource_id,
+        reason_ja=f"ポート {port}",
+        reason_en=f"port {port}",
+        evidence=(ev.sha256,),
+    )
+
+
+def verdict(findings: list[Finding]) -> Verdict:
+    failed = sum(1 for f in findings if f.status == Status.FAIL)
+    return Verdict(
+        requirement=86,
+        status=Status.FAIL if failed else Status.PASS,
+        reason_ja="判定",
+        reason_en="judged",
+        check_ids=("nsg-no-internet-management-ports",),
+        findings_pass=len(findings) - failed,
+        findings_fail=failed,
+    )
+
+
+def estate(size: int, at: datetime, *, open_ssh: frozenset[int] = frozenset(), gone: frozenset[int] = frozenset()):
+    evidence = [document(n, port="22" if n in open_ssh else "443", at=at) for n in range(size) if n not in gone]
+    return evidence, [finding(e) for e in evidence]
+
+
+def store(
+    ledger: Ledger, at: datetime, evidence: list[Evidence], findings: list[Finding], scope: dict | None = None
+) -> int:
+    run_id = ledger.start_run(at, agent_version="v", config_digest="d", scope=scope or {"subscriptions": ["0000"]})
+    ledger.add_evidence(run_id, evidence)
+    ledger.add_findings(run_id, findings)
+    ledger.add_verdicts(run_id, [verdict(findings)])
+    ledger.complete_run(run_id, at + timedelta(minutes=5))
+    return run_id
+
+
+def owned(engine: Engine, table: str, run_id: int) -> int:
+    with engine.connect() as connection:
+        return connection.execute(text(f"SELECT count(*) FROM {table} WHERE run_id = :r"), {"r": run_id}).scalar_one()
+
+
+def test_an_unchanged_second_run_stores_no_evidence_or_finding_row_and_reads_back_whole(
+    ledger: Ledger, raw: Engine
+) -> None:
+    first_items = estate(400, T0)
+    first = store(ledger, T0, *first_items)
+    later = T0 + timedelta(hours=1)
+    second_items = estate(400, later)  # same documents, new collection times and request ids
+    second = store(ledger, later, *second_items)
+
+    assert (owned(raw, "run_evidence", second), owned(raw, "findings", second)) == (0, 0)
+    assert owned(raw, "verdicts", second) == 1
+    assert ledger.evidence(second) == second_items[0]  # its own times and request ids, in its order
+    assert ledger.findings(second) == second_items[1]
+    assert ledger.evidence(first) == first_items[0]
+    assert (
+        ledger.run(second).counts
+        == ledger.run(first).counts
+        == {
+            "evidence": 400,
+            "errors": 0,
+            "findings": 400,
+            "verdicts": 1,
+        }
+    )
+    if raw.dialect.name == "sqlite":
+        with raw.connect() as connection:
+            parts = connection.execute(
+                text("SELECT sum(length(content)) FROM run_states WHERE run_id = :r"), {"r": second}
+            ).scalar_one()
+            stored = connection.execute(
+                text(
+                    "SELECT (SELECT sum(length(content)) FROM evidence_blobs)"
+                    " + (SELECT sum(length(resource_id) + length(scope) + length(row_hash) + 80) FROM run_evidence)"
+                    " + (SELECT sum(length(reason_en) + length(resource_id) + length(row_hash) + 120) FROM findings)"
+                )
+            ).scalar_one()
+        # What the second run added for its 800 evidence and finding records, against what the first stored.
+        assert parts < stored * 0.01, (parts, stored)
+    assert ledger.verify().ok
+
+
+def test_a_run_held_by_reference_reads_as_the_same_run_stored_whole(ledger: Ledger, tmp_path: Path) -> None:
+    store(ledger, T0, *estate(50, T0, open_ssh=frozenset({3})))
+    at = T0 + timedelta(hours=1)
+    # Changed (5 opened, 3 closed), removed (7, 8), added (50, 51) and a document listed twice.
+    evidence, findings = estate(52, at, open_ssh=frozenset({5}), gone=frozenset({7, 8}))
+    evidence.insert(10, replace(evidence[20], request_id="req-again"))
+    findings.insert(10, findings[20])
+    delta = store(ledger, at, evidence, findings)
+
+    with Ledger(f"sqlite:///{tmp_path / 'whole.db'}") as whole:
+        alone = store(whole, at, evidence, findings)  # no predecessor: every row stored
+        assert ledger.evidence(delta) == whole.evidence(alone) == evidence
+        assert ledger.findings(delta) == whole.findings(alone) == findings
+        assert ledger.evidence_refs(delta) == whole.evidence_refs(alone)
+        shas = {evidence[5].sha256, evidence[20].sha256, "0" * 64}
+        assert ledger.evidence_by_sha256(delta, shas) == whole.evidence_by_sha256(alone, shas)
+        assert [f for batch in ledger.findings_in_batches(delta, 7) for f in batch] == findings
+        assert ledger.findings_of([delta], ["nsg-no-internet-management-ports"]) == {delta: findings}
+        assert ledger.evidence(delta, kinds=[FactKind.NSG]) == evidence
+        assert ledger.run(delta).counts == whole.run(alone).counts
+    assert ledger.verify().ok
+
+
+def test_as_of_a_middle_run_is_exact_and_evidence_record_names_the_newest_run_holding_it(ledger: Ledger) -> None:
+    runs = []
+    for i, (ssh, gone) in enumerate([({1}, set()), ({2}, {4}), ({2}, {4, 5}), (set(), {5})]):
+        at = T0 + timedelta(hours=i)
+        items = estate(30, at, open_ssh=frozenset(ssh), gone=frozenset(gone))
+        runs.append((store(ledger, at, *items), items))
+    for run_id, (evidence, findings) in runs:
+        assert ledger.evidence(run_id) == evidence and ledger.findings(run_id) == findings
+    middle = ledger.run_as_of(T0 + timedelta(hours=1, minutes=6))
+    assert middle is not None and middle.id == runs[1][0]
+    assert ledger.evidence(middle.id) == runs[1][1][0]
+
+    unchanged = runs[0][1][0][0]  # document 0: the same in every run
+    record = ledger.evidence_record(unchanged.sha256)
+    assert record is not None and record[0] == runs[3][0]
+    assert record[1] == runs[3][1][0][0]  # with the newest run's own collection time
+    as_of = ledger.evidence_record(unchanged.sha256, as_of=T0 + timedelta(hours=1, minutes=6))
+    assert as_of is not None and as_of[0] == runs[1][0] and as_of[1].collected_at == runs[1][1][0][0].collected_at
+    gone = runs[0][1][0][4]  # document 4: absent from the second and third runs, back in the fourth
+    record = ledger.evidence_record(gone.sha256, as_of=T0 + timedelta(hours=2, minutes=6))
+    assert record is not None and record[0] == runs[0][0]
+
+
+def test_a_partial_run_does_not_hold_a_full_runs_rows(ledger: Ledger, raw: Engine) -> None:
+    store(ledger, T0, *estate(10, T0))
+    partial = {"subscriptions": ["0000"], "partial": True, "kinds": [str(FactKind.NSG)]}
+    first = store(ledger, T0 + timedelta(hours=1), *estate(10, T0 + timedelta(hours=1)), scope=partial)
+    second = store(ledger, T0 + timedelta(hours=2), *estate(10, T0 + timedelta(hours=2)), scope=partial)
+    assert owned(raw, "run_evidence", first) == 10 and owned(raw, "run_evidence", second) == 0
+    assert ledger.evidence(second) == estate(10, T0 + timedelta(hours=2))[0]
+
+
+def three_runs(ledger: Ledger) -> list[int]:
+    return [store(ledger, T0 + timedelta(hours=i), *estate(20, T0 + timedelta(hours=i))) for i in range(3)]
+
+
+def part_id(engine: Engine, run_id: int, table: str) -> int:
+    with engine.connect() as connection:
+        query = text("SELECT id FROM run_states WHERE run_id = :r AND table_name = :t ORDER BY id")
+        return connection.execute(query, {"r": run_id, "t": table}).scalars().first()
+
+
+def test_the_triggers_refuse_changing_or_removing_a_part(ledger: Ledger, raw: Engine) -> None:
+    runs = three_runs(ledger)
+    with pytest.raises(DBAPIError, match="shoko ledger"):
+        execute(raw, "DELETE FROM run_states WHERE run_id = :r", r=runs[1])
+    with pytest.raises(DBAPIError, match="shoko ledger"):
+        execute(raw, "UPDATE run_states SET entries = 1 WHERE run_id = :r", r=runs[1])
+    assert ledger.verify().ok
+
+
+def test_an_edited_or_removed_part_is_named(ledger: Ledger, raw: Engine) -> None:
+    runs = three_runs(ledger)
+    drop_protection(raw)
+    earlier = part_id(raw, runs[0], "run_evidence")
+    victim = part_id(raw, runs[1], "run_evidence")
+    # The middle run's evidence part swapped for the first run's: the same rows, with the first run's times.
+    execute(
+        raw,
+        "UPDATE run_states SET content = (SELECT content FROM run_states WHERE id = :e) WHERE id = :v",
+        e=earlier,
+        v=victim,
+    )
+    report = ledger.verify()
+    assert (report.ok, report.run_id, report.table, report.row_id) == (False, runs[1], "run_states", victim)
+    assert "content changed after it was sealed" in (report.problem or "")
+
+    execute(raw, "DELETE FROM run_states WHERE id = :v", v=victim)
+    report = ledger.verify()
+    assert (report.run_id, report.row_id) == (runs[1], victim) and "part was deleted" in (report.problem or "")
+
+
+def test_a_held_row_changed_with_its_row_hash_is_caught_at_the_run_that_stored_it(ledger: Ledger, raw: Engine) -> None:
+    runs = three_runs(ledger)
+    checkpoint = ledger.verify().last
+    assert checkpoint is not None and checkpoint.run_id == runs[2]
+    store(ledger, T0 + timedelta(hours=4), *estate(20, T0 + timedelta(hours=4)))
+    drop_protection(raw)
+    with raw.connect() as connection:
+        values = dict(
+            connection.execute(text("SELECT * FROM findings WHERE run_id = :r ORDER BY id"), {"r": runs[0]})
+            .mappings()
+            .first()
+        )
+    for key in ("requirements", "evidence"):  # SQLite hands JSON back as text to plain SQL
+        values[key] = json.loads(values[key]) if isinstance(values[key], str) else values[key]
+    values["status"] = "fail"
+    execute(
+        raw,
+        "UPDATE findings SET status = 'fail', row_hash = :h WHERE id = :i",
+        h=row_hash(RunFinding, values),
+        i=values["id"],
+    )
+    full = ledger.verify()
+    assert (full.ok, full.run_id, full.table, full.row_id) == (False, runs[0], "findings", values["id"])
+    # From the checkpoint the first run is not re-checked, but the newer run holds the row: its seal's digest of
+    # what it holds no longer matches.
+    since = ledger.verify(since=checkpoint)
+    assert (since.ok, since.table) == (False, "findings") and since.run_id == ledger.latest_run().id  # type: ignore[union-attr]
+    assert "differ from its seal's digest" in (since.problem or "")
+
+
+def test_verify_from_a_checkpoint_checks_only_later_runs_and_catches_tampering_after_it(
+    ledger: Ledger, raw: Engine, tmp_path: Path
+) -> None:
+    runs = three_runs(ledger)
+    full = ledger.verify()
+    assert full.ok and full.runs_checked == 3 and full.last == Checkpoint(3, runs[2], ledger.run(runs[2]).digest or "")
+    path = tmp_path / "checkpoint.json"
+    path.write_text(full.last.dumps(), encoding="utf-8")
+    assert Checkpoint.read(path) == full.last
+
+    at = T0 + timedelta(hours=5)
+    newer = store(ledger, at, *estate(20, at, open_ssh=frozenset({2})))
+    report = ledger.verify(since=Checkpoint.read(path))
+    assert report.ok and report.runs_checked == 1 and report.last is not None and report.last.run_id == newer
+
+    drop_protection(raw)
+    [changed] = _ids(raw, "findings", newer)  # the one finding that differs from the run before
+    execute(raw, "UPDATE findings SET status = 'pass' WHERE id = :i", i=changed)
+    report = ledger.verify(since=Checkpoint.read(path))
+    assert (report.ok, report.run_id, report.table, report.row_id) == (False, newer, "findings", changed)
+
+
+def test_a_checkpoint_that_no_longer_matches_is_refused_and_a_full_pass_still_sees_before_it(
+    ledger: Ledger, raw: Engine
+) -> None:
+    runs = three_runs(ledger)
+    checkpoint = ledger.verify().last
+    assert checkpoint is not None
+    drop_protection(raw)
+    execute(raw, "UPDATE verdicts SET reason_en = 'edited' WHERE run_id = :r", r=runs[1])
+    assert ledger.verify(since=checkpoint).ok  # before the checkpoint: not this pass's job ...
+    full = ledger.verify()
+    assert (full.ok, full.run_id, full.table) == (False, runs[1], "verdicts")  # ... a full pass's
+    forged = replace(checkpoint, digest="0" * 64)
+    report = ledger.verify(since=forged)
+    assert not report.ok and "differs from the checkpoint" in (report.problem or "")
+    report = ledger.verify(since=replace(checkpoint, chain_index=9))
+    assert not report.ok and "ledger holds 3 sealed runs" in (report.problem or "")
+
+
+def _ids(engine: Engine, table: str, run_id: int) -> list[int]:
+    with engine.connect() as connection:
+        query = text(f"SELECT id FROM {table} WHERE run_id = :r ORDER BY id")
+        return list(connection.execute(query, {"r": run_id}).scalars())
