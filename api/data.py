@@ -175,6 +175,28 @@ def drift_rows(
     return rows
 
 
+def acknowledge_drift(request: Request, principal: Principal, event_id: int, note: str) -> dict[str, Any]:
+    """Record that `principal` acknowledged drift event `event_id` (an action with who, their role and the note);
+    404 for an unknown event, 409 when it is already acknowledged."""
+    ledger = ledger_of(request)
+    if not any(d.id == event_id for d in ledger.drift_events()):
+        raise HTTPException(404, f"no drift event {event_id}")
+    done = acknowledgements(ledger).get(str(event_id))
+    if done is not None:
+        raise HTTPException(409, f"drift event {event_id} was acknowledged by {done['by']} at {done['at'].isoformat()}")
+    chain = ledger.record_action(
+        DRIFT_ACKNOWLEDGE, str(event_id), principal.name, {**principal.describe(), "note": note}
+    )
+    record = ledger.actions(DRIFT_ACKNOWLEDGE)[-1]
+    return {
+        "action": record.action,
+        "subject": record.subject,
+        "actor": record.actor,
+        "recorded_at": record.recorded_at,
+        "chain_hash": chain,
+    }
+
+
 # -- attestations -------------------------------------------------------------------------------------------
 
 

@@ -1,8 +1,9 @@
 """The dashboard: server-rendered pages (Jinja2, autoescaped) and one stylesheet, all served by shoko itself.
 
 Pages answer people signed in through Entra ID (api.signin); without a session a page redirects to /signin.
-They read through api.data, as the JSON routes do. Forms that change something (attestations, "collect now",
-sign-out) carry the session's CSRF token. Japanese by default; ?lang=en (remembered in a cookie) for English.
+They read through api.data, as the JSON routes do. Forms that change something (attestations, drift acknowledgements,
+"collect now", sign-out) carry the session's CSRF token. Lists are paged (?offset=, ?limit=) with plain links.
+Japanese by default; ?lang=en (remembered in a cookie) for English.
 No script at all: everything works with JavaScript off.
 """
 
@@ -23,7 +24,7 @@ from collector.inventory_view import inventory_rows
 
 from .. import data
 from ..auth import Principal, Role
-from ..common import answering_run, ledger_of, parse_moment, run_out, settings_of
+from ..common import answering_run, ledger_of, paginate, parse_moment, run_out, settings_of
 from ..signin import signin_of, signin_url
 from .labels import LANG_COOKIE, STATUS_ORDER, label, language, status_label
 
@@ -60,6 +61,7 @@ def _render(request: Request, name: str, context: dict[str, Any], status_code: i
         "is_admin": principal is not None and principal.role >= Role.ADMIN,
         "other_lang": "en" if lang == "ja" else "ja",
         "switch_url": _with_query(request, lang="en" if lang == "ja" else "ja"),
+        "back_url": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         **context,
     }
     response = templates.TemplateResponse(request, name, ctx, status_code=status_code)
@@ -84,6 +86,41 @@ def _check_csrf(request: Request, token: str) -> None:
 def _as_of(request: Request) -> tuple[str | None, datetime | None]:
     text = request.query_params.get("as_of") or None
     return text, parse_moment(text)
+
+
+PAGE_SIZE = 50  # rows per dashboard page unless ?limit= asks for another (at most api.max_page_size)
+
+
+def _paged(request: Request, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One page of `rows` (?limit=, ?offset=, bounded as the API's lists are) with plain previous/next links."""
+    limit = _int_param(request, "limit", PAGE_SIZE, 1)
+    offset = _int_param(request, "offset", 0, 0)
+    page = paginate(request, rows, limit, offset)
+    total = page["total"]
+    return {
+        "items": page["items"],
+        "total": total,
+        "first": offset + 1 if page["items"] else 0,
+        "last": offset + len(page["items"]),
+        "prev_url": _with_query(request, offset=str(max(0, offset - limit))) if offset > 0 else None,
+        "next_url": _with_query(request, offset=str(offset + limit)) if offset + limit < total else None,
+    }
+
+
+def _int_param(request: Request, name: str, default: int, least: int) -> int:
+    text = request.query_params.get(name) or ""
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < least or len(text) > 9:
+        raise HTTPException(422, f"query parameter {name!r}: a whole number of at least {least}, got {text[:20]!r}")
+    return int(text)
+
+
+def _back(target: str, fallback: str) -> str:
+    """Where a form sends the browser afterwards: a path on this site only (never another host)."""
+    if target.startswith("/") and not target.startswith(("//", "/\\")) and len(target) <= 2000:
+        return target
+    return fallback
 
 
 def router() -> APIRouter:
@@ -167,8 +204,23 @@ def router() -> APIRouter:
     def drift_page(request: Request) -> Response:
         _principal(request)
         as_of, moment = _as_of(request)
-        rows = data.drift_rows(ledger_of(request), moment)[:500]
-        return _render(request, "drift.html", {"rows": rows, "as_of": as_of or ""})
+        page = _paged(request, data.drift_rows(ledger_of(request), moment))
+        return _render(request, "drift.html", {"page": page, "rows": page["items"], "as_of": as_of or ""})
+
+    @r.post("/drift/{event_id}/acknowledge")
+    def acknowledge_page(
+        request: Request,
+        event_id: int,
+        csrf: str = Form(""),
+        note: str = Form("", max_length=2000),
+        back: str = Form("/drift", max_length=2000),
+    ) -> Response:
+        principal = _principal(request, Role.OPERATOR)
+        _check_csrf(request, csrf)
+        if not 1 <= event_id < 2**31:
+            raise HTTPException(404, f"no drift event {event_id}")
+        data.acknowledge_drift(request, principal, event_id, note.strip())
+        return RedirectResponse(_back(back, "/drift"), status_code=303)
 
     @r.get("/accounts")
     def accounts_page(request: Request) -> Response:
@@ -177,7 +229,10 @@ def router() -> APIRouter:
         as_of, moment = _as_of(request)
         run = answering_run(ledger, moment)
         rows = account_rows(ledger.evidence(run.id), ledger.findings(run.id), settings_of(request).thresholds)
-        return _render(request, "accounts.html", {"rows": rows, "run": run_out(run), "as_of": as_of or ""})
+        page = _paged(request, rows)
+        return _render(
+            request, "accounts.html", {"page": page, "rows": page["items"], "run": run_out(run), "as_of": as_of or ""}
+        )
 
     @r.get("/inventory")
     def inventory_page(request: Request) -> Response:
@@ -186,16 +241,18 @@ def router() -> APIRouter:
         as_of, moment = _as_of(request)
         run = answering_run(ledger, moment)
         owner_tag = settings_of(request).thresholds.owner_tag
-        rows = inventory_rows(ledger.evidence(run.id), ledger.findings(run.id), owner_tag)
-        return _render(request, "inventory.html", {"rows": rows, "run": run_out(run), "as_of": as_of or ""})
+        page = _paged(request, inventory_rows(ledger.evidence(run.id), ledger.findings(run.id), owner_tag))
+        return _render(
+            request, "inventory.html", {"page": page, "rows": page["items"], "run": run_out(run), "as_of": as_of or ""}
+        )
 
     @r.get("/runs")
     def runs_page(request: Request) -> Response:
         _principal(request)
         from collector.runs import run_row
 
-        runs = [run_row(x) for x in ledger_of(request).runs()[::-1][:200]]
-        return _render(request, "runs.html", {"runs": runs})
+        page = _paged(request, [run_row(x) for x in ledger_of(request).runs()[::-1]])
+        return _render(request, "runs.html", {"page": page, "runs": page["items"]})
 
     @r.get("/runs/{run_id}")
     def run_page(request: Request, run_id: int) -> Response:
@@ -215,8 +272,8 @@ def router() -> APIRouter:
     def attestations_page(request: Request) -> Response:
         _principal(request)
         as_of, moment = _as_of(request)
-        rows = data.attestation_rows(ledger_of(request), moment, include_revoked=True)
-        return _render(request, "attestations.html", {"rows": rows[::-1], "as_of": as_of or ""})
+        page = _paged(request, data.attestation_rows(ledger_of(request), moment, include_revoked=True)[::-1])
+        return _render(request, "attestations.html", {"page": page, "rows": page["items"], "as_of": as_of or ""})
 
     @r.post("/attestations")
     def attest_page(

@@ -100,6 +100,13 @@ LABELS = {
     "error_title": ("エラー", "Error"),
     "back": ("準拠マトリクスへ戻る", "Back to the matrix"),
     "acknowledged": ("確認済み", "Acknowledged"),
+    "acknowledgement": ("確認", "Acknowledgement"),
+    "acknowledge": ("確認済みにする", "Acknowledge"),
+    "ack_note": ("メモ (任意)", "Note (optional)"),
+    "not_acknowledged": ("未確認", "Not acknowledged"),
+    "pages": ("ページ", "Pages"),
+    "previous": ("← 前へ", "← Previous"),
+    "next": ("次へ →", "Next →"),
     "language": ("English", "日本語"),
     "resource_page": ("リソースの検出結果", "Findings for one resource"),
 }
