@@ -8,6 +8,7 @@ import logging
 import tempfile
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from storage.ledger import Ledger, LedgerError, RunRecord
 
 from .auth import Principal
 from .common import ledger_of, settings_of
+from .uploads import Upload
 
 log = logging.getLogger("shoko.api")
 
@@ -231,29 +233,43 @@ def attestation_rows(
 
 
 def add_attestation(
-    request: Request, principal: Principal, fields: dict[str, Any], att_id: str | None = None
+    request: Request,
+    principal: Principal,
+    fields: dict[str, Any],
+    att_id: str | None = None,
+    documents: Sequence[Upload] = (),
 ) -> dict[str, Any]:
     """Record an attestation (`fields`: requirements, owner, attested_on, valid_until, statement_ja/_en, all as
-    text) and the action with who did it. It counts from the next run's evaluation."""
+    text) with its uploaded `documents` (already checked by api.uploads; each one's SHA-256 is cited in the
+    attestation and its bytes stored in the ledger) and the action with who did it. It counts from the next
+    run's evaluation."""
     ledger = ledger_of(request)
-    entry: dict[str, Any] = {**fields, "documents": []}
+    entry: dict[str, Any] = {**fields, "documents": [d.name for d in documents]}
     if att_id:
         if any(a.id == att_id for a in ledger.attestations()):
             raise HTTPException(409, f"attestation {att_id} is already recorded (revoke it, then use a new id)")
         entry["id"] = att_id
-    try:
-        made = draft(entry, "attestation", Path.cwd(), request.app.state.catalog.numbers())
-        record_drafts(ledger, [made], principal.name)
-    except AttestationError as exc:
-        raise HTTPException(422, str(exc)) from None
-    except LedgerError as exc:
-        raise HTTPException(409, str(exc)) from None
+    # The documents go through the same reading as `shoko attest add --document`: from files, by name.
+    with tempfile.TemporaryDirectory(prefix="shoko-upload-") as tmp:
+        for d in documents:
+            (Path(tmp) / d.name).write_bytes(d.data)
+        try:
+            made = draft(entry, "attestation", Path(tmp), request.app.state.catalog.numbers())
+            record_drafts(ledger, [made], principal.name)
+        except AttestationError as exc:
+            raise HTTPException(422, str(exc).replace(tmp + "/", "")) from None
+        except LedgerError as exc:
+            raise HTTPException(409, str(exc)) from None
     recorded = ledger.attestations()[-1]
     ledger.record_action(
         ATTESTATION_ADD,
         recorded.id,
         principal.name,
-        {**principal.describe(), "requirements": list(recorded.requirements)},
+        {
+            **principal.describe(),
+            "requirements": list(recorded.requirements),
+            "documents": [d.sha256 for d in recorded.documents],
+        },
     )
     return attestation_out(recorded, datetime.now(UTC).date())
 

@@ -18,6 +18,7 @@ from fastapi import APIRouter, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from collector.accounts_view import account_rows
 from collector.inventory_view import inventory_rows
@@ -26,6 +27,7 @@ from .. import data
 from ..auth import Principal, Role
 from ..common import answering_run, ledger_of, paginate, parse_moment, run_out, settings_of
 from ..signin import signin_of, signin_url
+from ..uploads import read_uploads
 from .labels import LANG_COOKIE, STATUS_ORDER, label, language, status_label
 
 HERE = Path(__file__).resolve().parent
@@ -61,6 +63,8 @@ def _render(request: Request, name: str, context: dict[str, Any], status_code: i
         "is_admin": principal is not None and principal.role >= Role.ADMIN,
         "other_lang": "en" if lang == "ja" else "ja",
         "switch_url": _with_query(request, lang="en" if lang == "ja" else "ja"),
+        "upload_accept": ",".join(settings_of(request).api.upload_media_types),
+        "upload_mb": round(settings_of(request).api.max_upload_bytes / (1024 * 1024), 1),
         "back_url": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         **context,
     }
@@ -276,7 +280,7 @@ def router() -> APIRouter:
         return _render(request, "attestations.html", {"page": page, "rows": page["items"], "as_of": as_of or ""})
 
     @r.post("/attestations")
-    def attest_page(
+    async def attest_page(
         request: Request,
         csrf: str = Form(""),
         requirements: str = Form("", max_length=500),
@@ -287,6 +291,7 @@ def router() -> APIRouter:
     ) -> Response:
         principal = _principal(request, Role.ADMIN)
         _check_csrf(request, csrf)
+        uploads = await read_uploads((await request.form()).getlist("documents"), settings_of(request).api)
         fields = {
             "requirements": requirements,
             "owner": owner,
@@ -295,7 +300,7 @@ def router() -> APIRouter:
             "statement_ja": statement_ja,
             "statement_en": statement_en,
         }
-        made = data.add_attestation(request, principal, fields)
+        made = await run_in_threadpool(data.add_attestation, request, principal, fields, None, uploads)
         return RedirectResponse(f"/attestations?added={made['id']}", status_code=303)
 
     @r.post("/attestations/{attestation_id}/revoke")

@@ -86,6 +86,12 @@ LABELS = {
     "attested_on": ("確認日", "Attested on"),
     "statement_ja": ("確認内容 (日本語)", "Statement (Japanese)"),
     "statement_en": ("確認内容 (英語)", "Statement (English)"),
+    "documents": ("添付資料 (任意)", "Documents (optional)"),
+    "documents_help": (
+        "規程・契約書・記録などのファイル。SHA-256 とともに台帳に保存されます",
+        "Policies, contracts, records: kept in the ledger with their SHA-256",
+    ),
+    "at_most": ("1 ファイル最大", "each at most"),
     "record": ("記録する", "Record"),
     "revoke": ("取り消す", "Revoke"),
     "revoke_reason": ("取り消しの理由", "Reason for revoking"),
