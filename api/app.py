@@ -85,7 +85,9 @@ def create_app(
     app.state.settings = settings
     app.state.ledger = ledger
     app.state.catalog = catalog or load_catalog()
-    app.state.limiter = FailureLimiter(settings.api.auth_failure_limit, settings.api.auth_failure_window_seconds)
+    app.state.limiter = FailureLimiter(
+        settings.api.auth_failure_limit, settings.api.auth_failure_window_seconds, ledger
+    )
     if signin is None and settings.api.oidc.enabled:
         signin = SignIn.from_settings(settings.api.oidc)
     app.state.signin = signin

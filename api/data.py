@@ -17,7 +17,7 @@ from fastapi import HTTPException, Request
 
 from collector.attest_cli import record_drafts
 from collector.drift_view import drift_row
-from collector.history_view import history
+from collector.history_view import drift_entry
 from collector.render import explain, verdict_rows
 from controls.attestations import Attestation, AttestationError, draft, parse_requirements
 from controls.catalog import Catalog
@@ -66,21 +66,71 @@ def _catalog_checks(catalog: Catalog, number: int) -> tuple[str, ...]:
     return tuple(req.checks) + tuple(req.supporting_checks)
 
 
-def requirement_detail(catalog: Catalog, ledger: Ledger, run: RunRecord, no: int) -> dict[str, Any]:
-    """One requirement's verdict in `run`, its findings (failures first) with their evidence, and the history
-    of its verdict up to that run."""
+HISTORY_PAGE = 50  # runs of a requirement's status history shown at once
+
+
+def requirement_detail(
+    catalog: Catalog,
+    ledger: Ledger,
+    run: RunRecord,
+    no: int,
+    *,
+    history_limit: int = HISTORY_PAGE,
+    history_before: int | None = None,
+) -> dict[str, Any]:
+    """One requirement's verdict in `run`, its findings (failures first) with their evidence, and its status
+    history up to that run: the verdict of each completed run that judged it, newest first, `history_limit` at
+    a time (`history_before`: older than that run; `history_next` continues)."""
     if no not in catalog:
         raise HTTPException(404, f"no requirement No {no} (the catalog has No 1–{len(catalog)})")
     verdict = next((v for v in ledger.verdicts(run.id) if v.requirement == no), None)
     findings = [f for f in ledger.findings(run.id) if no in f.requirements]
     data = explain(catalog[no], verdict, findings, ledger.evidence(run.id), run)
-    sealed = run.finished_at
-    data["history"] = [
-        h
-        for h in history(ledger, no)
-        if h["finished_at"] is not None and sealed and h["finished_at"] <= sealed.isoformat()
-    ]
+    data["history"], data["history_next"] = status_history(ledger, run, no, history_limit, history_before)
     return data
+
+
+def status_history(
+    ledger: Ledger, run: RunRecord, no: int, limit: int, before_run: int | None
+) -> tuple[list[dict[str, Any]], int | None]:
+    """One page of requirement `no`'s verdicts (newest first) up to `run`, each with the status before it, and
+    the run id the next (older) page starts before, if there is one. One more verdict than the page is read: the
+    status before the page's oldest."""
+    upto = run.chain_index
+    if before_run is not None:
+        older_than = run_started_by(ledger, before_run, None)
+        if older_than.chain_index is None:
+            raise HTTPException(422, f"history_before: run {before_run} is not sealed yet")
+        upto = older_than.chain_index - 1 if upto is None else min(upto, older_than.chain_index - 1)
+    rows = ledger.requirement_verdicts(no, upto_chain_index=upto, limit=limit + 1)
+    entries = []
+    for i, v in enumerate(rows[:limit]):
+        before = rows[i + 1].status if i + 1 < len(rows) else None
+        changed = before != v.status
+        drift = (
+            [
+                drift_entry(d)
+                for d in ledger.drift_events(run_id=v.run_id)
+                if no in d.event.requirements and d.event.kind != "verdict_changed"
+            ]
+            if changed
+            else []
+        )
+        entries.append(
+            {
+                "run": v.run_id,
+                "kind": v.kind,
+                "finished_at": v.finished_at.isoformat() if v.finished_at else None,
+                "digest": v.digest,
+                "before": before,
+                "after": v.status,
+                "changed": changed,
+                "reason_ja": v.reason_ja,
+                "reason_en": v.reason_en,
+                "drift": drift,
+            }
+        )
+    return entries, (rows[limit - 1].run_id if len(rows) > limit else None)
 
 
 # -- findings, runs, drift ----------------------------------------------------------------------------------

@@ -77,7 +77,8 @@ def _render(request: Request, name: str, context: dict[str, Any], status_code: i
 def _with_query(request: Request, **changes: str) -> str:
     query = {k: v for k, v in request.query_params.items() if v}
     query.update(changes)
-    return f"{request.url.path}?{urlencode(query)}"
+    text = urlencode({k: v for k, v in query.items() if v})
+    return f"{request.url.path}?{text}" if text else request.url.path
 
 
 def _check_csrf(request: Request, token: str) -> None:
@@ -179,12 +180,23 @@ def router() -> APIRouter:
         principal = _principal(request)
         ledger = ledger_of(request)
         as_of, moment = _as_of(request)
-        detail = data.requirement_detail(request.app.state.catalog, ledger, answering_run(ledger, moment), no)
+        older = _int_param(request, "history_before", 0, 1) or None
+        detail = data.requirement_detail(
+            request.app.state.catalog, ledger, answering_run(ledger, moment), no, history_before=older
+        )
         attestations = data.attestation_rows(ledger, moment, requirement=no)
         return _render(
             request,
             "requirement.html",
-            {"r": detail, "as_of": as_of or "", "attestations": attestations}
+            {
+                "r": detail,
+                "as_of": as_of or "",
+                "attestations": attestations,
+                "history_older": _with_query(request, history_before=str(detail["history_next"]))
+                if detail["history_next"]
+                else None,
+                "history_newest": _with_query(request, history_before="") if older else None,
+            }
             | {"admin_form": principal.role >= Role.ADMIN},
         )
 

@@ -50,6 +50,13 @@ LABELS = {
     "evidence": ("証跡", "Evidence"),
     "raw_json": ("元の JSON", "raw JSON"),
     "history": ("状況の履歴", "Status history"),
+    "history_help": (
+        "この要求事項を評価した実行ごとの判定 (新しい順、50 件ずつ)",
+        "Its verdict in each run that judged it (newest first, 50 at a time)",
+    ),
+    "changed": ("変化", "changed"),
+    "newest": ("← 最新へ", "← Newest"),
+    "older_runs": ("それ以前の実行 →", "Older runs →"),
     "before": ("前", "Before"),
     "after": ("後", "After"),
     "when": ("日時", "When"),

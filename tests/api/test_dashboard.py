@@ -85,7 +85,7 @@ def test_matrix_in_japanese_with_filters_counts_and_headers(site) -> None:
 
 
 def test_requirement_page_lists_failures_first_with_raw_evidence_links(site) -> None:
-    client, signin, _ = site
+    client, signin, ledger = site
     sign_in(client, signin, "auditor")
     page = client.get("/requirements/86")
     assert page.status_code == 200
@@ -96,6 +96,13 @@ def test_requirement_page_lists_failures_first_with_raw_evidence_links(site) -> 
     raw = client.get(link.group(1))  # the session opens the API's raw JSON too
     assert raw.status_code == 200 and raw.headers["content-type"].startswith("application/json")
     assert client.get("/requirements/999").status_code == 404
+    # Its status history, newest first, with a plain link back from an older page.
+    runs = [r.id for r in ledger.runs()]
+    history = page.text[page.text.index('id="hist-h"') :]
+    assert re.findall(r'<a href="/runs/(\d+)">', history) == [str(r) for r in runs[::-1]]
+    older = client.get(f"/requirements/86?history_before={runs[-1]}")
+    history = older.text[older.text.index('id="hist-h"') :]
+    assert re.findall(r'<a href="/runs/(\d+)">', history) == [str(runs[0])] and 'href="/requirements/86"' in history
 
 
 def test_role_gates_and_csrf(site) -> None:
