@@ -57,12 +57,15 @@ ENV PATH=/opt/shoko/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     SHOKO_CONFIG=/etc/shoko/agent.yaml \
     SHOKO_DATABASE_URL=sqlite:////var/lib/shoko/shoko.db \
-    SHOKO_AGENT_LISTEN_HOST=0.0.0.0
+    SHOKO_AGENT_LISTEN_HOST=0.0.0.0 \
+    SHOKO_API_LISTEN_HOST=0.0.0.0
 USER 10001:10001
 WORKDIR /var/lib/shoko
 # The SQLite ledger (the default database) lives here; with PostgreSQL (SHOKO_DATABASE_URL) it stays empty.
 VOLUME /var/lib/shoko
-EXPOSE 9464
+# 9464: the agent's /healthz, /readyz and /metrics. 8080: the read API and dashboard, served only when
+# api.with_agent is true (SHOKO_API_WITH_AGENT=true; README, "Read API and dashboard").
+EXPOSE 9464 8080
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
     CMD ["/opt/shoko/bin/python", "/usr/local/lib/shoko/healthcheck.py"]
 ENTRYPOINT ["shoko"]

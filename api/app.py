@@ -27,6 +27,7 @@ from .routes import attestations, drift, evidence, registers, requirements, runs
 from .schemas import Health, Me
 from .signin import SignIn
 from .signin import router as signin_routes
+from .uploads import BodyLimit, upload_limit
 
 log = logging.getLogger("shoko.api")
 API_PREFIX = "/api/v1"
@@ -84,7 +85,9 @@ def create_app(
     app.state.settings = settings
     app.state.ledger = ledger
     app.state.catalog = catalog or load_catalog()
-    app.state.limiter = FailureLimiter(settings.api.auth_failure_limit, settings.api.auth_failure_window_seconds)
+    app.state.limiter = FailureLimiter(
+        settings.api.auth_failure_limit, settings.api.auth_failure_window_seconds, ledger
+    )
     if signin is None and settings.api.oidc.enabled:
         signin = SignIn.from_settings(settings.api.oidc)
     app.state.signin = signin
@@ -93,6 +96,7 @@ def create_app(
     import threading
 
     app.state.collect_lock = threading.Lock()
+    app.add_middleware(BodyLimit, upload_bytes=upload_limit(settings.api))
     app.add_middleware(SecurityHeaders, hsts_always=settings.api.hsts or bool(settings.api.tls_cert_file))
     _errors(app)
 

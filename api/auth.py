@@ -13,11 +13,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from storage.ledger import Ledger
 
 from . import tokens
 
@@ -59,10 +61,14 @@ def no_session(_request: Request) -> Principal | None:
 
 
 class FailureLimiter:
-    """Failed authentications per client address within a sliding window; at `limit` the client is refused."""
+    """Failed authentications per client address within a sliding window; at `limit` the client is refused.
 
-    def __init__(self, limit: int, window_seconds: int) -> None:
+    Kept in the ledger's database (table api_auth_failures), so every process and replica serving the API over
+    one database counts the same failures; without a ledger (`ledger=None`), in this process only."""
+
+    def __init__(self, limit: int, window_seconds: int, ledger: Ledger | None = None) -> None:
         self.limit, self.window = limit, window_seconds
+        self.ledger = ledger
         self._failures: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
@@ -74,6 +80,12 @@ class FailureLimiter:
 
     def retry_after(self, client: str, now: float | None = None) -> int | None:
         """Seconds until the client may try again, or None when it may now."""
+        if self.ledger is not None:
+            at = datetime.now(UTC) if now is None else datetime.fromtimestamp(now, UTC)
+            failed = self.ledger.auth_failures(client, at - timedelta(seconds=self.window), self.limit)
+            if len(failed) < self.limit:
+                return None
+            return max(1, int((failed[0] - at).total_seconds() + self.window) + 1)
         now = time.monotonic() if now is None else now
         with self._lock:
             seen = self._recent(client, now)
@@ -84,6 +96,10 @@ class FailureLimiter:
             return max(1, int(seen[0] + self.window - now) + 1)
 
     def failed(self, client: str, now: float | None = None) -> None:
+        if self.ledger is not None:
+            at = datetime.now(UTC) if now is None else datetime.fromtimestamp(now, UTC)
+            self.ledger.add_auth_failure(client, at, at - timedelta(seconds=self.window))
+            return
         now = time.monotonic() if now is None else now
         with self._lock:
             self._recent(client, now).append(now)

@@ -8,6 +8,7 @@ import logging
 import tempfile
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from fastapi import HTTPException, Request
 
 from collector.attest_cli import record_drafts
 from collector.drift_view import drift_row
-from collector.history_view import history
+from collector.history_view import drift_entry
 from collector.render import explain, verdict_rows
 from controls.attestations import Attestation, AttestationError, draft, parse_requirements
 from controls.catalog import Catalog
@@ -27,6 +28,7 @@ from storage.ledger import Ledger, LedgerError, RunRecord
 
 from .auth import Principal
 from .common import ledger_of, settings_of
+from .uploads import Upload
 
 log = logging.getLogger("shoko.api")
 
@@ -64,21 +66,71 @@ def _catalog_checks(catalog: Catalog, number: int) -> tuple[str, ...]:
     return tuple(req.checks) + tuple(req.supporting_checks)
 
 
-def requirement_detail(catalog: Catalog, ledger: Ledger, run: RunRecord, no: int) -> dict[str, Any]:
-    """One requirement's verdict in `run`, its findings (failures first) with their evidence, and the history
-    of its verdict up to that run."""
+HISTORY_PAGE = 50  # runs of a requirement's status history shown at once
+
+
+def requirement_detail(
+    catalog: Catalog,
+    ledger: Ledger,
+    run: RunRecord,
+    no: int,
+    *,
+    history_limit: int = HISTORY_PAGE,
+    history_before: int | None = None,
+) -> dict[str, Any]:
+    """One requirement's verdict in `run`, its findings (failures first) with their evidence, and its status
+    history up to that run: the verdict of each completed run that judged it, newest first, `history_limit` at
+    a time (`history_before`: older than that run; `history_next` continues)."""
     if no not in catalog:
         raise HTTPException(404, f"no requirement No {no} (the catalog has No 1–{len(catalog)})")
     verdict = next((v for v in ledger.verdicts(run.id) if v.requirement == no), None)
     findings = [f for f in ledger.findings(run.id) if no in f.requirements]
     data = explain(catalog[no], verdict, findings, ledger.evidence(run.id), run)
-    sealed = run.finished_at
-    data["history"] = [
-        h
-        for h in history(ledger, no)
-        if h["finished_at"] is not None and sealed and h["finished_at"] <= sealed.isoformat()
-    ]
+    data["history"], data["history_next"] = status_history(ledger, run, no, history_limit, history_before)
     return data
+
+
+def status_history(
+    ledger: Ledger, run: RunRecord, no: int, limit: int, before_run: int | None
+) -> tuple[list[dict[str, Any]], int | None]:
+    """One page of requirement `no`'s verdicts (newest first) up to `run`, each with the status before it, and
+    the run id the next (older) page starts before, if there is one. One more verdict than the page is read: the
+    status before the page's oldest."""
+    upto = run.chain_index
+    if before_run is not None:
+        older_than = run_started_by(ledger, before_run, None)
+        if older_than.chain_index is None:
+            raise HTTPException(422, f"history_before: run {before_run} is not sealed yet")
+        upto = older_than.chain_index - 1 if upto is None else min(upto, older_than.chain_index - 1)
+    rows = ledger.requirement_verdicts(no, upto_chain_index=upto, limit=limit + 1)
+    entries = []
+    for i, v in enumerate(rows[:limit]):
+        before = rows[i + 1].status if i + 1 < len(rows) else None
+        changed = before != v.status
+        drift = (
+            [
+                drift_entry(d)
+                for d in ledger.drift_events(run_id=v.run_id)
+                if no in d.event.requirements and d.event.kind != "verdict_changed"
+            ]
+            if changed
+            else []
+        )
+        entries.append(
+            {
+                "run": v.run_id,
+                "kind": v.kind,
+                "finished_at": v.finished_at.isoformat() if v.finished_at else None,
+                "digest": v.digest,
+                "before": before,
+                "after": v.status,
+                "changed": changed,
+                "reason_ja": v.reason_ja,
+                "reason_en": v.reason_en,
+                "drift": drift,
+            }
+        )
+    return entries, (rows[limit - 1].run_id if len(rows) > limit else None)
 
 
 # -- findings, runs, drift ----------------------------------------------------------------------------------
@@ -175,6 +227,28 @@ def drift_rows(
     return rows
 
 
+def acknowledge_drift(request: Request, principal: Principal, event_id: int, note: str) -> dict[str, Any]:
+    """Record that `principal` acknowledged drift event `event_id` (an action with who, their role and the note);
+    404 for an unknown event, 409 when it is already acknowledged."""
+    ledger = ledger_of(request)
+    if not any(d.id == event_id for d in ledger.drift_events()):
+        raise HTTPException(404, f"no drift event {event_id}")
+    done = acknowledgements(ledger).get(str(event_id))
+    if done is not None:
+        raise HTTPException(409, f"drift event {event_id} was acknowledged by {done['by']} at {done['at'].isoformat()}")
+    chain = ledger.record_action(
+        DRIFT_ACKNOWLEDGE, str(event_id), principal.name, {**principal.describe(), "note": note}
+    )
+    record = ledger.actions(DRIFT_ACKNOWLEDGE)[-1]
+    return {
+        "action": record.action,
+        "subject": record.subject,
+        "actor": record.actor,
+        "recorded_at": record.recorded_at,
+        "chain_hash": chain,
+    }
+
+
 # -- attestations -------------------------------------------------------------------------------------------
 
 
@@ -209,29 +283,43 @@ def attestation_rows(
 
 
 def add_attestation(
-    request: Request, principal: Principal, fields: dict[str, Any], att_id: str | None = None
+    request: Request,
+    principal: Principal,
+    fields: dict[str, Any],
+    att_id: str | None = None,
+    documents: Sequence[Upload] = (),
 ) -> dict[str, Any]:
     """Record an attestation (`fields`: requirements, owner, attested_on, valid_until, statement_ja/_en, all as
-    text) and the action with who did it. It counts from the next run's evaluation."""
+    text) with its uploaded `documents` (already checked by api.uploads; each one's SHA-256 is cited in the
+    attestation and its bytes stored in the ledger) and the action with who did it. It counts from the next
+    run's evaluation."""
     ledger = ledger_of(request)
-    entry: dict[str, Any] = {**fields, "documents": []}
+    entry: dict[str, Any] = {**fields, "documents": [d.name for d in documents]}
     if att_id:
         if any(a.id == att_id for a in ledger.attestations()):
             raise HTTPException(409, f"attestation {att_id} is already recorded (revoke it, then use a new id)")
         entry["id"] = att_id
-    try:
-        made = draft(entry, "attestation", Path.cwd(), request.app.state.catalog.numbers())
-        record_drafts(ledger, [made], principal.name)
-    except AttestationError as exc:
-        raise HTTPException(422, str(exc)) from None
-    except LedgerError as exc:
-        raise HTTPException(409, str(exc)) from None
+    # The documents go through the same reading as `shoko attest add --document`: from files, by name.
+    with tempfile.TemporaryDirectory(prefix="shoko-upload-") as tmp:
+        for d in documents:
+            (Path(tmp) / d.name).write_bytes(d.data)
+        try:
+            made = draft(entry, "attestation", Path(tmp), request.app.state.catalog.numbers())
+            record_drafts(ledger, [made], principal.name)
+        except AttestationError as exc:
+            raise HTTPException(422, str(exc).replace(tmp + "/", "")) from None
+        except LedgerError as exc:
+            raise HTTPException(409, str(exc)) from None
     recorded = ledger.attestations()[-1]
     ledger.record_action(
         ATTESTATION_ADD,
         recorded.id,
         principal.name,
-        {**principal.describe(), "requirements": list(recorded.requirements)},
+        {
+            **principal.describe(),
+            "requirements": list(recorded.requirements),
+            "documents": [d.sha256 for d in recorded.documents],
+        },
     )
     return attestation_out(recorded, datetime.now(UTC).date())
 

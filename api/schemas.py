@@ -134,11 +134,12 @@ class HistoryEntry(BaseModel):
     kind: str
     finished_at: str | None
     digest: str | None
-    before: str | None
+    before: str | None = Field(description="the status in the run before that judged it (null: its first judgement)")
     after: str
+    changed: bool = Field(description="the status differs from the one before (the first judgement counts)")
     reason_ja: str
     reason_en: str
-    drift: list[HistoryDrift]
+    drift: list[HistoryDrift] = Field(description="the run's drift events behind a change")
 
 
 class RequirementDetail(BaseModel):
@@ -156,7 +157,13 @@ class RequirementDetail(BaseModel):
     reason_ja: str
     reason_en: str
     findings: list[ExplainedFinding] = Field(description="failures first, then errors, then passes")
-    history: list[HistoryEntry] = Field(description="each change of the verdict up to this run, oldest first")
+    history: list[HistoryEntry] = Field(
+        description="its verdict in each completed run that judged it up to this run, newest first, one page "
+        "(history_limit runs)"
+    )
+    history_next: int | None = Field(
+        description="older history: pass this run id as history_before (null: this page reaches its first judgement)"
+    )
 
 
 class EvidenceOut(EvidenceMeta):

@@ -12,7 +12,8 @@ from alerts.drift import KIND_JA
 from storage.ledger import DriftRecord, Ledger
 
 
-def _drift(record: DriftRecord) -> dict[str, Any]:
+def drift_entry(record: DriftRecord) -> dict[str, Any]:
+    """A drift event as a history entry lists it."""
     return {
         "id": record.id,
         "kind": str(record.event.kind),
@@ -37,7 +38,7 @@ def history(ledger: Ledger, number: int) -> list[dict[str, Any]]:
         if verdict is None or str(verdict.status) == last:
             continue
         events = [
-            _drift(d)
+            drift_entry(d)
             for d in ledger.drift_events(run_id=run.id)
             if number in d.event.requirements and d.event.kind != "verdict_changed"
         ]
@@ -107,7 +108,7 @@ def resource_history(ledger: Ledger, resource_id: str, number: int | None = None
                     "after": str(finding.status) if finding else None,
                     "reason_ja": finding.reason_ja if finding else "この実行ではこのリソースの所見がありません",
                     "reason_en": finding.reason_en if finding else "no finding on this resource in this run",
-                    "drift": [_drift(d) for d in drift if d.event.check_id == check_id],
+                    "drift": [drift_entry(d) for d in drift if d.event.check_id == check_id],
                 }
             )
             last[check_id] = str(finding.status) if finding else None

@@ -186,6 +186,10 @@ class ApiSettings:
     auth_failure_window_seconds: int = 300
     # The most rows one page of a list may hold (?limit=).
     max_page_size: int = 500
+    # Documents uploaded with an attestation (POST /api/v1/attestations, the dashboard's form): the most
+    # bytes one file may have (at most 20 MiB, the ledger's limit), and the media types accepted.
+    max_upload_bytes: int = 10 * 1024 * 1024
+    upload_media_types: tuple[str, ...] = ("application/pdf", "image/png", "image/jpeg", "text/plain")
     # The snapshot download's signing key; null: $SHOKO_SIGNING_KEY_FILE, else $SHOKO_SIGNING_KEY.
     signing_key_file: str | None = None
     # `shoko agent` also serves the API (on listen_host:listen_port, beside its health port).
@@ -386,6 +390,7 @@ INT_BOUNDS: dict[str, tuple[int, int]] = {
     "api.auth_failure_limit": (1, 10000),
     "api.auth_failure_window_seconds": (1, 86400),
     "api.max_page_size": (1, 10000),
+    "api.max_upload_bytes": (1, 20 * 1024 * 1024),
     "api.oidc.clock_skew_seconds": (0, 300),
     "api.oidc.timeout_seconds": (1, 600),
     "api.oidc.session_minutes": (1, 10080),
@@ -798,6 +803,19 @@ def _validate_api(api: ApiSettings, where: str) -> None:
         raise ConfigError(f"{where}: key 'api.auth_failure_window_seconds': must be at least 1")
     if not 1 <= api.max_page_size <= 10000:
         raise ConfigError(f"{where}: key 'api.max_page_size': must be 1-10000, got {api.max_page_size}")
+    from controls.attestations import DOCUMENT_TYPES, MAX_DOCUMENT_BYTES
+
+    if not 1 <= api.max_upload_bytes <= MAX_DOCUMENT_BYTES:
+        raise ConfigError(
+            f"{where}: key 'api.max_upload_bytes': must be 1-{MAX_DOCUMENT_BYTES}, got {api.max_upload_bytes}"
+        )
+    accepted = set(DOCUMENT_TYPES.values())
+    for media_type in api.upload_media_types:
+        if media_type not in accepted:
+            raise ConfigError(
+                f"{where}: key 'api.upload_media_types': {media_type!r} is not a document type the ledger keeps "
+                f"({', '.join(sorted(accepted))})"
+            )
     import ipaddress
 
     for proxy in api.trusted_proxies:

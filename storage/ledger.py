@@ -24,7 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, false, func, insert, or_, select, text
+from sqlalchemy import Engine, create_engine, delete, event, false, func, insert, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
@@ -59,6 +59,7 @@ from .models import (
     RUN_TABLES,
     ApiToken,
     AttestationRecord,
+    AuthFailure,
     Base,
     EvidenceBlob,
     Run,
@@ -201,6 +202,20 @@ class JudgedRun:
     id: int
     full: bool
     checks: frozenset[str]
+
+
+@dataclass(frozen=True)
+class JudgedVerdict:
+    """One requirement's verdict in one completed run (its status history, a run at a time)."""
+
+    run_id: int
+    chain_index: int
+    kind: str  # full | partial
+    finished_at: datetime | None
+    digest: str | None
+    status: str
+    reason_ja: str
+    reason_en: str
 
 
 class CollectionLocked(LedgerError):
@@ -1088,6 +1103,48 @@ class Ledger:
                 return
             chain_index = batch[-1][1]
 
+    def requirement_verdicts(
+        self, number: int, *, upto_chain_index: int | None = None, limit: int = 50
+    ) -> list[JudgedVerdict]:
+        """Requirement `number`'s verdicts in the completed runs that judged it, newest first, at most `limit`,
+        from those sealed at or before chain position `upto_chain_index`. Reads that requirement's verdict rows
+        only (the runs by their chain index, each run's verdict by its (run, requirement) key)."""
+        query = (
+            select(
+                Run.id,
+                Run.chain_index,
+                Run.scope,
+                Run.finished_at,
+                Run.digest,
+                RunVerdict.status,
+                RunVerdict.reason_ja,
+                RunVerdict.reason_en,
+            )
+            .join(RunVerdict, RunVerdict.run_id == Run.id)
+            .where(
+                RunVerdict.requirement == number,
+                Run.status == RunStatus.COMPLETED.value,
+                Run.chain_index.is_not(None),
+            )
+        )
+        if upto_chain_index is not None:
+            query = query.where(Run.chain_index <= upto_chain_index)
+        with self._session(write=False) as session:
+            rows = session.execute(query.order_by(Run.chain_index.desc()).limit(max(0, limit))).all()
+        return [
+            JudgedVerdict(
+                run_id=rid,
+                chain_index=index,
+                kind="partial" if isinstance(scope, dict) and scope.get("partial") else "full",
+                finished_at=finished,
+                digest=digest,
+                status=status,
+                reason_ja=ja,
+                reason_en=en,
+            )
+            for rid, index, scope, finished, digest, status, ja, en in rows
+        ]
+
     def drift_events(self, since: datetime | None = None, run_id: int | None = None) -> list[DriftRecord]:
         """Drift events of completed runs, newest run first (in detection order within a run); `since`:
         runs sealed at or after it; `run_id`: that run only."""
@@ -1299,6 +1356,24 @@ class Ledger:
             row = session.get(ApiToken, token_id)
             if row is not None:
                 row.last_used_at = _aware(at, "at")
+
+    def auth_failures(self, client: str, since: datetime, limit: int) -> list[datetime]:
+        """When `client` failed to authenticate after `since`, oldest first, at most `limit` (the API's limiter
+        needs no more)."""
+        query = (
+            select(AuthFailure.failed_at)
+            .where(AuthFailure.client == client[:255], AuthFailure.failed_at > _aware(since, "since"))
+            .order_by(AuthFailure.failed_at)
+            .limit(limit)
+        )
+        with self._session(write=False) as session:
+            return list(session.scalars(query))
+
+    def add_auth_failure(self, client: str, at: datetime, forget_before: datetime) -> None:
+        """Note a failed authentication by `client`, and forget every one before `forget_before`."""
+        with self._session(write=True) as session:
+            session.execute(delete(AuthFailure).where(AuthFailure.failed_at < _aware(forget_before, "forget_before")))
+            session.add(AuthFailure(client=client[:255], failed_at=_aware(at, "at")))
 
     def evidence_record(self, sha256: str, as_of: datetime | None = None) -> tuple[int, Evidence] | None:
         """The newest sealed run's record of a piece of evidence (sealed at or before `as_of`, if given):

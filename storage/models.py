@@ -347,3 +347,20 @@ class ApiAction(Base):
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)  # "" for the first record
     chain_hash: Mapped[str] = mapped_column(String(64))  # SHA-256 of prev_hash + "\n" + content_sha256
     recorded_at: Mapped[datetime]
+
+
+class AuthFailure(Base):
+    """One failed authentication at the API, by client address. Every process and replica serving the API over
+    the same database reads and adds these, so api.auth_failure_limit holds across them. State, not a record:
+    rows older than the failure window are deleted as new ones are added."""
+
+    __tablename__ = "api_auth_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client: Mapped[str] = mapped_column(String(255))
+    failed_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_api_auth_failures_client_failed_at", "client", "failed_at"),
+        Index("ix_api_auth_failures_failed_at", "failed_at"),
+    )

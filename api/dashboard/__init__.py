@@ -1,8 +1,9 @@
 """The dashboard: server-rendered pages (Jinja2, autoescaped) and one stylesheet, all served by shoko itself.
 
 Pages answer people signed in through Entra ID (api.signin); without a session a page redirects to /signin.
-They read through api.data, as the JSON routes do. Forms that change something (attestations, "collect now",
-sign-out) carry the session's CSRF token. Japanese by default; ?lang=en (remembered in a cookie) for English.
+They read through api.data, as the JSON routes do. Forms that change something (attestations, drift acknowledgements,
+"collect now", sign-out) carry the session's CSRF token. Lists are paged (?offset=, ?limit=) with plain links.
+Japanese by default; ?lang=en (remembered in a cookie) for English.
 No script at all: everything works with JavaScript off.
 """
 
@@ -17,14 +18,16 @@ from fastapi import APIRouter, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from collector.accounts_view import account_rows
 from collector.inventory_view import inventory_rows
 
 from .. import data
 from ..auth import Principal, Role
-from ..common import answering_run, ledger_of, parse_moment, run_out, settings_of
+from ..common import answering_run, ledger_of, paginate, parse_moment, run_out, settings_of
 from ..signin import signin_of, signin_url
+from ..uploads import read_uploads
 from .labels import LANG_COOKIE, STATUS_ORDER, label, language, status_label
 
 HERE = Path(__file__).resolve().parent
@@ -60,6 +63,9 @@ def _render(request: Request, name: str, context: dict[str, Any], status_code: i
         "is_admin": principal is not None and principal.role >= Role.ADMIN,
         "other_lang": "en" if lang == "ja" else "ja",
         "switch_url": _with_query(request, lang="en" if lang == "ja" else "ja"),
+        "upload_accept": ",".join(settings_of(request).api.upload_media_types),
+        "upload_mb": round(settings_of(request).api.max_upload_bytes / (1024 * 1024), 1),
+        "back_url": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         **context,
     }
     response = templates.TemplateResponse(request, name, ctx, status_code=status_code)
@@ -71,7 +77,8 @@ def _render(request: Request, name: str, context: dict[str, Any], status_code: i
 def _with_query(request: Request, **changes: str) -> str:
     query = {k: v for k, v in request.query_params.items() if v}
     query.update(changes)
-    return f"{request.url.path}?{urlencode(query)}"
+    text = urlencode({k: v for k, v in query.items() if v})
+    return f"{request.url.path}?{text}" if text else request.url.path
 
 
 def _check_csrf(request: Request, token: str) -> None:
@@ -84,6 +91,41 @@ def _check_csrf(request: Request, token: str) -> None:
 def _as_of(request: Request) -> tuple[str | None, datetime | None]:
     text = request.query_params.get("as_of") or None
     return text, parse_moment(text)
+
+
+PAGE_SIZE = 50  # rows per dashboard page unless ?limit= asks for another (at most api.max_page_size)
+
+
+def _paged(request: Request, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One page of `rows` (?limit=, ?offset=, bounded as the API's lists are) with plain previous/next links."""
+    limit = _int_param(request, "limit", PAGE_SIZE, 1)
+    offset = _int_param(request, "offset", 0, 0)
+    page = paginate(request, rows, limit, offset)
+    total = page["total"]
+    return {
+        "items": page["items"],
+        "total": total,
+        "first": offset + 1 if page["items"] else 0,
+        "last": offset + len(page["items"]),
+        "prev_url": _with_query(request, offset=str(max(0, offset - limit))) if offset > 0 else None,
+        "next_url": _with_query(request, offset=str(offset + limit)) if offset + limit < total else None,
+    }
+
+
+def _int_param(request: Request, name: str, default: int, least: int) -> int:
+    text = request.query_params.get(name) or ""
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < least or len(text) > 9:
+        raise HTTPException(422, f"query parameter {name!r}: a whole number of at least {least}, got {text[:20]!r}")
+    return int(text)
+
+
+def _back(target: str, fallback: str) -> str:
+    """Where a form sends the browser afterwards: a path on this site only (never another host)."""
+    if target.startswith("/") and not target.startswith(("//", "/\\")) and len(target) <= 2000:
+        return target
+    return fallback
 
 
 def router() -> APIRouter:
@@ -138,12 +180,23 @@ def router() -> APIRouter:
         principal = _principal(request)
         ledger = ledger_of(request)
         as_of, moment = _as_of(request)
-        detail = data.requirement_detail(request.app.state.catalog, ledger, answering_run(ledger, moment), no)
+        older = _int_param(request, "history_before", 0, 1) or None
+        detail = data.requirement_detail(
+            request.app.state.catalog, ledger, answering_run(ledger, moment), no, history_before=older
+        )
         attestations = data.attestation_rows(ledger, moment, requirement=no)
         return _render(
             request,
             "requirement.html",
-            {"r": detail, "as_of": as_of or "", "attestations": attestations}
+            {
+                "r": detail,
+                "as_of": as_of or "",
+                "attestations": attestations,
+                "history_older": _with_query(request, history_before=str(detail["history_next"]))
+                if detail["history_next"]
+                else None,
+                "history_newest": _with_query(request, history_before="") if older else None,
+            }
             | {"admin_form": principal.role >= Role.ADMIN},
         )
 
@@ -167,8 +220,23 @@ def router() -> APIRouter:
     def drift_page(request: Request) -> Response:
         _principal(request)
         as_of, moment = _as_of(request)
-        rows = data.drift_rows(ledger_of(request), moment)[:500]
-        return _render(request, "drift.html", {"rows": rows, "as_of": as_of or ""})
+        page = _paged(request, data.drift_rows(ledger_of(request), moment))
+        return _render(request, "drift.html", {"page": page, "rows": page["items"], "as_of": as_of or ""})
+
+    @r.post("/drift/{event_id}/acknowledge")
+    def acknowledge_page(
+        request: Request,
+        event_id: int,
+        csrf: str = Form(""),
+        note: str = Form("", max_length=2000),
+        back: str = Form("/drift", max_length=2000),
+    ) -> Response:
+        principal = _principal(request, Role.OPERATOR)
+        _check_csrf(request, csrf)
+        if not 1 <= event_id < 2**31:
+            raise HTTPException(404, f"no drift event {event_id}")
+        data.acknowledge_drift(request, principal, event_id, note.strip())
+        return RedirectResponse(_back(back, "/drift"), status_code=303)
 
     @r.get("/accounts")
     def accounts_page(request: Request) -> Response:
@@ -177,7 +245,10 @@ def router() -> APIRouter:
         as_of, moment = _as_of(request)
         run = answering_run(ledger, moment)
         rows = account_rows(ledger.evidence(run.id), ledger.findings(run.id), settings_of(request).thresholds)
-        return _render(request, "accounts.html", {"rows": rows, "run": run_out(run), "as_of": as_of or ""})
+        page = _paged(request, rows)
+        return _render(
+            request, "accounts.html", {"page": page, "rows": page["items"], "run": run_out(run), "as_of": as_of or ""}
+        )
 
     @r.get("/inventory")
     def inventory_page(request: Request) -> Response:
@@ -186,16 +257,18 @@ def router() -> APIRouter:
         as_of, moment = _as_of(request)
         run = answering_run(ledger, moment)
         owner_tag = settings_of(request).thresholds.owner_tag
-        rows = inventory_rows(ledger.evidence(run.id), ledger.findings(run.id), owner_tag)
-        return _render(request, "inventory.html", {"rows": rows, "run": run_out(run), "as_of": as_of or ""})
+        page = _paged(request, inventory_rows(ledger.evidence(run.id), ledger.findings(run.id), owner_tag))
+        return _render(
+            request, "inventory.html", {"page": page, "rows": page["items"], "run": run_out(run), "as_of": as_of or ""}
+        )
 
     @r.get("/runs")
     def runs_page(request: Request) -> Response:
         _principal(request)
         from collector.runs import run_row
 
-        runs = [run_row(x) for x in ledger_of(request).runs()[::-1][:200]]
-        return _render(request, "runs.html", {"runs": runs})
+        page = _paged(request, [run_row(x) for x in ledger_of(request).runs()[::-1]])
+        return _render(request, "runs.html", {"page": page, "runs": page["items"]})
 
     @r.get("/runs/{run_id}")
     def run_page(request: Request, run_id: int) -> Response:
@@ -215,11 +288,11 @@ def router() -> APIRouter:
     def attestations_page(request: Request) -> Response:
         _principal(request)
         as_of, moment = _as_of(request)
-        rows = data.attestation_rows(ledger_of(request), moment, include_revoked=True)
-        return _render(request, "attestations.html", {"rows": rows[::-1], "as_of": as_of or ""})
+        page = _paged(request, data.attestation_rows(ledger_of(request), moment, include_revoked=True)[::-1])
+        return _render(request, "attestations.html", {"page": page, "rows": page["items"], "as_of": as_of or ""})
 
     @r.post("/attestations")
-    def attest_page(
+    async def attest_page(
         request: Request,
         csrf: str = Form(""),
         requirements: str = Form("", max_length=500),
@@ -230,6 +303,7 @@ def router() -> APIRouter:
     ) -> Response:
         principal = _principal(request, Role.ADMIN)
         _check_csrf(request, csrf)
+        uploads = await read_uploads((await request.form()).getlist("documents"), settings_of(request).api)
         fields = {
             "requirements": requirements,
             "owner": owner,
@@ -238,7 +312,7 @@ def router() -> APIRouter:
             "statement_ja": statement_ja,
             "statement_en": statement_en,
         }
-        made = data.add_attestation(request, principal, fields)
+        made = await run_in_threadpool(data.add_attestation, request, principal, fields, None, uploads)
         return RedirectResponse(f"/attestations?added={made['id']}", status_code=303)
 
     @r.post("/attestations/{attestation_id}/revoke")

@@ -6,11 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
-from storage.actions import DRIFT_ACKNOWLEDGE
-
 from ..auth import Principal, auditor, operator
 from ..common import AsOf, Limit, Offset, ledger_of, paginate, parse_moment
-from ..data import acknowledgements, drift_rows
+from ..data import acknowledge_drift, drift_rows
 from ..schemas import AcknowledgeIn, ActionOut, DriftOut, Page, Problem
 
 router = APIRouter(tags=["drift"])
@@ -51,20 +49,4 @@ def acknowledge(
     event_id: int = Path(ge=1, le=2**31 - 1),
     principal: Principal = Depends(operator),
 ) -> dict[str, Any]:
-    ledger = ledger_of(request)
-    if not any(d.id == event_id for d in ledger.drift_events()):
-        raise HTTPException(404, f"no drift event {event_id}")
-    done = acknowledgements(ledger).get(str(event_id))
-    if done is not None:
-        raise HTTPException(409, f"drift event {event_id} was acknowledged by {done['by']} at {done['at'].isoformat()}")
-    chain = ledger.record_action(
-        DRIFT_ACKNOWLEDGE, str(event_id), principal.name, {**principal.describe(), "note": body.note}
-    )
-    record = ledger.actions(DRIFT_ACKNOWLEDGE)[-1]
-    return {
-        "action": record.action,
-        "subject": record.subject,
-        "actor": record.actor,
-        "recorded_at": record.recorded_at,
-        "chain_hash": chain,
-    }
+    return acknowledge_drift(request, principal, event_id, body.note)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from ..auth import auditor
 from ..common import AsOf, Limit, Offset, answering_run, ledger_of, paginate, parse_moment, run_out
-from ..data import matrix, requirement_detail
+from ..data import HISTORY_PAGE, matrix, requirement_detail
 from ..schemas import RequirementDetail, RequirementPage, Responsibility, StatusName
 
 router = APIRouter(tags=["requirements"], dependencies=[Depends(auditor)])
@@ -45,6 +45,17 @@ def list_requirements(
     response_model=RequirementDetail,
     summary="one requirement: its verdict, findings (failures first), their evidence records and its history",
 )
-def get_requirement(request: Request, no: int = Path(ge=1, le=10000), as_of: str | None = AsOf) -> dict[str, Any]:
+def get_requirement(
+    request: Request,
+    no: int = Path(ge=1, le=10000),
+    as_of: str | None = AsOf,
+    history_limit: int = Query(HISTORY_PAGE, ge=1, le=500, description="runs of status history (default 50)"),
+    history_before: int | None = Query(
+        None, ge=1, le=2**31 - 1, description="history older than this run (the previous page's history_next)"
+    ),
+) -> dict[str, Any]:
     ledger = ledger_of(request)
-    return requirement_detail(request.app.state.catalog, ledger, answering_run(ledger, parse_moment(as_of)), no)
+    run = answering_run(ledger, parse_moment(as_of))
+    return requirement_detail(
+        request.app.state.catalog, ledger, run, no, history_limit=history_limit, history_before=history_before
+    )

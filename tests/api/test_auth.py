@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.routing import iter_route_contexts
+from fastapi.testclient import TestClient
 
+from api.app import create_app
 from api.auth import UNAUTHENTICATED
+from storage.ledger import Ledger
 from tests.api.conftest import auth, make_api
 
 SAMPLE_PARAMS = {
@@ -175,3 +179,29 @@ def test_hsts_over_tls_or_when_configured(api, collected, tmp_path):
         assert tls.get("/healthz").headers["strict-transport-security"].startswith("max-age=31536000")
     for configured in make_api(collected, copy_ledger(collected, tmp_path / "h.db"), hsts=True):
         assert "max-age=" in configured.client.get("/healthz").headers["strict-transport-security"]
+
+
+def test_the_failure_limit_is_shared_by_every_process_over_one_database(collected, tmp_path):
+    """Two apps over one database, as two replicas: failures at one are refused at the other too."""
+    from tests.api.conftest import copy_ledger
+
+    url = copy_ledger(collected, tmp_path / "shared.db")
+    made = make_api(collected, url, auth_failure_limit=3)
+    first = next(made)
+    replica = Ledger(url)
+    try:
+        with TestClient(create_app(first.client.app.state.settings, ledger=replica)) as second:
+            for client in (first.client, first.client, second):
+                assert client.get("/api/v1/me", headers=auth(first.tokens["wrong"])).status_code == 401
+            for client in (first.client, second):
+                refused = client.get("/api/v1/me", headers=auth(first.tokens["auditor"]))
+                assert refused.status_code == 429 and 1 <= int(refused.headers["retry-after"]) <= 301
+        # Only addresses are counted; a failure older than the window is forgotten as new ones are noted.
+        now = datetime.now(UTC)
+        assert len(replica.auth_failures("testclient", now - timedelta(seconds=300), 10)) == 3
+        replica.add_auth_failure("elsewhere", now, now + timedelta(seconds=1))
+        assert replica.auth_failures("testclient", now - timedelta(seconds=300), 10) == []
+        assert first.client.get("/api/v1/me", headers=auth(first.tokens["auditor"])).status_code == 200
+    finally:
+        replica.close()
+        made.close()

@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from api import data
 from api.app import create_app
+from api.dashboard import _back
 from api.oidc import OidcClient, SignedInUser
 from api.session import SESSION_COOKIE, SessionCodec
 from api.signin import SignIn, secure_cookies
 from collector.settings import OidcSettings
-from storage.actions import ATTESTATION_ADD
+from storage.actions import ATTESTATION_ADD, DRIFT_ACKNOWLEDGE
 from storage.ledger import Ledger
 
 from .conftest import Collected, copy_ledger
@@ -83,7 +85,7 @@ def test_matrix_in_japanese_with_filters_counts_and_headers(site) -> None:
 
 
 def test_requirement_page_lists_failures_first_with_raw_evidence_links(site) -> None:
-    client, signin, _ = site
+    client, signin, ledger = site
     sign_in(client, signin, "auditor")
     page = client.get("/requirements/86")
     assert page.status_code == 200
@@ -94,6 +96,13 @@ def test_requirement_page_lists_failures_first_with_raw_evidence_links(site) -> 
     raw = client.get(link.group(1))  # the session opens the API's raw JSON too
     assert raw.status_code == 200 and raw.headers["content-type"].startswith("application/json")
     assert client.get("/requirements/999").status_code == 404
+    # Its status history, newest first, with a plain link back from an older page.
+    runs = [r.id for r in ledger.runs()]
+    history = page.text[page.text.index('id="hist-h"') :]
+    assert re.findall(r'<a href="/runs/(\d+)">', history) == [str(r) for r in runs[::-1]]
+    older = client.get(f"/requirements/86?history_before={runs[-1]}")
+    history = older.text[older.text.index('id="hist-h"') :]
+    assert re.findall(r'<a href="/runs/(\d+)">', history) == [str(runs[0])] and 'href="/requirements/86"' in history
 
 
 def test_role_gates_and_csrf(site) -> None:
@@ -142,3 +151,70 @@ def test_session_cookies_are_secure_except_on_loopback_http() -> None:
     assert secure_cookies("https://shoko.example.jp/auth/callback")
     assert secure_cookies("http://shoko.example.jp/auth/callback")
     assert not secure_cookies("http://127.0.0.1:8080/auth/callback")
+
+
+def test_operators_acknowledge_drift_from_the_timeline_and_auditors_see_no_form(site) -> None:
+    client, signin, ledger = site
+    events = ledger.drift_events()
+    assert events
+    event = events[0].id
+    csrf = sign_in(client, signin, "auditor")
+    page = client.get("/drift")
+    assert page.status_code == 200 and f'action="/drift/{event}/acknowledge"' not in page.text
+    assert "未確認" in page.text  # the state is shown even without the form
+    assert client.post(f"/drift/{event}/acknowledge", data={"csrf": csrf}).status_code == 403
+    csrf = sign_in(client, signin, "operator")
+    page = client.get("/drift")
+    assert f'action="/drift/{event}/acknowledge"' in page.text and 'name="csrf"' in page.text
+    assert client.post(f"/drift/{event}/acknowledge", data={"note": "x"}).status_code == 403  # no CSRF token
+    assert client.post(f"/drift/{event}/acknowledge", data={"csrf": "wrong"}).status_code == 403
+    assert not ledger.actions(DRIFT_ACKNOWLEDGE)
+    done = client.post(
+        f"/drift/{event}/acknowledge",
+        data={"csrf": csrf, "note": "NSG change approved in CAB-42", "back": "/drift?lang=en"},
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/drift?lang=en"
+    (action,) = ledger.actions(DRIFT_ACKNOWLEDGE)
+    assert action.subject == str(event) and action.actor == "operator@example.jp"
+    assert action.content["role"] == "operator" and action.content["via"] == "session"
+    assert action.content["note"] == "NSG change approved in CAB-42"
+    page = client.get("/drift?lang=en")
+    row = page.text[page.text.index(f'id="drift-{event}"') :].split("</tr>")[0]
+    assert "Acknowledged: operator@example.jp" in row and "CAB-42" in row and "<form" not in row
+    again = client.post(f"/drift/{event}/acknowledge", data={"csrf": csrf})
+    assert again.status_code == 409 and len(ledger.actions(DRIFT_ACKNOWLEDGE)) == 1
+    assert client.post("/drift/999999/acknowledge", data={"csrf": csrf}).status_code == 404
+    # The form never sends the browser to another site.
+    assert [_back(b, "/drift") for b in ("//evil.example/", "https://evil.example/", "/\\evil", "/runs")] == [
+        "/drift",
+        "/drift",
+        "/drift",
+        "/runs",
+    ]
+    # The API's list shows the same acknowledgement.
+    api_row = next(d for d in data.drift_rows(ledger, None) if d["id"] == event)
+    assert api_row["acknowledged"]["by"] == "operator@example.jp"
+
+
+def test_lists_are_paged_with_plain_previous_and_next_links(site) -> None:
+    client, signin, ledger = site
+    sign_in(client, signin, "auditor")
+    runs = ledger.runs()
+    first = client.get("/runs?limit=1")
+    assert first.status_code == 200 and "<script" not in first.text
+    assert re.findall(r'<a href="/runs/(\d+)">', first.text) == [str(runs[-1].id)]  # newest first
+    assert f"1–1 / {len(runs)}" in first.text and 'rel="prev"' not in first.text
+    older = re.search(r'<a rel="next" href="([^"]+)"', first.text)
+    assert older and "offset=1" in older.group(1) and "limit=1" in older.group(1)
+    second = client.get(older.group(1).replace("&amp;", "&"))
+    assert re.findall(r'<a href="/runs/(\d+)">', second.text) == [str(runs[-2].id)]
+    assert 'rel="prev"' in second.text
+    total = len(ledger.drift_events())
+    drift = client.get("/drift?limit=2&offset=1")
+    assert drift.text.count('<tr id="drift-') == min(2, total - 1) and f"/ {total}" in drift.text
+    assert client.get("/drift").text.count('<tr id="drift-') == min(total, 50)  # bounded by default
+    for path in ("/accounts", "/inventory", "/attestations"):
+        assert 'class="pager"' in client.get(path + "?limit=1").text, path
+    assert client.get("/runs?limit=100000").status_code == 422  # at most api.max_page_size
+    assert client.get("/runs?offset=-1").status_code == 422
+    assert client.get("/runs?limit=abc").status_code == 422

@@ -1,6 +1,7 @@
 """The dashboard in a real browser (Playwright driving Debian's Chromium, scripts/bootstrap-browser): sign in
 through the sandbox's Entra sign-in page, read the matrix, follow a failure to its raw evidence, download and
-verify a snapshot; as an admin attest a manual requirement and see it turn `attested` after "collect now".
+verify a snapshot; as an admin attest a manual requirement (with a document) and see it turn `attested` after
+"collect now", then acknowledge that drift on the timeline.
 Screenshots go to test-artifacts/ (git-ignored)."""
 
 from __future__ import annotations
@@ -140,8 +141,12 @@ def admin_steps(browser, base: str, ledger: Ledger) -> None:  # type: ignore[no-
     page.fill("#a-until", "2030-03-31")
     page.fill("#a-ja", "年次の確認を実施した。")
     page.fill("#a-en", "Reviewed this year.")
+    page.set_input_files(
+        "#a-docs", files=[{"name": "review.txt", "mimeType": "text/plain", "buffer": "年次確認の記録\n".encode()}]
+    )
     page.click("#attest")
     assert page.locator("p.notice").count() == 1
+    assert ledger.attestations()[-1].documents[0].name == "review.txt"  # uploaded through the form (multipart)
     runs = len(ledger.runs())
     page.goto(f"{base}/runs")
     page.click("#collect")  # a new attestation counts from the next run's evaluation
@@ -154,4 +159,10 @@ def admin_steps(browser, base: str, ledger: Ledger) -> None:  # type: ignore[no-
     assert done and str(done[0].status) == "completed"
     page.goto(f"{base}/requirements/{no}")
     assert "確認済 attested" in page.locator("main p").first.inner_text()
+    # The attested verdict is a drift event; acknowledge it from the timeline's form.
+    event = next(d for d in ledger.drift_events(run_id=done[0].id) if no in d.event.requirements)
+    page.goto(f"{base}/drift")
+    page.fill(f"#ack-{event.id}", "attested by the annual review")
+    page.locator(f"#drift-{event.id} button").click()
+    assert "確認済み: " in page.locator(f"#drift-{event.id}").inner_text()
     context.close()

@@ -31,6 +31,13 @@ def test_reads_answer_from_either_database(database_url):
                 "/api/v1/requirements", headers=headers, params={"as_of": (T0 + timedelta(minutes=30)).isoformat()}
             )
             assert then.json()["run"]["id"] == first
+            judged = next(r["no"] for r in matrix["items"] if r["findings"])
+            newest = client.get(f"/api/v1/requirements/{judged}", headers=headers, params={"history_limit": 1}).json()
+            assert [h["run"] for h in newest["history"]] == [second] and newest["history_next"] == second
+            older = client.get(
+                f"/api/v1/requirements/{judged}", headers=headers, params={"history_before": second}
+            ).json()
+            assert [h["run"] for h in older["history"]] == [first] and older["history_next"] is None
             findings = client.get("/api/v1/findings", headers=headers).json()
             assert findings["total"] > 0
             sha = findings["items"][0]["evidence"][0]

@@ -87,7 +87,11 @@ def test_one_requirement_has_its_findings_failures_first_evidence_and_history(ap
     ssh = next(f for f in body["findings"] if f["check"] == NSG_CHECK and f["resource_id"].lower() == APP_NSG.lower())
     assert ssh["status"] == "fail" and "22" in ssh["reason_en"]
     assert ssh["evidence"] and all(len(e["sha256"]) == 64 and e["api_version"] for e in ssh["evidence"])
-    assert body["history"][0]["run"] == collected.first.id
+    # Its status history: the verdict of each run that judged it, newest first, each with the one before.
+    history = [(h["run"], h["before"], h["after"], h["changed"]) for h in body["history"]]
+    assert history[0][0] == collected.second.id and history[-1][0] == collected.first.id
+    assert history[-1][1] is None and history[-1][3] is True  # its first judgement
+    assert history[0][1] == history[1][2] and body["history_next"] is None
     then = api.get("/api/v1/requirements/86", params={"as_of": collected.first.finished_at.isoformat()}).json()
     assert [h["run"] for h in then["history"]] == [collected.first.id]
     missing = api.get("/api/v1/requirements/183")
@@ -189,3 +193,25 @@ def test_a_snapshot_without_a_signing_key_says_so(collected, tmp_path, monkeypat
         response = unsigned.get("/api/v1/snapshot")
         assert response.status_code == 503
         assert response.json()["detail"].startswith("snapshot signing is not configured: no signing key")
+
+
+def test_requirement_history_is_paged_newest_first(api, collected):
+    newest = api.get("/api/v1/requirements/86", params={"history_limit": 1}).json()
+    assert [h["run"] for h in newest["history"]] == [collected.second.id]
+    assert newest["history_next"] == collected.second.id
+    older = api.get(
+        "/api/v1/requirements/86", params={"history_limit": 1, "history_before": newest["history_next"]}
+    ).json()
+    assert [h["run"] for h in older["history"]] == [collected.first.id] and older["history_next"] is None
+    assert newest["history"][0]["before"] == older["history"][0]["after"]  # read past the page's end
+    assert older["history"][0]["before"] is None
+    assert older["run"]["id"] == collected.second.id  # the verdict itself is still the latest
+    assert api.get("/api/v1/requirements/86", params={"history_before": 2**31 - 1}).status_code == 404
+    for bad in ({"history_limit": 0}, {"history_limit": 501}, {"history_before": 0}):
+        assert api.get("/api/v1/requirements/86", params=bad).status_code == 422, bad
+    # The ledger reads that requirement's verdicts only, newest first, bounded.
+    rows = api.ledger.requirement_verdicts(86, limit=1)
+    assert [r.run_id for r in rows] == [collected.second.id] and rows[0].kind == "full"
+    assert api.ledger.requirement_verdicts(86, upto_chain_index=collected.first.chain_index, limit=50)[0].run_id == (
+        collected.first.id
+    )

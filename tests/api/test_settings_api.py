@@ -17,6 +17,8 @@ def test_defaults_listen_on_loopback_without_tls_or_hsts():
         False,
     )
     assert (api.auth_failure_limit, api.auth_failure_window_seconds, api.max_page_size) == (10, 300, 500)
+    assert api.max_upload_bytes == 10 * 1024 * 1024
+    assert api.upload_media_types == ("application/pdf", "image/png", "image/jpeg", "text/plain")
 
 
 def test_environment_overrides(tmp_path):
@@ -38,6 +40,9 @@ def test_environment_overrides(tmp_path):
         ("api:\n  max_page_size: 0\n", "key 'api.max_page_size': must be 1-10000, got 0"),
         ("api:\n  trusted_proxies: [proxy.local]\n", "key 'api.trusted_proxies': 'proxy.local' is not an IP address"),
         ("api:\n  port: 1\n", "unknown key 'api.port'"),
+        ("api:\n  max_upload_bytes: 0\n", "key 'api.max_upload_bytes': must be 1-20971520, got 0"),
+        ("api:\n  max_upload_bytes: 20971521\n", "key 'api.max_upload_bytes': must be 1-20971520, got 20971521"),
+        ("api:\n  upload_media_types: [text/html]\n", "key 'api.upload_media_types': 'text/html' is not a document"),
     ],
 )
 def test_bad_values_are_one_line(tmp_path, text, expected):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from collector.settings import AgentSettings, Settings, load_settings
+from collector.settings import AgentSettings, ApiSettings, Settings, load_settings
 from controls.checks.roles import read_custom_role
 from controls.model import Evidence
 
@@ -144,3 +144,18 @@ def test_azure_role_is_a_narrow_custom_role_definition():
     custom = read_custom_role(evidence)
     assert custom is not None and custom.unreadable is None
     assert custom.breadth is None and not custom.privileged
+
+
+def test_the_image_exposes_the_health_and_api_ports_and_the_api_can_be_enabled(tmp_path):
+    dockerfile = (Path(__file__).resolve().parents[2] / "Dockerfile").read_text(encoding="utf-8")
+    exposed = {int(p) for line in dockerfile.splitlines() if line.startswith("EXPOSE ") for p in line.split()[1:]}
+    assert exposed == {AgentSettings().listen_port, ApiSettings().listen_port}
+    # The API listens on every interface inside the container, as the health port does.
+    assert "SHOKO_API_LISTEN_HOST=0.0.0.0" in dockerfile and "SHOKO_API_LISTEN_HOST" in _settings_env_names()
+    # The shipped config documents how to enable it: uncommented, it loads and turns the API on at that port.
+    text = (DEPLOY / "agent.yaml").read_text(encoding="utf-8")
+    block = text[text.index("# api:") :]
+    enabled = "\n".join(line.removeprefix("# ") for line in block.splitlines())
+    settings = _load_config_text(tmp_path, text.replace(block, enabled))
+    assert settings.api.with_agent is True and settings.api.listen_port == ApiSettings().listen_port
+    assert _load_config_text(tmp_path, text).api.with_agent is False  # off unless enabled
