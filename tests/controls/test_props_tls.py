@@ -49,7 +49,9 @@ def reference_version(value: object) -> tuple[int, int] | None:
     if not isinstance(value, str):
         return None
     text = value.strip().lower()
-    for pattern in (r"([0-9]+)\.([0-9]+)", r"tls[ \t\n\r\f\v]*v?([0-9]+)[._]([0-9]+)", r"tls([0-9])([0-9])"):
+    # An optional "tls" and "v" before major and minor joined by "." or "_" ("1_2" and "v1.2" are read too),
+    # or the compact two digits after "tls".
+    for pattern in (r"(?:tls)?[ \t\n\r\f\v]*v?([0-9]+)[._]([0-9]+)", r"tls([0-9])([0-9])"):
         m = re.fullmatch(pattern, text)
         if m:
             return int(m.group(1)), int(m.group(2))
@@ -83,6 +85,8 @@ def test_a_written_version_is_read_and_passes_only_from_1_2(written, required):
 @example("Tls")
 @example("1.2.0")
 @example("TLS\t1_2")
+@example("0_0")
+@example("v1.2")
 @example("TLSv1")
 @example("None")
 @example("")
