@@ -22,10 +22,10 @@ from hypothesis import strategies as st
 
 from controls.checks import CHECKS_BY_ID
 from controls.model import Evidence, FactKind, FactSet, Status, Thresholds
-from tests.props import PROPERTIES
+from tests.props import EXAMPLES, PROPERTIES
 
 # Each example judges the NSG two or three times: fewer examples keep the run short.
-METAMORPHIC = settings(PROPERTIES, max_examples=100)
+METAMORPHIC = settings(PROPERTIES, max_examples=max(1, EXAMPLES * 3 // 10))
 
 SUB = "/subscriptions/11111111-1111-1111-1111-111111111111"
 NSG_ID = f"{SUB}/resourceGroups/rg-net/providers/Microsoft.Network/networkSecurityGroups/nsg-gen"
