@@ -461,7 +461,8 @@ def _watched_ports(thresholds: Thresholds) -> list[PortRange]:
     "外に一つでも含めばインターネットとみなす（0.0.0.0/1 + 128.0.0.0/1 や 1.0.0.0/8、小さな /24 も）。"
     "*, Any, Internet はすべてのパブリックアドレス。VirtualNetwork・AzureLoadBalancer・ASG はインターネットでは"
     "なく、その他のサービスタグ（AzureCloud など）は公開範囲として露出とする。優先度の高い Deny は、"
-    "その宛先について覆う送信元の分だけ Allow を遮る（一部だけ覆う Deny では残りが露出）。UDP のみの規則は"
+    "その宛先について覆う送信元の分だけ Allow を遮る（一部だけ覆う Deny では残りが露出。通信の送信元と宛先は同じ "
+    "IP バージョンのため、宛先 0.0.0.0/0 の Deny は IPv4 の送信元だけを遮る）。UDP のみの規則は"
     "露出とみなさない（RDP も TCP が必須）。読めない規則があれば判定不能。",
     rule_en="Custom and default rules are evaluated in priority order as Azure does; passes when no Allow "
     "lets TCP from the Internet reach a watched port. A rule's sources are one set, the union of "
@@ -472,7 +473,8 @@ def _watched_ports(thresholds: Thresholds) -> list[PortRange]:
     "fail. *, Any and Internet are every public address; VirtualNetwork, AzureLoadBalancer and ASGs are not the "
     "Internet; any other service tag (AzureCloud ...) is public ranges and counts as exposure. A higher-priority "
     "Deny shadows an Allow only for the sources it covers on that destination (a partial Deny leaves the rest "
-    "exposed); Udp-only rules are not exposure (RDP needs TCP too). A rule that cannot be read makes the NSG "
+    "exposed; a flow's source and destination are of one IP version, so a Deny to 0.0.0.0/0 stops IPv4 sources "
+    "only); Udp-only rules are not exposure (RDP needs TCP too). A rule that cannot be read makes the NSG "
     "an error.",
     remediation_ja="該当規則の送信元を管理用の固定 IP・VPN・Bastion などに限定するか削除し、管理アクセスは "
     "Azure Bastion や Just-In-Time VM アクセスを使う。自組織が管理する固定のパブリック範囲（拠点の固定 IP など）"
