@@ -29,6 +29,10 @@ ENVIRONMENT = "environment"
 class ConfigError(ValueError):
     """A bad configuration: the message is one line naming where and what."""
 
+    def __init__(self, message: str) -> None:
+        # A YAML parser's problem text, or a key quoted from the file, may hold line breaks.
+        super().__init__(" ".join(str(message).split()))
+
 
 @dataclass(frozen=True)
 class DatabaseSettings:
@@ -264,6 +268,10 @@ _SECRET_KEYS = {
 }
 
 
+# ASCII digits: str.isdigit() is true of "²", which int() refuses.
+_DIGITS = re.compile(r"[0-9]+")
+
+
 def _coerce(where: str, value: Any, default: Any, key: str) -> Any:
     """Convert a YAML or environment value to the type of the field's default."""
     if isinstance(default, tuple):
@@ -279,7 +287,7 @@ def _coerce(where: str, value: Any, default: Any, key: str) -> Any:
             raise ConfigError(f"{where}: key '{key}': expected true or false, got {value!r}")
         return value
     if isinstance(default, int):
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if isinstance(value, str) and _DIGITS.fullmatch(value.strip().removeprefix("-")):
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ConfigError(f"{where}: key '{key}': expected a whole number >= 0, got {value!r}")
@@ -340,7 +348,8 @@ def _coerce_field(where: str, value: Any, f: Any, default: Any, key: str) -> Any
     if f.metadata.get("of") is int:
         values = [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
         if not isinstance(values, list | tuple) or not all(
-            (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, str) and v.isdigit()) for v in values
+            (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, str) and bool(_DIGITS.fullmatch(v)))
+            for v in values
         ):
             raise ConfigError(f"{where}: key '{key}': expected a list of whole numbers, got {value!r}")
         return tuple(int(v) for v in values)
@@ -660,6 +669,8 @@ def load_settings(
             mark = getattr(exc, "problem_mark", None)
             line = f" line {mark.line + 1}" if mark else ""
             raise ConfigError(f"{where}:{line} not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        except RecursionError:
+            raise ConfigError(f"{where}: nested too deeply to be a config file") from None
         if data is None:
             data = {}
         if not isinstance(data, dict):

@@ -179,12 +179,15 @@ def parse_requirements(value: Any, where: str, known: Iterable[int] = range(1, 1
         text = str(item).strip()
         if not text:
             continue
-        m = re.fullmatch(r"(\d+)(?:-(\d+))?", text)
+        m = re.fullmatch(r"([0-9]+)(?:-([0-9]+))?", text)
         if not m:
             raise AttestationError(f"{where}: requirements: {text!r} is not a number or range such as 96-97")
         low, high = int(m.group(1)), int(m.group(2) or m.group(1))
         if low > high:
             raise AttestationError(f"{where}: requirements: range {text!r} runs backwards")
+        if high - low >= len(valid):  # more numbers than the catalog holds: not expanded (1-99999999999)
+            first = next(n for n in range(low, high + 1) if n not in valid)
+            raise AttestationError(f"{where}: requirements: No {first} is not in the catalog (No 1–{max(valid)})")
         numbers.update(range(low, high + 1))
     if not numbers:
         raise AttestationError(f"{where}: requirements: give at least one requirement number")
@@ -216,7 +219,7 @@ def draft(entry: Mapping[str, Any], where: str, base: Path, known: Iterable[int]
     if unknown:
         raise AttestationError(f"{where}: unknown field {unknown[0]!r} (allowed: {', '.join(FIELDS)})")
     att_id = entry.get("id")
-    if att_id is not None and (not isinstance(att_id, str) or not ID_RE.match(att_id)):
+    if att_id is not None and (not isinstance(att_id, str) or not ID_RE.fullmatch(att_id)):
         raise AttestationError(f"{where}: id {att_id!r} must be letters, digits, '.', '_' or '-' (at most 64)")
     attested_on = _date(entry.get("attested_on"), "attested_on", where)
     valid_until = _date(entry.get("valid_until"), "valid_until", where)
@@ -276,9 +279,14 @@ def read_import_file(path: Path, known: Iterable[int] = range(1, 183)) -> list[D
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise AttestationError(f"{where}: cannot read the file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise AttestationError(f"{where}: not UTF-8 text (byte {exc.start})") from None
     known = tuple(known)
     if path.suffix.lower() == ".csv":
-        rows = list(csv.DictReader(text.splitlines()))
+        try:
+            rows = list(csv.DictReader(text.splitlines()))
+        except csv.Error as exc:  # e.g. a field longer than the csv module's limit
+            raise AttestationError(f"{where}: not a readable CSV file ({exc})") from None
         missing = [
             k
             for k in FIELDS
@@ -294,6 +302,8 @@ def read_import_file(path: Path, known: Iterable[int] = range(1, 183)) -> list[D
             data = yaml.load(text, Loader=_SheetLoader)
         except yaml.YAMLError as exc:
             raise AttestationError(f"{where}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        except RecursionError:  # the YAML composer recurses once per level of nesting
+            raise AttestationError(f"{where}: nested too deeply to be an attestation sheet") from None
         if not isinstance(data, Mapping) or not isinstance(data.get("attestations"), list):
             raise AttestationError(f"{where}: expected a mapping with a list 'attestations:'")
         entries = data["attestations"]

@@ -291,16 +291,19 @@ def read_data(path: str | Path) -> Any:
         raise EstateError(f"{source}: cannot read the file: {e.strerror or e}") from None
     except UnicodeDecodeError as e:
         raise EstateError(f"{source}: not UTF-8 text (byte {e.start})") from None
-    if p.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise EstateError(f"{source}: not valid JSON: line {e.lineno} column {e.colno}: {e.msg}") from None
-    else:
-        try:
-            data = yaml.load(text, Loader=_EstateLoader)
-        except yaml.YAMLError as e:
-            raise EstateError(f"{source}: not valid YAML: {_yaml_problem(e)}") from None
+    try:
+        if p.suffix.lower() == ".json":
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise EstateError(f"{source}: not valid JSON: line {e.lineno} column {e.colno}: {e.msg}") from None
+        else:
+            try:
+                data = yaml.load(text, Loader=_EstateLoader)
+            except yaml.YAMLError as e:
+                raise EstateError(f"{source}: not valid YAML: {_yaml_problem(e)}") from None
+    except RecursionError:  # both parsers recurse once per level of nesting
+        raise EstateError(f"{source}: nested too deeply to be an estate file") from None
     return data
 
 

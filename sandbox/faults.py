@@ -30,6 +30,7 @@ fault does not break sign-in; name the token path explicitly to fault it.
 from __future__ import annotations
 
 import fnmatch
+import math
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -63,6 +64,7 @@ _ESTATE_KEYS = {
     "retryAfter": "retry_after",
     "delay": "delay",
 }
+_ESTATE_NAMES = {v: k for k, v in _ESTATE_KEYS.items()}
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,10 @@ class Fault:
     armed_at: float | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
+        for name in ("method", "path", "subscription", "resource_type"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{_ESTATE_NAMES[name]} must be a string, got {value!r}")
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r} (expected one of {', '.join(FAULT_KINDS)})")
         if self.count is not None and (not isinstance(self.count, int) or self.count < 1):
@@ -157,7 +163,8 @@ class Fault:
 
 
 def _is_number(v: object) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+    """A finite int or float (NaN and infinity are no number of seconds)."""
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 @dataclass(frozen=True)

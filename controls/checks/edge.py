@@ -480,7 +480,7 @@ def weak_cipher(suite: str) -> str | None:
 
 
 def _tls_at_least_12(value: Any) -> bool | None:
-    m = re.fullmatch(r"tlsv?1_(\d)", str(value or "").strip().lower())
+    m = re.fullmatch(r"tlsv?1_([0-9])", str(value or "").strip().lower())
     return None if not m else int(m.group(1)) >= 2
 
 

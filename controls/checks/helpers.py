@@ -105,16 +105,20 @@ def error_covering(facts: FactSet, kinds: Iterable[FactKind], resource_id: str) 
 
 # ---------------------------------------------------------------- TLS versions
 
-_TLS_RE = re.compile(r"^(?:tls)?\s*v?(\d+)[._](\d+)$", re.IGNORECASE)
+# ASCII digits only: "１.２" or other scripts' digits are not a value Azure writes.
+_TLS_RE = re.compile(r"(?:tls)?\s*v?(\d+)[._](\d+)", re.IGNORECASE | re.ASCII)
+_TLS_COMPACT_RE = re.compile(r"tls(\d)(\d)", re.IGNORECASE | re.ASCII)
 # Values that mean "no minimum": the service accepts any protocol version.
 NO_MINIMUM = frozenset({"", "none"})
 
 
 def tls_version(value: Any) -> tuple[int, int] | None:
-    """Parse "1.2" (App Service, SQL) or "TLS1_2" (Storage) into (1, 2); None when unrecognised."""
+    """Parse "1.2" (App Service, SQL, Redis), "TLS1_2" (Storage), "TLSv1.2" / "TLSv1_2" or the compact "Tls12"
+    (Cosmos DB) into (1, 2); None when unrecognised."""
     if not isinstance(value, str):
         return None
-    m = _TLS_RE.match(value.strip())
+    text = value.strip()
+    m = _TLS_RE.fullmatch(text) or _TLS_COMPACT_RE.fullmatch(text)
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 

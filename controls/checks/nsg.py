@@ -29,9 +29,11 @@ A source that is neither an address, a prefix nor a tag makes the rule unreadabl
 
 A higher-priority Deny shadows an Allow only for what it covers: for each destination of the Allow, the
 Denies to that destination (or to every destination) before it are subtracted from its admitted public
-sources, and whatever remains is exposure. Several Denies together may cover an Allow (0.0.0.0/1 and
+sources, and whatever remains is exposure. A flow's source and destination are of one IP version: an Allow
+to an IPv4 prefix admits only IPv4 sources, and a Deny to 0.0.0.0/0 (every IPv4 destination) stops only IPv4
+sources, ::/0 only IPv6 ones (a tag's part of that version). Several Denies together may cover an Allow (0.0.0.0/1 and
 128.0.0.0/1, then ::/0); a Deny covering part of it leaves the rest admitted and named. A service tag
-is covered only by a Deny of the same tag or one covering every public IPv4 and IPv6 address.
+is covered only by a Deny of the same tag or, version by version, one covering every public address of it.
 """
 
 from __future__ import annotations
@@ -101,34 +103,55 @@ _PUBLIC = {v: _minus(((0, 2 ** (32 if v == 4 else 128) - 1),), _NOT_PUBLIC_SPANS
 
 @dataclass(frozen=True)
 class _Addrs:
-    """A set of source addresses per IP version, plus public service tags (as written in the rule)."""
+    """A set of source addresses per IP version, plus public service tags (as written in the rule) per IP
+    version: a tag names ranges of both versions, and a Deny may cover one version of it and not the other."""
 
     v4: Spans = ()
     v6: Spans = ()
-    tags: frozenset[str] = frozenset()
+    tags4: frozenset[str] = frozenset()
+    tags6: frozenset[str] = frozenset()
+
+    @property
+    def tags(self) -> frozenset[str]:
+        return self.tags4 | self.tags6
 
     def spans(self, version: int) -> Spans:
         return self.v4 if version == 4 else self.v6
 
     def empty(self) -> bool:
-        return not (self.v4 or self.v6 or self.tags)
+        return not (self.v4 or self.v6 or self.tags4 or self.tags6)
 
     def union(self, other: _Addrs) -> _Addrs:
-        return _Addrs(_merge(self.v4 + other.v4), _merge(self.v6 + other.v6), self.tags | other.tags)
+        return _Addrs(
+            _merge(self.v4 + other.v4), _merge(self.v6 + other.v6), self.tags4 | other.tags4, self.tags6 | other.tags6
+        )
 
     def public(self) -> _Addrs:
-        return _Addrs(_minus(self.v4, _NOT_PUBLIC_SPANS[4]), _minus(self.v6, _NOT_PUBLIC_SPANS[6]), self.tags)
+        return _Addrs(
+            _minus(self.v4, _NOT_PUBLIC_SPANS[4]), _minus(self.v6, _NOT_PUBLIC_SPANS[6]), self.tags4, self.tags6
+        )
+
+    def only(self, version: int | None) -> _Addrs:
+        """The part of one IP version (everything when None)."""
+        if version == 4:
+            return _Addrs(v4=self.v4, tags4=self.tags4)
+        if version == 6:
+            return _Addrs(v6=self.v6, tags6=self.tags6)
+        return self
 
     def covers_every_public_address(self) -> bool:
         return not _minus(_PUBLIC[4], self.v4) and not _minus(_PUBLIC[6], self.v6)
 
     def minus(self, other: _Addrs) -> _Addrs:
-        if other.covers_every_public_address():
-            tags: frozenset[str] = frozenset()
-        else:
-            covered = {t.lower() for t in other.tags}
-            tags = frozenset(t for t in self.tags if t.lower() not in covered)
-        return _Addrs(_minus(self.v4, other.v4), _minus(self.v6, other.v6), tags)
+        def tags_left(tags: frozenset[str], version: int) -> frozenset[str]:
+            if not _minus(_PUBLIC[version], other.spans(version)):
+                return frozenset()  # every public address of that version, so every tag's part of it
+            covered = {t.lower() for t in (other.tags4 if version == 4 else other.tags6)}
+            return frozenset(t for t in tags if t.lower() not in covered)
+
+        return _Addrs(
+            _minus(self.v4, other.v4), _minus(self.v6, other.v6), tags_left(self.tags4, 4), tags_left(self.tags6, 6)
+        )
 
 
 _EVERY_PUBLIC = _Addrs(_PUBLIC[4], _PUBLIC[6])
@@ -153,7 +176,7 @@ def _source(token: str) -> _Addrs:
         return _addrs_of(_network(token))
     except ValueError:
         if _TAG.fullmatch(token):
-            return _Addrs(tags=frozenset({token}))
+            return _Addrs(tags4=frozenset({token}), tags6=frozenset({token}))
         raise
 
 
@@ -236,13 +259,15 @@ def _describe(admitted: _Addrs, trusted: _Addrs) -> tuple[str, str]:
     return ", ".join(ja), ", ".join(en)
 
 
-def _every_destination(token: str) -> bool:
-    if token in _ANY_DESTINATION:
-        return True
+def _destination_version(token: str) -> int | None:
+    """4 or 6 for an address or prefix (a flow's source and destination are of one IP version), None for `*`,
+    a tag or an application security group."""
+    if token.startswith("asg:"):
+        return None
     try:
-        return ipaddress.ip_network(token, strict=False).prefixlen == 0 and "/" in token
+        return ipaddress.ip_network(token, strict=False).version
     except ValueError:
-        return False
+        return None
 
 
 @dataclass(frozen=True)
@@ -325,11 +350,36 @@ def _on_port(rule: _Rule, port: int) -> bool:
     return rule.tcp and any(lo <= port <= hi for lo, hi in rule.ports)
 
 
+def _every_destination_versions(token: str) -> frozenset[int]:
+    """The IP versions of which a destination names every address: both for `*` / Any, 4 for 0.0.0.0/0,
+    6 for ::/0, none otherwise."""
+    if token in _ANY_DESTINATION:
+        return frozenset({4, 6})
+    try:
+        net = ipaddress.ip_network(token, strict=False)
+    except ValueError:
+        return frozenset()
+    return frozenset({net.version}) if net.prefixlen == 0 and "/" in token else frozenset()
+
+
+def _denied_to(deny: _Rule, destination: str) -> _Addrs:
+    """The sources a Deny stops on their way to `destination`: all of them when it names that destination or
+    every destination; with 0.0.0.0/0 or ::/0 only its sources of that IP version, since a flow's source and
+    destination are of one version."""
+    versions: frozenset[int] = frozenset().union(*(_every_destination_versions(t) for t in deny.destinations))
+    if destination in deny.destinations or versions == {4, 6}:
+        return deny.sources
+    out = _Addrs()
+    for version in versions:
+        out = out.union(deny.sources.only(version))
+    return out
+
+
 def _exposing_rule(rules: list[_Rule], port: int, trusted: _Addrs) -> tuple[str, _Addrs] | None:
     """The rule admitting TCP from the Internet to `port` and the public sources it admits, or None.
 
-    For each destination of an Allow, the Denies before it to that destination (or to every destination)
-    are taken from its untrusted public sources; what is left of any destination is admitted."""
+    For each destination of an Allow, its untrusted public sources of that destination's IP version (both for
+    `*`, tags and ASGs) less what the Denies before it stop on the way there are admitted."""
     denies: list[_Rule] = []
     for rule in rules:
         if not _on_port(rule, port):
@@ -342,10 +392,9 @@ def _exposing_rule(rules: list[_Rule], port: int, trusted: _Addrs) -> tuple[str,
             continue
         admitted = _Addrs()
         for destination in sorted(rule.destinations):
-            left = exposed
+            left = exposed.only(_destination_version(destination))
             for deny in denies:
-                if destination in deny.destinations or any(_every_destination(d) for d in deny.destinations):
-                    left = left.minus(deny.sources)
+                left = left.minus(_denied_to(deny, destination))
             admitted = admitted.union(left)
         if not admitted.empty():
             return rule.name, admitted
@@ -412,7 +461,8 @@ def _watched_ports(thresholds: Thresholds) -> list[PortRange]:
     "外に一つでも含めばインターネットとみなす（0.0.0.0/1 + 128.0.0.0/1 や 1.0.0.0/8、小さな /24 も）。"
     "*, Any, Internet はすべてのパブリックアドレス。VirtualNetwork・AzureLoadBalancer・ASG はインターネットでは"
     "なく、その他のサービスタグ（AzureCloud など）は公開範囲として露出とする。優先度の高い Deny は、"
-    "その宛先について覆う送信元の分だけ Allow を遮る（一部だけ覆う Deny では残りが露出）。UDP のみの規則は"
+    "その宛先について覆う送信元の分だけ Allow を遮る（一部だけ覆う Deny では残りが露出。通信の送信元と宛先は同じ "
+    "IP バージョンのため、宛先 0.0.0.0/0 の Deny は IPv4 の送信元だけを遮る）。UDP のみの規則は"
     "露出とみなさない（RDP も TCP が必須）。読めない規則があれば判定不能。",
     rule_en="Custom and default rules are evaluated in priority order as Azure does; passes when no Allow "
     "lets TCP from the Internet reach a watched port. A rule's sources are one set, the union of "
@@ -423,7 +473,8 @@ def _watched_ports(thresholds: Thresholds) -> list[PortRange]:
     "fail. *, Any and Internet are every public address; VirtualNetwork, AzureLoadBalancer and ASGs are not the "
     "Internet; any other service tag (AzureCloud ...) is public ranges and counts as exposure. A higher-priority "
     "Deny shadows an Allow only for the sources it covers on that destination (a partial Deny leaves the rest "
-    "exposed); Udp-only rules are not exposure (RDP needs TCP too). A rule that cannot be read makes the NSG "
+    "exposed; a flow's source and destination are of one IP version, so a Deny to 0.0.0.0/0 stops IPv4 sources "
+    "only); Udp-only rules are not exposure (RDP needs TCP too). A rule that cannot be read makes the NSG "
     "an error.",
     remediation_ja="該当規則の送信元を管理用の固定 IP・VPN・Bastion などに限定するか削除し、管理アクセスは "
     "Azure Bastion や Just-In-Time VM アクセスを使う。自組織が管理する固定のパブリック範囲（拠点の固定 IP など）"

@@ -71,12 +71,12 @@ def postgresql_public_network_restricted(facts: FactSet, thresholds: Thresholds)
         )
 
 
-_TLS = re.compile(r"^tlsv1(?:\.(\d))?$", re.IGNORECASE)
+_TLS = re.compile(r"tlsv1(?:\.([0-9]))?", re.IGNORECASE)
 
 
 def _tls_minor(value: object) -> int | None:
     """TLSv1 -> 0, TLSv1.1 -> 1, TLSv1.2 -> 2, TLSv1.3 -> 3; None when not one of them."""
-    m = _TLS.match(str(value).strip()) if isinstance(value, str) else None
+    m = _TLS.fullmatch(value.strip()) if isinstance(value, str) else None
     return None if m is None else int(m.group(1) or 0)
 
 
