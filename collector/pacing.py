@@ -74,14 +74,14 @@ class TokenBucket:
 
 
 class Pacer:
-    """One token bucket per subscription, made on first use. It keeps `headroom` seconds of reads of the burst in
-    hand: a call can reach ARM later than one paced after it (the run's first calls also open connections), and
-    ARM counts reads as they arrive."""
+    """One token bucket per subscription, made on first use. It keeps `headroom` seconds of reads (at most half
+    the burst) in hand: a call can reach ARM later than one paced after it (the run's first calls also open
+    connections, and a loaded machine delays some), and ARM counts reads as they arrive."""
 
     def __init__(
         self, burst: float, per_second: float, clock: Callable[[], float] = time.monotonic, headroom: float = 0.5
     ) -> None:
-        self.burst = max(1.0, burst - headroom * per_second, burst * 0.95)
+        self.burst = max(1.0, burst - min(headroom * per_second, burst / 2))
         self.per_second = per_second
         self._clock = clock
         self._buckets: dict[str, TokenBucket] = {}

@@ -64,7 +64,7 @@ def test_a_bucket_needs_a_burst_and_a_rate() -> None:
 
 def test_the_pacer_keeps_half_a_second_of_the_burst_in_hand() -> None:
     assert Pacer(burst=250, per_second=25).burst == 237.5
-    assert Pacer(burst=20, per_second=25).burst == 19.0  # never more than a twentieth of a small burst
+    assert Pacer(burst=20, per_second=40).burst == 10.0  # never more than half a small burst
     assert Pacer(burst=1, per_second=25).burst == 1.0
 
 
