@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.generate import GenerateError, generate, write_estate
+from collector.settings import CollectionSettings
 from reports.bundle import PRIVATE_KEY_FILE
 from sandbox.admin import SandboxAdmin
 
@@ -149,7 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--throttle-burst", type=float, default=250.0)
     parser.add_argument("--throttle-refill", type=float, default=25.0)
     parser.add_argument("--page-size", type=int, default=100, help="items per listing page (100)")
-    parser.add_argument("--workers", type=int, default=8, help="collection.max_workers for shoko collect (8)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=CollectionSettings.max_workers,
+        help=f"collection.max_workers for shoko collect ({CollectionSettings.max_workers}, its default)",
+    )
     parser.add_argument(
         "--database-url",
         help="an empty database to collect into, e.g. postgresql+psycopg://user@127.0.0.1/shoko_bench "
@@ -187,8 +193,15 @@ def main(argv: list[str] | None = None) -> int:
         f"({_mb(estate_file.stat().st_size)} JSON)"
     )
     config = out / "shoko.yaml"
+    # The collector keeps to the read budget the sandbox enforces (whole reads, as the settings take them).
+    budget = (
+        ""
+        if args.no_throttle
+        else f"  arm_reads_burst: {max(1, int(args.throttle_burst))}\n"
+        f"  arm_reads_per_second: {max(1, int(args.throttle_refill))}\n"
+    )
     config.write_text(
-        f"database:\n  url: {json.dumps(url)}\ncollection:\n  max_workers: {args.workers}\n", encoding="utf-8"
+        f"database:\n  url: {json.dumps(url)}\ncollection:\n  max_workers: {args.workers}\n{budget}", encoding="utf-8"
     )
     t0 = time.monotonic()
     sandbox = Sandboxed(estate_file, out, env, args)

@@ -50,7 +50,7 @@ class AzureSettings:
 
 @dataclass(frozen=True)
 class CollectionSettings:
-    max_workers: int = 8
+    max_workers: int = 16
     # Retries of one call on 408/429/5xx, each after the service's Retry-After (or exponential back-off).
     max_retries: int = 8
     # Seconds one HTTP call may take to connect, and again to answer, before it counts as failed (and is retried).
