@@ -49,6 +49,28 @@ def run_measured(args: list[str], log: Path, env: dict[str, str]) -> Measured:
     )
 
 
+def collecting_seconds(log: Path) -> float | None:
+    """Seconds the last run in `log` spent fetching: from its "collecting N fetcher tasks" line to its "collected
+    N evidence records" line (the wall time also holds start-up, storing, judging and sealing)."""
+    started = ended = None
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        event = str(entry.get("event", ""))
+        if event.startswith("collecting ") and "fetcher tasks" in event:
+            started, ended = entry.get("ts"), None
+        elif event.startswith("collected ") and "evidence records" in event:
+            ended = entry.get("ts")
+    if not (started and ended):
+        return None
+    parse = lambda ts: datetime.fromisoformat(ts.replace("Z", "+00:00"))  # noqa: E731
+    return (parse(ended) - parse(started)).total_seconds()
+
+
 class Sandboxed:
     """`python -m sandbox.serve serve` in its own process, so its CPU is counted apart from the collector's."""
 
@@ -257,6 +279,12 @@ def _measure(
         if bound
         else "  lower bound                  n/a (no latency, no throttle)"
     )
+    fetching = collecting_seconds(log)
+    if fetching is not None:
+        say(
+            f"  of which collecting       {fetching:8.1f} s  (fetching only, from the log)"
+            + (f"; collecting / bound = {fetching / bound:.2f}" if bound else "")
+        )
     say(f"  429s received             {calls['statuses'].get('429', 0):8,}")
     say(
         f"  collector CPU             {first.cpu:8.1f} s  ({first.cpu / total * 1000:.2f} ms per call); "
@@ -314,6 +342,7 @@ def _measure(
         say(f"  snapshot size             {_mb(bundle.stat().st_size):>11}")
     return {
         "first": first.__dict__,
+        "collecting_seconds": fetching,
         "second": second.__dict__,
         "calls": calls,
         "calls_second": calls2,

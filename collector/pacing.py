@@ -138,5 +138,9 @@ class PacingPolicy(HTTPPolicy):  # type: ignore[type-arg]
         finally:
             self.gate.release()
         if response.http_response.status_code == 429:
-            bucket.hold_off(azure_core_retry_after(response.http_response.headers) or 1.0)
+            wait = azure_core_retry_after(response.http_response.headers) or 1.0
+            # A Retry-After past the deadline is not waited out (that call becomes an error); holding the other
+            # reads off for it would turn every one of them into an error without asking ARM.
+            if wait < self.deadline.remaining():
+                bucket.hold_off(wait)
         return response

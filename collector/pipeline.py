@@ -99,9 +99,9 @@ def collect(
         tasks = [context(f) for f in fetchers if f.tenant_wide]
         tasks += [context(f, s) for f in fetchers if not f.tenant_wide for s in subscriptions]
         log.info("collecting %d fetcher tasks over subscriptions %s", len(tasks), ", ".join(subscriptions) or "(none)")
-        # A fetcher mostly waits for its listings and its per-resource calls, which the call slots bound; more
-        # fetchers than slots run at once so the pool always has work from every subscription.
-        with ThreadPoolExecutor(max_workers=max(1, min(len(tasks), 4 * workers)), thread_name_prefix="fetch") as pool:
+        # A fetcher mostly waits for its per-resource calls, which run in the call pool; as many fetchers as call
+        # slots run at once (more keep more bearer tokens waiting between being attached and being sent).
+        with ThreadPoolExecutor(max_workers=max(1, min(len(tasks), workers)), thread_name_prefix="fetch") as pool:
             list(pool.map(lambda ctx: _run_fetcher(ctx.fetcher, ctx), tasks))
     for err in sink.errors:
         log.warning(
