@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.generate import GenerateError, generate, write_estate
+from collector.settings import CollectionSettings
 from reports.bundle import PRIVATE_KEY_FILE
 from sandbox.admin import SandboxAdmin
 
@@ -46,6 +47,28 @@ def run_measured(args: list[str], log: Path, env: dict[str, str]) -> Measured:
     return Measured(
         proc.returncode, time.monotonic() - started, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
     )
+
+
+def collecting_seconds(log: Path) -> float | None:
+    """Seconds the last run in `log` spent fetching: from its "collecting N fetcher tasks" line to its "collected
+    N evidence records" line (the wall time also holds start-up, storing, judging and sealing)."""
+    started = ended = None
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        event = str(entry.get("event", ""))
+        if event.startswith("collecting ") and "fetcher tasks" in event:
+            started, ended = entry.get("ts"), None
+        elif event.startswith("collected ") and "evidence records" in event:
+            ended = entry.get("ts")
+    if not (started and ended):
+        return None
+    parse = lambda ts: datetime.fromisoformat(ts.replace("Z", "+00:00"))  # noqa: E731
+    return (parse(ended) - parse(started)).total_seconds()
 
 
 class Sandboxed:
@@ -159,7 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--throttle-burst", type=float, default=250.0)
     parser.add_argument("--throttle-refill", type=float, default=25.0)
     parser.add_argument("--page-size", type=int, default=100, help="items per listing page (100)")
-    parser.add_argument("--workers", type=int, default=8, help="collection.max_workers for shoko collect (8)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=CollectionSettings.max_workers,
+        help=f"collection.max_workers for shoko collect ({CollectionSettings.max_workers}, its default)",
+    )
     parser.add_argument(
         "--database-url",
         help="an empty database to collect into, e.g. postgresql+psycopg://user@127.0.0.1/shoko_bench "
@@ -197,8 +225,15 @@ def main(argv: list[str] | None = None) -> int:
         f"({_mb(estate_file.stat().st_size)} JSON)"
     )
     config = out / "shoko.yaml"
+    # The collector keeps to the read budget the sandbox enforces (whole reads, as the settings take them).
+    budget = (
+        ""
+        if args.no_throttle
+        else f"  arm_reads_burst: {max(1, int(args.throttle_burst))}\n"
+        f"  arm_reads_per_second: {max(1, int(args.throttle_refill))}\n"
+    )
     config.write_text(
-        f"database:\n  url: {json.dumps(url)}\ncollection:\n  max_workers: {args.workers}\n", encoding="utf-8"
+        f"database:\n  url: {json.dumps(url)}\ncollection:\n  max_workers: {args.workers}\n{budget}", encoding="utf-8"
     )
     t0 = time.monotonic()
     sandbox = Sandboxed(estate_file, out, env, args)
@@ -254,6 +289,12 @@ def _measure(
         if bound
         else "  lower bound                  n/a (no latency, no throttle)"
     )
+    fetching = collecting_seconds(log)
+    if fetching is not None:
+        say(
+            f"  of which collecting       {fetching:8.1f} s  (fetching only, from the log)"
+            + (f"; collecting / bound = {fetching / bound:.2f}" if bound else "")
+        )
     say(f"  429s received             {calls['statuses'].get('429', 0):8,}")
     say(
         f"  collector CPU             {first.cpu:8.1f} s  ({first.cpu / total * 1000:.2f} ms per call); "
@@ -320,6 +361,7 @@ def _measure(
         say(f"  snapshot size             {_mb(bundle.stat().st_size):>11}")
     return {
         "first": first.__dict__,
+        "collecting_seconds": fetching,
         "second": second.__dict__,
         "calls": calls,
         "calls_second": calls2,

@@ -1,6 +1,8 @@
 """One run: collect every fact family across subscriptions, store the evidence, evaluate, seal.
 
-Fetchers run concurrently in a bounded pool. A fetcher that fails records a CollectionError for each
+Fetchers run concurrently, and hand their per-resource calls to one pool for the run (collector.fanout);
+ARM reads are paced per subscription and at most `collection.max_workers` are in flight at once
+(collector.pacing). A fetcher that fails records a CollectionError for each
 kind it produces in its scope, and the run goes on; the checks reading those kinds then report
 `error` for exactly the requirements that needed them.
 """
@@ -19,6 +21,7 @@ from azure.core.credentials import TokenCredential
 from alerts.drift import attestation_expiry_events, detect_for_run
 from collector import __version__
 from collector.azure_clients import ClientFactory, Deadline, make_credential
+from collector.fanout import CallPool, Listings
 from collector.fetchers import SUBSCRIPTIONS
 from collector.fetchers.base import FetchContext, Fetcher, Sink
 from collector.plan import ALWAYS_COLLECTED, CollectionPlan, PlanError, plan_for
@@ -72,24 +75,34 @@ def collect(
         Deadline.after(settings.collection.run_deadline_seconds),
     )
     sink = Sink()
+    workers = settings.collection.max_workers
+    # Twice the calls in flight, so threads waiting for a subscription's read budget leave slots to the others.
+    calls = CallPool(2 * workers, clients.pacer.wait_time)
+    listings = Listings()
 
     def context(fetcher: Fetcher, subscription_id: str | None = None) -> FetchContext:
-        return FetchContext(fetcher, clients, settings.azure, sink, subscription_id, plan.wanted_types)
+        return FetchContext(fetcher, clients, settings.azure, sink, subscription_id, plan.wanted_types, calls, listings)
 
-    _run_fetcher(SUBSCRIPTIONS, context(SUBSCRIPTIONS))
-    subscriptions = _subscription_ids(settings, sink)
-    listing_failed = [e for e in sink.errors if e.kind == FactKind.SUBSCRIPTION]
-    if listing_failed and not settings.azure.subscriptions:
-        # Without the list nothing per subscription can be collected: every kind those fetchers
-        # produce is a collection error with the listing's cause, so each check says why it saw nothing.
-        for fetcher in fetchers:
-            if not fetcher.tenant_wide:
-                sink.errors.extend(replace(listing_failed[0], kind=kind, source=fetcher.name) for kind in fetcher.kinds)
-    tasks = [context(f) for f in fetchers if f.tenant_wide]
-    tasks += [context(f, s) for s in subscriptions for f in fetchers if not f.tenant_wide]
-    log.info("collecting %d fetcher tasks over subscriptions %s", len(tasks), ", ".join(subscriptions) or "(none)")
-    with ThreadPoolExecutor(max_workers=settings.collection.max_workers, thread_name_prefix="fetch") as pool:
-        list(pool.map(lambda ctx: _run_fetcher(ctx.fetcher, ctx), tasks))
+    with calls:
+        _run_fetcher(SUBSCRIPTIONS, context(SUBSCRIPTIONS))
+        subscriptions = _subscription_ids(settings, sink)
+        listing_failed = [e for e in sink.errors if e.kind == FactKind.SUBSCRIPTION]
+        if listing_failed and not settings.azure.subscriptions:
+            # Without the list nothing per subscription can be collected: every kind those fetchers
+            # produce is a collection error with the listing's cause, so each check says why it saw nothing.
+            for fetcher in fetchers:
+                if not fetcher.tenant_wide:
+                    sink.errors.extend(
+                        replace(listing_failed[0], kind=kind, source=fetcher.name) for kind in fetcher.kinds
+                    )
+        # Subscriptions interleaved, so every subscription's read budget is drawn on from the start.
+        tasks = [context(f) for f in fetchers if f.tenant_wide]
+        tasks += [context(f, s) for f in fetchers if not f.tenant_wide for s in subscriptions]
+        log.info("collecting %d fetcher tasks over subscriptions %s", len(tasks), ", ".join(subscriptions) or "(none)")
+        # A fetcher mostly waits for its per-resource calls, which run in the call pool; as many fetchers as call
+        # slots run at once (more keep more bearer tokens waiting between being attached and being sent).
+        with ThreadPoolExecutor(max_workers=max(1, min(len(tasks), workers)), thread_name_prefix="fetch") as pool:
+            list(pool.map(lambda ctx: _run_fetcher(ctx.fetcher, ctx), tasks))
     for err in sink.errors:
         log.warning(
             "collection error: source=%s kind=%s scope=%s code=%s status=%s request_id=%s: %s",

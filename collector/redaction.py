@@ -9,8 +9,8 @@ Checks judge the redacted document, so a verdict never rests on a value the ledg
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from functools import cache
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +45,16 @@ class Rules:
     marker: str
     names: tuple[NameRule, ...]
     values: tuple[ValueRule, ...]
+    # The rule of each key seen: documents repeat the same few hundred keys, and matching every rule against
+    # each of them was most of the cost of redacting a document.
+    _by_key: dict[str, NameRule | None] = field(default_factory=dict, compare=False, repr=False)
 
     def name_rule(self, key: str) -> NameRule | None:
-        return next((r for r in self.names if r.applies(key)), None)
+        try:
+            return self._by_key[key]
+        except KeyError:
+            found = self._by_key[key] = next((r for r in self.names if r.applies(key)), None)
+            return found
 
 
 class RulesError(ValueError):
@@ -92,10 +99,18 @@ def shipped_rules() -> Rules:
     return parse_rules(yaml.safe_load(RULES_FILE.read_text(encoding="utf-8")))
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z_@$][A-Za-z0-9_@$-]*")
+
+
+@lru_cache(maxsize=4096)
+def _key_step(key: str) -> str:
+    return f".{key}" if _PLAIN_KEY.fullmatch(key) else f"[{key!r}]"
+
+
 def _step(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
-    return f"{path}.{key}" if re.fullmatch(r"[A-Za-z_@$][A-Za-z0-9_@$-]*", key) else f"{path}[{key!r}]"
+    return path + _key_step(key)
 
 
 class _Redactor:

@@ -55,7 +55,7 @@ class AzureSettings:
 
 @dataclass(frozen=True)
 class CollectionSettings:
-    max_workers: int = 8
+    max_workers: int = 16
     # Retries of one call on 408/429/5xx, each after the service's Retry-After (or exponential back-off).
     max_retries: int = 8
     # Seconds one HTTP call may take to connect, and again to answer, before it counts as failed (and is retried).
@@ -64,6 +64,11 @@ class CollectionSettings:
     # and calls not yet made by then are collection errors (RunDeadlineExceeded), so a throttled or endlessly
     # paging Azure ends the run with errors instead of holding it for hours.
     run_deadline_seconds: int = 1800
+    # ARM's read budget per subscription, which the collector keeps to itself (collector/pacing.py): a burst of
+    # this many reads, then this many a second. ARM's documented bucket is 250 and 25 a second per subscription
+    # and principal; lower them when other tools read with the same identity.
+    arm_reads_burst: int = 250
+    arm_reads_per_second: int = 25
     # Read each VM's clock with VM Run Command (a POST that runs chronyc / w32tm inside the VM); off unless
     # the collector's role has Microsoft.Compute/virtualMachines/runCommand/action.
     time_sync_run_command: bool = False
@@ -384,6 +389,8 @@ INT_BOUNDS: dict[str, tuple[int, int]] = {
     "collection.max_retries": (0, 20),
     "collection.call_timeout_seconds": (1, 3600),
     "collection.run_deadline_seconds": (1, 86400),
+    "collection.arm_reads_burst": (1, 100000),
+    "collection.arm_reads_per_second": (1, 10000),
     "agent.listen_port": (0, 65535),
     "agent.shutdown_grace_seconds": (0, 3600),
     "agent.lease_seconds": (1, 3600),

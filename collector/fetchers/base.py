@@ -20,6 +20,8 @@ from urllib.parse import parse_qs, urlparse
 from azure.core.exceptions import HttpResponseError
 
 from collector.azure_clients import ClientFactory
+from collector.fanout import CallPool, Listings
+from collector.pacing import TENANT
 from collector.redaction import redact, redact_text
 from collector.settings import AzureSettings
 from controls.model import CollectionError, Evidence, Kind
@@ -145,10 +147,30 @@ class FetchContext:
     # The resource types the run's checks need each kind for (see collector.plan); a fetcher of
     # per-resource facts reads exactly these, so what is collected follows from what is judged.
     wanted_types: Mapping[Kind, tuple[str, ...]] = field(default_factory=dict)
+    # The run's pool for per-resource calls and its listings shared between fetchers (collector.fanout);
+    # without them per-resource calls run in place and every listing is made afresh.
+    calls: CallPool | None = None
+    listings: Listings | None = None
 
     @property
     def scope(self) -> str:
         return f"/subscriptions/{self.subscription_id}" if self.subscription_id else "tenant"
+
+    def each(self, items: Iterable[Any], fn: Callable[[Any], None]) -> None:
+        """Run `fn` on each item (one resource's reads, which record their own errors) in the run's pool, and
+        return when all have run."""
+        if self.calls is None:
+            for item in items:
+                fn(item)
+            return
+        self.calls.run_all((self.subscription_id or TENANT).lower(), fn, items)
+
+    def listing(self, name: str, call: Callable[..., Iterable[Any]], *args: Any) -> RawCapture:
+        """A paged listing other fetchers of the run may also read (`name` says which, with `args`): made
+        once per run and scope, not stored as evidence here."""
+        if self.listings is None:
+            return list_raw(call, *args)
+        return self.listings.get((self.scope, name, args), lambda: list_raw(call, *args))
 
     def record_document(
         self,

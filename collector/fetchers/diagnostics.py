@@ -7,7 +7,8 @@ resources.list, filtered to the types the run's checks judge with diagnostic set
 
 resources.list returns nested tracked resources as well as top-level ones: deployment slots
 (`Microsoft.Web/sites/slots`, named `site/slot`) and SQL databases are in it, so slots need no listing of
-their own here (sources in sandbox/arm.py, NESTED_TRACKED_TYPES).
+their own here (sources in sandbox/arm.py, NESTED_TRACKED_TYPES). The listing is the one the inventory
+stores (made once per run); the reads, one per resource, go to the run's call pool.
 """
 
 from collections.abc import Iterable
@@ -16,6 +17,7 @@ from azure.mgmt.monitor import MonitorManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 
 from collector.fetchers.base import AS_PLANNED, FetchContext, Fetcher, list_raw
+from collector.fetchers.inventory import RESOURCES
 from controls.log_targets import log_settings_target
 from controls.model import FactKind
 
@@ -36,13 +38,14 @@ def _run(ctx: FetchContext) -> None:
         return
     resources_client = ctx.clients.arm(ResourceManagementClient, ctx.subscription_id)
     monitor = ctx.clients.arm(MonitorManagementClient, ctx.subscription_id)
-    resources = [doc for doc, _ in list_raw(resources_client.resources.list).documents()]
-    for target in monitored_targets(resources, types):
+    resources = [doc for doc, _ in ctx.listing(RESOURCES, resources_client.resources.list).documents()]
+
+    def read(target: str) -> None:
         try:
             capture = list_raw(monitor.diagnostic_settings.list, target)
         except Exception as exc:  # recorded against this resource; the others go on
             ctx.sink.error(FactKind.DIAGNOSTIC_SETTINGS, ctx.fetcher.name, target, exc)
-            continue
+            return
         # One record per monitored resource, even with no settings: "none configured" is a fact.
         settings = [doc for doc, _ in capture.documents()]
         page = capture.pages[-1] if capture.pages else None
@@ -53,6 +56,8 @@ def _run(ctx: FetchContext) -> None:
             api_version=page.api_version if page else "",
             request_id=page.request_id if page else None,
         )
+
+    ctx.each(monitored_targets(resources, types), read)
 
 
 FETCHER = Fetcher(

@@ -5,10 +5,13 @@ from azure.mgmt.resource.resources import ResourceManagementClient
 from collector.fetchers.base import ANY_TYPE, FetchContext, Fetcher
 from controls.model import FactKind
 
+# The run's listing of a subscription's resources, made once (diagnostic settings read the same pages).
+RESOURCES = "resources"
+
 
 def _run(ctx: FetchContext) -> None:
     client = ctx.clients.arm(ResourceManagementClient, ctx.subscription_id)
-    ctx.list_into(FactKind.RESOURCE, client.resources.list)
+    ctx.record(FactKind.RESOURCE, ctx.listing(RESOURCES, client.resources.list))
 
 
 FETCHER = Fetcher("resource.inventory", {FactKind.RESOURCE: (ANY_TYPE,)}, tenant_wide=False, run=_run)

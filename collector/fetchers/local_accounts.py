@@ -7,9 +7,9 @@ credentials (FTP and SCM user name and password). SQL servers' Entra administrat
 - App Service basic publishing credentials: Web Apps - List Basic Publishing Credentials Policies (and its
   Slot variant; azure-mgmt-web 11.0.1, api-version 2025-05-01), one call per site and per slot, as no listing
   returns them. The sites and slots are listed for that (Web Apps - List, List Slots) but not stored: the web
-  fetcher stores them. Each call's answer is stored as ONE document per site or slot, `{"value": [ftp, scm]}`
-  with the site's id, so a missing policy is a fact and not a gap. A failed call is recorded against that site
-  or slot alone; the others go on.
+  fetcher stores them, and the listings are made once per run for both. Each call's answer is stored as ONE
+  document per site or slot, `{"value": [ftp, scm]}` with the site's id, so a missing policy is a fact and not
+  a gap. A failed call is recorded against that site or slot alone; the others go on.
 """
 
 from typing import Any
@@ -18,6 +18,7 @@ from azure.mgmt.containerregistry import ContainerRegistryManagementClient
 from azure.mgmt.web import WebSiteManagementClient
 
 from collector.fetchers.base import FetchContext, Fetcher, list_raw, resource_group_of
+from collector.fetchers.web import SITES, SLOTS
 
 CONTAINER_REGISTRY = "container_registry"
 # One document per site or slot: {"value": [policy, ...]} as List Basic Publishing Credentials Policies
@@ -48,20 +49,23 @@ def _policies(ctx: FetchContext, site_id: str, call: Any, *args: str) -> None:
 
 def _publishing(ctx: FetchContext) -> None:
     client = ctx.clients.arm(WebSiteManagementClient, ctx.subscription_id)
-    for site, _ in list_raw(client.web_apps.list).documents():
+
+    def read(site: dict[str, Any]) -> None:
         site_id, name = str(site["id"]), str(site["name"])
         rg = resource_group_of(site_id)
         _policies(ctx, site_id, client.web_apps.list_basic_publishing_credentials_policies, rg, name)
         try:
-            slots = [doc for doc, _ in list_raw(client.web_apps.list_slots, rg, name).documents()]
+            slots = [doc for doc, _ in ctx.listing(SLOTS, client.web_apps.list_slots, rg, name).documents()]
         except Exception as exc:  # the slots of this site stay unjudged, and say why
             ctx.sink.error(PUBLISHING_CREDENTIALS_POLICIES, ctx.fetcher.name, site_id, exc)
-            continue
+            return
         for slot in slots:
             slot_id = str(slot["id"])
             slot_name = slot_id.rstrip("/").rsplit("/", 1)[-1]
             call = client.web_apps.list_basic_publishing_credentials_policies_slot
             _policies(ctx, slot_id, call, rg, name, slot_name)
+
+    ctx.each([site for site, _ in ctx.listing(SITES, client.web_apps.list).documents()], read)
 
 
 REGISTRY_FETCHER = Fetcher(

@@ -11,6 +11,8 @@ decide transport security (azure-mgmt-postgresqlflexibleservers 3.0, api-version
 A call that fails is recorded against that server alone; the others go on.
 """
 
+from typing import Any
+
 from azure.mgmt.postgresqlflexibleservers import PostgreSQLManagementClient
 
 from collector.fetchers.base import FetchContext, Fetcher, RawCapture, list_raw, resource_group_of
@@ -24,7 +26,8 @@ TLS_PARAMETERS = ("require_secure_transport", "ssl_min_protocol_version")
 
 def _run(ctx: FetchContext) -> None:
     client = ctx.clients.arm(PostgreSQLManagementClient, ctx.subscription_id)
-    for server in ctx.list_into(POSTGRESQL_SERVER, client.servers.list_by_subscription):
+
+    def read(server: dict[str, Any]) -> None:
         server_id, name = server["id"], server["name"]
         rg = resource_group_of(server_id)
         try:
@@ -48,6 +51,8 @@ def _run(ctx: FetchContext) -> None:
                 ctx.sink.error(POSTGRESQL_CONFIGURATION, ctx.fetcher.name, server_id, exc)
                 continue
             ctx.record(POSTGRESQL_CONFIGURATION, one)
+
+    ctx.each(ctx.list_into(POSTGRESQL_SERVER, client.servers.list_by_subscription), read)
 
 
 _SERVERS = ("microsoft.dbforpostgresql/flexibleservers",)

@@ -15,7 +15,7 @@ read per server and per database (azure-mgmt-sql 4.0, api-version 2025-01-01):
 
 `master` is Azure's system database: TDE cannot be turned on for it and it has no retention policy of its
 own, so neither is read for it. A call that fails is recorded against that server or database alone; the
-others go on.
+others go on. Each server's reads go to the run's call pool.
 """
 
 from typing import Any
@@ -77,7 +77,8 @@ def _run(ctx: FetchContext) -> None:
     # Expanded so each server carries its Microsoft Entra administrator and azureADOnlyAuthentication
     # (properties.administrators), which the plain listing leaves out.
     expanded = lambda **kw: client.servers.list(expand="administrators/activedirectory", **kw)  # noqa: E731
-    for server in ctx.list_into(FactKind.SQL_SERVER, expanded):
+
+    def read(server: dict[str, Any]) -> None:
         server_id, name = server["id"], server["name"]
         rg = resource_group_of(server_id)
         _firewall_rules(ctx, client, server_id, rg, name)
@@ -89,7 +90,7 @@ def _run(ctx: FetchContext) -> None:
             databases = ctx.list_into(SQL_DATABASE, client.databases.list_by_server, rg, name)
         except Exception as exc:
             ctx.sink.error(SQL_DATABASE, ctx.fetcher.name, server_id, exc)
-            continue
+            return
         for db in databases:
             if is_system_database(db):
                 continue
@@ -98,6 +99,8 @@ def _run(ctx: FetchContext) -> None:
             if keeps_own_backups(db):
                 get = client.backup_short_term_retention_policies.get
                 _get(ctx, SQL_BACKUP_RETENTION, db["id"], get, rg, name, db_name, "default")
+
+    ctx.each(ctx.list_into(FactKind.SQL_SERVER, expanded), read)
 
 
 _SERVERS = ("microsoft.sql/servers",)

@@ -3,14 +3,16 @@
 
 The accounts are one Storage Accounts - List call per subscription. Blob services are read with Blob
 Services - List, one call per storage account (ARM offers no subscription-wide listing of them); the
-accounts are listed again for that (not stored twice), so a run that judges only the accounts makes no
-per-account calls. An account whose blob services cannot be read is recorded as an error for that
-account alone.
+accounts' listing is made once per run for both (stored once), and a run that judges only the accounts makes
+no per-account calls; the per-account reads go to the run's call pool. An account whose blob services cannot
+be read is recorded as an error for that account alone.
 """
+
+from typing import Any
 
 from azure.mgmt.storage import StorageManagementClient
 
-from collector.fetchers.base import FetchContext, Fetcher, RawCapture, list_raw, resource_group_of
+from collector.fetchers.base import FetchContext, Fetcher, RawCapture, resource_group_of
 from controls.model import FactKind
 
 # Blob Services - List of one account: its `default` blob service (delete retention, versioning).
@@ -18,19 +20,19 @@ STORAGE_BLOB_SERVICE = "storage_blob_service"
 _ACCOUNTS = ("microsoft.storage/storageaccounts",)
 # Account kinds with no blob service (premium file shares only).
 NO_BLOB_SERVICE = frozenset({"filestorage"})
+ACCOUNTS = "storage.accounts"  # the run's listing of a subscription's accounts
 
 
 def _run(ctx: FetchContext) -> None:
     client = ctx.clients.arm(StorageManagementClient, ctx.subscription_id)
-    ctx.list_into(FactKind.STORAGE_ACCOUNT, client.storage_accounts.list)
+    ctx.record(FactKind.STORAGE_ACCOUNT, ctx.listing(ACCOUNTS, client.storage_accounts.list))
 
 
 def _run_blob_services(ctx: FetchContext) -> None:
     client = ctx.clients.arm(StorageManagementClient, ctx.subscription_id)
-    accounts = [doc for doc, _ in list_raw(client.storage_accounts.list).documents()]
-    for account in accounts:
-        if str(account.get("kind") or "").lower() in NO_BLOB_SERVICE:
-            continue
+    accounts = [doc for doc, _ in ctx.listing(ACCOUNTS, client.storage_accounts.list).documents()]
+
+    def read(account: dict[str, Any]) -> None:
         capture = RawCapture()
         try:
             for _ in client.blob_services.list(resource_group_of(account["id"]), account["name"],
@@ -38,8 +40,10 @@ def _run_blob_services(ctx: FetchContext) -> None:
                 pass
         except Exception as exc:  # recorded against this account only; the others go on
             ctx.sink.error(STORAGE_BLOB_SERVICE, ctx.fetcher.name, account["id"], exc)
-            continue
+            return
         ctx.record(STORAGE_BLOB_SERVICE, capture)
+
+    ctx.each([a for a in accounts if str(a.get("kind") or "").lower() not in NO_BLOB_SERVICE], read)
 
 
 FETCHER = Fetcher("storage.accounts", {FactKind.STORAGE_ACCOUNT: _ACCOUNTS}, tenant_wide=False, run=_run)

@@ -28,7 +28,8 @@ from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute.models import RunCommandInput
 from azure.mgmt.guestconfig import GuestConfigurationClient
 
-from collector.fetchers.base import FetchContext, Fetcher, InvalidResponseError, Page, list_raw, resource_group_of
+from collector.fetchers.base import FetchContext, Fetcher, InvalidResponseError, Page, resource_group_of
+from collector.fetchers.virtual_machines import VMS
 
 GUEST_CONFIGURATION_ASSIGNMENT = "guest_configuration_assignment"
 # One document per VM: the run command's final response {"value": [{"code", "message", ...}, ...]}.
@@ -120,7 +121,7 @@ def _run(ctx: FetchContext) -> None:
         return
     compute = ctx.clients.arm(ComputeManagementClient, ctx.subscription_id)
     try:
-        vms = [doc for doc, _ in list_raw(compute.virtual_machines.list_all).documents()]
+        vms = [doc for doc, _ in ctx.listing(VMS, compute.virtual_machines.list_all).documents()]
     except Exception as exc:
         ctx.sink.error(VM_CLOCK, ctx.fetcher.name, ctx.scope, exc)
         return

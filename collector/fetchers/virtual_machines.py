@@ -8,7 +8,8 @@ read per VM with Virtual Machine Extensions - List (one call per VM), and the da
 with Data Collection Rule Associations - List By Resource (azure-mgmt-monitor 6.0.2, api-version 2022-06-01; one
 call per VM). Each per-VM call is made only when a check of the run needs it (the plan's `wanted_types`), and
 is stored as one document per VM, `{"value": [...]}`, so "none installed" is a fact and not a gap. A failed call
-is recorded against that VM only.
+is recorded against that VM only. Each VM's reads go to the run's call pool; the VMs' listing is made once per run
+(the time-sync fetcher reads the same pages).
 """
 
 from collections.abc import Callable
@@ -27,6 +28,7 @@ VM_EXTENSIONS = "vm_extensions"
 DCR_ASSOCIATIONS = "dcr_associations"
 
 VM_TYPE = "microsoft.compute/virtualmachines"
+VMS = "compute.virtual_machines"  # the run's listing of a subscription's VMs
 
 
 def _per_vm(ctx: FetchContext, kind: Kind, vm_id: str, call: Callable[[RawCapture], Any]) -> None:
@@ -49,11 +51,12 @@ def _per_vm(ctx: FetchContext, kind: Kind, vm_id: str, call: Callable[[RawCaptur
 
 def _run(ctx: FetchContext) -> None:
     compute = ctx.clients.arm(ComputeManagementClient, ctx.subscription_id)
-    vms = ctx.list_into(VIRTUAL_MACHINE, compute.virtual_machines.list_all)
+    vms = ctx.record(VIRTUAL_MACHINE, ctx.listing(VMS, compute.virtual_machines.list_all))
     extensions = VM_TYPE in ctx.wanted_types.get(VM_EXTENSIONS, ())
     associations = VM_TYPE in ctx.wanted_types.get(DCR_ASSOCIATIONS, ())
     monitor = ctx.clients.arm(MonitorManagementClient, ctx.subscription_id) if associations else None
-    for vm in vms:
+
+    def read(vm: dict[str, Any]) -> None:
         vm_id, name = str(vm.get("id", "")), str(vm.get("name", ""))
         if extensions:
             rg = resource_group_of(vm_id)
@@ -76,6 +79,9 @@ def _run(ctx: FetchContext) -> None:
                     )
                 ),
             )
+
+    if extensions or monitor is not None:
+        ctx.each(vms, read)
 
 
 FETCHER = Fetcher(

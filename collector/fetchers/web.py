@@ -3,7 +3,8 @@ access restrictions, remote debugging, FTP, runtime stack), App Service certific
 Slots are reachable on their own host names with their own settings, so they are judged like sites.
 
 Sites, slots, certificates and plans are one listing each per subscription (slots one per site); config/web
-is one call per site and per slot, as no listing returns it."""
+is one call per site and per slot, as no listing returns it. The sites and slots listings are made once per
+run (the publishing credentials fetcher reads the same pages), and each site's reads go to the run's call pool."""
 
 from typing import Any
 
@@ -11,6 +12,10 @@ from azure.mgmt.web import WebSiteManagementClient
 
 from collector.fetchers.base import FetchContext, Fetcher, RawCapture, resource_group_of
 from controls.model import FactKind
+
+# The run's listings of sites and of one site's slots, made once for every fetcher reading them.
+SITES = "web.sites"
+SLOTS = "web.slots"
 
 
 def _config(ctx: FetchContext, site_id: str, call: Any, *args: str) -> None:
@@ -25,17 +30,20 @@ def _config(ctx: FetchContext, site_id: str, call: Any, *args: str) -> None:
 
 def _run(ctx: FetchContext) -> None:
     client = ctx.clients.arm(WebSiteManagementClient, ctx.subscription_id)
-    for site in ctx.list_into(FactKind.WEB_SITE, client.web_apps.list):
+
+    def read(site: dict[str, Any]) -> None:
         rg, name = resource_group_of(site["id"]), site["name"]
         _config(ctx, site["id"], client.web_apps.get_configuration, rg, name)
         try:
-            slots = ctx.list_into(FactKind.WEB_SITE, client.web_apps.list_slots, rg, name)
+            slots = ctx.record(FactKind.WEB_SITE, ctx.listing(SLOTS, client.web_apps.list_slots, rg, name))
         except Exception as exc:
             ctx.sink.error(FactKind.WEB_SITE, ctx.fetcher.name, site["id"], exc)
-            continue
+            return
         for slot in slots:
             slot_name = slot["id"].rstrip("/").rsplit("/", 1)[-1]
             _config(ctx, slot["id"], client.web_apps.get_configuration_slot, rg, name, slot_name)
+
+    ctx.each(ctx.record(FactKind.WEB_SITE, ctx.listing(SITES, client.web_apps.list)), read)
 
 
 _SITES = ("microsoft.web/sites", "microsoft.web/sites/slots")
