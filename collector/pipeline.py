@@ -169,15 +169,15 @@ def run_once(
 
 def _seal_left_running(ledger: Ledger) -> None:
     """Seal interrupted the runs this process left running: with the collection lock held, no run of this process
-    is under way, so one still running is a run that could not be sealed failed (the database was unreachable
-    then). Its holder is alive, so reap_abandoned would leave it running for as long as this process lives."""
+    is under way, so one still running is a run that could not be sealed failed (the database refused the write or
+    was unreachable then). Its holder is alive, so reap_abandoned would leave it running while this process lives."""
     for run_id in ledger.running_runs_of_this_process():
         run = ledger.run(run_id)
         at = run.lease.renewed_at if run.lease else run.started_at  # the last moment it was known to be alive
         reason = (
-            "interrupted: this process could not seal the run when it ended (the database was unreachable); "
-            "sealed by its next run / "
-            "中断: 終了時にデータベースへ接続できず封印できなかった実行を、次の実行が封印しました"
+            "interrupted: this process could not seal the run when it ended (the database refused the write or "
+            "was unreachable); sealed by its next run / "
+            "中断: 終了時にデータベースが書き込みを拒否したか接続できず封印できなかった実行を、次の実行が封印しました"
         )
         try:
             ledger.interrupt_run(run_id, at, reason)

@@ -7,16 +7,22 @@ altered (`verify` passes, the earlier run's evidence is unchanged), and the fail
 
 from __future__ import annotations
 
+import json
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine, event
 
 from agent.metrics import METRICS
 from agent.service import Agent
+from collector.cli import main
 from collector.settings import Settings
 from sandbox.server import Sandbox
 from storage.ledger import Ledger, LedgerError, RunRecord, RunStatus
@@ -145,9 +151,9 @@ def test_postgresql_down_when_a_run_stores_it_fails_the_run_and_the_next_start_s
         finally:
             agent.ledger.close()
     error = result.get("error")
-    assert isinstance(error, LedgerError) and "ledger database error" in str(error), result
+    assert isinstance(error, LedgerError) and f"ledger database error ({url})" in str(error), result
     assert "\n" not in str(error) and "127.0.0.1" in str(error)
-    assert f"run {faulted} could not be sealed failed: ledger database error" in caplog.text
+    assert f"run {faulted} could not be sealed failed: ledger database error ({url})" in caplog.text
     assert _runs_total().get("failed", 0) == before.get("failed", 0) + 1
     assert following is not None and following.run.status == RunStatus.COMPLETED
     with Ledger(url) as ledger:
@@ -155,3 +161,63 @@ def test_postgresql_down_when_a_run_stores_it_fails_the_run_and_the_next_start_s
     assert sealed.status == RunStatus.INTERRUPTED and "could not seal the run" in (sealed.error or "")
     assert f"run {faulted} sealed interrupted" in caplog.text
     _assert_intact(url, clean, evidence, runs=3)
+
+
+@contextmanager
+def _database_full(path: Path, spare_pages: int = 0) -> Iterator[None]:
+    """SQLite connections opened meanwhile may not grow the database at `path` past its current pages (+ spare):
+    a write needing more fails as on a full disk, SQLITE_FULL "database or disk is full"."""
+    con = sqlite3.connect(path)
+    limit = con.execute("PRAGMA page_count").fetchone()[0] + spare_pages
+    con.close()
+
+    def cap(dbapi_connection: Any, _record: Any) -> None:
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            dbapi_connection.execute(f"PRAGMA max_page_count = {limit}")
+
+    event.listen(Engine, "connect", cap)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "connect", cap)
+
+
+def test_sqlite_disk_full_fails_the_run_in_one_line_and_keeps_what_was_stored(tmp_path, monkeypatch, capsys, caplog):
+    path = tmp_path / "full.db"
+    url = f"sqlite:///{path}"
+    info = tmp_path / "sandbox.json"
+    monkeypatch.setenv("SHOKO_DATABASE_URL", url)
+    with Sandbox.from_dict(ESTATE) as sb:
+        info.write_text(json.dumps(sb.info.to_dict()), encoding="utf-8")
+        collect = ["collect", "--sandbox-info", str(info)]
+        assert main(collect) == 0
+        with Ledger(url) as ledger:
+            (clean,) = ledger.runs()
+            evidence = sorted(e.sha256 for e in ledger.evidence(clean.id))
+        before = _runs_total()
+        capsys.readouterr()
+        with _database_full(path, 2), caplog.at_level(logging.INFO, logger="shoko"):
+            assert main(collect) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        with Ledger(url) as ledger:
+            faulted = ledger.runs()[-1]
+            assert faulted.id > clean.id and faulted.status != RunStatus.COMPLETED
+        assert main(collect) == 0  # room again: the next run is complete and seals a run left running
+    assert err[-1] == f"shoko: ledger database error ({url}): database or disk is full", err
+    assert "database or disk is full" in caplog.text
+    with Ledger(url) as ledger:
+        runs = ledger.runs()
+        report = ledger.verify()
+        assert sorted(e.sha256 for e in ledger.evidence(clean.id)) == evidence
+    assert report.ok and report.running == ()
+    assert [r.status for r in runs] == [RunStatus.COMPLETED, runs[1].status, RunStatus.COMPLETED]
+    assert runs[1].status in (RunStatus.FAILED, RunStatus.INTERRUPTED) and runs[0].digest == clean.digest
+    if runs[1].status == RunStatus.INTERRUPTED:  # the seal as failed needed room too
+        assert (
+            f"run {runs[1].id} could not be sealed failed: ledger database error ({url}): database or disk is full"
+            in (caplog.text)
+        )
+        assert "could not seal the run" in (runs[1].error or "")
+    else:
+        assert "database or disk is full" in (runs[1].error or "")
+    assert _runs_total() == before  # a `shoko collect` is no agent: no run metrics, the exit code tells
