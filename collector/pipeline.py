@@ -176,7 +176,29 @@ def run_once(
         if not lock.acquired:
             log.warning("%s; this run is skipped", lock.reason)
             raise CollectionLocked(lock)
+        _seal_left_running(ledger)
         return _run_locked(settings, ledger, catalog, credential, kinds)
+
+
+def _seal_left_running(ledger: Ledger) -> None:
+    """Seal interrupted the runs this process left running: with the collection lock held, no run of this process
+    is under way, so one still running is a run that could not be sealed failed (the database refused the write or
+    was unreachable then). Its holder is alive, so reap_abandoned would leave it running while this process lives."""
+    for run_id in ledger.running_runs_of_this_process():
+        run = ledger.run(run_id)
+        at = run.lease.renewed_at if run.lease else run.started_at  # the last moment it was known to be alive
+        reason = (
+            "interrupted: this process could not seal the run when it ended (the database refused the write or "
+            "was unreachable); sealed by its next run / "
+            "中断: 終了時にデータベースが書き込みを拒否したか接続できず封印できなかった実行を、次の実行が封印しました"
+        )
+        try:
+            ledger.interrupt_run(run_id, at, reason)
+        except LedgerError as exc:  # sealed meanwhile by another process's reap
+            log.warning("run %d left running could not be sealed interrupted: %s", run_id, exc,
+                        extra={"run_id": run_id})  # fmt: skip
+            continue
+        log.warning("run %d sealed interrupted: %s", run_id, reason, extra={"run_id": run_id})
 
 
 def _seal_failed(ledger: Ledger, run_id: int, exc: BaseException) -> None:

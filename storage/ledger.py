@@ -391,7 +391,7 @@ class Ledger:
             except IntegrityError as exc:
                 raise _Conflict(f"ledger database refused the write: {_first_line(exc)}") from None
             except DBAPIError as exc:
-                raise LedgerError(f"ledger database error: {_first_line(exc)}") from None
+                raise LedgerError(f"ledger database error ({self.url}): {_first_line(exc)}") from None
             except StatementError as exc:
                 # A value the column type refused (e.g. a naive datetime), before reaching the database.
                 raise LedgerError(f"ledger cannot store a value: {_first_line(exc.orig or exc)}") from None

@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 import httpx
 from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
 from kiota_http.kiota_client_factory import KiotaClientFactory
+from kiota_http.middleware import BaseMiddleware, RetryHandler
 from kiota_http.middleware.options import HeadersInspectionHandlerOption, RetryHandlerOption
 from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
@@ -30,6 +31,7 @@ from msgraph_core import GraphClientFactory
 from msgraph_core.middleware import GraphTelemetryHandler
 
 from agent.metrics import CountingMiddleware
+from collector.azure_clients import Deadline
 from collector.fetchers.base import MAX_PAGES, FetchContext, Fetcher, InvalidResponseError, PagingLoopError
 from controls.model import FactKind
 
@@ -59,15 +61,52 @@ def graph_client(ctx: FetchContext) -> tuple[GraphServiceClient, GraphRequestAda
     )
     verify: Any = ssl.create_default_context(cafile=ctx.azure.ca_bundle) if ctx.azure.ca_bundle else True
     retry = RetryHandlerOption(max_retries=min(ctx.clients.collection.max_retries, 10))  # kiota caps it at 10
-    # Graph's default middleware, plus one innermost (below the retries) counting every attempt (agent.metrics).
-    middleware = KiotaClientFactory.get_default_middleware({RetryHandlerOption.get_key(): retry})
-    middleware += [GraphTelemetryHandler(), CountingMiddleware()]
+    deadline = ctx.clients.deadline
+    # Graph's default middleware with its retries bounded by the run's deadline, plus, innermost (below the
+    # retries), the deadline's check before every attempt and one counting every attempt (agent.metrics).
+    middleware = [
+        DeadlineRetryHandler(deadline, retry) if isinstance(m, RetryHandler) else m
+        for m in KiotaClientFactory.get_default_middleware({RetryHandlerOption.get_key(): retry})
+    ]
+    middleware += [GraphTelemetryHandler(), DeadlineMiddleware(deadline), CountingMiddleware()]
     http = GraphClientFactory.create_with_custom_middleware(
         middleware, client=httpx.AsyncClient(verify=verify, timeout=ctx.clients.collection.call_timeout_seconds)
     )
     adapter = GraphRequestAdapter(auth, client=http)
     adapter.base_url = base
     return GraphServiceClient(request_adapter=adapter), adapter, http
+
+
+class DeadlineRetryHandler(RetryHandler):
+    """kiota's retries, except that a wait reaching past the run's deadline is not waited: the 429 or 503 is
+    returned as Graph answered it (kiota alone waits any Retry-After under 180 s, deadline or not)."""
+
+    def __init__(self, deadline: Deadline, options: RetryHandlerOption) -> None:
+        super().__init__(options)
+        self.deadline = deadline
+
+    def get_delay_time(self, retry_count: int, response: httpx.Response | None = None, delay: float = 0) -> float:
+        wait = super().get_delay_time(retry_count, response, delay)
+        return wait if wait < self.deadline.remaining() else float("inf")  # inf: kiota does not retry
+
+
+class DeadlineMiddleware(BaseMiddleware):
+    """No Graph call starts once the run's deadline has passed (RunDeadlineExceeded, as on ARM), and no
+    attempt's timeout reaches past it, so endless or slow paging ends with the run's deadline."""
+
+    def __init__(self, deadline: Deadline) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    async def send(self, request: httpx.Request, transport: httpx.AsyncBaseTransport) -> httpx.Response:
+        self.deadline.check(f"{request.method} {request.url.path}")
+        remaining = max(0.001, self.deadline.remaining())
+        timeouts = request.extensions.get("timeout") or {}
+        request.extensions["timeout"] = {
+            k: remaining if v is None else min(v, remaining)
+            for k, v in {**dict.fromkeys(("connect", "read", "write", "pool")), **timeouts}.items()
+        }
+        return await super().send(request, transport)
 
 
 class GraphCallError(Exception):

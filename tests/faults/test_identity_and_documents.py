@@ -111,3 +111,33 @@ def test_the_fault_free_estate_is_the_baseline(fault_run):
     for check_id in TLS_CHECKS:
         assert result.statuses(check_id) == {Status.PASS}
     assert SQL_LIST  # the listing path the ARM fault tests aim at
+
+
+def test_endless_graph_paging_is_ended_by_the_run_deadline(fault_run):
+    armed = {}
+    result = fault_run(
+        lambda sb: armed.setdefault("fault", sb.faults.add("endless_paging", path="/v1.0/users")),
+        collection={"run_deadline_seconds": 6},
+        page_size=1,
+    )
+    assert armed["fault"].fired > 10  # the pages kept coming until the deadline stopped the listing
+    assert result.run.status == "completed" and result.seconds < 30
+    deadline = [e for e in result.errors if e.code == "RunDeadlineExceeded"]
+    assert deadline and {e.scope for e in deadline} == {"tenant"}
+    assert "deadline (6 s) passed" in deadline[0].message and "/v1.0/users" in deadline[0].message
+    assert "code=RunDeadlineExceeded" in result.log
+    assert _passes_on_lost_facts(result) == []
+    for check_id in TLS_CHECKS:  # ARM was read before the deadline
+        assert result.statuses(check_id) == {Status.PASS}
+
+
+def test_a_graph_retry_after_beyond_the_run_deadline_is_not_waited(fault_run):
+    # 100 s is under kiota's own 180 s limit: only the run's deadline keeps it from being waited out.
+    result = fault_run(
+        lambda sb: sb.faults.add("throttle", path="/v1.0/*", retry_after=100), collection={"run_deadline_seconds": 20}
+    )
+    assert result.run.status == "completed" and result.seconds < 15
+    assert result.errors and {e.scope for e in result.errors} == {"tenant"}
+    assert {e.status_code for e in result.errors} <= {429, None}
+    assert _passes_on_lost_facts(result) == []
+    assert result.calls.get("429", 0) >= 1
