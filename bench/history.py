@@ -26,22 +26,23 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from alerts.drift import detect_for_run
+from alerts.drift import detect
 from bench.generate import generate
 from collector import __version__
 from collector.pipeline import collect, judge, run_scope
 from collector.settings import Settings, load_settings, sandbox_overrides
 from controls.catalog import Catalog, load_catalog
 from controls.checks import ALL_CHECKS, Check
-from controls.model import FactSet, Thresholds
+from controls.engine import EvaluationResult
+from controls.model import DriftEvent, FactSet, Thresholds
 from storage.ledger import Ledger
 
-# Settings a rule reads, per ARM type: broken, then restored to the collected value (a verdict flip each way).
+# Settings a rule reads, per fact kind: broken, then restored to the collected value (a finding flips each way).
 FLIPS: dict[str, tuple[str, Any]] = {
-    "microsoft.storage/storageaccounts": ("minimumTlsVersion", "TLS1_0"),
-    "microsoft.sql/servers": ("minimalTlsVersion", "1.0"),
-    "microsoft.web/sites/config": ("minTlsVersion", "1.0"),
-    "microsoft.keyvault/vaults": ("enablePurgeProtection", None),
+    "storage_account": ("supportsHttpsTrafficOnly", False),
+    "sql_server": ("minimalTlsVersion", "1.0"),
+    "web_site_config": ("remoteDebuggingEnabled", True),
+    "key_vault": ("enablePurgeProtection", None),
 }
 RUN_SECONDS = 120  # how long each generated run takes, from its start to its seal
 
@@ -91,7 +92,7 @@ class Estate:
         self.errors = list(facts.errors)
         self.original = list(facts.evidence)
         self.rng = rng
-        self.flippable = [i for i, ev in enumerate(self.evidence) if str(ev.content.get("type", "")).lower() in FLIPS]
+        self.flippable = [i for i, ev in enumerate(self.evidence) if str(ev.kind) in FLIPS]
         self.broken: set[int] = set()
 
     def change(self, count: int, flips: int, serial: int) -> set[str]:
@@ -109,7 +110,7 @@ class Estate:
                 self.broken.discard(i)
                 self.evidence[i] = replace(self.original[i], collected_at=ev.collected_at)
             else:
-                name, value = FLIPS[str(ev.content.get("type", "")).lower()]
+                name, value = FLIPS[str(ev.kind)]
                 content = copy.deepcopy(ev.content)
                 content.setdefault("properties", {})[name] = value
                 self.evidence[i] = replace(ev, content=content, sha256="")
@@ -187,6 +188,7 @@ def write_history(
     digest = settings.digest()
     figures.evidence = len(facts.evidence)
     changed: set[str] | None = None
+    previous: tuple[int, EvaluationResult] | None = None
     t_all = time.monotonic()
     for n in range(runs):
         started = start + timedelta(hours=n)
@@ -208,7 +210,8 @@ def write_history(
         ledger.add_findings(run_id, result.findings)
         ledger.add_verdicts(run_id, result.verdicts)
         t2 = time.monotonic()
-        drift = detect_for_run(ledger, run_id, scope["checks"], result.findings, result.verdicts)
+        drift = drift_since(previous, run_id, scope["checks"], result)
+        previous = (run_id, result)
         t3 = time.monotonic()
         ledger.add_drift_events(run_id, drift)
         ledger.complete_run(run_id, started + timedelta(seconds=RUN_SECONDS))
@@ -224,6 +227,26 @@ def write_history(
     figures.started.append((start + timedelta(hours=runs - 1)).isoformat())
     figures.runs_seconds = time.monotonic() - t_all
     return figures
+
+
+def drift_since(
+    previous: tuple[int, EvaluationResult] | None, run_id: int, checks: Sequence[str], result: EvaluationResult
+) -> list[DriftEvent]:
+    """The drift `alerts.drift.detect_for_run` finds for a full run after the full run `previous` (id, result)
+    that judged the same checks, without reading that run back from the ledger: every run judges every check
+    and requirement, and resources never vanish under an error, so the previous run alone is the baseline."""
+    if previous is None:
+        return []
+    before, was = previous
+    return detect(
+        was.findings,
+        result.findings,
+        was.verdicts,
+        result.verdicts,
+        before,
+        check_runs=dict.fromkeys(sorted(set(checks)), before),
+        verdict_runs={v.requirement: before for v in was.verdicts},
+    )
 
 
 def history_start(runs: int, now: datetime | None = None) -> datetime:
