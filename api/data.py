@@ -70,8 +70,10 @@ def requirement_detail(catalog: Catalog, ledger: Ledger, run: RunRecord, no: int
     if no not in catalog:
         raise HTTPException(404, f"no requirement No {no} (the catalog has No 1–{len(catalog)})")
     verdict = next((v for v in ledger.verdicts(run.id) if v.requirement == no), None)
-    findings = [f for f in ledger.findings(run.id) if no in f.requirements]
-    data = explain(catalog[no], verdict, findings, ledger.evidence(run.id), run)
+    # Only this requirement's findings and the evidence records they cite are read, not the whole run.
+    findings = ledger.requirement_findings(run.id, no)
+    evidence = ledger.evidence_records(run.id, {sha for f in findings for sha in f.evidence})
+    data = explain(catalog[no], verdict, findings, evidence, run)
     sealed = run.finished_at
     data["history"] = [
         h
