@@ -75,6 +75,7 @@ __all__ = [
     "CollectionLock",
     "CollectionLocked",
     "DriftRecord",
+    "EvidenceRecord",
     "EvidenceRef",
     "JudgedRun",
     "LeaseHolder",
@@ -197,6 +198,22 @@ class JudgedRun:
     id: int
     full: bool
     checks: frozenset[str]
+
+
+@dataclass(frozen=True)
+class EvidenceRecord:
+    """One stored evidence record as a finding cites it (where, when and how it was collected), without its
+    document."""
+
+    sha256: str
+    kind: str
+    source: str
+    scope: str
+    resource_id: str
+    api_version: str
+    request_id: str | None
+    collected_at: datetime
+    redactions: tuple[Redaction, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -947,6 +964,7 @@ class Ledger:
     def requirement_findings(self, run_id: int, number: int) -> list[Finding]:
         """The run's findings that name requirement No `number`, in stored order (the database picks them from
         each finding's list of numbers)."""
+        table = RunFinding.__table__
         with self._session(write=False) as session:
             self._get_run(session, run_id)
             if session.get_bind().dialect.name == "postgresql":
@@ -957,23 +975,40 @@ class Ledger:
                 names = text(
                     "EXISTS (SELECT 1 FROM json_each(findings.requirements) WHERE json_each.value = :number)"
                 ).bindparams(number=int(number))
-            query = select(RunFinding).where(RunFinding.run_id == run_id, names).order_by(RunFinding.id)
-            try:
-                return [_convert(_to_finding, row) for row in session.scalars(query)]
-            except (ValueError, TypeError) as exc:
-                raise LedgerError(f"findings of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
+            query = select(table).where(table.c.run_id == run_id, names).order_by(table.c.id)
+            out = []
+            for row in session.execute(query):
+                try:
+                    out.append(_to_finding(row))
+                except (ValueError, TypeError) as exc:
+                    raise LedgerError(f"findings row {row.id} cannot be read ({exc}); run `shoko verify`") from None
+            return out
 
-    def evidence_records(self, run_id: int, shas: Collection[str]) -> list[Evidence]:
+    def evidence_records(self, run_id: int, shas: Collection[str]) -> list[EvidenceRecord]:
         """Every evidence record of the run with one of these SHA-256s (a document stored for several resources
-        is several records), with its document, in stored order."""
-        rows: list[RunEvidence] = []
+        is several records), in stored order, without the documents."""
+        table = RunEvidence.__table__
+        rows: list[Any] = []
         with self._session(write=False) as session:
             self._get_run(session, run_id)
             for chunk in _chunks(sorted(set(shas))):
-                query = select(RunEvidence).where(RunEvidence.run_id == run_id, RunEvidence.sha256.in_(chunk))
-                rows.extend(session.scalars(query))
-            rows.sort(key=lambda row: row.id)
-            return self._with_contents(session, rows)
+                query = select(table).where(table.c.run_id == run_id, table.c.sha256.in_(chunk))
+                rows.extend(session.execute(query))
+        rows.sort(key=lambda row: row.id)
+        return [
+            EvidenceRecord(
+                sha256=row.sha256,
+                kind=row.kind,
+                source=row.source,
+                scope=row.scope,
+                resource_id=row.resource_id,
+                api_version=row.api_version,
+                request_id=row.request_id,
+                collected_at=row.collected_at,
+                redactions=tuple(Redaction(str(r["path"]), str(r["rule"])) for r in row.redactions or ()),
+            )
+            for row in rows
+        ]
 
     def evidence(self, run_id: int, kinds: Collection[str] | None = None) -> list[Evidence]:
         """The run's evidence records with their documents (only those of `kinds`, if given)."""
