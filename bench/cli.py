@@ -145,12 +145,13 @@ def _history_figures(argv: list[str]) -> int:
     )
     parser.add_argument("dir", help="the --out directory of `python -m bench history`")
     parser.add_argument("--number", type=int, default=86, help="the requirement No explain and the pages show")
+    parser.add_argument("--quick", action="store_true", help="status, explain and the pages only (no verify, export)")
     args = parser.parse_args(argv)
     out = Path(args.dir).resolve()
     if not (out / INFO).is_file():
         print(f"bench: {out}: no {INFO} (write a history with `python -m bench history --out DIR`)", file=sys.stderr)
         return 2
-    read = figures(out, print, number=args.number)
+    read = figures(out, print, number=args.number, whole=not args.quick)
     (out / "figures.json").write_text(json.dumps({"reads": read}, indent=2), encoding="utf-8")
     return 0
 
