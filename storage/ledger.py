@@ -923,6 +923,12 @@ class Ledger:
             )
             return self._records(session, [run])[0] if run else None
 
+    def recent_runs(self, limit: int) -> list[RunRecord]:
+        """The `limit` newest runs (by id), newest first, sealed or still running."""
+        with self._session(write=False) as session:
+            query = select(Run).order_by(Run.id.desc()).limit(max(0, int(limit)))
+            return self._records(session, session.scalars(query).all())
+
     def runs_with_status(self, statuses: Collection[str]) -> list[RunRecord]:
         """The runs in these states (e.g. running and interrupted), oldest first, without reading the others."""
         with self._session(write=False) as session:

@@ -194,7 +194,7 @@ def router() -> APIRouter:
         _principal(request)
         from collector.runs import run_row
 
-        runs = [run_row(x) for x in ledger_of(request).runs()[::-1][:200]]
+        runs = [run_row(x) for x in ledger_of(request).recent_runs(200)]
         return _render(request, "runs.html", {"runs": runs})
 
     @r.get("/runs/{run_id}")

@@ -32,6 +32,8 @@ def _history(ledger: Ledger) -> dict[str, int]:
 def test_unfinished_and_partial_runs_by_query(ledger: Ledger) -> None:
     runs = _history(ledger)
     every = ledger.runs()
+    assert ledger.recent_runs(3) == every[::-1][:3]
+    assert ledger.recent_runs(100) == every[::-1]
     notes = ledger.runs_with_status(("running", "interrupted"))
     assert notes == [r for r in every if r.status in ("running", "interrupted")]
     assert [r.id for r in notes] == [runs["interrupted"], runs["running"]]
