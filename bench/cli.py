@@ -51,12 +51,14 @@ def _sandbox_cost(argv: list[str]) -> int:
 
 def _history(argv: list[str]) -> int:
     import json
+    import os
     import shutil
+    import subprocess
     from datetime import timedelta
 
     from bench.history import build, history_start
-    from bench.history_reads import CONFIG, INFO, figures
-    from bench.run import database_size
+    from bench.history_reads import CONFIG, INFO
+    from bench.run import ROOT, database_size
 
     parser = argparse.ArgumentParser(
         prog="python -m bench history", description="a ledger of hourly runs of a generated estate, and its reads"
@@ -74,6 +76,7 @@ def _history(argv: list[str]) -> int:
     )
     parser.add_argument("--database-url", help="an empty database (default: a new SQLite file in --out)")
     parser.add_argument("--no-figures", action="store_true", help="write the history only")
+    parser.add_argument("--quick", action="store_true", help="figures of status, explain and the pages only")
     parser.add_argument("--out", default="bench-history", help="working directory (emptied first)")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.resources < 1:
@@ -130,9 +133,10 @@ def _history(argv: list[str]) -> int:
     (out / INFO).write_text(json.dumps(info, indent=2), encoding="utf-8")
     if args.no_figures:
         return 0
-    read = figures(out, print)
-    (out / "figures.json").write_text(json.dumps({**info, "reads": read}, indent=2), encoding="utf-8")
-    return 0
+    # In a fresh process: a child forked from this one would count the generator's memory in its peak RSS.
+    figures_command = [sys.executable, "-m", "bench", "history-figures", str(out), *(["--quick"] if args.quick else [])]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(figures_command, check=False, cwd=ROOT, env=env).returncode
 
 
 def _history_figures(argv: list[str]) -> int:
@@ -152,7 +156,8 @@ def _history_figures(argv: list[str]) -> int:
         print(f"bench: {out}: no {INFO} (write a history with `python -m bench history --out DIR`)", file=sys.stderr)
         return 2
     read = figures(out, print, number=args.number, whole=not args.quick)
-    (out / "figures.json").write_text(json.dumps({"reads": read}, indent=2), encoding="utf-8")
+    info = json.loads((out / INFO).read_text(encoding="utf-8"))
+    (out / "figures.json").write_text(json.dumps({**info, "reads": read}, indent=2), encoding="utf-8")
     return 0
 
 
