@@ -84,8 +84,10 @@ def requirement_detail(
     if no not in catalog:
         raise HTTPException(404, f"no requirement No {no} (the catalog has No 1–{len(catalog)})")
     verdict = next((v for v in ledger.verdicts(run.id) if v.requirement == no), None)
-    findings = [f for f in ledger.findings(run.id) if no in f.requirements]
-    data = explain(catalog[no], verdict, findings, ledger.evidence(run.id), run)
+    # Only this requirement's findings and the evidence records they cite are read, not the whole run.
+    findings = ledger.requirement_findings(run.id, no)
+    evidence = ledger.evidence_records(run.id, {sha for f in findings for sha in f.evidence})
+    data = explain(catalog[no], verdict, findings, evidence, run)
     data["history"], data["history_next"] = status_history(ledger, run, no, history_limit, history_before)
     return data
 
@@ -102,7 +104,7 @@ def status_history(
         if older_than.chain_index is None:
             raise HTTPException(422, f"history_before: run {before_run} is not sealed yet")
         upto = older_than.chain_index - 1 if upto is None else min(upto, older_than.chain_index - 1)
-    rows = ledger.requirement_verdicts(no, upto_chain_index=upto, limit=limit + 1)
+    rows = ledger.recent_requirement_verdicts(no, upto_chain_index=upto, limit=limit + 1)
     entries = []
     for i, v in enumerate(rows[:limit]):
         before = rows[i + 1].status if i + 1 < len(rows) else None

@@ -86,7 +86,7 @@ def _run_notes(ledger) -> tuple[list, dict[int, str]]:  # type: ignore[no-untype
     from datetime import UTC, datetime
 
     abandoned = {run.id: reason for run, reason in ledger.abandoned_runs(datetime.now(UTC))}
-    return [r for r in ledger.runs() if r.status in ("running", "interrupted")], abandoned
+    return ledger.runs_with_status(("running", "interrupted")), abandoned
 
 
 def _as_of(args: argparse.Namespace) -> datetime | None:
@@ -125,8 +125,12 @@ def _print_run(
         if run.scope.get("profile") == "mhlw6" and not run.scope.get("partial"):
             from controls.mhlw6 import judge_controls, load_mhlw6
 
-            # 6.0 items with no 2012 No, judged from this run's stored findings (shown beside No 1–182).
-            controls = judge_controls(load_mhlw6(), ledger.findings(run.id), run.scope.get("checks", ()))
+            # 6.0 items with no 2012 No, judged from this run's stored findings of their checks (shown beside
+            # No 1–182); the other findings are not read.
+            refs = load_mhlw6()
+            wanted = {c for control in refs.controls for c in control.checks}
+            findings = ledger.findings_of([run.id], wanted)[run.id]
+            controls = judge_controls(refs, findings, run.scope.get("checks", ()))
     finally:
         ledger.close()
     # Runs interrupted since the shown run was sealed (later in the chain), and those still running.
@@ -520,8 +524,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
             print(f"no completed full run{when}: run `shoko collect` first", file=sys.stderr)
             return EXIT_USAGE if as_of else EXIT_FAILED  # a moment before the ledger began is a bad argument
         verdict = next((v for v in ledger.verdicts(run.id) if v.requirement == args.number), None)
-        findings = [f for f in ledger.findings(run.id) if args.number in f.requirements]
-        data = explain(catalog[args.number], verdict, findings, ledger.evidence(run.id), run, load_mhlw6())
+        # Only this requirement's findings and the evidence records they cite are read, not the whole run.
+        findings = ledger.requirement_findings(run.id, args.number)
+        evidence = ledger.evidence_records(run.id, {sha for f in findings for sha in f.evidence})
+        data = explain(catalog[args.number], verdict, findings, evidence, run, load_mhlw6())
     finally:
         ledger.close()
     print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else explain_text(data))

@@ -31,20 +31,20 @@ def history(ledger: Ledger, number: int) -> list[dict[str, Any]]:
     completed runs that judged it (a partial run that did not decide it is skipped)."""
     entries: list[dict[str, Any]] = []
     last: str | None = None
-    for run in ledger.runs():
-        if run.status != "completed":
-            continue  # failed and interrupted runs are never a baseline (README "Drift")
-        verdict = next((v for v in ledger.verdicts(run.id) if v.requirement == number), None)
-        if verdict is None or str(verdict.status) == last:
+    # Failed and interrupted runs are never a baseline (README "Drift"): completed runs only, read from one
+    # indexed query of this requirement's verdicts; drift events only of the runs where it changed.
+    for run in ledger.requirement_verdicts(number):
+        verdict = run.verdict
+        if str(verdict.status) == last:
             continue
         events = [
             drift_entry(d)
-            for d in ledger.drift_events(run_id=run.id)
+            for d in ledger.drift_events(run_id=run.run_id)
             if number in d.event.requirements and d.event.kind != "verdict_changed"
         ]
         entries.append(
             {
-                "run": run.id,
+                "run": run.run_id,
                 "kind": run.kind,
                 "finished_at": run.finished_at.isoformat() if run.finished_at else None,
                 "digest": run.digest,

@@ -155,6 +155,30 @@ def judge(
     return result
 
 
+def run_scope(
+    settings: Settings, catalog: Catalog, checks: Sequence[Check], kinds: Collection[str] | None
+) -> dict[str, Any]:
+    """What a run records of how it was made and judged (sealed with it): its subscriptions, the checks it
+    judged, the profile, catalog, rules and thresholds."""
+    scope: dict[str, Any] = {
+        "subscriptions": list(settings.azure.subscriptions),
+        "arm": settings.azure.arm_base_url,
+        # What this run judged (drift compares only these); a full run also judges the attestations in force.
+        "checks": [c.id for c in checks] + ([ATTESTATION_CHECK] if kinds is None else []),
+        # The guideline bar findings were held to (controls.profiles): a replay of the evidence needs it.
+        "profile": settings.guideline.profile,
+        # The catalog and rules it was judged by (controls.versions): `verify --rejudge` compares only when equal.
+        "catalog": catalog_sha256(catalog),
+        "rules": rules_sha256(),
+        # The thresholds it judged with, sealed with the run: explain, status and snapshots read them from here,
+        # not from whatever the config says later.
+        "thresholds": asdict(settings.thresholds),
+    }
+    if kinds is not None:
+        scope |= {"partial": True, "kinds": sorted(kinds)}
+    return scope
+
+
 def run_once(
     settings: Settings,
     ledger: Ledger,
@@ -222,22 +246,7 @@ def _run_locked(
     checks = ALL_CHECKS if kinds is None else checks_for_kinds(kinds)
     if not checks:
         raise PlanError(f"no check reads only the fact kinds {', '.join(sorted(kinds or ()))}")
-    scope: dict[str, Any] = {
-        "subscriptions": list(settings.azure.subscriptions),
-        "arm": settings.azure.arm_base_url,
-        # What this run judged (drift compares only these); a full run also judges the attestations in force.
-        "checks": [c.id for c in checks] + ([ATTESTATION_CHECK] if kinds is None else []),
-        # The guideline bar findings were held to (controls.profiles): a replay of the evidence needs it.
-        "profile": settings.guideline.profile,
-        # The catalog and rules it was judged by (controls.versions): `verify --rejudge` compares only when equal.
-        "catalog": catalog_sha256(catalog),
-        "rules": rules_sha256(),
-        # The thresholds it judged with, sealed with the run: explain, status and snapshots read them from here,
-        # not from whatever the config says later.
-        "thresholds": asdict(settings.thresholds),
-    }
-    if kinds is not None:
-        scope |= {"partial": True, "kinds": sorted(kinds)}
+    scope = run_scope(settings, catalog, checks, kinds)
     run_id = ledger.start_run(
         datetime.now(UTC),
         agent_version=__version__,

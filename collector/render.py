@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from controls.catalog import Catalog, Requirement
 from controls.mhlw6 import Mhlw6, short
 from controls.model import STATUS_JA, Evidence, Finding, Status, Verdict
 from controls.weakened import Weakened, recorded_thresholds, thresholds_of_checks, weakened_settings
-from storage.ledger import RunRecord
+from storage.ledger import EvidenceRecord, RunRecord
 
 # The terminal's status words: the English value (upper case where it needs attention) beside the Japanese word
 # the reports and alerts use (controls.model.STATUS_JA).
@@ -149,12 +149,12 @@ def explain(
     req: Any,
     verdict: Verdict | None,
     findings: list[Finding],
-    evidence: list[Evidence],
+    evidence: Sequence[Evidence | EvidenceRecord],
     run: RunRecord,
     refs: Mhlw6 | None = None,
 ) -> dict[str, Any]:
     """One requirement's verdict with every finding behind it and the evidence records each was judged on."""
-    by_sha: dict[str, list[Evidence]] = {}
+    by_sha: dict[str, list[Evidence | EvidenceRecord]] = {}
     for ev in evidence:
         by_sha.setdefault(ev.sha256, []).append(ev)
     ordered = sorted(findings, key=lambda f: (_SEVERITY.get(f.status, 3), f.check_id, f.resource_id.lower()))

@@ -136,8 +136,7 @@ def latest_full_run(ledger: Ledger) -> tuple[RunRecord | None, list[RunRecord]]:
 
     A partial run judges a few checks only; the table of every requirement comes from a full run."""
     latest = ledger.latest_run(full_only=True)
-    newer = [r for r in ledger.runs() if r.sealed and r.kind == "partial" and (latest is None or r.id > latest.id)]
-    return latest, newer[::-1]
+    return latest, ledger.partial_runs_after(latest.id if latest else None)[::-1]
 
 
 def run_for(ledger: Ledger, run_id: int | None, as_of: datetime | None) -> tuple[RunRecord | None, list[RunRecord]]:
@@ -148,16 +147,7 @@ def run_for(ledger: Ledger, run_id: int | None, as_of: datetime | None) -> tuple
     if as_of is None:
         return latest_full_run(ledger)
     run = ledger.run_as_of(as_of, completed_only=True, full_only=True)
-    newer = [
-        r
-        for r in ledger.runs()
-        if r.sealed
-        and r.kind == "partial"
-        and r.finished_at is not None
-        and r.finished_at <= as_of
-        and (run is None or r.id > run.id)
-    ]
-    return run, newer[::-1]
+    return run, ledger.partial_runs_after(run.id if run else None, as_of)[::-1]
 
 
 def parse_as_of(text: str, option: str = "--as-of") -> datetime:

@@ -80,6 +80,7 @@ __all__ = [
     "CollectionLock",
     "CollectionLocked",
     "DriftRecord",
+    "EvidenceRecord",
     "EvidenceRef",
     "JudgedRun",
     "LeaseHolder",
@@ -87,6 +88,7 @@ __all__ = [
     "LeaseLost",
     "Ledger",
     "LedgerError",
+    "RequirementVerdict",
     "RunLease",
     "RunRecord",
     "RunStatus",
@@ -216,6 +218,37 @@ class JudgedVerdict:
     status: str
     reason_ja: str
     reason_en: str
+
+
+@dataclass(frozen=True)
+class EvidenceRecord:
+    """One stored evidence record as a finding cites it (where, when and how it was collected), without its
+    document."""
+
+    sha256: str
+    kind: str
+    source: str
+    scope: str
+    resource_id: str
+    api_version: str
+    request_id: str | None
+    collected_at: datetime
+    redactions: tuple[Redaction, ...] = ()
+
+
+@dataclass(frozen=True)
+class RequirementVerdict:
+    """One requirement's verdict in one completed run, with what its history shows of the run."""
+
+    run_id: int
+    full: bool
+    finished_at: datetime | None
+    digest: str | None
+    verdict: Verdict
+
+    @property
+    def kind(self) -> str:
+        return "full" if self.full else "partial"
 
 
 class CollectionLocked(LedgerError):
@@ -941,6 +974,99 @@ class Ledger:
             )
             return self._records(session, [run])[0] if run else None
 
+    def recent_runs(self, limit: int) -> list[RunRecord]:
+        """The `limit` newest runs (by id), newest first, sealed or still running."""
+        with self._session(write=False) as session:
+            query = select(Run).order_by(Run.id.desc()).limit(max(0, int(limit)))
+            return self._records(session, session.scalars(query).all())
+
+    def runs_with_status(self, statuses: Collection[str]) -> list[RunRecord]:
+        """The runs in these states (e.g. running and interrupted), oldest first, without reading the others."""
+        with self._session(write=False) as session:
+            query = select(Run).where(Run.status.in_(sorted({str(s) for s in statuses}))).order_by(Run.id)
+            return self._records(session, session.scalars(query).all())
+
+    def partial_runs_after(self, run_id: int | None, until: datetime | None = None) -> list[RunRecord]:
+        """The sealed partial runs with an id above `run_id` (every one, without it), finished at or before
+        `until` if given, oldest first: what a read of a full run mentions as newer."""
+        with self._session(write=False) as session:
+            query = select(Run).where(Run.status != RunStatus.RUNNING.value, ~full_run())
+            if run_id is not None:
+                query = query.where(Run.id > run_id)
+            if until is not None:
+                query = query.where(Run.finished_at <= _aware(until, "until"))
+            return self._records(session, session.scalars(query.order_by(Run.id)).all())
+
+    def requirement_verdicts(self, number: int) -> list[RequirementVerdict]:
+        """Requirement No `number`'s verdict in every completed run that holds one, in run id order (one indexed
+        query, not every run's verdicts)."""
+        with self._session(write=False) as session:
+            query = (
+                select(RunVerdict, Run.scope, Run.finished_at, Run.digest)
+                .join(Run, Run.id == RunVerdict.run_id)
+                .where(RunVerdict.requirement == int(number), Run.status == RunStatus.COMPLETED.value)
+                .order_by(Run.id)
+            )
+            return [
+                RequirementVerdict(
+                    row.run_id,
+                    not (isinstance(scope, dict) and scope.get("partial")),
+                    finished_at,
+                    digest,
+                    _convert(_to_verdict, row),
+                )
+                for row, scope, finished_at, digest in session.execute(query)
+            ]
+
+    def requirement_findings(self, run_id: int, number: int) -> list[Finding]:
+        """The run's findings that name requirement No `number`, in stored order (the database picks them from
+        each finding's list of numbers)."""
+        table = RunFinding.__table__
+        with self._session(write=False) as session:
+            self._get_run(session, run_id)
+            if session.get_bind().dialect.name == "postgresql":
+                names = text("CAST(findings.requirements AS jsonb) @> CAST(:numbers AS jsonb)").bindparams(
+                    numbers=json.dumps([int(number)])
+                )
+            else:
+                names = text(
+                    "EXISTS (SELECT 1 FROM json_each(findings.requirements) WHERE json_each.value = :number)"
+                ).bindparams(number=int(number))
+            query = select(table).where(table.c.run_id == run_id, names).order_by(table.c.id)
+            out = []
+            for row in session.execute(query):
+                try:
+                    out.append(_to_finding(row))
+                except (ValueError, TypeError) as exc:
+                    raise LedgerError(f"findings row {row.id} cannot be read ({exc}); run `shoko verify`") from None
+            return out
+
+    def evidence_records(self, run_id: int, shas: Collection[str]) -> list[EvidenceRecord]:
+        """Every evidence record of the run with one of these SHA-256s (a document stored for several resources
+        is several records), in stored order, without the documents."""
+        table = RunEvidence.__table__
+        rows: list[Any] = []
+        with self._session(write=False) as session:
+            self._get_run(session, run_id)
+            for chunk in _chunks(sorted(set(shas))):
+                query = select(table).where(table.c.run_id == run_id, table.c.sha256.in_(chunk))
+                rows.extend(session.execute(query))
+        rows.sort(key=lambda row: row.id)
+        return [
+            EvidenceRecord(
+                sha256=row.sha256,
+                kind=row.kind,
+                source=row.source,
+                scope=row.scope,
+                resource_id=row.resource_id,
+                api_version=row.api_version,
+                request_id=row.request_id,
+                collected_at=row.collected_at,
+                redactions=tuple(Redaction(str(r["path"]), str(r["rule"])) for r in row.redactions or ()),
+            )
+            for row in rows
+        ]
+
     def evidence(self, run_id: int, kinds: Collection[str] | None = None) -> list[Evidence]:
         """The run's evidence records with their documents (only those of `kinds`, if given)."""
         with self._session(write=False) as session:
@@ -1103,7 +1229,7 @@ class Ledger:
                 return
             chain_index = batch[-1][1]
 
-    def requirement_verdicts(
+    def recent_requirement_verdicts(
         self, number: int, *, upto_chain_index: int | None = None, limit: int = 50
     ) -> list[JudgedVerdict]:
         """Requirement `number`'s verdicts in the completed runs that judged it, newest first, at most `limit`,

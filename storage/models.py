@@ -174,8 +174,11 @@ class RunVerdict(Base):
     findings_error: Mapped[int] = mapped_column(Integer)
     row_hash: Mapped[str] = mapped_column(String(64))
 
-    # One verdict per requirement number per run.
-    __table_args__ = (UniqueConstraint("run_id", "requirement"),)
+    # One verdict per requirement number per run; one requirement's verdicts across runs (its history) by index.
+    __table_args__ = (
+        UniqueConstraint("run_id", "requirement"),
+        Index("ix_verdicts_requirement_run_id", "requirement", "run_id"),
+    )
 
 
 class RunDriftEvent(Base):

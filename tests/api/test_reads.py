@@ -210,8 +210,8 @@ def test_requirement_history_is_paged_newest_first(api, collected):
     for bad in ({"history_limit": 0}, {"history_limit": 501}, {"history_before": 0}):
         assert api.get("/api/v1/requirements/86", params=bad).status_code == 422, bad
     # The ledger reads that requirement's verdicts only, newest first, bounded.
-    rows = api.ledger.requirement_verdicts(86, limit=1)
+    rows = api.ledger.recent_requirement_verdicts(86, limit=1)
     assert [r.run_id for r in rows] == [collected.second.id] and rows[0].kind == "full"
-    assert api.ledger.requirement_verdicts(86, upto_chain_index=collected.first.chain_index, limit=50)[0].run_id == (
-        collected.first.id
-    )
+    assert api.ledger.recent_requirement_verdicts(86, upto_chain_index=collected.first.chain_index, limit=50)[
+        0
+    ].run_id == (collected.first.id)

@@ -1,0 +1,88 @@
+"""The ledger's narrow reads give exactly what filtering every run, finding or evidence record gives (on SQLite
+and PostgreSQL); status, explain and a requirement's history read through them."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+from controls.model import Evidence
+from storage.ledger import EvidenceRecord, Ledger
+
+from .helpers import T0, record_run, sample
+
+
+def _history(ledger: Ledger) -> dict[str, int]:
+    """Three completed full runs, a completed partial run, a failed, an interrupted and a running run."""
+    runs = {f"full{i}": record_run(ledger, T0 + timedelta(hours=i))[0] for i in range(3)}
+    partial = ledger.start_run(
+        T0 + timedelta(hours=3), agent_version="0.1.0", config_digest="c0ffee", scope={"partial": True, "kinds": []}
+    )
+    ledger.complete_run(partial, T0 + timedelta(hours=3, minutes=1))
+    runs["partial"] = partial
+    runs["failed"] = record_run(ledger, T0 + timedelta(hours=4), fail="boom")[0]
+    runs["full3"] = record_run(ledger, T0 + timedelta(hours=5))[0]
+    interrupted = ledger.start_run(T0 + timedelta(hours=6), agent_version="0.1.0", config_digest="c0ffee", scope={})
+    ledger.interrupt_run(interrupted, T0 + timedelta(hours=6, minutes=1), "stopped")
+    runs["interrupted"] = interrupted
+    runs["running"] = ledger.start_run(T0 + timedelta(hours=7), agent_version="0.1.0", config_digest="c0ffee", scope={})
+    return runs
+
+
+def test_unfinished_and_partial_runs_by_query(ledger: Ledger) -> None:
+    runs = _history(ledger)
+    every = ledger.runs()
+    assert ledger.recent_runs(3) == every[::-1][:3]
+    assert ledger.recent_runs(100) == every[::-1]
+    notes = ledger.runs_with_status(("running", "interrupted"))
+    assert notes == [r for r in every if r.status in ("running", "interrupted")]
+    assert [r.id for r in notes] == [runs["interrupted"], runs["running"]]
+    for after in (None, runs["full0"], runs["partial"], runs["full3"]):
+        expected = [r for r in every if r.sealed and r.kind == "partial" and (after is None or r.id > after)]
+        assert ledger.partial_runs_after(after) == expected
+    assert [r.id for r in ledger.partial_runs_after(runs["full2"])] == [runs["partial"]]
+    before_it = T0 + timedelta(hours=3)  # the partial run finished a minute later
+    assert ledger.partial_runs_after(None, before_it) == []
+    assert [r.id for r in ledger.partial_runs_after(None, before_it + timedelta(minutes=1))] == [runs["partial"]]
+
+
+def test_one_requirements_verdicts_across_the_completed_runs(ledger: Ledger) -> None:
+    runs = _history(ledger)
+    completed = [r for r in ledger.runs() if r.status == "completed"]
+    for number in (86, 141, 23):
+        got = ledger.requirement_verdicts(number)
+        expected = [
+            (r.id, r.kind, r.finished_at, r.digest, v)
+            for r in completed
+            for v in ledger.verdicts(r.id)
+            if v.requirement == number
+        ]
+        assert [(g.run_id, g.kind, g.finished_at, g.digest, g.verdict) for g in got] == expected
+    assert [g.run_id for g in ledger.requirement_verdicts(86)] == [
+        runs["full0"],
+        runs["full1"],
+        runs["full2"],
+        runs["full3"],
+    ]
+
+
+def test_one_requirements_findings_and_the_evidence_records_they_cite(ledger: Ledger) -> None:
+    run_id, _ = record_run(ledger)
+    findings = ledger.findings(run_id)
+    for number in (86, 87, 148, 23, 141, 1):
+        assert ledger.requirement_findings(run_id, number) == [f for f in findings if number in f.requirements]
+    assert [f.check_id for f in ledger.requirement_findings(run_id, 23)] == ["app-service-min-tls-1-2"]
+    nsg = sample().evidence[0]
+    records = ledger.evidence_records(run_id, {nsg.sha256})
+    # The same document stored for two resources is two records, both cited.
+    assert [_record(e) for e in ledger.evidence(run_id) if e.sha256 == nsg.sha256] == records
+    assert len(records) == 2
+    cited = {sha for f in findings for sha in f.evidence}
+    assert ledger.evidence_records(run_id, cited) == [_record(e) for e in ledger.evidence(run_id)]
+    assert ledger.evidence_records(run_id, set()) == []
+
+
+def _record(ev: Evidence) -> EvidenceRecord:
+    """An evidence record as read with its document, without the document."""
+    fields = {f.name: getattr(ev, f.name) for f in dataclasses.fields(EvidenceRecord)}
+    return EvidenceRecord(**{**fields, "kind": str(ev.kind)})
