@@ -1212,9 +1212,12 @@ class Ledger:
             rows: dict[int, dict[str, Any]] = {}
             for chunk in _chunks(checks):
                 query = select(table).where(table.c.id.between(low, high), table.c.check_id.in_(chunk))
-                for row in session.execute(query).mappings():
+                result = session.execute(query)
+                names = list(result.keys())  # once, not per row
+                for values in result:
+                    row = dict(zip(names, values, strict=True))
                     if row["id"] in held:
-                        rows[row["id"]] = dict(row)
+                        rows[row["id"]] = row
             # A held row that is missing is left out, as findings_of leaves it (its check id is unknown).
             return [
                 _convert(_to_finding, states.StateRow(RunFinding.__tablename__, rows[row_id]))
