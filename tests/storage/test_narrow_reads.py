@@ -116,4 +116,6 @@ def test_one_runs_findings_of_some_checks_equal_filtering_all_its_findings(ledge
             expected = [f for f in findings if f.check_id in wanted]
             assert ledger.run_findings_of(run_id, wanted) == expected
             assert ledger.findings_of([run_id], wanted)[run_id] == expected
+            outcomes = [(f.check_id, f.status, f.reason_ja, f.reason_en) for f in expected]
+            assert [dataclasses.astuple(o) for o in ledger.finding_outcomes_of(run_id, wanted)] == outcomes
     assert [f.reason_en for f in ledger.run_findings_of(runs[1], every_check)].count("changed") == 2
