@@ -129,7 +129,7 @@ def _print_run(
             # No 1–182); the other findings are not read.
             refs = load_mhlw6()
             wanted = {c for control in refs.controls for c in control.checks}
-            findings = ledger.findings_of([run.id], wanted)[run.id]
+            findings = ledger.finding_outcomes_of(run.id, wanted)
             controls = judge_controls(refs, findings, run.scope.get("checks", ()))
     finally:
         ledger.close()

@@ -198,6 +198,16 @@ class EvidenceRef:
 
 
 @dataclass(frozen=True)
+class FindingOutcome:
+    """A finding's check, status and reasons (Ledger.finding_outcomes_of), read like a Finding."""
+
+    check_id: str
+    status: Status
+    reason_ja: str
+    reason_en: str
+
+
+@dataclass(frozen=True)
 class JudgedRun:
     """A completed run as drift detection sees it: whether it was full, and the checks it judged."""
 
@@ -1190,6 +1200,58 @@ class Ledger:
                     for row in session.scalars(query.order_by(RunFinding.id)):
                         out[row.run_id].append(_convert(_to_finding, row))
         return out
+
+    def run_findings_of(self, run_id: int, check_ids: Collection[str]) -> list[Finding]:
+        """The findings of some checks in one run, in stored order: the same as `findings_of([run_id], ...)`,
+        but for a run with parts it reads the rows of those checks within the span of row ids the run holds
+        (one pass, no per-id check lookup) and decodes the run's part once. For a whole run's few checks;
+        `findings_of` stays the read for one check over many runs."""
+        rows = self._held_rows_of_checks(run_id, check_ids, None)
+        if rows is None:
+            return self.findings_of([run_id], check_ids)[run_id]
+        return [_convert(_to_finding, states.StateRow(RunFinding.__tablename__, row)) for row in rows]
+
+    def finding_outcomes_of(self, run_id: int, check_ids: Collection[str]) -> list[FindingOutcome]:
+        """What `run_findings_of` gives, reading only each finding's check, status and reasons (what `status`
+        shows of a 6.0 run's controls), not its requirement and evidence lists."""
+        rows = self._held_rows_of_checks(run_id, check_ids, ("check_id", "status", "reason_ja", "reason_en"))
+        if rows is None:
+            found = self.findings_of([run_id], check_ids)[run_id]
+            return [FindingOutcome(f.check_id, f.status, f.reason_ja, f.reason_en) for f in found]
+        try:
+            return [FindingOutcome(r["check_id"], Status(r["status"]), r["reason_ja"], r["reason_en"]) for r in rows]
+        except (ValueError, TypeError) as exc:
+            raise LedgerError(f"findings of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
+
+    def _held_rows_of_checks(
+        self, run_id: int, check_ids: Collection[str], names: Sequence[str] | None
+    ) -> list[dict[str, Any]] | None:
+        """The finding rows (those columns, else all) of some checks a run with parts holds, in its order; None
+        for a run without parts. A held row that is missing is left out, as findings_of leaves it."""
+        checks = sorted(set(check_ids))
+        table = RunFinding.__table__
+        columns = [table.c.id, *(table.c[n] for n in names)] if names is not None else [table]
+        with self._session(write=False) as session:
+            try:
+                ids = states.row_ids_of(session, run_id, RunFinding.__tablename__)
+            except states.StateError as exc:
+                raise LedgerError(f"findings of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
+            if ids is None:
+                return None
+            if not ids or not checks:
+                return []
+            held = set(ids)
+            low, high = min(held), max(held)
+            rows: dict[int, dict[str, Any]] = {}
+            for chunk in _chunks(checks):
+                query = select(*columns).where(table.c.id.between(low, high), table.c.check_id.in_(chunk))
+                result = session.execute(query)
+                keys = list(result.keys())  # once, not per row
+                for values in result:
+                    row = dict(zip(keys, values, strict=True))
+                    if row["id"] in held:
+                        rows[row["id"]] = row
+        return [rows[row_id] for row_id in ids if row_id in rows]
 
     def judged_history(self, run_id: int, page: int = 50) -> Iterator[JudgedRun]:
         """Completed runs before `run_id` (every completed run while it is still running), newest first, each

@@ -19,7 +19,7 @@ import zlib
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import pairwise
+from itertools import accumulate, pairwise
 from typing import Any
 
 from sqlalchemy import func, select
@@ -78,14 +78,10 @@ def _differences(values: Sequence[int]) -> list[int]:
 
 
 def _sums(values: Sequence[Any]) -> list[int]:
-    out: list[int] = []
-    total = 0
-    for value in values:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise StateError("a number in the part is not an integer")
-        total += value
-        out.append(total)
-    return out
+    # json gives exact ints (never a subclass but bool, which is not an integer here)
+    if not all(type(value) is int for value in values):
+        raise StateError("a number in the part is not an integer")
+    return list(accumulate(values))
 
 
 def encode(table: str, entries: Sequence[Entry]) -> bytes:
@@ -98,14 +94,18 @@ def encode(table: str, entries: Sequence[Entry]) -> bytes:
     return zlib.compress(canonical_json(doc), 9)
 
 
-def decode(table: str, content: bytes) -> list[Entry]:
+def _decode_ids(content: bytes) -> tuple[dict[str, Any], list[int]]:
     try:
         doc = json.loads(zlib.decompress(content))
     except (zlib.error, ValueError, TypeError) as exc:
         raise StateError(f"part cannot be decoded ({exc})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("ids"), list):
         raise StateError("part has an unexpected shape")
-    ids = _sums(doc["ids"])
+    return doc, _sums(doc["ids"])
+
+
+def decode(table: str, content: bytes) -> list[Entry]:
+    doc, ids = _decode_ids(content)
     if not VOLATILE.get(table):
         return [Entry(i) for i in ids]
     at, requests = doc.get("at"), doc.get("request")
@@ -147,6 +147,19 @@ def entries_of(session: Session, run_id: int, table: str) -> list[Entry] | None:
     for part in found:
         if part.table_name == table:
             out.extend(decode(table, part.content))
+    return out
+
+
+def row_ids_of(session: Session, run_id: int, table: str) -> list[int] | None:
+    """The row ids of the run's entries of `table` in order (as `entries_of`, without the run's own columns),
+    or None for a run stored before parts existed."""
+    found = parts(session, run_id)
+    if not found:
+        return None
+    out: list[int] = []
+    for part in found:
+        if part.table_name == table:
+            out.extend(_decode_ids(part.content)[1])
     return out
 
 

@@ -86,3 +86,36 @@ def _record(ev: Evidence) -> EvidenceRecord:
     """An evidence record as read with its document, without the document."""
     fields = {f.name: getattr(ev, f.name) for f in dataclasses.fields(EvidenceRecord)}
     return EvidenceRecord(**{**fields, "kind": str(ev.kind)})
+
+
+def test_one_runs_findings_of_some_checks_equal_filtering_all_its_findings(ledger: Ledger) -> None:
+    """`status` reads a 6.0 run's control findings through run_findings_of: the same findings, in the same
+    order, as findings_of and as filtering the run's every finding, for runs that hold earlier runs' rows."""
+    first = sample(T0)
+    extra = [
+        dataclasses.replace(f, resource_id=f"{f.resource_id}/{n}", reason_en=f"{f.reason_en} ({n})")
+        for n in range(3)
+        for f in first.findings
+    ]
+    changed = [dataclasses.replace(f, status="fail", reason_en="changed") for f in extra[:2]]
+    datas = [
+        dataclasses.replace(first, findings=[*first.findings, *extra]),
+        dataclasses.replace(first, findings=[*first.findings, *changed, *extra[2:]]),  # two rows new, the rest held
+        dataclasses.replace(first, findings=[*extra[::-1], *first.findings[:1]]),  # fewer, other order
+    ]
+    runs = [record_run(ledger, T0 + timedelta(hours=i), data)[0] for i, data in enumerate(datas)]
+    running = ledger.start_run(T0 + timedelta(hours=5), agent_version="0.1.0", config_digest="c0ffee", scope={})
+    ledger.add_evidence(running, first.evidence)
+    ledger.add_findings(running, first.findings)
+    every_check = sorted({f.check_id for f in datas[0].findings})
+    assert len(every_check) == 2
+    for run_id in [*runs, running]:
+        findings = ledger.findings(run_id)
+        assert findings
+        for wanted in ([], every_check[:1], every_check[1:], every_check, ["no-such-check"]):
+            expected = [f for f in findings if f.check_id in wanted]
+            assert ledger.run_findings_of(run_id, wanted) == expected
+            assert ledger.findings_of([run_id], wanted)[run_id] == expected
+            outcomes = [(f.check_id, f.status, f.reason_ja, f.reason_en) for f in expected]
+            assert [dataclasses.astuple(o) for o in ledger.finding_outcomes_of(run_id, wanted)] == outcomes
+    assert [f.reason_en for f in ledger.run_findings_of(runs[1], every_check)].count("changed") == 2
