@@ -1030,18 +1030,22 @@ class Ledger:
 
     def requirement_findings(self, run_id: int, number: int) -> list[Finding]:
         """The run's findings that name requirement No `number`, in stored order (the database picks them from
-        each finding's list of numbers)."""
+        each finding's list of numbers), including those it holds from earlier runs."""
         table = RunFinding.__table__
+        if self.engine.dialect.name == "postgresql":
+            names = text("CAST(findings.requirements AS jsonb) @> CAST(:numbers AS jsonb)").bindparams(
+                numbers=json.dumps([int(number)])
+            )
+        else:
+            names = text(
+                "EXISTS (SELECT 1 FROM json_each(findings.requirements) WHERE json_each.value = :number)"
+            ).bindparams(number=int(number))
         with self._session(write=False) as session:
             self._get_run(session, run_id)
-            if session.get_bind().dialect.name == "postgresql":
-                names = text("CAST(findings.requirements AS jsonb) @> CAST(:numbers AS jsonb)").bindparams(
-                    numbers=json.dumps([int(number)])
-                )
-            else:
-                names = text(
-                    "EXISTS (SELECT 1 FROM json_each(findings.requirements) WHERE json_each.value = :number)"
-                ).bindparams(number=int(number))
+        held = self._held_finding_rows(run_id, [names], None)
+        if held is not None:
+            return [_convert(_to_finding, states.StateRow(RunFinding.__tablename__, row)) for row in held]
+        with self._session(write=False) as session:
             query = select(table).where(table.c.run_id == run_id, names).order_by(table.c.id)
             out = []
             for row in session.execute(query):
@@ -1058,10 +1062,20 @@ class Ledger:
         rows: list[Any] = []
         with self._session(write=False) as session:
             self._get_run(session, run_id)
+            # The rows with these documents, whichever run stored them; the run's parts say which it holds.
+            ids: set[int] = set()
             for chunk in _chunks(sorted(set(shas))):
-                query = select(table).where(table.c.run_id == run_id, table.c.sha256.in_(chunk))
-                rows.extend(session.execute(query))
-        rows.sort(key=lambda row: row.id)
+                ids.update(session.scalars(select(table.c.id).where(table.c.sha256.in_(chunk))))
+            try:
+                held = states.held_rows(session, RunEvidence, run_id, only=ids)
+            except states.StateError as exc:
+                raise LedgerError(f"run_evidence of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
+            if held is not None:
+                rows = held
+            else:
+                for chunk in _chunks(sorted(ids)):
+                    rows.extend(session.execute(select(table).where(table.c.run_id == run_id, table.c.id.in_(chunk))))
+                rows.sort(key=lambda row: row.id)
         return [
             EvidenceRecord(
                 sha256=row.sha256,
@@ -1228,7 +1242,14 @@ class Ledger:
     ) -> list[dict[str, Any]] | None:
         """The finding rows (those columns, else all) of some checks a run with parts holds, in its order; None
         for a run without parts. A held row that is missing is left out, as findings_of leaves it."""
-        checks = sorted(set(check_ids))
+        column = RunFinding.__table__.c.check_id
+        return self._held_finding_rows(run_id, [column.in_(chunk) for chunk in _chunks(sorted(set(check_ids)))], names)
+
+    def _held_finding_rows(
+        self, run_id: int, conditions: Sequence[Any], names: Sequence[str] | None
+    ) -> list[dict[str, Any]] | None:
+        """The finding rows (those columns, else all) a run with parts holds that meet any of `conditions` (one
+        query each, over the span of ids it holds), in its order; None for a run without parts."""
         table = RunFinding.__table__
         columns = [table.c.id, *(table.c[n] for n in names)] if names is not None else [table]
         with self._session(write=False) as session:
@@ -1238,14 +1259,13 @@ class Ledger:
                 raise LedgerError(f"findings of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
             if ids is None:
                 return None
-            if not ids or not checks:
+            if not ids:
                 return []
             held = set(ids)
             low, high = min(held), max(held)
             rows: dict[int, dict[str, Any]] = {}
-            for chunk in _chunks(checks):
-                query = select(*columns).where(table.c.id.between(low, high), table.c.check_id.in_(chunk))
-                result = session.execute(query)
+            for condition in conditions:
+                result = session.execute(select(*columns).where(table.c.id.between(low, high), condition))
                 keys = list(result.keys())  # once, not per row
                 for values in result:
                     row = dict(zip(keys, values, strict=True))

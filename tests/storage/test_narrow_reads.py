@@ -82,6 +82,21 @@ def test_one_requirements_findings_and_the_evidence_records_they_cite(ledger: Le
     assert ledger.evidence_records(run_id, set()) == []
 
 
+def test_a_run_holding_earlier_rows_reads_them_narrowly_too(ledger: Ledger) -> None:
+    """An unchanged second run stores its findings and evidence by reference to the first run's rows: one
+    requirement's findings and the records they cite are still all of them, with the second run's own times."""
+    record_run(ledger, T0)
+    second, _ = record_run(ledger, T0 + timedelta(hours=1))
+    findings = ledger.findings(second)
+    evidence = ledger.evidence(second)
+    assert findings and evidence
+    for number in (86, 87, 148, 23, 141, 1):
+        assert ledger.requirement_findings(second, number) == [f for f in findings if number in f.requirements]
+    cited = {sha for f in findings for sha in f.evidence}
+    assert ledger.evidence_records(second, cited) == [_record(e) for e in evidence if e.sha256 in cited]
+    assert {r.collected_at for r in ledger.evidence_records(second, cited)} == {e.collected_at for e in evidence}
+
+
 def _record(ev: Evidence) -> EvidenceRecord:
     """An evidence record as read with its document, without the document."""
     fields = {f.name: getattr(ev, f.name) for f in dataclasses.fields(EvidenceRecord)}
