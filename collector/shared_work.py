@@ -52,6 +52,7 @@ from collector.pipeline import (
     run_scope,
 )
 from collector.plan import CollectionPlan, plan_for
+from collector.rejudge import stored_facts
 from collector.settings import Settings
 from controls.attestations import as_evidence
 from controls.catalog import Catalog
@@ -386,7 +387,7 @@ class _Work:
             thresholds = run_thresholds(run.scope) or self.settings.thresholds
             # The facts every replica stored, in the order one agent would have judged them, then the attestations
             # in force (stored with the judgement, as a single agent stores them with its facts).
-            stored = _sorted(FactSet(self.ledger.evidence(run_id), self.ledger.collection_errors(run_id)))
+            stored = stored_facts(self.ledger, run_id)
             attestations = self.ledger.attestations()
             attested = as_evidence(attestations, datetime.now(UTC))
             facts = FactSet(stored.evidence + attested, stored.errors)
