@@ -93,6 +93,7 @@ class Share:
     reclaimed: int = 0
     done: int = 0
     failed: int = 0
+    lost: int = 0  # collected, but claimed again by another replica before this one stored it
     outcome: RunOutcome | None = None  # set on the replica that judged and sealed the run
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -107,3 +107,35 @@ def test_a_subscription_whose_replicas_all_died_is_an_error_not_a_gap(catalog, d
             assert {f.status for f in prod if f.check_id == "storage-min-tls-1-2"} == {Status.ERROR}
             assert {f.status for f in dev if f.check_id == "storage-min-tls-1-2"} == {Status.PASS}
             assert {v.requirement: v.status for v in ledger.verdicts(run_id)}[123] == Status.ERROR
+
+
+@postgresql
+def test_a_replica_overtaken_while_it_collects_stores_nothing_of_that_item(catalog, database_url, monkeypatch):
+    with Sandbox.from_dict(ESTATE) as sb:
+        settings = sandbox_settings(sb, database_url, agent={"replicas": True, "replica_items": 1})
+        engine = create_engine(database_url, poolclass=NullPool)
+        fence, overtaken = WorkQueue.fence, []
+
+        def stalled_then_fence(queue, session, claim):
+            if claim.item == PROD and not overtaken:
+                # This replica stalled past its lease: another claimed PROD meanwhile, and died in turn.
+                with engine.begin() as connection:
+                    connection.execute(
+                        text("UPDATE run_work SET holder = 'other/7', holder_token = :t, attempts = attempts + 1, "
+                             "lease_expires_at = clock_timestamp() - interval '1 s' WHERE item = :i"),
+                        {"t": "e" * 32, "i": PROD},
+                    )  # fmt: skip
+                overtaken.append(claim)
+            fence(queue, session, claim)
+
+        monkeypatch.setattr(WorkQueue, "fence", stalled_then_fence)
+        with Ledger(database_url) as ledger:
+            share = take_part(settings, ledger, catalog, due=lambda runs: True)
+            engine.dispose()
+            assert overtaken and share.lost == 1 and share.reclaimed == 1 and share.outcome is not None
+            run = ledger.run(share.run_id)
+            assert run.status == "completed" and ledger.verify().ok
+            evidence = [(e.kind, e.resource_id, e.sha256) for e in ledger.evidence(run.id)]
+            assert len(evidence) == len(set(evidence))  # PROD's facts stored once, by the second claim
+            assert any(rid.lower().startswith(f"/subscriptions/{PROD}/") for _, rid, _ in evidence)
+            assert WorkQueue(ledger, 15).states(run.id)[PROD] == DONE
