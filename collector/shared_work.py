@@ -108,7 +108,7 @@ def _kinds_of(run: RunRecord) -> frozenset[str] | None:
 
 
 def _sorted(facts: FactSet) -> FactSet:
-    """The order a single agent judges in (collector.pipeline.collect), whatever order replicas stored parts in."""
+    """An item's facts in the order a single agent stores and judges a run's (collector.pipeline.collect)."""
     evidence = sorted(facts.evidence, key=lambda e: (e.kind, e.scope.lower(), e.resource_id.lower(), e.sha256))
     errors = sorted(facts.errors, key=lambda e: (e.kind, e.scope.lower(), e.source))
     return FactSet(evidence=evidence, errors=errors)
