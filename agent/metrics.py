@@ -11,6 +11,8 @@ What the other parts call:
     observe_delivery(channel, ok)            one notifier delivery attempt on a configured channel
     observe_anchor(target, ok)               one sealed run's anchor written (or not) to a target: "file",
                                              "blob" or the webhook channel's name
+    observe_work(event)                      a shared run's work item claimed | reclaimed | done | failed | lost
+                                             by this replica (collector/shared_work.py)
     exposition() -> (body, content type)     the text /metrics serves
 
 Azure calls are counted where the SDK clients are built, without replacing anything in the SDKs:
@@ -133,6 +135,14 @@ class Metrics:
             ["target"],
             registry=r,
         )
+        self.work_items = Counter(
+            "shoko_work_items",
+            "Work items of runs shared by agent replicas, by what this replica did with them: claimed, reclaimed "
+            "(taken over from a replica whose lease expired), done, failed (attempts used up), lost (claimed again "
+            "by another replica before this one stored it).",
+            ["event"],
+            registry=r,
+        )
 
     # -- what the agent reports ----------------------------------------------------------------------
 
@@ -170,6 +180,9 @@ class Metrics:
 
     def observe_anchor(self, target: str, ok: bool) -> None:
         (self.anchors if ok else self.anchor_failures).labels(_bounded(target)).inc()
+
+    def observe_work(self, event: str) -> None:
+        self.work_items.labels(_bounded(event)).inc()
 
     # -- Azure calls -----------------------------------------------------------------------------------
 
@@ -217,6 +230,10 @@ def observe_delivery(channel: str, ok: bool) -> None:
 
 def observe_anchor(target: str, ok: bool) -> None:
     METRICS.observe_anchor(target, ok)
+
+
+def observe_work(event: str) -> None:
+    METRICS.observe_work(event)
 
 
 def exposition() -> tuple[bytes, str]:

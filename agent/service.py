@@ -11,6 +11,9 @@
   sends what is due every few seconds, so alerts written before a restart still go out after it.
 - SIGTERM (or SIGINT): no new run starts; the current one may finish within
   `agent.shutdown_grace_seconds`, else it is sealed `interrupted`; the process exits 0.
+- With `agent.replicas`, several agents on one PostgreSQL database share each run (collector/shared_work.py):
+  each scheduled run joins the run under way or starts one when due; on SIGTERM a replica hands its unfinished
+  work items back to the others instead of sealing the run.
 """
 
 from __future__ import annotations
@@ -35,8 +38,10 @@ from alerts.outbox import deliver_pending, enqueue
 from collector.anchoring import publisher, run_signer
 from collector.pipeline import CollectionLocked, RunOutcome, checks_for_kinds, run_once
 from collector.settings import ConfigError, Settings
+from collector.shared_work import take_part
 from controls.catalog import Catalog, load_catalog
 from storage.ledger import Ledger, RunRecord
+from storage.work import WorkQueue
 
 log = logging.getLogger("shoko.agent")
 
@@ -78,14 +83,16 @@ def _kinds_of(run: RunRecord) -> frozenset[str] | None:
     return frozenset(run.scope.get("kinds") or ()) if run.scope.get("partial") else None
 
 
-def missed(job: Job, runs: list[RunRecord], now: datetime) -> bool:
-    """True when `job`'s schedule fired since its last run began (or it never ran): one make-up run."""
+def missed(job: Job, runs: list[RunRecord], now: datetime, slack: timedelta = timedelta(0)) -> bool:
+    """True when `job`'s schedule fired since its last run began (or it never ran): one make-up run. With `slack`,
+    an interval schedule is due that much early (replicas' timers tick apart; the run another replica began a
+    moment after its own tick still counts for this slot, the next slot's tick does not)."""
     mine = [r for r in runs if _kinds_of(r) == job.kinds]
     if not mine:
         return True
     last = max(r.started_at for r in mine)
     if job.schedule.seconds is not None:
-        return now - last >= timedelta(seconds=job.schedule.seconds)
+        return now - last >= timedelta(seconds=job.schedule.seconds) - slack
     fire = job.schedule.trigger().get_next_fire_time(None, last + timedelta(seconds=1))
     return fire is not None and fire <= now
 
@@ -149,7 +156,12 @@ class Agent:
         kind = "full" if job.is_full else "partial"
         started = time.monotonic()
         try:
-            outcome = run_once(self.settings, self.ledger, self.catalog, self.credential, kinds=job.kinds)
+            if self.settings.agent.replicas:
+                outcome = self._take_part(job)
+                if outcome is None:  # nothing due, or another replica sealed the run
+                    return None
+            else:
+                outcome = run_once(self.settings, self.ledger, self.catalog, self.credential, kinds=job.kinds)
         except CollectionLocked:  # run_once logged who holds it
             metrics.observe_run(kind, "skipped", time.monotonic() - started)
             return None
@@ -174,6 +186,22 @@ class Agent:
             run.id, run.status, len(outcome.drift), written, extra={"run_id": run.id},
         )  # fmt: skip
         return outcome
+
+    def _take_part(self, job: Job) -> RunOutcome | None:
+        """With agent.replicas: take part in the shared run of `job` (starting it when due); its outcome when this
+        replica sealed it."""
+        seconds = job.schedule.seconds
+        slack = timedelta(seconds=min(seconds / 4, 60)) if seconds is not None else timedelta(0)
+        share = take_part(
+            self.settings,
+            self.ledger,
+            self.catalog,
+            self.credential,
+            kinds=job.kinds,
+            due=lambda runs: missed(job, runs, datetime.now(UTC), slack),
+            stop=self._stop,
+        )
+        return share.outcome
 
     def reap(self) -> None:
         """Seal runs whose process is gone (e.g. an agent killed with SIGKILL) as interrupted."""
@@ -211,7 +239,10 @@ class Agent:
             self._start_api()
         self._worker.start()
         for job in self.jobs:
-            if missed(job, runs, now):
+            if self.settings.agent.replicas:
+                # A replica (re)started joins the run under way, if any, and starts one only when it is due.
+                self.request(job)
+            elif missed(job, runs, now):
                 log.info("run %s is due (missed while the agent was not running, or never run): starting it", job.name)
                 self.request(job)
             self._scheduler.add_job(
@@ -251,7 +282,14 @@ class Agent:
         self._stop.set()
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
-        if not self._idle.wait(grace):
+        if not self._idle.wait(grace) and self.settings.agent.replicas:
+            # A shared run goes on without this replica: its items go back to the others, the run stays running.
+            try:
+                released = WorkQueue(self.ledger, self.settings.agent.lease_seconds).release()
+                log.warning("agent stopped (SIGTERM) before its work was done: %d work item(s) handed back", released)
+            except Exception:  # their leases expire and the other replicas claim them again
+                log.exception("work items could not be handed back")
+        elif not self._idle.is_set():
             reason = f"agent stopped (SIGTERM) and the run did not finish within {grace:g}s"
             for run_id in self.ledger.running_runs_of_this_process():
                 self.ledger.interrupt_run(run_id, datetime.now(UTC), reason)

@@ -95,6 +95,13 @@ class AgentSettings:
     shutdown_grace_seconds: int = 30
     # A running collection renews its lease this often; a lease not renewed for 3 periods is abandoned.
     lease_seconds: int = 15
+    # Several agents on one PostgreSQL database share each run: they split its subscriptions, re-claim those of a
+    # replica that died, and one of them judges and seals the run (collector/shared_work.py, docs/replicas.md).
+    replicas: bool = False
+    # With replicas: the subscriptions one replica collects at once, and how many times a subscription is claimed
+    # (replicas dying or stalling on it) before it is stored as a collection error.
+    replica_items: int = 4
+    replica_attempts: int = 3
 
 
 @dataclass(frozen=True)
@@ -394,6 +401,8 @@ INT_BOUNDS: dict[str, tuple[int, int]] = {
     "agent.listen_port": (0, 65535),
     "agent.shutdown_grace_seconds": (0, 3600),
     "agent.lease_seconds": (1, 3600),
+    "agent.replica_items": (1, 64),
+    "agent.replica_attempts": (1, 20),
     "alerts.channels.port": (0, 65535),
     "alerts.reminder_hours": (0, 8760),
     "alerts.attestation_warning_days": (0, 365),
@@ -467,6 +476,12 @@ def _validate(s: Settings, where: str) -> None:
     if s.collection.max_workers < 1:
         raise ConfigError(f"{where}: key 'collection.max_workers': must be at least 1")
     _validate_agent(s.agent, where)
+    if s.agent.replicas and not s.database.url.startswith("postgresql"):
+        raise ConfigError(
+            f"{where}: key 'agent.replicas': replicas share a run through PostgreSQL (they claim its subscriptions "
+            "with SELECT ... FOR UPDATE SKIP LOCKED); set database.url to a postgresql:// URL, or agent.replicas "
+            "to false"
+        )
     _validate_api(s.api, where)
     _validate_oidc(s.api.oidc, where)
     _validate_ledger(s, where)

@@ -351,6 +351,7 @@ class Ledger:
         self._checks_cache: OrderedDict[int, list[tuple[int, str]]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._locks_held: set[tuple[str, int]] = set()  # (lock name, thread) held by this ledger
+        self._transaction = threading.local()  # the session of transaction(), per thread
         path = self._sqlite_file()
         if read_only and path is not None and not path.is_file():
             raise NoLedger(f"no ledger database at {path} (no completed run yet: run `shoko collect` first)")
@@ -427,6 +428,10 @@ class Ledger:
 
     @contextmanager
     def _session(self, *, write: bool) -> Iterator[Session]:
+        outer = getattr(self._transaction, "session", None)
+        if write and outer is not None:  # a write inside transaction(): part of it
+            yield outer
+            return
         with Session(self._writer if write else self._reader, expire_on_commit=False) as session:
             try:
                 with session.begin():
@@ -438,6 +443,20 @@ class Ledger:
             except StatementError as exc:
                 # A value the column type refused (e.g. a naive datetime), before reaching the database.
                 raise LedgerError(f"ledger cannot store a value: {_first_line(exc.orig or exc)}") from None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One write transaction on this thread: every ledger write made inside it (add_evidence,
+        add_collection_errors, add_findings, ...) joins it, so they commit together or not at all. The session is
+        given for the caller's own statements in the same transaction (e.g. marking the work they store done)."""
+        if getattr(self._transaction, "session", None) is not None:
+            raise LedgerError("a ledger transaction is already open on this thread")
+        with self._session(write=True) as session:
+            self._transaction.session = session
+            try:
+                yield session
+            finally:
+                self._transaction.session = None
 
     def close(self) -> None:
         self.engine.dispose()

@@ -367,3 +367,22 @@ class AuthFailure(Base):
         Index("ix_api_auth_failures_client_failed_at", "client", "failed_at"),
         Index("ix_api_auth_failures_failed_at", "failed_at"),
     )
+
+
+class RunWork(Base):
+    """One work item of a run shared by agent replicas (collector/shared_work.py): a subscription, "tenant" (the
+    tenant-wide facts) or "judge". State, not a record: it changes as replicas claim, renew and finish it."""
+
+    __tablename__ = "run_work"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    item: Mapped[str] = mapped_column(String(255), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # pending | claimed | done | failed
+    # The starting replica's collection settings (collector.shared_work.work_digest): a replica whose own differ
+    # does not join the run.
+    settings_digest: Mapped[str] = mapped_column(String(64))
+    holder: Mapped[str | None] = mapped_column(String(255))  # host/pid of the replica holding the claim
+    holder_token: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer)
+    finished_at: Mapped[datetime | None]

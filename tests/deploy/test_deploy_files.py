@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from collector.settings import AgentSettings, ApiSettings, Settings, load_settings
+from collector.settings import AgentSettings, ApiSettings, ConfigError, Settings, load_settings
 from controls.checks.roles import read_custom_role
 from controls.model import Evidence
 
@@ -31,10 +31,10 @@ def _settings_env_names() -> set[str]:
     }
 
 
-def _load_config_text(tmp_path: Path, text: str) -> Settings:
+def _load_config_text(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> Settings:
     path = tmp_path / "agent.yaml"
     path.write_text(text, encoding="utf-8")
-    return load_settings(path, environ={})
+    return load_settings(path, environ=environ or {})
 
 
 def test_the_shipped_agent_config_is_valid_and_secret_free(tmp_path):
@@ -68,9 +68,15 @@ def test_compose_runs_the_agent_on_a_healthy_postgresql(compose):
     assert not unknown, f"not settings variables: {unknown}"
 
 
-@pytest.fixture(scope="module")
-def kube() -> dict[str, dict]:
-    docs = list(yaml.safe_load_all((DEPLOY / "kubernetes.yaml").read_text(encoding="utf-8")))
+# One agent, and three replicas sharing each run (docs/replicas.md).
+KUBERNETES = ("kubernetes.yaml", "kubernetes-replicas.yaml")
+# What the manifests' Secret gives the pods (the tests load their ConfigMap with it).
+SECRET_ENV = {"SHOKO_DATABASE_URL": "postgresql+psycopg://shoko:x@db.example.internal:5432/shoko"}
+
+
+@pytest.fixture(scope="module", params=KUBERNETES)
+def kube(request: pytest.FixtureRequest) -> dict[str, dict]:
+    docs = list(yaml.safe_load_all((DEPLOY / request.param).read_text(encoding="utf-8")))
     assert all(d["metadata"]["name"] for d in docs)
     return {d["kind"]: d for d in docs}
 
@@ -104,12 +110,32 @@ def test_kubernetes_probes_security_and_secrets(kube, tmp_path):
     config_map = kube["ConfigMap"]
     volume = next(v for v in pod["volumes"] if v["name"] == "config")
     assert volume["configMap"]["name"] == config_map["metadata"]["name"]
-    settings = _load_config_text(tmp_path, config_map["data"]["agent.yaml"])
+    settings = _load_config_text(tmp_path, config_map["data"]["agent.yaml"], SECRET_ENV)
     assert settings.azure.credential == "default" and settings.agent.listen_port == port["containerPort"]
     assert (
         kube["Service"]["spec"]["selector"].items()
         <= kube["Deployment"]["spec"]["template"]["metadata"]["labels"].items()
     )
+
+
+def test_kubernetes_replicas_share_runs_on_postgresql(tmp_path):
+    docs = list(yaml.safe_load_all((DEPLOY / "kubernetes-replicas.yaml").read_text(encoding="utf-8")))
+    kinds = {d["kind"]: d for d in docs}
+    deployment = kinds["Deployment"]
+    assert deployment["spec"]["replicas"] == 3 and deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    budget = kinds["PodDisruptionBudget"]["spec"]
+    assert budget["minAvailable"] < deployment["spec"]["replicas"]
+    assert budget["selector"]["matchLabels"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    text = kinds["ConfigMap"]["data"]["agent.yaml"]
+    settings = _load_config_text(tmp_path, text, SECRET_ENV)
+    assert settings.agent.replicas is True and settings.agent.replica_attempts >= 1
+    # Replicas refuse SQLite: without the Secret's PostgreSQL URL the config does not load.
+    with pytest.raises(ConfigError, match=r"agent\.replicas"):
+        _load_config_text(tmp_path, text)
+    # The single-agent manifest stays one agent.
+    single = {d["kind"]: d for d in yaml.safe_load_all((DEPLOY / "kubernetes.yaml").read_text(encoding="utf-8"))}
+    assert single["Deployment"]["spec"]["replicas"] == 1
+    assert not _load_config_text(tmp_path, single["ConfigMap"]["data"]["agent.yaml"]).agent.replicas
 
 
 def test_azure_role_is_a_narrow_custom_role_definition():
