@@ -24,7 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import Engine, create_engine, delete, event, false, func, insert, or_, select, text
+from sqlalchemy import Engine, case, create_engine, delete, event, false, func, insert, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
@@ -244,6 +244,21 @@ class EvidenceRecord:
     request_id: str | None
     collected_at: datetime
     redactions: tuple[Redaction, ...] = ()
+
+
+# A requirement's findings are shown failures first: fail, error, pass, then any other status.
+FINDING_ORDER = {"fail": 0, "error": 1, "pass": 2}
+
+
+@dataclass(frozen=True)
+class FindingsPage:
+    """One page of a requirement's findings in a run (failures first; by check, then resource id in any case,
+    then stored order within a status), the number that meet the page's filters, and the count per status of
+    all the requirement's findings in the run."""
+
+    findings: list[Finding]
+    total: int
+    counts: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -1028,18 +1043,21 @@ class Ledger:
                 for row, scope, finished_at, digest in session.execute(query)
             ]
 
+    def _names_requirement(self, number: int) -> Any:
+        """The condition on a findings row that its list of requirement numbers holds `number`."""
+        if self.engine.dialect.name == "postgresql":
+            return text("CAST(findings.requirements AS jsonb) @> CAST(:numbers AS jsonb)").bindparams(
+                numbers=json.dumps([int(number)])
+            )
+        return text(
+            "EXISTS (SELECT 1 FROM json_each(findings.requirements) WHERE json_each.value = :number)"
+        ).bindparams(number=int(number))
+
     def requirement_findings(self, run_id: int, number: int) -> list[Finding]:
         """The run's findings that name requirement No `number`, in stored order (the database picks them from
         each finding's list of numbers), including those it holds from earlier runs."""
         table = RunFinding.__table__
-        if self.engine.dialect.name == "postgresql":
-            names = text("CAST(findings.requirements AS jsonb) @> CAST(:numbers AS jsonb)").bindparams(
-                numbers=json.dumps([int(number)])
-            )
-        else:
-            names = text(
-                "EXISTS (SELECT 1 FROM json_each(findings.requirements) WHERE json_each.value = :number)"
-            ).bindparams(number=int(number))
+        names = self._names_requirement(number)
         with self._session(write=False) as session:
             self._get_run(session, run_id)
         held = self._held_finding_rows(run_id, [names], None)
@@ -1054,6 +1072,71 @@ class Ledger:
                 except (ValueError, TypeError) as exc:
                     raise LedgerError(f"findings row {row.id} cannot be read ({exc}); run `shoko verify`") from None
             return out
+
+    def requirement_findings_page(
+        self,
+        run_id: int,
+        number: int,
+        *,
+        limit: int | None,
+        offset: int = 0,
+        status: str | None = None,
+        resource: str | None = None,
+    ) -> FindingsPage:
+        """One page of the run's findings that name requirement No `number` (`limit` None: all from `offset`),
+        failures first, of those with `status` and a resource id holding `resource` (in any case), with the
+        count per status of all of them. Only the page's rows are read whole: for a run that holds its rows by
+        reference, the others' check, status and resource id; for one that owns them, the database counts,
+        orders and cuts the page."""
+        names = self._names_requirement(number)
+        with self._session(write=False) as session:
+            self._get_run(session, run_id)
+        keys = self._held_finding_rows(run_id, [names], ("check_id", "status", "resource_id"))
+        if keys is not None:
+            counts: dict[str, int] = {}
+            for row in keys:
+                counts[row["status"]] = counts.get(row["status"], 0) + 1
+            needle = resource.lower() if resource else None
+            kept = [
+                row
+                for row in keys
+                if (status is None or row["status"] == status)
+                and (needle is None or needle in row["resource_id"].lower())
+            ]
+            kept.sort(key=lambda r: (FINDING_ORDER.get(r["status"], 3), r["check_id"], r["resource_id"].lower()))
+            ids = [row["id"] for row in kept[offset : None if limit is None else offset + limit]]
+            with self._session(write=False) as session:
+                stored = states.load_rows(session, RunFinding, ids)
+            if len(stored) != len(set(ids)):
+                missing = "a held row is missing"
+                raise LedgerError(f"findings of run {run_id} cannot be read ({missing}); run `shoko verify`")
+            found = [_convert(_to_finding, states.StateRow(RunFinding.__tablename__, stored[i])) for i in ids]
+            return FindingsPage(found, len(kept), counts)
+        table = RunFinding.__table__
+        mine = (table.c.run_id == run_id, names)
+        wanted = list(mine)
+        if status is not None:
+            wanted.append(table.c.status == status)
+        if resource:
+            wanted.append(func.lower(table.c.resource_id).contains(resource.lower(), autoescape=True))
+        order = case(
+            *((table.c.status == name, rank) for name, rank in FINDING_ORDER.items()), else_=len(FINDING_ORDER)
+        )
+        query = select(table).where(*wanted).order_by(order, table.c.check_id, func.lower(table.c.resource_id))
+        query = query.order_by(table.c.id).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._session(write=False) as session:
+            grouped = session.execute(select(table.c.status, func.count()).where(*mine).group_by(table.c.status))
+            counts = {name: int(n) for name, n in grouped}
+            total = int(session.scalar(select(func.count()).select_from(table).where(*wanted)) or 0)
+            found = []
+            for row in session.execute(query):
+                try:
+                    found.append(_to_finding(row))
+                except (ValueError, TypeError) as exc:
+                    raise LedgerError(f"findings row {row.id} cannot be read ({exc}); run `shoko verify`") from None
+        return FindingsPage(found, total, counts)
 
     def evidence_records(self, run_id: int, shas: Collection[str]) -> list[EvidenceRecord]:
         """Every evidence record of the run with one of these SHA-256s (a document stored for several resources
