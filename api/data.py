@@ -67,6 +67,7 @@ def _catalog_checks(catalog: Catalog, number: int) -> tuple[str, ...]:
 
 
 HISTORY_PAGE = 50  # runs of a requirement's status history shown at once
+FINDINGS_PAGE = 50  # findings of a requirement shown at once
 
 
 def requirement_detail(
@@ -77,17 +78,23 @@ def requirement_detail(
     *,
     history_limit: int = HISTORY_PAGE,
     history_before: int | None = None,
+    limit: int = FINDINGS_PAGE,
+    offset: int = 0,
+    status: str | None = None,
+    resource: str | None = None,
 ) -> dict[str, Any]:
-    """One requirement's verdict in `run`, its findings (failures first) with their evidence, and its status
-    history up to that run: the verdict of each completed run that judged it, newest first, `history_limit` at
-    a time (`history_before`: older than that run; `history_next` continues)."""
+    """One requirement's verdict in `run`, one page of its findings (failures first; `limit` from `offset`, of
+    those with `status` and a resource id holding `resource`) with their evidence, the count per status of all
+    its findings (`counts`) and how many meet the filters (`total`), and its status history up to that run: the
+    verdict of each completed run that judged it, newest first, `history_limit` at a time (`history_before`:
+    older than that run; `history_next` continues)."""
     if no not in catalog:
         raise HTTPException(404, f"no requirement No {no} (the catalog has No 1–{len(catalog)})")
     verdict = next((v for v in ledger.verdicts(run.id) if v.requirement == no), None)
-    # Only this requirement's findings and the evidence records they cite are read, not the whole run.
-    findings = ledger.requirement_findings(run.id, no)
-    evidence = ledger.evidence_records(run.id, {sha for f in findings for sha in f.evidence})
-    data = explain(catalog[no], verdict, findings, evidence, run)
+    # Only the page's findings and the evidence records they cite are read whole, not the whole run.
+    page = ledger.requirement_findings_page(run.id, no, limit=limit, offset=offset, status=status, resource=resource)
+    evidence = ledger.evidence_records(run.id, {sha for f in page.findings for sha in f.evidence})
+    data = explain(catalog[no], verdict, page.findings, evidence, run, page=page, limit=limit, offset=offset)
     data["history"], data["history_next"] = status_history(ledger, run, no, history_limit, history_before)
     return data
 
