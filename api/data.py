@@ -220,20 +220,32 @@ def drift_rows(
     requirement: int | None = None,
 ) -> list[dict[str, Any]]:
     """Drift events, newest first, found by runs sealed by `moment`, with their acknowledgement then."""
-    acks = acknowledgements(ledger)
+    return drift_page(ledger, moment, since=since, run=run, kind=kind, requirement=requirement)[0]
+
+
+def drift_page(
+    ledger: Ledger,
+    moment: datetime | None,
+    *,
+    since: datetime | None = None,
+    run: int | None = None,
+    kind: str | None = None,
+    requirement: int | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page (`limit` from `offset`, cut by the database) of what drift_rows gives, and how many there are."""
+    records, total = ledger.drift_events_page(
+        since=since, until=moment, run_id=run, kind=kind, requirement=requirement, limit=limit, offset=offset
+    )
+    acks = acknowledgements(ledger) if records else {}
     rows = []
-    for record in ledger.drift_events(since=since, run_id=run):
-        if moment is not None and record.detected_at > moment:
-            continue
-        if kind is not None and str(record.event.kind) != kind:
-            continue
-        if requirement is not None and requirement not in record.event.requirements:
-            continue
+    for record in records:
         ack = acks.get(str(record.id))
         rows.append(
             {**drift_row(record), "acknowledged": ack if ack and (moment is None or ack["at"] <= moment) else None}
         )
-    return rows
+    return rows, total
 
 
 def acknowledge_drift(request: Request, principal: Principal, event_id: int, note: str) -> dict[str, Any]:

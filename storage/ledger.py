@@ -999,6 +999,17 @@ class Ledger:
             )
             return self._records(session, [run])[0] if run else None
 
+    def runs_page(self, limit: int, offset: int = 0, started_by: datetime | None = None) -> tuple[list[RunRecord], int]:
+        """One page of the runs (those started at or before `started_by`, if given), newest first by id, and how
+        many there are: only the page's runs are read and counted."""
+        with self._session(write=False) as session:
+            query = select(Run)
+            if started_by is not None:
+                query = query.where(Run.started_at <= _aware(started_by, "started_by"))
+            total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+            page = session.scalars(query.order_by(Run.id.desc()).offset(max(0, offset)).limit(max(0, limit))).all()
+            return self._records(session, page), total
+
     def recent_runs(self, limit: int) -> list[RunRecord]:
         """The `limit` newest runs (by id), newest first, sealed or still running."""
         with self._session(write=False) as session:
@@ -1043,14 +1054,15 @@ class Ledger:
                 for row, scope, finished_at, digest in session.execute(query)
             ]
 
-    def _names_requirement(self, number: int) -> Any:
-        """The condition on a findings row that its list of requirement numbers holds `number`."""
+    def _names_requirement(self, number: int, table: str = "findings") -> Any:
+        """The condition on a row of `table` (findings, drift_events) that its list of requirement numbers holds
+        `number`."""
         if self.engine.dialect.name == "postgresql":
-            return text("CAST(findings.requirements AS jsonb) @> CAST(:numbers AS jsonb)").bindparams(
+            return text(f"CAST({table}.requirements AS jsonb) @> CAST(:numbers AS jsonb)").bindparams(
                 numbers=json.dumps([int(number)])
             )
         return text(
-            "EXISTS (SELECT 1 FROM json_each(findings.requirements) WHERE json_each.value = :number)"
+            f"EXISTS (SELECT 1 FROM json_each({table}.requirements) WHERE json_each.value = :number)"
         ).bindparams(number=int(number))
 
     def requirement_findings(self, run_id: int, number: int) -> list[Finding]:
@@ -1439,6 +1451,22 @@ class Ledger:
     def drift_events(self, since: datetime | None = None, run_id: int | None = None) -> list[DriftRecord]:
         """Drift events of completed runs, newest run first (in detection order within a run); `since`:
         runs sealed at or after it; `run_id`: that run only."""
+        return self.drift_events_page(since=since, run_id=run_id)[0]
+
+    def drift_events_page(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        run_id: int | None = None,
+        kind: str | None = None,
+        requirement: int | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> tuple[list[DriftRecord], int]:
+        """One page (`limit` from `offset`; None: all) of the drift events of completed runs, newest run first (in
+        detection order within a run), and how many there are: `since`/`until`: runs sealed at or after / at or
+        before it; `run_id`: that run only; `kind`: that kind; `requirement`: events naming that No."""
         with self._session(write=False) as session:
             query = (
                 select(RunDriftEvent, Run.finished_at)
@@ -1450,15 +1478,27 @@ class Ledger:
                 query = query.where(RunDriftEvent.run_id == run_id)
             if since is not None:
                 query = query.where(Run.finished_at >= _aware(since, "since"))
-            query = query.order_by(Run.chain_index.desc(), RunDriftEvent.id)
+            if until is not None:
+                query = query.where(Run.finished_at <= _aware(until, "until"))
+            if kind is not None:
+                query = query.where(RunDriftEvent.kind == kind)
+            if requirement is not None:
+                query = query.where(self._names_requirement(requirement, "drift_events"))
+            total = None
+            if limit is not None or offset:
+                total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+            query = query.order_by(Run.chain_index.desc(), RunDriftEvent.id).offset(max(0, offset))
+            if limit is not None:
+                query = query.limit(max(0, limit))
             try:
                 rows = session.execute(query).all()
             except (ValueError, TypeError) as exc:
                 raise LedgerError(f"drift_events cannot be read ({exc}); run `shoko verify`") from None
-            return [
+            records = [
                 DriftRecord(row.id, row.run_id, finished_at, _convert(_to_drift_event, row))
                 for row, finished_at in rows
             ]
+            return records, len(records) if total is None else total
 
     def _held_checks(self, session: Session, run_id: int) -> list[tuple[int, str]]:
         """(row id, check id) of each finding a run with parts holds, in order; kept for the last few sealed runs

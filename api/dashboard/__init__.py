@@ -249,7 +249,9 @@ def router() -> APIRouter:
     def drift_page(request: Request) -> Response:
         _principal(request)
         as_of, moment = _as_of(request)
-        page = _paged(request, data.drift_rows(ledger_of(request), moment))
+        limit, offset = _page_params(request)
+        rows, total = data.drift_page(ledger_of(request), moment, limit=limit, offset=offset)
+        page = _pager(request, rows, total, limit, offset)
         return _render(request, "drift.html", {"page": page, "rows": page["items"], "as_of": as_of or ""})
 
     @r.post("/drift/{event_id}/acknowledge")
@@ -296,7 +298,9 @@ def router() -> APIRouter:
         _principal(request)
         from collector.runs import run_row
 
-        page = _paged(request, [run_row(x) for x in ledger_of(request).runs()[::-1]])
+        limit, offset = _page_params(request)
+        runs, total = ledger_of(request).runs_page(limit, offset)
+        page = _pager(request, [run_row(x) for x in runs], total, limit, offset)
         return _render(request, "runs.html", {"page": page, "runs": page["items"]})
 
     @r.get("/runs/{run_id}")

@@ -194,3 +194,12 @@ def test_a_page_of_a_requirements_findings_equals_cutting_the_ordered_list(ledge
     assert [str(f.status) for f in page.findings[:failing]] == ["fail"] * failing
     assert sum(f.reason_en == "changed" for f in page.findings[:failing]) == 4
     assert page.findings[failing].status == "error"
+
+
+def test_a_page_of_runs_equals_cutting_them_all_newest_first(ledger: Ledger) -> None:
+    _history(ledger)
+    every = ledger.runs()[::-1]
+    for started_by in (None, T0 + timedelta(hours=3), T0 - timedelta(hours=1)):
+        kept = [r for r in every if started_by is None or r.started_at <= started_by]
+        for limit, offset in ((1, 0), (3, 2), (100, 0), (5, 7)):
+            assert ledger.runs_page(limit, offset, started_by) == (kept[offset : offset + limit], len(kept))
