@@ -1061,9 +1061,11 @@ class Ledger:
             return text(f"CAST({table}.requirements AS jsonb) @> CAST(:numbers AS jsonb)").bindparams(
                 numbers=json.dumps([int(number)])
             )
+        # The text test first (a list holding the number spells it) spares most rows the JSON walk.
         return text(
+            f"instr({table}.requirements, :digits) > 0 AND "
             f"EXISTS (SELECT 1 FROM json_each({table}.requirements) WHERE json_each.value = :number)"
-        ).bindparams(number=int(number))
+        ).bindparams(digits=str(int(number)), number=int(number))
 
     def requirement_findings(self, run_id: int, number: int) -> list[Finding]:
         """The run's findings that name requirement No `number`, in stored order (the database picks them from
@@ -1109,14 +1111,14 @@ class Ledger:
             for row in keys:
                 counts[row["status"]] = counts.get(row["status"], 0) + 1
             needle = resource.lower() if resource else None
-            kept = [
-                row
-                for row in keys
-                if (status is None or row["status"] == status)
-                and (needle is None or needle in row["resource_id"].lower())
-            ]
-            kept.sort(key=lambda r: (FINDING_ORDER.get(r["status"], 3), r["check_id"], r["resource_id"].lower()))
-            ids = [row["id"] for row in kept[offset : None if limit is None else offset + limit]]
+            # (order, check, resource id in any case, position, row id): the position keeps stored order for ties.
+            kept = []
+            for n, row in enumerate(keys):
+                rid = row["resource_id"].lower()
+                if (status is None or row["status"] == status) and (needle is None or needle in rid):
+                    kept.append((FINDING_ORDER.get(row["status"], 3), row["check_id"], rid, n, row["id"]))
+            kept.sort()
+            ids = [key[-1] for key in kept[offset : None if limit is None else offset + limit]]
             with self._session(write=False) as session:
                 stored = states.load_rows(session, RunFinding, ids)
             if len(stored) != len(set(ids)):

@@ -79,7 +79,7 @@ def _differences(values: Sequence[int]) -> list[int]:
 
 def _sums(values: Sequence[Any]) -> list[int]:
     # json gives exact ints (never a subclass but bool, which is not an integer here)
-    if not all(type(value) is int for value in values):
+    if not set(map(type, values)) <= {int}:
         raise StateError("a number in the part is not an integer")
     return list(accumulate(values))
 
