@@ -1,6 +1,7 @@
 """What the JSON routes and the dashboard's pages both answer with: one function per read or write, over the
 ledger and the catalog, raising HTTPException (404, 409, 422, 503) with a one-line reason. The routes add
-pagination; the pages render the same rows."""
+pagination, except for the long lists (a requirement's findings, drift) whose page the database cuts here; the
+pages render the same rows."""
 
 from __future__ import annotations
 

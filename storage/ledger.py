@@ -1063,8 +1063,8 @@ class Ledger:
             )
         # The text test first (a list holding the number spells it) spares most rows the JSON walk.
         return text(
-            f"instr({table}.requirements, :digits) > 0 AND "
-            f"EXISTS (SELECT 1 FROM json_each({table}.requirements) WHERE json_each.value = :number)"
+            f"(instr({table}.requirements, :digits) > 0 AND "
+            f"EXISTS (SELECT 1 FROM json_each({table}.requirements) WHERE json_each.value = :number))"
         ).bindparams(digits=str(int(number)), number=int(number))
 
     def requirement_findings(self, run_id: int, number: int) -> list[Finding]:
