@@ -8,6 +8,7 @@ it there are no sessions: bearer tokens only.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -19,7 +20,7 @@ from enum import IntEnum
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from storage.ledger import Ledger
+from storage.ledger import Ledger, LedgerError
 
 from . import tokens
 
@@ -55,6 +56,15 @@ class Principal:
 SessionPrincipal = Callable[[Request], Principal | None]
 
 
+log = logging.getLogger("shoko.api")
+
+LIMITER_UNAVAILABLE = "authentication is unavailable for now; try again later"
+
+
+class LimiterUnavailable(Exception):
+    """The failure limiter could not read or write its database: no request is let in unchecked."""
+
+
 def no_session(_request: Request) -> Principal | None:
     """The default session hook: there is no sign-in, so no session principal."""
     return None
@@ -82,7 +92,10 @@ class FailureLimiter:
         """Seconds until the client may try again, or None when it may now."""
         if self.ledger is not None:
             at = datetime.now(UTC) if now is None else datetime.fromtimestamp(now, UTC)
-            failed = self.ledger.auth_failures(client, at - timedelta(seconds=self.window), self.limit)
+            try:
+                failed = self.ledger.auth_failures(client, at - timedelta(seconds=self.window), self.limit)
+            except LedgerError as exc:
+                raise LimiterUnavailable(f"reading failed authentications: {exc}") from None
             if len(failed) < self.limit:
                 return None
             return max(1, int((failed[0] - at).total_seconds() + self.window) + 1)
@@ -98,7 +111,10 @@ class FailureLimiter:
     def failed(self, client: str, now: float | None = None) -> None:
         if self.ledger is not None:
             at = datetime.now(UTC) if now is None else datetime.fromtimestamp(now, UTC)
-            self.ledger.add_auth_failure(client, at, at - timedelta(seconds=self.window))
+            try:
+                self.ledger.add_auth_failure(client, at, at - timedelta(seconds=self.window))
+            except LedgerError as exc:
+                raise LimiterUnavailable(f"noting a failed authentication: {exc}") from None
             return
         now = time.monotonic() if now is None else now
         with self._lock:
@@ -120,6 +136,15 @@ def _client(request: Request) -> str:
 def authenticated(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
     """The principal of the request. Missing, wrong, expired and revoked tokens get the same 401 (which one it
     was is not said); a client past its failure limit gets 429 before its token is even looked at."""
+    try:
+        return _authenticated(request, credentials)
+    except LimiterUnavailable as exc:
+        # The line names neither the client's token nor any ledger data; the answer says only "try later".
+        log.error("authentication refused with 503: the failure limiter's database failed (%s)", exc)
+        raise HTTPException(503, LIMITER_UNAVAILABLE, {"Retry-After": "30"}) from None
+
+
+def _authenticated(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
     limiter: FailureLimiter = request.app.state.limiter
     client = _client(request)
     wait = limiter.retry_after(client)

@@ -24,6 +24,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "nothing there (or nothing yet at as_of)"},
     422: {"model": Problem, "description": "a bad parameter or body, in one line"},
     429: {"model": Problem, "description": "too many failed authentications from this address"},
+    503: {"model": Problem, "description": "authentication is unavailable for now (its database failed)"},
 }
 
 AS_OF_HELP = (
@@ -70,10 +71,15 @@ def run_out(run: RunRecord) -> RunOut:
 
 def paginate(request: Request, items: Sequence[T], limit: int, offset: int) -> dict[str, Any]:
     """One page of `items` with the total; a limit above `api.max_page_size` is a 422."""
+    check_limit(request, limit)
+    return {"total": len(items), "limit": limit, "offset": offset, "items": list(items[offset : offset + limit])}
+
+
+def check_limit(request: Request, limit: int) -> None:
+    """A 422 for a page larger than `api.max_page_size`."""
     most = settings_of(request).api.max_page_size
     if limit > most:
         raise HTTPException(422, f"limit: at most {most} rows per page (api.max_page_size), got {limit}")
-    return {"total": len(items), "limit": limit, "offset": offset, "items": list(items[offset : offset + limit])}
 
 
 Limit = Query(100, ge=1, le=10000, description="rows per page (default 100, at most api.max_page_size)")

@@ -1,6 +1,7 @@
 """What the JSON routes and the dashboard's pages both answer with: one function per read or write, over the
 ledger and the catalog, raising HTTPException (404, 409, 422, 503) with a one-line reason. The routes add
-pagination; the pages render the same rows."""
+pagination, except for the long lists (a requirement's findings, drift) whose page the database cuts here; the
+pages render the same rows."""
 
 from __future__ import annotations
 
@@ -67,6 +68,7 @@ def _catalog_checks(catalog: Catalog, number: int) -> tuple[str, ...]:
 
 
 HISTORY_PAGE = 50  # runs of a requirement's status history shown at once
+FINDINGS_PAGE = 50  # findings of a requirement shown at once
 
 
 def requirement_detail(
@@ -77,17 +79,23 @@ def requirement_detail(
     *,
     history_limit: int = HISTORY_PAGE,
     history_before: int | None = None,
+    limit: int = FINDINGS_PAGE,
+    offset: int = 0,
+    status: str | None = None,
+    resource: str | None = None,
 ) -> dict[str, Any]:
-    """One requirement's verdict in `run`, its findings (failures first) with their evidence, and its status
-    history up to that run: the verdict of each completed run that judged it, newest first, `history_limit` at
-    a time (`history_before`: older than that run; `history_next` continues)."""
+    """One requirement's verdict in `run`, one page of its findings (failures first; `limit` from `offset`, of
+    those with `status` and a resource id holding `resource`) with their evidence, the count per status of all
+    its findings (`counts`) and how many meet the filters (`total`), and its status history up to that run: the
+    verdict of each completed run that judged it, newest first, `history_limit` at a time (`history_before`:
+    older than that run; `history_next` continues)."""
     if no not in catalog:
         raise HTTPException(404, f"no requirement No {no} (the catalog has No 1–{len(catalog)})")
     verdict = next((v for v in ledger.verdicts(run.id) if v.requirement == no), None)
-    # Only this requirement's findings and the evidence records they cite are read, not the whole run.
-    findings = ledger.requirement_findings(run.id, no)
-    evidence = ledger.evidence_records(run.id, {sha for f in findings for sha in f.evidence})
-    data = explain(catalog[no], verdict, findings, evidence, run)
+    # Only the page's findings and the evidence records they cite are read whole, not the whole run.
+    page = ledger.requirement_findings_page(run.id, no, limit=limit, offset=offset, status=status, resource=resource)
+    evidence = ledger.evidence_records(run.id, {sha for f in page.findings for sha in f.evidence})
+    data = explain(catalog[no], verdict, page.findings, evidence, run, page=page, limit=limit, offset=offset)
     data["history"], data["history_next"] = status_history(ledger, run, no, history_limit, history_before)
     return data
 
@@ -213,20 +221,32 @@ def drift_rows(
     requirement: int | None = None,
 ) -> list[dict[str, Any]]:
     """Drift events, newest first, found by runs sealed by `moment`, with their acknowledgement then."""
-    acks = acknowledgements(ledger)
+    return drift_page(ledger, moment, since=since, run=run, kind=kind, requirement=requirement)[0]
+
+
+def drift_page(
+    ledger: Ledger,
+    moment: datetime | None,
+    *,
+    since: datetime | None = None,
+    run: int | None = None,
+    kind: str | None = None,
+    requirement: int | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page (`limit` from `offset`, cut by the database) of what drift_rows gives, and how many there are."""
+    records, total = ledger.drift_events_page(
+        since=since, until=moment, run_id=run, kind=kind, requirement=requirement, limit=limit, offset=offset
+    )
+    acks = acknowledgements(ledger) if records else {}
     rows = []
-    for record in ledger.drift_events(since=since, run_id=run):
-        if moment is not None and record.detected_at > moment:
-            continue
-        if kind is not None and str(record.event.kind) != kind:
-            continue
-        if requirement is not None and requirement not in record.event.requirements:
-            continue
+    for record in records:
         ack = acks.get(str(record.id))
         rows.append(
             {**drift_row(record), "acknowledged": ack if ack and (moment is None or ack["at"] <= moment) else None}
         )
-    return rows
+    return rows, total
 
 
 def acknowledge_drift(request: Request, principal: Principal, event_id: int, note: str) -> dict[str, Any]:

@@ -156,7 +156,14 @@ class RequirementDetail(BaseModel):
     status: StatusName
     reason_ja: str
     reason_en: str
-    findings: list[ExplainedFinding] = Field(description="failures first, then errors, then passes")
+    findings: list[ExplainedFinding] = Field(
+        description="one page (limit from offset) of the findings that meet status and resource: failures first, "
+        "then errors, then passes"
+    )
+    total: int = Field(description="findings that meet the filters, over all pages")
+    limit: int
+    offset: int
+    counts: dict[str, int] = Field(description="findings per status, of all the requirement's findings in the run")
     history: list[HistoryEntry] = Field(
         description="its verdict in each completed run that judged it up to this run, newest first, one page "
         "(history_limit runs)"

@@ -499,6 +499,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+EXPLAIN_LIMIT = 50  # findings `shoko explain` prints unless --all
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     from collector.render import explain, explain_text
     from collector.runs import run_for
@@ -524,10 +527,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
             print(f"no completed full run{when}: run `shoko collect` first", file=sys.stderr)
             return EXIT_USAGE if as_of else EXIT_FAILED  # a moment before the ledger began is a bad argument
         verdict = next((v for v in ledger.verdicts(run.id) if v.requirement == args.number), None)
-        # Only this requirement's findings and the evidence records they cite are read, not the whole run.
-        findings = ledger.requirement_findings(run.id, args.number)
-        evidence = ledger.evidence_records(run.id, {sha for f in findings for sha in f.evidence})
-        data = explain(catalog[args.number], verdict, findings, evidence, run, load_mhlw6())
+        # Only this requirement's findings shown and the evidence records they cite are read, not the whole run;
+        # --json and --all give every finding.
+        limit = None if args.json or args.all else EXPLAIN_LIMIT
+        page = ledger.requirement_findings_page(run.id, args.number, limit=limit)
+        evidence = ledger.evidence_records(run.id, {sha for f in page.findings for sha in f.evidence})
+        shown = {"page": page, "limit": limit} if limit is not None else {}
+        data = explain(catalog[args.number], verdict, page.findings, evidence, run, load_mhlw6(), **shown)
     finally:
         ledger.close()
     print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else explain_text(data))
@@ -763,7 +769,10 @@ def build_parser() -> argparse.ArgumentParser:
     when.add_argument(
         "--as-of", metavar="DATETIME", help="the latest full run completed at or before it (ISO 8601; no offset: UTC)"
     )
-    explain.add_argument("--json", action="store_true")
+    explain.add_argument("--json", action="store_true", help="every finding, as JSON")
+    explain.add_argument(
+        "--all", action="store_true", help=f"every finding (default: the first {EXPLAIN_LIMIT}, failures first)"
+    )
     explain.set_defaults(func=cmd_explain)
 
     drift = sub.add_parser("drift", help="what changed between runs: new failures, resolved, errors, verdicts")

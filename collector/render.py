@@ -11,7 +11,7 @@ from controls.catalog import Catalog, Requirement
 from controls.mhlw6 import Mhlw6, short
 from controls.model import STATUS_JA, Evidence, Finding, Status, Verdict
 from controls.weakened import Weakened, recorded_thresholds, thresholds_of_checks, weakened_settings
-from storage.ledger import EvidenceRecord, RunRecord
+from storage.ledger import FINDING_ORDER, EvidenceRecord, FindingsPage, RunRecord
 
 # The terminal's status words: the English value (upper case where it needs attention) beside the Japanese word
 # the reports and alerts use (controls.model.STATUS_JA).
@@ -142,9 +142,6 @@ def check_reference(checks: Iterable[Any], catalog: Catalog, lang: str = "both",
     return "\n\n".join(blocks)
 
 
-_SEVERITY = {Status.FAIL: 0, Status.ERROR: 1, Status.PASS: 2}
-
-
 def explain(
     req: Any,
     verdict: Verdict | None,
@@ -152,12 +149,18 @@ def explain(
     evidence: Sequence[Evidence | EvidenceRecord],
     run: RunRecord,
     refs: Mhlw6 | None = None,
+    *,
+    page: FindingsPage | None = None,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> dict[str, Any]:
-    """One requirement's verdict with every finding behind it and the evidence records each was judged on."""
+    """One requirement's verdict with every finding behind it and the evidence records each was judged on; given
+    `page` (`findings` is its page, cut at `offset` and `limit`), also the count per status of all the findings and
+    how many meet the page's filters (`total`)."""
     by_sha: dict[str, list[Evidence | EvidenceRecord]] = {}
     for ev in evidence:
         by_sha.setdefault(ev.sha256, []).append(ev)
-    ordered = sorted(findings, key=lambda f: (_SEVERITY.get(f.status, 3), f.check_id, f.resource_id.lower()))
+    ordered = sorted(findings, key=lambda f: (FINDING_ORDER.get(f.status, 3), f.check_id, f.resource_id.lower()))
     checks = list(verdict.check_ids) if verdict and verdict.check_ids else list(req.checks or req.supporting_checks)
     profile_weaker = [w.as_dict() for w in weakened_settings(run.scope) if w.key == "guideline.profile"]
     return {
@@ -209,7 +212,14 @@ def explain(
             }
             for f in ordered
         ],
+        **(_paging(page, limit, offset) if page is not None else {}),
     }
+
+
+def _paging(page: FindingsPage, limit: int | None, offset: int) -> dict[str, Any]:
+    order = {s.value: n for n, s in enumerate(STATUS_LABELS)}
+    counts = dict(sorted(page.counts.items(), key=lambda kv: (FINDING_ORDER.get(kv[0], 3), order.get(kv[0], 99))))
+    return {"counts": counts, "total": page.total, "limit": limit, "offset": offset}
 
 
 def _mhlw6_lines(data: dict[str, Any]) -> list[str]:
@@ -245,7 +255,15 @@ def explain_text(data: dict[str, Any]) -> str:
     ]
     lines += _mhlw6_lines(data)
     lines += _threshold_lines(data)
-    lines.append(f"findings: {len(data['findings'])}")
+    shown, total = len(data["findings"]), data.get("total", len(data["findings"]))
+    if shown < total:  # a page of many: the counts, and how to see the rest
+        counts = "  ".join(f"{STATUS_LABELS.get(Status(s), s)} {n:,}" for s, n in data["counts"].items())
+        lines += [
+            f"findings: {total:,}  ({counts})",
+            f"showing {shown:,} of {total:,} findings (failures first); --all for every finding / 全件は --all",
+        ]
+    else:
+        lines.append(f"findings: {shown}")
     for f in data["findings"]:
         lines += [
             "",

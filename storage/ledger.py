@@ -24,7 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import Engine, create_engine, delete, event, false, func, insert, or_, select, text
+from sqlalchemy import Engine, case, create_engine, delete, event, false, func, insert, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
@@ -244,6 +244,21 @@ class EvidenceRecord:
     request_id: str | None
     collected_at: datetime
     redactions: tuple[Redaction, ...] = ()
+
+
+# A requirement's findings are shown failures first: fail, error, pass, then any other status.
+FINDING_ORDER = {"fail": 0, "error": 1, "pass": 2}
+
+
+@dataclass(frozen=True)
+class FindingsPage:
+    """One page of a requirement's findings in a run (failures first; by check, then resource id in any case,
+    then stored order within a status), the number that meet the page's filters, and the count per status of
+    all the requirement's findings in the run."""
+
+    findings: list[Finding]
+    total: int
+    counts: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -1003,6 +1018,17 @@ class Ledger:
             )
             return self._records(session, [run])[0] if run else None
 
+    def runs_page(self, limit: int, offset: int = 0, started_by: datetime | None = None) -> tuple[list[RunRecord], int]:
+        """One page of the runs (those started at or before `started_by`, if given), newest first by id, and how
+        many there are: only the page's runs are read and counted."""
+        with self._session(write=False) as session:
+            query = select(Run)
+            if started_by is not None:
+                query = query.where(Run.started_at <= _aware(started_by, "started_by"))
+            total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+            page = session.scalars(query.order_by(Run.id.desc()).offset(max(0, offset)).limit(max(0, limit))).all()
+            return self._records(session, page), total
+
     def recent_runs(self, limit: int) -> list[RunRecord]:
         """The `limit` newest runs (by id), newest first, sealed or still running."""
         with self._session(write=False) as session:
@@ -1047,18 +1073,24 @@ class Ledger:
                 for row, scope, finished_at, digest in session.execute(query)
             ]
 
+    def _names_requirement(self, number: int, table: str = "findings") -> Any:
+        """The condition on a row of `table` (findings, drift_events) that its list of requirement numbers holds
+        `number`."""
+        if self.engine.dialect.name == "postgresql":
+            return text(f"CAST({table}.requirements AS jsonb) @> CAST(:numbers AS jsonb)").bindparams(
+                numbers=json.dumps([int(number)])
+            )
+        # The text test first (a list holding the number spells it) spares most rows the JSON walk.
+        return text(
+            f"(instr({table}.requirements, :digits) > 0 AND "
+            f"EXISTS (SELECT 1 FROM json_each({table}.requirements) WHERE json_each.value = :number))"
+        ).bindparams(digits=str(int(number)), number=int(number))
+
     def requirement_findings(self, run_id: int, number: int) -> list[Finding]:
         """The run's findings that name requirement No `number`, in stored order (the database picks them from
         each finding's list of numbers), including those it holds from earlier runs."""
         table = RunFinding.__table__
-        if self.engine.dialect.name == "postgresql":
-            names = text("CAST(findings.requirements AS jsonb) @> CAST(:numbers AS jsonb)").bindparams(
-                numbers=json.dumps([int(number)])
-            )
-        else:
-            names = text(
-                "EXISTS (SELECT 1 FROM json_each(findings.requirements) WHERE json_each.value = :number)"
-            ).bindparams(number=int(number))
+        names = self._names_requirement(number)
         with self._session(write=False) as session:
             self._get_run(session, run_id)
         held = self._held_finding_rows(run_id, [names], None)
@@ -1073,6 +1105,71 @@ class Ledger:
                 except (ValueError, TypeError) as exc:
                     raise LedgerError(f"findings row {row.id} cannot be read ({exc}); run `shoko verify`") from None
             return out
+
+    def requirement_findings_page(
+        self,
+        run_id: int,
+        number: int,
+        *,
+        limit: int | None,
+        offset: int = 0,
+        status: str | None = None,
+        resource: str | None = None,
+    ) -> FindingsPage:
+        """One page of the run's findings that name requirement No `number` (`limit` None: all from `offset`),
+        failures first, of those with `status` and a resource id holding `resource` (in any case), with the
+        count per status of all of them. Only the page's rows are read whole: for a run that holds its rows by
+        reference, the others' check, status and resource id; for one that owns them, the database counts,
+        orders and cuts the page."""
+        names = self._names_requirement(number)
+        with self._session(write=False) as session:
+            self._get_run(session, run_id)
+        keys = self._held_finding_rows(run_id, [names], ("check_id", "status", "resource_id"))
+        if keys is not None:
+            counts: dict[str, int] = {}
+            for row in keys:
+                counts[row["status"]] = counts.get(row["status"], 0) + 1
+            needle = resource.lower() if resource else None
+            # (order, check, resource id in any case, position, row id): the position keeps stored order for ties.
+            kept = []
+            for n, row in enumerate(keys):
+                rid = row["resource_id"].lower()
+                if (status is None or row["status"] == status) and (needle is None or needle in rid):
+                    kept.append((FINDING_ORDER.get(row["status"], 3), row["check_id"], rid, n, row["id"]))
+            kept.sort()
+            ids = [key[-1] for key in kept[offset : None if limit is None else offset + limit]]
+            with self._session(write=False) as session:
+                stored = states.load_rows(session, RunFinding, ids)
+            if len(stored) != len(set(ids)):
+                missing = "a held row is missing"
+                raise LedgerError(f"findings of run {run_id} cannot be read ({missing}); run `shoko verify`")
+            found = [_convert(_to_finding, states.StateRow(RunFinding.__tablename__, stored[i])) for i in ids]
+            return FindingsPage(found, len(kept), counts)
+        table = RunFinding.__table__
+        mine = (table.c.run_id == run_id, names)
+        wanted = list(mine)
+        if status is not None:
+            wanted.append(table.c.status == status)
+        if resource:
+            wanted.append(func.lower(table.c.resource_id).contains(resource.lower(), autoescape=True))
+        order = case(
+            *((table.c.status == name, rank) for name, rank in FINDING_ORDER.items()), else_=len(FINDING_ORDER)
+        )
+        query = select(table).where(*wanted).order_by(order, table.c.check_id, func.lower(table.c.resource_id))
+        query = query.order_by(table.c.id).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._session(write=False) as session:
+            grouped = session.execute(select(table.c.status, func.count()).where(*mine).group_by(table.c.status))
+            counts = {name: int(n) for name, n in grouped}
+            total = int(session.scalar(select(func.count()).select_from(table).where(*wanted)) or 0)
+            found = []
+            for row in session.execute(query):
+                try:
+                    found.append(_to_finding(row))
+                except (ValueError, TypeError) as exc:
+                    raise LedgerError(f"findings row {row.id} cannot be read ({exc}); run `shoko verify`") from None
+        return FindingsPage(found, total, counts)
 
     def evidence_records(self, run_id: int, shas: Collection[str]) -> list[EvidenceRecord]:
         """Every evidence record of the run with one of these SHA-256s (a document stored for several resources
@@ -1375,6 +1472,22 @@ class Ledger:
     def drift_events(self, since: datetime | None = None, run_id: int | None = None) -> list[DriftRecord]:
         """Drift events of completed runs, newest run first (in detection order within a run); `since`:
         runs sealed at or after it; `run_id`: that run only."""
+        return self.drift_events_page(since=since, run_id=run_id)[0]
+
+    def drift_events_page(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        run_id: int | None = None,
+        kind: str | None = None,
+        requirement: int | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> tuple[list[DriftRecord], int]:
+        """One page (`limit` from `offset`; None: all) of the drift events of completed runs, newest run first (in
+        detection order within a run), and how many there are: `since`/`until`: runs sealed at or after / at or
+        before it; `run_id`: that run only; `kind`: that kind; `requirement`: events naming that No."""
         with self._session(write=False) as session:
             query = (
                 select(RunDriftEvent, Run.finished_at)
@@ -1386,15 +1499,27 @@ class Ledger:
                 query = query.where(RunDriftEvent.run_id == run_id)
             if since is not None:
                 query = query.where(Run.finished_at >= _aware(since, "since"))
-            query = query.order_by(Run.chain_index.desc(), RunDriftEvent.id)
+            if until is not None:
+                query = query.where(Run.finished_at <= _aware(until, "until"))
+            if kind is not None:
+                query = query.where(RunDriftEvent.kind == kind)
+            if requirement is not None:
+                query = query.where(self._names_requirement(requirement, "drift_events"))
+            total = None
+            if limit is not None or offset:
+                total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+            query = query.order_by(Run.chain_index.desc(), RunDriftEvent.id).offset(max(0, offset))
+            if limit is not None:
+                query = query.limit(max(0, limit))
             try:
                 rows = session.execute(query).all()
             except (ValueError, TypeError) as exc:
                 raise LedgerError(f"drift_events cannot be read ({exc}); run `shoko verify`") from None
-            return [
+            records = [
                 DriftRecord(row.id, row.run_id, finished_at, _convert(_to_drift_event, row))
                 for row, finished_at in rows
             ]
+            return records, len(records) if total is None else total
 
     def _held_checks(self, session: Session, run_id: int) -> list[tuple[int, str]]:
         """(row id, check id) of each finding a run with parts holds, in order; kept for the last few sealed runs

@@ -79,7 +79,7 @@ def _differences(values: Sequence[int]) -> list[int]:
 
 def _sums(values: Sequence[Any]) -> list[int]:
     # json gives exact ints (never a subclass but bool, which is not an integer here)
-    if not all(type(value) is int for value in values):
+    if not set(map(type, values)) <= {int}:
         raise StateError("a number in the part is not an integer")
     return list(accumulate(values))
 
@@ -104,17 +104,20 @@ def _decode_ids(content: bytes) -> tuple[dict[str, Any], list[int]]:
     return doc, _sums(doc["ids"])
 
 
-def decode(table: str, content: bytes) -> list[Entry]:
+def decode(table: str, content: bytes, only: Collection[int] | None = None) -> list[Entry]:
+    """The part's entries in order (only those with row ids in `only`, if given: the others' times are not
+    made, which is most of the work for a large part)."""
     doc, ids = _decode_ids(content)
+    picked = range(len(ids)) if only is None else [n for n, row_id in enumerate(ids) if row_id in only]
     if not VOLATILE.get(table):
-        return [Entry(i) for i in ids]
+        return [Entry(ids[n]) for n in picked]
     at, requests = doc.get("at"), doc.get("request")
     if not isinstance(at, list) or not isinstance(requests, list) or not len(at) == len(requests) == len(ids):
         raise StateError("part has an unexpected shape")
-    times = [_EPOCH + timedelta(microseconds=m) for m in _sums(at)]
-    if any(r is not None and not isinstance(r, str) for r in requests):
+    micros = _sums(at)
+    if any(requests[n] is not None and not isinstance(requests[n], str) for n in picked):
         raise StateError("part holds a request id that is not text")
-    return [Entry(i, t, r) for i, t, r in zip(ids, times, requests, strict=True)]
+    return [Entry(ids[n], _EPOCH + timedelta(microseconds=micros[n]), requests[n]) for n in picked]
 
 
 def part_sha256(content: bytes) -> str:
@@ -138,15 +141,16 @@ def has_parts(session: Session, run_id: int) -> bool:
     return bool(session.scalar(select(func.count()).where(RunState.run_id == run_id)))
 
 
-def entries_of(session: Session, run_id: int, table: str) -> list[Entry] | None:
-    """The run's entries of `table` in order, or None for a run stored before parts existed (no part at all)."""
+def entries_of(session: Session, run_id: int, table: str, only: Collection[int] | None = None) -> list[Entry] | None:
+    """The run's entries of `table` in order (those with row ids in `only`, if given), or None for a run stored
+    before parts existed (no part at all)."""
     found = parts(session, run_id)
     if not found:
         return None
     out: list[Entry] = []
     for part in found:
         if part.table_name == table:
-            out.extend(decode(table, part.content))
+            out.extend(decode(table, part.content, only))
     return out
 
 
@@ -196,11 +200,9 @@ def held_rows(
     """The rows the run holds, in order, each with the run's own volatile columns (only those with ids in `only`,
     if given); None for a run without parts."""
     table = model.__tablename__
-    entries = entries_of(session, run_id, table)
+    entries = entries_of(session, run_id, table, only)
     if entries is None:
         return None
-    if only is not None:
-        entries = [e for e in entries if e.row_id in only]
     stored = load_rows(session, model, (e.row_id for e in entries))
     volatile = VOLATILE.get(table, ())
     out = []

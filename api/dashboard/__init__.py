@@ -25,7 +25,7 @@ from collector.inventory_view import inventory_rows
 
 from .. import data
 from ..auth import Principal, Role
-from ..common import answering_run, ledger_of, paginate, parse_moment, run_out, settings_of
+from ..common import answering_run, check_limit, ledger_of, paginate, parse_moment, run_out, settings_of
 from ..signin import signin_of, signin_url
 from ..uploads import read_uploads
 from .labels import LANG_COOKIE, STATUS_ORDER, label, language, status_label
@@ -98,15 +98,25 @@ PAGE_SIZE = 50  # rows per dashboard page unless ?limit= asks for another (at mo
 
 def _paged(request: Request, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """One page of `rows` (?limit=, ?offset=, bounded as the API's lists are) with plain previous/next links."""
-    limit = _int_param(request, "limit", PAGE_SIZE, 1)
-    offset = _int_param(request, "offset", 0, 0)
+    limit, offset = _page_params(request)
     page = paginate(request, rows, limit, offset)
-    total = page["total"]
+    return _pager(request, page["items"], page["total"], limit, offset)
+
+
+def _page_params(request: Request) -> tuple[int, int]:
+    """?limit= and ?offset= (bounded as the API's lists are)."""
+    limit = _int_param(request, "limit", PAGE_SIZE, 1)
+    check_limit(request, limit)
+    return limit, _int_param(request, "offset", 0, 0)
+
+
+def _pager(request: Request, items: list[Any], total: int, limit: int, offset: int) -> dict[str, Any]:
+    """A page already cut (`items` of `total`) with plain previous/next links."""
     return {
-        "items": page["items"],
+        "items": items,
         "total": total,
-        "first": offset + 1 if page["items"] else 0,
-        "last": offset + len(page["items"]),
+        "first": offset + 1 if items else 0,
+        "last": offset + len(items),
         "prev_url": _with_query(request, offset=str(max(0, offset - limit))) if offset > 0 else None,
         "next_url": _with_query(request, offset=str(offset + limit)) if offset + limit < total else None,
     }
@@ -176,13 +186,26 @@ def router() -> APIRouter:
         )
 
     @r.get("/requirements/{no}")
-    def requirement_page(request: Request, no: int) -> Response:
+    def requirement_page(request: Request, no: int, status: str = "", resource: str = "") -> Response:
         principal = _principal(request)
         ledger = ledger_of(request)
         as_of, moment = _as_of(request)
         older = _int_param(request, "history_before", 0, 1) or None
+        if status and status not in FINDING_STATUSES:
+            raise HTTPException(422, f"query parameter 'status': one of {', '.join(FINDING_STATUSES)}, got {status!r}")
+        if len(resource) > 500:
+            raise HTTPException(422, "query parameter 'resource': at most 500 characters")
+        limit, offset = _page_params(request)
         detail = data.requirement_detail(
-            request.app.state.catalog, ledger, answering_run(ledger, moment), no, history_before=older
+            request.app.state.catalog,
+            ledger,
+            answering_run(ledger, moment),
+            no,
+            history_before=older,
+            limit=limit,
+            offset=offset,
+            status=status or None,
+            resource=resource.strip() or None,
         )
         attestations = data.attestation_rows(ledger, moment, requirement=no)
         return _render(
@@ -192,6 +215,12 @@ def router() -> APIRouter:
                 "r": detail,
                 "as_of": as_of or "",
                 "attestations": attestations,
+                "page": _pager(request, detail["findings"], detail["total"], limit, offset),
+                "counts": list(detail["counts"].items()),
+                "counts_total": sum(detail["counts"].values()),
+                "filters": {"status": status, "resource": resource.strip()},
+                "finding_statuses": FINDING_STATUSES,
+                "status_url": lambda s: _with_query(request, status=s, offset=""),
                 "history_older": _with_query(request, history_before=str(detail["history_next"]))
                 if detail["history_next"]
                 else None,
@@ -220,7 +249,9 @@ def router() -> APIRouter:
     def drift_page(request: Request) -> Response:
         _principal(request)
         as_of, moment = _as_of(request)
-        page = _paged(request, data.drift_rows(ledger_of(request), moment))
+        limit, offset = _page_params(request)
+        rows, total = data.drift_page(ledger_of(request), moment, limit=limit, offset=offset)
+        page = _pager(request, rows, total, limit, offset)
         return _render(request, "drift.html", {"page": page, "rows": page["items"], "as_of": as_of or ""})
 
     @r.post("/drift/{event_id}/acknowledge")
@@ -267,7 +298,9 @@ def router() -> APIRouter:
         _principal(request)
         from collector.runs import run_row
 
-        page = _paged(request, [run_row(x) for x in ledger_of(request).runs()[::-1]])
+        limit, offset = _page_params(request)
+        runs, total = ledger_of(request).runs_page(limit, offset)
+        page = _pager(request, [run_row(x) for x in runs], total, limit, offset)
         return _render(request, "runs.html", {"page": page, "runs": page["items"]})
 
     @r.get("/runs/{run_id}")
@@ -341,6 +374,7 @@ def router() -> APIRouter:
 
 
 _SEVERITY = {"fail": 0, "error": 1, "pass": 2}
+FINDING_STATUSES = ("fail", "error", "pass")
 
 
 def _section_key(section: str) -> tuple[int, ...]:

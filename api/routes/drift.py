@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
+from .. import data
 from ..auth import Principal, auditor, operator
-from ..common import AsOf, Limit, Offset, ledger_of, paginate, parse_moment
-from ..data import acknowledge_drift, drift_rows
+from ..common import AsOf, Limit, Offset, check_limit, ledger_of, parse_moment
+from ..data import acknowledge_drift, drift_page
 from ..schemas import AcknowledgeIn, ActionOut, DriftOut, Page, Problem
 
 router = APIRouter(tags=["drift"])
@@ -31,10 +32,13 @@ def list_drift(
     offset: int = Offset,
 ) -> dict[str, Any]:
     ledger, moment, start = ledger_of(request), parse_moment(as_of), parse_moment(since, "since")
-    if run is not None and not any(r.id == run for r in ledger.runs()):
-        raise HTTPException(404, f"no run {run}")
-    rows = drift_rows(ledger, moment, since=start, run=run, kind=kind, requirement=requirement)
-    return paginate(request, rows, limit, offset)
+    if run is not None:
+        data.run_started_by(ledger, run, None)  # 404 for no such run
+    check_limit(request, limit)
+    rows, total = drift_page(
+        ledger, moment, since=start, run=run, kind=kind, requirement=requirement, limit=limit, offset=offset
+    )
+    return {"total": total, "limit": limit, "offset": offset, "items": rows}
 
 
 @router.post(

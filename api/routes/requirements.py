@@ -8,9 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from ..auth import auditor
-from ..common import AsOf, Limit, Offset, answering_run, ledger_of, paginate, parse_moment, run_out
-from ..data import HISTORY_PAGE, matrix, requirement_detail
-from ..schemas import RequirementDetail, RequirementPage, Responsibility, StatusName
+from ..common import AsOf, Limit, Offset, answering_run, check_limit, ledger_of, paginate, parse_moment, run_out
+from ..data import FINDINGS_PAGE, HISTORY_PAGE, matrix, requirement_detail
+from ..schemas import FindingStatus, RequirementDetail, RequirementPage, Responsibility, StatusName
 
 router = APIRouter(tags=["requirements"], dependencies=[Depends(auditor)])
 
@@ -43,7 +43,8 @@ def list_requirements(
 @router.get(
     "/requirements/{no}",
     response_model=RequirementDetail,
-    summary="one requirement: its verdict, findings (failures first), their evidence records and its history",
+    summary="one requirement: its verdict, a page of its findings (failures first) with their evidence records, "
+    "the count per status, and its history",
 )
 def get_requirement(
     request: Request,
@@ -53,9 +54,25 @@ def get_requirement(
     history_before: int | None = Query(
         None, ge=1, le=2**31 - 1, description="history older than this run (the previous page's history_next)"
     ),
+    status: FindingStatus | None = Query(None, description="only findings with this status"),
+    resource: str | None = Query(None, max_length=500, description="only findings whose resource id holds this"),
+    limit: int = Query(
+        FINDINGS_PAGE, ge=1, le=10000, description="findings per page (default 50, at most api.max_page_size)"
+    ),
+    offset: int = Offset,
 ) -> dict[str, Any]:
     ledger = ledger_of(request)
+    check_limit(request, limit)
     run = answering_run(ledger, parse_moment(as_of))
     return requirement_detail(
-        request.app.state.catalog, ledger, run, no, history_limit=history_limit, history_before=history_before
+        request.app.state.catalog,
+        ledger,
+        run,
+        no,
+        history_limit=history_limit,
+        history_before=history_before,
+        limit=limit,
+        offset=offset,
+        status=status,
+        resource=resource or None,
     )

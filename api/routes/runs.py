@@ -10,7 +10,7 @@ from collector.runs import run_row
 
 from .. import data
 from ..auth import Principal, auditor, operator
-from ..common import AsOf, Limit, Offset, ledger_of, paginate, parse_moment, run_out
+from ..common import AsOf, Limit, Offset, check_limit, ledger_of, parse_moment, run_out
 from ..data import collection_errors, run_started_by
 from ..schemas import CollectionStarted, Page, Problem, RunDetail, RunOut
 
@@ -25,8 +25,9 @@ router = APIRouter(tags=["runs"])
 )
 def list_runs(request: Request, as_of: str | None = AsOf, limit: int = Limit, offset: int = Offset) -> dict[str, Any]:
     moment = parse_moment(as_of)
-    runs = [r for r in ledger_of(request).runs() if moment is None or r.started_at <= moment][::-1]
-    return paginate(request, [run_row(r) for r in runs], limit, offset)
+    check_limit(request, limit)
+    runs, total = ledger_of(request).runs_page(limit, offset, started_by=moment)
+    return {"total": total, "limit": limit, "offset": offset, "items": [run_row(r) for r in runs]}
 
 
 @router.get(

@@ -205,3 +205,28 @@ def test_the_failure_limit_is_shared_by_every_process_over_one_database(collecte
     finally:
         replica.close()
         made.close()
+
+
+def test_a_failure_limiter_whose_database_fails_answers_503_with_no_data(collected, tmp_path, caplog):
+    """The failed-sign-in table unreadable (dropped here, as a broken database would refuse it): every request
+    that needs authentication gets 503 and one line, never a 500 and never data; a log line says why."""
+    import logging
+    import sqlite3
+
+    from api.auth import LIMITER_UNAVAILABLE
+    from tests.api.conftest import copy_ledger
+
+    url = copy_ledger(collected, tmp_path / "broken.db")
+    for broken in make_api(collected, url):
+        with sqlite3.connect(tmp_path / "broken.db") as db:
+            db.execute("DROP TABLE api_auth_failures")
+        client = broken.client
+        with caplog.at_level(logging.ERROR, logger="shoko.api"):
+            for token in ("auditor", "wrong"):
+                refused = client.get("/api/v1/requirements/86", headers=auth(broken.tokens[token]))
+                assert refused.status_code == 503
+                assert refused.json() == {"detail": LIMITER_UNAVAILABLE}
+                assert refused.headers["retry-after"] == "30"
+        assert any("failure limiter's database failed" in r.getMessage() for r in caplog.records)
+        assert broken.tokens["auditor"] not in caplog.text
+        assert client.get("/healthz").status_code == 200

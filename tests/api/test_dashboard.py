@@ -218,3 +218,36 @@ def test_lists_are_paged_with_plain_previous_and_next_links(site) -> None:
     assert client.get("/runs?limit=100000").status_code == 422  # at most api.max_page_size
     assert client.get("/runs?offset=-1").status_code == 422
     assert client.get("/runs?limit=abc").status_code == 422
+
+
+def _resources(html: str) -> list[str]:
+    """The resource ids of a requirement page's findings table, in order."""
+    return re.findall(r'<td class="rid"><a href="[^"]+">([^<]+)</a>', html)
+
+
+def test_requirement_page_counts_findings_and_pages_them_with_plain_links(site) -> None:
+    client, signin, _ = site
+    sign_in(client, signin, "auditor")
+    body = client.get("/api/v1/requirements/86", params={"limit": 500}).json()
+    counts, every = body["counts"], body["findings"]
+    page = client.get("/requirements/86?limit=2")
+    assert page.status_code == 200 and "<script" not in page.text
+    assert "状況ごとの検出結果" in page.text and "リソース ID (一部)" in page.text
+    for status, n in counts.items():  # each count links to the findings of that status
+        assert re.search(rf'href="/requirements/86\?limit=2&amp;status={status}">.*?<strong>{n}</strong>', page.text)
+    assert _resources(page.text) == [f["resource_id"] for f in every[:2]]
+    assert f"1–2 / {len(every)}" in page.text and 'rel="prev"' not in page.text
+    after = re.search(r'<a rel="next" href="([^"]+)"', page.text)
+    assert after and "offset=2" in after.group(1)
+    second = client.get(after.group(1).replace("&amp;", "&"))
+    assert _resources(second.text) == [f["resource_id"] for f in every[2:4]] and 'rel="prev"' in second.text
+    passing = client.get("/requirements/86?status=pass&lang=en")
+    assert "Findings per status" in passing.text and 'option value="pass" selected' in passing.text
+    assert _resources(passing.text) == [f["resource_id"] for f in every if f["status"] == "pass"][:50]
+    named = client.get("/requirements/86?resource=NSG-EMR-PROD")
+    wanted = [f["resource_id"] for f in every if "nsg-emr-prod" in f["resource_id"].lower()]
+    assert _resources(named.text) == wanted[:50]
+    nothing = client.get("/requirements/86?resource=no-such-resource&lang=ja")
+    assert "条件に合う検出結果はありません" in nothing.text and "<strong>" in nothing.text  # counts still shown
+    assert client.get("/requirements/86?status=partial").status_code == 422
+    assert client.get("/requirements/86?limit=100000").status_code == 422

@@ -215,3 +215,33 @@ def test_requirement_history_is_paged_newest_first(api, collected):
     assert api.ledger.recent_requirement_verdicts(86, upto_chain_index=collected.first.chain_index, limit=50)[
         0
     ].run_id == (collected.first.id)
+
+
+def test_a_requirements_findings_are_paged_with_the_count_per_status(api, collected):
+    """Pages of No 86's findings (in each run: the second holds most of the first run's rows by reference) cover
+    the whole ordered list once; the counts are of them all, whatever the filters; status and resource filter."""
+    from collections import Counter
+
+    for as_of in (None, collected.first.finished_at.isoformat()):
+        params = {"as_of": as_of} if as_of else {}
+        whole = api.get("/api/v1/requirements/86", params={**params, "limit": 500}).json()
+        every = whole["findings"]
+        assert len(every) == whole["total"] > 6 and whole["limit"] == 500 and whole["offset"] == 0
+        assert whole["counts"] == dict(Counter(f["status"] for f in every))
+        paged = []
+        for offset in range(0, len(every), 4):
+            page = api.get("/api/v1/requirements/86", params={**params, "limit": 4, "offset": offset}).json()
+            assert page["total"] == len(every) and page["counts"] == whole["counts"] and page["offset"] == offset
+            paged += page["findings"]
+        assert paged == every
+        for status in ("fail", "pass", "error"):
+            only = api.get("/api/v1/requirements/86", params={**params, "status": status, "limit": 500}).json()
+            assert only["findings"] == [f for f in every if f["status"] == status]
+            assert only["total"] == whole["counts"].get(status, 0) and only["counts"] == whole["counts"]
+        named = api.get("/api/v1/requirements/86", params={**params, "resource": "NSG-EMR-PROD", "limit": 500}).json()
+        assert named["findings"] == [f for f in every if "nsg-emr-prod" in f["resource_id"].lower()]
+        assert 0 < named["total"] < len(every)
+    default = api.get("/api/v1/requirements/86").json()
+    assert default["limit"] == 50 and len(default["findings"]) == min(50, default["total"])
+    for bad in ({"limit": 0}, {"offset": -1}, {"status": "partial"}, {"limit": 501}, {"limit": 10**9}):
+        assert api.get("/api/v1/requirements/86", params=bad).status_code == 422, bad

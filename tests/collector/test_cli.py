@@ -131,6 +131,30 @@ def test_explain_traces_a_verdict_to_its_findings_and_evidence(collected, capsys
     assert "evidence " in capsys.readouterr().out
 
 
+def test_explain_shows_the_counts_and_the_first_50_findings_of_many(collected, capsys):
+    """No 37 holds more findings than explain prints by default: the counts per status, the first 50 failures
+    first and how to see the rest; --all and --json give every finding, in the same order."""
+    capsys.readouterr()
+    assert main(["explain", "37", "--json"]) == 0
+    every = json.loads(capsys.readouterr().out)["findings"]
+    assert len(every) > 50
+    counts: dict[str, int] = {}
+    for f in every:
+        counts[f["status"]] = counts.get(f["status"], 0) + 1
+    assert main(["explain", "37"]) == 0
+    out = capsys.readouterr().out
+    labels = {"fail": "FAIL 不適合", "error": "ERROR 取得不可", "pass": "pass 適合"}
+    shown_counts = "  ".join(f"{labels[s]} {counts[s]:,}" for s in ("fail", "error", "pass") if s in counts)
+    assert f"findings: {len(every):,}  ({shown_counts})" in out
+    assert f"showing 50 of {len(every):,} findings (failures first); --all for every finding / 全件は --all" in out
+    listed = re.findall(r"^  \S+ \S+  (\S+)  (\S+)$", out, re.M)
+    assert listed == [(f["check"], f["resource_id"]) for f in every[:50]]
+    assert main(["explain", "37", "--all"]) == 0
+    out = capsys.readouterr().out
+    assert f"findings: {len(every)}\n" in out and "showing" not in out
+    assert re.findall(r"^  \S+ \S+  (\S+)  (\S+)$", out, re.M) == [(f["check"], f["resource_id"]) for f in every]
+
+
 def test_explain_unknown_requirement_or_run(collected, capsys):
     assert main(["explain", "183"]) == 2
     assert "no requirement No 183" in capsys.readouterr().err

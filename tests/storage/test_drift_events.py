@@ -237,3 +237,40 @@ def test_judged_history_pages_back_through_completed_runs_only(ledger: Ledger) -
     assert history[-1].checks == {NSG_CHECK, TLS_CHECK}  # from its findings and verdicts
     assert history[-2].checks == {NSG_CHECK}  # from its scope, though it found nothing
     assert [r.id for r in ledger.judged_history(later[0])] == [partial, full]  # before a sealed run
+
+
+def test_a_page_of_drift_events_equals_filtering_and_cutting_them_all(ledger: Ledger) -> None:
+    """drift_events_page cuts in the database what filtering every event (by run, kind, requirement, sealed
+    since/until) and slicing gives, and counts them all."""
+    runs = [record_with_drift(ledger, 0, [gone_event(None)])]
+    for hour in range(1, 5):
+        runs.append(record_with_drift(ledger, hour, [gone_event(runs[-1]), verdict_event(), gone_event(runs[-1])]))
+    record_with_drift(ledger, 6, [gone_event(runs[-1])], fail="RuntimeError: boom")
+    every = ledger.drift_events()
+    assert len(every) == 13
+    times = sorted({r.detected_at for r in every})
+    for run_id in (None, runs[2]):
+        for kind in (None, "resource_gone", "verdict_changed", "new_failure"):
+            for requirement in (None, 86, 87, 23):
+                for since, until in ((None, None), (times[1], None), (None, times[2]), (times[1], times[3])):
+                    kept = [
+                        r
+                        for r in every
+                        if (run_id is None or r.run_id == run_id)
+                        and (kind is None or str(r.event.kind) == kind)
+                        and (requirement is None or requirement in r.event.requirements)
+                        and (since is None or r.detected_at >= since)
+                        and (until is None or r.detected_at <= until)
+                    ]
+                    for limit, offset in ((None, 0), (2, 0), (2, 3), (5, 10), (100, 0)):
+                        got, total = ledger.drift_events_page(
+                            since=since,
+                            until=until,
+                            run_id=run_id,
+                            kind=kind,
+                            requirement=requirement,
+                            limit=limit,
+                            offset=offset,
+                        )
+                        end = None if limit is None else offset + limit
+                        assert got == kept[offset:end] and total == len(kept)

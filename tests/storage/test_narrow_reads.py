@@ -4,12 +4,15 @@ and PostgreSQL); status, explain and a requirement's history read through them."
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from datetime import timedelta
 
-from controls.model import Evidence
+from sqlalchemy import Engine
+
+from controls.model import Evidence, Status
 from storage.ledger import EvidenceRecord, Ledger
 
-from .helpers import T0, record_run, sample
+from .helpers import T0, drop_protection, execute, record_run, sample
 
 
 def _history(ledger: Ledger) -> dict[str, int]:
@@ -134,3 +137,69 @@ def test_one_runs_findings_of_some_checks_equal_filtering_all_its_findings(ledge
             outcomes = [(f.check_id, f.status, f.reason_ja, f.reason_en) for f in expected]
             assert [dataclasses.astuple(o) for o in ledger.finding_outcomes_of(run_id, wanted)] == outcomes
     assert [f.reason_en for f in ledger.run_findings_of(runs[1], every_check)].count("changed") == 2
+
+
+def test_a_page_of_a_requirements_findings_equals_cutting_the_ordered_list(ledger: Ledger, raw: Engine) -> None:
+    """requirement_findings_page gives what ordering every finding of the requirement failures first (by check,
+    then resource id in any case, stored order last) and slicing gives, with the count per status of them all:
+    for a run that owns its rows (no parts, as sealed before parts existed), for an unchanged run that holds the
+    first run's rows by reference, and for a run that holds some and stores the rest."""
+    first = sample(T0)
+    statuses = (Status.PASS, Status.FAIL, Status.ERROR)
+    extra = [
+        dataclasses.replace(
+            first.findings[n % 2],
+            requirements=(86,) if n % 3 else (86, 23),
+            status=statuses[n % 3],
+            resource_id=f"{first.findings[0].resource_id}/{'Sub' if n % 4 else 'sub'}-{n % 5}",
+            reason_en=f"finding {n}",
+        )
+        for n in range(31)
+    ]
+    data = dataclasses.replace(first, findings=[*first.findings, *extra])
+    owner, _ = record_run(ledger, T0, data)
+    held, _ = record_run(ledger, T0 + timedelta(hours=1), data)
+    changed = [dataclasses.replace(f, status=Status.FAIL, reason_en="changed") for f in extra[:4]]
+    mixed, _ = record_run(ledger, T0 + timedelta(hours=2), dataclasses.replace(data, findings=[*changed, *extra[4:]]))
+    before = ledger.findings(owner)
+    # The first run made to look as if sealed before parts existed: it reads the rows it owns.
+    drop_protection(raw)
+    assert execute(raw, "DELETE FROM run_states WHERE run_id = :run", run=owner)
+    assert ledger.findings(owner) == before == ledger.findings(held)
+    order = {"fail": 0, "error": 1, "pass": 2}
+    for run_id in (owner, held, mixed):
+        findings = ledger.findings(run_id)
+        for number in (86, 23, 1):
+            every = [f for f in findings if number in f.requirements]
+            ordered = sorted(every, key=lambda f: (order[str(f.status)], f.check_id, f.resource_id.lower()))
+            counts = Counter(str(f.status) for f in every)
+            for status in (None, "fail", "pass", "error"):
+                for resource in (None, "SUB-1", "/sub-", "%_", "no-such"):
+                    kept = [
+                        f
+                        for f in ordered
+                        if (status is None or f.status == status)
+                        and (resource is None or resource.lower() in f.resource_id.lower())
+                    ]
+                    for limit, offset in ((None, 0), (5, 0), (5, 5), (7, 20), (50, 0), (3, 1000)):
+                        page = ledger.requirement_findings_page(
+                            run_id, number, limit=limit, offset=offset, status=status, resource=resource
+                        )
+                        end = None if limit is None else offset + limit
+                        assert page.findings == kept[offset:end], (run_id, number, status, resource, limit, offset)
+                        assert page.total == len(kept) and page.counts == counts
+    # The mixed run's four findings turned to fail come in its first page of failures, before any error or pass.
+    page = ledger.requirement_findings_page(mixed, 86, limit=None)
+    failing = page.counts["fail"]
+    assert [str(f.status) for f in page.findings[:failing]] == ["fail"] * failing
+    assert sum(f.reason_en == "changed" for f in page.findings[:failing]) == 4
+    assert page.findings[failing].status == "error"
+
+
+def test_a_page_of_runs_equals_cutting_them_all_newest_first(ledger: Ledger) -> None:
+    _history(ledger)
+    every = ledger.runs()[::-1]
+    for started_by in (None, T0 + timedelta(hours=3), T0 - timedelta(hours=1)):
+        kept = [r for r in every if started_by is None or r.started_at <= started_by]
+        for limit, offset in ((1, 0), (3, 2), (100, 0), (5, 7)):
+            assert ledger.runs_page(limit, offset, started_by) == (kept[offset : offset + limit], len(kept))
