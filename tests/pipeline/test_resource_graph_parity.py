@@ -40,8 +40,9 @@ def _run(sb: Sandbox, catalog: Catalog, *, graph: bool) -> dict[str, Any]:
     result = evaluate(facts, catalog, settings.thresholds)
     return {
         "calls": {k: after.get(k, 0) - before.get(k, 0) for k in after},
-        "documents": sorted((e.kind, e.resource_id.lower(), _comparable(e.content)) for e in facts.evidence
-                            if e.kind in GRAPH_KINDS),  # fmt: skip
+        "documents": sorted(
+            (e.kind, e.resource_id.lower(), _comparable(e.content)) for e in facts.evidence if e.kind in GRAPH_KINDS
+        ),
         "request_ids": [e.request_id for e in facts.evidence if e.kind in GRAPH_KINDS],
         "errors": sorted((e.kind, e.scope) for e in facts.errors),
         "findings": sorted((f.check_id, f.resource_id.lower(), str(f.status), f.reason_en) for f in result.findings),

@@ -50,9 +50,10 @@ def test_a_type_query_pages_with_skip_token_and_keeps_each_pages_request_id() ->
         q = "resources | where type =~ 'microsoft.compute/virtualmachines/extensions'"
         rows, ids, token, headers = [], [], None, []
         while True:
-            seen = {}
+            seen: dict[str, str] = {}
+            hook = seen.update
             page = client.resources(_query(q, [PROD], top=4, token=token),
-                                    raw_response_hook=lambda r: seen.update(r.http_response.headers))  # fmt: skip
+                                    raw_response_hook=lambda r, hook=hook: hook(r.http_response.headers))  # fmt: skip
             rows += page.data
             ids.append(seen["x-ms-request-id"])
             headers.append(seen)
@@ -84,9 +85,8 @@ def test_tables_hold_only_the_types_the_reference_lists_there() -> None:
 
 
 def test_a_query_shape_the_sandbox_does_not_answer_is_a_400() -> None:
-    with Sandbox.from_dict(_estate()) as sb:
-        with pytest.raises(HttpResponseError) as raised:
-            _client(sb).resources(_query("resources | summarize count() by type", [PROD]))
+    with Sandbox.from_dict(_estate()) as sb, pytest.raises(HttpResponseError) as raised:
+        _client(sb).resources(_query("resources | summarize count() by type", [PROD]))
     assert raised.value.status_code == 400 and raised.value.error.code == "BadRequest"
 
 
