@@ -8,6 +8,11 @@ listing returns (id, name, location, properties, ...):
 - `resources`: microsoft.compute/virtualmachines/extensions (ARM: Virtual Machine Extensions - List, one call per VM)
 - `insightsresources`: microsoft.insights/datacollectionruleassociations (ARM: Data Collection Rule Associations -
   List By Resource, one call per VM)
+- `resources`: microsoft.web/sites/slots (ARM: Web Apps - List Slots, one call per site)
+
+`appserviceresources` lists microsoft.web/sites/config too, but not in ARM's shape: Microsoft's sample query "List
+Azure App Service TLS version" reads `properties.MinTlsVersion` where ARM's config/web document has `minTlsVersion`,
+so config/web stays an ARM read per site and slot.
 
 The reference lists no table for diagnostic settings, Key Vault keys, blob services, SQL firewall rules, auditing
 settings or TDE, or publishing credential policies: those stay ARM reads, one per resource.
@@ -36,7 +41,7 @@ from typing import Any
 from azure.mgmt.resourcegraph import ResourceGraphClient
 from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
 
-from collector.fetchers.base import MAX_PAGES, FetchContext, InvalidResponseError, PagingLoopError
+from collector.fetchers.base import MAX_PAGES, FetchContext, InvalidResponseError, Page, PagingLoopError, RawCapture
 
 log = logging.getLogger("shoko.collector")
 
@@ -157,3 +162,47 @@ def fell_back(ctx: FetchContext, what: str, exc: BaseException) -> None:
         ctx.subscription_id,
         str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
     )
+
+
+def parent_by_segment(segment: str) -> Callable[[str], str]:
+    """`parent_of` for a child type named by one id segment: `.../sites/a/slots/b` -> `.../sites/a`."""
+    marker = f"/{segment.lower()}/"
+
+    def parent_of(child_id: str) -> str:
+        head, sep, _ = child_id.lower().rpartition(marker)
+        return head if sep else ""
+
+    return parent_of
+
+
+def children_of(
+    ctx: FetchContext, table: str, resource_type: str, parent_of: Callable[[str], str]
+) -> dict[str, RawCapture] | None:
+    """Every `resource_type` row of the subscription as per-parent listings (parent id in lower case -> the pages
+    ARM's own listing would have given, each page with the request id of the Resource Graph page its rows came
+    from), made once per run and subscription for every fetcher that reads them. None when Resource Graph is off,
+    the run shares no listings, or the query failed (it is logged; the caller then lists from ARM)."""
+    if not enabled(ctx) or ctx.listings is None:
+        return None
+
+    def make() -> dict[str, RawCapture] | None:
+        try:
+            rows = query_type(ctx, table, resource_type)
+        except Exception as exc:
+            fell_back(ctx, resource_type, exc)
+            return None
+        out: dict[str, RawCapture] = {}
+        for row, request_id in rows.rows:
+            capture = out.setdefault(parent_of(str(row.get("id", ""))), RawCapture())
+            if not capture.pages or capture.pages[-1].request_id != request_id:
+                capture.pages.append(Page(body={"value": []}, request_id=request_id, api_version=API_VERSION))
+            capture.pages[-1].body["value"].append(arm_shape(row))
+        out[""] = RawCapture()  # parents without rows: the page that ended the result set
+        out[""].pages.append(Page(body={"value": []}, request_id=rows.last_request_id, api_version=API_VERSION))
+        return out
+
+    return ctx.listings.get((ctx.scope, "resource_graph", table, resource_type), make)
+
+
+def listing_of(children: dict[str, RawCapture], parent_id: str) -> RawCapture:
+    return children.get(parent_id.lower()) or children[""]

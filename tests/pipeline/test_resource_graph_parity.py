@@ -1,5 +1,5 @@
-"""VM extensions and data collection rule associations read with Resource Graph (collection.resource_graph) give
-the same documents and findings as the per-VM ARM reads, on the example estate and a small generated one, with
+"""VM extensions, data collection rule associations and web app slots read with Resource Graph
+(collection.resource_graph) give the same documents and findings as the per-VM and per-site ARM reads, on the example estate and a small generated one, with
 far fewer calls; a Resource Graph the collector may not read falls back to ARM and still sees the same."""
 
 from __future__ import annotations
@@ -19,14 +19,17 @@ from sandbox.server import Sandbox
 from tests.pipeline.conftest import sandbox_settings
 
 EMR = Path(__file__).resolve().parents[2] / "sandbox" / "estates" / "hospital-emr.yaml"
-PER_VM = ("GET Microsoft.Compute/virtualMachines/extensions (list)",
-          "GET Microsoft.Insights/dataCollectionRuleAssociations (list)")  # fmt: skip
-GRAPH_KINDS = ("vm_extensions", "dcr_associations")
+PER_PARENT = ("GET Microsoft.Compute/virtualMachines/extensions (list)",
+              "GET Microsoft.Insights/dataCollectionRuleAssociations (list)",
+              "GET Microsoft.Web/sites/slots (list)")  # fmt: skip
+GRAPH_KINDS = ("vm_extensions", "dcr_associations", "web_site")
 
 
 def _comparable(content: dict[str, Any]) -> str:
     """A per-VM document with what may differ between the two reads set aside: Resource Graph reports `type` in
     lower case and its rows ordered by id."""
+    if not isinstance(content.get("value"), list):
+        return json.dumps({**content, "type": str(content.get("type", "")).lower()}, sort_keys=True)
     rows = [{**row, "type": str(row.get("type", "")).lower()} for row in content["value"]]
     return json.dumps(sorted(rows, key=lambda r: str(r.get("id", "")).lower()), sort_keys=True)
 
@@ -70,11 +73,11 @@ def test_resource_graph_reads_give_the_same_findings_with_fewer_calls(source: st
     estate: Any = EMR if source == "example" else generate(2, 120, seed=3).estate
     arm, graph = _compare(estate, catalog)
     _same(arm, graph)
-    assert all(graph["calls"].get(op, 0) == 0 for op in PER_VM)
+    assert all(graph["calls"].get(op, 0) == 0 for op in PER_PARENT)
     vms = len({rid for kind, rid, _ in arm["documents"] if kind == "vm_extensions"})
-    assert sum(arm["calls"].get(op, 0) for op in PER_VM) >= 2 * vms
+    assert sum(arm["calls"].get(op, 0) for op in PER_PARENT) >= 2 * vms
     graph_queries = sum(n for op, n in graph["calls"].items() if "ResourceGraph" in op)
-    assert 0 < graph_queries <= 2 * 2  # one query per kind and subscription (one page each here)
+    assert 0 < graph_queries <= 3 * 2  # one query per type and subscription (one page each here)
     assert sum(graph["calls"].values()) < sum(arm["calls"].values())
 
 
@@ -84,4 +87,4 @@ def test_a_refused_resource_graph_falls_back_to_arm_reads(catalog: Catalog) -> N
         sb.faults.add("forbidden", path="/providers/Microsoft.ResourceGraph/*")
         fallback = _run(sb, catalog, graph=True)
     _same(arm, fallback)
-    assert sum(fallback["calls"].get(op, 0) for op in PER_VM) == sum(arm["calls"].get(op, 0) for op in PER_VM)
+    assert sum(fallback["calls"].get(op, 0) for op in PER_PARENT) == sum(arm["calls"].get(op, 0) for op in PER_PARENT)
