@@ -8,7 +8,8 @@ options `$top` (at most 1000 rows a page), `$skip` and `$skipToken`, in the `obj
 
 Which table holds a type follows Microsoft's "Azure Resource Graph table and resource type reference"
 (supported-tables-resources): `resources` holds the tracked resources and
-`microsoft.compute/virtualmachines/extensions` and `microsoft.web/sites/slots`; `insightsresources` holds
+`microsoft.compute/virtualmachines/extensions`, `microsoft.web/sites/slots` and `microsoft.sql/servers/databases`
+(`master` included); `insightsresources` holds
 `microsoft.insights/datacollectionruleassociations`. Types the reference does not list (diagnostic settings, Key
 Vault keys, blob services, SQL firewall rules, auditing settings, TDE, publishing credential policies) are in no
 table, so a query for them returns no rows, as Resource Graph's would.
@@ -41,7 +42,9 @@ PATH = "/providers/microsoft.resourcegraph/resources"
 
 # The child and extension types the reference lists, by table; `resources` also holds every tracked resource.
 TABLE_TYPES: dict[str, frozenset[str]] = {
-    "resources": frozenset({"microsoft.compute/virtualmachines/extensions", "microsoft.web/sites/slots"}),
+    "resources": frozenset(
+        {"microsoft.compute/virtualmachines/extensions", "microsoft.web/sites/slots", "microsoft.sql/servers/databases"}
+    ),
     "insightsresources": frozenset({"microsoft.insights/datacollectionruleassociations"}),
     "appserviceresources": frozenset(),
 }

@@ -9,6 +9,8 @@ listing returns (id, name, location, properties, ...):
 - `insightsresources`: microsoft.insights/datacollectionruleassociations (ARM: Data Collection Rule Associations -
   List By Resource, one call per VM)
 - `resources`: microsoft.web/sites/slots (ARM: Web Apps - List Slots, one call per site)
+- `resources`: microsoft.sql/servers/databases (ARM: Databases - List By Server, one call per server; `master`
+  included, which the SQL fetcher skips as ARM's listing has it too)
 
 `appserviceresources` lists microsoft.web/sites/config too, but not in ARM's shape: Microsoft's sample query "List
 Azure App Service TLS version" reads `properties.MinTlsVersion` where ARM's config/web document has `minTlsVersion`,
@@ -19,9 +21,12 @@ settings or TDE, or publishing credential policies: those stay ARM reads, one pe
 
 A row becomes evidence in ARM's shape: Resource Graph's own columns (`tenantId`, `subscriptionId`, `resourceGroup`)
 are dropped, and so are the columns it fills on every row when the resource has no such field (`kind`,
-`managedBy`, `sku`, `plan`, `identity`, `zones`, `extendedLocation`, `tags` when empty), so an unchanged resource
-stores the same document whichever way it was read. Resource Graph reports `type` in lower case; it is kept as
-returned (the checks compare types case-insensitively, and nothing is rewritten). Every page's `x-ms-request-id`
+`managedBy`, `sku`, `plan`, `identity`, `zones`, `extendedLocation`, `tags` when empty: an empty value cannot be
+told from an absent one, and no check reads them empty). Resource Graph reports `type` in lower case; it is kept as
+returned (the checks compare a document's `type` case-insensitively, and nothing is rewritten). So the
+documents equal ARM's but for the case of `type`, the order of a listing's rows and a standard column ARM returns
+as an explicit null; their hashes differ from ARM's, and a run switching between the two stores them anew once.
+The checks and redaction read the same fields either way. Every page's `x-ms-request-id`
 is kept: each per-parent document carries the request ids of the pages its rows came from, or, when it has none,
 that of the last page (the one that ended the result set and so shows there were no more rows).
 

@@ -1,6 +1,7 @@
-"""VM extensions, data collection rule associations and web app slots read with Resource Graph
-(collection.resource_graph) give the same documents and findings as the per-VM and per-site ARM reads, on the example estate and a small generated one, with
-far fewer calls; a Resource Graph the collector may not read falls back to ARM and still sees the same."""
+"""VM extensions, data collection rule associations, web app slots and SQL databases read with Resource Graph
+(collection.resource_graph) give the same documents and findings as the per-VM, per-site and per-server ARM
+reads, on the example estate and a small generated one, with far fewer calls; a Resource Graph the collector may
+not read falls back to ARM and still sees the same."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from bench.generate import generate
+from collector.fetchers.resource_graph import arm_shape
 from collector.pipeline import collect
 from controls.catalog import Catalog
 from controls.engine import evaluate
@@ -21,16 +23,17 @@ from tests.pipeline.conftest import sandbox_settings
 EMR = Path(__file__).resolve().parents[2] / "sandbox" / "estates" / "hospital-emr.yaml"
 PER_PARENT = ("GET Microsoft.Compute/virtualMachines/extensions (list)",
               "GET Microsoft.Insights/dataCollectionRuleAssociations (list)",
-              "GET Microsoft.Web/sites/slots (list)")  # fmt: skip
-GRAPH_KINDS = ("vm_extensions", "dcr_associations", "web_site")
+              "GET Microsoft.Web/sites/slots (list)",
+              "GET Microsoft.Sql/servers/databases (list)")  # fmt: skip
+GRAPH_KINDS = ("vm_extensions", "dcr_associations", "web_site", "sql_database")
 
 
 def _comparable(content: dict[str, Any]) -> str:
-    """A per-VM document with what may differ between the two reads set aside: Resource Graph reports `type` in
-    lower case and its rows ordered by id."""
+    """A document with what may differ between the two reads set aside: Resource Graph reports `type` in lower
+    case, orders its rows by id, and an empty standard column (`managedBy: null`) is not kept from its rows."""
     if not isinstance(content.get("value"), list):
-        return json.dumps({**content, "type": str(content.get("type", "")).lower()}, sort_keys=True)
-    rows = [{**row, "type": str(row.get("type", "")).lower()} for row in content["value"]]
+        return json.dumps({**arm_shape(content), "type": str(content.get("type", "")).lower()}, sort_keys=True)
+    rows = [{**arm_shape(row), "type": str(row.get("type", "")).lower()} for row in content["value"]]
     return json.dumps(sorted(rows, key=lambda r: str(r.get("id", "")).lower()), sort_keys=True)
 
 
@@ -77,7 +80,7 @@ def test_resource_graph_reads_give_the_same_findings_with_fewer_calls(source: st
     vms = len({rid for kind, rid, _ in arm["documents"] if kind == "vm_extensions"})
     assert sum(arm["calls"].get(op, 0) for op in PER_PARENT) >= 2 * vms
     graph_queries = sum(n for op, n in graph["calls"].items() if "ResourceGraph" in op)
-    assert 0 < graph_queries <= 3 * 2  # one query per type and subscription (one page each here)
+    assert 0 < graph_queries <= 4 * 2  # one query per type and subscription (one page each here)
     assert sum(graph["calls"].values()) < sum(arm["calls"].values())
 
 
