@@ -30,6 +30,8 @@ The checks and redaction read the same fields either way. Every page's `x-ms-req
 is kept: each per-parent document carries the request ids of the pages its rows came from, or, when it has none,
 that of the last page (the one that ended the result set and so shows there were no more rows).
 
+Resource Graph is an index that follows ARM: its rows may trail a change by some seconds or, rarely, longer
+(Azure/azure-dev#540: 95 % of changes within 30 s), and the table reference says it scrubs personal data from rows.
 `collection.resource_graph: false` reads the same kinds from ARM instead. When a query fails (403 without
 Microsoft.ResourceGraph read, provider not registered, throttled past the retries) the fetcher reads the kind from
 ARM for that subscription and says so in the log; nothing is skipped.
