@@ -91,3 +91,26 @@ def test_a_refused_resource_graph_falls_back_to_arm_reads(catalog: Catalog) -> N
         fallback = _run(sb, catalog, graph=True)
     _same(arm, fallback)
     assert sum(fallback["calls"].get(op, 0) for op in PER_PARENT) == sum(arm["calls"].get(op, 0) for op in PER_PARENT)
+
+
+def test_queries_beyond_the_quota_are_paced_not_refused() -> None:
+    """Resource Graph allows 15 queries per 5 s per principal (enforced here): the collector's Resource Graph client
+    waits for its own quota, where one paced by ARM's read budget alone is refused."""
+    from azure.core.exceptions import HttpResponseError
+    from azure.mgmt.resourcegraph import ResourceGraphClient
+    from azure.mgmt.resourcegraph.models import QueryRequest
+
+    from collector.azure_clients import ClientFactory, make_credential
+    from sandbox.server import ReadThrottle
+
+    with Sandbox.from_file(EMR, throttle=ReadThrottle()) as sb:
+        settings = sandbox_settings(sb, collection={"max_retries": 0})
+        factory = ClientFactory(make_credential(settings.azure), settings.azure, settings.collection)
+        query = QueryRequest(subscriptions=list(sb.info.subscriptions), query="resources | where type =~ 'x/y'")
+        paced = factory.arm(ResourceGraphClient, pacer=factory.graph_pacer)
+        assert all(paced.resources(query).total_records == 0 for _ in range(20))
+        unpaced = factory.arm(ResourceGraphClient)
+        with pytest.raises(HttpResponseError) as refused:
+            for _ in range(20):
+                unpaced.resources(query)
+    assert refused.value.status_code == 429
