@@ -63,6 +63,8 @@ class GraphPage:
     rows: list[dict[str, Any]]
     request_id: str | None
     skip_token: str | None
+    total_records: int | None
+    truncated: bool
 
 
 @dataclass
@@ -91,10 +93,13 @@ class _PageCapture:
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, list):
             raise InvalidResponseError("Resource Graph answered without a `data` array (objectArray format)")
+        total = body.get("totalRecords")
         self.page = GraphPage(
             rows=[r for r in data if isinstance(r, dict)],
             request_id=response.headers.get("x-ms-request-id"),
             skip_token=body.get("$skipToken") or None,
+            total_records=total if isinstance(total, int) else None,
+            truncated=str(body.get("resultTruncated", "false")).lower() == "true",
         )
 
 
@@ -126,6 +131,12 @@ def query_type(ctx: FetchContext, table: str, resource_type: str) -> GraphRows:
         out.rows += [(row, page.request_id) for row in page.rows]
         out.last_request_id = page.request_id
         if not page.skip_token:
+            # A result cut short, or fewer rows than Resource Graph counted, is not a listing to judge from.
+            if page.truncated or (page.total_records is not None and page.total_records != len(out.rows)):
+                raise InvalidResponseError(
+                    f"Resource Graph returned {len(out.rows)} of {page.total_records} rows "
+                    f"(resultTruncated {str(page.truncated).lower()}) for: {query}"
+                )
             return out
         if page.skip_token in seen:
             raise PagingLoopError(f"$skipToken repeats an earlier page of: {query}")

@@ -84,10 +84,11 @@ def test_resource_graph_reads_give_the_same_findings_with_fewer_calls(source: st
     assert sum(graph["calls"].values()) < sum(arm["calls"].values())
 
 
-def test_a_refused_resource_graph_falls_back_to_arm_reads(catalog: Catalog) -> None:
+@pytest.mark.parametrize("fault", ["forbidden", "malformed"])
+def test_a_refused_or_unreadable_resource_graph_falls_back_to_arm_reads(fault: str, catalog: Catalog) -> None:
     with Sandbox.from_file(EMR) as sb:
         arm = _run(sb, catalog, graph=False)
-        sb.faults.add("forbidden", path="/providers/Microsoft.ResourceGraph/*")
+        sb.faults.add(fault, path="/providers/Microsoft.ResourceGraph/*")
         fallback = _run(sb, catalog, graph=True)
     _same(arm, fallback)
     assert sum(fallback["calls"].get(op, 0) for op in PER_PARENT) == sum(arm["calls"].get(op, 0) for op in PER_PARENT)
