@@ -1,7 +1,8 @@
 """Azure Resource Graph's query endpoint (POST /providers/Microsoft.ResourceGraph/resources), answered from the
 estate for the query shapes the collector sends; any other query is refused with 400, never guessed at.
 
-Served: `<table> | where type =~ '<resource type>'` over the request's `subscriptions`, paged with the request
+Served: `<table> | where type =~ '<resource type>'`, optionally `| order by id asc` (rows are always returned in
+id order), over the request's `subscriptions`, paged with the request
 options `$top` (at most 1000 rows a page), `$skip` and `$skipToken`, in the `objectArray` result format
 (API 2021-03-01, azure-rest-api-specs resourcegraph.json and its examples ResourcesFilterQuery.json: a body of
 `totalRecords`, `count`, `resultTruncated`, `facets`, `data` and, when more rows follow, `$skipToken`).
@@ -49,7 +50,10 @@ TABLE_TYPES: dict[str, frozenset[str]] = {
     "appserviceresources": frozenset(),
 }
 
-_QUERY = re.compile(r"^\s*(?P<table>\w+)\s*\|\s*where\s+type\s*=~\s*'(?P<type>[^']+)'\s*$", re.IGNORECASE)
+_QUERY = re.compile(
+    r"^\s*(?P<table>\w+)\s*\|\s*where\s+type\s*=~\s*'(?P<type>[^']+)'(?:\s*\|\s*order\s+by\s+id(?:\s+asc)?)?\s*$",
+    re.IGNORECASE,
+)
 _EMPTY_COLUMNS: dict[str, Any] = {
     "kind": "",
     "managedBy": "",

@@ -117,7 +117,8 @@ def query_type(ctx: FetchContext, table: str, resource_type: str) -> GraphRows:
     assert ctx.subscription_id is not None
     # Paced to Resource Graph's own quota (15 queries per 5 s per principal), not ARM's read budget.
     client = ctx.clients.arm(ResourceGraphClient, pacer=ctx.clients.graph_pacer)
-    query = f"{table} | where type =~ '{resource_type}'"
+    # Ordered by id, so the pages split the rows the same way each time and a parent's rows sit together.
+    query = f"{table} | where type =~ '{resource_type}' | order by id asc"
     out = GraphRows()
     token: str | None = None
     seen: set[str] = set()
