@@ -183,6 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--throttle-refill", type=float, default=25.0)
     parser.add_argument("--page-size", type=int, default=100, help="items per listing page (100)")
     parser.add_argument(
+        "--no-resource-graph",
+        action="store_true",
+        help="collection.resource_graph: false (VM extensions and DCR associations read per VM from ARM)",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         default=CollectionSettings.max_workers,
@@ -233,7 +238,9 @@ def main(argv: list[str] | None = None) -> int:
         f"  arm_reads_per_second: {max(1, int(args.throttle_refill))}\n"
     )
     config.write_text(
-        f"database:\n  url: {json.dumps(url)}\ncollection:\n  max_workers: {args.workers}\n{budget}", encoding="utf-8"
+        f"database:\n  url: {json.dumps(url)}\ncollection:\n  max_workers: {args.workers}\n{budget}"
+        f"  resource_graph: {'false' if args.no_resource_graph else 'true'}\n",
+        encoding="utf-8",
     )
     t0 = time.monotonic()
     sandbox = Sandboxed(estate_file, out, env, args)
@@ -246,7 +253,10 @@ def main(argv: list[str] | None = None) -> int:
             else f"throttle {args.throttle_burst:g} burst + {args.throttle_refill:g}/s per subscription and principal"
         )
     )
-    say(f"collector: shoko collect, collection.max_workers {args.workers}, database {url.split('@')[-1]}")
+    say(
+        f"collector: shoko collect, collection.max_workers {args.workers}, resource_graph "
+        f"{'off' if args.no_resource_graph else 'on'}, database {url.split('@')[-1]}"
+    )
     try:
         figures = _measure(args, sandbox, config, log, env, url, out, say)
     finally:

@@ -23,7 +23,7 @@ from azure.identity import ClientSecretCredential, DefaultAzureCredential
 from azure.mgmt.core.exceptions import ARMErrorFormat
 
 from agent.metrics import AzureCallPolicy
-from collector.pacing import Pacer, PacingPolicy
+from collector.pacing import RESOURCE_GRAPH_BURST, RESOURCE_GRAPH_PER_SECOND, Pacer, PacingPolicy
 from collector.settings import AzureSettings, CollectionSettings
 
 ClientT = TypeVar("ClientT")
@@ -141,6 +141,7 @@ class ClientFactory:
     collection: CollectionSettings
     deadline: Deadline = field(default_factory=lambda: Deadline.after(CollectionSettings.run_deadline_seconds))
     pacer: Pacer = field(init=False)
+    graph_pacer: Pacer = field(init=False)  # Resource Graph's query quota, apart from ARM's read budget
     gate: threading.BoundedSemaphore = field(init=False)
 
     transport: RequestsTransport = field(init=False)
@@ -148,6 +149,7 @@ class ClientFactory:
     def __post_init__(self) -> None:
         workers = self.collection.max_workers
         self.pacer = Pacer(self.collection.arm_reads_burst, self.collection.arm_reads_per_second)
+        self.graph_pacer = Pacer(RESOURCE_GRAPH_BURST, RESOURCE_GRAPH_PER_SECOND)
         self.gate = threading.BoundedSemaphore(workers)
         # One connection pool for every ARM client of the run: a client per fetcher would each open (and
         # TLS-handshake) its own connections, and a pool smaller than the calls in flight drops them after use.
@@ -167,7 +169,10 @@ class ClientFactory:
             self.transport.connection_config.verify = env["verify"]
         session.trust_env = False
 
-    def arm(self, client_cls: type[ClientT], subscription_id: str | None = None) -> ClientT:
+    def arm(
+        self, client_cls: type[ClientT], subscription_id: str | None = None, *, pacer: Pacer | None = None
+    ) -> ClientT:
+        """A client whose calls are paced by `pacer` (Resource Graph's quota), else by ARM's read budget."""
         retries = self.collection.max_retries
         timeout = self.collection.call_timeout_seconds
         kwargs: dict[str, Any] = {
@@ -183,7 +188,7 @@ class ClientFactory:
             "per_retry_policies": [
                 _CALLS,
                 NoProviderRegistration(),
-                PacingPolicy(self.pacer, self.gate, self.deadline),
+                PacingPolicy(pacer or self.pacer, self.gate, self.deadline),
             ],
         }
         if self.azure.ca_bundle:

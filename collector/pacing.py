@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 # Reads not under a subscription (the subscription list, tenant-level providers) share the tenant's bucket.
 TENANT = "tenant"
+# Azure Resource Graph's own quota per principal ("Guidance for throttled requests in Azure Resource Graph"):
+# 15 queries in every 5-second window, reported in x-ms-user-quota-remaining.
+RESOURCE_GRAPH_BURST, RESOURCE_GRAPH_PER_SECOND = 15, 3.0
 
 
 class TokenBucket:

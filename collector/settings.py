@@ -72,6 +72,11 @@ class CollectionSettings:
     # Read each VM's clock with VM Run Command (a POST that runs chronyc / w32tm inside the VM); off unless
     # the collector's role has Microsoft.Compute/virtualMachines/runCommand/action.
     time_sync_run_command: bool = False
+    # Read the child resources Azure Resource Graph holds in ARM's shape (VM extensions, data collection rule
+    # associations, web app slots, SQL databases) with one query per subscription instead of one ARM listing per
+    # parent (collector/fetchers/resource_graph.py). Needs Microsoft.ResourceGraph/resources/read (Reader has it);
+    # a failed query falls back to ARM.
+    resource_graph: bool = True
 
 
 @dataclass(frozen=True)

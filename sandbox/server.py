@@ -61,6 +61,7 @@ from sandbox import arm as armmod
 from sandbox import blob as blobmod
 from sandbox import graph as graphmod
 from sandbox import ids, tls
+from sandbox import resourcegraph as graphquery
 from sandbox.estate import Estate, EstateError, RunCommandOutput, estate_from_mapping, load_estate
 from sandbox.faults import Fault, FaultSet, RequestFacts
 from sandbox.identity import InvalidToken, TokenRequestError, TokenService, audience_uri
@@ -353,6 +354,8 @@ class Sandbox:
         self._rates = (
             _RateBucket(throttle.burst, throttle.refill_per_s, enforce=True) if throttle is not None else _RateBucket()
         )
+        # Resource Graph's own per-principal query quota, refused (429) only when ARM's throttle is enforced too.
+        self._graph_quota = graphquery.QuotaBucket(graphquery.Quota(), enforce=throttle is not None)
         self._tempdir: Path | None = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -927,6 +930,8 @@ class Sandbox:
                 reply = self._arm_get(req, index)
                 reply.headers.append((_remaining_header(facts), str(taken.remaining)))
                 return reply
+            if req.method == "POST" and req.path.lower().rstrip("/") == graphquery.PATH:
+                return self._resource_graph(req, index, principal.object_id)
             if req.method == "POST":
                 parsed = _try_parse(req.path)
                 if (
@@ -947,6 +952,20 @@ class Sandbox:
             )
         except armmod.ArmError as e:
             return _Reply.json(e.status, e.body())
+
+    def _resource_graph(self, req: _Request, index: armmod.ArmIndex, principal: str) -> _Reply:
+        allowed, remaining, resets = self._graph_quota.take(principal)
+        headers = graphquery.quota_headers(remaining, resets)
+        if not allowed:
+            retry = float(math.ceil(resets))
+            body = graphquery.GraphError(
+                429, "RateLimiting", "Too many requests: the query quota resets after x-ms-user-quota-resets-after."
+            ).body()
+            return _Reply.json(429, body, headers=[("Retry-After", _seconds(retry)), *headers])
+        try:
+            return _Reply.json(200, graphquery.answer(index, self._estate.tenant.id, req.body), headers=headers)
+        except graphquery.GraphError as e:
+            return _Reply.json(e.status, e.body(), headers=headers)
 
     def _arm_get(self, req: _Request, index: armmod.ArmIndex) -> _Reply:
         op = self._operation(req)

@@ -18,7 +18,7 @@ from azure.mgmt.containerregistry import ContainerRegistryManagementClient
 from azure.mgmt.web import WebSiteManagementClient
 
 from collector.fetchers.base import FetchContext, Fetcher, list_raw, resource_group_of
-from collector.fetchers.web import SITES, SLOTS
+from collector.fetchers.web import SITES, slots_of
 
 CONTAINER_REGISTRY = "container_registry"
 # One document per site or slot: {"value": [policy, ...]} as List Basic Publishing Credentials Policies
@@ -55,7 +55,7 @@ def _publishing(ctx: FetchContext) -> None:
         rg = resource_group_of(site_id)
         _policies(ctx, site_id, client.web_apps.list_basic_publishing_credentials_policies, rg, name)
         try:
-            slots = [doc for doc, _ in ctx.listing(SLOTS, client.web_apps.list_slots, rg, name).documents()]
+            slots = [doc for doc, _ in slots_of(ctx, client, site_id, rg, name).documents()]
         except Exception as exc:  # the slots of this site stay unjudged, and say why
             ctx.sink.error(PUBLISHING_CREDENTIALS_POLICIES, ctx.fetcher.name, site_id, exc)
             return

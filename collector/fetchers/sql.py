@@ -7,7 +7,8 @@ read per server and per database (azure-mgmt-sql 4.0, api-version 2025-01-01):
 - Firewall Rules - List By Server (one call per server). Stored as ONE document per server,
   `{"value": [rules...]}` with the server's id, so "no rules" is a fact and not a missing document.
 - Server Blob Auditing Policies - List By Server (one call per server): the server's `auditingSettings/Default`.
-- Databases - List By Server (one call per server): every database, `master` included.
+- Databases - List By Server (one call per server): every database, `master` included; with
+  `collection.resource_graph`, one Resource Graph query per subscription instead (collector/fetchers/resource_graph.py).
 - Transparent Data Encryptions - Get `current` (one call per user database).
 - Backup Short Term Retention Policies - Get `default` (one call per user database that keeps its own
   backups: a geo-secondary or named replica, `properties.secondaryType` set, takes none of its own, and a
@@ -22,6 +23,7 @@ from typing import Any
 
 from azure.mgmt.sql import SqlManagementClient
 
+from collector.fetchers import resource_graph
 from collector.fetchers.base import FetchContext, Fetcher, RawCapture, list_raw, resource_group_of
 from controls.model import FactKind
 
@@ -30,6 +32,8 @@ SQL_AUDITING_POLICY = "sql_auditing_policy"  # the server's auditingSettings/Def
 SQL_DATABASE = "sql_database"
 SQL_TDE = "sql_tde"  # a database's transparentDataEncryption/current
 SQL_BACKUP_RETENTION = "sql_backup_retention"  # a database's backupShortTermRetentionPolicies/default
+DATABASE_TYPE = "microsoft.sql/servers/databases"
+_server_of_database = resource_graph.parent_by_segment("databases")
 
 
 def is_system_database(doc: dict[str, Any]) -> bool:
@@ -87,7 +91,11 @@ def _run(ctx: FetchContext) -> None:
         except Exception as exc:
             ctx.sink.error(SQL_AUDITING_POLICY, ctx.fetcher.name, server_id, exc)
         try:
-            databases = ctx.list_into(SQL_DATABASE, client.databases.list_by_server, rg, name)
+            children = resource_graph.children_of(ctx, "resources", DATABASE_TYPE, _server_of_database)
+            if children is not None:
+                databases = ctx.record(SQL_DATABASE, resource_graph.listing_of(children, server_id))
+            else:
+                databases = ctx.list_into(SQL_DATABASE, client.databases.list_by_server, rg, name)
         except Exception as exc:
             ctx.sink.error(SQL_DATABASE, ctx.fetcher.name, server_id, exc)
             return

@@ -10,6 +10,10 @@ call per VM). Each per-VM call is made only when a check of the run needs it (th
 is stored as one document per VM, `{"value": [...]}`, so "none installed" is a fact and not a gap. A failed call
 is recorded against that VM only. Each VM's reads go to the run's call pool; the VMs' listing is made once per run
 (the time-sync fetcher reads the same pages).
+
+With `collection.resource_graph` (the default) both kinds are read instead with one Resource Graph query per
+subscription each (collector/fetchers/resource_graph.py: `resources` holds the extensions, `insightsresources` the
+associations) and stored in the same per-VM documents; a query that fails falls back to the per-VM ARM reads.
 """
 
 from collections.abc import Callable
@@ -18,6 +22,7 @@ from typing import Any
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.monitor import MonitorManagementClient
 
+from collector.fetchers import resource_graph
 from collector.fetchers.base import FetchContext, Fetcher, RawCapture, resource_group_of
 from controls.model import Kind
 
@@ -29,6 +34,30 @@ DCR_ASSOCIATIONS = "dcr_associations"
 
 VM_TYPE = "microsoft.compute/virtualmachines"
 VMS = "compute.virtual_machines"  # the run's listing of a subscription's VMs
+EXTENSION_TYPE = "microsoft.compute/virtualmachines/extensions"
+ASSOCIATION_TYPE = "microsoft.insights/datacollectionruleassociations"
+
+
+def _vm_of_extension(extension_id: str) -> str:
+    head, sep, _ = extension_id.lower().rpartition("/extensions/")
+    return head if sep else ""
+
+
+def _vm_of_association(association_id: str) -> str:
+    head, sep, _ = association_id.lower().partition("/providers/microsoft.insights/datacollectionruleassociations/")
+    return head if sep else ""
+
+
+def _from_graph(ctx: FetchContext, kind: Kind, table: str, resource_type: str, vms: list[dict[str, Any]],
+                parent_of: Callable[[str], str]) -> bool:  # fmt: skip
+    """Read `kind` for every VM with one Resource Graph query; False when the query failed (read it from ARM)."""
+    try:
+        rows = resource_graph.query_type(ctx, table, resource_type)
+    except Exception as exc:
+        resource_graph.fell_back(ctx, kind, exc)
+        return False
+    resource_graph.record_by_parent(ctx, kind, rows, vms, parent_of)
+    return True
 
 
 def _per_vm(ctx: FetchContext, kind: Kind, vm_id: str, call: Callable[[RawCapture], Any]) -> None:
@@ -54,6 +83,13 @@ def _run(ctx: FetchContext) -> None:
     vms = ctx.record(VIRTUAL_MACHINE, ctx.listing(VMS, compute.virtual_machines.list_all))
     extensions = VM_TYPE in ctx.wanted_types.get(VM_EXTENSIONS, ())
     associations = VM_TYPE in ctx.wanted_types.get(DCR_ASSOCIATIONS, ())
+    if vms and resource_graph.enabled(ctx):
+        if extensions:
+            extensions = not _from_graph(ctx, VM_EXTENSIONS, "resources", EXTENSION_TYPE, vms, _vm_of_extension)
+        if associations:
+            associations = not _from_graph(
+                ctx, DCR_ASSOCIATIONS, "insightsresources", ASSOCIATION_TYPE, vms, _vm_of_association
+            )
     monitor = ctx.clients.arm(MonitorManagementClient, ctx.subscription_id) if associations else None
 
     def read(vm: dict[str, Any]) -> None:

@@ -4,18 +4,32 @@ Slots are reachable on their own host names with their own settings, so they are
 
 Sites, slots, certificates and plans are one listing each per subscription (slots one per site); config/web
 is one call per site and per slot, as no listing returns it. The sites and slots listings are made once per
-run (the publishing credentials fetcher reads the same pages), and each site's reads go to the run's call pool."""
+run (the publishing credentials fetcher reads the same pages), and each site's reads go to the run's call pool.
+With `collection.resource_graph` the slots of every site come from one Resource Graph query per subscription
+instead (collector/fetchers/resource_graph.py; a failed query falls back to the per-site listing)."""
 
 from typing import Any
 
 from azure.mgmt.web import WebSiteManagementClient
 
+from collector.fetchers import resource_graph
 from collector.fetchers.base import FetchContext, Fetcher, RawCapture, resource_group_of
 from controls.model import FactKind
 
 # The run's listings of sites and of one site's slots, made once for every fetcher reading them.
 SITES = "web.sites"
 SLOTS = "web.slots"
+SLOT_TYPE = "microsoft.web/sites/slots"
+_site_of_slot = resource_graph.parent_by_segment("slots")
+
+
+def slots_of(ctx: FetchContext, client: WebSiteManagementClient, site_id: str, rg: str, name: str) -> RawCapture:
+    """One site's slots as Web Apps - List Slots gives them: from the run's Resource Graph rows when it has them,
+    else that listing (made once per run)."""
+    children = resource_graph.children_of(ctx, "resources", SLOT_TYPE, _site_of_slot)
+    if children is not None:
+        return resource_graph.listing_of(children, site_id)
+    return ctx.listing(SLOTS, client.web_apps.list_slots, rg, name)
 
 
 def _config(ctx: FetchContext, site_id: str, call: Any, *args: str) -> None:
@@ -35,7 +49,7 @@ def _run(ctx: FetchContext) -> None:
         rg, name = resource_group_of(site["id"]), site["name"]
         _config(ctx, site["id"], client.web_apps.get_configuration, rg, name)
         try:
-            slots = ctx.record(FactKind.WEB_SITE, ctx.listing(SLOTS, client.web_apps.list_slots, rg, name))
+            slots = ctx.record(FactKind.WEB_SITE, slots_of(ctx, client, site["id"], rg, name))
         except Exception as exc:
             ctx.sink.error(FactKind.WEB_SITE, ctx.fetcher.name, site["id"], exc)
             return

@@ -119,6 +119,8 @@ def test_defender_not_registered_and_a_refused_extension_listing_are_errors(judg
     faults = [
         {"kind": "not_registered", "subscription": PROD, "resourceType": "Microsoft.Security"},
         {"kind": "forbidden", "resourceType": "Microsoft.Compute/virtualMachines/extensions"},
+        # Resource Graph refused too: the collector falls back to the per-VM ARM reads, which are refused.
+        {"kind": "forbidden", "path": "/providers/Microsoft.ResourceGraph/*"},
     ]
     docs = [*pricings(PROD), contact(PROD), *vm(VM_OK, MDE, AMA, rule=True)]
     docs += assessments(VM_OK, edr="Healthy", va="Healthy", findings="Healthy")
