@@ -18,7 +18,7 @@ from typing import Any
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.monitor import MonitorManagementClient
 
-from collector.fetchers.base import FetchContext, Fetcher, RawCapture, resource_group_of
+from collector.fetchers.base import FetchContext, Fetcher, RawCapture, drain, resource_group_of
 from controls.model import Kind
 
 VIRTUAL_MACHINE = "virtual_machine"
@@ -55,6 +55,8 @@ def _run(ctx: FetchContext) -> None:
     extensions = VM_TYPE in ctx.wanted_types.get(VM_EXTENSIONS, ())
     associations = VM_TYPE in ctx.wanted_types.get(DCR_ASSOCIATIONS, ())
     monitor = ctx.clients.arm(MonitorManagementClient, ctx.subscription_id) if associations else None
+    # Taken once: the multi-API client builds the operation group (and its models' table) on every access.
+    associations_ops = monitor.data_collection_rule_associations if monitor is not None else None
 
     def read(vm: dict[str, Any]) -> None:
         vm_id, name = str(vm.get("id", "")), str(vm.get("name", ""))
@@ -73,10 +75,8 @@ def _run(ctx: FetchContext) -> None:
                 ctx,
                 DCR_ASSOCIATIONS,
                 vm_id,
-                lambda hook, vm_id=vm_id: list(
-                    monitor.data_collection_rule_associations.list_by_resource(
-                        vm_id.lstrip("/"), raw_response_hook=hook
-                    )
+                lambda hook, vm_id=vm_id: drain(
+                    associations_ops.list_by_resource(vm_id.lstrip("/"), raw_response_hook=hook), hook
                 ),
             )
 
