@@ -92,6 +92,7 @@ class RawCapture:
 
         def page(pipeline_response: Any) -> Any:
             response, body = self._last
+            self._last = (None, None)  # a listing kept for the run keeps its documents, not its last response
             if response is not pipeline_response.http_response or not (
                 isinstance(body, dict) and isinstance(body.get("value"), list)
             ):
