@@ -1,7 +1,9 @@
 """The collector's CPU per call, measured inside one process: a generated estate served by the sandbox in its own
 process, collected several times by the pipeline's own `collect` (the SDK clients and fetchers, no storing or
 judging), each time with the process's CPU and the calls the sandbox answered. With `--profile FILE` the last
-collection runs under cProfile and its stats are written to FILE (read them with `python -m pstats FILE`).
+collection runs under cProfile in every thread, timed in each thread's CPU, and the merged stats are written to FILE
+(read them with `python -m pstats FILE`; cProfile roughly doubles the CPU, so its shares lean to code making many
+small calls).
 It prints figures; it asserts nothing.
 """
 
