@@ -21,6 +21,7 @@ from azure.core.pipeline.policies import HTTPPolicy, RetryPolicy
 from azure.core.pipeline.transport import RequestsTransport
 from azure.identity import ClientSecretCredential, DefaultAzureCredential
 from azure.mgmt.core.exceptions import ARMErrorFormat
+from azure.profiles.multiapiclient import MultiApiClientMixin
 
 from agent.metrics import AzureCallPolicy
 from collector.pacing import Pacer, PacingPolicy
@@ -146,7 +147,8 @@ class ClientFactory:
     transport: RequestsTransport = field(init=False)
     # One client per SDK class and subscription for the run: fetchers of the same family share it (building a
     # client sets up every operation group it has, e.g. 3 % of the collector's CPU went to the network client's).
-    # Clients are safe to share between threads; the policies of one pipeline are made for that.
+    # Not a multi-API client (authorization, monitor, security): each of its operation groups, when taken, sets
+    # the API version on the client's one configuration, so fetchers sharing it would read with each other's.
     _clients: dict[tuple[type, str | None], Any] = field(init=False, default_factory=dict)
     _clients_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
@@ -173,6 +175,8 @@ class ClientFactory:
         session.trust_env = False
 
     def arm(self, client_cls: type[ClientT], subscription_id: str | None = None) -> ClientT:
+        if issubclass(client_cls, MultiApiClientMixin):
+            return self._new_client(client_cls, subscription_id)
         key = (client_cls, subscription_id)
         with self._clients_lock:
             client = self._clients.get(key)
