@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench.generate import GenerateError, generate, write_estate
 
-COMMANDS = ("run", "generate", "sandbox-cost", "history", "history-figures")
+COMMANDS = ("run", "collect-cpu", "generate", "sandbox-cost", "history", "history-figures")
 USAGE = f"usage: python -m bench {{{','.join(COMMANDS)}}} [options]   (see bench/README.md)"
 
 
@@ -169,6 +169,10 @@ def main(argv: list[str]) -> int:
         from bench.run import main as run
 
         return run(argv[1:])
+    if argv[0] == "collect-cpu":
+        from bench.collect_cpu import main as collect_cpu
+
+        return collect_cpu(argv[1:])
     if argv[0] == "history":
         return _history(argv[1:])
     if argv[0] == "history-figures":

@@ -48,6 +48,9 @@ class Rules:
     # The rule of each key seen: documents repeat the same few hundred keys, and matching every rule against
     # each of them was most of the cost of redacting a document.
     _by_key: dict[str, NameRule | None] = field(default_factory=dict, compare=False, repr=False)
+    # Strings no value rule matched: most strings of a run repeat (locations, types, states, shared ids), so
+    # each is searched once (bounded: emptied when full).
+    _clean: set[str] = field(default_factory=set, compare=False, repr=False)
 
     def name_rule(self, key: str) -> NameRule | None:
         try:
@@ -113,6 +116,9 @@ def _step(path: str, key: str | int) -> str:
     return path + _key_step(key)
 
 
+_CLEAN_LIMIT = 200_000
+
+
 class _Redactor:
     def __init__(self, rules: Rules) -> None:
         self.rules = rules
@@ -155,6 +161,14 @@ class _Redactor:
         return node
 
     def text(self, text: str, path: str) -> str:
+        clean = self.rules._clean
+        if text in clean:
+            return text
+        if not any(rule.match.search(text) for rule in self.rules.values):
+            if len(clean) >= _CLEAN_LIMIT:
+                clean.clear()
+            clean.add(text)
+            return text
         for rule in self.rules.values:
             hit = False
 

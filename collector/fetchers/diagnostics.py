@@ -39,10 +39,12 @@ def _run(ctx: FetchContext) -> None:
     resources_client = ctx.clients.arm(ResourceManagementClient, ctx.subscription_id)
     monitor = ctx.clients.arm(MonitorManagementClient, ctx.subscription_id)
     resources = [doc for doc, _ in ctx.listing(RESOURCES, resources_client.resources.list).documents()]
+    # Taken once: the multi-API client builds the operation group (and its models' table) on every access.
+    settings_ops = monitor.diagnostic_settings
 
     def read(target: str) -> None:
         try:
-            capture = list_raw(monitor.diagnostic_settings.list, target)
+            capture = list_raw(settings_ops.list, target)
         except Exception as exc:  # recorded against this resource; the others go on
             ctx.sink.error(FactKind.DIAGNOSTIC_SETTINGS, ctx.fetcher.name, target, exc)
             return

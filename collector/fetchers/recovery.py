@@ -14,7 +14,7 @@ from azure.mgmt.recoveryservices import RecoveryServicesClient
 from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
 from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
 
-from collector.fetchers.base import FetchContext, Fetcher, RawCapture, resource_group_of
+from collector.fetchers.base import FetchContext, Fetcher, list_raw, resource_group_of
 from controls.model import Kind
 
 # Vaults as Vaults - List By Subscription Id returns them (api-version 2026-11-01 in azure-mgmt-recoveryservices 4.3).
@@ -31,10 +31,8 @@ VM_BACKUP_FILTER = "backupManagementType eq 'AzureIaasVM'"
 
 
 def _per_vault(ctx: FetchContext, kind: Kind, vault_id: str, call: Callable[..., Any], *args: Any, **kw: Any) -> None:
-    capture = RawCapture()
     try:
-        for _ in call(*args, raw_response_hook=capture, **kw):
-            pass
+        capture = list_raw(call, *args, **kw)
     except Exception as exc:  # recorded against this vault only; the others go on
         ctx.sink.error(kind, ctx.fetcher.name, vault_id, exc)
         return

@@ -12,7 +12,7 @@ from typing import Any
 
 from azure.mgmt.storage import StorageManagementClient
 
-from collector.fetchers.base import FetchContext, Fetcher, RawCapture, resource_group_of
+from collector.fetchers.base import FetchContext, Fetcher, list_raw, resource_group_of
 from controls.model import FactKind
 
 # Blob Services - List of one account: its `default` blob service (delete retention, versioning).
@@ -33,11 +33,8 @@ def _run_blob_services(ctx: FetchContext) -> None:
     accounts = [doc for doc, _ in ctx.listing(ACCOUNTS, client.storage_accounts.list).documents()]
 
     def read(account: dict[str, Any]) -> None:
-        capture = RawCapture()
         try:
-            for _ in client.blob_services.list(resource_group_of(account["id"]), account["name"],
-                                               raw_response_hook=capture):  # fmt: skip
-                pass
+            capture = list_raw(client.blob_services.list, resource_group_of(account["id"]), account["name"])
         except Exception as exc:  # recorded against this account only; the others go on
             ctx.sink.error(STORAGE_BLOB_SERVICE, ctx.fetcher.name, account["id"], exc)
             return

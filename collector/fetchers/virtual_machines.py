@@ -23,7 +23,7 @@ from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.monitor import MonitorManagementClient
 
 from collector.fetchers import resource_graph
-from collector.fetchers.base import FetchContext, Fetcher, RawCapture, resource_group_of
+from collector.fetchers.base import FetchContext, Fetcher, RawCapture, drain, resource_group_of
 from controls.model import Kind
 
 VIRTUAL_MACHINE = "virtual_machine"
@@ -91,6 +91,8 @@ def _run(ctx: FetchContext) -> None:
                 ctx, DCR_ASSOCIATIONS, "insightsresources", ASSOCIATION_TYPE, vms, _vm_of_association
             )
     monitor = ctx.clients.arm(MonitorManagementClient, ctx.subscription_id) if associations else None
+    # Taken once: the multi-API client builds the operation group (and its models' table) on every access.
+    associations_ops = monitor.data_collection_rule_associations if monitor is not None else None
 
     def read(vm: dict[str, Any]) -> None:
         vm_id, name = str(vm.get("id", "")), str(vm.get("name", ""))
@@ -109,10 +111,8 @@ def _run(ctx: FetchContext) -> None:
                 ctx,
                 DCR_ASSOCIATIONS,
                 vm_id,
-                lambda hook, vm_id=vm_id: list(
-                    monitor.data_collection_rule_associations.list_by_resource(
-                        vm_id.lstrip("/"), raw_response_hook=hook
-                    )
+                lambda hook, vm_id=vm_id: drain(
+                    associations_ops.list_by_resource(vm_id.lstrip("/"), raw_response_hook=hook), hook
                 ),
             )
 
