@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector import __version__
-from collector.pipeline import checks_for_kinds, judge
+from collector.pipeline import checks_for_kinds, judge, stored_facts
 from collector.settings import Settings
 from controls.catalog import Catalog
 from controls.checks import ALL_CHECKS
 from controls.engine import ATTESTATION_CHECK
-from controls.model import FactSet, Finding, Verdict
+from controls.model import Finding, Verdict
 from controls.versions import catalog_sha256, rules_sha256
 from controls.weakened import run_thresholds
 from storage.ledger import Ledger, RunRecord
@@ -94,7 +94,7 @@ def _difference(ledger: Ledger, catalog: Catalog, settings: Settings, run: RunRe
     judged = [c.id for c in checks] + ([] if partial else [ATTESTATION_CHECK])
     if run.scope.get("checks") != judged:
         return "its recorded check selection is not what its kinds select"
-    facts = FactSet(evidence=ledger.evidence(run.id), errors=ledger.collection_errors(run.id))
+    facts = stored_facts(ledger, run.id, checks)
     thresholds = run_thresholds(run.scope) or settings.thresholds  # what it judged with, when it recorded them
     result = judge(facts, catalog, thresholds, checks, str(run.scope["profile"]), partial)
     return _findings_differ(ledger.findings(run.id), result.findings) or _verdicts_differ(
