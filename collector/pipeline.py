@@ -37,6 +37,10 @@ from storage.ledger import CollectionLocked, Ledger, LedgerError, RunRecord
 
 log = logging.getLogger("shoko.collector")
 
+# Evidence records a run hands to the ledger at a time while collecting (and whatever a fetcher task leaves when it
+# ends): what the run holds of its raw documents at once.
+STREAM_BATCH = 1000
+
 
 def _run_fetcher(fetcher: Fetcher, ctx: FetchContext) -> None:
     try:
@@ -49,12 +53,12 @@ def _run_fetcher(fetcher: Fetcher, ctx: FetchContext) -> None:
 
 
 def evidence_order(e: Evidence) -> tuple[Any, ...]:
-    """Where a record goes in a run's order: collected evidence by kind, scope, resource and content (fetcher
-    threads finish in any order, and a stable order keeps findings and their order reproducible), then the
-    attestations the run carries, in the order given."""
+    """Where a record goes in a run's order: collected evidence by kind, scope, resource and content, then (the
+    same document read twice) its request and time (fetcher threads finish in any order, and a stable order keeps
+    findings and their order reproducible); then the attestations the run carries, in the order given."""
     if e.kind == ATTESTATION_KIND:
         return (1,)
-    return (0, e.kind, e.scope.lower(), e.resource_id.lower(), e.sha256)
+    return (0, e.kind, e.scope.lower(), e.resource_id.lower(), e.sha256, e.request_id or "", e.collected_at)
 
 
 def _error_order(e: CollectionError) -> tuple[Any, ...]:
@@ -246,7 +250,7 @@ def _collect_into(
     the attestations in force, so its verdicts cite what they relied on; then its collection errors. What is stored
     is what storing the whole run at once in `evidence_order` stores."""
     writer = ledger.evidence_writer(run_id, order=evidence_order)
-    sink = Sink(store=writer.add)
+    sink = Sink(store=writer.add, batch=STREAM_BATCH)
     try:
         gather(settings, sink, credential, plan)
         sink.flush()
