@@ -54,7 +54,8 @@ def owned_rows(url: str, run_id: int) -> int:
     engine = create_engine(url, poolclass=NullPool)
     try:
         with engine.connect() as conn:
-            return int(conn.execute(text("SELECT COUNT(*) FROM run_evidence WHERE run_id = :r"), {"r": run_id}).scalar())
+            query = text("SELECT COUNT(*) FROM run_evidence WHERE run_id = :r")
+            return int(conn.execute(query, {"r": run_id}).scalar_one())
     finally:
         engine.dispose()
 
