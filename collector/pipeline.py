@@ -254,8 +254,8 @@ def _collect_into(
     try:
         gather(settings, sink, credential, plan)
         sink.flush()
-        if sink.store_failure is not None:
-            raise sink.store_failure
+        if sink.evidence:  # the ledger refused it to the end
+            raise sink.store_failure or LedgerError(f"run {run_id}: collected evidence was not stored")
         writer.add(as_evidence(attestations, datetime.now(UTC)))
     finally:
         try:  # a run that fails still lists the evidence it stored

@@ -530,16 +530,24 @@ class Ledger:
             raise LedgerError(f"{what} cannot be read ({exc}); run `shoko verify`") from None
 
     def _insert_new(
-        self, session: Session, model: type[Base], rows: list[dict[str, Any]], known: dict[str, list[int]]
+        self,
+        session: Session,
+        model: type[Base],
+        rows: list[dict[str, Any]],
+        known: dict[str, list[int]],
+        taken: list[tuple[str, int]] | None = None,
     ) -> list[int]:
-        """The row id each of `rows` is held by: a row of `known` with the same content (taken, so content held
-        twice is matched twice), else a row inserted now."""
+        """The row id each of `rows` is held by: a row of `known` with the same content (taken from it, and noted
+        in `taken`, so content held twice is matched twice), else a row inserted now."""
         held: list[int | None] = []
         new: list[dict[str, Any]] = []
         for row in rows:
-            same = known.get(states.content_key(model, row))
+            key = states.content_key(model, row)
+            same = known.get(key)
             if same:
                 held.append(same.pop(0))
+                if taken is not None:
+                    taken.append((key, held[-1]))  # type: ignore[arg-type]
             else:
                 held.append(None)
                 new.append(row)
@@ -1716,12 +1724,19 @@ class EvidenceWriter:
         with self._lock:
             if self._closed:
                 raise LedgerError(f"run {self.run_id}: its evidence part is written; no evidence can be added")
-            with self._ledger._session(write=True) as session:
-                run = self._ledger._running(session, self.run_id)
-                self._ledger._insert_blobs(session, blobs)
-                if self._known is None:
-                    self._known = self._ledger._predecessor_keys(session, run, RunEvidence)
-                ids = self._ledger._insert_new(session, RunEvidence, rows, self._known)
+            taken: list[tuple[str, int]] = []
+            try:
+                with self._ledger._session(write=True) as session:
+                    run = self._ledger._running(session, self.run_id)
+                    self._ledger._insert_blobs(session, blobs)
+                    if self._known is None:
+                        self._known = self._ledger._predecessor_keys(session, run, RunEvidence)
+                    ids = self._ledger._insert_new(session, RunEvidence, rows, self._known, taken)
+            except BaseException:
+                # Not stored: the predecessor's rows it matched are there to match when the batch comes again.
+                for key, row_id in reversed(taken):
+                    self._known.setdefault(key, []).insert(0, row_id)  # type: ignore[union-attr]
+                raise
             self._entries.extend(
                 (key, row_id, row["collected_at"], row["request_id"])
                 for key, row_id, row in zip(keys, ids, rows, strict=True)

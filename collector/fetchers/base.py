@@ -113,8 +113,9 @@ class Sink:
 
     With `store`, evidence is handed on as it comes instead of held for the run: in batches of `batch` records, and
     whatever is pending when `flush` is called (after each fetcher task), so documents are dropped once stored.
-    `evidence` then holds only what is not handed on yet. A batch `store` refuses is not retried and later ones are
-    dropped: `store_failure` holds why, and the run must fail with it (a collection error would wrongly blame Azure).
+    `evidence` then holds only what is not stored yet. A batch `store` refuses (the database restarting, say) stays
+    pending and is offered again with the next one; `store_failure` holds the last refusal, and evidence still
+    pending after the last flush means the run must fail with it (never a collection error: Azure was read).
     """
 
     evidence: list[Evidence] = field(default_factory=list)
@@ -123,13 +124,14 @@ class Sink:
     batch: int = 1000
     store_failure: BaseException | None = None
     added: int = 0  # records added in all
+    _next: int | None = None  # pending records that hand a batch on (a batch more after a refusal)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, item: Evidence) -> None:
         with self._lock:
             self.evidence.append(item)
             self.added += 1
-            full = self.store is not None and len(self.evidence) >= self.batch
+            full = self.store is not None and len(self.evidence) >= (self._next or self.batch)
         if full:
             self.flush()
 
@@ -139,13 +141,18 @@ class Sink:
             return
         with self._lock:
             pending, self.evidence = self.evidence, []
-        if not pending or self.store_failure is not None:
+        if not pending:
             return
         try:
             self.store(pending)
         except Exception as exc:
             with self._lock:
-                self.store_failure = self.store_failure or exc
+                self.evidence[:0] = pending
+                self.store_failure = exc
+                self._next = len(self.evidence) + self.batch
+            return
+        with self._lock:
+            self._next = None
 
     def error(self, kind: Kind, source: str, scope: str, exc: BaseException) -> None:
         code, message, status, request_id = describe_failure(exc)

@@ -1,5 +1,5 @@
 """The run's Sink handing evidence on as it comes (`store`): in batches and at each flush, keeping only what is not
-handed on yet; a store that fails is remembered for the run to fail with, never turned into a collection error."""
+handed on yet; a batch the store refuses stays pending for the next attempt, never turned into a collection error."""
 
 from __future__ import annotations
 
@@ -34,16 +34,25 @@ def test_without_a_store_everything_is_held() -> None:
     assert len(sink.evidence) == 5 and sink.store_failure is None
 
 
-def test_a_failing_store_is_remembered_and_later_batches_are_not_handed_on() -> None:
+def test_a_refused_batch_stays_pending_and_is_offered_again_with_the_next() -> None:
+    refusing = [True]
+    stored: list[int] = []
     calls: list[int] = []
 
     def store(items: list[Evidence]) -> None:
         calls.append(len(items))
-        raise OSError("database is gone")
+        if refusing[0]:
+            raise OSError("database is restarting")
+        stored.extend(e.content["n"] for e in items)
 
     sink = Sink(store=store, batch=2)
-    for n in range(6):
-        sink.add(record(n))  # the fetcher adding evidence never sees the store's failure
+    for n in range(5):
+        sink.add(record(n))  # the fetcher adding evidence never sees the store's refusal
+    assert calls == [2, 4]  # refused at 2, offered again once a batch more was pending (not at every record)
+    assert isinstance(sink.store_failure, OSError) and sink.errors == [] and len(sink.evidence) == 5
+    refusing[0] = False
     sink.flush()
-    assert calls == [2]
-    assert isinstance(sink.store_failure, OSError) and sink.errors == []
+    assert stored == [0, 1, 2, 3, 4] and sink.evidence == []
+    sink.add(record(5))
+    sink.add(record(6))  # back to a batch at a time
+    assert stored[-2:] == [5, 6]
