@@ -644,7 +644,7 @@ class Ledger:
             run = self._running(session, run_id)
             # A finding must point at evidence this run stored, or its verdict could not be reproduced.
             cited = {sha for item in findings for sha in item.evidence}
-            stored = {row.sha256 for row in _held(session, RunEvidence, run_id)} & cited
+            stored = set(_held_columns(session, RunEvidence, run_id, "sha256")) & cited
             for item in findings:
                 # A pass stands on what was seen; a fail may be the absence of a setting, an error what could not
                 # be seen (a collection error, a check that raised): those two may cite no evidence record.
@@ -1796,6 +1796,28 @@ def _held(session: Session, model: type[Base], run_id: int) -> Sequence[Any]:
         raise LedgerError(f"{model.__tablename__} of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
 
 
+def _held_columns(session: Session, model: type[Base], run_id: int, *names: str) -> list[Any]:
+    """Only these columns of the rows a run holds (as `_held` gives them, a row held twice twice; in no particular
+    order): one value per row for one name, else a tuple per row."""
+    table = model.__table__
+    columns = [table.c[name] for name in names]
+    try:
+        ids = states.row_ids_of(session, run_id, model.__tablename__) if model in states.STATE_TABLES else None
+        if ids is None:
+            rows = [tuple(row) for row in session.execute(select(*columns).where(table.c.run_id == run_id))]
+        else:
+            times: dict[int, int] = {}
+            for row_id in ids:
+                times[row_id] = times.get(row_id, 0) + 1
+            rows = []
+            for chunk in _chunks(sorted(times)):
+                for row in session.execute(select(table.c.id, *columns).where(table.c.id.in_(chunk))):
+                    rows.extend([tuple(row)[1:]] * times[row[0]])
+    except (ValueError, TypeError) as exc:
+        raise LedgerError(f"{model.__tablename__} of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
+    return [row[0] for row in rows] if len(names) == 1 else rows
+
+
 def seal_contents(session: Session, run_id: int) -> tuple[dict[str, list[list[Any]]], dict[str, Any]]:
     """What `hashing.seal_document` is given for a run: the rows it owns per table, and its parts and held rows."""
     return {m.__tablename__: _row_hashes(session, m, run_id) for m in RUN_TABLES}, _held_manifest(session, run_id)
@@ -1831,9 +1853,10 @@ def _check_verdicts_cite_findings(session: Session, run_id: int, rows: list[dict
     """A verdict that states a judgement must count at least one finding of the status it rests on, and each of
     its counts must be backed by findings this run stored (of its checks, naming its No)."""
     stored: dict[tuple[int, str, str], int] = {}
-    for finding in _held(session, RunFinding, run_id):
-        check_id, status = finding.check_id, finding.status
-        for number in finding.requirements or ():
+    for check_id, status, requirements in _held_columns(
+        session, RunFinding, run_id, "check_id", "status", "requirements"
+    ):
+        for number in requirements or ():
             key = (int(number), check_id, status)
             stored[key] = stored.get(key, 0) + 1
     for row in rows:
