@@ -26,15 +26,20 @@ from collector.fetchers import SUBSCRIPTIONS
 from collector.fetchers.base import FetchContext, Fetcher, Sink
 from collector.plan import ALWAYS_COLLECTED, CollectionPlan, PlanError, plan_for
 from collector.settings import Settings
-from controls.attestations import as_evidence
+from controls.attestations import KIND as ATTESTATION_KIND
+from controls.attestations import Attestation, as_evidence
 from controls.catalog import Catalog
 from controls.checks import ALL_CHECKS, Check
 from controls.engine import ATTESTATION_CHECK, EvaluationResult, evaluate
-from controls.model import DriftEvent, FactKind, FactSet, Thresholds
+from controls.model import CollectionError, DriftEvent, Evidence, FactKind, FactSet, StoredFacts, Thresholds
 from controls.versions import catalog_sha256, rules_sha256
 from storage.ledger import CollectionLocked, Ledger, LedgerError, RunRecord
 
 log = logging.getLogger("shoko.collector")
+
+# Evidence records a run hands to the ledger at a time while collecting (and whatever a fetcher task leaves when it
+# ends): what the run holds of its raw documents at once.
+STREAM_BATCH = 1000
 
 
 def _run_fetcher(fetcher: Fetcher, ctx: FetchContext) -> None:
@@ -44,6 +49,20 @@ def _run_fetcher(fetcher: Fetcher, ctx: FetchContext) -> None:
     except Exception as exc:
         for kind in fetcher.kinds:
             ctx.sink.error(kind, fetcher.name, ctx.scope, exc)
+    ctx.sink.flush()  # a streamed run stores each task's evidence when the task ends
+
+
+def evidence_order(e: Evidence) -> tuple[Any, ...]:
+    """Where a record goes in a run's order: collected evidence by kind, scope, resource and content, then (the
+    same document read twice) its request and time (fetcher threads finish in any order, and a stable order keeps
+    findings and their order reproducible); then the attestations the run carries, in the order given."""
+    if e.kind == ATTESTATION_KIND:
+        return (1,)
+    return (0, e.kind, e.scope.lower(), e.resource_id.lower(), e.sha256, e.request_id or "", e.collected_at)
+
+
+def _error_order(e: CollectionError) -> tuple[Any, ...]:
+    return (e.kind, e.scope.lower(), e.source)
 
 
 def _subscription_of(scope: str) -> str | None:
@@ -52,20 +71,26 @@ def _subscription_of(scope: str) -> str | None:
     return parts[1] if len(parts) >= 2 and parts[0].lower() == "subscriptions" else None
 
 
-def _subscription_ids(settings: Settings, sink: Sink) -> list[str]:
-    """The configured subscriptions, or every one the identity can see (a disabled subscription is still
-    read: its resources hold evidence too, and skipping it would hide them)."""
-    if settings.azure.subscriptions:
-        return list(settings.azure.subscriptions)
-    return [str(ev.content["subscriptionId"]) for ev in sink.evidence if ev.kind == FactKind.SUBSCRIPTION]
-
-
 def collect(
     settings: Settings,
     credential: TokenCredential | None = None,
     plan: CollectionPlan | None = None,
 ) -> FactSet:
-    """Run the plan's fetchers (by default: what every check reads) across the subscriptions."""
+    """Run the plan's fetchers (by default: what every check reads) across the subscriptions, and hold what they
+    collect in memory (a run streams it to the ledger instead: `_run_locked`)."""
+    sink = Sink()
+    gather(settings, sink, credential, plan)
+    evidence = sorted(sink.evidence, key=evidence_order)
+    return FactSet(evidence=evidence, errors=sorted(sink.errors, key=_error_order))
+
+
+def gather(
+    settings: Settings,
+    sink: Sink,
+    credential: TokenCredential | None = None,
+    plan: CollectionPlan | None = None,
+) -> None:
+    """Run the plan's fetchers across the subscriptions, each task's evidence and errors into `sink`."""
     plan = plan or plan_for()
     fetchers = plan.fetchers
     clients = ClientFactory(
@@ -74,7 +99,6 @@ def collect(
         settings.collection,
         Deadline.after(settings.collection.run_deadline_seconds),
     )
-    sink = Sink()
     workers = settings.collection.max_workers
     # Twice the calls in flight, so threads waiting for a subscription's read budget leave slots to the others.
     calls = CallPool(2 * workers, clients.pacer.wait_time)
@@ -84,8 +108,7 @@ def collect(
         return FetchContext(fetcher, clients, settings.azure, sink, subscription_id, plan.wanted_types, calls, listings)
 
     with calls:
-        _run_fetcher(SUBSCRIPTIONS, context(SUBSCRIPTIONS))
-        subscriptions = _subscription_ids(settings, sink)
+        subscriptions = _list_subscriptions(settings, context(SUBSCRIPTIONS))
         listing_failed = [e for e in sink.errors if e.kind == FactKind.SUBSCRIPTION]
         if listing_failed and not settings.azure.subscriptions:
             # Without the list nothing per subscription can be collected: every kind those fetchers
@@ -110,11 +133,22 @@ def collect(
             extra={"fetcher": err.source, "fact_kind": str(err.kind), "subscription": _subscription_of(err.scope),
                    "code": err.code, "status": err.status_code, "request_id": err.request_id},
         )  # fmt: skip
-    log.info("collected %d evidence records, %d collection errors", len(sink.evidence), len(sink.errors))
-    # Threads finish in any order; a stable order keeps findings (and their order) reproducible.
-    evidence = sorted(sink.evidence, key=lambda e: (e.kind, e.scope.lower(), e.resource_id.lower(), e.sha256))
-    errors = sorted(sink.errors, key=lambda e: (e.kind, e.scope.lower(), e.source))
-    return FactSet(evidence=evidence, errors=errors)
+    log.info("collected %d evidence records, %d collection errors", sink.added, len(sink.errors))
+
+
+def _list_subscriptions(settings: Settings, ctx: FetchContext) -> list[str]:
+    """List the subscriptions into the run's sink and give the ids to collect: the configured ones, or every one
+    the identity can see (a disabled subscription is still read: its resources hold evidence too, and skipping it
+    would hide them)."""
+    listed = Sink()  # read here before the run's sink hands the listing on
+    _run_fetcher(SUBSCRIPTIONS, replace(ctx, sink=listed))
+    for item in listed.evidence:
+        ctx.sink.add(item)
+    ctx.sink.errors.extend(listed.errors)
+    ctx.sink.flush()
+    if settings.azure.subscriptions:
+        return list(settings.azure.subscriptions)
+    return [str(ev.content["subscriptionId"]) for ev in listed.evidence if ev.kind == FactKind.SUBSCRIPTION]
 
 
 @dataclass(frozen=True)
@@ -204,6 +238,48 @@ def run_once(
         return _run_locked(settings, ledger, catalog, credential, kinds)
 
 
+def _collect_into(
+    ledger: Ledger,
+    run_id: int,
+    settings: Settings,
+    credential: TokenCredential | None,
+    plan: CollectionPlan,
+    attestations: Sequence[Attestation],
+) -> None:
+    """Collect the run's evidence into the ledger as each fetcher task ends (only the pending batch is held), then
+    the attestations in force, so its verdicts cite what they relied on; then its collection errors. What is stored
+    is what storing the whole run at once in `evidence_order` stores."""
+    writer = ledger.evidence_writer(run_id, order=evidence_order)
+    sink = Sink(store=writer.add, batch=STREAM_BATCH)
+    try:
+        gather(settings, sink, credential, plan)
+        sink.flush()
+        if sink.evidence:  # the ledger refused it to the end
+            raise sink.store_failure or LedgerError(f"run {run_id}: collected evidence was not stored")
+        writer.add(as_evidence(attestations, datetime.now(UTC)))
+    finally:
+        try:  # a run that fails still lists the evidence it stored
+            writer.close()
+        except LedgerError as exc:
+            log.error("run %d: its evidence part could not be written: %s", run_id, exc, extra={"run_id": run_id})
+    ledger.add_collection_errors(run_id, sorted(sink.errors, key=_error_order))
+
+
+def stored_facts(ledger: Ledger, run_id: int, checks: Sequence[Check]) -> FactSet:
+    """A stored run's facts for `checks`, read from the ledger kind by kind as the checks ask (controls.model.
+    StoredFacts): what its evidence and collection errors were, in the order they were judged in."""
+    kinds = ledger.evidence_kinds(run_id)
+    widest = max((len(c.reads) for c in checks), default=1)
+    # Sorted again: a run shared by agent replicas (collector.shared_work) stored one part per subscription, in
+    # whatever order they finished; a run of one agent is stored in this order already (the sort is stable).
+    return StoredFacts(
+        lambda kind: sorted(ledger.evidence_of(kinds[kind]), key=evidence_order),
+        kinds,
+        sorted(ledger.collection_errors(run_id), key=_error_order),
+        keep=widest + 1,  # and the attestations, read after the checks
+    )
+
+
 def _seal_left_running(ledger: Ledger) -> None:
     """Seal interrupted the runs this process left running: with the collection lock held, no run of this process
     is under way, so one still running is a run that could not be sealed failed (the database refused the write or
@@ -261,12 +337,9 @@ def _run_locked(
     )  # fmt: skip
     try:
         plan = plan_for(checks)
-        facts = collect(settings, credential, plan)
-        # People's attestations in force join the run's evidence, so its verdicts cite what they relied on.
         attestations = ledger.attestations()
-        facts = FactSet(facts.evidence + as_evidence(attestations, datetime.now(UTC)), facts.errors)
-        ledger.add_evidence(run_id, facts.evidence)
-        ledger.add_collection_errors(run_id, facts.errors)
+        _collect_into(ledger, run_id, settings, credential, plan, attestations)
+        facts = stored_facts(ledger, run_id, plan.checks)
         result = judge(facts, catalog, settings.thresholds, plan.checks, settings.guideline.profile, kinds is not None)
         ledger.add_findings(run_id, result.findings)
         ledger.add_verdicts(run_id, result.verdicts)

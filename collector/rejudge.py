@@ -19,13 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector import __version__
-from collector.pipeline import checks_for_kinds, judge
+from collector.pipeline import checks_for_kinds, judge, stored_facts
 from collector.settings import Settings
-from controls.attestations import KIND as ATTESTATION_KIND
 from controls.catalog import Catalog
 from controls.checks import ALL_CHECKS
 from controls.engine import ATTESTATION_CHECK
-from controls.model import FactSet, Finding, Verdict
+from controls.model import Finding, Verdict
 from controls.versions import catalog_sha256, rules_sha256
 from controls.weakened import run_thresholds
 from storage.ledger import Ledger, RunRecord
@@ -95,26 +94,12 @@ def _difference(ledger: Ledger, catalog: Catalog, settings: Settings, run: RunRe
     judged = [c.id for c in checks] + ([] if partial else [ATTESTATION_CHECK])
     if run.scope.get("checks") != judged:
         return "its recorded check selection is not what its kinds select"
-    facts = stored_facts(ledger, run.id)
+    facts = stored_facts(ledger, run.id, checks)
     thresholds = run_thresholds(run.scope) or settings.thresholds  # what it judged with, when it recorded them
     result = judge(facts, catalog, thresholds, checks, str(run.scope["profile"]), partial)
     return _findings_differ(ledger.findings(run.id), result.findings) or _verdicts_differ(
         ledger.verdicts(run.id), result.verdicts
     )
-
-
-def stored_facts(ledger: Ledger, run_id: int) -> FactSet:
-    """A run's stored evidence and collection errors in the order one agent judges them: collected evidence and
-    errors in collector.pipeline.collect's order, then the attestations as stored. A run shared by agent replicas
-    (collector/shared_work.py) stored its subscriptions' parts in whatever order they finished."""
-    evidence = ledger.evidence(run_id)
-    attested = [e for e in evidence if e.kind == ATTESTATION_KIND]
-    collected = sorted(
-        (e for e in evidence if e.kind != ATTESTATION_KIND),
-        key=lambda e: (e.kind, e.scope.lower(), e.resource_id.lower(), e.sha256),
-    )
-    errors = sorted(ledger.collection_errors(run_id), key=lambda e: (e.kind, e.scope.lower(), e.source))
-    return FactSet(evidence=collected + attested, errors=errors)
 
 
 def _by_subject(findings: Iterable[Finding]) -> dict[tuple[str, str], list[tuple[Any, ...]]]:

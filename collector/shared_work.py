@@ -43,16 +43,18 @@ from collector.fetchers import SUBSCRIPTIONS
 from collector.fetchers.base import FetchContext, Fetcher, Sink
 from collector.pipeline import (
     RunOutcome,
+    _error_order,
+    _list_subscriptions,
     _run_fetcher,
     _seal_failed,
-    _subscription_ids,
     _subscription_of,
     checks_for_kinds,
+    evidence_order,
     judge,
     run_scope,
+    stored_facts,
 )
 from collector.plan import CollectionPlan, plan_for
-from collector.rejudge import stored_facts
 from collector.settings import Settings
 from controls.attestations import as_evidence
 from controls.catalog import Catalog
@@ -109,8 +111,8 @@ def _kinds_of(run: RunRecord) -> frozenset[str] | None:
 
 def _sorted(facts: FactSet) -> FactSet:
     """An item's facts in the order a single agent stores and judges a run's (collector.pipeline.collect)."""
-    evidence = sorted(facts.evidence, key=lambda e: (e.kind, e.scope.lower(), e.resource_id.lower(), e.sha256))
-    errors = sorted(facts.errors, key=lambda e: (e.kind, e.scope.lower(), e.source))
+    evidence = sorted(facts.evidence, key=evidence_order)
+    errors = sorted(facts.errors, key=_error_order)
     return FactSet(evidence=evidence, errors=errors)
 
 
@@ -211,8 +213,7 @@ class _Work:
         settings = self.settings
         self._collector(Deadline.after(settings.collection.run_deadline_seconds))
         sink = Sink()
-        _run_fetcher(SUBSCRIPTIONS, self._context(SUBSCRIPTIONS, sink, None, Listings()))
-        subscriptions = _subscription_ids(settings, sink)
+        subscriptions = _list_subscriptions(settings, self._context(SUBSCRIPTIONS, sink, None, Listings()))
         listing_failed = [e for e in sink.errors if e.kind == FactKind.SUBSCRIPTION]
         errors = list(sink.errors)
         if listing_failed and not settings.azure.subscriptions:
@@ -388,7 +389,7 @@ class _Work:
             thresholds = run_thresholds(run.scope) or self.settings.thresholds
             # The facts every replica stored, in the order one agent would have judged them, then the attestations
             # in force (stored with the judgement, as a single agent stores them with its facts).
-            stored = stored_facts(self.ledger, run_id)
+            stored = stored_facts(self.ledger, run_id, self.plan.checks)
             attestations = self.ledger.attestations()
             attested = as_evidence(attestations, datetime.now(UTC))
             facts = FactSet(stored.evidence + attested, stored.errors)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -168,6 +170,43 @@ class FactSet:
 
     def __iter__(self) -> Iterator[Evidence]:
         return iter(self.evidence)
+
+
+class StoredFacts(FactSet):
+    """A run's facts read kind by kind from where they were stored, when a check asks for a kind: `load(kind)`
+    gives that kind's evidence in stored order (the order a FactSet of the whole run holds it in). The kinds read
+    last are kept, at most `keep` of them (the most any one check reads), so memory holds about the kinds the
+    current check reads, not the whole run. Safe to read from several threads."""
+
+    def __init__(
+        self, load: Callable[[Kind], list[Evidence]], kinds: Iterable[Kind], errors: list[CollectionError], keep: int
+    ) -> None:
+        # Not FactSet.__init__: `evidence` is read on demand here, never held.
+        self.errors, self._by_kind = errors, None
+        self._load, self._kinds, self._keep = load, list(kinds), max(1, keep)
+        self._kept: OrderedDict[Kind, list[Evidence]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.loads = 0  # kinds read from the store so far (a kind dropped and asked again is read again)
+
+    @property  # type: ignore[override]
+    def evidence(self) -> list[Evidence]:
+        """Every record of the run, kind after kind (reads the whole run: checks ask by kind)."""
+        return [e for kind in self._kinds for e in self.of(kind)]
+
+    def of(self, kind: Kind) -> list[Evidence]:
+        with self._lock:
+            found = self._kept.get(kind)
+            if found is None:
+                found = self._load(kind) if kind in self._kinds else []
+                self.loads += kind in self._kinds
+                self._kept[kind] = found
+                while len(self._kept) > self._keep:
+                    self._kept.popitem(last=False)
+            self._kept.move_to_end(kind)
+            return list(found)
+
+    def __repr__(self) -> str:
+        return f"StoredFacts(kinds={self._kinds!r}, errors={len(self.errors)})"
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,7 @@ __all__ = [
     "DriftRecord",
     "EvidenceRecord",
     "EvidenceRef",
+    "EvidenceWriter",
     "JudgedRun",
     "LeaseHolder",
     "LeaseKeeper",
@@ -545,23 +546,7 @@ class Ledger:
         part (storage/states.py) listing every row it holds in order, with its own volatile columns."""
         if not rows:
             return
-        parent = states.predecessor(session, run)
-        try:
-            known = states.held_keys(session, model, parent) if parent is not None else {}
-        except (ValueError, TypeError) as exc:
-            what = f"{model.__tablename__} of run {parent}"
-            raise LedgerError(f"{what} cannot be read ({exc}); run `shoko verify`") from None
-        held: list[int | None] = []
-        new: list[dict[str, Any]] = []
-        for row in rows:
-            same = known.get(states.content_key(model, row))
-            if same:
-                held.append(same.pop(0))
-            else:
-                held.append(None)
-                new.append(row)
-        new_ids = iter(self._insert_rows(session, model, new))
-        ids = [row_id if row_id is not None else next(new_ids) for row_id in held]
+        ids = self._insert_new(session, model, rows, self._predecessor_keys(session, run, model))
         volatile = bool(states.VOLATILE.get(model.__tablename__))
         entries = [
             states.Entry(i, r["collected_at"], r["request_id"]) if volatile else states.Entry(i)
@@ -569,7 +554,54 @@ class Ledger:
         ]
         states.add_part(session, run.id, model.__tablename__, entries)
 
+    def _predecessor_keys(self, session: Session, run: Run, model: type[Base]) -> dict[str, list[int]]:
+        """The rows of `model` the run's predecessor holds, by content key (storage/states.py)."""
+        parent = states.predecessor(session, run)
+        try:
+            return states.held_keys(session, model, parent) if parent is not None else {}
+        except (ValueError, TypeError) as exc:
+            what = f"{model.__tablename__} of run {parent}"
+            raise LedgerError(f"{what} cannot be read ({exc}); run `shoko verify`") from None
+
+    def _insert_new(
+        self,
+        session: Session,
+        model: type[Base],
+        rows: list[dict[str, Any]],
+        known: dict[str, list[int]],
+        taken: list[tuple[str, int]] | None = None,
+    ) -> list[int]:
+        """The row id each of `rows` is held by: a row of `known` with the same content (taken from it, and noted
+        in `taken`, so content held twice is matched twice), else a row inserted now."""
+        held: list[int | None] = []
+        new: list[dict[str, Any]] = []
+        for row in rows:
+            key = states.content_key(model, row)
+            same = known.get(key)
+            if same:
+                held.append(same.pop(0))
+                if taken is not None:
+                    taken.append((key, held[-1]))  # type: ignore[arg-type]
+            else:
+                held.append(None)
+                new.append(row)
+        new_ids = iter(self._insert_rows(session, model, new))
+        return [row_id if row_id is not None else next(new_ids) for row_id in held]
+
     def add_evidence(self, run_id: int, items: Iterable[Evidence]) -> None:
+        """Store a run's evidence in one part, in the order given (`evidence_writer` stores it as it comes)."""
+        writer = self.evidence_writer(run_id)
+        writer.add(items)
+        writer.close()
+
+    def evidence_writer(self, run_id: int, order: Callable[[Evidence], Any] | None = None) -> EvidenceWriter:
+        """A writer storing a running run's evidence batch by batch (`add`, from any thread, one batch at a time)
+        and then listing all of it in the run's one evidence part (`close`), ordered by `order` (stable; the order
+        added without it). What is stored is what one `add_evidence` of all the records in that order stores."""
+        return EvidenceWriter(self, run_id, order)
+
+    def _evidence_rows(self, run_id: int, items: Iterable[Evidence]) -> tuple[dict[str, str], list[dict[str, Any]]]:
+        """The blobs (by SHA-256) and run_evidence rows of `items`, each document checked against its SHA-256."""
         blobs: dict[str, str] = {}
         rows: list[dict[str, Any]] = []
         for item in items:
@@ -597,16 +629,16 @@ class Ledger:
                     "redactions": [r.as_dict() for r in item.redactions],
                 }
             )
-        with self._session(write=True) as session:
-            run = self._running(session, run_id)
-            dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-            # Sorted, so concurrent runs storing overlapping blobs take row locks in one order (no deadlock).
-            blob_rows = [{"sha256": s, "content": t, "size": len(t.encode())} for s, t in sorted(blobs.items())]
-            for chunk in _chunks(blob_rows):
-                # Content-addressed: a blob already stored (by any run) is simply referenced again.
-                statement = dialect.insert(EvidenceBlob).on_conflict_do_nothing(index_elements=["sha256"])
-                session.execute(statement, list(chunk))
-            self._insert_held(session, run, RunEvidence, rows)
+        return blobs, rows
+
+    def _insert_blobs(self, session: Session, blobs: dict[str, str]) -> None:
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        # Sorted, so concurrent runs storing overlapping blobs take row locks in one order (no deadlock).
+        blob_rows = [{"sha256": s, "content": t, "size": len(t.encode())} for s, t in sorted(blobs.items())]
+        for chunk in _chunks(blob_rows):
+            # Content-addressed: a blob already stored (by any run) is simply referenced again.
+            statement = dialect.insert(EvidenceBlob).on_conflict_do_nothing(index_elements=["sha256"])
+            session.execute(statement, list(chunk))
 
     def add_collection_errors(self, run_id: int, items: Iterable[CollectionError]) -> None:
         rows = [
@@ -646,7 +678,7 @@ class Ledger:
             run = self._running(session, run_id)
             # A finding must point at evidence this run stored, or its verdict could not be reproduced.
             cited = {sha for item in findings for sha in item.evidence}
-            stored = {row.sha256 for row in _held(session, RunEvidence, run_id)} & cited
+            stored = set(_held_columns(session, RunEvidence, run_id, "sha256")) & cited
             for item in findings:
                 # A pass stands on what was seen; a fail may be the absence of a setting, an error what could not
                 # be seen (a collection error, a check that raised): those two may cite no evidence record.
@@ -1216,6 +1248,54 @@ class Ledger:
                 rows = [row for row in rows if row.kind in wanted]
             return self._with_contents(session, rows)
 
+    def evidence_kinds(self, run_id: int) -> dict[str, list[states.Entry]]:
+        """The run's evidence records by kind, each kind's in stored order, as references (`evidence_of` reads
+        them): the row each record is, with the run's own collection time and request id (a run stored before
+        parts existed holds the rows it owns, with their own). Reads no document."""
+        table = RunEvidence.__table__
+        out: dict[str, list[states.Entry]] = {}
+        with self._session(write=False) as session:
+            self._get_run(session, run_id)
+            try:
+                entries = states.entries_of(session, run_id, RunEvidence.__tablename__)
+            except states.StateError as exc:
+                raise LedgerError(f"run_evidence of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
+            if entries is None:
+                query = select(table.c.id, table.c.kind).where(table.c.run_id == run_id).order_by(table.c.id)
+                for row_id, kind in session.execute(query):
+                    out.setdefault(kind, []).append(states.Entry(row_id))
+                return out
+            kinds: dict[int, str] = {}
+            for chunk in _chunks(sorted({e.row_id for e in entries})):
+                query = select(table.c.id, table.c.kind).where(table.c.id.in_(chunk))
+                kinds.update((row_id, kind) for row_id, kind in session.execute(query))
+        for entry in entries:
+            kind = kinds.get(entry.row_id)
+            if kind is None:
+                raise LedgerError(
+                    f"run_evidence row {entry.row_id} held by run {run_id} is missing; run `shoko verify`"
+                )
+            out.setdefault(kind, []).append(entry)
+        return out
+
+    def evidence_of(self, entries: Sequence[states.Entry]) -> list[Evidence]:
+        """The evidence records `entries` name (from `evidence_kinds`), in their order, with their documents: what
+        `evidence` gives for them."""
+        with self._session(write=False) as session:
+            try:
+                stored = states.load_rows(session, RunEvidence, (e.row_id for e in entries))
+            except (ValueError, TypeError) as exc:
+                raise LedgerError(f"run_evidence cannot be read ({exc}); run `shoko verify`") from None
+            rows = []
+            for entry in entries:
+                values = stored.get(entry.row_id)
+                if values is None:
+                    raise LedgerError(f"run_evidence row {entry.row_id} is missing; run `shoko verify`")
+                if entry.collected_at is not None:  # held from a part: the run's own time and request id
+                    values = {**values, "collected_at": entry.collected_at, "request_id": entry.request_id}
+                rows.append(states.StateRow(RunEvidence.__tablename__, values))
+            return self._with_contents(session, rows)
+
     def _with_contents(self, session: Session, rows: Sequence[RunEvidence]) -> list[Evidence]:
         contents: dict[str, str] = {}
         for chunk in _chunks(sorted({row.sha256 for row in rows})):
@@ -1763,6 +1843,66 @@ class Ledger:
             return None
 
 
+class EvidenceWriter:
+    """Stores one running run's evidence as it is collected (`Ledger.evidence_writer`): each `add` stores its
+    documents and the rows for content the run's predecessor did not hold in one transaction, so the caller can
+    drop them; `close` writes the part listing every record the run holds, in `order`. Batches are stored one at a
+    time (SQLite has one writer), whichever thread adds them; a batch that cannot be stored raises LedgerError."""
+
+    def __init__(self, ledger: Ledger, run_id: int, order: Callable[[Evidence], Any] | None) -> None:
+        self._ledger, self.run_id, self._order = ledger, run_id, order
+        self._lock = threading.Lock()
+        # The predecessor's rows by content key, read once: each is taken by at most one record of this run.
+        self._known: dict[str, list[int]] | None = None
+        # Per record held: (its place in `order`, row id, its own collection time and request id).
+        self._entries: list[tuple[Any, int, datetime, str | None]] = []
+        self._closed = False
+        self.stored = 0  # records stored so far
+
+    def add(self, items: Iterable[Evidence]) -> None:
+        items = list(items)
+        blobs, rows = self._ledger._evidence_rows(self.run_id, items)
+        if not rows:
+            return
+        keys = [self._order(item) for item in items] if self._order is not None else [None] * len(items)
+        with self._lock:
+            if self._closed:
+                raise LedgerError(f"run {self.run_id}: its evidence part is written; no evidence can be added")
+            taken: list[tuple[str, int]] = []
+            try:
+                with self._ledger._session(write=True) as session:
+                    run = self._ledger._running(session, self.run_id)
+                    self._ledger._insert_blobs(session, blobs)
+                    if self._known is None:
+                        self._known = self._ledger._predecessor_keys(session, run, RunEvidence)
+                    ids = self._ledger._insert_new(session, RunEvidence, rows, self._known, taken)
+            except BaseException:
+                # Not stored: the predecessor's rows it matched are there to match when the batch comes again.
+                for key, row_id in reversed(taken):
+                    self._known.setdefault(key, []).insert(0, row_id)  # type: ignore[union-attr]
+                raise
+            self._entries.extend(
+                (key, row_id, row["collected_at"], row["request_id"])
+                for key, row_id, row in zip(keys, ids, rows, strict=True)
+            )
+            self.stored += len(rows)
+
+    def close(self) -> None:
+        """Write the run's evidence part (nothing when no record was added); nothing can be added afterwards."""
+        with self._lock:
+            if self._closed:
+                return
+            entries = self._entries
+            if self._order is not None:
+                entries = sorted(entries, key=lambda entry: entry[0])
+            with self._ledger._session(write=True) as session:
+                run = self._ledger._running(session, self.run_id)
+                parts = [states.Entry(row_id, at, request) for _, row_id, at, request in entries]
+                states.add_part(session, run.id, RunEvidence.__tablename__, parts)
+            self._closed = True
+            self._entries, self._known = [], None
+
+
 def _lease_unchanged(seen: Run) -> Callable[[Run], str | None]:
     """A seal precondition: the run's lease is as it was seen (its holder has not renewed it meanwhile)."""
     token, renewed = seen.lease_token, seen.lease_renewed_at
@@ -1800,6 +1940,28 @@ def _held(session: Session, model: type[Base], run_id: int) -> Sequence[Any]:
         raise LedgerError(f"{model.__tablename__} of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
 
 
+def _held_columns(session: Session, model: type[Base], run_id: int, *names: str) -> list[Any]:
+    """Only these columns of the rows a run holds (as `_held` gives them, a row held twice twice; in no particular
+    order): one value per row for one name, else a tuple per row."""
+    table = model.__table__
+    columns = [table.c[name] for name in names]
+    try:
+        ids = states.row_ids_of(session, run_id, model.__tablename__) if model in states.STATE_TABLES else None
+        if ids is None:
+            rows = [tuple(row) for row in session.execute(select(*columns).where(table.c.run_id == run_id))]
+        else:
+            times: dict[int, int] = {}
+            for row_id in ids:
+                times[row_id] = times.get(row_id, 0) + 1
+            rows = []
+            for chunk in _chunks(sorted(times)):
+                for row in session.execute(select(table.c.id, *columns).where(table.c.id.in_(chunk))):
+                    rows.extend([tuple(row)[1:]] * times[row[0]])
+    except (ValueError, TypeError) as exc:
+        raise LedgerError(f"{model.__tablename__} of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
+    return [row[0] for row in rows] if len(names) == 1 else rows
+
+
 def seal_contents(session: Session, run_id: int) -> tuple[dict[str, list[list[Any]]], dict[str, Any]]:
     """What `hashing.seal_document` is given for a run: the rows it owns per table, and its parts and held rows."""
     return {m.__tablename__: _row_hashes(session, m, run_id) for m in RUN_TABLES}, _held_manifest(session, run_id)
@@ -1835,9 +1997,10 @@ def _check_verdicts_cite_findings(session: Session, run_id: int, rows: list[dict
     """A verdict that states a judgement must count at least one finding of the status it rests on, and each of
     its counts must be backed by findings this run stored (of its checks, naming its No)."""
     stored: dict[tuple[int, str, str], int] = {}
-    for finding in _held(session, RunFinding, run_id):
-        check_id, status = finding.check_id, finding.status
-        for number in finding.requirements or ():
+    for check_id, status, requirements in _held_columns(
+        session, RunFinding, run_id, "check_id", "status", "requirements"
+    ):
+        for number in requirements or ():
             key = (int(number), check_id, status)
             stored[key] = stored.get(key, 0) + 1
     for row in rows:

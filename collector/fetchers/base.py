@@ -158,15 +158,50 @@ def describe_failure(exc: BaseException) -> tuple[str, str, int | None, str | No
 
 @dataclass
 class Sink:
-    """Collects a run's evidence and errors from many fetcher threads."""
+    """Collects a run's evidence and errors from many fetcher threads.
+
+    With `store`, evidence is handed on as it comes instead of held for the run: in batches of `batch` records, and
+    whatever is pending when `flush` is called (after each fetcher task), so documents are dropped once stored.
+    `evidence` then holds only what is not stored yet. A batch `store` refuses (the database restarting, say) stays
+    pending and is offered again with the next one; `store_failure` holds the last refusal, and evidence still
+    pending after the last flush means the run must fail with it (never a collection error: Azure was read).
+    """
 
     evidence: list[Evidence] = field(default_factory=list)
     errors: list[CollectionError] = field(default_factory=list)
+    store: Callable[[list[Evidence]], None] | None = None
+    batch: int = 1000
+    store_failure: BaseException | None = None
+    added: int = 0  # records added in all
+    _next: int | None = None  # pending records that hand a batch on (a batch more after a refusal)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, item: Evidence) -> None:
         with self._lock:
             self.evidence.append(item)
+            self.added += 1
+            full = self.store is not None and len(self.evidence) >= (self._next or self.batch)
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand what is pending to `store` (nothing without one)."""
+        if self.store is None:
+            return
+        with self._lock:
+            pending, self.evidence = self.evidence, []
+        if not pending:
+            return
+        try:
+            self.store(pending)
+        except Exception as exc:
+            with self._lock:
+                self.evidence[:0] = pending
+                self.store_failure = exc
+                self._next = len(self.evidence) + self.batch
+            return
+        with self._lock:
+            self._next = None
 
     def error(self, kind: Kind, source: str, scope: str, exc: BaseException) -> None:
         code, message, status, request_id = describe_failure(exc)

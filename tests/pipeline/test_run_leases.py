@@ -152,19 +152,19 @@ def test_while_another_process_collects_no_run_is_started(database_url, catalog)
 
 
 def test_run_once_renews_its_lease_while_it_works(database_url, catalog, monkeypatch):
-    real_collect = pipeline.collect
+    real_gather = pipeline.gather
     with serving(SMALL) as sb, Ledger(database_url) as ledger:
 
-        def collect_after_a_renewal(settings, credential=None, plan=None):  # type: ignore[no-untyped-def]
+        def collect_after_a_renewal(settings, sink, credential=None, plan=None):  # type: ignore[no-untyped-def]
             (run_id,) = ledger.running_runs_of_this_process()
             first = ledger.run(run_id).lease
             deadline = time.monotonic() + 30
             while ledger.run(run_id).lease == first:
                 assert time.monotonic() < deadline, "the lease was never renewed"
                 time.sleep(0.05)
-            return real_collect(settings, credential, plan)
+            real_gather(settings, sink, credential, plan)
 
-        monkeypatch.setattr(pipeline, "collect", collect_after_a_renewal)
+        monkeypatch.setattr(pipeline, "gather", collect_after_a_renewal)
         settings = sandbox_settings(sb, database_url, agent={"lease_seconds": 1})
         with ledger.collection_lock() as lock:  # as the agent does: run_once takes the lock again, re-entrantly
             assert lock.acquired
@@ -174,20 +174,24 @@ def test_run_once_renews_its_lease_while_it_works(database_url, catalog, monkeyp
 
 
 def test_a_run_interrupted_while_it_works_stays_interrupted(database_url, catalog, monkeypatch):
-    real_collect = pipeline.collect
+    real_gather = pipeline.gather
     reason = "agent stopped (SIGTERM) and the run did not finish within 0s"
+    stored_before: list[int] = []
     with serving(SMALL) as sb, Ledger(database_url) as ledger:
 
-        def collect_then_shutdown(settings, credential=None, plan=None):  # type: ignore[no-untyped-def]
-            facts = real_collect(settings, credential, plan)
+        def collect_then_shutdown(settings, sink, credential=None, plan=None):  # type: ignore[no-untyped-def]
+            real_gather(settings, sink, credential, plan)
+            sink.flush()  # what the run collected is stored as it comes, before the shutdown
             for run_id in ledger.running_runs_of_this_process():
+                stored_before.append(len(ledger.evidence(run_id)))
                 ledger.interrupt_run(run_id, datetime.now(UTC), reason)
-            return facts
 
-        monkeypatch.setattr(pipeline, "collect", collect_then_shutdown)
+        monkeypatch.setattr(pipeline, "gather", collect_then_shutdown)
         with pytest.raises(LedgerError, match=r"is sealed \(interrupted\); nothing can be added"):
             run_once(sandbox_settings(sb, database_url), ledger, catalog)
         (run,) = ledger.runs()
         report = ledger.verify()
-    assert run.status == RunStatus.INTERRUPTED and run.error == reason and run.counts["evidence"] == 0
+    # Nothing was added after the run was sealed: no part, no collection error, no finding.
+    assert run.status == RunStatus.INTERRUPTED and run.error == reason
+    assert stored_before and run.counts["evidence"] == stored_before[0] and run.counts["findings"] == 0
     assert report.ok and report.interrupted == (run.id,)
