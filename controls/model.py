@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -150,6 +150,7 @@ class FactSet:
     evidence: list[Evidence] = field(default_factory=list)
     errors: list[CollectionError] = field(default_factory=list)
     _by_kind: dict[Kind, list[Evidence]] | None = field(default=None, init=False, repr=False, compare=False)
+    _indexes: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def of(self, kind: Kind) -> list[Evidence]:
         if self._by_kind is None:  # every check asks by kind, often once per resource: index once
@@ -165,6 +166,13 @@ class FactSet:
     def by_id(self, kind: Kind) -> dict[str, Evidence]:
         """Index by lower-cased resource id (ARM ids are case-insensitive)."""
         return {e.resource_id.lower(): e for e in self.of(kind)}
+
+    def index(self, name: str, build: Callable[[FactSet], Any]) -> Any:
+        """`build(self)`, built once per fact set under `name`: a check that looks resources up once per
+        resource reads an index instead of scanning a kind each time. The index must not be changed."""
+        if name not in self._indexes:
+            self._indexes[name] = build(self)
+        return self._indexes[name]
 
     def __iter__(self) -> Iterator[Evidence]:
         return iter(self.evidence)
