@@ -349,6 +349,9 @@ class Ledger:
         self.holder = holder or leases.this_process()
         self._memory_locks: dict[str, Any] = {}
         self._checks_cache: OrderedDict[int, list[tuple[int, str]]] = OrderedDict()
+        # Per table, the last run this ledger stored by reference and its rows by content key: the next run's
+        # predecessor, so storing it need not read those rows back and hash them again (stored rows never change).
+        self._held_keys: dict[str, tuple[int, dict[str, list[int]]]] = {}
         self._cache_lock = threading.Lock()
         self._locks_held: set[tuple[str, int]] = set()  # (lock name, thread) held by this ledger
         path = self._sqlite_file()
@@ -506,21 +509,26 @@ class Ledger:
             ids.extend(session.scalars(statement, list(chunk)).all())
         return ids
 
-    def _insert_held(self, session: Session, run: Run, model: type[Base], rows: list[dict[str, Any]]) -> None:
+    def _insert_held(
+        self, session: Session, run: Run, model: type[Base], rows: list[dict[str, Any]]
+    ) -> Callable[[], None]:
         """Store what the run holds of `model`: a new row only for content its predecessor did not hold, and a
-        part (storage/states.py) listing every row it holds in order, with its own volatile columns."""
+        part (storage/states.py) listing every row it holds in order, with its own volatile columns. Returns
+        what to call once the transaction is committed (it keeps the run's rows by content key for the next)."""
+        table = model.__tablename__
         if not rows:
-            return
+            return lambda: None
         parent = states.predecessor(session, run)
         try:
-            known = states.held_keys(session, model, parent) if parent is not None else {}
+            known = self._keys_of(session, model, parent) if parent is not None else {}
         except (ValueError, TypeError) as exc:
-            what = f"{model.__tablename__} of run {parent}"
-            raise LedgerError(f"{what} cannot be read ({exc}); run `shoko verify`") from None
+            raise LedgerError(f"{table} of run {parent} cannot be read ({exc}); run `shoko verify`") from None
+        first_part = not states.parts(session, run.id, table)
         held: list[int | None] = []
         new: list[dict[str, Any]] = []
-        for row in rows:
-            same = known.get(states.content_key(model, row))
+        keys = [states.content_key(model, row) for row in rows]
+        for key, row in zip(keys, rows, strict=True):
+            same = known.get(key)
             if same:
                 held.append(same.pop(0))
             else:
@@ -528,12 +536,37 @@ class Ledger:
                 new.append(row)
         new_ids = iter(self._insert_rows(session, model, new))
         ids = [row_id if row_id is not None else next(new_ids) for row_id in held]
-        volatile = bool(states.VOLATILE.get(model.__tablename__))
+        volatile = bool(states.VOLATILE.get(table))
         entries = [
             states.Entry(i, r["collected_at"], r["request_id"]) if volatile else states.Entry(i)
             for i, r in zip(ids, rows, strict=True)
         ]
-        states.add_part(session, run.id, model.__tablename__, entries)
+        states.add_part(session, run.id, table, entries)
+
+        def committed() -> None:
+            with self._cache_lock:
+                cached = self._held_keys.get(table)
+                if first_part:
+                    mine: dict[str, list[int]] = {}
+                elif cached is not None and cached[0] == run.id:
+                    mine = cached[1]  # a later part of the same run: its keys follow the earlier parts'
+                else:
+                    self._held_keys.pop(table, None)  # earlier parts stored elsewhere: read them when needed
+                    return
+                for key, row_id in zip(keys, ids, strict=True):
+                    mine.setdefault(key, []).append(row_id)
+                self._held_keys[table] = (run.id, mine)
+
+        return committed
+
+    def _keys_of(self, session: Session, model: type[Base], run_id: int) -> dict[str, list[int]]:
+        """The rows `run_id` holds of `model` by content key (states.held_keys), from what this ledger kept when
+        it stored that run, else read from the database. A fresh copy: the caller consumes it."""
+        with self._cache_lock:
+            cached = self._held_keys.get(model.__tablename__)
+            if cached is not None and cached[0] == run_id:
+                return {key: list(ids) for key, ids in cached[1].items()}
+        return states.held_keys(session, model, run_id)
 
     def add_evidence(self, run_id: int, items: Iterable[Evidence]) -> None:
         blobs: dict[str, str] = {}
@@ -572,7 +605,8 @@ class Ledger:
                 # Content-addressed: a blob already stored (by any run) is simply referenced again.
                 statement = dialect.insert(EvidenceBlob).on_conflict_do_nothing(index_elements=["sha256"])
                 session.execute(statement, list(chunk))
-            self._insert_held(session, run, RunEvidence, rows)
+            committed = self._insert_held(session, run, RunEvidence, rows)
+        committed()
 
     def add_collection_errors(self, run_id: int, items: Iterable[CollectionError]) -> None:
         rows = [
@@ -612,7 +646,7 @@ class Ledger:
             run = self._running(session, run_id)
             # A finding must point at evidence this run stored, or its verdict could not be reproduced.
             cited = {sha for item in findings for sha in item.evidence}
-            stored = {row.sha256 for row in _held(session, RunEvidence, run_id)} & cited
+            stored = {sha for (sha,) in _held_values(session, RunEvidence, run_id, ("sha256",))} & cited
             for item in findings:
                 # A pass stands on what was seen; a fail may be the absence of a setting, an error what could not
                 # be seen (a collection error, a check that raised): those two may cite no evidence record.
@@ -626,7 +660,8 @@ class Ledger:
                         f"finding {item.check_id} on {item.resource_id} cites evidence {missing[0]} "
                         f"that run {run_id} has not stored"
                     )
-            self._insert_held(session, run, RunFinding, rows)
+            committed = self._insert_held(session, run, RunFinding, rows)
+        committed()
 
     def add_verdicts(self, run_id: int, items: Iterable[Verdict]) -> None:
         rows = [
@@ -1656,6 +1691,19 @@ def _held(session: Session, model: type[Base], run_id: int) -> Sequence[Any]:
         raise LedgerError(f"{model.__tablename__} of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
 
 
+def _held_values(session: Session, model: type[Base], run_id: int, names: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Some columns of the rows a run holds, in order (as `_held` gives them, reading only those columns)."""
+    try:
+        held = states.held_values(session, model, run_id, names) if model in states.STATE_TABLES else None
+        if held is not None:
+            return held
+        table = model.__table__
+        query = select(*(table.c[name] for name in names)).where(table.c.run_id == run_id).order_by(table.c.id)
+        return [tuple(values) for values in session.execute(query)]
+    except (ValueError, TypeError) as exc:
+        raise LedgerError(f"{model.__tablename__} of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
+
+
 def seal_contents(session: Session, run_id: int) -> tuple[dict[str, list[list[Any]]], dict[str, Any]]:
     """What `hashing.seal_document` is given for a run: the rows it owns per table, and its parts and held rows."""
     return {m.__tablename__: _row_hashes(session, m, run_id) for m in RUN_TABLES}, _held_manifest(session, run_id)
@@ -1691,9 +1739,10 @@ def _check_verdicts_cite_findings(session: Session, run_id: int, rows: list[dict
     """A verdict that states a judgement must count at least one finding of the status it rests on, and each of
     its counts must be backed by findings this run stored (of its checks, naming its No)."""
     stored: dict[tuple[int, str, str], int] = {}
-    for finding in _held(session, RunFinding, run_id):
-        check_id, status = finding.check_id, finding.status
-        for number in finding.requirements or ():
+    for check_id, status, requirements in _held_values(
+        session, RunFinding, run_id, ("check_id", "status", "requirements")
+    ):
+        for number in requirements or ():
             key = (int(number), check_id, status)
             stored[key] = stored.get(key, 0) + 1
     for row in rows:

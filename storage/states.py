@@ -214,6 +214,29 @@ def held_rows(
     return out
 
 
+def held_values(session: Session, model: type[Base], run_id: int, names: Sequence[str]) -> list[tuple[Any, ...]] | None:
+    """Some columns (none of them the run's own volatile ones) of the rows the run holds, in order, one tuple
+    each: what `held_rows` gives of them, without reading whole rows; None for a run without parts."""
+    ids = row_ids_of(session, run_id, model.__tablename__)
+    if ids is None:
+        return None
+    table = model.__table__
+    columns = [table.c.id, *(table.c[name] for name in names)]
+    stored: dict[int, tuple[Any, ...]] = {}
+    wanted = sorted(set(ids))
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        for row_id, *values in session.execute(select(*columns).where(table.c.id.in_(chunk))):
+            stored[row_id] = tuple(values)
+    out = []
+    for row_id in ids:
+        values = stored.get(row_id)
+        if values is None:
+            raise StateError(f"{table.name} row {row_id} held by run {run_id} is missing; run `shoko verify`")
+        out.append(values)
+    return out
+
+
 def predecessor(session: Session, run: Run) -> int | None:
     """The run a new run stores its differences against: the last completed sealed run of the same scope kind
     (full runs against full runs, a partial run against the last partial run of the same fact kinds)."""
