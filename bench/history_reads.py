@@ -65,6 +65,19 @@ def _export(out: Path, config: Path, cli: list[str], log: Path, env: dict[str, s
     return m.__dict__
 
 
+def _checkpoint_before_last(config: Path) -> str:
+    """A verify checkpoint at the run before the last, as a pass made before the newest run would have written:
+    `verify --checkpoint` then checks the newest run only (what a scheduled pass after each run does)."""
+    from collector.settings import load_settings
+    from storage.ledger import Ledger
+    from storage.verify import Checkpoint
+
+    with Ledger(load_settings(str(config), environ={}).database.url, read_only=True) as ledger:
+        chain = ledger.chain()
+    before = chain[-2] if len(chain) > 1 else chain[0]
+    return Checkpoint(before.chain_index, before.id, before.digest).dumps()
+
+
 def _command_times(argv: list[str], repeat: int) -> tuple[float, float]:
     """Median (wall, CPU) seconds of a shoko command run in this process (after one warm-up run): the command's
     own work without the interpreter's start and imports."""
@@ -104,6 +117,14 @@ def figures(
         (f"explain {number}", [*cli, "explain", str(number), "--config", str(config)]),
         (f"explain {number} --as-of", [*cli, "explain", str(number), "--config", str(config), "--as-of", as_of]),
     ]
+    checkpoint = out / "checkpoint.json"
+    checkpoint.write_text(_checkpoint_before_last(config), encoding="utf-8")
+    commands.append(
+        (
+            "verify --checkpoint (the last run)",
+            [*cli, "verify", "--config", str(config), "--checkpoint", str(checkpoint)],
+        )
+    )
     if whole:
         commands.append(("verify", [*cli, "verify", "--config", str(config)]))
     measured: dict[str, Any] = {}

@@ -291,11 +291,16 @@ def evaluate(
     findings.extend(_attestation_finding(a, ev, on, numbers) for a, ev, on in attestations)
 
     ran = {c.id for c in checks}
+    # Each check's judged findings with their place in the run, indexed once rather than scanned per requirement.
+    judged_by_check: dict[str, list[tuple[int, Finding]]] = {}
+    for i, f in enumerate(findings):
+        if f.status in _JUDGED:
+            judged_by_check.setdefault(f.check_id, []).append((i, f))
     verdicts = []
     for requirement in requirements:
         mode = _mode(requirement)
         ids = requirement.checks if mode == "automated" else requirement.supporting_checks
-        mine = [f for f in findings if f.check_id in ids and f.status in _JUDGED]
+        mine = _in_run_order(judged_by_check, ids)
         if mode == "automated":
             verdict = _rollup(requirement, ids, [i for i in ids if i not in ran], mine)
         else:
@@ -303,6 +308,14 @@ def evaluate(
         covering = [x for x in attestations if requirement.number in x[0].requirements and not x[0].justifies]
         verdicts.append(_with_attestations(verdict, covering))
     return EvaluationResult(findings=findings, verdicts=verdicts)
+
+
+def _in_run_order(judged_by_check: dict[str, list[tuple[int, Finding]]], ids: Sequence[str]) -> list[Finding]:
+    """The judged findings of the checks `ids`, in the order the run has them."""
+    placed = [x for check_id in dict.fromkeys(ids) for x in judged_by_check.get(check_id, ())]
+    if len(ids) > 1:
+        placed.sort(key=lambda x: x[0])
+    return [f for _, f in placed]
 
 
 # -- attestations -----------------------------------------------------------------------------------

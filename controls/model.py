@@ -152,6 +152,7 @@ class FactSet:
     evidence: list[Evidence] = field(default_factory=list)
     errors: list[CollectionError] = field(default_factory=list)
     _by_kind: dict[Kind, list[Evidence]] | None = field(default=None, init=False, repr=False, compare=False)
+    _indexes: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def of(self, kind: Kind) -> list[Evidence]:
         if self._by_kind is None:  # every check asks by kind, often once per resource: index once
@@ -168,6 +169,13 @@ class FactSet:
         """Index by lower-cased resource id (ARM ids are case-insensitive)."""
         return {e.resource_id.lower(): e for e in self.of(kind)}
 
+    def index(self, name: str, build: Callable[[FactSet], Any]) -> Any:
+        """`build(self)`, built once per fact set under `name`: a check that looks resources up once per
+        resource reads an index instead of scanning a kind each time. The index must not be changed."""
+        if name not in self._indexes:
+            self._indexes[name] = build(self)
+        return self._indexes[name]
+
     def __iter__(self) -> Iterator[Evidence]:
         return iter(self.evidence)
 
@@ -183,6 +191,8 @@ class StoredFacts(FactSet):
     ) -> None:
         # Not FactSet.__init__: `evidence` is read on demand here, never held.
         self.errors, self._by_kind = errors, None
+        # Indexes a check builds (FactSet.index) are kept for the judging: they hold the kinds they index.
+        self._indexes = {}
         self._load, self._kinds, self._keep = load, list(kinds), max(1, keep)
         self._kept: OrderedDict[Kind, list[Evidence]] = OrderedDict()
         self._lock = threading.Lock()

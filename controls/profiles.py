@@ -60,7 +60,7 @@ def apply_profile(
     out = []
     for f in findings:
         if profile == METI2012 or f.status != Status.PASS or not f.short_of:
-            out.append(replace(f, short_of=()))
+            out.append(replace(f, short_of=()) if f.short_of else f)  # findings are frozen: no copy needed
             continue
         out.append(_held_to_bars(f, justifications))
     return out

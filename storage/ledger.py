@@ -365,6 +365,10 @@ class Ledger:
         self.holder = holder or leases.this_process()
         self._memory_locks: dict[str, Any] = {}
         self._checks_cache: OrderedDict[int, list[tuple[int, str]]] = OrderedDict()
+        # Per table, the last run this ledger stored by reference and its rows by content key: the next run's
+        # predecessor, so storing it need not read those rows back and hash them again (stored rows never change).
+        # (run id, how many of its parts the keys cover, the keys): a part another process added is not in them.
+        self._held_keys: dict[str, tuple[int, int, dict[str, list[int]]]] = {}
         self._cache_lock = threading.Lock()
         self._locks_held: set[tuple[str, int]] = set()  # (lock name, thread) held by this ledger
         self._transaction = threading.local()  # the session of transaction(), per thread
@@ -541,24 +545,58 @@ class Ledger:
             ids.extend(session.scalars(statement, list(chunk)).all())
         return ids
 
-    def _insert_held(self, session: Session, run: Run, model: type[Base], rows: list[dict[str, Any]]) -> None:
+    def _insert_held(
+        self, session: Session, run: Run, model: type[Base], rows: list[dict[str, Any]]
+    ) -> Callable[[], None]:
         """Store what the run holds of `model`: a new row only for content its predecessor did not hold, and a
-        part (storage/states.py) listing every row it holds in order, with its own volatile columns."""
+        part (storage/states.py) listing every row it holds in order, with its own volatile columns. Returns
+        what to call once the transaction is committed (it keeps the run's rows by content key for the next)."""
+        table = model.__tablename__
         if not rows:
-            return
-        ids = self._insert_new(session, model, rows, self._predecessor_keys(session, run, model))
-        volatile = bool(states.VOLATILE.get(model.__tablename__))
+            return lambda: None
+        earlier = states.part_count(session, run.id, table)
+        keys: list[str] = []
+        ids = self._insert_new(session, model, rows, self._predecessor_keys(session, run, model), keys_out=keys)
+        volatile = bool(states.VOLATILE.get(table))
         entries = [
             states.Entry(i, r["collected_at"], r["request_id"]) if volatile else states.Entry(i)
             for i, r in zip(ids, rows, strict=True)
         ]
-        states.add_part(session, run.id, model.__tablename__, entries)
+        states.add_part(session, run.id, table, entries)
+        return lambda: self._remember_keys(table, run.id, earlier, keys, ids)
+
+    def _remember_keys(self, table: str, run_id: int, earlier: int, keys: Sequence[str], ids: Sequence[int]) -> None:
+        """Keep a committed part's rows by content key, for the run after this one (see `_keys_of`); `earlier` is
+        how many parts of the run there were before it."""
+        with self._cache_lock:
+            cached = self._held_keys.get(table)
+            if earlier == 0:
+                mine: dict[str, list[int]] = {}
+            elif cached is not None and cached[:2] == (run_id, earlier):
+                mine = cached[2]  # a later part of the same run: its keys follow the earlier parts'
+            else:
+                self._held_keys.pop(table, None)  # earlier parts stored elsewhere: read them when needed
+                return
+            for key, row_id in zip(keys, ids, strict=True):
+                mine.setdefault(key, []).append(row_id)
+            self._held_keys[table] = (run_id, earlier + 1, mine)
+
+    def _keys_of(self, session: Session, model: type[Base], run_id: int) -> dict[str, list[int]]:
+        """The rows `run_id` holds of `model` by content key (states.held_keys), from what this ledger kept when
+        it stored that run, else read from the database. A fresh copy: the caller consumes it."""
+        table = model.__tablename__
+        stored_parts = states.part_count(session, run_id, table)
+        with self._cache_lock:
+            cached = self._held_keys.get(table)
+            if cached is not None and cached[:2] == (run_id, stored_parts):
+                return {key: list(ids) for key, ids in cached[2].items()}
+        return states.held_keys(session, model, run_id)
 
     def _predecessor_keys(self, session: Session, run: Run, model: type[Base]) -> dict[str, list[int]]:
         """The rows of `model` the run's predecessor holds, by content key (storage/states.py)."""
         parent = states.predecessor(session, run)
         try:
-            return states.held_keys(session, model, parent) if parent is not None else {}
+            return self._keys_of(session, model, parent) if parent is not None else {}
         except (ValueError, TypeError) as exc:
             what = f"{model.__tablename__} of run {parent}"
             raise LedgerError(f"{what} cannot be read ({exc}); run `shoko verify`") from None
@@ -570,6 +608,7 @@ class Ledger:
         rows: list[dict[str, Any]],
         known: dict[str, list[int]],
         taken: list[tuple[str, int]] | None = None,
+        keys_out: list[str] | None = None,
     ) -> list[int]:
         """The row id each of `rows` is held by: a row of `known` with the same content (taken from it, and noted
         in `taken`, so content held twice is matched twice), else a row inserted now."""
@@ -577,6 +616,8 @@ class Ledger:
         new: list[dict[str, Any]] = []
         for row in rows:
             key = states.content_key(model, row)
+            if keys_out is not None:
+                keys_out.append(key)
             same = known.get(key)
             if same:
                 held.append(same.pop(0))
@@ -678,7 +719,7 @@ class Ledger:
             run = self._running(session, run_id)
             # A finding must point at evidence this run stored, or its verdict could not be reproduced.
             cited = {sha for item in findings for sha in item.evidence}
-            stored = set(_held_columns(session, RunEvidence, run_id, "sha256")) & cited
+            stored = {sha for (sha,) in _held_values(session, RunEvidence, run_id, ("sha256",))} & cited
             for item in findings:
                 # A pass stands on what was seen; a fail may be the absence of a setting, an error what could not
                 # be seen (a collection error, a check that raised): those two may cite no evidence record.
@@ -692,7 +733,8 @@ class Ledger:
                         f"finding {item.check_id} on {item.resource_id} cites evidence {missing[0]} "
                         f"that run {run_id} has not stored"
                     )
-            self._insert_held(session, run, RunFinding, rows)
+            committed = self._insert_held(session, run, RunFinding, rows)
+        committed()
 
     def add_verdicts(self, run_id: int, items: Iterable[Verdict]) -> None:
         rows = [
@@ -1854,8 +1896,8 @@ class EvidenceWriter:
         self._lock = threading.Lock()
         # The predecessor's rows by content key, read once: each is taken by at most one record of this run.
         self._known: dict[str, list[int]] | None = None
-        # Per record held: (its place in `order`, row id, its own collection time and request id).
-        self._entries: list[tuple[Any, int, datetime, str | None]] = []
+        # Per record held: (its place in `order`, row id, its own collection time and request id, content key).
+        self._entries: list[tuple[Any, int, datetime, str | None, str]] = []
         self._closed = False
         self.stored = 0  # records stored so far
 
@@ -1869,21 +1911,22 @@ class EvidenceWriter:
             if self._closed:
                 raise LedgerError(f"run {self.run_id}: its evidence part is written; no evidence can be added")
             taken: list[tuple[str, int]] = []
+            content: list[str] = []
             try:
                 with self._ledger._session(write=True) as session:
                     run = self._ledger._running(session, self.run_id)
                     self._ledger._insert_blobs(session, blobs)
                     if self._known is None:
                         self._known = self._ledger._predecessor_keys(session, run, RunEvidence)
-                    ids = self._ledger._insert_new(session, RunEvidence, rows, self._known, taken)
+                    ids = self._ledger._insert_new(session, RunEvidence, rows, self._known, taken, content)
             except BaseException:
                 # Not stored: the predecessor's rows it matched are there to match when the batch comes again.
                 for key, row_id in reversed(taken):
                     self._known.setdefault(key, []).insert(0, row_id)  # type: ignore[union-attr]
                 raise
             self._entries.extend(
-                (key, row_id, row["collected_at"], row["request_id"])
-                for key, row_id, row in zip(keys, ids, rows, strict=True)
+                (key, row_id, row["collected_at"], row["request_id"], content_key)
+                for key, row_id, row, content_key in zip(keys, ids, rows, content, strict=True)
             )
             self.stored += len(rows)
 
@@ -1895,10 +1938,15 @@ class EvidenceWriter:
             entries = self._entries
             if self._order is not None:
                 entries = sorted(entries, key=lambda entry: entry[0])
+            table = RunEvidence.__tablename__
             with self._ledger._session(write=True) as session:
                 run = self._ledger._running(session, self.run_id)
-                parts = [states.Entry(row_id, at, request) for _, row_id, at, request in entries]
-                states.add_part(session, run.id, RunEvidence.__tablename__, parts)
+                earlier = states.part_count(session, run.id, table)
+                parts = [states.Entry(row_id, at, request) for _, row_id, at, request, _ in entries]
+                states.add_part(session, run.id, table, parts)
+            if entries:  # committed: the next run's predecessor keys need not be read back
+                keys, ids = [e[4] for e in entries], [e[1] for e in entries]
+                self._ledger._remember_keys(table, self.run_id, earlier, keys, ids)
             self._closed = True
             self._entries, self._known = [], None
 
@@ -1940,26 +1988,17 @@ def _held(session: Session, model: type[Base], run_id: int) -> Sequence[Any]:
         raise LedgerError(f"{model.__tablename__} of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
 
 
-def _held_columns(session: Session, model: type[Base], run_id: int, *names: str) -> list[Any]:
-    """Only these columns of the rows a run holds (as `_held` gives them, a row held twice twice; in no particular
-    order): one value per row for one name, else a tuple per row."""
-    table = model.__table__
-    columns = [table.c[name] for name in names]
+def _held_values(session: Session, model: type[Base], run_id: int, names: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Some columns of the rows a run holds, in order (as `_held` gives them, reading only those columns)."""
     try:
-        ids = states.row_ids_of(session, run_id, model.__tablename__) if model in states.STATE_TABLES else None
-        if ids is None:
-            rows = [tuple(row) for row in session.execute(select(*columns).where(table.c.run_id == run_id))]
-        else:
-            times: dict[int, int] = {}
-            for row_id in ids:
-                times[row_id] = times.get(row_id, 0) + 1
-            rows = []
-            for chunk in _chunks(sorted(times)):
-                for row in session.execute(select(table.c.id, *columns).where(table.c.id.in_(chunk))):
-                    rows.extend([tuple(row)[1:]] * times[row[0]])
+        held = states.held_values(session, model, run_id, names) if model in states.STATE_TABLES else None
+        if held is not None:
+            return held
+        table = model.__table__
+        query = select(*(table.c[name] for name in names)).where(table.c.run_id == run_id).order_by(table.c.id)
+        return [tuple(values) for values in session.execute(query)]
     except (ValueError, TypeError) as exc:
         raise LedgerError(f"{model.__tablename__} of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
-    return [row[0] for row in rows] if len(names) == 1 else rows
 
 
 def seal_contents(session: Session, run_id: int) -> tuple[dict[str, list[list[Any]]], dict[str, Any]]:
@@ -1997,8 +2036,8 @@ def _check_verdicts_cite_findings(session: Session, run_id: int, rows: list[dict
     """A verdict that states a judgement must count at least one finding of the status it rests on, and each of
     its counts must be backed by findings this run stored (of its checks, naming its No)."""
     stored: dict[tuple[int, str, str], int] = {}
-    for check_id, status, requirements in _held_columns(
-        session, RunFinding, run_id, "check_id", "status", "requirements"
+    for check_id, status, requirements in _held_values(
+        session, RunFinding, run_id, ("check_id", "status", "requirements")
     ):
         for number in requirements or ():
             key = (int(number), check_id, status)

@@ -146,6 +146,8 @@ class RunCollectionError(Base):
 
 class RunFinding(Base):
     __tablename__ = "findings"
+    # A few checks' findings within the span of ids a run holds (Ledger.finding_outcomes_of).
+    __table_args__ = (Index("ix_findings_check_id_id", "check_id", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)

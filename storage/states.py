@@ -137,6 +137,12 @@ def parts(session: Session, run_id: int, table: str | None = None) -> list[RunSt
     return list(session.scalars(query.order_by(RunState.id)).all())
 
 
+def part_count(session: Session, run_id: int, table: str) -> int:
+    """How many parts of `table` the run has (without reading them)."""
+    query = select(func.count()).where(RunState.run_id == run_id, RunState.table_name == table)
+    return int(session.scalar(query) or 0)
+
+
 def has_parts(session: Session, run_id: int) -> bool:
     return bool(session.scalar(select(func.count()).where(RunState.run_id == run_id)))
 
@@ -213,6 +219,29 @@ def held_rows(
         if volatile:
             values = {**values, "collected_at": entry.collected_at, "request_id": entry.request_id}
         out.append(StateRow(table, values))
+    return out
+
+
+def held_values(session: Session, model: type[Base], run_id: int, names: Sequence[str]) -> list[tuple[Any, ...]] | None:
+    """Some columns (none of them the run's own volatile ones) of the rows the run holds, in order, one tuple
+    each: what `held_rows` gives of them, without reading whole rows; None for a run without parts."""
+    ids = row_ids_of(session, run_id, model.__tablename__)
+    if ids is None:
+        return None
+    table = model.__table__
+    columns = [table.c.id, *(table.c[name] for name in names)]
+    stored: dict[int, tuple[Any, ...]] = {}
+    wanted = sorted(set(ids))
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        for row_id, *values in session.execute(select(*columns).where(table.c.id.in_(chunk))):
+            stored[row_id] = tuple(values)
+    out = []
+    for row_id in ids:
+        values = stored.get(row_id)
+        if values is None:
+            raise StateError(f"{table.name} row {row_id} held by run {run_id} is missing; run `shoko verify`")
+        out.append(values)
     return out
 
 

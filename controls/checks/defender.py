@@ -343,7 +343,7 @@ def defender_security_contacts(facts: FactSet, thresholds: Thresholds) -> Iterat
 
 def _extensions(facts: FactSet, kind: Kind, vm: Evidence) -> tuple[Evidence | None, list[dict[str, Any]] | None]:
     """The per-VM document of `kind` and its `value` list (None when that is not a list)."""
-    doc = facts.by_id(kind).get(vm.resource_id.lower())
+    doc = facts.index(f"by_id:{kind}", lambda f: f.by_id(kind)).get(vm.resource_id.lower())
     if doc is None:
         return None, None
     value = doc.content.get("value")
@@ -519,12 +519,17 @@ def vm_logs_collected(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcom
 # ---------------------------------------------------------------- Defender for Cloud recommendations on VMs
 
 
+def _assessments(facts: FactSet) -> dict[tuple[str | None, str], Evidence]:
+    """(assessment key, assessed resource) -> the first such assessment, as collected."""
+    out: dict[tuple[str | None, str], Evidence] = {}
+    for ev in facts.of(SECURITY_ASSESSMENT):
+        out.setdefault((assessment_key_of(ev.resource_id), assessed_resource(ev.resource_id)), ev)
+    return out
+
+
 def _assessment(facts: FactSet, vm: Evidence, key: str) -> Evidence | None:
     wanted = vm.resource_id.rstrip("/").lower()
-    for ev in facts.of(SECURITY_ASSESSMENT):
-        if assessment_key_of(ev.resource_id) == key and assessed_resource(ev.resource_id) == wanted:
-            return ev
-    return None
+    return facts.index("defender:assessments", _assessments).get((key, wanted))
 
 
 def _status(ev: Evidence) -> tuple[str, str]:
@@ -609,12 +614,19 @@ def endpoint_protection_healthy(facts: FactSet, thresholds: Thresholds) -> Itera
             )
 
 
+def _va_findings(facts: FactSet) -> dict[str, list[Evidence]]:
+    """Assessed resource -> its vulnerability findings (sub-assessments of VA_FINDINGS), as collected."""
+    out: dict[str, list[Evidence]] = {}
+    for ev in facts.of(SECURITY_SUB_ASSESSMENT):
+        if assessment_key_of(ev.resource_id) == VA_FINDINGS:
+            out.setdefault(assessed_resource(ev.resource_id), []).append(ev)
+    return out
+
+
 def _high_findings(facts: FactSet, vm: Evidence) -> list[Evidence]:
     wanted = vm.resource_id.rstrip("/").lower()
     out = []
-    for ev in facts.of(SECURITY_SUB_ASSESSMENT):
-        if assessment_key_of(ev.resource_id) != VA_FINDINGS or assessed_resource(ev.resource_id) != wanted:
-            continue
+    for ev in facts.index("defender:va-findings", _va_findings).get(wanted, ()):
         status = field(ev.content, "properties", "status") or {}
         if (
             isinstance(status, dict)

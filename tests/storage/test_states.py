@@ -149,6 +149,43 @@ def test_a_run_held_by_reference_reads_as_the_same_run_stored_whole(ledger: Ledg
     assert ledger.verify().ok
 
 
+def test_runs_stored_by_one_ledger_hold_the_same_rows_as_runs_stored_by_a_ledger_opened_for_each(
+    tmp_path: Path,
+) -> None:
+    # One ledger keeps each run's rows by content key for the next run; a new ledger reads them from the database.
+    def history(ledger_for_run) -> list[str]:
+        for hour, (size, open_ssh, batches) in enumerate([(30, {3}, 1), (31, {5}, 2), (30, {3}, 3), (30, {3}, 1)]):
+            at = T0 + timedelta(hours=hour)
+            evidence, findings = estate(size, at, open_ssh=frozenset(open_ssh))
+            evidence.insert(4, replace(evidence[9], request_id="req-again"))  # a document listed twice
+            findings.insert(4, findings[9])
+            ledger = ledger_for_run()
+            run_id = ledger.start_run(at, agent_version="v", config_digest="d", scope={"subscriptions": ["0000"]})
+            step = -(-len(evidence) // batches)
+            for start in range(0, len(evidence), step):  # a pipeline may store a run's evidence in parts
+                ledger.add_evidence(run_id, evidence[start : start + step])
+            ledger.add_findings(run_id, findings)
+            ledger.add_verdicts(run_id, [verdict(findings)])
+            ledger.complete_run(run_id, at + timedelta(minutes=5))
+            assert ledger.evidence(run_id) == evidence and ledger.findings(run_id) == findings
+        return [run.digest for run in ledger.runs()]
+
+    with Ledger(f"sqlite:///{tmp_path / 'kept.db'}") as kept:
+        kept_digests = history(lambda: kept)
+        assert kept.verify().ok
+    opened: list[Ledger] = []
+
+    def fresh() -> Ledger:
+        opened.append(Ledger(f"sqlite:///{tmp_path / 'read.db'}"))
+        return opened[-1]
+
+    try:
+        assert history(fresh) == kept_digests  # the same rows, parts and seals
+    finally:
+        for ledger in opened:
+            ledger.close()
+
+
 def test_as_of_a_middle_run_is_exact_and_evidence_record_names_the_newest_run_holding_it(ledger: Ledger) -> None:
     runs = []
     for i, (ssh, gone) in enumerate([({1}, set()), ({2}, {4}), ({2}, {4, 5}), (set(), {5})]):
