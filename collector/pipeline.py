@@ -80,8 +80,13 @@ def collect(
     collect in memory (a run streams it to the ledger instead: `_run_locked`)."""
     sink = Sink()
     gather(settings, sink, credential, plan)
-    evidence = sorted(sink.evidence, key=evidence_order)
-    return FactSet(evidence=evidence, errors=sorted(sink.errors, key=_error_order))
+    return in_run_order(sink.evidence, sink.errors)
+
+
+def in_run_order(evidence: Sequence[Evidence], errors: Sequence[CollectionError]) -> FactSet:
+    """Facts in the order a run stores and judges them (`evidence_order`, then collection errors by kind, scope
+    and source), whichever thread or replica collected them."""
+    return FactSet(evidence=sorted(evidence, key=evidence_order), errors=sorted(errors, key=_error_order))
 
 
 def gather(

@@ -43,13 +43,12 @@ from collector.fetchers import SUBSCRIPTIONS
 from collector.fetchers.base import FetchContext, Fetcher, Sink
 from collector.pipeline import (
     RunOutcome,
-    _error_order,
     _list_subscriptions,
     _run_fetcher,
     _seal_failed,
     _subscription_of,
     checks_for_kinds,
-    evidence_order,
+    in_run_order,
     judge,
     run_scope,
     stored_facts,
@@ -107,13 +106,6 @@ class Share:
 
 def _kinds_of(run: RunRecord) -> frozenset[str] | None:
     return frozenset(run.scope.get("kinds") or ()) if run.scope.get("partial") else None
-
-
-def _sorted(facts: FactSet) -> FactSet:
-    """An item's facts in the order a single agent stores and judges a run's (collector.pipeline.collect)."""
-    evidence = sorted(facts.evidence, key=evidence_order)
-    errors = sorted(facts.errors, key=_error_order)
-    return FactSet(evidence=evidence, errors=errors)
 
 
 def take_part(
@@ -221,7 +213,7 @@ class _Work:
             for fetcher in self.plan.fetchers:
                 if not fetcher.tenant_wide:
                     errors += [replace(listing_failed[0], kind=kind, source=fetcher.name) for kind in fetcher.kinds]
-        facts = _sorted(FactSet(sink.evidence, errors))
+        facts = in_run_order(sink.evidence, errors)
         _log_errors(facts.errors)
         scope = run_scope(settings, self.catalog, self.checks, self.kinds)
         run_id = self.ledger.start_run(
@@ -334,7 +326,7 @@ class _Work:
         workers = max(1, min(len(tasks), self.settings.collection.max_workers))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
             list(pool.map(lambda ctx: _run_fetcher(ctx.fetcher, ctx), tasks))
-        facts = _sorted(FactSet(sink.evidence, sink.errors))
+        facts = in_run_order(sink.evidence, sink.errors)
         _log_errors(facts.errors)
         try:
             with self.ledger.transaction() as session:

@@ -1172,13 +1172,7 @@ class Ledger:
             return [_convert(_to_finding, states.StateRow(RunFinding.__tablename__, row)) for row in held]
         with self._session(write=False) as session:
             query = select(table).where(table.c.run_id == run_id, names).order_by(table.c.id)
-            out = []
-            for row in session.execute(query):
-                try:
-                    out.append(_to_finding(row))
-                except (ValueError, TypeError) as exc:
-                    raise LedgerError(f"findings row {row.id} cannot be read ({exc}); run `shoko verify`") from None
-            return out
+            return _findings_of_rows(session.execute(query))
 
     def requirement_findings_page(
         self,
@@ -1237,12 +1231,7 @@ class Ledger:
             grouped = session.execute(select(table.c.status, func.count()).where(*mine).group_by(table.c.status))
             counts = {name: int(n) for name, n in grouped}
             total = int(session.scalar(select(func.count()).select_from(table).where(*wanted)) or 0)
-            found = []
-            for row in session.execute(query):
-                try:
-                    found.append(_to_finding(row))
-                except (ValueError, TypeError) as exc:
-                    raise LedgerError(f"findings row {row.id} cannot be read ({exc}); run `shoko verify`") from None
+            found = _findings_of_rows(session.execute(query))
         return FindingsPage(found, total, counts)
 
     def evidence_records(self, run_id: int, shas: Collection[str]) -> list[EvidenceRecord]:
@@ -2077,6 +2066,17 @@ def _status(status: Status | str, what: str) -> str:
         return Status(status).value
     except ValueError:
         raise LedgerError(f"{what}: unknown status {status!r}") from None
+
+
+def _findings_of_rows(rows: Iterable[Any]) -> list[Finding]:
+    """Findings of rows selected from the findings table (plain rows, without the model's table name)."""
+    out = []
+    for row in rows:
+        try:
+            out.append(_to_finding(row))
+        except (ValueError, TypeError) as exc:
+            raise LedgerError(f"findings row {row.id} cannot be read ({exc}); run `shoko verify`") from None
+    return out
 
 
 def _convert(build: Callable[..., _T], row: Any, *more: Any) -> _T:
