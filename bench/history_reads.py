@@ -1,6 +1,6 @@
 """The read figures over a generated history: `shoko status --as-of`, `status`, `explain`, `verify` and `snapshot
-export` as commands (wall time and peak RSS each), and the dashboard's matrix and requirement pages served by the
-API app in-process (wall time per request). It prints figures; it asserts nothing."""
+export` as commands (wall time, CPU time and peak RSS each), and the dashboard's matrix and requirement pages
+served by the API app in-process (wall time per request). It prints figures; it asserts nothing."""
 
 from __future__ import annotations
 
@@ -61,7 +61,8 @@ def _export(out: Path, config: Path, cli: list[str], log: Path, env: dict[str, s
     export = [*cli, "snapshot", "export", "--config", str(config), "--out", str(bundle)]
     m = run_measured([*export, "--key", str(keys / PRIVATE_KEY_FILE)], log, env)
     failed = f"  (exit {m.code}; see {log})" if m.code else ""
-    say(f"  {'snapshot export (latest run)':<42} {m.wall:8.2f} s  peak RSS {m.peak_rss / 1e6:8,.1f} MB{failed}")
+    name = "snapshot export (latest run)"
+    say(f"  {name:<42} {m.wall:8.2f} s  (CPU {m.cpu:.2f} s)  peak RSS {m.peak_rss / 1e6:8,.1f} MB{failed}")
     return m.__dict__
 
 
@@ -132,7 +133,7 @@ def figures(
     for name, args in commands:
         m = run_measured(args, log, env)
         failed = f"  (exit {m.code}; see {log})" if m.code else ""
-        say(f"  {name:<42} {m.wall:8.2f} s  peak RSS {m.peak_rss / 1e6:8,.1f} MB{failed}")
+        say(f"  {name:<42} {m.wall:8.2f} s  (CPU {m.cpu:.2f} s)  peak RSS {m.peak_rss / 1e6:8,.1f} MB{failed}")
         measured[name] = m.__dict__
     if whole:
         measured["snapshot export"] = _export(out, config, cli, log, env, say)
