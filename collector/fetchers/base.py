@@ -294,6 +294,7 @@ class FetchContext:
                 collected_at=datetime.now(UTC),
                 content=content,
                 redactions=redactions,
+                keep_canonical=True,
             )
         )
 
