@@ -60,9 +60,9 @@ class RawCapture:
 
     def __call__(self, pipeline_response: Any) -> None:
         response = pipeline_response.http_response
-        if pipeline_response.context.options.get("stream"):
+        if pipeline_response.context.options.get("stream") and callable(getattr(response, "read", None)):
             # A body `get_raw` asked the SDK not to parse: read in full here, for every attempt (a retried 429's
-            # too, so its connection goes back to the pool).
+            # too, so its connection goes back to the pool). An older SDK's response type reads it in `text()`.
             response.read()
         if response.status_code >= 300:  # throttled or failed attempts are retried or raised, not evidence
             return
