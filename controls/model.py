@@ -11,7 +11,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -105,10 +105,17 @@ class Evidence:
     content: dict[str, Any]
     sha256: str = field(default="")
     redactions: tuple[Redaction, ...] = ()
+    # With `keep_canonical`, the canonical JSON `sha256` was taken of, kept for the ledger to store as it is instead
+    # of serialising the document a second time (the collector's evidence, dropped once stored); None otherwise.
+    canonical: str | None = field(default=None, compare=False, repr=False)
+    keep_canonical: InitVar[bool] = False
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, keep_canonical: bool) -> None:
         if not self.sha256:
-            object.__setattr__(self, "sha256", sha256_of(self.content))
+            text = canonical_json(self.content)
+            object.__setattr__(self, "sha256", hashlib.sha256(text).hexdigest())
+            if keep_canonical:
+                object.__setattr__(self, "canonical", text.decode())
 
 
 @dataclass(frozen=True)

@@ -647,7 +647,7 @@ class Ledger:
         rows: list[dict[str, Any]] = []
         for item in items:
             try:
-                document = canonical_json(item.content).decode()
+                document = item.canonical if item.canonical is not None else canonical_json(item.content).decode()
             except (TypeError, ValueError) as exc:
                 raise LedgerError(f"evidence {item.resource_id} is not JSON-serialisable: {exc}") from None
             sha = blob_sha256(document)

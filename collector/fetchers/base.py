@@ -60,6 +60,10 @@ class RawCapture:
 
     def __call__(self, pipeline_response: Any) -> None:
         response = pipeline_response.http_response
+        if pipeline_response.context.options.get("stream") and callable(getattr(response, "read", None)):
+            # A body `get_raw` asked the SDK not to parse: read in full here, for every attempt (a retried 429's
+            # too, so its connection goes back to the pool). An older SDK's response type reads it in `text()`.
+            response.read()
         if response.status_code >= 300:  # throttled or failed attempts are retried or raised, not evidence
             return
         url = pipeline_response.http_request.url
@@ -143,6 +147,18 @@ def list_raw(call: Callable[..., Iterable[Any]], *args: Any, **kwargs: Any) -> R
     """Run a paged SDK list call to the end; the raw pages, not stored as evidence."""
     capture = RawCapture()
     drain(call(*args, raw_response_hook=capture, **kwargs), capture)
+    return capture
+
+
+def get_raw(call: Callable[..., Any], *args: Any, **kwargs: Any) -> RawCapture:
+    """Run a single-document SDK GET; its raw response, parsed once.
+
+    `stream=True` is azure-core's own per-call option, which the newer SDKs' operations take: the operation builds its
+    request, sends it through the client's pipeline (auth, retries and Retry-After, pacing, this capture) and turns a
+    failed status into the same exceptions as without it, but neither azure-core's ContentDecodePolicy nor the SDK
+    parses the body or builds a model of it; the capture parses it once."""
+    capture = RawCapture()
+    call(*args, raw_response_hook=capture, stream=True, **kwargs)
     return capture
 
 
@@ -278,6 +294,7 @@ class FetchContext:
                 collected_at=datetime.now(UTC),
                 content=content,
                 redactions=redactions,
+                keep_canonical=True,
             )
         )
 

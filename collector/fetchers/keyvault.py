@@ -14,7 +14,7 @@ from typing import Any
 
 from azure.mgmt.keyvault import KeyVaultManagementClient
 
-from collector.fetchers.base import FetchContext, Fetcher, RawCapture, list_raw, resource_group_of
+from collector.fetchers.base import FetchContext, Fetcher, get_raw, list_raw, resource_group_of
 
 KEY_VAULT = "key_vault"
 KEY_VAULT_KEY = "key_vault_key"
@@ -41,9 +41,8 @@ def _run_keys(ctx: FetchContext) -> None:
             key_id = str(key.get("id") or "")
             # The key's own name is the last segment of its id (`name` may be written `vault/key`).
             key_name = key_id.rstrip("/").rsplit("/", 1)[-1] if key_id else str(key.get("name", ""))
-            capture = RawCapture()
             try:
-                client.keys.get(rg, vault["name"], key_name, raw_response_hook=capture)
+                capture = get_raw(client.keys.get, rg, vault["name"], key_name)
             except Exception as exc:  # recorded against this key only
                 ctx.sink.error(KEY_VAULT_KEY, ctx.fetcher.name, key_id or vault["id"], exc)
                 continue

@@ -15,7 +15,7 @@ from typing import Any
 
 from azure.mgmt.postgresqlflexibleservers import PostgreSQLManagementClient
 
-from collector.fetchers.base import FetchContext, Fetcher, RawCapture, list_raw, resource_group_of
+from collector.fetchers.base import FetchContext, Fetcher, get_raw, list_raw, resource_group_of
 
 POSTGRESQL_SERVER = "postgresql_server"
 POSTGRESQL_FIREWALL_RULES = "postgresql_firewall_rules"  # one {"value": [...]} document per server
@@ -44,9 +44,8 @@ def _run(ctx: FetchContext) -> None:
                 request_id=page.request_id if page else None,
             )
         for parameter in TLS_PARAMETERS:
-            one = RawCapture()
             try:
-                client.configurations.get(rg, name, parameter, raw_response_hook=one)
+                one = get_raw(client.configurations.get, rg, name, parameter)
             except Exception as exc:
                 ctx.sink.error(POSTGRESQL_CONFIGURATION, ctx.fetcher.name, server_id, exc)
                 continue

@@ -24,7 +24,7 @@ from typing import Any
 from azure.mgmt.sql import SqlManagementClient
 
 from collector.fetchers import resource_graph
-from collector.fetchers.base import FetchContext, Fetcher, RawCapture, list_raw, resource_group_of
+from collector.fetchers.base import FetchContext, Fetcher, get_raw, list_raw, resource_group_of
 from controls.model import FactKind
 
 SQL_FIREWALL_RULES = "sql_firewall_rules"  # one {"value": [...]} document per server
@@ -51,9 +51,8 @@ def keeps_own_backups(doc: dict[str, Any]) -> bool:
 
 
 def _get(ctx: FetchContext, kind: str, scope_id: str, call: Any, *args: str) -> None:
-    capture = RawCapture()
     try:
-        call(*args, raw_response_hook=capture)
+        capture = get_raw(call, *args)
     except Exception as exc:  # recorded against this server or database only; the others go on
         ctx.sink.error(kind, ctx.fetcher.name, scope_id, exc)
         return

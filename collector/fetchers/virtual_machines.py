@@ -102,8 +102,9 @@ def _run(ctx: FetchContext) -> None:
                 ctx,
                 VM_EXTENSIONS,
                 vm_id,
+                # One document, not paged: streamed so the SDK neither parses it nor builds its model (get_raw).
                 lambda hook, rg=rg, name=name: compute.virtual_machine_extensions.list(
-                    rg, name, raw_response_hook=hook
+                    rg, name, raw_response_hook=hook, stream=True
                 ),
             )
         if monitor is not None:

@@ -13,7 +13,7 @@ from typing import Any
 from azure.mgmt.web import WebSiteManagementClient
 
 from collector.fetchers import resource_graph
-from collector.fetchers.base import FetchContext, Fetcher, RawCapture, resource_group_of
+from collector.fetchers.base import FetchContext, Fetcher, RawCapture, get_raw, resource_group_of
 from controls.model import FactKind
 
 # The run's listings of sites and of one site's slots, made once for every fetcher reading them.
@@ -33,9 +33,8 @@ def slots_of(ctx: FetchContext, client: WebSiteManagementClient, site_id: str, r
 
 
 def _config(ctx: FetchContext, site_id: str, call: Any, *args: str) -> None:
-    capture = RawCapture()
     try:
-        call(*args, raw_response_hook=capture)
+        capture = get_raw(call, *args)
     except Exception as exc:  # recorded against this site or slot only; the others go on
         ctx.sink.error(FactKind.WEB_CONFIG, ctx.fetcher.name, site_id, exc)
         return

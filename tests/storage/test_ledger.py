@@ -175,6 +175,21 @@ def test_running_runs_are_not_current_and_run_as_of_picks_the_latest_sealed(ledg
         ledger.run_as_of(datetime(2026, 3, 2))
 
 
+def test_collected_evidence_is_stored_as_the_canonical_text_its_hash_was_taken_of(ledger: Ledger) -> None:
+    plain = nsg_evidence()
+    kept = replace(plain, sha256="", keep_canonical=True)
+    assert kept.sha256 == plain.sha256 and kept.canonical == canonical_json(plain.content).decode()
+    assert plain.canonical is None and kept == plain  # the text is a cache, not part of the record
+
+    run_id = ledger.start_run(T0, agent_version="v", config_digest="d", scope={})
+    altered = replace(kept, canonical=kept.canonical.replace('"name":', '"nam":'))
+    with pytest.raises(LedgerError, match="does not match its content"):
+        ledger.add_evidence(run_id, [altered])
+    ledger.add_evidence(run_id, [kept])
+    assert ledger.evidence(run_id) == [plain]
+    assert ledger.evidence(run_id)[0].content == plain.content
+
+
 def test_bad_input_is_refused_with_one_clear_line_and_nothing_is_stored(ledger: Ledger) -> None:
     with pytest.raises(LedgerError, match="started_at must be a timezone-aware"):
         ledger.start_run(datetime(2026, 3, 1), agent_version="v", config_digest="d", scope={})
