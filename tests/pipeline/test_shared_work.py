@@ -211,7 +211,7 @@ def test_shoko_collect_beside_a_shared_run_is_refused_naming_it(catalog, databas
             info = tmp_path / "sandbox.json"
             info.write_text(json.dumps(sb.info.to_dict()), encoding="utf-8")
             monkeypatch.setenv("SHOKO_DATABASE_URL", database_url)
-            assert cli.main(["collect", "--sandbox-info", str(info)]) != 0
+            assert cli.main(["collect", "--sandbox-info", str(info)]) == 1
             said = capsys.readouterr().err
             assert f"run {run_id} is under way, shared by agent replicas" in said and "by replica-a.example/11" in said
             assert 'ask the replicas for a new run with "collect now"' in said
