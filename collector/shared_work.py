@@ -62,7 +62,7 @@ from controls.model import CollectionError, FactKind, FactSet
 from controls.weakened import run_thresholds
 from storage.leases import LEASE_PERIODS, LeaseKeeper
 from storage.ledger import CollectionLocked, Ledger, LedgerError, RunRecord
-from storage.work import DONE, FAILED, JUDGE, TENANT, Claim, ClaimLost, WorkQueue
+from storage.work import DONE, FAILED, JUDGE, PENDING, TENANT, Claim, ClaimLost, WorkQueue
 
 log = logging.getLogger("shoko.replicas")
 
@@ -304,9 +304,14 @@ class _Work:
                 if claim is not None:
                     self._judge(claim)
                     return
-                if self.queue.states(run_id).get(JUDGE) == DONE:
+                if self.queue.judged_long_ago(run_id):
                     self._seal(run_id)  # judged by a replica that died before sealing
                     return
+                if PENDING not in self.queue.states(run_id).values():
+                    # What is left is held by other replicas: it can be claimed again only once their leases
+                    # expire (three periods on), or handed back by one stopping. Look once a period, not twice a second.
+                    self.stop.wait(self.settings.agent.lease_seconds)
+                    continue
             except Exception as exc:  # e.g. the database away for a moment: hand the item back, look again
                 log.warning("run %d: %s: %s", run_id, type(exc).__name__, exc, extra={"run_id": run_id})
                 if claim is not None:

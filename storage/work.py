@@ -136,6 +136,25 @@ class WorkQueue:
                 or 0
             )
 
+    def judged_long_ago(self, run_id: int) -> bool:
+        """Whether the run was judged more than a lease window ago and is still running: the replica that judged it
+        died before sealing it (right after judging, it is sealing it now)."""
+        with self.engine.connect() as connection:
+            return bool(
+                connection.scalar(
+                    select(RunWork.item)
+                    .join(Run, Run.id == RunWork.run_id)
+                    .where(
+                        RunWork.run_id == run_id,
+                        RunWork.item == JUDGE,
+                        RunWork.state == DONE,
+                        RunWork.finished_at
+                        < func.clock_timestamp() - func.make_interval(0, 0, 0, 0, 0, 0, self.window),
+                        Run.status == "running",
+                    )
+                )
+            )
+
     # -- claiming ---------------------------------------------------------------------------------------
 
     def claim(self, run_id: int) -> Claim | None:

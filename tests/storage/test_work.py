@@ -172,3 +172,28 @@ def test_replicas_are_refused_on_sqlite(tmp_path):
         WorkQueue(ledger, 15)
     with pytest.raises(ConfigError, match=r"key 'agent\.replicas': replicas share a run through PostgreSQL"):
         load_settings(None, environ={}, overrides={"database": {"url": database_url}, "agent": {"replicas": True}})
+
+
+@postgresql
+def test_a_run_judged_but_not_sealed_is_left_to_its_judge_for_a_lease_window(replicas, raw):
+    one, two = replicas
+    q1, q2 = WorkQueue(one, 1), WorkQueue(two, 1)
+    run_id = _shared_run(one, q1)
+    while (claim := q1.claim(run_id)) is not None:
+        with one.transaction() as session:
+            q1.fence(session, claim)
+            q1.finish(session, claim, DONE)
+    judge = q1.claim_judge(run_id)
+    assert judge is not None
+    with one.transaction() as session:
+        q1.fence(session, judge)
+        q1.finish(session, judge, DONE)
+    # Just judged: its replica is sealing it now; the others do not race it to the seal.
+    assert not q2.judged_long_ago(run_id)
+    with raw.begin() as connection:  # its judge died before sealing, more than a lease window ago
+        connection.execute(
+            text("UPDATE run_work SET finished_at = clock_timestamp() - interval '4 seconds' WHERE item = 'judge'")
+        )
+    assert q2.judged_long_ago(run_id)
+    one.complete_run(run_id, one.clock())
+    assert not q2.judged_long_ago(run_id)
