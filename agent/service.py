@@ -114,6 +114,7 @@ class Agent:
         self.api: Any = None  # api.server.ApiServer when api.with_agent
         self._requests: queue.Queue[Job] = queue.Queue()
         self._asked: set[str] = set()  # jobs queued or running
+        self._fresh: set[str] = set()  # jobs asked for by "collect now" (replicas: a new shared run, not a due one)
         self._asked_lock = threading.Lock()
         self._stop = threading.Event()
         self._idle = threading.Event()
@@ -123,9 +124,12 @@ class Agent:
 
     # ---------------------------------------------------------------- requests and the worker
 
-    def request(self, job: Job) -> bool:
-        """Ask for a run of `job`; False (and a log line) when one is already queued or running."""
+    def request(self, job: Job, fresh: bool = False) -> bool:
+        """Ask for a run of `job`; False (and a log line) when one is already queued or running. `fresh` ("collect
+        now"): with replicas, a run whatever the schedule says; asked while one of `job` runs, it follows it."""
         with self._asked_lock:
+            if fresh:
+                self._fresh.add(job.name)
             if job.name in self._asked:
                 log.info("run %s is still queued or running; the one now due is not started twice", job.name)
                 return False
@@ -142,22 +146,28 @@ class Agent:
             if self._stop.is_set():
                 break
             self._idle.clear()
+            with self._asked_lock:
+                fresh = job.name in self._fresh
+                self._fresh.discard(job.name)
             try:
-                self.run_job(job)
+                self.run_job(job, fresh)
             except Exception:  # the run is sealed failed by run_once; the agent keeps going
                 log.exception("run %s failed", job.name)
             finally:
                 with self._asked_lock:
-                    self._asked.discard(job.name)
+                    if job.name in self._fresh and not self._stop.is_set():
+                        self._requests.put(job)  # "collect now" asked while this run went on: one more follows
+                    else:
+                        self._asked.discard(job.name)
                 self._idle.set()
 
-    def run_job(self, job: Job) -> RunOutcome | None:
+    def run_job(self, job: Job, fresh: bool = False) -> RunOutcome | None:
         """One run of `job` (None when another agent holds the collection lock), then its metrics and alerts."""
         kind = "full" if job.is_full else "partial"
         started = time.monotonic()
         try:
             if self.settings.agent.replicas:
-                outcome = self._take_part(job)
+                outcome = self._take_part(job, fresh)
                 if outcome is None:  # nothing due, or another replica sealed the run
                     return None
             else:
@@ -187,9 +197,9 @@ class Agent:
         )  # fmt: skip
         return outcome
 
-    def _take_part(self, job: Job) -> RunOutcome | None:
-        """With agent.replicas: take part in the shared run of `job` (starting it when due); its outcome when this
-        replica sealed it."""
+    def _take_part(self, job: Job, fresh: bool = False) -> RunOutcome | None:
+        """With agent.replicas: take part in the shared run of `job` (starting it when due, or at once when `fresh`);
+        its outcome when this replica sealed it."""
         seconds = job.schedule.seconds
         slack = timedelta(seconds=min(seconds / 4, 60)) if seconds is not None else timedelta(0)
         share = take_part(
@@ -198,15 +208,41 @@ class Agent:
             self.catalog,
             self.credential,
             kinds=job.kinds,
-            due=lambda runs: missed(job, runs, datetime.now(UTC), slack),
+            # The database's clock: the runs' start times are on it, whatever this host's clock says.
+            due=lambda runs: missed(job, runs, self.ledger.clock(), slack),
             stop=self._stop,
+            fresh=fresh,
         )
         return share.outcome
+
+    def collect_now(self) -> str | None:
+        """ "collect now" (API, dashboard): queue a full run and say what it does; None when one is already queued or
+        running (a single agent). With replicas, a new shared run, or the one under way while it still collects."""
+        full = next(j for j in self.jobs if j.is_full)
+        if not self.settings.agent.replicas:
+            return "collection queued; it appears in GET /api/v1/runs" if self.request(full) else None
+        queue = WorkQueue(self.ledger, self.settings.agent.lease_seconds)
+        under_way = next((r for r in queue.shared_runs() if _kinds_of(self.ledger.run(r)) is None), None)
+        left = queue.collecting(under_way) if under_way is not None else 0
+        # A run still collecting is joined (or is already this replica's); else a new one starts, after the seal of
+        # one being judged.
+        self.request(full, fresh=not left)
+        if under_way is None:
+            what = "a new run shared by the agent replicas starts now"
+        elif left:
+            what = (
+                f"run {under_way}, shared by the agent replicas, is still collecting ({left} work items left): this "
+                "replica takes part in it instead of starting another"
+            )
+        else:
+            what = f"run {under_way} has collected everything and is being judged: a new shared run follows its seal"
+        log.info("collect now: %s", what)
+        return f"{what}; it appears in GET /api/v1/runs"
 
     def reap(self) -> None:
         """Seal runs whose process is gone (e.g. an agent killed with SIGKILL) as interrupted."""
         try:
-            for run in self.ledger.reap_abandoned(datetime.now(UTC)):
+            for run in self.ledger.reap_abandoned(self.ledger.clock()):
                 log.warning("run %d sealed interrupted: %s", run.id, run.error, extra={"run_id": run.id})
         except Exception:  # e.g. the database is down for a moment; the next tick tries again
             log.exception("could not look for abandoned runs")
@@ -228,7 +264,7 @@ class Agent:
         return self._worker.is_alive() and self._scheduler.running and not self._stop.is_set()
 
     def start(self) -> None:
-        now = datetime.now(UTC)
+        now = self.ledger.clock()
         self.reap()
         for line in missing_secrets(self.settings.alerts):
             log.warning("alerts: %s", line)
@@ -292,7 +328,7 @@ class Agent:
         elif not self._idle.is_set():
             reason = f"agent stopped (SIGTERM) and the run did not finish within {grace:g}s"
             for run_id in self.ledger.running_runs_of_this_process():
-                self.ledger.interrupt_run(run_id, datetime.now(UTC), reason)
+                self.ledger.interrupt_run(run_id, self.ledger.clock(), reason)
                 log.warning("run %d sealed interrupted: %s", run_id, reason, extra={"run_id": run_id})
         if self.api is not None:
             self.api.stop()
@@ -305,13 +341,7 @@ class Agent:
         from api.app import create_app
         from api.server import ApiServer
 
-        full = next((j for j in self.jobs if j.is_full), None)
-        app = create_app(
-            self.settings,
-            ledger=self.ledger,
-            catalog=self.catalog,
-            start_collection=(lambda: self.request(full)) if full else None,
-        )
+        app = create_app(self.settings, ledger=self.ledger, catalog=self.catalog, start_collection=self.collect_now)
         self.api = ApiServer(app, self.settings)
         self.api.start()
         log.info("API serving on %s:%s", self.api.config.host, self.api.config.port)

@@ -47,14 +47,14 @@ def create_app(
     ledger: Ledger | None = None,
     session_principal: SessionPrincipal | None = None,
     routers: Iterable[APIRouter] = (),
-    start_collection: Callable[[], bool] | None = None,
+    start_collection: Callable[[], str | None] | None = None,
     catalog: Catalog | None = None,
     signin: SignIn | None = None,
 ) -> FastAPI:
     """The app over `ledger` (default: the configured database, which must exist; closed on shutdown).
-    `start_collection`: how "collect now" asks for a run (the agent queues its full job; False: one is already
-    queued or running); without it the app runs one itself in a thread. `signin`: people's sign-in (default:
-    from api.oidc when it is enabled); its session is the session principal unless one is given."""
+    `start_collection`: how "collect now" asks for a run (the agent queues its full job and says what it does;
+    None: one is already queued or running); without it the app runs one itself in a thread. `signin`: people's
+    sign-in (default: from api.oidc when it is enabled); its session is the session principal unless one is given."""
     owned = ledger is None
     if ledger is None:
         ledger = existing_ledger(settings)

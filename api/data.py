@@ -390,9 +390,10 @@ def collect_now(request: Request, principal: Principal) -> dict[str, Any]:
     ledger, settings, catalog = ledger_of(request), settings_of(request), request.app.state.catalog
     queue_run = request.app.state.start_collection
     if queue_run is not None:  # inside the agent: its worker runs it, as a scheduled run
-        if not queue_run():
+        detail = queue_run()
+        if not detail:
             raise HTTPException(409, "a full collection is already queued or running; see GET /api/v1/runs")
-        return _collect_recorded(ledger, principal, "collection queued; it appears in GET /api/v1/runs")
+        return _collect_recorded(ledger, principal, detail)
     busy: threading.Lock = request.app.state.collect_lock  # one API-started collection at a time
     if not busy.acquire(blocking=False):
         raise HTTPException(409, "a collection started through the API is still running; see GET /api/v1/runs")

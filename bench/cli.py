@@ -1,5 +1,6 @@
 """Entry point: run (the benchmark), generate (an estate file), sandbox-cost (the sandbox's CPU per call),
-history (a ledger of hourly runs, then its read figures) and history-figures (the read figures again)."""
+history (a ledger of hourly runs, then its read figures), history-figures (the read figures again) and replicas
+(one agent against agent replicas sharing a run)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from bench.generate import GenerateError, generate, write_estate
 
-COMMANDS = ("run", "collect-cpu", "generate", "sandbox-cost", "history", "history-figures")
+COMMANDS = ("run", "collect-cpu", "generate", "sandbox-cost", "history", "history-figures", "replicas")
 USAGE = f"usage: python -m bench {{{','.join(COMMANDS)}}} [options]   (see bench/README.md)"
 
 
@@ -173,6 +174,10 @@ def main(argv: list[str]) -> int:
         from bench.collect_cpu import main as collect_cpu
 
         return collect_cpu(argv[1:])
+    if argv[0] == "replicas":
+        from bench.replicas import main as replicas
+
+        return replicas(argv[1:])
     if argv[0] == "history":
         return _history(argv[1:])
     if argv[0] == "history-figures":

@@ -34,6 +34,7 @@ from controls.engine import ATTESTATION_CHECK, EvaluationResult, evaluate
 from controls.model import CollectionError, DriftEvent, Evidence, FactKind, FactSet, StoredFacts, Thresholds
 from controls.versions import catalog_sha256, rules_sha256
 from storage.ledger import CollectionLocked, Ledger, LedgerError, RunRecord
+from storage.work import SharedRunUnderWay, shared_run_under_way
 
 log = logging.getLogger("shoko.collector")
 
@@ -229,16 +230,23 @@ def run_once(
 
     Runs abandoned by processes that are gone are sealed interrupted first. One process collects into a
     database at a time: while another holds the ledger's collection lock, this logs why and raises
-    `CollectionLocked` without starting a run. The run's lease is renewed every `agent.lease_seconds`.
+    `CollectionLocked` without starting a run; while a run shared by agent replicas is under way, it raises
+    `SharedRunUnderWay` (a CollectionLocked) naming it. The run's lease is renewed every `agent.lease_seconds`; on
+    PostgreSQL its times are the database's clock (Ledger.clock), whatever this host's says.
 
     With `kinds`, a partial run: it collects what the checks reading only those kinds need, judges
     those checks, and stores verdicts only for the requirements they alone decide or support."""
-    for reaped in ledger.reap_abandoned(datetime.now(UTC)):
+    for reaped in ledger.reap_abandoned(ledger.clock()):
         log.warning("run %d sealed interrupted: %s", reaped.id, reaped.error, extra={"run_id": reaped.id})
     with ledger.collection_lock() as lock:
         if not lock.acquired:
             log.warning("%s; this run is skipped", lock.reason)
             raise CollectionLocked(lock)
+        # Agent replicas hold the lock only while they start or join a run: theirs may be under way without it.
+        if (shared := shared_run_under_way(ledger)) is not None:
+            refused = SharedRunUnderWay(shared)
+            log.warning("%s", refused, extra={"run_id": shared.id})
+            raise refused
         _seal_left_running(ledger)
         return _run_locked(settings, ledger, catalog, credential, kinds)
 
@@ -308,7 +316,7 @@ def _seal_left_running(ledger: Ledger) -> None:
 
 def _seal_failed(ledger: Ledger, run_id: int, exc: BaseException) -> None:
     try:
-        ledger.fail_run(run_id, datetime.now(UTC), f"{type(exc).__name__}: {exc}")
+        ledger.fail_run(run_id, ledger.clock(), f"{type(exc).__name__}: {exc}")
     except LedgerError as sealed:  # e.g. sealed interrupted meanwhile (shutdown, or its lease expired)
         log.error("run %d could not be sealed failed: %s", run_id, sealed, extra={"run_id": run_id})
 
@@ -329,7 +337,7 @@ def _run_locked(
         raise PlanError(f"no check reads only the fact kinds {', '.join(sorted(kinds or ()))}")
     scope = run_scope(settings, catalog, checks, kinds)
     run_id = ledger.start_run(
-        datetime.now(UTC),
+        ledger.clock(),
         agent_version=__version__,
         config_digest=settings.digest(),
         scope=scope,
@@ -362,7 +370,7 @@ def _run_locked(
             )
         ledger.add_drift_events(run_id, drift)
         keeper.stop()
-        ledger.complete_run(run_id, datetime.now(UTC))
+        ledger.complete_run(run_id, ledger.clock())
     except BaseException as exc:
         keeper.stop()
         _seal_failed(ledger, run_id, exc)

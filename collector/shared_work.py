@@ -62,7 +62,7 @@ from controls.model import CollectionError, FactKind, FactSet
 from controls.weakened import run_thresholds
 from storage.leases import LEASE_PERIODS, LeaseKeeper
 from storage.ledger import CollectionLocked, Ledger, LedgerError, RunRecord
-from storage.work import DONE, FAILED, JUDGE, TENANT, Claim, ClaimLost, WorkQueue
+from storage.work import DONE, FAILED, JUDGE, PENDING, TENANT, Claim, ClaimLost, WorkQueue
 
 log = logging.getLogger("shoko.replicas")
 
@@ -117,28 +117,48 @@ def take_part(
     *,
     due: Callable[[list[RunRecord]], bool],
     stop: threading.Event | None = None,
+    fresh: bool = False,
 ) -> Share:
     """Join the running shared run of `kinds` (None: the full run), or start one when `due(recent runs)` says the
     schedule asks for one, and work on it until it is sealed (or `stop` is set). Raises CollectionLocked when
-    another process holds the collection lock for longer than a lease (a single agent collecting)."""
+    another process holds the collection lock for longer than a lease (a single agent collecting).
+
+    `fresh` ("collect now"): facts collected from now on, whatever the schedule says. A run still collecting is
+    joined; one that has collected everything and is being judged is helped to its seal, then a new run starts."""
     queue = WorkQueue(ledger, settings.agent.lease_seconds)
-    for reaped in ledger.reap_abandoned(datetime.now(UTC)):
+    for reaped in ledger.reap_abandoned(ledger.clock()):
         log.warning("run %d sealed interrupted: %s", reaped.id, reaped.error, extra={"run_id": reaped.id})
     wanted = frozenset(kinds) if kinds is not None else None
-    work = _Work(settings, ledger, catalog, credential, wanted, queue, stop or threading.Event())
-    waited_until = time.monotonic() + settings.agent.lease_seconds * LEASE_PERIODS
+    stop = stop or threading.Event()
+    work = _Work(settings, ledger, catalog, credential, wanted, queue, stop)
+    run_id = _join_or_start(work, (lambda runs: True) if fresh else due)
+    if run_id is None:
+        return work.share
+    if fresh and not work.share.started and not queue.collecting(run_id):
+        log.info(
+            "run %d has collected everything and is being judged: this replica helps seal it, then starts a new "
+            "run (collect now)", run_id, extra={"run_id": run_id},
+        )  # fmt: skip
+        work.take_part(run_id)
+        if stop.is_set():
+            return work.share
+        work = _Work(settings, ledger, catalog, credential, wanted, queue, stop)
+        run_id = _join_or_start(work, lambda runs: True)
+        if run_id is None:
+            return work.share
+    return work.take_part(run_id)
+
+
+def _join_or_start(work: _Work, due: Callable[[list[RunRecord]], bool]) -> int | None:
+    waited_until = time.monotonic() + work.settings.agent.lease_seconds * LEASE_PERIODS
     while True:
-        with ledger.collection_lock() as lock:
+        with work.ledger.collection_lock() as lock:
             if lock.acquired:
-                run_id = work.join_or_start(due)
-                break
+                return work.join_or_start(due)
         if time.monotonic() > waited_until:
             log.warning("%s; this run is skipped", lock.reason)
             raise CollectionLocked(lock)
         time.sleep(0.2)  # another replica is starting or joining a run; it lets go in a moment
-    if run_id is None:
-        return work.share
-    return work.take_part(run_id)
 
 
 class _Work:
@@ -216,8 +236,9 @@ class _Work:
         facts = in_run_order(sink.evidence, errors)
         _log_errors(facts.errors)
         scope = run_scope(settings, self.catalog, self.checks, self.kinds)
+        # The database's clock: every replica reckons the run's deadline and lease from it alike.
         run_id = self.ledger.start_run(
-            datetime.now(UTC),
+            self.ledger.clock(),
             agent_version=__version__,
             config_digest=settings.digest(),
             scope=scope,
@@ -244,13 +265,11 @@ class _Work:
 
     def take_part(self, run_id: int) -> Share:
         run = self.ledger.run(run_id)
-        # The run's collection deadline counts from its start, whichever replica collects.
-        left = self.settings.collection.run_deadline_seconds - (datetime.now(UTC) - run.started_at).total_seconds()
-        self._collector(Deadline.after(max(0.001, left)))
+        # The run's collection deadline counts from its start, whichever replica collects, by the database's clock.
+        elapsed = (self.ledger.clock() - run.started_at).total_seconds()
+        self._collector(Deadline.after(max(0.001, self.settings.collection.run_deadline_seconds - elapsed)))
         assert self.calls is not None
-        keeper = LeaseKeeper(
-            run_id, lambda: self.queue.renew(run_id, datetime.now(UTC)), self.settings.agent.lease_seconds
-        )
+        keeper = LeaseKeeper(run_id, lambda: self.queue.renew(run_id), self.settings.agent.lease_seconds)
         try:
             with self.calls:
                 workers = [
@@ -285,9 +304,14 @@ class _Work:
                 if claim is not None:
                     self._judge(claim)
                     return
-                if self.queue.states(run_id).get(JUDGE) == DONE:
+                if self.queue.judged_long_ago(run_id):
                     self._seal(run_id)  # judged by a replica that died before sealing
                     return
+                if PENDING not in self.queue.states(run_id).values():
+                    # What is left is held by other replicas: it can be claimed again only once their leases
+                    # expire (three periods on), or handed back by one stopping. Look once a period, not twice a second.
+                    self.stop.wait(self.settings.agent.lease_seconds)
+                    continue
             except Exception as exc:  # e.g. the database away for a moment: hand the item back, look again
                 log.warning("run %d: %s: %s", run_id, type(exc).__name__, exc, extra={"run_id": run_id})
                 if claim is not None:
@@ -383,7 +407,8 @@ class _Work:
             # in force (stored with the judgement, as a single agent stores them with its facts).
             stored = stored_facts(self.ledger, run_id, self.plan.checks)
             attestations = self.ledger.attestations()
-            attested = as_evidence(attestations, datetime.now(UTC))
+            now = self.ledger.clock()  # the run's moment on the clock every replica shares
+            attested = as_evidence(attestations, now)
             facts = FactSet(stored.evidence + attested, stored.errors)
             result = judge(facts, self.catalog, thresholds, self.plan.checks, str(run.scope["profile"]), partial)
             drift = tuple(detect_for_run(self.ledger, run_id, run.scope["checks"], result.findings, result.verdicts))
@@ -392,7 +417,7 @@ class _Work:
                 drift += tuple(
                     attestation_expiry_events(
                         attestations,
-                        datetime.now(UTC).date(),
+                        now.date(),
                         previous.started_at.astimezone(UTC).date() if previous else None,
                         self.settings.alerts.attestation_warning_days,
                         previous.id if previous else None,
@@ -421,7 +446,7 @@ class _Work:
 
     def _seal(self, run_id: int) -> RunRecord | None:
         try:
-            self.ledger.complete_run(run_id, datetime.now(UTC))
+            self.ledger.complete_run(run_id, self.ledger.clock())
         except LedgerError as exc:  # sealed meanwhile by another replica
             log.info("run %d: not sealed by this replica: %s", run_id, exc, extra={"run_id": run_id})
             return None

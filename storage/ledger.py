@@ -804,11 +804,20 @@ class Ledger:
 
     # -- leases -----------------------------------------------------------------------------------
 
+    def clock(self) -> datetime:
+        """Now by the database's clock: PostgreSQL's server clock, which every host sharing the database reads
+        alike (run leases and run times are compared against it, whatever a host's own clock says); this host's
+        clock for SQLite, which only this host uses."""
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.connect() as connection:
+                return connection.scalar(text("SELECT clock_timestamp()")).astimezone(UTC)
+        return datetime.now(UTC)
+
     def renew_lease(self, run_id: int, token: str | None = None, at: datetime | None = None) -> datetime:
         """Renew a running run's lease for the holder with `token` (default: this ledger's holder) from `at`
-        (default: now) by the window it was started with. Returns the new expiry."""
+        (default: now by the database's clock) by the window it was started with. Returns the new expiry."""
         token = token or self.holder.token
-        at = _aware(at or datetime.now(UTC), "at")
+        at = _aware(at or self.clock(), "at")
         with self._session(write=True) as session:
             # FOR NO KEY UPDATE: waits for a seal, not for inserts into the run.
             run = session.scalar(select(Run).where(Run.id == run_id).with_for_update(key_share=True))
@@ -871,7 +880,8 @@ class Ledger:
         sealed, oldest first."""
         reaped: list[RunRecord] = []
         for run, reason in self._abandoned_rows(now):
-            finished = run.lease_renewed_at or run.started_at  # the last moment it was known to be alive
+            # The last moment it was known to be alive (never before its start, which another host's clock gave).
+            finished = max(run.lease_renewed_at or run.started_at, run.started_at)
             try:
                 self._seal(run.id, finished, RunStatus.INTERRUPTED, reason, _lease_unchanged(run))
             except LedgerError as exc:

@@ -21,13 +21,44 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from .leases import LEASE_PERIODS, LeaseHolder
-from .ledger import LeaseLost, Ledger, LedgerError
+from .ledger import CollectionLock, CollectionLocked, LeaseLost, Ledger, LedgerError, RunRecord
 from .models import Run, RunWork
 
 TENANT = "tenant"  # the item of the tenant-wide fetchers
 JUDGE = "judge"  # judging the run from what the other items stored, then sealing it
 PENDING, CLAIMED, DONE, FAILED = "pending", "claimed", "done", "failed"
 FINISHED = (DONE, FAILED)
+
+
+class SharedRunUnderWay(CollectionLocked):
+    """A run shared by agent replicas is under way: one run at a time per database, so no other run is started
+    beside it (`shoko collect` by hand, or an agent without `agent.replicas`)."""
+
+    def __init__(self, run: RunRecord) -> None:
+        self.lock = CollectionLock("collect", False, run)
+        self.run = run
+        by = f" by {run.lease.host}/{run.lease.pid}" if run.lease else ""
+        started = run.started_at.isoformat(timespec="seconds")
+        LedgerError.__init__(
+            self,
+            f"run {run.id} is under way, shared by agent replicas (started {started}{by}); one run at a time per "
+            f"database, so this run is not started: wait until run {run.id} is sealed "
+            '(`shoko runs`), or ask the replicas for a new run with "collect now" (POST /api/v1/collections) / '
+            f"エージェントのレプリカが共有する実行 {run.id} が進行中のため、この実行は開始しません",
+        )
+
+
+def shared_run_under_way(ledger: Ledger) -> RunRecord | None:
+    """The oldest running run shared by agent replicas, if any (either backend: none on SQLite)."""
+    with ledger.engine.connect() as connection:
+        run_id = connection.scalar(
+            select(RunWork.run_id)
+            .join(Run, Run.id == RunWork.run_id)
+            .where(Run.status == "running", RunWork.item == JUDGE)
+            .order_by(RunWork.run_id)
+            .limit(1)
+        )
+    return ledger.run(int(run_id)) if run_id is not None else None
 
 
 class ClaimLost(LedgerError):
@@ -92,6 +123,37 @@ class WorkQueue:
         with self.engine.connect() as connection:
             rows = connection.execute(select(RunWork.item, RunWork.state).where(RunWork.run_id == run_id))
             return {str(item): str(state) for item, state in rows}
+
+    def collecting(self, run_id: int) -> int:
+        """How many of the run's collection items are not finished yet (0: only judging is left, or done)."""
+        with self.engine.connect() as connection:
+            return int(
+                connection.scalar(
+                    select(func.count())
+                    .select_from(RunWork)
+                    .where(RunWork.run_id == run_id, RunWork.item != JUDGE, RunWork.state.not_in(FINISHED))
+                )
+                or 0
+            )
+
+    def judged_long_ago(self, run_id: int) -> bool:
+        """Whether the run was judged more than a lease window ago and is still running: the replica that judged it
+        died before sealing it (right after judging, it is sealing it now)."""
+        with self.engine.connect() as connection:
+            return bool(
+                connection.scalar(
+                    select(RunWork.item)
+                    .join(Run, Run.id == RunWork.run_id)
+                    .where(
+                        RunWork.run_id == run_id,
+                        RunWork.item == JUDGE,
+                        RunWork.state == DONE,
+                        RunWork.finished_at
+                        < func.clock_timestamp() - func.make_interval(0, 0, 0, 0, 0, 0, self.window),
+                        Run.status == "running",
+                    )
+                )
+            )
 
     # -- claiming ---------------------------------------------------------------------------------------
 
@@ -182,10 +244,11 @@ class WorkQueue:
 
     # -- leases -----------------------------------------------------------------------------------------
 
-    def renew(self, run_id: int, at: datetime) -> int:
+    def renew(self, run_id: int) -> int:
         """Renew the leases of the items this replica holds in the run, and the run's own lease (which names the
-        replica that started it; any replica taking part keeps it alive). Returns how many items were renewed;
-        LeaseLost once the run is sealed."""
+        replica that started it; any replica taking part keeps it alive), both from the database's clock: a
+        replica whose own clock is behind still keeps the run alive, one ahead does not stretch it. Returns how
+        many items were renewed; LeaseLost once the run is sealed."""
         with self.engine.begin() as connection:
             renewed = connection.execute(
                 update(RunWork)
@@ -196,16 +259,19 @@ class WorkQueue:
             # Only the lease times change (the database refuses any other change to a running run).
             result = connection.execute(
                 text(
-                    "UPDATE runs SET lease_renewed_at = CAST(:at AS timestamptz),"
-                    " lease_expires_at = CAST(:at AS timestamptz) + (lease_expires_at - lease_renewed_at)"
+                    "UPDATE runs SET lease_renewed_at = clock_timestamp(),"
+                    " lease_expires_at = clock_timestamp() + (lease_expires_at - lease_renewed_at)"
                     " WHERE id = :run AND status = 'running' AND lease_renewed_at IS NOT NULL"
-                    " AND lease_renewed_at < CAST(:at AS timestamptz)"
+                    " AND lease_renewed_at < clock_timestamp()"
                 ),
-                {"at": at, "run": run_id},
+                {"run": run_id},
             )
             if not result.rowcount and self.run_status(run_id) != "running":
                 raise LeaseLost(f"run {run_id} is sealed; its work is over")
         return int(renewed or 0)
 
 
-__all__ = ["CLAIMED", "DONE", "FAILED", "JUDGE", "PENDING", "TENANT", "Claim", "ClaimLost", "WorkQueue"]
+__all__ = [
+    "CLAIMED", "DONE", "FAILED", "JUDGE", "PENDING", "TENANT", "Claim", "ClaimLost", "SharedRunUnderWay", "WorkQueue",
+    "shared_run_under_way",
+]  # fmt: skip

@@ -79,7 +79,7 @@ def test_an_expired_claim_is_claimed_again_and_its_first_holder_stores_nothing(r
     first = q1.claim(run_id)
     assert first is not None and first.attempts == 1 and not first.reclaimed
     # A renewal keeps the claim: replica 2 gets another item.
-    assert q1.renew(run_id, datetime.now(UTC)) == 1
+    assert q1.renew(run_id) == 1
     others = [c.item for c in iter(lambda: q2.claim(run_id), None)]
     assert len(others) == len(SUBSCRIPTIONS) and first.item not in others
     _expire(raw, first.item)  # replica 1 stopped renewing (died or stalled) for three lease periods
@@ -100,7 +100,7 @@ def test_an_expired_claim_is_claimed_again_and_its_first_holder_stores_nothing(r
         q2.finish(session, again, DONE)
     assert sorted(e.sha256 for e in two.evidence(run_id)) == sorted(e.sha256 for e in data.evidence)
     assert q1.states(run_id)[first.item] == DONE
-    assert q1.renew(run_id, datetime.now(UTC)) == 0  # replica 1 holds nothing any more
+    assert q1.renew(run_id) == 0  # replica 1 holds nothing any more
 
 
 @postgresql
@@ -127,14 +127,43 @@ def test_released_claims_are_pending_again_and_a_run_lease_is_kept_by_any_replic
     assert claim is not None
     assert q2.release() == 1 and q1.states(run_id)[claim.item] == PENDING
     # Replica 2 did not start the run; its renewal still keeps the run's lease (the holder stays replica 1).
-    later = datetime.now(UTC) + timedelta(seconds=2)
-    q2.renew(run_id, later)
+    q2.renew(run_id)
     after = one.run(run_id).lease
     assert before is not None and after is not None
-    assert after.renewed_at == later and after.expires_at > before.expires_at and after.host == "replica-1"
-    one.complete_run(run_id, datetime.now(UTC) + timedelta(seconds=3))
+    assert before.renewed_at < after.renewed_at <= one.clock() and after.expires_at > before.expires_at
+    assert after.host == "replica-1"
+    one.complete_run(run_id, one.clock())
     with pytest.raises(LedgerError, match="sealed"):
-        q2.renew(run_id, datetime.now(UTC) + timedelta(seconds=4))
+        q2.renew(run_id)
+
+
+@postgresql
+def test_the_run_lease_is_renewed_on_the_database_clock_whatever_the_replicas_clocks_say(replicas):
+    one, two = replicas
+    q1, q2 = WorkQueue(one, 15), WorkQueue(two, 15)
+    # Started by a replica whose clock is an hour behind the database's: its lease looks expired at once.
+    behind = one.start_run(one.clock() - timedelta(hours=1), agent_version="0.1.0", config_digest="c", scope={})
+    with one.transaction() as session:
+        q1.create(session, behind, SUBSCRIPTIONS, "d" * 64)
+    stale = one.run(behind).lease
+    assert stale is not None and stale.expires_at < one.clock()
+    before = one.clock()
+    q2.renew(behind)  # any replica's renewal, from the database's clock
+    lease = one.run(behind).lease
+    assert lease is not None and before <= lease.renewed_at <= one.clock()
+    assert lease.expires_at - lease.renewed_at == timedelta(seconds=45)
+    assert one.reap_abandoned(one.clock()) == [] and two.reap_abandoned(two.clock()) == []
+    one.complete_run(behind, one.clock())
+    # Started by a replica an hour ahead: renewals neither pull its lease back nor stretch it further.
+    ahead_at = one.clock() + timedelta(hours=1)
+    ahead = one.start_run(ahead_at, agent_version="0.1.0", config_digest="c", scope={})
+    with one.transaction() as session:
+        q1.create(session, ahead, SUBSCRIPTIONS, "d" * 64)
+    q2.renew(ahead)
+    lease = one.run(ahead).lease
+    assert lease is not None and lease.renewed_at == ahead_at and lease.expires_at == ahead_at + timedelta(seconds=45)
+    # A reaper reads the database's clock: a lease that has not expired by it is kept.
+    assert two.reap_abandoned(two.clock()) == [] and one.run(ahead).status == "running"
 
 
 def test_replicas_are_refused_on_sqlite(tmp_path):
@@ -143,3 +172,28 @@ def test_replicas_are_refused_on_sqlite(tmp_path):
         WorkQueue(ledger, 15)
     with pytest.raises(ConfigError, match=r"key 'agent\.replicas': replicas share a run through PostgreSQL"):
         load_settings(None, environ={}, overrides={"database": {"url": database_url}, "agent": {"replicas": True}})
+
+
+@postgresql
+def test_a_run_judged_but_not_sealed_is_left_to_its_judge_for_a_lease_window(replicas, raw):
+    one, two = replicas
+    q1, q2 = WorkQueue(one, 1), WorkQueue(two, 1)
+    run_id = _shared_run(one, q1)
+    while (claim := q1.claim(run_id)) is not None:
+        with one.transaction() as session:
+            q1.fence(session, claim)
+            q1.finish(session, claim, DONE)
+    judge = q1.claim_judge(run_id)
+    assert judge is not None
+    with one.transaction() as session:
+        q1.fence(session, judge)
+        q1.finish(session, judge, DONE)
+    # Just judged: its replica is sealing it now; the others do not race it to the seal.
+    assert not q2.judged_long_ago(run_id)
+    with raw.begin() as connection:  # its judge died before sealing, more than a lease window ago
+        connection.execute(
+            text("UPDATE run_work SET finished_at = clock_timestamp() - interval '4 seconds' WHERE item = 'judge'")
+        )
+    assert q2.judged_long_ago(run_id)
+    one.complete_run(run_id, one.clock())
+    assert not q2.judged_long_ago(run_id)
