@@ -5,6 +5,7 @@ What the other parts call:
     observe_run(kind, outcome, seconds)      after each run: kind "full" | "partial", outcome "completed" |
                                              "failed" | "interrupted"; a completed run sets the last-success time
     observe_findings(findings, checks=None)  the findings of a run: gauges per check and status
+    observe_finding_counts(counts, checks)   the same from a run's counts per (check, status)
     observe_verdicts(verdicts)               the verdicts of a full run: gauges per status
     observe_collection_errors(errors)        a run's collection errors, counted by code and fact kind
     observe_drift(events)                    drift events, counted by kind
@@ -31,7 +32,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter as Tally
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -156,10 +157,13 @@ class Metrics:
     def observe_findings(self, findings: Iterable[Finding], checks: Iterable[str] = ()) -> None:
         """Set the finding gauges of every check in `findings` (and of `checks`, the run's judged checks, which
         may have had nothing to judge) to this run's counts."""
-        tally = Tally((f.check_id, Status(f.status)) for f in findings)
-        for check in {c for c, _ in tally} | set(checks):
+        self.observe_finding_counts(Tally((f.check_id, Status(f.status)) for f in findings), checks)
+
+    def observe_finding_counts(self, counts: Mapping[tuple[str, Status], int], checks: Iterable[str] = ()) -> None:
+        """`observe_findings` from how many findings each check gave of each status (a run's `finding_counts`)."""
+        for check in {c for c, _ in counts} | set(checks):
             for status in FINDING_STATUSES:
-                self.findings.labels(_bounded(check), status.value).set(tally[(check, status)])
+                self.findings.labels(_bounded(check), status.value).set(counts.get((check, status), 0))
 
     def observe_verdicts(self, verdicts: Iterable[Verdict]) -> None:
         """Set the requirement gauges to one full run's verdicts (a partial run's few verdicts would hide the rest)."""
@@ -210,6 +214,10 @@ def observe_run(kind: str, outcome: str, seconds: float, finished_at: datetime |
 
 def observe_findings(findings: Iterable[Finding], checks: Iterable[str] = ()) -> None:
     METRICS.observe_findings(findings, checks)
+
+
+def observe_finding_counts(counts: Mapping[tuple[str, Status], int], checks: Iterable[str] = ()) -> None:
+    METRICS.observe_finding_counts(counts, checks)
 
 
 def observe_verdicts(verdicts: Iterable[Verdict]) -> None:

@@ -180,7 +180,7 @@ class Agent:
             raise
         run = outcome.run
         metrics.observe_run(kind, str(run.status), time.monotonic() - started, run.finished_at)
-        metrics.observe_findings(outcome.result.findings, run.scope.get("checks") or ())
+        metrics.observe_finding_counts(outcome.result.finding_counts, run.scope.get("checks") or ())
         if job.is_full:  # a partial run's few verdicts would hide the others
             metrics.observe_verdicts(outcome.result.verdicts)
         metrics.observe_collection_errors(self.ledger.collection_errors(run.id))

@@ -338,35 +338,50 @@ def previous_state(ledger: Ledger, run_id: int, checks: Collection[str], require
     findings: list[Finding] = []
     check_runs: dict[str, int] = {}
     for check_id in sorted(set(checks)):
-        first, older = _last_judging(history, check_id)
-        if first is None:
-            continue
-        check_runs[check_id] = first.id
-        state = _worst(ledger.findings_of([first.id], [check_id])[first.id])
-        newest_errors = [f for f in state.values() if f.status == Status.ERROR]
-        pending = list(newest_errors)
-        walked, size = 0, 2
-        while pending and walked < CARRY_LIMIT:
-            batch = list(islice(older, min(size, CARRY_LIMIT - walked)))  # most errors are short: start small
-            if not batch:
-                break
-            walked, size = walked + len(batch), min(size * 2, 64)
-            found = ledger.findings_of([r.id for r in batch], [check_id])
-            for run in batch:
-                seen = _worst(found[run.id])
-                for key, was in seen.items():
-                    if key not in state and any(covers(p, was.resource_id) for p in pending):
-                        state[key] = _covered(newest_errors, was)
-                # The error lasts back in time while that run also could not see under it.
-                pending = [
-                    f
-                    for f in seen.values()
-                    if f.status == Status.ERROR and any(_key(p) == _key(f) or covers(p, f.resource_id) for p in pending)
-                ]
-                if not pending:
-                    break
-        findings += state.values()
+        judged = _check_state(ledger, history, check_id)
+        if judged is not None:
+            check_runs[check_id], state = judged
+            findings += state
+    verdicts, verdict_runs = _verdict_state(ledger, history, requirements)
+    return Baseline(findings, verdicts, check_runs, verdict_runs)
 
+
+def _check_state(ledger: Ledger, history: _History, check_id: str) -> tuple[int, list[Finding]] | None:
+    """The baseline of one check (see `previous_state`): the run it comes from and its findings; None when no
+    completed run judged the check."""
+    first, older = _last_judging(history, check_id)
+    if first is None:
+        return None
+    state = _worst(ledger.findings_of([first.id], [check_id])[first.id])
+    newest_errors = [f for f in state.values() if f.status == Status.ERROR]
+    pending = list(newest_errors)
+    walked, size = 0, 2
+    while pending and walked < CARRY_LIMIT:
+        batch = list(islice(older, min(size, CARRY_LIMIT - walked)))  # most errors are short: start small
+        if not batch:
+            break
+        walked, size = walked + len(batch), min(size * 2, 64)
+        found = ledger.findings_of([r.id for r in batch], [check_id])
+        for run in batch:
+            seen = _worst(found[run.id])
+            for key, was in seen.items():
+                if key not in state and any(covers(p, was.resource_id) for p in pending):
+                    state[key] = _covered(newest_errors, was)
+            # The error lasts back in time while that run also could not see under it.
+            pending = [
+                f
+                for f in seen.values()
+                if f.status == Status.ERROR and any(_key(p) == _key(f) or covers(p, f.resource_id) for p in pending)
+            ]
+            if not pending:
+                break
+    return first.id, list(state.values())
+
+
+def _verdict_state(
+    ledger: Ledger, history: _History, requirements: Collection[int]
+) -> tuple[list[Verdict], dict[int, int]]:
+    """Per requirement, its verdict in the last completed run that held one, and that run."""
     verdicts: list[Verdict] = []
     verdict_runs: dict[int, int] = {}
     wanted = set(requirements)
@@ -380,25 +395,46 @@ def previous_state(ledger: Ledger, run_id: int, checks: Collection[str], require
                 wanted.discard(v.requirement)
         if run.full:  # a full run holds every verdict it could
             break
-    return Baseline(findings, verdicts, check_runs, verdict_runs)
+    return verdicts, verdict_runs
 
 
 def detect_for_run(
-    ledger: Ledger, run_id: int, checks: Collection[str], findings: Iterable[Finding], verdicts: Iterable[Verdict]
+    ledger: Ledger,
+    run_id: int,
+    checks: Collection[str],
+    findings: Iterable[Finding] | None,
+    verdicts: Iterable[Verdict],
 ) -> list[DriftEvent]:
     """The drift of run `run_id` (still running, about to be sealed) that ran `checks` and judged
-    `findings` / `verdicts`, against the ledger's previous state of each."""
+    `findings` / `verdicts`, against the ledger's previous state of each. With `findings` None, the run's
+    findings are read from the ledger (it has stored them) one check at a time, each check's baseline with
+    them: the same events, without holding every finding of either run at once."""
     verdicts = list(verdicts)
-    base = previous_state(ledger, run_id, checks, [v.requirement for v in verdicts])
-    return detect(
-        base.findings,
-        findings,
-        base.verdicts,
-        verdicts,
-        base.previous_run,
-        check_runs=base.check_runs,
-        verdict_runs=base.verdict_runs,
-    )
+    if findings is not None:
+        base = previous_state(ledger, run_id, checks, [v.requirement for v in verdicts])
+        return detect(
+            base.findings,
+            findings,
+            base.verdicts,
+            verdicts,
+            base.previous_run,
+            check_runs=base.check_runs,
+            verdict_runs=base.verdict_runs,
+        )
+    history = _History(ledger.judged_history(run_id))
+    events: list[DriftEvent] = []
+    # Events come ordered by check id, then resource: check by check in that order is the same order.
+    for check_id in sorted(set(checks)):
+        judged = _check_state(ledger, history, check_id)
+        if judged is None:
+            continue
+        previous_run, before = judged
+        now = ledger.run_findings_of(run_id, [check_id])
+        events += detect(before, now, [], [], previous_run, check_runs={check_id: previous_run})
+    previous_verdicts, verdict_runs = _verdict_state(ledger, history, [v.requirement for v in verdicts])
+    if verdict_runs:
+        events += detect([], [], previous_verdicts, verdicts, max(verdict_runs.values()), verdict_runs=verdict_runs)
+    return events
 
 
 def attestation_expiry_events(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,8 +30,19 @@ from controls.attestations import KIND as ATTESTATION_KIND
 from controls.attestations import Attestation, as_evidence
 from controls.catalog import Catalog
 from controls.checks import ALL_CHECKS, Check
-from controls.engine import ATTESTATION_CHECK, EvaluationResult, evaluate
-from controls.model import CollectionError, DriftEvent, Evidence, FactKind, FactSet, StoredFacts, Thresholds
+from controls.engine import ATTESTATION_CHECK, EvaluationResult, Judgement, evaluate, judge_into
+from controls.model import (
+    CollectionError,
+    DriftEvent,
+    Evidence,
+    FactKind,
+    FactSet,
+    Finding,
+    Status,
+    StoredFacts,
+    Thresholds,
+    Verdict,
+)
 from controls.versions import catalog_sha256, rules_sha256
 from storage.ledger import CollectionLocked, Ledger, LedgerError, RunRecord
 from storage.work import SharedRunUnderWay, shared_run_under_way
@@ -158,9 +169,38 @@ def _list_subscriptions(settings: Settings, ctx: FetchContext) -> list[str]:
 
 
 @dataclass(frozen=True)
+class RunResult:
+    """What a run judged: its verdicts and how many findings each check gave of each status. Its findings are in
+    the ledger, not held: `findings` reads them from there."""
+
+    run_id: int
+    verdicts: list[Verdict]
+    finding_counts: dict[tuple[str, Status], int]
+    ledger: Ledger = field(repr=False, compare=False)
+
+    @property
+    def findings(self) -> list[Finding]:
+        """The run's findings as stored, in the order judged (read from the ledger on each use)."""
+        return self.ledger.findings(self.run_id)
+
+    def verdict(self, number: int) -> Verdict | None:
+        return next((v for v in self.verdicts if v.requirement == number), None)
+
+    @classmethod
+    def of(cls, ledger: Ledger, run_id: int, judged: Judgement | EvaluationResult) -> RunResult:
+        if isinstance(judged, Judgement):
+            counts = judged.finding_counts
+        else:
+            counts = {}
+            for f in judged.findings:
+                counts[(f.check_id, Status(f.status))] = counts.get((f.check_id, Status(f.status)), 0) + 1
+        return cls(run_id, judged.verdicts, counts, ledger)
+
+
+@dataclass(frozen=True)
 class RunOutcome:
     run: RunRecord
-    result: EvaluationResult
+    result: RunResult
     # What changed since the last completed run that judged the same checks (alerts.drift), also stored.
     drift: tuple[DriftEvent, ...] = ()
 
@@ -193,6 +233,34 @@ def judge(
         decided = decided_by(catalog, checks)
         result = replace(result, verdicts=[v for v in result.verdicts if v.requirement in decided])
     return result
+
+
+def judge_to_ledger(
+    ledger: Ledger,
+    run_id: int,
+    facts: FactSet,
+    catalog: Catalog,
+    thresholds: Thresholds,
+    checks: Sequence[Check],
+    profile: str,
+    partial: bool,
+) -> Judgement:
+    """What `judge` gives, each check's findings stored as it is judged (Ledger.findings_writer), so a run never
+    holds all its findings at once. Findings stored before a failure stay listed with the run, as its evidence
+    does."""
+    writer = ledger.findings_writer(run_id)
+    try:
+        judged = judge_into(facts, catalog, thresholds, writer.add, checks, profile)
+    finally:
+        try:
+            writer.close()
+        except LedgerError as exc:
+            log.error("run %d: its findings part could not be written: %s", run_id, exc, extra={"run_id": run_id})
+    log.info("judged: %d findings stored", sum(judged.finding_counts.values()), extra={"run_id": run_id})
+    if partial:
+        decided = decided_by(catalog, checks)
+        judged = replace(judged, verdicts=[v for v in judged.verdicts if v.requirement in decided])
+    return judged
 
 
 def run_scope(
@@ -353,10 +421,13 @@ def _run_locked(
         attestations = ledger.attestations()
         _collect_into(ledger, run_id, settings, credential, plan, attestations)
         facts = stored_facts(ledger, run_id, plan.checks)
-        result = judge(facts, catalog, settings.thresholds, plan.checks, settings.guideline.profile, kinds is not None)
-        ledger.add_findings(run_id, result.findings)
+        result = judge_to_ledger(
+            ledger, run_id, facts, catalog, settings.thresholds, plan.checks, settings.guideline.profile,
+            kinds is not None,
+        )  # fmt: skip
+        del facts  # let go of the kinds the last checks read before drift and sealing
         ledger.add_verdicts(run_id, result.verdicts)
-        drift = tuple(detect_for_run(ledger, run_id, scope["checks"], result.findings, result.verdicts))
+        drift = tuple(detect_for_run(ledger, run_id, scope["checks"], None, result.verdicts))
         if kinds is None:  # a full run warns of attestations near their expiry, once
             previous = ledger.latest_run(completed_only=True, full_only=True)
             drift += tuple(
@@ -378,4 +449,4 @@ def _run_locked(
         raise
     record = ledger.run(run_id)
     log.info("run %d completed: digest %s", run_id, record.digest, extra={"run_id": run_id})
-    return RunOutcome(run=record, result=result, drift=drift)
+    return RunOutcome(run=record, result=RunResult.of(ledger, run_id, result), drift=drift)

@@ -43,6 +43,7 @@ from collector.fetchers import SUBSCRIPTIONS
 from collector.fetchers.base import FetchContext, Fetcher, Sink
 from collector.pipeline import (
     RunOutcome,
+    RunResult,
     _list_subscriptions,
     _run_fetcher,
     _seal_failed,
@@ -442,7 +443,7 @@ class _Work:
         self.share.count("done")
         record = self._seal(run_id)
         if record is not None and record.status == "completed":
-            self.share.outcome = RunOutcome(run=record, result=result, drift=drift)
+            self.share.outcome = RunOutcome(run=record, result=RunResult.of(self.ledger, run_id, result), drift=drift)
 
     def _seal(self, run_id: int) -> RunRecord | None:
         try:

@@ -18,8 +18,8 @@ Rules that keep "could not see" from ever looking like "fine":
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date
 from typing import Any, Protocol
 
@@ -33,6 +33,9 @@ from controls.profiles import METI2012, apply_profile
 # How many failing/erroring reasons a verdict quotes before "…".
 _QUOTED = 3
 _JUDGED = (Status.PASS, Status.FAIL, Status.ERROR)
+# Distinct reasons a check's tally keeps per status and language: enough for the first _QUOTED + 1 distinct reasons
+# of any requirement's checks together, however many of them the earlier checks' reasons repeat (at most _QUOTED).
+_KEPT = 2 * _QUOTED + 1
 
 
 class Requirement(Protocol):
@@ -69,6 +72,63 @@ class EvaluationResult:
 
     def verdict(self, number: int) -> Verdict | None:
         return next((v for v in self.verdicts if v.requirement == number), None)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A run's verdicts and how many findings each check gave of each status (`judge_into` hands the findings
+    themselves on as each check gives them)."""
+
+    verdicts: list[Verdict]
+    finding_counts: dict[tuple[str, Status], int]
+
+    def verdict(self, number: int) -> Verdict | None:
+        return next((v for v in self.verdicts if v.requirement == number), None)
+
+
+@dataclass
+class _Tally:
+    """What verdicts read of one check's judged findings: how many of each status, and the first distinct reasons
+    of its failures and errors (per language), in the run's order."""
+
+    counts: dict[Status, int] = field(default_factory=dict)
+    reasons: dict[tuple[Status, str], list[str]] = field(default_factory=dict)
+
+    def add(self, f: Finding) -> None:
+        status = Status(f.status)
+        self.counts[status] = self.counts.get(status, 0) + 1
+        if status in (Status.FAIL, Status.ERROR):
+            for lang, reason in (("ja", f.reason_ja), ("en", f.reason_en)):
+                kept = self.reasons.setdefault((status, lang), [])
+                if len(kept) < _KEPT and reason not in kept:
+                    kept.append(reason)
+
+    def count(self, status: Status) -> int:
+        return self.counts.get(status, 0)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def quote(self, status: Status, lang: str) -> str:
+        distinct = self.reasons.get((status, lang), [])
+        more = " …" if len(distinct) > _QUOTED else ""
+        return "; ".join(distinct[:_QUOTED]) + more
+
+
+def _merged(tallies: Sequence[_Tally]) -> _Tally:
+    """The tally of several checks' findings together, in the run's order (the order of `tallies`)."""
+    if len(tallies) == 1:
+        return tallies[0]
+    out = _Tally()
+    for tally in tallies:
+        for status, n in tally.counts.items():
+            out.counts[status] = out.counts.get(status, 0) + n
+        for key, reasons in tally.reasons.items():
+            kept = out.reasons.setdefault(key, [])
+            kept.extend(r for r in reasons if r not in kept)
+            del kept[_QUOTED + 1 :]  # enough to quote _QUOTED and know there are more
+    return out
 
 
 def _collection_error_findings(check: Check, facts: FactSet, numbers: tuple[int, ...]) -> list[Finding]:
@@ -120,21 +180,11 @@ def _mode(requirement: Requirement, attribute: str = "evidence_mode") -> str:
     return str(getattr(value, "value", value)).lower()
 
 
-def _quote(findings: Sequence[Finding], lang: str) -> str:
-    # Identical reasons (e.g. one failed collection seen by two checks) are quoted once.
-    distinct = list(dict.fromkeys(f.reason_ja if lang == "ja" else f.reason_en for f in findings))
-    reasons = distinct[:_QUOTED]
-    more = " …" if len(distinct) > _QUOTED else ""
-    return "; ".join(reasons) + more
-
-
-def _rollup(requirement: Requirement, ids: tuple[str, ...], missing: list[str], findings: list[Finding]) -> Verdict:
+def _rollup(requirement: Requirement, ids: tuple[str, ...], missing: list[str], findings: _Tally) -> Verdict:
     number = requirement.number
-    fails = [f for f in findings if f.status == Status.FAIL]
-    errors = [f for f in findings if f.status == Status.ERROR]
-    passes = [f for f in findings if f.status == Status.PASS]
-    total = len(findings)
-    counts = {"findings_pass": len(passes), "findings_fail": len(fails), "findings_error": len(errors)}
+    fails, errors, passes = findings.count(Status.FAIL), findings.count(Status.ERROR), findings.count(Status.PASS)
+    total = findings.total
+    counts = {"findings_pass": passes, "findings_fail": fails, "findings_error": errors}
     if missing:
         return Verdict(
             number,
@@ -154,13 +204,13 @@ def _rollup(requirement: Requirement, ids: tuple[str, ...], missing: list[str], 
             **counts,
         )
     if fails:
-        extra_ja = f"、エラー {len(errors)} 件" if errors else ""
-        extra_en = f", {len(errors)} error(s)" if errors else ""
+        extra_ja = f"、エラー {errors} 件" if errors else ""
+        extra_en = f", {errors} error(s)" if errors else ""
         return Verdict(
             number,
             Status.FAIL,
-            f"{total} 件中 {len(fails)} 件が不合格{extra_ja}: {_quote(fails, 'ja')}",
-            f"{len(fails)} of {total} failed{extra_en}: {_quote(fails, 'en')}",
+            f"{total} 件中 {fails} 件が不合格{extra_ja}: {findings.quote(Status.FAIL, 'ja')}",
+            f"{fails} of {total} failed{extra_en}: {findings.quote(Status.FAIL, 'en')}",
             ids,
             **counts,
         )
@@ -168,8 +218,8 @@ def _rollup(requirement: Requirement, ids: tuple[str, ...], missing: list[str], 
         return Verdict(
             number,
             Status.ERROR,
-            f"{total} 件中 {len(errors)} 件が判定不能: {_quote(errors, 'ja')}",
-            f"{len(errors)} of {total} could not be evaluated: {_quote(errors, 'en')}",
+            f"{total} 件中 {errors} 件が判定不能: {findings.quote(Status.ERROR, 'ja')}",
+            f"{errors} of {total} could not be evaluated: {findings.quote(Status.ERROR, 'en')}",
             ids,
             **counts,
         )
@@ -195,32 +245,33 @@ def _rollup(requirement: Requirement, ids: tuple[str, ...], missing: list[str], 
     )
 
 
-def _non_automated(requirement: Requirement, mode: str, ids: tuple[str, ...], findings: list[Finding]) -> Verdict:
+def _non_automated(requirement: Requirement, mode: str, ids: tuple[str, ...], findings: _Tally) -> Verdict:
     number = requirement.number
     counts = {
-        "findings_pass": sum(f.status == Status.PASS for f in findings),
-        "findings_fail": sum(f.status == Status.FAIL for f in findings),
-        "findings_error": sum(f.status == Status.ERROR for f in findings),
+        "findings_pass": findings.count(Status.PASS),
+        "findings_fail": findings.count(Status.FAIL),
+        "findings_error": findings.count(Status.ERROR),
     }
     if mode == "manual":
-        fails = [f for f in findings if f.status == Status.FAIL]
+        fails = counts["findings_fail"]
         if fails:
             # A supporting check that fails contradicts the claim an attestation would make.
             return Verdict(
                 number,
                 Status.FAIL,
-                f"手動証跡の対象だが自動チェックで {len(fails)} 件が不合格: {_quote(fails, 'ja')}",
-                f"manual evidence expected, but {len(fails)} automated finding(s) failed: {_quote(fails, 'en')}",
+                f"手動証跡の対象だが自動チェックで {fails} 件が不合格: {findings.quote(Status.FAIL, 'ja')}",
+                f"manual evidence expected, but {fails} automated finding(s) failed: "
+                f"{findings.quote(Status.FAIL, 'en')}",
                 ids,
                 **counts,
             )
         ja = requirement.manual_evidence_ja or "証跡の登録（アテステーション）が必要です"
         en = requirement.manual_evidence_en or "an attestation is needed"
         support_ja = support_en = ""
-        if findings:
-            errors = counts["findings_error"]
-            support_ja = f"（補助チェック {', '.join(ids)}: {len(findings)} 件中 合格 {counts['findings_pass']}"
-            support_en = f" (supporting checks {', '.join(ids)}: {counts['findings_pass']} of {len(findings)} passed"
+        if findings.total:
+            errors, total = counts["findings_error"], findings.total
+            support_ja = f"（補助チェック {', '.join(ids)}: {total} 件中 合格 {counts['findings_pass']}"
+            support_en = f" (supporting checks {', '.join(ids)}: {counts['findings_pass']} of {total} passed"
             support_ja += f"、判定不能 {errors}）" if errors else "）"
             support_en += f", {errors} could not be evaluated)" if errors else ")"
         return Verdict(
@@ -264,58 +315,72 @@ def evaluate(
     """Judge `facts` with `checks` and give one verdict per catalog requirement, ordered by No; passing
     findings short of a higher bar are held to it or not as the guideline `profile` says (controls.profiles).
     Without a profile, the checks' own (2012) reading stands; the pipeline passes `guideline.profile` from
-    the settings, whose default is mhlw6."""
+    the settings, whose default is mhlw6. Every finding is held in the result (`judge_into` hands them on)."""
+    findings: list[Finding] = []
+    judged = judge_into(facts, catalog, thresholds, findings.extend, checks, profile)
+    return EvaluationResult(findings=findings, verdicts=judged.verdicts)
+
+
+def judge_into(
+    facts: FactSet,
+    catalog: Iterable[Requirement],
+    thresholds: Thresholds,
+    store: Callable[[list[Finding]], None],
+    checks: Sequence[Check] = ALL_CHECKS,
+    profile: str = METI2012,
+) -> Judgement:
+    """What `evaluate` judges, handing each check's findings to `store` as the check gives them (then the
+    attestations' findings), in the run's order; it keeps of them only what the verdicts read (counts and the
+    reasons they quote)."""
     requirements = sorted(catalog, key=lambda r: r.number)
     mapped: dict[str, list[int]] = {}
     for requirement in requirements:
         for check_id in (*requirement.checks, *requirement.supporting_checks):
             mapped.setdefault(check_id, []).append(requirement.number)
 
-    findings: list[Finding] = []
-    for check in checks:
-        numbers = tuple(mapped.get(check.id, ()))
-        judged = _run_check(check, facts, thresholds, numbers)
-        # A check that already reported a resource as an error (naming the collection failure) needs no
-        # second finding for the same scope from the engine.
-        reported = {f.resource_id.lower() for f in judged if f.status == Status.ERROR}
-        findings.extend(
-            f for f in _collection_error_findings(check, facts, numbers) if f.resource_id.lower() not in reported
-        )
-        findings.extend(judged)
-
     numbers = {r.number for r in requirements}
     attestations = _attestations(facts, numbers)
     # A justification accepts findings short of a higher bar; it does not cover its requirements.
     justifications = [(a, on) for a, _, on in attestations if a.justifies]
-    findings = apply_profile(findings, profile, justifications)
-    findings.extend(_attestation_finding(a, ev, on, numbers) for a, ev, on in attestations)
+    apply_profile([], profile, justifications)  # an unknown profile is refused before anything is judged
+    # Per check id, in the order its findings first come: what verdicts read of them (_Tally), and all counts.
+    tallies: dict[str, _Tally] = {}
+    counts: dict[tuple[str, Status], int] = {}
+
+    def hand_on(findings: list[Finding]) -> None:
+        for f in findings:
+            key = (f.check_id, Status(f.status))
+            counts[key] = counts.get(key, 0) + 1
+            if f.status in _JUDGED:
+                tallies.setdefault(f.check_id, _Tally()).add(f)
+        store(findings)
+
+    for check in checks:
+        check_numbers = tuple(mapped.get(check.id, ()))
+        judged = _run_check(check, facts, thresholds, check_numbers)
+        # A check that already reported a resource as an error (naming the collection failure) needs no
+        # second finding for the same scope from the engine.
+        reported = {f.resource_id.lower() for f in judged if f.status == Status.ERROR}
+        found = [
+            f for f in _collection_error_findings(check, facts, check_numbers) if f.resource_id.lower() not in reported
+        ]
+        found.extend(judged)
+        hand_on(apply_profile(found, profile, justifications))
+    hand_on([_attestation_finding(a, ev, on, numbers) for a, ev, on in attestations])
 
     ran = {c.id for c in checks}
-    # Each check's judged findings with their place in the run, indexed once rather than scanned per requirement.
-    judged_by_check: dict[str, list[tuple[int, Finding]]] = {}
-    for i, f in enumerate(findings):
-        if f.status in _JUDGED:
-            judged_by_check.setdefault(f.check_id, []).append((i, f))
     verdicts = []
     for requirement in requirements:
         mode = _mode(requirement)
         ids = requirement.checks if mode == "automated" else requirement.supporting_checks
-        mine = _in_run_order(judged_by_check, ids)
+        mine = _merged([t for check_id, t in tallies.items() if check_id in ids]) if ids else _Tally()
         if mode == "automated":
             verdict = _rollup(requirement, ids, [i for i in ids if i not in ran], mine)
         else:
             verdict = _non_automated(requirement, mode, ids, mine)
         covering = [x for x in attestations if requirement.number in x[0].requirements and not x[0].justifies]
         verdicts.append(_with_attestations(verdict, covering))
-    return EvaluationResult(findings=findings, verdicts=verdicts)
-
-
-def _in_run_order(judged_by_check: dict[str, list[tuple[int, Finding]]], ids: Sequence[str]) -> list[Finding]:
-    """The judged findings of the checks `ids`, in the order the run has them."""
-    placed = [x for check_id in dict.fromkeys(ids) for x in judged_by_check.get(check_id, ())]
-    if len(ids) > 1:
-        placed.sort(key=lambda x: x[0])
-    return [f for _, f in placed]
+    return Judgement(verdicts=verdicts, finding_counts=counts)
 
 
 # -- attestations -----------------------------------------------------------------------------------

@@ -83,6 +83,7 @@ __all__ = [
     "EvidenceRecord",
     "EvidenceRef",
     "EvidenceWriter",
+    "FindingsWriter",
     "JudgedRun",
     "LeaseHolder",
     "LeaseKeeper",
@@ -101,7 +102,9 @@ _T = TypeVar("_T")
 _CHUNK = 500  # rows per executemany / IN (...) list
 _SEAL_ATTEMPTS = 5
 _CHECKS_CACHED = 8  # sealed runs whose findings' check ids are kept (Ledger._held_checks)
-_SEAL_LOCK_KEY = 0x73686F6B6F01  # PostgreSQL advisory lock taken while a run is being sealed
+_SEAL_LOCK_KEY = 0x73686F6B6F01
+# Findings a FindingsWriter stores per transaction: short enough that the run's lease renewal is not held up.
+FINDINGS_BATCH = 1000  # PostgreSQL advisory lock taken while a run is being sealed
 
 
 class LedgerError(Exception):
@@ -545,26 +548,6 @@ class Ledger:
             ids.extend(session.scalars(statement, list(chunk)).all())
         return ids
 
-    def _insert_held(
-        self, session: Session, run: Run, model: type[Base], rows: list[dict[str, Any]]
-    ) -> Callable[[], None]:
-        """Store what the run holds of `model`: a new row only for content its predecessor did not hold, and a
-        part (storage/states.py) listing every row it holds in order, with its own volatile columns. Returns
-        what to call once the transaction is committed (it keeps the run's rows by content key for the next)."""
-        table = model.__tablename__
-        if not rows:
-            return lambda: None
-        earlier = states.part_count(session, run.id, table)
-        keys: list[str] = []
-        ids = self._insert_new(session, model, rows, self._predecessor_keys(session, run, model), keys_out=keys)
-        volatile = bool(states.VOLATILE.get(table))
-        entries = [
-            states.Entry(i, r["collected_at"], r["request_id"]) if volatile else states.Entry(i)
-            for i, r in zip(ids, rows, strict=True)
-        ]
-        states.add_part(session, run.id, table, entries)
-        return lambda: self._remember_keys(table, run.id, earlier, keys, ids)
-
     def _remember_keys(self, table: str, run_id: int, earlier: int, keys: Sequence[str], ids: Sequence[int]) -> None:
         """Keep a committed part's rows by content key, for the run after this one (see `_keys_of`); `earlier` is
         how many parts of the run there were before it."""
@@ -701,40 +684,50 @@ class Ledger:
             self._insert_rows(session, RunCollectionError, rows)
 
     def add_findings(self, run_id: int, items: Iterable[Finding]) -> None:
-        findings = list(items)
-        rows = [
-            {
-                "run_id": run_id,
-                "check_id": item.check_id,
-                "requirements": [int(n) for n in item.requirements],
-                "status": _status(item.status, f"finding {item.check_id} on {item.resource_id}"),
-                "resource_id": item.resource_id,
-                "reason_ja": item.reason_ja,
-                "reason_en": item.reason_en,
-                "evidence": list(item.evidence),
-            }
-            for item in findings
-        ]
-        with self._session(write=True) as session:
-            run = self._running(session, run_id)
-            # A finding must point at evidence this run stored, or its verdict could not be reproduced.
-            cited = {sha for item in findings for sha in item.evidence}
-            stored = {sha for (sha,) in _held_values(session, RunEvidence, run_id, ("sha256",))} & cited
-            for item in findings:
-                # A pass stands on what was seen; a fail may be the absence of a setting, an error what could not
-                # be seen (a collection error, a check that raised): those two may cite no evidence record.
-                if not item.evidence and str(item.status) == Status.PASS:
-                    raise LedgerError(
-                        f"finding {item.check_id} on {item.resource_id} is a pass that cites no evidence record"
-                    )
-                missing = [sha for sha in item.evidence if sha not in stored]
-                if missing:
-                    raise LedgerError(
-                        f"finding {item.check_id} on {item.resource_id} cites evidence {missing[0]} "
-                        f"that run {run_id} has not stored"
-                    )
-            committed = self._insert_held(session, run, RunFinding, rows)
-        committed()
+        """Store a run's findings in one part, in the order given (`findings_writer` stores them as they come);
+        one that cannot be stored refuses them all."""
+        items = list(items)
+        writer = self.findings_writer(run_id)
+        writer.check(items)
+        writer.add(items)
+        writer.close()
+
+    def findings_writer(self, run_id: int) -> FindingsWriter:
+        """A writer storing a running run's findings as they are judged (`add`, in small transactions) and then
+        listing all of them in the run's one findings part (`close`), in the order added. What is stored is what
+        one `add_findings` of all of them stores."""
+        return FindingsWriter(self, run_id)
+
+    def _finding_rows(self, run_id: int, items: Sequence[Finding], stored: Collection[str]) -> list[dict[str, Any]]:
+        """The run_findings rows of `items`, each checked: a finding must point at evidence this run stored
+        (`stored`: SHA-256s), or its verdict could not be reproduced."""
+        rows = []
+        for item in items:
+            # A pass stands on what was seen; a fail may be the absence of a setting, an error what could not
+            # be seen (a collection error, a check that raised): those two may cite no evidence record.
+            if not item.evidence and str(item.status) == Status.PASS:
+                raise LedgerError(
+                    f"finding {item.check_id} on {item.resource_id} is a pass that cites no evidence record"
+                )
+            missing = [sha for sha in item.evidence if sha not in stored]
+            if missing:
+                raise LedgerError(
+                    f"finding {item.check_id} on {item.resource_id} cites evidence {missing[0]} "
+                    f"that run {run_id} has not stored"
+                )
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "check_id": item.check_id,
+                    "requirements": [int(n) for n in item.requirements],
+                    "status": _status(item.status, f"finding {item.check_id} on {item.resource_id}"),
+                    "resource_id": item.resource_id,
+                    "reason_ja": item.reason_ja,
+                    "reason_en": item.reason_en,
+                    "evidence": list(item.evidence),
+                }
+            )
+        return rows
 
     def add_verdicts(self, run_id: int, items: Iterable[Verdict]) -> None:
         rows = [
@@ -1950,6 +1943,79 @@ class EvidenceWriter:
             self._entries, self._known = [], None
 
 
+class FindingsWriter:
+    """Stores one running run's findings as they are judged (`Ledger.findings_writer`): each `add` stores them,
+    `FINDINGS_BATCH` at a time, each batch in its own short transaction (the run's lease renewal waits for at most
+    one), new rows only for content its predecessor did not hold; `close` writes the part listing every finding
+    stored, in the order added. Keeps per finding only its row id and content key. A finding that cannot be
+    stored raises LedgerError; those stored before it stay listed when the writer is closed."""
+
+    def __init__(self, ledger: Ledger, run_id: int) -> None:
+        self._ledger, self.run_id = ledger, run_id
+        self._known: dict[str, list[int]] | None = None  # the predecessor's rows by content key, read once
+        self._evidence: set[str] | None = None  # the SHA-256 of every evidence record the run holds, read once
+        self._ids: list[int] = []
+        self._keys: list[str] = []
+        self._closed = False
+
+    @property
+    def stored(self) -> int:
+        return len(self._ids)
+
+    def check(self, items: Sequence[Finding]) -> None:
+        """Raise LedgerError if any of `items` could not be stored (without storing any)."""
+        with self._ledger._session(write=False) as session:
+            self._ledger._get_run(session, self.run_id)
+            self._read_evidence(session)
+        self._ledger._finding_rows(self.run_id, items, self._evidence or set())
+
+    def _read_evidence(self, session: Session) -> None:
+        if self._evidence is None:
+            self._evidence = {sha for (sha,) in _held_values(session, RunEvidence, self.run_id, ("sha256",))}
+
+    def add(self, items: Iterable[Finding]) -> None:
+        items = list(items)
+        for start in range(0, len(items), FINDINGS_BATCH):
+            self._store(items[start : start + FINDINGS_BATCH])
+
+    def _store(self, items: Sequence[Finding]) -> None:
+        if self._closed:
+            raise LedgerError(f"run {self.run_id}: its findings part is written; no finding can be added")
+        if not items:
+            return
+        taken: list[tuple[str, int]] = []
+        keys: list[str] = []
+        try:
+            with self._ledger._session(write=True) as session:
+                run = self._ledger._running(session, self.run_id)
+                self._read_evidence(session)
+                rows = self._ledger._finding_rows(self.run_id, items, self._evidence or set())
+                if self._known is None:
+                    self._known = self._ledger._predecessor_keys(session, run, RunFinding)
+                ids = self._ledger._insert_new(session, RunFinding, rows, self._known, taken, keys)
+        except BaseException:
+            # Not stored: the predecessor's rows it matched are there to match when the batch comes again.
+            for key, row_id in reversed(taken):
+                self._known.setdefault(key, []).insert(0, row_id)  # type: ignore[union-attr]
+            raise
+        self._ids.extend(ids)
+        self._keys.extend(keys)
+
+    def close(self) -> None:
+        """Write the run's findings part (nothing when no finding was stored); nothing can be added afterwards."""
+        if self._closed:
+            return
+        table = RunFinding.__tablename__
+        with self._ledger._session(write=True) as session:
+            run = self._ledger._running(session, self.run_id)
+            earlier = states.part_count(session, run.id, table)
+            states.add_part(session, run.id, table, [states.Entry(row_id) for row_id in self._ids])
+        if self._ids:  # committed: the next run's predecessor keys need not be read back
+            self._ledger._remember_keys(table, self.run_id, earlier, self._keys, self._ids)
+        self._closed = True
+        self._ids, self._keys, self._known, self._evidence = [], [], None, None
+
+
 def _lease_unchanged(seen: Run) -> Callable[[Run], str | None]:
     """A seal precondition: the run's lease is as it was seen (its holder has not renewed it meanwhile)."""
     token, renewed = seen.lease_token, seen.lease_renewed_at
@@ -2012,7 +2078,8 @@ def _held_manifest(session: Session, run_id: int) -> dict[str, Any]:
     state: dict[str, list[Any]] = {}
     for model in states.STATE_TABLES:
         table = model.__tablename__
-        entries = [e for p in parts if p.table_name == table for e in states.decode(table, p.content)]
+        # Part by part, a few hundred row hashes at a time: the digest is over them all in order.
+        entries = (e for p in parts if p.table_name == table for e in states.decode(table, p.content))
         state[table] = list(states.state_digest(states.state_pairs(session, model, entries)))
     return {
         "parts": [[p.id, p.table_name, p.entries, states.part_sha256(p.content)] for p in parts],

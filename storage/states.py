@@ -16,10 +16,10 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import accumulate, pairwise
+from itertools import accumulate, islice, pairwise
 from typing import Any
 
 from sqlalchemy import func, select
@@ -292,11 +292,12 @@ def state_digest(pairs: Iterable[tuple[int, str]]) -> tuple[int, str]:
     return n, digest.hexdigest()
 
 
-def state_pairs(session: Session, model: type[Base], entries: Sequence[Entry]) -> list[tuple[int, str]]:
+def state_pairs(session: Session, model: type[Base], entries: Iterable[Entry]) -> Iterator[tuple[int, str]]:
+    """The [row id, row hash] pairs of `entries`, in their order, read _CHUNK at a time (a run's seal digests them
+    without holding every hash at once)."""
     table = model.__table__
-    hashes: dict[int, str] = {}
-    wanted = sorted({e.row_id for e in entries})
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
-        hashes.update(dict(session.execute(select(table.c.id, table.c.row_hash).where(table.c.id.in_(chunk))).all()))
-    return [(e.row_id, hashes.get(e.row_id, "missing")) for e in entries]
+    entries = iter(entries)
+    while chunk := list(islice(entries, _CHUNK)):
+        wanted = sorted({e.row_id for e in chunk})
+        hashes = dict(session.execute(select(table.c.id, table.c.row_hash).where(table.c.id.in_(wanted))).all())
+        yield from ((e.row_id, hashes.get(e.row_id, "missing")) for e in chunk)

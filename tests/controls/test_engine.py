@@ -340,3 +340,48 @@ def test_resource_the_check_already_reported_as_error_gets_no_second_engine_find
     result = evaluate_mapped(FactSet([], [err]), [Req(4)], [fake("one", (4,), [P1, check_error])])
     assert [f.resource_id for f in result.findings if f.status == Status.ERROR] == [site]
     assert result.verdicts[0].findings_error == 1
+
+
+def test_judge_into_hands_on_each_checks_findings_and_quotes_as_the_findings_themselves_would():
+    from controls.engine import judge_into
+
+    # Three checks deciding one requirement, whose failures repeat each other's reasons: the verdict quotes the
+    # first three distinct reasons of them all in the run's order, and says there are more.
+    first = [failed(res(f"a{i}"), f"r{i % 2} 不合格", f"r{i % 2} failed") for i in range(10)]
+    second = [failed(res(f"b{i}"), f"r{i} 不合格", f"r{i} failed") for i in range(9)]
+    third = [errored(res("c"), "c 判定不能", "c unreadable"), P1]
+    checks = [fake("q-first", (41,), first), fake("q-second", (41,), second), fake("q-third", (41, 42), third)]
+    catalog = [
+        Req(41, checks=("q-first", "q-second", "q-third")),
+        Req(42, Mode.MANUAL, checks=(), coverage=None, supporting_checks=("q-third",)),
+    ]
+    handed: list[list] = []
+    judged = judge_into(FactSet(), catalog, Thresholds(), handed.append, checks)
+    whole = evaluate(FactSet(), catalog, Thresholds(), checks=checks)
+    assert [f for batch in handed for f in batch] == whole.findings
+    assert [len(batch) for batch in handed] == [10, 9, 2, 0]  # check by check, then the (no) attestations
+    assert judged.verdicts == whole.verdicts
+    v = judged.verdict(41)
+    assert v is not None and v.reason_en == "19 of 21 failed, 1 error(s): r0 failed; r1 failed; r2 failed …"
+    assert (
+        judged.finding_counts[("q-first", Status.FAIL)] == 10 and judged.finding_counts[("q-third", Status.PASS)] == 1
+    )
+
+
+def test_a_verdict_quotes_the_first_distinct_reasons_of_all_its_checks_however_they_repeat():
+    import random
+
+    rng = random.Random(7)
+    for trial in range(200):
+        lists = [[f"r{rng.randrange(12)}" for _ in range(rng.randrange(0, 15))] for _ in range(3)]
+        checks = [
+            fake(f"rep-{n}", (43,), [failed(res(f"{n}-{i}"), f"{r} 不合格", f"{r} failed") for i, r in enumerate(rs)])
+            for n, rs in enumerate(lists)
+        ]
+        v = verdicts(checks, [Req(43, checks=tuple(c.id for c in checks))])[43]
+        distinct = list(dict.fromkeys(f"{r} failed" for rs in lists for r in rs))
+        if not distinct:
+            assert v.status == Status.ERROR, trial
+            continue
+        quoted = "; ".join(distinct[:3]) + (" …" if len(distinct) > 3 else "")
+        assert v.reason_en.endswith(f"failed: {quoted}"), (trial, lists, v.reason_en)

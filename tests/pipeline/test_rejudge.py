@@ -102,13 +102,15 @@ def test_a_forged_pass_citing_no_evidence_is_refused_before_it_is_stored(emr, ca
     import collector.pipeline as pipeline
     from controls.model import Status
 
-    real = pipeline.judge
+    real = pipeline.judge_into
 
-    def fabricated(*args, **kwargs):
-        result = real(*args, **kwargs)
-        return replace(result, findings=[replace(f, status=Status.PASS, evidence=()) for f in result.findings])
+    def fabricated(facts, catalog, thresholds, store, *args, **kwargs):
+        def forged(findings):
+            store([replace(f, status=Status.PASS, evidence=()) for f in findings])
 
-    monkeypatch.setattr(pipeline, "judge", fabricated)
+        return real(facts, catalog, thresholds, forged, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "judge_into", fabricated)
     url = f"sqlite:///{tmp_path}/refused.db"
     with Ledger(url) as ledger:
         with pytest.raises(Exception, match="is a pass that cites no evidence record"):

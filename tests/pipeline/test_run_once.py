@@ -91,10 +91,10 @@ def test_second_run_chains_to_the_first_and_stores_identical_content_once(emr, c
 def test_a_crashed_run_is_sealed_as_failed_and_stays_visible(emr, catalog, tmp_path, monkeypatch):
     import collector.pipeline as pipeline
 
-    def broken_evaluate(*args, **kwargs):
+    def broken_judging(*args, **kwargs):
         raise RuntimeError("evaluation exploded")
 
-    monkeypatch.setattr(pipeline, "evaluate", broken_evaluate)
+    monkeypatch.setattr(pipeline, "judge_into", broken_judging)
     url = f"sqlite:///{tmp_path}/crash.db"
     with Ledger(url) as ledger:
         with pytest.raises(RuntimeError, match="evaluation exploded"):

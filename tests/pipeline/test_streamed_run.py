@@ -1,7 +1,8 @@
 """A run streams its evidence to the ledger as fetcher tasks end and judges facts read back kind by kind: it stores
 and judges exactly what collecting the whole run in memory did (the same records in the same order, the same
 findings and verdicts in the same order), on SQLite and PostgreSQL; an unchanged second run still holds everything
-by reference; and a ledger that refuses the evidence fails the run instead of reading as a collection error."""
+by reference; and a ledger that refuses the evidence fails the run instead of reading as a collection error, as one
+that refuses the findings part-way does."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 import collector.pipeline as pipeline
+import storage.ledger as ledger_module
 from collector.pipeline import collect, evidence_order, judge, run_once
 from controls.attestations import Attestation, as_evidence
 from controls.checks import ALL_CHECKS
@@ -64,6 +66,7 @@ def test_a_streamed_run_stores_and_judges_what_the_whole_run_in_memory_did(
     emr, catalog, database_url, monkeypatch
 ) -> None:
     monkeypatch.setattr(pipeline, "STREAM_BATCH", 37)  # many batches, from many fetcher threads at once
+    monkeypatch.setattr(ledger_module, "FINDINGS_BATCH", 23)  # findings stored in many transactions too
     settings = sandbox_settings(emr, database_url)
     with Ledger(database_url) as ledger:
         ledger.record_attestation(attestation())
@@ -122,3 +125,28 @@ def test_a_ledger_refusing_the_evidence_fails_the_run(emr, catalog, tmp_path, mo
         # What was stored before the refusal is listed with the failed run.
         assert 100 < len(ledger.evidence(run.id)) < 400
         assert ledger.verify().ok
+
+
+def test_a_ledger_that_refuses_findings_part_way_seals_the_run_failed_with_what_it_stored(
+    emr, catalog, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(ledger_module, "FINDINGS_BATCH", 10)
+    real = ledger_module.FindingsWriter._store
+    batches: list[int] = []
+
+    def refusing(self, items):
+        batches.append(len(items))
+        if len(batches) == 3:
+            raise LedgerError("database is locked")
+        return real(self, items)
+
+    monkeypatch.setattr(ledger_module.FindingsWriter, "_store", refusing)
+    url = f"sqlite:///{tmp_path}/refused.db"
+    with Ledger(url) as ledger:
+        with pytest.raises(LedgerError, match="database is locked"):
+            run_once(sandbox_settings(emr, url), ledger, catalog)
+        run = ledger.latest_run()
+        assert run is not None and run.status == "failed" and "database is locked" in (run.error or "")
+        stored = ledger.findings(run.id)
+        assert stored and len(stored) == sum(batches[:2])  # the batches stored before it, listed with the run
+        assert ledger.verdicts(run.id) == [] and ledger.verify().ok

@@ -1,0 +1,103 @@
+"""Findings stored as they are judged (`Ledger.findings_writer`), in batches of their own transactions: the same
+rows, part and seal as storing them all at once, and a failure part-way leaves a run that seals failed and verifies."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+import storage.ledger as ledger_module
+from controls.model import Finding, Status
+from storage.ledger import Ledger, LedgerError
+
+from .helpers import T0
+from .test_states import estate, owned, verdict
+
+
+def judged(size: int) -> tuple[list, list[Finding]]:
+    evidence, findings = estate(size, T0, open_ssh=frozenset(range(0, size, 3)))
+    # Two findings of another check on the same documents, so the part interleaves content held twice.
+    findings += [replace(f, check_id="nsg-flow-logs", reason_en=f"{f.reason_en} (flow)") for f in findings[:5]]
+    return evidence, findings
+
+
+def stored_in_batches(ledger: Ledger, findings: list[Finding], at=T0, evidence=None) -> int:
+    evidence = evidence if evidence is not None else judged(len(findings))[0]
+    run_id = ledger.start_run(at, agent_version="v", config_digest="d", scope={"subscriptions": ["0000"]})
+    ledger.add_evidence(run_id, evidence)
+    writer = ledger.findings_writer(run_id)
+    for start in range(0, len(findings), 7):  # as checks hand them on: pieces that do not align with the batches
+        writer.add(findings[start : start + 7])
+    writer.close()
+    return run_id
+
+
+def test_findings_stored_in_batches_are_stored_and_sealed_as_storing_them_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ledger_module, "FINDINGS_BATCH", 4)
+    evidence, findings = judged(30)
+    assert len(findings) > 4 * 5
+    with Ledger(f"sqlite:///{tmp_path}/once.db") as once, Ledger(f"sqlite:///{tmp_path}/batched.db") as batched:
+        run_a = once.start_run(T0, agent_version="v", config_digest="d", scope={"subscriptions": ["0000"]})
+        once.add_evidence(run_a, evidence)
+        once.add_findings(run_a, findings)
+        run_b = stored_in_batches(batched, findings, evidence=evidence)
+        for led, run_id in ((once, run_a), (batched, run_b)):
+            led.add_verdicts(run_id, [verdict(findings[:30])])
+            led.complete_run(run_id, T0 + timedelta(minutes=5))
+        assert batched.findings(run_b) == once.findings(run_a) == findings
+        assert batched.run(run_b).digest == once.run(run_a).digest  # the same rows, part and seal
+        assert batched.verify().ok
+
+
+def test_a_second_run_stored_in_batches_holds_its_unchanged_findings_by_reference(
+    ledger: Ledger, raw: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ledger_module, "FINDINGS_BATCH", 4)
+    evidence, findings = judged(20)
+    first = stored_in_batches(ledger, findings, evidence=evidence)
+    ledger.add_verdicts(first, [verdict(findings[:20])])
+    ledger.complete_run(first, T0 + timedelta(minutes=5))
+    later = T0 + timedelta(hours=1)
+    second = stored_in_batches(ledger, findings, at=later, evidence=evidence)
+    ledger.add_verdicts(second, [verdict(findings[:20])])
+    ledger.complete_run(second, later + timedelta(minutes=5))
+    assert owned(raw, "findings", first) == len(findings) and owned(raw, "findings", second) == 0
+    assert ledger.findings(second) == findings
+    assert ledger.verify().ok
+
+
+def test_a_finding_refused_part_way_leaves_those_stored_before_it_listed_and_the_run_seals_failed(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ledger_module, "FINDINGS_BATCH", 4)
+    evidence, findings = judged(12)
+    run_id = ledger.start_run(T0, agent_version="v", config_digest="d", scope={"subscriptions": ["0000"]})
+    ledger.add_evidence(run_id, evidence)
+    writer = ledger.findings_writer(run_id)
+    writer.add(findings[:8])
+    forged = replace(findings[8], status=Status.PASS, evidence=())
+    with pytest.raises(LedgerError, match="is a pass that cites no evidence record"):
+        writer.add([forged, *findings[9:]])
+    writer.close()
+    with pytest.raises(LedgerError, match="no finding can be added"):
+        writer.add(findings[9:])
+    ledger.fail_run(run_id, T0 + timedelta(minutes=1), "LedgerError: a forged finding")
+    assert ledger.run(run_id).status == "failed"
+    assert ledger.findings(run_id) == findings[:8]
+    assert ledger.verify().ok
+
+
+def test_add_findings_refuses_them_all_when_one_cannot_be_stored(ledger: Ledger) -> None:
+    evidence, findings = judged(12)
+    run_id = ledger.start_run(T0, agent_version="v", config_digest="d", scope={"subscriptions": ["0000"]})
+    ledger.add_evidence(run_id, evidence)
+    unstored = replace(findings[-1], evidence=("0" * 64,))
+    with pytest.raises(LedgerError, match="that run 1 has not stored"):
+        ledger.add_findings(run_id, [*findings[:-1], unstored])
+    assert ledger.findings(run_id) == []
