@@ -114,8 +114,8 @@ class Evidence:
         if not self.sha256:
             text = canonical_json(self.content)
             object.__setattr__(self, "sha256", hashlib.sha256(text).hexdigest())
-            if keep_canonical:
-                object.__setattr__(self, "canonical", text.decode())
+            # Set either way: `dataclasses.replace(ev, content=..., sha256="")` would otherwise carry the old text.
+            object.__setattr__(self, "canonical", text.decode() if keep_canonical else None)
 
 
 @dataclass(frozen=True)

@@ -802,8 +802,8 @@ class Ledger:
         alike (run leases and run times are compared against it, whatever a host's own clock says); this host's
         clock for SQLite, which only this host uses."""
         if self.engine.dialect.name == "postgresql":
-            with self.engine.connect() as connection:
-                return connection.scalar(text("SELECT clock_timestamp()")).astimezone(UTC)
+            with self._session(write=False) as session:  # an unreachable server is a LedgerError, as for any read
+                return session.scalar(text("SELECT clock_timestamp()")).astimezone(UTC)
         return datetime.now(UTC)
 
     def renew_lease(self, run_id: int, token: str | None = None, at: datetime | None = None) -> datetime:
