@@ -189,6 +189,12 @@ def test_collected_evidence_is_stored_as_the_canonical_text_its_hash_was_taken_o
     assert ledger.evidence(run_id) == [plain]
     assert ledger.evidence(run_id)[0].content == plain.content
 
+    # A copy with new content and sha256 "" is hashed afresh and does not carry the old text along.
+    changed = replace(kept, content={**kept.content, "name": "changed"}, sha256="")
+    assert changed.canonical is None and changed.sha256 != kept.sha256
+    ledger.add_evidence(run_id, [changed])
+    assert ledger.evidence(run_id)[-1].content["name"] == "changed"
+
 
 def test_bad_input_is_refused_with_one_clear_line_and_nothing_is_stored(ledger: Ledger) -> None:
     with pytest.raises(LedgerError, match="started_at must be a timezone-aware"):
