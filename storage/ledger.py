@@ -539,6 +539,8 @@ class Ledger:
         """Insert rows (with their row hashes); returns their ids in the order given."""
         for row in rows:
             row["row_hash"] = row_hash(model, row)
+        if rows and session.get_bind().dialect.name == "postgresql":
+            return _copy_rows(session, model, rows)
         ids: list[int] = []
         for chunk in _chunks(rows):
             statement = insert(model).returning(model.__table__.c.id, sort_by_parameter_order=True)
@@ -674,8 +676,14 @@ class Ledger:
 
     def _insert_blobs(self, session: Session, blobs: dict[str, str]) -> None:
         dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        # Documents already stored (an unchanged run's, nearly all) are not sent to the database again.
+        stored: set[str] = set()
+        for chunk in _chunks(sorted(blobs)):
+            stored.update(session.scalars(select(EvidenceBlob.sha256).where(EvidenceBlob.sha256.in_(chunk))))
         # Sorted, so concurrent runs storing overlapping blobs take row locks in one order (no deadlock).
-        blob_rows = [{"sha256": s, "content": t, "size": len(t.encode())} for s, t in sorted(blobs.items())]
+        blob_rows = [
+            {"sha256": s, "content": t, "size": len(t.encode())} for s, t in sorted(blobs.items()) if s not in stored
+        ]
         for chunk in _chunks(blob_rows):
             # Content-addressed: a blob already stored (by any run) is simply referenced again.
             statement = dialect.insert(EvidenceBlob).on_conflict_do_nothing(index_elements=["sha256"])
@@ -1938,6 +1946,41 @@ class EvidenceWriter:
                 self._ledger._remember_keys(table, self.run_id, earlier, keys, ids)
             self._closed = True
             self._entries, self._known = [], None
+
+
+def _copy_rows(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> list[int]:
+    """PostgreSQL: insert rows with one COPY, each with an id drawn from the table's sequence beforehand in the
+    order given (what INSERT ... RETURNING assigns), and return those ids. The columns' own bind processing
+    (JSON, UTC datetimes) gives the values, so what is stored is what an INSERT stores; the table's triggers run
+    for every row as they do for an INSERT. A multi-row INSERT binds every value as a parameter of a statement
+    rendered per batch, which costs the client more CPU than storing the rows costs the server."""
+    import psycopg
+    from psycopg import sql
+
+    table = model.__table__
+    names = list(rows[0])
+    connection = session.connection()
+    dialect = connection.dialect
+    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
+    drawn = connection.execute(
+        text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
+        {"table": table.name, "n": len(rows)},
+    )
+    ids = sorted(int(row_id) for (row_id,) in drawn)  # a sequence gives one session increasing values
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, ["id", *names]))
+    )
+    dbapi_connection = connection.connection.dbapi_connection
+    try:
+        with dbapi_connection.cursor() as cursor, cursor.copy(statement) as copy:
+            for row_id, row in zip(ids, rows, strict=True):
+                values = (row[name] for name in names)
+                copy.write_row(
+                    [row_id, *(value if p is None else p(value) for p, value in zip(processors, values, strict=True))]
+                )
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(f"COPY {table.name}", None, exc, psycopg.Error, dialect=dialect) from exc
+    return ids
 
 
 def _lease_unchanged(seen: Run) -> Callable[[Run], str | None]:
