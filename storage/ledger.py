@@ -679,7 +679,9 @@ class Ledger:
         # Documents already stored (an unchanged run's, nearly all) are not sent to the database again.
         stored: set[str] = set()
         for chunk in _chunks(sorted(blobs)):
-            stored.update(session.scalars(select(EvidenceBlob.sha256).where(EvidenceBlob.sha256.in_(chunk))))
+            stored.update(
+                session.scalars(select(EvidenceBlob.sha256).where(states.among(session, EvidenceBlob.sha256, chunk)))
+            )
         # Sorted, so concurrent runs storing overlapping blobs take row locks in one order (no deadlock).
         blob_rows = [
             {"sha256": s, "content": t, "size": len(t.encode())} for s, t in sorted(blobs.items()) if s not in stored
@@ -1306,7 +1308,7 @@ class Ledger:
                 return out
             kinds: dict[int, str] = {}
             for chunk in _chunks(sorted({e.row_id for e in entries})):
-                query = select(table.c.id, table.c.kind).where(table.c.id.in_(chunk))
+                query = select(table.c.id, table.c.kind).where(states.among(session, table.c.id, chunk))
                 kinds.update((row_id, kind) for row_id, kind in session.execute(query))
         for entry in entries:
             kind = kinds.get(entry.row_id)
@@ -1338,7 +1340,9 @@ class Ledger:
     def _with_contents(self, session: Session, rows: Sequence[RunEvidence]) -> list[Evidence]:
         contents: dict[str, str] = {}
         for chunk in _chunks(sorted({row.sha256 for row in rows})):
-            query = select(EvidenceBlob.sha256, EvidenceBlob.content).where(EvidenceBlob.sha256.in_(chunk))
+            query = select(EvidenceBlob.sha256, EvidenceBlob.content).where(
+                states.among(session, EvidenceBlob.sha256, chunk)
+            )
             contents.update({sha: content for sha, content in session.execute(query)})
         return [_convert(_to_evidence, row, contents.get(row.sha256)) for row in rows]
 
@@ -1359,7 +1363,9 @@ class Ledger:
             # Only the rows with these documents, whichever run stored them, are read in full.
             ids: set[int] = set()
             for chunk in _chunks(wanted):
-                ids.update(session.scalars(select(RunEvidence.id).where(RunEvidence.sha256.in_(chunk))))
+                ids.update(
+                    session.scalars(select(RunEvidence.id).where(states.among(session, RunEvidence.sha256, chunk)))
+                )
             try:
                 held = states.held_rows(session, RunEvidence, run_id, only=ids)
             except states.StateError as exc:
@@ -1653,7 +1659,7 @@ class Ledger:
             raise LedgerError(f"findings of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
         checks: dict[int, str] = {}
         for chunk in _chunks(sorted(set(ids))):
-            query = select(RunFinding.id, RunFinding.check_id).where(RunFinding.id.in_(chunk))
+            query = select(RunFinding.id, RunFinding.check_id).where(states.among(session, RunFinding.id, chunk))
             checks.update({row_id: check_id for row_id, check_id in session.execute(query)})
         pairs = [(row_id, checks.get(row_id, "")) for row_id in ids]
         if session.scalar(select(Run.chain_index).where(Run.id == run_id)) is not None:  # sealed: never changes
