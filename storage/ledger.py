@@ -542,6 +542,8 @@ class Ledger:
         """Insert rows (with their row hashes); returns their ids in the order given."""
         for row in rows:
             row["row_hash"] = row_hash(model, row)
+        if rows and session.get_bind().dialect.name == "postgresql":
+            return _copy_rows(session, model, rows)
         ids: list[int] = []
         for chunk in _chunks(rows):
             statement = insert(model).returning(model.__table__.c.id, sort_by_parameter_order=True)
@@ -657,8 +659,16 @@ class Ledger:
 
     def _insert_blobs(self, session: Session, blobs: dict[str, str]) -> None:
         dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        # Documents already stored (an unchanged run's, nearly all) are not sent to the database again.
+        stored: set[str] = set()
+        for chunk in _chunks(sorted(blobs)):
+            stored.update(
+                session.scalars(select(EvidenceBlob.sha256).where(states.among(session, EvidenceBlob.sha256, chunk)))
+            )
         # Sorted, so concurrent runs storing overlapping blobs take row locks in one order (no deadlock).
-        blob_rows = [{"sha256": s, "content": t, "size": len(t.encode())} for s, t in sorted(blobs.items())]
+        blob_rows = [
+            {"sha256": s, "content": t, "size": len(t.encode())} for s, t in sorted(blobs.items()) if s not in stored
+        ]
         for chunk in _chunks(blob_rows):
             # Content-addressed: a blob already stored (by any run) is simply referenced again.
             statement = dialect.insert(EvidenceBlob).on_conflict_do_nothing(index_elements=["sha256"])
@@ -1301,7 +1311,7 @@ class Ledger:
                 return out
             kinds: dict[int, str] = {}
             for chunk in _chunks(sorted({e.row_id for e in entries})):
-                query = select(table.c.id, table.c.kind).where(table.c.id.in_(chunk))
+                query = select(table.c.id, table.c.kind).where(states.among(session, table.c.id, chunk))
                 kinds.update((row_id, kind) for row_id, kind in session.execute(query))
         for entry in entries:
             kind = kinds.get(entry.row_id)
@@ -1333,7 +1343,9 @@ class Ledger:
     def _with_contents(self, session: Session, rows: Sequence[RunEvidence]) -> list[Evidence]:
         contents: dict[str, str] = {}
         for chunk in _chunks(sorted({row.sha256 for row in rows})):
-            query = select(EvidenceBlob.sha256, EvidenceBlob.content).where(EvidenceBlob.sha256.in_(chunk))
+            query = select(EvidenceBlob.sha256, EvidenceBlob.content).where(
+                states.among(session, EvidenceBlob.sha256, chunk)
+            )
             contents.update({sha: content for sha, content in session.execute(query)})
         return [_convert(_to_evidence, row, contents.get(row.sha256)) for row in rows]
 
@@ -1354,7 +1366,9 @@ class Ledger:
             # Only the rows with these documents, whichever run stored them, are read in full.
             ids: set[int] = set()
             for chunk in _chunks(wanted):
-                ids.update(session.scalars(select(RunEvidence.id).where(RunEvidence.sha256.in_(chunk))))
+                ids.update(
+                    session.scalars(select(RunEvidence.id).where(states.among(session, RunEvidence.sha256, chunk)))
+                )
             try:
                 held = states.held_rows(session, RunEvidence, run_id, only=ids)
             except states.StateError as exc:
@@ -1648,7 +1662,7 @@ class Ledger:
             raise LedgerError(f"findings of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
         checks: dict[int, str] = {}
         for chunk in _chunks(sorted(set(ids))):
-            query = select(RunFinding.id, RunFinding.check_id).where(RunFinding.id.in_(chunk))
+            query = select(RunFinding.id, RunFinding.check_id).where(states.among(session, RunFinding.id, chunk))
             checks.update({row_id: check_id for row_id, check_id in session.execute(query)})
         pairs = [(row_id, checks.get(row_id, "")) for row_id in ids]
         if session.scalar(select(Run.chain_index).where(Run.id == run_id)) is not None:  # sealed: never changes
@@ -2014,6 +2028,41 @@ class FindingsWriter:
             self._ledger._remember_keys(table, self.run_id, earlier, self._keys, self._ids)
         self._closed = True
         self._ids, self._keys, self._known, self._evidence = [], [], None, None
+
+
+def _copy_rows(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> list[int]:
+    """PostgreSQL: insert rows with one COPY, each with an id drawn from the table's sequence beforehand in the
+    order given (what INSERT ... RETURNING assigns), and return those ids. The columns' own bind processing
+    (JSON, UTC datetimes) gives the values, so what is stored is what an INSERT stores; the table's triggers run
+    for every row as they do for an INSERT. A multi-row INSERT binds every value as a parameter of a statement
+    rendered per batch, which costs the client more CPU than storing the rows costs the server."""
+    import psycopg
+    from psycopg import sql
+
+    table = model.__table__
+    names = list(rows[0])
+    connection = session.connection()
+    dialect = connection.dialect
+    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
+    drawn = connection.execute(
+        text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
+        {"table": table.name, "n": len(rows)},
+    )
+    ids = sorted(int(row_id) for (row_id,) in drawn)  # a sequence gives one session increasing values
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, ["id", *names]))
+    )
+    dbapi_connection = connection.connection.dbapi_connection
+    try:
+        with dbapi_connection.cursor() as cursor, cursor.copy(statement) as copy:
+            for row_id, row in zip(ids, rows, strict=True):
+                values = (row[name] for name in names)
+                copy.write_row(
+                    [row_id, *(value if p is None else p(value) for p, value in zip(processors, values, strict=True))]
+                )
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(f"COPY {table.name}", None, exc, psycopg.Error, dialect=dialect) from exc
+    return ids
 
 
 def _lease_unchanged(seen: Run) -> Callable[[Run], str | None]:

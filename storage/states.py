@@ -22,7 +22,8 @@ from datetime import UTC, datetime, timedelta
 from itertools import accumulate, islice, pairwise
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import any_, bindparam, func, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from controls.model import canonical_json, sha256_of
@@ -120,6 +121,14 @@ def decode(table: str, content: bytes, only: Collection[int] | None = None) -> l
     return [Entry(ids[n], _EPOCH + timedelta(microseconds=micros[n]), requests[n]) for n in picked]
 
 
+def among(session: Session, column: Any, values: Sequence[Any]) -> Any:
+    """The condition `column IN values`. On PostgreSQL one array parameter (`= ANY`): binding every value as a
+    parameter of its own costs the client about four times the CPU for the same rows."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)
+
+
 def part_sha256(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
@@ -195,7 +204,7 @@ def load_rows(session: Session, model: type[Base], ids: Iterable[int]) -> dict[i
     out: dict[int, dict[str, Any]] = {}
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
-        for row in session.execute(select(table).where(table.c.id.in_(chunk))).mappings():
+        for row in session.execute(select(table).where(among(session, table.c.id, chunk))).mappings():
             out[row["id"]] = dict(row)
     return out
 
@@ -234,7 +243,7 @@ def held_values(session: Session, model: type[Base], run_id: int, names: Sequenc
     wanted = sorted(set(ids))
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
-        for row_id, *values in session.execute(select(*columns).where(table.c.id.in_(chunk))):
+        for row_id, *values in session.execute(select(*columns).where(among(session, table.c.id, chunk))):
             stored[row_id] = tuple(values)
     out = []
     for row_id in ids:
@@ -299,5 +308,6 @@ def state_pairs(session: Session, model: type[Base], entries: Iterable[Entry]) -
     entries = iter(entries)
     while chunk := list(islice(entries, _CHUNK)):
         wanted = sorted({e.row_id for e in chunk})
-        hashes = dict(session.execute(select(table.c.id, table.c.row_hash).where(table.c.id.in_(wanted))).all())
+        query = select(table.c.id, table.c.row_hash).where(among(session, table.c.id, wanted))
+        hashes = dict(session.execute(query).all())
         yield from ((e.row_id, hashes.get(e.row_id, "missing")) for e in chunk)

@@ -308,7 +308,9 @@ def _check_blobs(session: Session, run: Run, shas: Iterable[str], checked: set[s
     todo = sorted(set(shas) - checked)
     for start in range(0, len(todo), 500):
         chunk = todo[start : start + 500]
-        query = select(EvidenceBlob.sha256, EvidenceBlob.content).where(EvidenceBlob.sha256.in_(chunk))
+        query = select(EvidenceBlob.sha256, EvidenceBlob.content).where(
+            states.among(session, EvidenceBlob.sha256, chunk)
+        )
         stored: dict[str, str] = {sha: content for sha, content in session.execute(query)}
         for sha in chunk:
             if sha not in stored:
@@ -380,7 +382,7 @@ def _check_held_rows(
     ids = sorted({e.row_id for e in entries})
     for start in range(0, len(ids), 900):
         chunk = ids[start : start + 900]
-        query = select(columns.id, columns.run_id, columns.row_hash).where(columns.id.in_(chunk))
+        query = select(columns.id, columns.run_id, columns.row_hash).where(states.among(session, columns.id, chunk))
         meta.update({row_id: (owner, hashed) for row_id, owner, hashed in session.execute(query)})
     if checked.positions is None:
         checked.positions = {rid: index for rid, index in session.execute(select(Run.id, Run.chain_index))}

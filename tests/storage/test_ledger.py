@@ -38,6 +38,31 @@ def test_round_trip_of_every_type(ledger: Ledger) -> None:
     assert ledger.evidence(run_id)[0].collected_at.microsecond == 123456
 
 
+def test_text_that_copy_escapes_is_stored_and_read_back_as_given(ledger: Ledger, raw: Engine) -> None:
+    # PostgreSQL writes run rows with COPY, whose text format escapes these; SQLite binds them as parameters.
+    awkward = "tab\there, new line\nand CR\r\n, back\\slash, \\N, \\., 電子カルテ"
+    data = sample()
+    data = replace(
+        data,
+        evidence=[replace(data.evidence[0], request_id=awkward, resource_id=data.evidence[0].resource_id + "\t1")],
+        errors=[replace(data.errors[0], message=awkward, status_code=None, request_id=None)],
+        findings=[replace(data.findings[0], reason_ja=awkward, reason_en="\\N")],
+        verdicts=[replace(data.verdicts[0], reason_en=awkward)],
+    )
+    run_id, _ = record_run(ledger, data=data)
+
+    assert ledger.evidence(run_id) == data.evidence
+    assert ledger.collection_errors(run_id) == data.errors
+    assert ledger.findings(run_id) == data.findings
+    assert ledger.verdicts(run_id) == data.verdicts
+    with raw.connect() as connection:
+        stored = connection.execute(text("SELECT reason_ja, evidence FROM findings")).one()
+    assert stored.reason_ja == awkward
+    cited = stored.evidence if isinstance(stored.evidence, list) else json.loads(stored.evidence)
+    assert cited == [data.evidence[0].sha256]
+    assert ledger.verify().ok
+
+
 def test_evidence_content_is_stored_as_canonical_json_and_read_back_identically(ledger: Ledger, raw: Engine) -> None:
     record_run(ledger)
     nsg = nsg_evidence()
