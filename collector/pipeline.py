@@ -69,8 +69,8 @@ def evidence_order(e: Evidence) -> tuple[Any, ...]:
 
 
 def evidence_place(e: Evidence) -> bytes:
-    """`evidence_order` as bytes that sort the same (equal exactly when its keys are equal), in about half the
-    memory: what the run's evidence writer keeps of each record until collection ends and the part is written."""
+    """`evidence_order` as bytes that sort the same (equal exactly when its keys are equal), in one object instead
+    of a tuple and two strings: what the run's evidence writer keeps of each record until the part is written."""
     if e.kind == ATTESTATION_KIND:
         return b"\x01"
     texts = (e.kind, e.scope.lower(), e.resource_id.lower(), e.sha256, e.request_id or "")
