@@ -7,13 +7,15 @@ budget has a token (collector/pacing.py), so one subscription waiting on ARM's r
 up. Per-resource work must not hand work to the pool again: inside the pool it runs in place.
 
 A listing two fetchers need (the resources of a subscription, its sites, storage accounts, vaults, VMs) is made
-once per run and scope; each fetcher stores what it stores from the same pages.
+once per run and scope; each fetcher stores what it stores from the same pages. It is let go when the last fetcher
+task of the run that reads it in its scope ends (the run counts them from its plan), so the run holds the listings
+of the tasks under way, not every listing of the estate.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -132,19 +134,50 @@ class _Entry(Generic[T]):
 
 
 class Listings:
-    """Results made once per key for the whole run: the first caller makes it, later callers wait for it and
-    get the same result (or the same exception)."""
+    """Results made once per key for the run: the first caller makes it, later callers wait for it and get the
+    same result (or the same exception). A key is `(scope, name, ...)`. With `expect`, the run counts the fetcher
+    tasks that read a `name` in a `scope`; when the last of them is `done`, its results are let go, and a reader
+    the run did not count makes its own (a listing read again, never a stale one). Names the run did not count
+    are kept for the run."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[Hashable, _Entry[Any]] = {}
+        self._readers: dict[tuple[Hashable, str], int] = defaultdict(int)  # tasks still to read (scope, name)
+        self._keys: dict[tuple[Hashable, str], set[Hashable]] = defaultdict(set)  # its results' keys
+
+    def expect(self, scope: Hashable, names: Iterable[str]) -> None:
+        """One more fetcher task will read these listings in `scope`."""
+        with self._lock:
+            for name in names:
+                self._readers[(scope, name)] += 1
+
+    def done(self, scope: Hashable, names: Iterable[str]) -> None:
+        """A task `expect` counted has ended: the listings no task still reads are let go."""
+        with self._lock:
+            for name in names:
+                reader = (scope, name)
+                self._readers[reader] -= 1
+                if self._readers[reader] <= 0:
+                    for key in self._keys.pop(reader, ()):
+                        self._entries.pop(key, None)
+
+    def held(self) -> int:
+        """How many results are held now."""
+        with self._lock:
+            return len(self._entries)
 
     def get(self, key: Hashable, make: Callable[[], T]) -> T:
+        reader = tuple(key[:2]) if isinstance(key, tuple) else (key, "")
         with self._lock:
-            entry = self._entries.get(key)
-            owner = entry is None
-            if entry is None:
-                entry = self._entries[key] = _Entry()
+            if reader in self._readers and self._readers[reader] <= 0:
+                entry, owner = _Entry(), True  # every counted reader has ended: made for this caller only
+            else:
+                entry = self._entries.get(key)
+                owner = entry is None
+                if entry is None:
+                    entry = self._entries[key] = _Entry()
+                    self._keys[reader].add(key)  # type: ignore[index]
         if owner:
             try:
                 entry.value = make()

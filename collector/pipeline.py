@@ -64,6 +64,13 @@ def _run_fetcher(fetcher: Fetcher, ctx: FetchContext) -> None:
     ctx.sink.flush()  # a streamed run stores each task's evidence when the task ends
 
 
+def _run_task(ctx: FetchContext, listings: Listings) -> None:
+    try:
+        _run_fetcher(ctx.fetcher, ctx)
+    finally:
+        listings.done(ctx.scope, ctx.fetcher.listings)
+
+
 def evidence_order(e: Evidence) -> tuple[Any, ...]:
     """Where a record goes in a run's order: collected evidence by kind, scope, resource and content, then (the
     same document read twice) its request and time (fetcher threads finish in any order, and a stable order keeps
@@ -71,6 +78,30 @@ def evidence_order(e: Evidence) -> tuple[Any, ...]:
     if e.kind == ATTESTATION_KIND:
         return (1,)
     return (0, e.kind, e.scope.lower(), e.resource_id.lower(), e.sha256, e.request_id or "", e.collected_at)
+
+
+def evidence_place(e: Evidence) -> bytes:
+    """`evidence_order` as bytes that sort the same (equal exactly when its keys are equal), in one object instead
+    of a tuple and two strings: what the run's evidence writer keeps of each record until the part is written."""
+    if e.kind == ATTESTATION_KIND:
+        return b"\x01"
+    texts = (e.kind, e.scope.lower(), e.resource_id.lower(), e.sha256, e.request_id or "")
+    return b"\x00" + b"".join(map(_sortable_text, texts)) + _sortable_time(e.collected_at)
+
+
+def _sortable_text(text: str) -> bytes:
+    # UTF-8 sorts as code points do; a NUL inside is escaped, so the terminator sorts below any longer text.
+    return text.encode("utf-8", "surrogatepass").replace(b"\x00", b"\x00\xff") + b"\x00\x00"
+
+
+def _sortable_time(at: datetime) -> bytes:
+    # Aware times compare by their instant (a naive one, never mixed with aware, by its fields).
+    delta = (at if at.tzinfo is not None else at.replace(tzinfo=UTC)) - _EPOCH
+    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return (micros + (1 << 63)).to_bytes(8, "big")
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _error_order(e: CollectionError) -> tuple[Any, ...]:
@@ -138,11 +169,13 @@ def gather(
         # Subscriptions interleaved, so every subscription's read budget is drawn on from the start.
         tasks = [context(f) for f in fetchers if f.tenant_wide]
         tasks += [context(f, s) for f in fetchers if not f.tenant_wide for s in subscriptions]
+        for task in tasks:  # each shared listing is let go when the last task reading it ends
+            listings.expect(task.scope, task.fetcher.listings)
         log.info("collecting %d fetcher tasks over subscriptions %s", len(tasks), ", ".join(subscriptions) or "(none)")
         # A fetcher mostly waits for its per-resource calls, which run in the call pool; as many fetchers as call
         # slots run at once (more keep more bearer tokens waiting between being attached and being sent).
         with ThreadPoolExecutor(max_workers=max(1, min(len(tasks), workers)), thread_name_prefix="fetch") as pool:
-            list(pool.map(lambda ctx: _run_fetcher(ctx.fetcher, ctx), tasks))
+            list(pool.map(lambda ctx: _run_task(ctx, listings), tasks))
     for err in sink.errors:
         log.warning(
             "collection error: source=%s kind=%s scope=%s code=%s status=%s request_id=%s: %s",
@@ -329,8 +362,8 @@ def _collect_into(
 ) -> None:
     """Collect the run's evidence into the ledger as each fetcher task ends (only the pending batch is held), then
     the attestations in force, so its verdicts cite what they relied on; then its collection errors. What is stored
-    is what storing the whole run at once in `evidence_order` stores."""
-    writer = ledger.evidence_writer(run_id, order=evidence_order)
+    is what storing the whole run at once in `evidence_order` stores (`evidence_place` sorts the same)."""
+    writer = ledger.evidence_writer(run_id, order=evidence_place)
     sink = Sink(store=writer.add, batch=STREAM_BATCH)
     try:
         gather(settings, sink, credential, plan)

@@ -1902,8 +1902,9 @@ class EvidenceWriter:
         self._lock = threading.Lock()
         # The predecessor's rows by content key, read once: each is taken by at most one record of this run.
         self._known: dict[str, list[int]] | None = None
-        # Per record held: (its place in `order`, row id, its own collection time and request id, content key).
-        self._entries: list[tuple[Any, int, datetime, str | None, str]] = []
+        # Per record held until `close`: (its place in `order`, row id, its own collection time and request id,
+        # content key: a hex digest as its 32 bytes).
+        self._entries: list[tuple[Any, int, datetime, str | None, str | bytes]] = []
         self._closed = False
         self.stored = 0  # records stored so far
 
@@ -1931,7 +1932,7 @@ class EvidenceWriter:
                     self._known.setdefault(key, []).insert(0, row_id)  # type: ignore[union-attr]
                 raise
             self._entries.extend(
-                (key, row_id, row["collected_at"], row["request_id"], content_key)
+                (key, row_id, row["collected_at"], row["request_id"], _packed_digest(content_key))
                 for key, row_id, row, content_key in zip(keys, ids, rows, content, strict=True)
             )
             self.stored += len(rows)
@@ -1951,7 +1952,7 @@ class EvidenceWriter:
                 parts = [states.Entry(row_id, at, request) for _, row_id, at, request, _ in entries]
                 states.add_part(session, run.id, table, parts)
             if entries:  # committed: the next run's predecessor keys need not be read back
-                keys, ids = [e[4] for e in entries], [e[1] for e in entries]
+                keys, ids = [_unpacked_digest(e[4]) for e in entries], [e[1] for e in entries]
                 self._ledger._remember_keys(table, self.run_id, earlier, keys, ids)
             self._closed = True
             self._entries, self._known = [], None
@@ -2063,6 +2064,22 @@ def _copy_rows(session: Session, model: type[Base], rows: list[dict[str, Any]]) 
     except psycopg.Error as exc:
         raise DBAPIError.instance(f"COPY {table.name}", None, exc, psycopg.Error, dialect=dialect) from exc
     return ids
+
+
+def _packed_digest(key: str) -> str | bytes:
+    """A content key as the writer holds it: a lower-case hex SHA-256 as its 32 bytes, anything else as it is."""
+    if len(key) == 64:
+        try:
+            packed = bytes.fromhex(key)
+        except ValueError:
+            return key
+        if packed.hex() == key:
+            return packed
+    return key
+
+
+def _unpacked_digest(key: str | bytes) -> str:
+    return key.hex() if isinstance(key, bytes) else key
 
 
 def _lease_unchanged(seen: Run) -> Callable[[Run], str | None]:

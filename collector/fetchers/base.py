@@ -10,11 +10,12 @@ exception: `FetchContext.record_document`, the one place a document becomes evid
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
 
 from azure.core.exceptions import HttpResponseError
@@ -29,6 +30,9 @@ from collector.settings import AzureSettings
 from controls.model import CollectionError, Evidence, Kind
 
 MAX_PAGES = 10_000
+
+T = TypeVar("T")
+log = logging.getLogger("shoko.collector")
 
 
 class PagingLoopError(RuntimeError):
@@ -270,7 +274,16 @@ class FetchContext:
         once per run and scope, not stored as evidence here."""
         if self.listings is None:
             return list_raw(call, *args)
-        return self.listings.get((self.scope, name, args), lambda: list_raw(call, *args))
+        return self.shared(name, args, lambda: list_raw(call, *args))
+
+    def shared(self, name: str, key: Any, make: Callable[[], T]) -> T:
+        """The run's result of `make` for `name` and `key` in this scope, made once for the fetchers that read it.
+        A fetcher reads only the names it declares (`Fetcher.listings`): the run lets a listing go when the last
+        task declaring it ends, and a reader it did not count lists again."""
+        assert self.listings is not None
+        if name not in self.fetcher.listings:
+            log.warning("fetcher %s reads the shared listing %s it does not declare", self.fetcher.name, name)
+        return self.listings.get((self.scope, name, key), make)
 
     def record_document(
         self,
@@ -329,6 +342,8 @@ class Fetcher:
     provides: Mapping[Kind, tuple[str, ...]]
     tenant_wide: bool
     run: Callable[[FetchContext], None]
+    # The run's shared listings it reads (`FetchContext.listing` names): each is let go when its last reader ends.
+    listings: tuple[str, ...] = ()
 
     @property
     def kinds(self) -> tuple[Kind, ...]:

@@ -63,5 +63,9 @@ def _run(ctx: FetchContext) -> None:
 
 
 FETCHER = Fetcher(
-    "monitor.diagnostic_settings", {FactKind.DIAGNOSTIC_SETTINGS: (AS_PLANNED,)}, tenant_wide=False, run=_run
+    "monitor.diagnostic_settings",
+    {FactKind.DIAGNOSTIC_SETTINGS: (AS_PLANNED,)},
+    tenant_wide=False,
+    run=_run,
+    listings=(RESOURCES,),
 )

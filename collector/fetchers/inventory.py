@@ -14,4 +14,6 @@ def _run(ctx: FetchContext) -> None:
     ctx.record(FactKind.RESOURCE, ctx.listing(RESOURCES, client.resources.list))
 
 
-FETCHER = Fetcher("resource.inventory", {FactKind.RESOURCE: (ANY_TYPE,)}, tenant_wide=False, run=_run)
+FETCHER = Fetcher(
+    "resource.inventory", {FactKind.RESOURCE: (ANY_TYPE,)}, tenant_wide=False, run=_run, listings=(RESOURCES,)
+)

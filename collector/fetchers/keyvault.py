@@ -51,5 +51,17 @@ def _run_keys(ctx: FetchContext) -> None:
     ctx.each(vaults, read)
 
 
-VAULTS = Fetcher("keyvault.vaults", {KEY_VAULT: ("microsoft.keyvault/vaults",)}, tenant_wide=False, run=_run_vaults)
-KEYS = Fetcher("keyvault.keys", {KEY_VAULT_KEY: ("microsoft.keyvault/vaults/keys",)}, tenant_wide=False, run=_run_keys)
+VAULTS = Fetcher(
+    "keyvault.vaults",
+    {KEY_VAULT: ("microsoft.keyvault/vaults",)},
+    tenant_wide=False,
+    run=_run_vaults,
+    listings=(VAULTS_LISTING,),
+)
+KEYS = Fetcher(
+    "keyvault.keys",
+    {KEY_VAULT_KEY: ("microsoft.keyvault/vaults/keys",)},
+    tenant_wide=False,
+    run=_run_keys,
+    listings=(VAULTS_LISTING,),
+)

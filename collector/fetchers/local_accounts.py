@@ -18,7 +18,7 @@ from azure.mgmt.containerregistry import ContainerRegistryManagementClient
 from azure.mgmt.web import WebSiteManagementClient
 
 from collector.fetchers.base import FetchContext, Fetcher, list_raw, resource_group_of
-from collector.fetchers.web import SITES, slots_of
+from collector.fetchers.web import SITES, SLOT_LISTINGS, slots_of
 
 CONTAINER_REGISTRY = "container_registry"
 # One document per site or slot: {"value": [policy, ...]} as List Basic Publishing Credentials Policies
@@ -79,4 +79,5 @@ PUBLISHING_FETCHER = Fetcher(
     {PUBLISHING_CREDENTIALS_POLICIES: ("microsoft.web/sites", "microsoft.web/sites/slots")},
     tenant_wide=False,
     run=_publishing,
+    listings=(SITES, *SLOT_LISTINGS),
 )

@@ -221,7 +221,12 @@ def children_of(
         out[""].pages.append(Page(body={"value": []}, request_id=rows.last_request_id, api_version=API_VERSION))
         return out
 
-    return ctx.listings.get((ctx.scope, "resource_graph", table, resource_type), make)
+    return ctx.shared(shared_listing(resource_type), table, make)
+
+
+def shared_listing(resource_type: str) -> str:
+    """The name of the run's per-parent listings of `resource_type` (a reader declares it in `Fetcher.listings`)."""
+    return f"resource_graph {resource_type}"
 
 
 def listing_of(children: dict[str, RawCapture], parent_id: str) -> RawCapture:

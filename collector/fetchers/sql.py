@@ -124,4 +124,5 @@ FETCHER = Fetcher(
     },
     tenant_wide=False,
     run=_run,
+    listings=(resource_graph.shared_listing(DATABASE_TYPE),),
 )

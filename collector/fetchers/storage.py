@@ -43,7 +43,13 @@ def _run_blob_services(ctx: FetchContext) -> None:
     ctx.each([a for a in accounts if str(a.get("kind") or "").lower() not in NO_BLOB_SERVICE], read)
 
 
-FETCHER = Fetcher("storage.accounts", {FactKind.STORAGE_ACCOUNT: _ACCOUNTS}, tenant_wide=False, run=_run)
+FETCHER = Fetcher(
+    "storage.accounts", {FactKind.STORAGE_ACCOUNT: _ACCOUNTS}, tenant_wide=False, run=_run, listings=(ACCOUNTS,)
+)
 BLOB_SERVICES = Fetcher(
-    "storage.blob_services", {STORAGE_BLOB_SERVICE: _ACCOUNTS}, tenant_wide=False, run=_run_blob_services
+    "storage.blob_services",
+    {STORAGE_BLOB_SERVICE: _ACCOUNTS},
+    tenant_wide=False,
+    run=_run_blob_services,
+    listings=(ACCOUNTS,),
 )

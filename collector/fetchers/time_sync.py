@@ -134,4 +134,5 @@ FETCHER = Fetcher(
     {GUEST_CONFIGURATION_ASSIGNMENT: (VM_TYPE,), VM_CLOCK: (VM_TYPE,)},
     tenant_wide=False,
     run=_run,
+    listings=(VMS,),
 )

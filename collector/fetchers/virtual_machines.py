@@ -126,4 +126,5 @@ FETCHER = Fetcher(
     {VIRTUAL_MACHINE: (VM_TYPE,), VM_EXTENSIONS: (VM_TYPE,), DCR_ASSOCIATIONS: (VM_TYPE,)},
     tenant_wide=False,
     run=_run,
+    listings=(VMS,),
 )

@@ -60,7 +60,15 @@ def _run(ctx: FetchContext) -> None:
 
 
 _SITES = ("microsoft.web/sites", "microsoft.web/sites/slots")
-FETCHER = Fetcher("web.sites", {FactKind.WEB_SITE: _SITES, FactKind.WEB_CONFIG: _SITES}, tenant_wide=False, run=_run)
+# What `slots_of` reads, with the sites listing: the readers of a site's slots declare these.
+SLOT_LISTINGS = (SLOTS, resource_graph.shared_listing(SLOT_TYPE))
+FETCHER = Fetcher(
+    "web.sites",
+    {FactKind.WEB_SITE: _SITES, FactKind.WEB_CONFIG: _SITES},
+    tenant_wide=False,
+    run=_run,
+    listings=(SITES, *SLOT_LISTINGS),
+)
 
 # App Service certificates (Microsoft.Web/certificates: issuer, subjectName, expirationDate, thumbprint), one
 # listing per subscription (Certificates - List); certificates in Key Vault are only referenced from here.

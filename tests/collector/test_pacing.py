@@ -192,3 +192,43 @@ def test_a_listing_is_made_once_and_its_failure_is_everyones() -> None:
     for _ in range(2):
         with pytest.raises(ConnectionError, match="listing failed"):
             listings.get(("s", "vaults"), fail)
+
+
+def test_a_listing_is_let_go_when_the_last_task_reading_it_ends() -> None:
+    listings = Listings()
+    made: list[str] = []
+
+    def make() -> str:
+        made.append("x")
+        return "pages"
+
+    listings.expect("s", ["sites"])
+    listings.expect("s", ["sites", "vaults"])  # a task starting later reads it too: it is counted from the start
+    listings.expect("t", ["sites"])
+    assert listings.get(("s", "sites"), make) == "pages"
+    assert listings.get(("t", "sites"), make) == "pages"
+    listings.done("s", ["sites"])
+    assert listings.held() == 2  # one reader of s's sites is still to come
+    assert listings.get(("s", "sites"), make) == "pages" and made == ["x", "x"]  # the later reader: the same pages
+    listings.done("s", ["sites", "vaults"])
+    assert listings.held() == 1  # t's sites: its reader has not ended
+    listings.done("t", ["sites"])
+    assert listings.held() == 0
+
+
+def test_a_reader_the_run_did_not_count_lists_again_after_the_release_and_uncounted_names_are_kept() -> None:
+    listings = Listings()
+    made: list[str] = []
+
+    def make() -> str:
+        made.append("x")
+        return f"pages {len(made)}"
+
+    listings.expect("s", ["sites"])
+    assert listings.get(("s", "sites"), make) == "pages 1"
+    listings.done("s", ["sites"])
+    assert listings.get(("s", "sites"), make) == "pages 2"  # read again, not kept: no counted reader is left
+    assert listings.held() == 0
+    assert listings.get(("s", "slots", ("rg", "site")), make) == "pages 3"  # no task counted: kept for the run
+    assert listings.get(("s", "slots", ("rg", "site")), make) == "pages 3"
+    assert listings.held() == 1
