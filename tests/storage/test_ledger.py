@@ -13,7 +13,7 @@ from sqlalchemy import Engine, text
 from controls.model import Finding, Status, Verdict, canonical_json
 from storage.ledger import Ledger, LedgerError, RunStatus
 
-from .helpers import T0, nsg_evidence, record_run, sample, site_config_evidence
+from .helpers import NSG_ID, T0, nsg_evidence, record_run, sample, site_config_evidence
 
 
 def test_round_trip_of_every_type(ledger: Ledger) -> None:
@@ -219,6 +219,21 @@ def test_collected_evidence_is_stored_as_the_canonical_text_its_hash_was_taken_o
     assert changed.canonical is None and changed.sha256 != kept.sha256
     ledger.add_evidence(run_id, [changed])
     assert ledger.evidence(run_id)[-1].content["name"] == "changed"
+
+
+def test_documents_read_together_share_their_repeated_strings_and_read_back_as_stored(ledger: Ledger) -> None:
+    """A kind's documents repeat keys and short values; one read holds each such string once (memory while
+    judging a large run), and what is read is what was stored."""
+    first, second = nsg_evidence(port="22"), nsg_evidence(NSG_ID.replace("web", "db"), port="3389")
+    run_id = ledger.start_run(T0, agent_version="v", config_digest="d", scope={})
+    ledger.add_evidence(run_id, [first, second])
+    a, b = ledger.evidence(run_id)
+    assert (a, b) == (first, second) and (a.content, b.content) == (first.content, second.content)
+    key_a, key_b = (next(k for k in e.content["properties"] if k == "securityRules") for e in (a, b))
+    assert key_a is key_b
+    rule_a, rule_b = (e.content["properties"]["securityRules"][0]["properties"]["access"] for e in (a, b))
+    assert rule_a == "Allow" and rule_a is rule_b
+    assert a.source is b.source and a.scope is b.scope
 
 
 def test_bad_input_is_refused_with_one_clear_line_and_nothing_is_stored(ledger: Ledger) -> None:
