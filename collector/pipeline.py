@@ -262,10 +262,13 @@ def judge(
     """A run's findings and verdicts from its facts; a partial run keeps only the verdicts its checks decide.
     The same function re-judges a sealed run from its stored evidence (collector.rejudge)."""
     result = evaluate(facts, catalog, thresholds, checks, profile)
-    if partial:
-        decided = decided_by(catalog, checks)
-        result = replace(result, verdicts=[v for v in result.verdicts if v.requirement in decided])
-    return result
+    return replace(result, verdicts=_decided_verdicts(catalog, checks, result.verdicts)) if partial else result
+
+
+def _decided_verdicts(catalog: Catalog, checks: Collection[Check], verdicts: Sequence[Verdict]) -> list[Verdict]:
+    """The verdicts a partial run keeps: those of the requirements its checks alone decide."""
+    decided = decided_by(catalog, checks)
+    return [v for v in verdicts if v.requirement in decided]
 
 
 def judge_to_ledger(
@@ -290,10 +293,7 @@ def judge_to_ledger(
         except LedgerError as exc:
             log.error("run %d: its findings part could not be written: %s", run_id, exc, extra={"run_id": run_id})
     log.info("judged: %d findings stored", sum(judged.finding_counts.values()), extra={"run_id": run_id})
-    if partial:
-        decided = decided_by(catalog, checks)
-        judged = replace(judged, verdicts=[v for v in judged.verdicts if v.requirement in decided])
-    return judged
+    return replace(judged, verdicts=_decided_verdicts(catalog, checks, judged.verdicts)) if partial else judged
 
 
 def run_scope(
