@@ -53,13 +53,12 @@ def _sandbox_cost(argv: list[str]) -> int:
 def _history(argv: list[str]) -> int:
     import json
     import os
-    import shutil
     import subprocess
     from datetime import timedelta
 
     from bench.history import build, history_start
     from bench.history_reads import CONFIG, INFO
-    from bench.run import ROOT, database_size
+    from bench.run import ROOT, database_size, emptied
 
     parser = argparse.ArgumentParser(
         prog="python -m bench history", description="a ledger of hourly runs of a generated estate, and its reads"
@@ -83,10 +82,7 @@ def _history(argv: list[str]) -> int:
     if args.runs < 1 or args.resources < 1:
         print("bench: --runs and --resources must be at least 1", file=sys.stderr)
         return 2
-    out = Path(args.out).resolve()
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    out = emptied(Path(args.out).resolve())
     url = args.database_url or f"sqlite:///{out / 'shoko.db'}"
     (out / CONFIG).write_text(f"database:\n  url: {json.dumps(url)}\n", encoding="utf-8")
     start = history_start(args.runs)

@@ -14,14 +14,13 @@ import cProfile
 import json
 import os
 import pstats
-import shutil
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from bench.generate import generate, write_estate
-from bench.run import ROOT, Sandboxed, _delta
+from bench.run import ROOT, Sandboxed, _delta, emptied
 from collector.pipeline import collect
 from collector.settings import load_settings, sandbox_overrides
 
@@ -87,10 +86,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", default="bench-cpu", help="working directory (emptied first)")
     args = parser.parse_args(argv)
 
-    out = (ROOT / args.out).resolve() if not Path(args.out).is_absolute() else Path(args.out)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    out = emptied((ROOT / args.out).resolve() if not Path(args.out).is_absolute() else Path(args.out))
     generated = generate(args.subscriptions, args.resources, seed=args.seed)
     estate_file = out / "estate.json"
     write_estate(generated, estate_file)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from bench.generate import GenerateError, generate, write_estate
-from bench.run import ROOT, Sandboxed, _delta, lower_bound, run_measured
+from bench.run import ROOT, Sandboxed, _delta, emptied, lower_bound, run_measured
 from collector.settings import AgentSettings, CollectionSettings
 
 AGENT = "import sys, collector.cli; sys.exit(collector.cli.main(sys.argv[1:]))"
@@ -183,10 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: replicas share a run through PostgreSQL: --database-url postgresql+psycopg://…", file=sys.stderr)
         return 2
 
-    out = Path(args.out).resolve()
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    out = emptied(Path(args.out).resolve())
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOKO_")} | {"PYTHONPATH": str(ROOT)}
     lines: list[str] = []
 

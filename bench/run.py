@@ -171,6 +171,14 @@ def _mb(n: float) -> str:
     return f"{n / 1e6:,.1f} MB"
 
 
+def emptied(out: Path) -> Path:
+    """The benchmark's working directory `out`, made anew: figures never mix with an earlier run's files."""
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench run", description=__doc__)
     parser.add_argument("--subscriptions", type=int, default=5)
@@ -201,10 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="bench-out", help="working directory (estate, logs, database)")
     args = parser.parse_args(argv)
 
-    out = (ROOT / args.out).resolve() if not Path(args.out).is_absolute() else Path(args.out)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    out = emptied((ROOT / args.out).resolve() if not Path(args.out).is_absolute() else Path(args.out))
     log = out / "shoko.log"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("SHOKO_DATABASE_URL", None)
