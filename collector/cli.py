@@ -37,8 +37,9 @@ def _setup_logging(verbose: bool) -> None:
 
 def _open_ledger(settings: Settings, *, read_only: bool = False, sealing: bool = False):  # type: ignore[no-untyped-def]
     """The configured ledger. Read commands pass read_only=True: nothing is created, migrated or changed, and a
-    database without a ledger is an error (exit 2), not a new empty one. `sealing`: it will seal runs, so it
-    signs and publishes them as `ledger` in the config says (the key is read before the database is opened)."""
+    database without a ledger is an error (exit 2), not a new empty one. `sealing`: it will seal one run, so it
+    signs and publishes it as `ledger` in the config says (the key is read before the database is opened), and
+    keeps no content keys for a run after it (Ledger's remember_keys; the agent, storing run after run, does)."""
     from collector.settings import DatabaseSettings
     from storage.ledger import Ledger
 
@@ -46,7 +47,7 @@ def _open_ledger(settings: Settings, *, read_only: bool = False, sealing: bool =
         from collector.anchoring import publisher, run_signer
 
         signer = run_signer(settings)
-        return Ledger(settings.database.url, signer=signer, on_sealed=publisher(settings))
+        return Ledger(settings.database.url, signer=signer, on_sealed=publisher(settings), remember_keys=False)
 
     url = settings.database.url
     if read_only and url == DatabaseSettings().url and not _sqlite_file(url).exists():

@@ -381,16 +381,26 @@ def _collect_into(
 
 def stored_facts(ledger: Ledger, run_id: int, checks: Sequence[Check]) -> FactSet:
     """A stored run's facts for `checks`, read from the ledger kind by kind as the checks ask (controls.model.
-    StoredFacts): what its evidence and collection errors were, in the order they were judged in."""
-    kinds = ledger.evidence_kinds(run_id)
+    StoredFacts), or one subscription's part of a kind at a time for checks judged per subscription and kinds
+    scanned with `each`: what its evidence and collection errors were, in the order they were judged in."""
+    parts = ledger.evidence_parts(run_id)
     widest = max((len(c.reads) for c in checks), default=1)
+
     # Sorted again: a run shared by agent replicas (collector.shared_work) stored one part per subscription, in
     # whatever order they finished; a run of one agent is stored in this order already (the sort is stable).
+    def load(kind: str) -> list[Evidence]:
+        return sorted(ledger.evidence_of([e for part in parts[kind].values() for e in part]), key=evidence_order)
+
+    def load_within(kind: str, subscription: str | None) -> list[Evidence]:
+        return sorted(ledger.evidence_of(parts[kind].get(subscription, [])), key=evidence_order)
+
     return StoredFacts(
-        lambda kind: sorted(ledger.evidence_of(kinds[kind]), key=evidence_order),
-        kinds,
+        load,
+        parts,
         sorted(ledger.collection_errors(run_id), key=_error_order),
         keep=widest + 1,  # and the attestations, read after the checks
+        partitions=parts,
+        load_within=load_within,
     )
 
 

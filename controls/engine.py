@@ -18,7 +18,7 @@ Rules that keep "could not see" from ever looking like "fine":
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date
 from typing import Any, Protocol
@@ -27,7 +27,17 @@ from controls.access import cause
 from controls.attestations import KIND as ATTESTATION_KIND
 from controls.attestations import Attestation
 from controls.checks import ALL_CHECKS, Check
-from controls.model import CollectionError, Evidence, FactSet, Finding, Status, Thresholds, Verdict
+from controls.model import (
+    CollectionError,
+    Evidence,
+    FactSet,
+    Finding,
+    Status,
+    Thresholds,
+    Verdict,
+    in_subscription_order,
+    subscription_id_of,
+)
 from controls.profiles import METI2012, apply_profile
 
 # How many failing/erroring reasons a verdict quotes before "…".
@@ -156,23 +166,74 @@ def _collection_error_findings(check: Check, facts: FactSet, numbers: tuple[int,
     return out
 
 
-def _run_check(check: Check, facts: FactSet, thresholds: Thresholds, numbers: tuple[int, ...]) -> list[Finding]:
-    """The check's findings, or one error finding if it raised (partial output is not trusted)."""
+def _run_check(
+    check: Check, facts: FactSet, thresholds: Thresholds, numbers: tuple[int, ...], part: str | None = ""
+) -> list[Finding]:
+    """The check's findings, or one error finding if it raised (partial output is not trusted). `part` names the
+    subscription a check judged per subscription was judging (None: what lies in no subscription)."""
     try:
         findings = check.evaluate(facts, thresholds, numbers)
     except Exception as exc:  # a broken check must not stop the run or read as pass
         detail = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        where_ja = where_en = ""
+        if part != "":
+            where_ja = f"サブスクリプション {part} の" if part else "サブスクリプション外のリソースの"
+            where_en = f" on subscription {part}" if part else " on resources in no subscription"
         return [
             Finding(
                 check_id=check.id,
                 requirements=numbers,
                 status=Status.ERROR,
                 resource_id=f"check:{check.id}",
-                reason_ja=f"チェック {check.id} の実行中に例外が発生しました（{detail}）",
-                reason_en=f"check {check.id} raised an exception ({detail})",
+                reason_ja=f"チェック {check.id} の{where_ja}実行中に例外が発生しました（{detail}）",
+                reason_en=f"check {check.id} raised an exception{where_en} ({detail})",
             )
         ]
     return findings
+
+
+def _judged(
+    group: Sequence[Check], facts: FactSet, thresholds: Thresholds, mapped: dict[str, list[int]]
+) -> Iterator[list[Finding]]:
+    """The findings of a check, or of a group of consecutive checks judged per subscription, each check's with the
+    engine's error findings for failed collections first. A group is judged one subscription after another
+    (in_subscription_order), each of its checks in turn on that subscription's facts, so only one subscription's
+    part of a kind is held at a time and each part is read once for the whole group."""
+    numbers = {c.id: tuple(mapped.get(c.id, ())) for c in group}
+    errors = {c.id: _collection_error_findings(c, facts, numbers[c.id]) for c in group}
+    if not group[0].per_subscription:
+        (check,) = group
+        yield _without_reported(errors[check.id], _run_check(check, facts, thresholds, numbers[check.id]))
+        return
+    by_part: dict[str, dict[str | None, list[Finding]]] = {}
+    for check_id, found in errors.items():
+        for f in found:
+            by_part.setdefault(check_id, {}).setdefault(subscription_id_of(f.resource_id), []).append(f)
+    failed_in = [part for parts in by_part.values() for part in parts]
+    for part in in_subscription_order([*facts.subscriptions(), *failed_in]):
+        within = facts.within(part)
+        for check in group:
+            judged = _run_check(check, within, thresholds, numbers[check.id], part)
+            yield _without_reported(by_part.get(check.id, {}).get(part, []), judged)
+
+
+def _groups(checks: Sequence[Check]) -> Iterator[list[Check]]:
+    """`checks` in order, consecutive checks judged per subscription together, any other alone."""
+    group: list[Check] = []
+    for check in checks:
+        if group and not (check.per_subscription and group[-1].per_subscription):
+            yield group
+            group = []
+        group.append(check)
+    if group:
+        yield group
+
+
+def _without_reported(errors: list[Finding], judged: list[Finding]) -> list[Finding]:
+    """`errors` then `judged`: a check that already reported a resource as an error (naming the collection
+    failure) needs no second finding for the same scope from the engine."""
+    reported = {f.resource_id.lower() for f in judged if f.status == Status.ERROR}
+    return [*(f for f in errors if f.resource_id.lower() not in reported), *judged]
 
 
 def _mode(requirement: Requirement, attribute: str = "evidence_mode") -> str:
@@ -355,17 +416,10 @@ def judge_into(
                 tallies.setdefault(f.check_id, _Tally()).add(f)
         store(findings)
 
-    for check in checks:
-        check_numbers = tuple(mapped.get(check.id, ()))
-        judged = _run_check(check, facts, thresholds, check_numbers)
-        # A check that already reported a resource as an error (naming the collection failure) needs no
-        # second finding for the same scope from the engine.
-        reported = {f.resource_id.lower() for f in judged if f.status == Status.ERROR}
-        found = [
-            f for f in _collection_error_findings(check, facts, check_numbers) if f.resource_id.lower() not in reported
-        ]
-        found.extend(judged)
-        hand_on(apply_profile(found, profile, justifications))
+    for group in _groups(checks):
+        facts.reading(() if group[0].per_subscription else group[0].reads)
+        for found in _judged(group, facts, thresholds, mapped):
+            hand_on(apply_profile(found, profile, justifications))
     hand_on([_attestation_finding(a, ev, on, numbers) for a, ev, on in attestations])
 
     ran = {c.id for c in checks}

@@ -10,7 +10,7 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import InitVar, dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -151,6 +151,27 @@ class Finding:
 BARS = ("tls1.3",)
 
 
+def subscription_id_of(resource_id: str) -> str | None:
+    """The lower-cased subscription id an ARM id or scope lies in (`/subscriptions/{id}/…`); None for anything
+    else (Entra ID objects, "tenant", management groups)."""
+    parts = resource_id.split("/", 3)
+    if len(parts) >= 3 and not parts[0] and parts[1].lower() == "subscriptions" and parts[2]:
+        return parts[2].lower()
+    return None
+
+
+def in_subscription_order(subscriptions: Iterable[str | None]) -> list[str | None]:
+    """Subscriptions sorted, None (what lies in no subscription) last: the order checks judge them in."""
+    found = set(subscriptions)
+    return [*sorted(s for s in found if s is not None), *([None] if None in found else [])]
+
+
+def errors_within(errors: Iterable[CollectionError], subscription: str | None) -> list[CollectionError]:
+    """The collection errors that can explain a document missing from `subscription`: those scoped to it and
+    those scoped to no subscription ("tenant" covers everything)."""
+    return [e for e in errors if subscription_id_of(e.scope) in (subscription, None)]
+
+
 @dataclass
 class FactSet:
     """Everything one run collected, indexed by kind. Checks only read from here; it is not changed
@@ -186,15 +207,59 @@ class FactSet:
     def __iter__(self) -> Iterator[Evidence]:
         return iter(self.evidence)
 
+    def reading(self, kinds: Iterable[Kind]) -> None:
+        """Told which kinds the next check reads: facts read from a store may let go of the others."""
+
+    # -- one subscription at a time: what lets a run of many subscriptions be judged in bounded memory
+
+    def subscriptions(self) -> list[str | None]:
+        """The subscriptions the run's evidence lies in (by each record's resource id), in_subscription_order."""
+        return in_subscription_order(subscription_id_of(e.resource_id) for e in self.evidence)
+
+    def within(self, subscription: str | None) -> FactSet:
+        """The facts of one subscription: the records whose resource lies in it (or, for None, in none), each
+        kind in `of`'s order, and the collection errors that can explain a record missing there."""
+
+        def split(facts: FactSet) -> dict[str | None, list[Evidence]]:
+            out: dict[str | None, list[Evidence]] = {}
+            for e in facts.evidence:
+                out.setdefault(subscription_id_of(e.resource_id), []).append(e)
+            return out
+
+        records = self.index("\0within", split).get(subscription, [])
+        return FactSet(evidence=records, errors=errors_within(self.errors, subscription))
+
+    def each(self, kind: Kind) -> Iterator[Evidence]:
+        """Every record of `kind`, subscription by subscription (in_subscription_order), each subscription's in
+        `of`'s order: for a check that scans a kind without keeping it. Read from a store (StoredFacts), only
+        one subscription's records are held at a time."""
+        by_subscription: dict[str | None, list[Evidence]] = {}
+        for e in self.of(kind):
+            by_subscription.setdefault(subscription_id_of(e.resource_id), []).append(e)
+        for subscription in in_subscription_order(by_subscription):
+            yield from by_subscription[subscription]
+
 
 class StoredFacts(FactSet):
     """A run's facts read kind by kind from where they were stored, when a check asks for a kind: `load(kind)`
     gives that kind's evidence in stored order (the order a FactSet of the whole run holds it in). The kinds read
-    last are kept, at most `keep` of them (the most any one check reads), so memory holds about the kinds the
-    current check reads, not the whole run. Safe to read from several threads."""
+    last are kept, at most `keep` of them (the most any one check reads), and of the kinds the next check does not
+    read (`reading`) at most `hold` records, so memory holds about the kinds the current check reads, not the whole
+    run. Safe to read from several threads.
+
+    With `partitions` (each kind's subscriptions) and `load_within(kind, subscription)` (that part of a kind, in
+    stored order), `within` and `each` read one subscription's records at a time: a check judged per
+    subscription, or scanning a kind with `each`, then holds one subscription's part, not the whole kind."""
 
     def __init__(
-        self, load: Callable[[Kind], list[Evidence]], kinds: Iterable[Kind], errors: list[CollectionError], keep: int
+        self,
+        load: Callable[[Kind], list[Evidence]],
+        kinds: Iterable[Kind],
+        errors: list[CollectionError],
+        keep: int,
+        partitions: Mapping[Kind, Iterable[str | None]] | None = None,
+        load_within: Callable[[Kind, str | None], list[Evidence]] | None = None,
+        hold: int = 20_000,
     ) -> None:
         # Not FactSet.__init__: `evidence` is read on demand here, never held.
         self.errors, self._by_kind = errors, None
@@ -204,6 +269,23 @@ class StoredFacts(FactSet):
         self._kept: OrderedDict[Kind, list[Evidence]] = OrderedDict()
         self._lock = threading.Lock()
         self.loads = 0  # kinds read from the store so far (a kind dropped and asked again is read again)
+        self._partitions = None
+        if partitions is not None and load_within is not None:
+            self._partitions = {kind: frozenset(subs) for kind, subs in partitions.items()}
+        self._load_within = load_within
+        # Records kept of kinds the next check does not read (`reading`), at most: kinds shared by neighbouring
+        # checks stay read, large ones go as soon as no check needs them.
+        self._hold = hold
+
+    def reading(self, kinds: Iterable[Kind]) -> None:
+        wanted = set(kinds)
+        with self._lock:
+            others = [k for k in self._kept if k not in wanted]  # least recently read first
+            held = sum(len(self._kept[k]) for k in others)
+            for kind in others:
+                if held <= self._hold:
+                    break
+                held -= len(self._kept.pop(kind))
 
     @property  # type: ignore[override]
     def evidence(self) -> list[Evidence]:
@@ -222,8 +304,56 @@ class StoredFacts(FactSet):
             self._kept.move_to_end(kind)
             return list(found)
 
+    def subscriptions(self) -> list[str | None]:
+        if self._partitions is None:
+            return super().subscriptions()
+        return in_subscription_order(s for subs in self._partitions.values() for s in subs)
+
+    def within(self, subscription: str | None) -> FactSet:
+        if self._partitions is None or self._load_within is None:
+            return super().within(subscription)
+        partitions, load = self._partitions, self._load_within
+
+        def load_part(kind: Kind) -> list[Evidence]:
+            return load(kind, subscription) if subscription in partitions.get(kind, ()) else []
+
+        return _Within(load_part, errors_within(self.errors, subscription))
+
+    def each(self, kind: Kind) -> Iterator[Evidence]:
+        with self._lock:
+            kept = kind in self._kept
+        if kept or self._partitions is None or self._load_within is None:
+            yield from super().each(kind)
+            return
+        for subscription in in_subscription_order(self._partitions.get(kind, ())):
+            yield from self._load_within(kind, subscription)
+
     def __repr__(self) -> str:
         return f"StoredFacts(kinds={self._kinds!r}, errors={len(self.errors)})"
+
+
+class _Within(FactSet):
+    """One subscription's part of a stored run (StoredFacts.within): each kind read when a check first asks for
+    it and held while this subscription is judged."""
+
+    def __init__(self, load: Callable[[Kind], list[Evidence]], errors: list[CollectionError]) -> None:
+        self.errors, self._by_kind, self._indexes = errors, {}, {}
+        self._load = load
+        self._lock = threading.Lock()
+
+    @property  # type: ignore[override]
+    def evidence(self) -> list[Evidence]:
+        raise TypeError("a subscription's stored facts are read by kind (of, each), not as a whole")
+
+    def of(self, kind: Kind) -> list[Evidence]:
+        with self._lock:
+            found = self._by_kind.get(kind)  # type: ignore[union-attr]
+            if found is None:
+                found = self._by_kind[kind] = self._load(kind)  # type: ignore[index]
+            return list(found)
+
+    def each(self, kind: Kind) -> Iterator[Evidence]:
+        return iter(self.of(kind))  # one subscription already
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from controls.model import (
     Status,
     Verdict,
     canonical_json,
+    subscription_id_of,
 )
 
 from . import actions as action_store
@@ -355,13 +356,17 @@ class Ledger:
         holder: LeaseHolder | None = None,
         signer: RunSigner | None = None,
         on_sealed: Callable[[Anchor], None] | None = None,
+        remember_keys: bool = True,
     ) -> None:
         """Open (and migrate) a ledger. `read_only=True` (read commands, the API, snapshot export): nothing is
         created, migrated or changed — a missing or empty database, another application's tables or an older
         schema is a NoLedger error, and every transaction is read-only. `holder`: whose leases this ledger
         takes (default: this process). `signer`: signs every run this ledger seals, in the seal's transaction;
-        `on_sealed` then gets the signed digest (its anchor) to publish outside the database."""
+        `on_sealed` then gets the signed digest (its anchor) to publish outside the database. `remember_keys=False`:
+        a process storing one run (`shoko collect`) does not keep its rows' content keys for a next run it will
+        not store (at 100,000 resources about a million keys, held from storing the evidence to the seal)."""
         self.signer, self.on_sealed = signer, on_sealed
+        self._remember = remember_keys
         self._url = _normalise_url(url)
         self.url = self._url.render_as_string(hide_password=True)
         self.read_only = read_only
@@ -553,6 +558,8 @@ class Ledger:
     def _remember_keys(self, table: str, run_id: int, earlier: int, keys: Sequence[str], ids: Sequence[int]) -> None:
         """Keep a committed part's rows by content key, for the run after this one (see `_keys_of`); `earlier` is
         how many parts of the run there were before it."""
+        if not self._remember:
+            return
         with self._cache_lock:
             cached = self._held_keys.get(table)
             if earlier == 0:
@@ -1296,8 +1303,25 @@ class Ledger:
         """The run's evidence records by kind, each kind's in stored order, as references (`evidence_of` reads
         them): the row each record is, with the run's own collection time and request id (a run stored before
         parts existed holds the rows it owns, with their own). Reads no document."""
+        return {kind: parts[None] for kind, parts in self._evidence_index(run_id, by_subscription=False).items()}
+
+    def evidence_parts(self, run_id: int) -> dict[str, dict[str | None, list[states.Entry]]]:
+        """What `evidence_kinds` gives, each kind's records split by the subscription their resource lies in
+        (controls.model.subscription_id_of; None for none), each part in stored order."""
+        return self._evidence_index(run_id, by_subscription=True)
+
+    def _evidence_index(self, run_id: int, by_subscription: bool) -> dict[str, dict[str | None, list[states.Entry]]]:
         table = RunEvidence.__table__
-        out: dict[str, list[states.Entry]] = {}
+        columns = (table.c.id, table.c.kind, table.c.resource_id) if by_subscription else (table.c.id, table.c.kind)
+        # Per row: where it goes (its kind, and the subscription its resource lies in), as a small number.
+        placed: dict[int, int] = {}
+        places: dict[tuple[str, str | None], int] = {}
+
+        def place(row: Any) -> int:
+            where = (row[1], subscription_id_of(row[2]) if by_subscription else None)
+            return places.setdefault(where, len(places))
+
+        out: dict[str, dict[str | None, list[states.Entry]]] = {}
         with self._session(write=False) as session:
             self._get_run(session, run_id)
             try:
@@ -1305,21 +1329,27 @@ class Ledger:
             except states.StateError as exc:
                 raise LedgerError(f"run_evidence of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
             if entries is None:
-                query = select(table.c.id, table.c.kind).where(table.c.run_id == run_id).order_by(table.c.id)
-                for row_id, kind in session.execute(query):
-                    out.setdefault(kind, []).append(states.Entry(row_id))
+                query = select(*columns).where(table.c.run_id == run_id).order_by(table.c.id)
+                for row in session.execute(query):
+                    kind, subscription = (row[1], subscription_id_of(row[2]) if by_subscription else None)
+                    out.setdefault(kind, {}).setdefault(subscription, []).append(states.Entry(row[0]))
                 return out
-            kinds: dict[int, str] = {}
             for chunk in _chunks(sorted({e.row_id for e in entries})):
-                query = select(table.c.id, table.c.kind).where(states.among(session, table.c.id, chunk))
-                kinds.update((row_id, kind) for row_id, kind in session.execute(query))
+                query = select(*columns).where(states.among(session, table.c.id, chunk))
+                placed.update((row[0], place(row)) for row in session.execute(query))
+        keys = list(places)
+        parts: list[list[states.Entry] | None] = [None] * len(places)  # kinds and parts made in stored order
         for entry in entries:
-            kind = kinds.get(entry.row_id)
-            if kind is None:
+            where = placed.get(entry.row_id)
+            if where is None:
                 raise LedgerError(
                     f"run_evidence row {entry.row_id} held by run {run_id} is missing; run `shoko verify`"
                 )
-            out.setdefault(kind, []).append(entry)
+            part = parts[where]
+            if part is None:
+                kind, subscription = keys[where]
+                part = parts[where] = out.setdefault(kind, {}).setdefault(subscription, [])
+            part.append(entry)
         return out
 
     def evidence_of(self, entries: Sequence[states.Entry]) -> list[Evidence]:

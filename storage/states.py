@@ -42,7 +42,7 @@ class StateError(ValueError):
     """A part that cannot be decoded (its bytes were altered)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a run's part holds one per record: hundreds of thousands
 class Entry:
     row_id: int
     collected_at: datetime | None = None
@@ -118,7 +118,16 @@ def decode(table: str, content: bytes, only: Collection[int] | None = None) -> l
     micros = _sums(at)
     if any(requests[n] is not None and not isinstance(requests[n], str) for n in picked):
         raise StateError("part holds a request id that is not text")
-    return [Entry(ids[n], _EPOCH + timedelta(microseconds=micros[n]), requests[n]) for n in picked]
+    # A listing's page gives one request id to every record on it: each id text is held once.
+    shared: dict[str, str] = {}
+    return [
+        Entry(
+            ids[n],
+            _EPOCH + timedelta(microseconds=micros[n]),
+            requests[n] and shared.setdefault(requests[n], requests[n]),
+        )
+        for n in picked
+    ]
 
 
 def among(session: Session, column: Any, values: Sequence[Any]) -> Any:

@@ -412,7 +412,7 @@ def audit_workspaces(facts: FactSet) -> dict[str, list[Evidence]]:
     subscription's) with an enabled log category, each with the settings documents that name it."""
     out: dict[str, list[Evidence]] = {}
     for kind in (FactKind.DIAGNOSTIC_SETTINGS, SUBSCRIPTION_DIAGNOSTIC_SETTINGS):
-        for doc in facts.of(kind):
+        for doc in facts.each(kind):
             for setting in doc.content.get("value") or []:
                 ws = props(setting).get("workspaceId")
                 if isinstance(ws, str) and ws and _enabled_logs(setting):

@@ -8,7 +8,16 @@ from datetime import timedelta
 from typing import Any
 
 from controls.checks.base import Outcome, check, errored, failed, passed
-from controls.checks.helpers import display_name, field, name_from_id, norm_id, observed_at, parse_time, props
+from controls.checks.helpers import (
+    display_name,
+    field,
+    inventory_of_type,
+    name_from_id,
+    norm_id,
+    observed_at,
+    parse_time,
+    props,
+)
 from controls.checks.inventory import normalise_location
 from controls.checks.network_isolation import classify
 from controls.model import CollectionError, Evidence, FactKind, FactSet, Thresholds
@@ -76,9 +85,7 @@ def _vms_in_scope(
     "production", VMs in non-production subscriptions are left out, and a VM whose subscription cannot be
     classified is an error."""
     subscriptions = {str(ev.content.get("subscriptionId", "")).lower(): ev for ev in facts.of(FactKind.SUBSCRIPTION)}
-    for vm in facts.of(FactKind.RESOURCE):
-        if str(vm.content.get("type", "")).lower() != VM_TYPE:
-            continue
+    for vm in inventory_of_type(facts, VM_TYPE):
         if t.backup_vm_scope == "all":
             yield vm, "", "", None, None
             continue

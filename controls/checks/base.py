@@ -102,6 +102,9 @@ class Check:
     remediation_en: str
     thresholds: tuple[str, ...]  # names of `Thresholds` fields the rule uses
     judge: Judge
+    # Judged one subscription at a time (FactSet.within): each outcome reads only facts of the judged resource's
+    # own subscription (and the errors that can cover it), so the engine need not hold a kind for the whole run.
+    per_subscription: bool = False
 
     def documentation(self) -> dict[str, Any]:
         """What the check judges and how, as plain data (for `shoko checks --json` and the snapshot)."""
@@ -152,8 +155,11 @@ def check(
     remediation_ja: str,
     remediation_en: str,
     thresholds: tuple[str, ...] = (),
+    per_subscription: bool = False,
 ) -> Callable[[Judge], Judge]:
-    """Declare and register a check; the decorated judge function is returned unchanged."""
+    """Declare and register a check; the decorated judge function is returned unchanged. `per_subscription`
+    declares that the judge, given one subscription's facts, says of that subscription's resources what it says
+    given the whole run's (nothing it reads about a resource lies in another subscription or outside any)."""
 
     def register(judge: Judge) -> Judge:
         if any(c.id == id for c in REGISTRY):
@@ -183,6 +189,7 @@ def check(
                 remediation_en=remediation_en,
                 thresholds=tuple(thresholds),
                 judge=judge,
+                per_subscription=per_subscription,
             )
         )
         return judge

@@ -142,6 +142,8 @@ def _retained(setting: Any) -> list[str]:
     "カテゴリグループを Log Analytics ワークスペースかストレージアカウントへ送る設定を追加する。",
     remediation_en="Add a diagnostic setting that sends the allLogs category group (or audit, except for Azure "
     "Firewall and Application Gateway) to a Log Analytics workspace or a storage account.",
+    # A resource and its diagnostic settings (child documents of it) lie in one subscription.
+    per_subscription=True,
 )
 def diagnostic_logs_retained(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
     yield from _judge(facts, MONITORED_TYPES)
@@ -255,6 +257,7 @@ def _judge(facts: FactSet, types: tuple[str, ...]) -> Iterator[Outcome]:
     remediation_en="Add a diagnostic setting on each Azure Firewall and Application Gateway that sends the allLogs "
     "category group (or the categories this check names) to a Log Analytics workspace (resource-specific tables "
     "for Azure Firewall).",
+    per_subscription=True,  # as diagnostic-logs-retained
 )
 def ids_logs_retained(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
     yield from _judge(facts, IDS_TYPES)

@@ -51,6 +51,16 @@ def subscription_of(resource_id: str) -> str | None:
     return m.group(1) if m else None
 
 
+def inventory_of_type(facts: FactSet, rtype: str) -> list[Evidence]:
+    """The generic inventory's (Resources - List) documents of one lower-cased ARM type, in `FactSet.each` order:
+    read once per fact set however many checks ask (FactSet.index), holding those documents, not the inventory."""
+
+    def build(f: FactSet) -> list[Evidence]:
+        return [e for e in f.each(FactKind.RESOURCE) if str(e.content.get("type") or "").lower() == rtype]
+
+    return list(facts.index(f"inventory:{rtype}", build))
+
+
 def is_within(resource_id: str, scope: str) -> bool:
     """True when `resource_id` is `scope` or lies beneath it (path-segment aware)."""
     rid, sc = norm_id(resource_id), norm_id(scope)

@@ -49,6 +49,7 @@ def _is_system_database(ev: Evidence) -> bool:
     remediation_en="Recreate the resource in an allowed region (e.g. japaneast), move its data and delete "
     'the original; assign the Azure Policy "Allowed locations" to stop new ones.',
     thresholds=("allowed_regions",),
+    per_subscription=True,  # one document at a time
 )
 def resource_region_allowed(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
     allowed = {normalise_location(r) for r in thresholds.allowed_regions}
@@ -104,6 +105,7 @@ def resource_region_allowed(facts: FactSet, thresholds: Thresholds) -> Iterator[
     remediation_en="Tag the resource with its owner (default tag name: owner; the value names the person or "
     'team responsible); assign the Azure Policy "Require a tag on resources" to stop untagged ones.',
     thresholds=("owner_tag",),
+    per_subscription=True,  # one document at a time
 )
 def resource_owner_tagged(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
     wanted = thresholds.owner_tag.strip().lower()

@@ -183,7 +183,7 @@ def _archives(facts: FactSet) -> dict[str, list[Evidence]]:
                 found.append(ev)
 
     for kind in (FactKind.DIAGNOSTIC_SETTINGS, SUBSCRIPTION_DIAGNOSTIC_SETTINGS):
-        for doc in facts.of(kind):
+        for doc in facts.each(kind):
             for setting in doc.content.get("value") or []:
                 if any(
                     isinstance(log, dict) and log.get("enabled") is True

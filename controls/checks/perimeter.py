@@ -20,6 +20,7 @@ from controls.checks.helpers import (
     display_name,
     error_covering,
     field,
+    inventory_of_type,
     name_from_id,
     norm_id,
     props,
@@ -77,7 +78,7 @@ _EGRESS_CONTROLLED = {
 
 
 def _vms(facts: FactSet) -> list[Evidence]:
-    return [e for e in facts.of(FactKind.RESOURCE) if str(e.content.get("type", "")).lower() == VM_TYPE]
+    return inventory_of_type(facts, VM_TYPE)
 
 
 def _nics_by_vm(facts: FactSet) -> dict[str, list[Evidence]]:
@@ -229,6 +230,8 @@ def subnet_nsg_attached(facts: FactSet, thresholds: Thresholds) -> Iterator[Outc
     "NSG whose subnet document is not found, is an error.",
     remediation_ja="NIC またはそのサブネットに NSG を関連付ける（サブネット単位が推奨）。",
     remediation_en="Associate an NSG with the NIC or, preferably, with its subnet.",
+    # Azure keeps a VM, its NICs and their virtual network in one subscription.
+    per_subscription=True,
 )
 def vm_nsg_covered(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
     nics_by_vm, subnets = _nics_by_vm(facts), _subnets(facts)
@@ -337,6 +340,7 @@ def _allowed(vm: Evidence, allowed: tuple[str, ...]) -> str | None:
     "the VM through Azure Bastion or just-in-time access, and publish services through a load balancer or "
     "Application Gateway instead.",
     thresholds=("public_ip_allowed_vms",),
+    per_subscription=True,  # a VM and its NICs lie in one subscription
 )
 def vm_no_public_ip(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
     nics_by_vm = _nics_by_vm(facts)

@@ -385,3 +385,102 @@ def test_a_verdict_quotes_the_first_distinct_reasons_of_all_its_checks_however_t
             continue
         quoted = "; ".join(distinct[:3]) + (" …" if len(distinct) > 3 else "")
         assert v.reason_en.endswith(f"failed: {quoted}"), (trial, lists, v.reason_en)
+
+
+# ---------------------------------------------------------------- checks judged one subscription at a time
+
+SUB_A = "/subscriptions/aaaaaaaa-0000-0000-0000-000000000000"
+SUB_B = "/subscriptions/bbbbbbbb-0000-0000-0000-000000000000"
+
+
+def account(sub: str, name: str) -> Evidence:
+    rid = f"{sub}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/{name}"
+    return Evidence(FactKind.STORAGE_ACCOUNT, "storage.accounts", sub, rid, "1", None, AT, {"id": rid, "name": name})
+
+
+def per_subscription(check: Check) -> Check:
+    return replace(check, per_subscription=True)
+
+
+def test_a_check_judged_per_subscription_sees_one_subscription_and_says_what_it_says_of_the_whole_run() -> None:
+    seen: list[list[str]] = []
+
+    def outcomes(facts: FactSet) -> list[Outcome]:
+        accounts = facts.of(FactKind.STORAGE_ACCOUNT)
+        seen.append(sorted({e.resource_id.split("/")[2] for e in accounts}))
+        return [passed(e.resource_id, "ok", "ok", e) for e in accounts]
+
+    records = [account(SUB_B, "b1"), account(SUB_A, "a1"), account(SUB_A, "a2")]
+    facts = FactSet(evidence=records)
+    check = fake("p-sub", (1,), outcomes)
+    whole = evaluate_mapped(facts, [Req(1)], [check])
+    seen.clear()
+    split = evaluate_mapped(facts, [Req(1)], [per_subscription(check)])
+    assert seen == [["aaaaaaaa-0000-0000-0000-000000000000"], ["bbbbbbbb-0000-0000-0000-000000000000"]]
+    assert sorted(f.resource_id for f in split.findings) == sorted(f.resource_id for f in whole.findings)
+    assert [f.resource_id.split("/")[-1] for f in split.findings] == ["a1", "a2", "b1"]  # subscription order
+    assert split.verdicts == whole.verdicts
+
+
+def test_a_subscription_whose_collection_failed_reads_as_an_error_once_with_the_others_judged() -> None:
+    failed_b = CollectionError(FactKind.STORAGE_ACCOUNT, "storage.accounts", SUB_B, "AuthorizationFailed", "no",
+                               403, None, AT)  # fmt: skip
+
+    def outcomes(facts: FactSet) -> list[Outcome]:
+        out = [passed(e.resource_id, "ok", "ok", e) for e in facts.of(FactKind.STORAGE_ACCOUNT)]
+        # What the check is given of the failure: only the errors that can cover this subscription.
+        return out + [errored(e.scope, "x", "x") for e in facts.errors_for([FactKind.STORAGE_ACCOUNT])]
+
+    facts = FactSet(evidence=[account(SUB_A, "a1")], errors=[failed_b])
+    result = evaluate_mapped(facts, [Req(1)], [per_subscription(fake("p-err", (1,), outcomes))])
+    # Subscription B has no record: it is judged anyway, and its error stated once (by the check, not twice).
+    assert [(f.resource_id, f.status) for f in result.findings] == [
+        (f"{SUB_A}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a1", Status.PASS),
+        (SUB_B, Status.ERROR),
+    ]
+    assert result.verdicts[0].status == Status.ERROR
+
+
+def test_a_check_raising_on_one_subscription_is_an_error_naming_it_and_the_others_stand() -> None:
+    def outcomes(facts: FactSet) -> list[Outcome]:
+        accounts = facts.of(FactKind.STORAGE_ACCOUNT)
+        if any("bbbbbbbb" in e.resource_id for e in accounts):
+            raise RuntimeError("boom")
+        return [passed(e.resource_id, "ok", "ok", e) for e in accounts]
+
+    facts = FactSet(evidence=[account(SUB_A, "a1"), account(SUB_B, "b1")])
+    result = evaluate_mapped(facts, [Req(1)], [per_subscription(fake("p-raise", (1,), outcomes))])
+    assert [f.status for f in result.findings] == [Status.PASS, Status.ERROR]
+    broken = result.findings[1]
+    assert broken.resource_id == "check:p-raise"
+    assert "subscription bbbbbbbb-0000-0000-0000-000000000000" in broken.reason_en and "boom" in broken.reason_en
+    assert "サブスクリプション bbbbbbbb-0000-0000-0000-000000000000" in broken.reason_ja
+    assert result.verdicts[0].status == Status.ERROR
+
+
+def test_neighbouring_checks_judged_per_subscription_read_each_subscription_once_between_them() -> None:
+    from controls.model import StoredFacts
+
+    parts = {FactKind.STORAGE_ACCOUNT: {SUB_A[15:]: [account(SUB_A, "a1")], SUB_B[15:]: [account(SUB_B, "b1")]}}
+    asked: list[object] = []
+
+    def load(kind: str) -> list[Evidence]:
+        asked.append(kind)
+        return [e for part in parts[kind].values() for e in part]
+
+    def load_within(kind: str, sub: str | None) -> list[Evidence]:
+        asked.append((kind, sub))
+        return list(parts[kind].get(sub, []))
+
+    facts = StoredFacts(load, parts, [], keep=2, partitions=parts, load_within=load_within)
+
+    def outcomes(facts: FactSet) -> list[Outcome]:
+        return [passed(e.resource_id, "ok", "ok", e) for e in facts.of(FactKind.STORAGE_ACCOUNT)]
+
+    first, second = per_subscription(fake("p-one", (1,), outcomes)), per_subscription(fake("p-two", (1,), outcomes))
+    result = evaluate_mapped(facts, [Req(1)], [first, second])
+    # One subscription after another, both checks on each: every part read once, nothing read whole.
+    assert asked == [(FactKind.STORAGE_ACCOUNT, SUB_A[15:]), (FactKind.STORAGE_ACCOUNT, SUB_B[15:])]
+    assert [(f.check_id, f.resource_id[-2:]) for f in result.findings] == [
+        ("p-one", "a1"), ("p-two", "a1"), ("p-one", "b1"), ("p-two", "b1"),
+    ]  # fmt: skip

@@ -68,3 +68,90 @@ def test_threads_asking_for_one_kind_read_it_once() -> None:
     for t in threads:
         t.join()
     assert asked == ["resource"]
+
+
+# One subscription at a time: StoredFacts with each kind's parts by subscription.
+SUBS = ("s1", "s2")
+
+
+def in_sub(kind: str, sub: str, n: int) -> Evidence:
+    rid = f"/subscriptions/{sub}/providers/x/{kind}/r{n}"
+    return Evidence(kind, "test", f"/subscriptions/{sub}", rid, "1", f"req-{n}", AT, {"id": rid, "n": n})
+
+
+TENANT_RECORD = Evidence("directory_principal", "graph", "tenant", "user-1", "v1.0", None, AT, {"id": "user-1"})
+PARTS = {
+    "storage_account": {sub: [in_sub("storage_account", sub, n) for n in range(2)] for sub in SUBS},
+    "resource": {"s2": [in_sub("resource", "s2", 0)]},
+    "directory_principal": {None: [TENANT_RECORD]},
+}
+SUB_ERRORS = [
+    CollectionError("resource", "inventory", "/subscriptions/s1", "AuthorizationFailed", "no", 403, None, AT),
+    CollectionError("resource", "inventory", "/subscriptions/s2", "Throttled", "no", 429, None, AT),
+    CollectionError("directory_principal", "graph", "tenant", "Forbidden", "no", 403, None, AT),
+]
+
+
+def partitioned() -> tuple[StoredFacts, list[object]]:
+    asked: list[object] = []
+
+    def load(kind: str) -> list[Evidence]:
+        asked.append(kind)
+        return [e for part in PARTS[kind].values() for e in part]
+
+    def load_within(kind: str, sub: str | None) -> list[Evidence]:
+        asked.append((kind, sub))
+        return list(PARTS[kind].get(sub, []))
+
+    return StoredFacts(load, PARTS, SUB_ERRORS, keep=2, partitions=PARTS, load_within=load_within), asked
+
+
+def test_one_subscription_is_read_alone_and_is_what_the_whole_run_holds_of_it() -> None:
+    facts, asked = partitioned()
+    whole = FactSet(
+        evidence=[e for parts in PARTS.values() for part in parts.values() for e in part], errors=SUB_ERRORS
+    )
+    assert facts.subscriptions() == whole.subscriptions() == ["s1", "s2", None]
+    for sub in facts.subscriptions():
+        mine, theirs = facts.within(sub), whole.within(sub)
+        for kind in PARTS:
+            assert mine.of(kind) == theirs.of(kind)
+            assert list(mine.each(kind)) == mine.of(kind)
+        assert mine.errors == theirs.errors
+    # Nothing was read whole, and each part once: what a check judged per subscription holds is one part.
+    assert all(isinstance(a, tuple) for a in asked)
+    assert len(asked) == len(set(asked))
+    # A subscription's facts carry its own errors and those scoped to no subscription, never another's.
+    assert [e.code for e in facts.within("s1").errors] == ["AuthorizationFailed", "Forbidden"]
+    assert [e.code for e in facts.within(None).errors] == ["Forbidden"]
+
+
+def test_each_reads_a_kind_one_subscription_at_a_time_unless_it_is_held_whole() -> None:
+    facts, asked = partitioned()
+    assert [e.resource_id for e in facts.each("storage_account")] == [
+        e.resource_id for sub in SUBS for e in PARTS["storage_account"][sub]
+    ]
+    assert asked == [("storage_account", "s1"), ("storage_account", "s2")]
+    facts.of("storage_account")  # now held whole: each reads no part again
+    asked.clear()
+    assert len(list(facts.each("storage_account"))) == 4 and asked == []
+    assert list(facts.each("web_site")) == [] and asked == []  # a kind the run has no record of
+
+
+def test_kinds_the_next_check_does_not_read_are_let_go_beyond_hold_records() -> None:
+    asked: list[str] = []
+
+    def load(kind: str) -> list[Evidence]:
+        asked.append(kind)
+        return list(RUN[kind])
+
+    facts = StoredFacts(load, RUN, ERRORS, keep=3, hold=3)  # each kind has 3 records
+    facts.of("resource")
+    facts.of("storage_account")
+    facts.reading(["storage_account"])  # resource (3 records) is within hold: kept
+    facts.of("resource")
+    facts.of("network_security_group")
+    facts.reading(["network_security_group"])  # 6 records of other kinds: the least recently read goes
+    facts.of("resource")
+    facts.of("storage_account")
+    assert asked == ["resource", "storage_account", "network_security_group", "storage_account"]

@@ -121,3 +121,21 @@ def test_a_document_that_does_not_match_its_hash_is_refused_before_anything_is_s
     with pytest.raises(LedgerError, match="does not match its content"):
         writer.add([document(0), bad])
     assert owned(raw, run_id) == []
+
+
+def test_a_ledger_storing_one_run_keeps_no_keys_and_the_next_run_is_still_held_by_reference(
+    database_url: str, raw: Engine
+) -> None:
+    with Ledger(database_url, remember_keys=False) as ledger:
+        first = start(ledger)
+        ledger.add_evidence(first, [document(n) for n in range(6)])
+        ledger.complete_run(first, T0 + timedelta(minutes=1))
+        assert ledger._held_keys == {}  # nothing kept for a run this process will not store
+    later = T0 + timedelta(hours=1)
+    with Ledger(database_url, remember_keys=False) as ledger:  # as the next `shoko collect` opens it
+        second = start(ledger, later)
+        ledger.add_evidence(second, [document(n, at=later) for n in range(6)])
+        ledger.complete_run(second, later + timedelta(minutes=1))
+        assert owned(raw, second) == []  # the predecessor's rows, read from the database
+        assert [e.resource_id for e in ledger.evidence(second)] == [e.resource_id for e in ledger.evidence(first)]
+        assert ledger.verify().ok
