@@ -129,7 +129,10 @@ class IncrementalChecks:
     """Each check, judging again only when its input kinds changed (or it is time-dependent)."""
 
     def __init__(self, checks: Sequence[Check]) -> None:
-        self.checks = tuple(checks)
+        # Judged over the whole run, once per check: the outcomes kept are a check's for the run, not for one of
+        # its subscriptions. A check judged per subscription gives the same findings either way
+        # (tests/pipeline/test_per_subscription.py); `verify --rejudge` compares them whatever their order.
+        self.checks = tuple(replace(c, per_subscription=False) for c in checks)
         self.always = _time_dependent(self.checks)
         self.outcomes: dict[str, list[Any]] = {}
 
