@@ -167,18 +167,15 @@ def _collection_error_findings(check: Check, facts: FactSet, numbers: tuple[int,
 
 
 def _run_check(
-    check: Check, facts: FactSet, thresholds: Thresholds, numbers: tuple[int, ...], part: str | None = ""
+    check: Check, facts: FactSet, thresholds: Thresholds, numbers: tuple[int, ...], where: tuple[str, str] = ("", "")
 ) -> list[Finding]:
-    """The check's findings, or one error finding if it raised (partial output is not trusted). `part` names the
-    subscription a check judged per subscription was judging (None: what lies in no subscription)."""
+    """The check's findings, or one error finding if it raised (partial output is not trusted). `where` (Japanese,
+    English) says which part of the run it was judging when it is judged per subscription (_part_named)."""
     try:
         findings = check.evaluate(facts, thresholds, numbers)
     except Exception as exc:  # a broken check must not stop the run or read as pass
         detail = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-        where_ja = where_en = ""
-        if part != "":
-            where_ja = f"サブスクリプション {part} の" if part else "サブスクリプション外のリソースの"
-            where_en = f" on subscription {part}" if part else " on resources in no subscription"
+        where_ja, where_en = where
         return [
             Finding(
                 check_id=check.id,
@@ -213,8 +210,14 @@ def _judged(
     for part in in_subscription_order([*facts.subscriptions(), *failed_in]):
         within = facts.within(part)
         for check in group:
-            judged = _run_check(check, within, thresholds, numbers[check.id], part)
+            judged = _run_check(check, within, thresholds, numbers[check.id], _part_named(part))
             yield _without_reported(by_part.get(check.id, {}).get(part, []), judged)
+
+
+def _part_named(subscription: str | None) -> tuple[str, str]:
+    if subscription is None:
+        return "サブスクリプション外のリソースの", " on resources in no subscription"
+    return f"サブスクリプション {subscription} の", f" on subscription {subscription}"
 
 
 def _groups(checks: Sequence[Check]) -> Iterator[list[Check]]:
