@@ -376,7 +376,7 @@ class Ledger:
         # Per table, the last run this ledger stored by reference and its rows by content key: the next run's
         # predecessor, so storing it need not read those rows back and hash them again (stored rows never change).
         # (run id, how many of its parts the keys cover, the keys): a part another process added is not in them.
-        self._held_keys: dict[str, tuple[int, int, dict[str, list[int]]]] = {}
+        self._held_keys: dict[str, tuple[int, int, dict[bytes, list[int]]]] = {}
         self._cache_lock = threading.Lock()
         self._locks_held: set[tuple[str, int]] = set()  # (lock name, thread) held by this ledger
         self._transaction = threading.local()  # the session of transaction(), per thread
@@ -555,7 +555,7 @@ class Ledger:
             ids.extend(session.scalars(statement, list(chunk)).all())
         return ids
 
-    def _remember_keys(self, table: str, run_id: int, earlier: int, keys: Sequence[str], ids: Sequence[int]) -> None:
+    def _remember_keys(self, table: str, run_id: int, earlier: int, keys: Sequence[bytes], ids: Sequence[int]) -> None:
         """Keep a committed part's rows by content key, for the run after this one (see `_keys_of`); `earlier` is
         how many parts of the run there were before it."""
         if not self._remember:
@@ -563,7 +563,7 @@ class Ledger:
         with self._cache_lock:
             cached = self._held_keys.get(table)
             if earlier == 0:
-                mine: dict[str, list[int]] = {}
+                mine: dict[bytes, list[int]] = {}
             elif cached is not None and cached[:2] == (run_id, earlier):
                 mine = cached[2]  # a later part of the same run: its keys follow the earlier parts'
             else:
@@ -573,7 +573,7 @@ class Ledger:
                 mine.setdefault(key, []).append(row_id)
             self._held_keys[table] = (run_id, earlier + 1, mine)
 
-    def _keys_of(self, session: Session, model: type[Base], run_id: int) -> dict[str, list[int]]:
+    def _keys_of(self, session: Session, model: type[Base], run_id: int) -> dict[bytes, list[int]]:
         """The rows `run_id` holds of `model` by content key (states.held_keys), from what this ledger kept when
         it stored that run, else read from the database. A fresh copy: the caller consumes it."""
         table = model.__tablename__
@@ -584,7 +584,7 @@ class Ledger:
                 return {key: list(ids) for key, ids in cached[2].items()}
         return states.held_keys(session, model, run_id)
 
-    def _predecessor_keys(self, session: Session, run: Run, model: type[Base]) -> dict[str, list[int]]:
+    def _predecessor_keys(self, session: Session, run: Run, model: type[Base]) -> dict[bytes, list[int]]:
         """The rows of `model` the run's predecessor holds, by content key (storage/states.py)."""
         parent = states.predecessor(session, run)
         try:
@@ -598,9 +598,9 @@ class Ledger:
         session: Session,
         model: type[Base],
         rows: list[dict[str, Any]],
-        known: dict[str, list[int]],
-        taken: list[tuple[str, int]] | None = None,
-        keys_out: list[str] | None = None,
+        known: dict[bytes, list[int]],
+        taken: list[tuple[bytes, int]] | None = None,
+        keys_out: list[bytes] | None = None,
     ) -> list[int]:
         """The row id each of `rows` is held by: a row of `known` with the same content (taken from it, and noted
         in `taken`, so content held twice is matched twice), else a row inserted now."""
@@ -1932,10 +1932,10 @@ class EvidenceWriter:
         self._ledger, self.run_id, self._order = ledger, run_id, order
         self._lock = threading.Lock()
         # The predecessor's rows by content key, read once: each is taken by at most one record of this run.
-        self._known: dict[str, list[int]] | None = None
+        self._known: dict[bytes, list[int]] | None = None
         # Per record held until `close`: (its place in `order`, row id, its own collection time and request id,
-        # content key: a hex digest as its 32 bytes).
-        self._entries: list[tuple[Any, int, datetime, str | None, str | bytes]] = []
+        # content key when the ledger remembers keys, else b"").
+        self._entries: list[tuple[Any, int, datetime, str | None, bytes]] = []
         self._closed = False
         self.stored = 0  # records stored so far
 
@@ -1948,8 +1948,8 @@ class EvidenceWriter:
         with self._lock:
             if self._closed:
                 raise LedgerError(f"run {self.run_id}: its evidence part is written; no evidence can be added")
-            taken: list[tuple[str, int]] = []
-            content: list[str] = []
+            taken: list[tuple[bytes, int]] = []
+            content: list[bytes] = []
             try:
                 with self._ledger._session(write=True) as session:
                     run = self._ledger._running(session, self.run_id)
@@ -1962,8 +1962,10 @@ class EvidenceWriter:
                 for key, row_id in reversed(taken):
                     self._known.setdefault(key, []).insert(0, row_id)  # type: ignore[union-attr]
                 raise
+            # Content keys are held only for a ledger that remembers them for its next run (Ledger remember_keys).
+            remember = self._ledger._remember
             self._entries.extend(
-                (key, row_id, row["collected_at"], row["request_id"], _packed_digest(content_key))
+                (key, row_id, row["collected_at"], row["request_id"], content_key if remember else b"")
                 for key, row_id, row, content_key in zip(keys, ids, rows, content, strict=True)
             )
             self.stored += len(rows)
@@ -1982,8 +1984,8 @@ class EvidenceWriter:
                 earlier = states.part_count(session, run.id, table)
                 parts = [states.Entry(row_id, at, request) for _, row_id, at, request, _ in entries]
                 states.add_part(session, run.id, table, parts)
-            if entries:  # committed: the next run's predecessor keys need not be read back
-                keys, ids = [_unpacked_digest(e[4]) for e in entries], [e[1] for e in entries]
+            if entries and self._ledger._remember:  # committed: the next run's predecessor keys need not be read back
+                keys, ids = [e[4] for e in entries], [e[1] for e in entries]
                 self._ledger._remember_keys(table, self.run_id, earlier, keys, ids)
             self._closed = True
             self._entries, self._known = [], None
@@ -1998,10 +2000,10 @@ class FindingsWriter:
 
     def __init__(self, ledger: Ledger, run_id: int) -> None:
         self._ledger, self.run_id = ledger, run_id
-        self._known: dict[str, list[int]] | None = None  # the predecessor's rows by content key, read once
+        self._known: dict[bytes, list[int]] | None = None  # the predecessor's rows by content key, read once
         self._evidence: set[str] | None = None  # the SHA-256 of every evidence record the run holds, read once
         self._ids: list[int] = []
-        self._keys: list[str] = []
+        self._keys: list[bytes] = []
         self._closed = False
 
     @property
@@ -2029,8 +2031,8 @@ class FindingsWriter:
             raise LedgerError(f"run {self.run_id}: its findings part is written; no finding can be added")
         if not items:
             return
-        taken: list[tuple[str, int]] = []
-        keys: list[str] = []
+        taken: list[tuple[bytes, int]] = []
+        keys: list[bytes] = []
         try:
             with self._ledger._session(write=True) as session:
                 run = self._ledger._running(session, self.run_id)
@@ -2045,7 +2047,8 @@ class FindingsWriter:
                 self._known.setdefault(key, []).insert(0, row_id)  # type: ignore[union-attr]
             raise
         self._ids.extend(ids)
-        self._keys.extend(keys)
+        if self._ledger._remember:  # held only to be remembered for the next run (Ledger remember_keys)
+            self._keys.extend(keys)
 
     def close(self) -> None:
         """Write the run's findings part (nothing when no finding was stored); nothing can be added afterwards."""
@@ -2056,7 +2059,7 @@ class FindingsWriter:
             run = self._ledger._running(session, self.run_id)
             earlier = states.part_count(session, run.id, table)
             states.add_part(session, run.id, table, [states.Entry(row_id) for row_id in self._ids])
-        if self._ids:  # committed: the next run's predecessor keys need not be read back
+        if self._ids and self._ledger._remember:  # committed: the next run's predecessor keys need not be read back
             self._ledger._remember_keys(table, self.run_id, earlier, self._keys, self._ids)
         self._closed = True
         self._ids, self._keys, self._known, self._evidence = [], [], None, None
@@ -2095,22 +2098,6 @@ def _copy_rows(session: Session, model: type[Base], rows: list[dict[str, Any]]) 
     except psycopg.Error as exc:
         raise DBAPIError.instance(f"COPY {table.name}", None, exc, psycopg.Error, dialect=dialect) from exc
     return ids
-
-
-def _packed_digest(key: str) -> str | bytes:
-    """A content key as the writer holds it: a lower-case hex SHA-256 as its 32 bytes, anything else as it is."""
-    if len(key) == 64:
-        try:
-            packed = bytes.fromhex(key)
-        except ValueError:
-            return key
-        if packed.hex() == key:
-            return packed
-    return key
-
-
-def _unpacked_digest(key: str | bytes) -> str:
-    return key.hex() if isinstance(key, bytes) else key
 
 
 def _lease_unchanged(seen: Run) -> Callable[[Run], str | None]:
@@ -2163,7 +2150,7 @@ def _held_values(session: Session, model: type[Base], run_id: int, names: Sequen
         raise LedgerError(f"{model.__tablename__} of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
 
 
-def seal_contents(session: Session, run_id: int) -> tuple[dict[str, list[list[Any]]], dict[str, Any]]:
+def seal_contents(session: Session, run_id: int) -> tuple[dict[str, list[tuple[int, str]]], dict[str, Any]]:
     """What `hashing.seal_document` is given for a run: the rows it owns per table, and its parts and held rows."""
     return {m.__tablename__: _row_hashes(session, m, run_id) for m in RUN_TABLES}, _held_manifest(session, run_id)
 
@@ -2184,10 +2171,10 @@ def _held_manifest(session: Session, run_id: int) -> dict[str, Any]:
     }
 
 
-def _row_hashes(session: Session, model: type[Base], run_id: int) -> list[list[Any]]:
+def _row_hashes(session: Session, model: type[Base], run_id: int) -> list[tuple[int, str]]:
     table = model.__table__
     query = select(table.c.id, table.c.row_hash).where(table.c.run_id == run_id).order_by(table.c.id)
-    return [[row_id, digest] for row_id, digest in session.execute(query)]
+    return [(row_id, digest) for row_id, digest in session.execute(query)]  # JSON lists, as tuples: smaller
 
 
 # Verdicts that state a judgement read from findings, and the finding status each must cite at least one of.
