@@ -69,9 +69,14 @@ class FactKind(StrEnum):
     DIRECTORY_PRINCIPAL = "directory_principal"  # Entra users, groups, service principals (Graph)
 
 
+def canonical_text(content: Any) -> str:
+    """`canonical_json` as text (what the ledger stores), made without its bytes."""
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(content: Any) -> bytes:
     """Stable bytes for hashing: sorted keys, no insignificant whitespace, UTF-8."""
-    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return canonical_text(content).encode()
 
 
 def sha256_of(content: Any) -> str:
