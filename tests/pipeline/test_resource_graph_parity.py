@@ -81,7 +81,12 @@ def test_resource_graph_reads_give_the_same_findings_with_fewer_calls(source: st
     assert sum(arm["calls"].get(op, 0) for op in PER_PARENT) >= 2 * vms
     graph_queries = sum(n for op, n in graph["calls"].items() if "ResourceGraph" in op)
     assert 0 < graph_queries <= 4 * 2  # one query per type and subscription (one page each here)
-    assert sum(graph["calls"].values()) < sum(arm["calls"].values())
+    # Azure reads only: sign-in calls (metadata, tokens) follow the credential's cache and the machine's load.
+    assert _reads(graph["calls"]) < _reads(arm["calls"])
+
+
+def _reads(calls: dict[str, int]) -> int:
+    return sum(n for op, n in calls.items() if op not in ("GET openid-configuration", "POST token"))
 
 
 @pytest.mark.parametrize("fault", ["forbidden", "malformed"])
