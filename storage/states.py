@@ -209,14 +209,16 @@ def counts(session: Session, run_ids: Sequence[int]) -> dict[int, dict[str, int]
 
 def load_rows(session: Session, model: type[Base], ids: Iterable[int]) -> dict[int, dict[str, Any]]:
     """Stored rows by id, as column values (types applied)."""
+    return {row["id"]: dict(row) for row in _rows_by_id(session, model, ids)}
+
+
+def _rows_by_id(session: Session, model: type[Base], ids: Iterable[int]) -> Iterator[Any]:
+    """The stored rows with these ids (each once, by id), read _CHUNK at a time, as mappings."""
     table = model.__table__
     wanted = sorted(set(ids))
-    out: dict[int, dict[str, Any]] = {}
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
-        for row in session.execute(select(table).where(among(session, table.c.id, chunk))).mappings():
-            out[row["id"]] = dict(row)
-    return out
+        yield from session.execute(select(table).where(among(session, table.c.id, chunk))).mappings()
 
 
 def held_rows(
@@ -300,12 +302,7 @@ def held_keys(session: Session, model: type[Base], run_id: int) -> dict[bytes, l
             ids.append(row["id"])
             keys[row["id"]] = content_key(model, row)
     else:
-        wanted = sorted(set(ids))
-        keys = {}
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            for row in session.execute(select(table).where(among(session, table.c.id, chunk))).mappings():
-                keys[row["id"]] = content_key(model, row)
+        keys = {row["id"]: content_key(model, row) for row in _rows_by_id(session, model, ids)}
     out: dict[bytes, list[int]] = {}
     for row_id in ids:
         key = keys.get(row_id)
