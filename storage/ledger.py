@@ -1317,9 +1317,11 @@ class Ledger:
         placed: dict[int, int] = {}
         places: dict[tuple[str, str | None], int] = {}
 
+        def where(row: Any) -> tuple[str, str | None]:
+            return row[1], subscription_id_of(row[2]) if by_subscription else None
+
         def place(row: Any) -> int:
-            where = (row[1], subscription_id_of(row[2]) if by_subscription else None)
-            return places.setdefault(where, len(places))
+            return places.setdefault(where(row), len(places))
 
         out: dict[str, dict[str | None, list[states.Entry]]] = {}
         with self._session(write=False) as session:
@@ -1331,7 +1333,7 @@ class Ledger:
             if entries is None:
                 query = select(*columns).where(table.c.run_id == run_id).order_by(table.c.id)
                 for row in session.execute(query):
-                    kind, subscription = (row[1], subscription_id_of(row[2]) if by_subscription else None)
+                    kind, subscription = where(row)
                     out.setdefault(kind, {}).setdefault(subscription, []).append(states.Entry(row[0]))
                 return out
             for chunk in _chunks(sorted({e.row_id for e in entries})):
