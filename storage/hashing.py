@@ -17,9 +17,10 @@ from controls.model import canonical_text, sha256_of
 from .models import LATER_COLUMNS, Base, Run
 
 # 1: metadata + every row the run owns. 2: also the run's parts (storage/states.py) and, per table held by
-# reference, the count and digest of the rows it holds — not a list of them. Old seals keep verifying by their rule.
-SEAL_VERSION = 2
-SEAL_VERSIONS = (1, 2)
+# reference, the count and digest of the rows it holds — not a list of them. 3: as 2, but the rows it owns are
+# listed only where its parts do not hold them (the digest covers the others). Old seals verify by their rule.
+SEAL_VERSION = 3
+SEAL_VERSIONS = (1, 2, 3)
 NOT_HASHED = frozenset({"id", "row_hash"})
 
 # The run columns covered by the seal; `seal` and `digest` are its output, not its input.
@@ -75,13 +76,17 @@ def run_metadata(run: Run) -> dict[str, Any]:
     return {name: _plain(getattr(run, name)) for name in RUN_SEALED_FIELDS}
 
 
-def seal_document(run: Run, rows: Mapping[str, Sequence[Sequence[Any]]], held: Mapping[str, Any] | None = None) -> str:
-    """Canonical JSON of the run metadata plus, per table, the ordered [row id, row hash] pairs of the rows the
-    run stored itself; with `held` (version 2), its parts and the digests of what it holds by reference."""
+def seal_document(
+    run: Run,
+    rows: Mapping[str, Sequence[Sequence[Any]]],
+    held: Mapping[str, Any] | None = None,
+    version: int = SEAL_VERSION,
+) -> str:
+    """Canonical JSON of the run metadata plus, per table, the ordered [row id, row hash] pairs of rows the run
+    stored itself; with `held` (version 2 and later), its parts and the digests of the rows they hold."""
     if held is None:
         doc = {"version": 1, "run": run_metadata(run), "rows": dict(rows)}
     else:
-        doc = {"version": SEAL_VERSION, "run": run_metadata(run), "rows": dict(rows), **held}
-    # canonical_json's text, made once: a first run's seal lists a row hash per row it stored (about 90 MB of text
-    # at 100,000 resources), so its bytes are not made and decoded again.
+        doc = {"version": version, "run": run_metadata(run), "rows": dict(rows), **held}
+    # canonical_json's text, made once: it is hashed and stored as it is.
     return canonical_text(doc)

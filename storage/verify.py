@@ -3,13 +3,14 @@
 Per run, in this order, stopping at the first difference:
 1. each row's content against the `row_hash` stored when it was inserted (names the row), and each
    evidence blob's stored text against its SHA-256;
-2. the rows present against the seal's list of (row id, row hash): deleted, added, re-hashed rows;
+2. the rows present against the seal's list of (row id, row hash): deleted, added, re-hashed rows (from seal
+   version 3 the list leaves out the run's own rows that its parts hold: they are checked with the parts);
 3. the run's own columns against the sealed copy of them;
 4. the seal document against the run's digest;
 5. the chain: position and `prev_digest` against the previous sealed run.
 Then each run's signature (storage/signatures.py), against the trusted key when one is given.
 
-A run sealed with version 2 holds its evidence and findings by reference (storage/states.py): besides the rows it
+A run sealed with version 2 or 3 holds its evidence and findings by reference (storage/states.py): besides the rows it
 stored itself, its parts are checked against the seal's list of them, and the rows they reference against the seal's
 count and digest of what it holds; each referenced row is re-hashed once per pass, whichever run stored it.
 
@@ -224,9 +225,12 @@ def _check_run(
     session: Session, run: Run, position: int, prev: tuple[int, str | None] | None, checked: _Checked
 ) -> None:
     seal = _load_seal(run)
+    # Version 3 lists a run's own rows only where its parts do not hold them: those its parts hold are checked
+    # with the parts, first, so that what is left to list is known.
+    held = _check_state(session, run, seal, checked) if seal["version"] >= 3 else {}
     for model in RUN_TABLES:
         table = model.__tablename__
-        rows = _load_rows(session, run, model)
+        rows = _load_rows(session, run, model, held.get(table))
         for obj in rows:
             if row_hash(model, row_values(obj)) != obj.row_hash:
                 raise _Problem(run.id, table, obj.id, "content changed after it was stored (row hash mismatch)")
@@ -240,7 +244,7 @@ def _check_run(
     if seal["version"] == 1:
         if states.has_parts(session, run.id):
             raise _Problem(run.id, "run_states", None, "parts were added to a run sealed without any")
-    else:
+    elif seal["version"] == 2:
         _check_state(session, run, seal, checked)
 
     actual = run_metadata(run)
@@ -289,10 +293,17 @@ def _load_seal(run: Run) -> dict[str, Any]:
     return seal
 
 
-def _load_rows(session: Session, run: Run, model: type[Base]) -> list[Any]:
+def _load_rows(session: Session, run: Run, model: type[Base], held: states.OwnHeld | None = None) -> list[Any]:
+    """The rows the run stored itself in `model`, in id order; with `held`, only those its parts do not hold."""
     table = model.__table__
+    query = select(model).where(table.c.run_id == run.id).order_by(table.c.id)
+    if held is not None:
+        ids = [row_id for row_id, _ in states.own_pairs(session, model, run.id) if row_id not in held]
+        if not ids:
+            return []
+        query = select(model).where(states.among(session, table.c.id, ids)).order_by(table.c.id)
     try:
-        return list(session.scalars(select(model).where(table.c.run_id == run.id).order_by(table.c.id)).all())
+        return list(session.scalars(query).all())
     except (ValueError, TypeError):
         pass
     # A hand-edited value the column type cannot even parse (bad JSON, bad timestamp): find its row.
@@ -338,8 +349,9 @@ def _check_manifest(run: Run, table: str, sealed: Any, present: list[tuple[int, 
             raise _Problem(run.id, table, row_id, "row and its row hash were both changed after sealing")
 
 
-def _check_state(session: Session, run: Run, seal: dict[str, Any], checked: _Checked) -> None:
-    """Version 2: the run's parts against the seal's list, and the rows they reference against its digests."""
+def _check_state(session: Session, run: Run, seal: dict[str, Any], checked: _Checked) -> dict[str, states.OwnHeld]:
+    """Versions 2 and 3: the run's parts against the seal's list, and the rows they reference against its digests.
+    Returns, per table, which of the run's own rows its parts hold."""
     sealed_parts, sealed_state = seal.get("parts"), seal.get("state")
     if not isinstance(sealed_parts, list) or not isinstance(sealed_state, dict):
         raise _Problem(run.id, "runs", run.id, "seal document has an unexpected shape")
@@ -357,18 +369,27 @@ def _check_state(session: Session, run: Run, seal: dict[str, Any], checked: _Che
             raise _Problem(run.id, "run_states", part_id, "part was added after the run was sealed")
         if expected[part_id] != actual[part_id]:
             raise _Problem(run.id, "run_states", part_id, "content changed after it was sealed")
+    held: dict[str, states.OwnHeld] = {}
     for model in states.STATE_TABLES:
         table = model.__tablename__
+        held[table] = states.OwnHeld(session, model, run.id)
         entries: list[states.Entry] = []
         for part in stored:
             if part.table_name == table:
                 try:
-                    entries.extend(states.decode(table, part.content))
+                    entries.extend(held[table].marking(states.decode(table, part.content)))
                 except states.StateError as exc:
                     raise _Problem(run.id, "run_states", part.id, str(exc)) from None
         pairs = _check_held_rows(session, run, model, entries, checked)
         if [*states.state_digest(pairs)] != sealed_state.get(table):
-            raise _Problem(run.id, table, None, "the rows the run holds differ from its seal's digest of them")
+            raise _Problem(
+                run.id,
+                table,
+                None,
+                "the rows the run holds differ from its seal's digest of them "
+                "(a row and its row hash changed together, or a row was put in another's place)",
+            )
+    return held
 
 
 def _check_held_rows(
@@ -388,7 +409,7 @@ def _check_held_rows(
         checked.positions = {rid: index for rid, index in session.execute(select(Run.id, Run.chain_index))}
     for row_id in ids:
         if row_id not in meta:
-            raise _Problem(run.id, table, row_id, "row held by the run is missing")
+            raise _Problem(run.id, table, row_id, "row was deleted (the run's parts hold it)")
         owner = meta[row_id][0]
         position = checked.positions.get(owner) if owner != run.id else run.chain_index
         if owner != run.id and (position is None or run.chain_index is None or position >= run.chain_index):
@@ -396,15 +417,18 @@ def _check_held_rows(
                 run.id, table, row_id, f"row held by the run was stored by run {owner}, not sealed before it"
             )
     todo = [row_id for row_id in ids if (table, row_id) not in checked.rows]
-    try:
-        stored = states.load_rows(session, model, todo)
-    except (ValueError, TypeError) as exc:
-        raise _Problem(run.id, table, None, f"a row held by the run cannot be read: {exc}") from None
-    for row_id in todo:
-        values = stored[row_id]
-        if row_hash(model, values) != values["row_hash"]:
-            raise _Problem(run.id, table, row_id, "content changed after it was stored (row hash mismatch)")
-        checked.rows.add((table, row_id))
-    if model is RunEvidence:
-        _check_blobs(session, run, [stored[row_id]["sha256"] for row_id in todo], checked.blobs)
+    # A chunk of rows at a time, in id order: a first run at 100,000 resources holds over a million of its own.
+    for start in range(0, len(todo), 5_000):
+        chunk = todo[start : start + 5_000]
+        try:
+            stored = states.load_rows(session, model, chunk)
+        except (ValueError, TypeError) as exc:
+            raise _Problem(run.id, table, None, f"a row held by the run cannot be read: {exc}") from None
+        for row_id in chunk:
+            values = stored[row_id]
+            if row_hash(model, values) != values["row_hash"]:
+                raise _Problem(run.id, table, row_id, "content changed after it was stored (row hash mismatch)")
+            checked.rows.add((table, row_id))
+        if model is RunEvidence:
+            _check_blobs(session, run, [stored[row_id]["sha256"] for row_id in chunk], checked.blobs)
     return [(e.row_id, meta[e.row_id][1]) for e in entries]

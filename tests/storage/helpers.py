@@ -213,3 +213,18 @@ def rewrite_from(engine: Engine, run_id: int, *, signer: RunSigner | None = None
                 session.execute(delete(RunSignature).where(RunSignature.run_id == run.id))
                 sign_run(session, run, signer, T0)
             before = run.digest
+
+
+def reseal(engine: Engine, version: int) -> None:
+    """Seal every sealed run again, in chain order, as seal `version` would have (triggers already dropped): a
+    ledger as an older shoko left it, whose runs must keep verifying by their own version's rule."""
+    with Session(engine) as session, session.begin():
+        before = None
+        for run in session.scalars(
+            select(Run).where(Run.chain_index.is_not(None)).order_by(Run.chain_index).options(undefer(Run.seal))
+        ).all():
+            run.prev_digest = before
+            run.seal = seal_document(run, *seal_contents(session, run.id, version), version)
+            run.digest = blob_sha256(run.seal)
+            session.flush()
+            before = run.digest

@@ -175,12 +175,16 @@ def test_digest_is_the_hash_of_the_sealed_document(ledger: Ledger, raw: Engine) 
     assert hashlib.sha256(seal.encode()).hexdigest() == digest
     document = json.loads(seal)
     assert document["run"]["id"] == run_id and document["run"]["status"] == "completed"
+    # Version 3: the evidence and findings the run stored are held by its parts and covered by the count and
+    # digest of what they hold; only the rows no part holds (its collection error, its verdicts) are listed.
+    assert document["version"] == 3
     assert [len(document["rows"][t]) for t in ("run_evidence", "collection_errors", "findings", "verdicts")] == [
-        3,
+        0,
         1,
-        2,
+        0,
         2,
     ]
+    assert [document["state"][t][0] for t in ("run_evidence", "findings")] == [3, 2]
 
 
 def test_running_runs_are_not_current_and_run_as_of_picks_the_latest_sealed(ledger: Ledger) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -14,7 +15,7 @@ from storage.hashing import row_hash
 from storage.ledger import Ledger, LedgerError
 from storage.models import RunFinding
 
-from .helpers import NSG_ID, T0, drop_protection, execute, nsg_evidence, record_run, sample
+from .helpers import NSG_ID, T0, drop_protection, execute, nsg_evidence, record_run, reseal, sample
 
 
 @dataclass
@@ -134,15 +135,15 @@ def test_triggers_refuse_deleting_runs_and_adding_rows_to_a_sealed_run(ledger: L
     assert ledger.verify().ok
 
 
-def test_a_row_changed_together_with_its_row_hash_is_caught_by_the_seal(ledger: Ledger, raw: Engine) -> None:
-    chain = build_chain(ledger)
+def forge_finding_with_its_row_hash(ledger: Ledger, raw: Engine, run_id: int) -> int:
+    """Turn the run's failing finding into a pass and give it the row hash of its new content."""
     drop_protection(raw)
-    finding_id = row_ids(raw, "findings", chain.middle)[1]
+    finding_id = row_ids(raw, "findings", run_id)[1]
     with raw.connect() as connection:
         values = dict(
             connection.execute(text("SELECT * FROM findings WHERE id = :i"), {"i": finding_id}).mappings().one()
         )
-    forged = ledger.findings(chain.middle)[1]
+    forged = ledger.findings(run_id)[1]
     values.update(status="pass", requirements=list(forged.requirements), evidence=list(forged.evidence))
     execute(
         raw,
@@ -150,6 +151,29 @@ def test_a_row_changed_together_with_its_row_hash_is_caught_by_the_seal(ledger: 
         h=row_hash(RunFinding, values),
         i=finding_id,
     )
+    return finding_id
+
+
+def test_a_row_changed_together_with_its_row_hash_is_caught_by_the_seal(ledger: Ledger, raw: Engine) -> None:
+    chain = build_chain(ledger)
+    forge_finding_with_its_row_hash(ledger, raw, chain.middle)
+    report = ledger.verify()
+    # A version 3 seal holds a digest of the findings the run's parts hold, not each one's hash: it says which
+    # run and table changed, and cannot say which of its rows.
+    assert (report.ok, report.run_id, report.table, report.row_id) == (False, chain.middle, "findings", None)
+    assert "a row and its row hash changed together" in (report.problem or "")
+    assert report.runs_checked == 2  # the first run, and the one that differs
+
+
+def test_a_version_2_seal_still_names_the_row_changed_with_its_row_hash(ledger: Ledger, raw: Engine) -> None:
+    chain = build_chain(ledger)
+    drop_protection(raw)
+    reseal(raw, 2)
+    assert ledger.verify().ok
+    with raw.connect() as connection:
+        versions = connection.execute(text("SELECT seal FROM runs ORDER BY chain_index")).scalars().all()
+    assert {json.loads(seal)["version"] for seal in versions} == {2}
+    finding_id = forge_finding_with_its_row_hash(ledger, raw, chain.middle)
     report = ledger.verify()
     assert (report.ok, report.run_id, report.table, report.row_id) == (False, chain.middle, "findings", finding_id)
     assert "row hash were both changed" in (report.problem or "")
