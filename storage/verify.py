@@ -25,7 +25,7 @@ are listed (by id) rather than checked, never passed over in silence.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
@@ -202,8 +202,30 @@ class _Checked:
 
     def __init__(self) -> None:
         self.blobs: set[str] = set()
-        self.rows: set[tuple[str, int]] = set()
+        self.rows = _RowMarks()
         self.positions: dict[int, int | None] | None = None  # run id -> chain index, read once when needed
+
+
+class _RowMarks:
+    """Row ids per table, one byte per id up to the largest marked: a set of (table, id) pairs cost about 110
+    bytes a row, 125 MB for the first run of a 100,000-resource estate."""
+
+    def __init__(self) -> None:
+        self._marks: dict[str, bytearray] = {}
+
+    def add(self, table: str, row_id: int) -> None:
+        marks = self._marks.setdefault(table, bytearray())
+        if row_id >= len(marks):
+            marks.extend(bytes(row_id + 1 - len(marks) + len(marks) // 2))  # grow by half again: few copies
+        marks[row_id] = 1
+
+    def update(self, table: str, row_ids: Iterable[int]) -> None:
+        for row_id in row_ids:
+            self.add(table, row_id)
+
+    def has(self, table: str, row_id: int) -> bool:
+        marks = self._marks.get(table)
+        return marks is not None and 0 <= row_id < len(marks) and bool(marks[row_id])
 
 
 def _check_checkpoint(session: Session, since: Checkpoint, sealed_ids: list[int]) -> tuple[int, str]:
@@ -240,7 +262,7 @@ def _check_run(
         sealed = seal["rows"].get(table, [] if table in LATER_RUN_TABLES else None)
         _check_manifest(run, table, sealed, [(obj.id, obj.row_hash) for obj in rows])
         if model in states.STATE_TABLES:
-            checked.rows.update((table, obj.id) for obj in rows)
+            checked.rows.update(table, (obj.id for obj in rows))
     if seal["version"] == 1:
         if states.has_parts(session, run.id):
             raise _Problem(run.id, "run_states", None, "parts were added to a run sealed without any")
@@ -373,15 +395,16 @@ def _check_state(session: Session, run: Run, seal: dict[str, Any], checked: _Che
     for model in states.STATE_TABLES:
         table = model.__tablename__
         held[table] = states.OwnHeld(session, model, run.id)
-        entries: list[states.Entry] = []
+        ids: list[int] = []
         for part in stored:
             if part.table_name == table:
                 try:
-                    entries.extend(held[table].marking(states.decode(table, part.content)))
+                    ids.extend(states.part_row_ids(part.content))
                 except states.StateError as exc:
                     raise _Problem(run.id, "run_states", part.id, str(exc)) from None
-        pairs = _check_held_rows(session, run, model, entries, checked)
-        if [*states.state_digest(pairs)] != sealed_state.get(table):
+        for row_id in ids:
+            held[table].add(row_id)
+        if [*_check_held_rows(session, run, model, ids, checked)] != sealed_state.get(table):
             raise _Problem(
                 run.id,
                 table,
@@ -393,42 +416,46 @@ def _check_state(session: Session, run: Run, seal: dict[str, Any], checked: _Che
 
 
 def _check_held_rows(
-    session: Session, run: Run, model: type[Base], entries: list[states.Entry], checked: _Checked
-) -> list[tuple[int, str]]:
-    """Each referenced row exists, was stored by this run or one sealed before it, and (once per pass) still
-    hashes to its row hash; returns the (row id, row hash) pairs in the run's order."""
+    session: Session, run: Run, model: type[Base], ids: list[int], checked: _Checked
+) -> tuple[int, str]:
+    """Each row the run holds (`ids`, in its order) exists, was stored by this run or one sealed before it, and
+    (once per pass) still hashes to its row hash; returns the count and digest of their (row id, row hash) pairs.
+    A chunk of rows at a time: a first run at 100,000 resources holds over a million."""
     table = model.__tablename__
     columns = model.__table__.c
-    meta: dict[int, tuple[int, str]] = {}
-    ids = sorted({e.row_id for e in entries})
-    for start in range(0, len(ids), 900):
-        chunk = ids[start : start + 900]
-        query = select(columns.id, columns.run_id, columns.row_hash).where(states.among(session, columns.id, chunk))
-        meta.update({row_id: (owner, hashed) for row_id, owner, hashed in session.execute(query)})
     if checked.positions is None:
         checked.positions = {rid: index for rid, index in session.execute(select(Run.id, Run.chain_index))}
-    for row_id in ids:
-        if row_id not in meta:
-            raise _Problem(run.id, table, row_id, "row was deleted (the run's parts hold it)")
-        owner = meta[row_id][0]
-        position = checked.positions.get(owner) if owner != run.id else run.chain_index
-        if owner != run.id and (position is None or run.chain_index is None or position >= run.chain_index):
-            raise _Problem(
-                run.id, table, row_id, f"row held by the run was stored by run {owner}, not sealed before it"
-            )
-    todo = [row_id for row_id in ids if (table, row_id) not in checked.rows]
-    # A chunk of rows at a time, in id order: a first run at 100,000 resources holds over a million of its own.
-    for start in range(0, len(todo), 5_000):
-        chunk = todo[start : start + 5_000]
-        try:
-            stored = states.load_rows(session, model, chunk)
-        except (ValueError, TypeError) as exc:
-            raise _Problem(run.id, table, None, f"a row held by the run cannot be read: {exc}") from None
-        for row_id in chunk:
-            values = stored[row_id]
-            if row_hash(model, values) != values["row_hash"]:
-                raise _Problem(run.id, table, row_id, "content changed after it was stored (row hash mismatch)")
-            checked.rows.add((table, row_id))
-        if model is RunEvidence:
-            _check_blobs(session, run, [stored[row_id]["sha256"] for row_id in chunk], checked.blobs)
-    return [(e.row_id, meta[e.row_id][1]) for e in entries]
+    positions = checked.positions
+
+    def pairs() -> Iterator[tuple[int, str]]:
+        for start in range(0, len(ids), 900):
+            chunk = ids[start : start + 900]
+            wanted = sorted(set(chunk))
+            todo = [row_id for row_id in wanted if not checked.rows.has(table, row_id)]
+            try:
+                stored = states.load_rows(session, model, todo)
+            except (ValueError, TypeError) as exc:
+                raise _Problem(run.id, table, None, f"a row held by the run cannot be read: {exc}") from None
+            rest = [row_id for row_id in wanted if row_id not in stored]
+            query = select(columns.id, columns.run_id, columns.row_hash).where(states.among(session, columns.id, rest))
+            meta = {row_id: (owner, hashed) for row_id, owner, hashed in session.execute(query)} if rest else {}
+            meta.update((row_id, (values["run_id"], values["row_hash"])) for row_id, values in stored.items())
+            for row_id in wanted:
+                if row_id not in meta:
+                    raise _Problem(run.id, table, row_id, "row was deleted (the run's parts hold it)")
+                owner = meta[row_id][0]
+                position = positions.get(owner) if owner != run.id else run.chain_index
+                if owner != run.id and (position is None or run.chain_index is None or position >= run.chain_index):
+                    raise _Problem(
+                        run.id, table, row_id, f"row held by the run was stored by run {owner}, not sealed before it"
+                    )
+            for row_id in todo:
+                values = stored[row_id]
+                if row_hash(model, values) != values["row_hash"]:
+                    raise _Problem(run.id, table, row_id, "content changed after it was stored (row hash mismatch)")
+                checked.rows.add(table, row_id)
+            if model is RunEvidence:
+                _check_blobs(session, run, [stored[row_id]["sha256"] for row_id in todo], checked.blobs)
+            yield from ((row_id, meta[row_id][1]) for row_id in chunk)
+
+    return states.state_digest(pairs())
