@@ -31,7 +31,7 @@ from controls.checks.helpers import (
     props,
     subscription_of,
 )
-from controls.model import Evidence, FactKind, FactSet, Thresholds
+from controls.model import Evidence, FactKind, FactSet, Status, Thresholds
 
 # Fact kinds (collector/fetchers/loganalytics.py).
 SUBSCRIPTION_DIAGNOSTIC_SETTINGS = "subscription_diagnostic_settings"
@@ -407,18 +407,18 @@ def security_change_alerts(facts: FactSet, thresholds: Thresholds) -> Iterator[O
 # ---------------------------------------------------------------- log-query-alerts-enabled
 
 
-def audit_workspaces(facts: FactSet) -> dict[str, list[Evidence]]:
+def audit_workspaces(facts: FactSet) -> dict[str, dict[str, None]]:
     """Workspaces that receive audit logs: the workspaceId of any diagnostic setting (a resource's or a
-    subscription's) with an enabled log category, each with the settings documents that name it."""
-    out: dict[str, list[Evidence]] = {}
+    subscription's) with an enabled log category, each with the SHA-256s of the settings documents that name it
+    (in order, once each). The documents are scanned, not kept: at 100,000 resources tens of thousands of them
+    name a few dozen workspaces."""
+    out: dict[str, dict[str, None]] = {}
     for kind in (FactKind.DIAGNOSTIC_SETTINGS, SUBSCRIPTION_DIAGNOSTIC_SETTINGS):
         for doc in facts.each(kind):
             for setting in doc.content.get("value") or []:
                 ws = props(setting).get("workspaceId")
                 if isinstance(ws, str) and ws and _enabled_logs(setting):
-                    found = out.setdefault(norm_id(ws), [])
-                    if doc not in found:
-                        found.append(doc)
+                    out.setdefault(norm_id(ws), {})[doc.sha256] = None
     return out
 
 
@@ -464,11 +464,12 @@ def log_query_alerts_enabled(facts: FactSet, thresholds: Thresholds) -> Iterator
             err = error_covering(facts, [FactKind.LOG_ANALYTICS_WORKSPACE], ws_id)
             why_ja = f"収集に失敗: {err.code}" if err else "収集したワークスペースにありません"
             why_en = f"collection failed: {err.code}" if err else "not among the workspaces collected"
-            yield errored(
+            yield Outcome(
+                Status.ERROR,
                 ws_id,
                 f"診断設定の送信先ワークスペース {name_from_id(ws_id)} を判定できません（{why_ja}）",
                 f"workspace {name_from_id(ws_id)}, a diagnostic setting destination, cannot be judged ({why_en})",
-                sources,
+                tuple(sources),  # the settings that name it
             )
             continue
         name = display_name(ws)

@@ -44,6 +44,7 @@ APP_SERVICE_PLAN = "app_service_plan"
     title_en="App Service minimum TLS version is 1.2 or newer",
     judges=_SITES,
     reads=(FactKind.WEB_SITE, FactKind.WEB_CONFIG),
+    per_subscription=True,  # a site and its configuration lie in one subscription
     per_resource=(FactKind.WEB_CONFIG,),
     api="Web Apps - List, List Slots, Get Configuration (Slot) (Microsoft.Web/sites, sites/slots, "
     ".../config/web): properties.minTlsVersion",
@@ -90,6 +91,7 @@ def app_service_min_tls(facts: FactSet, thresholds: Thresholds) -> Iterator[Outc
     title_en="App Service accepts HTTPS only",
     judges=_SITES,
     reads=(FactKind.WEB_SITE,),
+    per_subscription=True,  # a site and its configuration lie in one subscription
     api="Web Apps - List, List Slots (Microsoft.Web/sites, sites/slots): properties.httpsOnly",
     rule_ja="サイトの httpsOnly が true なら合格。false または未設定は不合格（HTTP で平文通信できる）。",
     rule_en="Passes when the site's httpsOnly is true; false or missing fails (plain HTTP is served).",
@@ -123,6 +125,7 @@ def app_service_https_only(facts: FactSet, thresholds: Thresholds) -> Iterator[O
     title_ja="App Service がクライアント証明書を必須にしている",
     title_en="App Service requires client certificates",
     reads=(FactKind.WEB_SITE,),
+    per_subscription=True,  # a site and its configuration lie in one subscription
     api="Web Apps - List, List Slots (Microsoft.Web/sites, sites/slots): properties.clientCertEnabled, "
     "properties.clientCertMode, "
     "properties.clientCertExclusionPaths",
@@ -330,6 +333,7 @@ def _judge_exposure(
     title_en="App Service is not open to the whole Internet",
     judges=_SITES,
     reads=(FactKind.WEB_SITE, FactKind.WEB_CONFIG),
+    per_subscription=True,  # a site and its configuration lie in one subscription
     per_resource=(FactKind.WEB_CONFIG,),
     api="Web Apps - List, List Slots, Get Configuration (Slot): properties.publicNetworkAccess; config/web "
     "ipSecurityRestrictions[] (ipAddress, tag, vnetSubnetResourceId, action, priority, headers.x-azure-fdid), "
@@ -384,6 +388,7 @@ def app_service_access_restricted(facts: FactSet, thresholds: Thresholds) -> Ite
     title_en="App Service SCM (Kudu, deployment) site access is restricted",
     judges=_SITES,
     reads=(FactKind.WEB_SITE, FactKind.WEB_CONFIG),
+    per_subscription=True,  # a site and its configuration lie in one subscription
     per_resource=(FactKind.WEB_CONFIG,),
     api="Web Apps - List, List Slots, Get Configuration (Slot): properties.publicNetworkAccess; config/web "
     "scmIpSecurityRestrictionsUseMain, scmIpSecurityRestrictions[], scmIpSecurityRestrictionsDefaultAction "
@@ -442,6 +447,7 @@ def app_service_scm_restricted(facts: FactSet, thresholds: Thresholds) -> Iterat
     title_en="App Service remote debugging is off",
     judges=_SITES,
     reads=(FactKind.WEB_SITE, FactKind.WEB_CONFIG),
+    per_subscription=True,  # a site and its configuration lie in one subscription
     per_resource=(FactKind.WEB_CONFIG,),
     api="Web Apps - Get Configuration (Slot) (.../config/web): properties.remoteDebuggingEnabled, "
     "remoteDebuggingVersion",
@@ -500,6 +506,7 @@ def app_service_remote_debugging_off(facts: FactSet, thresholds: Thresholds) -> 
     title_en="App Service accepts no plain FTP",
     judges=_SITES,
     reads=(FactKind.WEB_SITE, FactKind.WEB_CONFIG),
+    per_subscription=True,  # a site and its configuration lie in one subscription
     per_resource=(FactKind.WEB_CONFIG,),
     api="Web Apps - Get Configuration (Slot) (.../config/web): properties.ftpsState",
     rule_ja="config/web の ftpsState が Disabled（FTP・FTPS とも不可）または FtpsOnly（TLS で暗号化された FTPS のみ）"
@@ -573,6 +580,7 @@ def _weak(suites: Iterator[tuple[str, bool, bool]] | tuple[tuple[str, bool, bool
     title_en="App Service accepts no weak TLS cipher suite",
     judges=_SITES,
     reads=(FactKind.WEB_SITE, FactKind.WEB_CONFIG),
+    per_subscription=True,  # a site and its configuration lie in one subscription
     per_resource=(FactKind.WEB_CONFIG,),
     api="Web Apps - Get Configuration (Slot) (.../config/web): properties.minTlsCipherSuite, minTlsVersion; "
     "the suites' order and strength: controls/data/app_service_tls_cipher_suites.yaml",
@@ -934,6 +942,7 @@ def _runtimes(site: Evidence, cfg: Evidence) -> tuple[list[_Runtime], str | None
     title_en="App Service runtime stack is still supported",
     judges=_SITES,
     reads=(FactKind.WEB_SITE, FactKind.WEB_CONFIG),
+    per_subscription=True,  # a site and its configuration lie in one subscription
     per_resource=(FactKind.WEB_CONFIG,),
     api="Web Apps - Get Configuration (Slot) (.../config/web): properties.linuxFxVersion, windowsFxVersion, "
     "netFrameworkVersion, phpVersion, pythonVersion, nodeVersion, javaVersion, javaContainer, javaContainerVersion, "

@@ -388,6 +388,7 @@ def _agent(extensions: list[dict[str, Any]], wanted: frozenset[tuple[str, str]])
     title_en="Every virtual machine has endpoint protection (Defender for Endpoint or Microsoft Antimalware)",
     judges=(VM_TYPE,),
     reads=(VIRTUAL_MACHINE, VM_EXTENSIONS),
+    per_subscription=True,  # a VM's extensions, associations and assessments lie under its id
     per_resource=(VM_EXTENSIONS,),
     api="Virtual Machines - List All; Virtual Machine Extensions - List (one call per VM): properties.publisher, "
     "type, provisioningState",
@@ -449,6 +450,7 @@ def endpoint_protection_installed(facts: FactSet, thresholds: Thresholds) -> Ite
     title_en="Every virtual machine runs the Azure Monitor Agent with a data collection rule",
     judges=(VM_TYPE,),
     reads=(VIRTUAL_MACHINE, VM_EXTENSIONS, DCR_ASSOCIATIONS),
+    per_subscription=True,  # a VM's extensions, associations and assessments lie under its id
     per_resource=(VM_EXTENSIONS, DCR_ASSOCIATIONS),
     api="Virtual Machines - List All; Virtual Machine Extensions - List (one call per VM): properties.publisher, "
     "type, provisioningState; Data Collection Rule Associations - List By Resource (api-version 2022-06-01, one "
@@ -564,6 +566,7 @@ def _no_assessment(facts: FactSet, vm: Evidence, key: str) -> Outcome:
     "antivirus off)",
     judges=(VM_TYPE,),
     reads=(VIRTUAL_MACHINE, SECURITY_ASSESSMENT),
+    per_subscription=True,  # a VM's extensions, associations and assessments lie under its id
     api="Virtual Machines - List All; Assessments - List (Microsoft.Security/assessments, api-version 2021-06-01, "
     f"scope subscriptions/{{id}}): assessment {EDR_CONFIGURATION} (EDR configuration issues should be resolved on "
     "virtual machines) properties.status.code, cause, description",
@@ -652,6 +655,7 @@ def _finding_label(ev: Evidence) -> str:
     "allowed",
     judges=(VM_TYPE,),
     reads=(VIRTUAL_MACHINE, SECURITY_ASSESSMENT, SECURITY_SUB_ASSESSMENT),
+    per_subscription=True,  # a VM's extensions, associations and assessments lie under its id
     api="Virtual Machines - List All; Assessments - List (api-version 2021-06-01, scope subscriptions/{id}): "
     f"assessments {VA_SOLUTION} (Machines should have a vulnerability assessment solution) and {VA_FINDINGS} "
     "(Machines should have vulnerability findings resolved) properties.status.code; Sub Assessments - List All "

@@ -27,6 +27,7 @@ _TYPES = {
     title_en="Managed disk is encrypted at rest (key type recorded)",
     judges=("microsoft.compute/disks",),
     reads=(MANAGED_DISK,),
+    per_subscription=True,  # one document at a time
     api="Disks - List (Microsoft.Compute/disks, api-version 2026-03-02): properties.encryption.type, "
     "properties.encryption.diskEncryptionSetId, properties.encryptionSettingsCollection.enabled (Azure Disk "
     "Encryption)",

@@ -155,6 +155,7 @@ def _rotate_trigger(policy: Any) -> tuple[str, str] | None:
     title_en="Every Key Vault key has an expiry date and an automatic rotation policy",
     judges=("microsoft.keyvault/vaults/keys",),
     reads=(KEY_VAULT_KEY,),
+    per_subscription=True,  # one key at a time
     api="Keys - List (Microsoft.KeyVault/vaults/keys, ARM, api-version 2026-05-15; one call per vault) and "
     "Keys - Get (one call per key: the listing leaves out the rotation policy): properties.attributes.exp "
     "(seconds since 1970), properties.rotationPolicy.lifetimeActions (action.type, trigger), "

@@ -114,6 +114,7 @@ def _admin_name_outcome(
     title_en="VM, SQL and PostgreSQL administrator names are not default or shared names",
     judges=(_VMS, _SQL, _PG),
     reads=(VIRTUAL_MACHINE, FactKind.SQL_SERVER, POSTGRESQL_SERVER),
+    per_subscription=True,  # one document at a time
     api="Virtual Machines - List All: properties.osProfile.adminUsername; Servers - List "
     "(Microsoft.Sql/servers, $expand=administrators/activedirectory): properties.administratorLogin, "
     "administrators.azureADOnlyAuthentication; Flexible Servers - List "
@@ -499,6 +500,7 @@ _POLICIES = ("ftp", "scm")
     title_en="App Service FTP and SCM basic authentication (publishing credentials) is disabled",
     judges=_SITES,
     reads=(FactKind.WEB_SITE, PUBLISHING_CREDENTIALS_POLICIES),
+    per_subscription=True,  # a site's or slot's policies lie under its id
     per_resource=(PUBLISHING_CREDENTIALS_POLICIES,),
     api="Web Apps - List, List Slots; Web Apps - List Basic Publishing Credentials Policies (Slot) (one call per "
     "site and per slot): basicPublishingCredentialsPolicies/ftp and /scm properties.allow",

@@ -450,6 +450,7 @@ def _watched_ports(thresholds: Thresholds) -> list[PortRange]:
     title_en="NSG admits no Internet traffic to management or database ports",
     judges=("microsoft.network/networksecuritygroups",),
     reads=(FactKind.NSG,),
+    per_subscription=True,  # one document at a time
     api="Network Security Groups - List All (Microsoft.Network/networkSecurityGroups): "
     "properties.securityRules[] and properties.defaultSecurityRules[] -> properties.{priority, direction, "
     "access, protocol, sourceAddressPrefix(es), sourceApplicationSecurityGroups, destinationPortRange(s), "

@@ -53,6 +53,7 @@ _DATABASES = ("microsoft.sql/servers/databases",)
     title_en="Azure SQL server minimum TLS version is 1.2 or newer",
     judges=_SERVERS,
     reads=(FactKind.SQL_SERVER,),
+    per_subscription=True,  # a server and its databases' settings lie under its id
     api="Servers - List (Microsoft.Sql/servers): properties.minimalTlsVersion",
     rule_ja="minimalTlsVersion が 1.2 または 1.3 なら合格。"
     '"None" や未設定はすべての TLS バージョンを受け付けるため不合格。',
@@ -222,6 +223,7 @@ def exposure_outcome(
     title_en="Azure SQL server is not reachable from the Internet",
     judges=_SERVERS,
     reads=(FactKind.SQL_SERVER, SQL_FIREWALL_RULES),
+    per_subscription=True,  # a server and its databases' settings lie under its id
     per_resource=(SQL_FIREWALL_RULES,),
     api="Servers - List: properties.publicNetworkAccess; Firewall Rules - List By Server (one call per server): "
     "properties.startIpAddress, endIpAddress",
@@ -265,6 +267,7 @@ def sql_public_network_restricted(facts: FactSet, thresholds: Thresholds) -> Ite
     title_en="Azure SQL server has no firewall rule admitting any IP address",
     judges=_SERVERS,
     reads=(FactKind.SQL_SERVER, SQL_FIREWALL_RULES),
+    per_subscription=True,  # a server and its databases' settings lie under its id
     per_resource=(SQL_FIREWALL_RULES,),
     api="Firewall Rules - List By Server (one call per server): properties.startIpAddress, endIpAddress",
     rule_ja="どのファイアウォール規則も database_firewall_max_addresses（既定 256 = /24）を超える数のアドレスを"
@@ -361,6 +364,7 @@ def sql_firewall_no_any_ip(facts: FactSet, thresholds: Thresholds) -> Iterator[O
     title_en="Azure SQL server auditing is enabled with a destination",
     judges=_SERVERS,
     reads=(FactKind.SQL_SERVER, SQL_AUDITING_POLICY),
+    per_subscription=True,  # a server and its databases' settings lie under its id
     per_resource=(SQL_AUDITING_POLICY,),
     api="Server Blob Auditing Policies - List By Server (one call per server; auditingSettings/Default): "
     "properties.state, isAzureMonitorTargetEnabled, storageEndpoint, retentionDays",
@@ -507,6 +511,7 @@ def _missing(facts: FactSet, kind: str, db: Evidence, what_ja: str, what_en: str
     title_en="Azure SQL database transparent data encryption (TDE) is enabled",
     judges=_DATABASES,
     reads=(SQL_DATABASE, SQL_TDE),
+    per_subscription=True,  # a server and its databases' settings lie under its id
     per_resource=(SQL_TDE,),
     api="Databases - List By Server (one call per server); Transparent Data Encryptions - Get "
     "(transparentDataEncryption/current, one call per user database): properties.state",
@@ -557,6 +562,7 @@ def sql_tde_enabled(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]
     title_en="Azure SQL database backup retention meets the minimum",
     judges=_DATABASES,
     reads=(SQL_DATABASE, SQL_BACKUP_RETENTION),
+    per_subscription=True,  # a server and its databases' settings lie under its id
     per_resource=(SQL_BACKUP_RETENTION,),
     api="Databases - List By Server (one call per server); Backup Short Term Retention Policies - Get "
     "(backupShortTermRetentionPolicies/default, one call per user database): properties.retentionDays",

@@ -30,6 +30,7 @@ def _subject(account: Evidence) -> tuple[str, str]:
     title_en="Storage account minimum TLS version is TLS1_2 or newer",
     judges=("microsoft.storage/storageaccounts",),
     reads=(FactKind.STORAGE_ACCOUNT,),
+    per_subscription=True,  # an account and its blob service lie in one subscription
     api="Storage Accounts - List (Microsoft.Storage/storageAccounts): properties.minimumTlsVersion",
     rule_ja="minimumTlsVersion が TLS1_2 または TLS1_3 なら合格。未設定は TLS1_0 を受け付けるため不合格。",
     rule_en="Passes when minimumTlsVersion is TLS1_2 or TLS1_3. A missing value means TLS1_0 is accepted and fails.",
@@ -58,6 +59,7 @@ def storage_min_tls(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]
     title_en="Storage account accepts HTTPS only",
     judges=("microsoft.storage/storageaccounts",),
     reads=(FactKind.STORAGE_ACCOUNT,),
+    per_subscription=True,  # an account and its blob service lie in one subscription
     api="Storage Accounts - List (Microsoft.Storage/storageAccounts): properties.supportsHttpsTrafficOnly",
     rule_ja="supportsHttpsTrafficOnly が true なら合格。false または未設定は不合格。",
     rule_en="Passes when supportsHttpsTrafficOnly is true; false or missing fails.",
@@ -141,6 +143,7 @@ def _network_rules(acls: dict[str, Any]) -> tuple[str, str]:
     title_en="Storage account restricts public network access",
     judges=("microsoft.storage/storageaccounts",),
     reads=(FactKind.STORAGE_ACCOUNT,),
+    per_subscription=True,  # an account and its blob service lie in one subscription
     api="Storage Accounts - List (Microsoft.Storage/storageAccounts, api-version 2026-09-01): "
     "properties.publicNetworkAccess, properties.networkAcls (defaultAction, ipRules, virtualNetworkRules, "
     "bypass), properties.allowBlobPublicAccess",
@@ -214,6 +217,7 @@ _KEY_SOURCES = {
     title_en="Storage account data is encrypted at rest (key source recorded)",
     judges=("microsoft.storage/storageaccounts",),
     reads=(FactKind.STORAGE_ACCOUNT,),
+    per_subscription=True,  # an account and its blob service lie in one subscription
     api="Storage Accounts - List (Microsoft.Storage/storageAccounts, api-version 2026-09-01): "
     "properties.encryption (services.*.enabled, keySource, keyvaultproperties, requireInfrastructureEncryption)",
     rule_ja="encryption.services に示された各サービス（blob, file, table, queue）の enabled が true で、keySource が "
@@ -316,6 +320,7 @@ def _retention(policy: Any, label: str, minimum: int) -> tuple[str, str, bool]:
     title_en="Storage accounts holding medical data can recover deleted or overwritten blobs",
     judges=("microsoft.storage/storageaccounts",),
     reads=(FactKind.STORAGE_ACCOUNT, STORAGE_BLOB_SERVICE),
+    per_subscription=True,  # an account and its blob service lie in one subscription
     per_resource=(STORAGE_BLOB_SERVICE,),
     api="Storage Accounts - List and Blob Services - List (Microsoft.Storage/storageAccounts/blobServices, "
     "api-version 2026-09-01; one call per account): properties.deleteRetentionPolicy (enabled, days), "
@@ -397,6 +402,7 @@ def storage_blob_recoverable(facts: FactSet, thresholds: Thresholds) -> Iterator
     title_en="Storage accounts holding medical data replicate to a second region within the allowed regions",
     judges=("microsoft.storage/storageaccounts",),
     reads=(FactKind.STORAGE_ACCOUNT,),
+    per_subscription=True,  # an account and its blob service lie in one subscription
     api="Storage Accounts - List (Microsoft.Storage/storageAccounts, api-version 2026-09-01): sku.name, "
     "properties.primaryLocation, properties.secondaryLocation, properties.statusOfSecondary; the account's tags",
     rule_ja="医療データを保持するアカウント（タグ medical_data_tag が medical_data_tag_values のいずれか、"

@@ -293,6 +293,7 @@ def _unreadable(vm: Evidence, clock: Evidence) -> Outcome:
     title_en="Virtual machine clocks are synchronised",
     judges=(VM_TYPE,),
     reads=(VIRTUAL_MACHINE, GUEST_CONFIGURATION_ASSIGNMENT, VM_CLOCK),
+    per_subscription=True,  # a VM's guest configuration and clock lie under its id
     api=API,
     rule_ja=(
         "各 VM の時刻が同期していること: Run Command で読んだ時刻サービスが同期元を選択しており (chrony の Leap status "
@@ -382,6 +383,7 @@ def approved(source: str, patterns: tuple[str, ...]) -> bool:
     title_en="Virtual machines take time from a trusted source",
     judges=(VM_TYPE,),
     reads=(VIRTUAL_MACHINE, GUEST_CONFIGURATION_ASSIGNMENT, VM_CLOCK),
+    per_subscription=True,  # a VM's guest configuration and clock lie under its id
     api=API,
     rule_ja=(
         "各 VM の時刻源が Azure ホストの時刻 (chrony の refclock PHC /dev/ptp_hyperv、Windows の VM IC Time "

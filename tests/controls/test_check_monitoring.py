@@ -256,6 +256,18 @@ def test_rules_not_collected_is_error():
     assert found[WS.lower()].status == Status.ERROR
 
 
+def test_a_destination_workspace_not_collected_is_an_error_citing_each_setting_that_names_it_once():
+    gone = f"{RG}/providers/Microsoft.OperationalInsights/workspaces/log-gone"
+    first = resource_settings(SA, gone)
+    second = ev(FactKind.DIAGNOSTIC_SETTINGS, f"{SA}2", {"value": [setting("to-gone", "AuditEvent", workspace=gone)]})
+    again = Evidence(**{**first.__dict__, "request_id": "read-again"})  # the same document from another page
+    found = queries(workspace(), first, again, second, resource_settings(f"{SA}3"), action_group())
+    f = found[gone.lower()]
+    assert f.status == Status.ERROR and "not among the workspaces collected" in f.reason_en
+    assert f.evidence == (first.sha256, second.sha256)
+    assert found[WS.lower()].status == Status.FAIL  # the collected one is judged as before
+
+
 # ---------------------------------------------------------------- log-workspace-no-daily-cap
 
 
