@@ -2005,10 +2005,13 @@ class _Digests:
 
 
 def _unhex(sha: object) -> bytes | None:
+    """The 32 bytes of a SHA-256 written as stored (64 lower-case hex digits), else None: fromhex alone would also
+    take upper case and spaces, which name no stored record."""
     try:
-        return bytes.fromhex(sha) if isinstance(sha, str) else None
+        digest = bytes.fromhex(sha) if isinstance(sha, str) else None
     except ValueError:
         return None
+    return digest if digest is not None and len(digest) == 32 and digest.hex() == sha else None
 
 
 class FindingsWriter:

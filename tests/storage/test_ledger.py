@@ -257,6 +257,9 @@ def test_bad_input_is_refused_with_one_clear_line_and_nothing_is_stored(ledger: 
     assert ledger.run(run_id).counts == {"evidence": 0, "errors": 0, "findings": 0, "verdicts": 0}
 
     ledger.add_evidence(run_id, [good])
+    for spelled in (good.sha256.upper(), f"{good.sha256[:32]} {good.sha256[32:]}"):  # not the stored record's name
+        with pytest.raises(LedgerError, match=r"cites evidence .* that run .* has not stored"):
+            ledger.add_findings(run_id, [Finding("c", (1,), Status.FAIL, "r", "ja", "en", (spelled,))])
     with pytest.raises(LedgerError, match="unknown status"):
         ledger.add_findings(run_id, [Finding("c", (1,), "maybe", "r", "ja", "en", (good.sha256,))])  # type: ignore[arg-type]
     with pytest.raises(LedgerError, match=r"finding c on r is a pass that cites no evidence record"):
