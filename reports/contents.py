@@ -279,9 +279,7 @@ def _build(
         workdir=where,
     )
     files.update(oscal)
-    return Bundle(
-        files, meta, evidence_paths, lambda shas: ledger.evidence_by_sha256(run.id, shas), late=assessment_results
-    )
+    return Bundle(files, meta, evidence_paths, ledger.evidence_reader(run.id), late=assessment_results)
 
 
 def _sha256_file(path: Path) -> str:

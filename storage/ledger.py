@@ -1389,8 +1389,17 @@ class Ledger:
                 for row in self._rows(session, RunEvidence, run_id)
             ]
 
-    def evidence_by_sha256(self, run_id: int, shas: Collection[str]) -> dict[str, Evidence]:
-        """The run's evidence records with these SHA-256s, with their documents (the first record of each)."""
+    def evidence_reader(self, run_id: int) -> Callable[[Collection[str]], dict[str, Evidence]]:
+        """`evidence_by_sha256` of one run for many batches (a snapshot reads every document it cites, 200 at a
+        time): the run's parts are decoded once, for as long as the reader is kept, not once per batch."""
+        decoded: dict[bytes, states.Decoded] = {}
+        return lambda shas: self.evidence_by_sha256(run_id, shas, decoded)
+
+    def evidence_by_sha256(
+        self, run_id: int, shas: Collection[str], decoded: dict[bytes, states.Decoded] | None = None
+    ) -> dict[str, Evidence]:
+        """The run's evidence records with these SHA-256s, with their documents (the first record of each);
+        `decoded`: the run's parts already decoded (`evidence_reader`)."""
         out: dict[str, Evidence] = {}
         wanted = sorted(set(shas))
         with self._session(write=False) as session:
@@ -1402,7 +1411,7 @@ class Ledger:
                     session.scalars(select(RunEvidence.id).where(states.among(session, RunEvidence.sha256, chunk)))
                 )
             try:
-                held = states.held_rows(session, RunEvidence, run_id, only=ids)
+                held = states.held_rows(session, RunEvidence, run_id, only=ids, cache=decoded)
             except states.StateError as exc:
                 raise LedgerError(f"run_evidence of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
             if held is None:

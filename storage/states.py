@@ -106,22 +106,41 @@ def _decode_ids(content: bytes) -> tuple[dict[str, Any], list[int]]:
     return doc, _sums(doc["ids"])
 
 
+# A part's row ids and, for evidence, its collection times (microseconds) and request ids, in order.
+Decoded = tuple[list[int], list[int] | None, list[Any] | None]
+
+
+def _decoded(table: str, content: bytes, cache: dict[bytes, Decoded] | None = None) -> Decoded:
+    """The part decoded; with `cache` (by the part's exact stored bytes, so no part is mistaken for another),
+    decoded once for all the reads that share it."""
+    if cache is not None and (found := cache.get(content)) is not None:
+        return found
+    doc, ids = _decode_ids(content)
+    micros = requests = None
+    if VOLATILE.get(table):
+        at, requests = doc.get("at"), doc.get("request")
+        if not isinstance(at, list) or not isinstance(requests, list) or not len(at) == len(requests) == len(ids):
+            raise StateError("part has an unexpected shape")
+        micros = _sums(at)
+    if cache is not None:
+        cache[content] = (ids, micros, requests)
+    return ids, micros, requests
+
+
 def part_row_ids(content: bytes) -> list[int]:
     """A part's row ids in order, without making its entries."""
     return _decode_ids(content)[1]
 
 
-def decode(table: str, content: bytes, only: Collection[int] | None = None) -> list[Entry]:
+def decode(
+    table: str, content: bytes, only: Collection[int] | None = None, cache: dict[bytes, Decoded] | None = None
+) -> list[Entry]:
     """The part's entries in order (only those with row ids in `only`, if given: the others' times are not
-    made, which is most of the work for a large part)."""
-    doc, ids = _decode_ids(content)
+    made, which is most of the work for a large part). `cache`: see `_decoded`."""
+    ids, micros, requests = _decoded(table, content, cache)
     picked = range(len(ids)) if only is None else [n for n, row_id in enumerate(ids) if row_id in only]
-    if not VOLATILE.get(table):
+    if micros is None or requests is None:
         return [Entry(ids[n]) for n in picked]
-    at, requests = doc.get("at"), doc.get("request")
-    if not isinstance(at, list) or not isinstance(requests, list) or not len(at) == len(requests) == len(ids):
-        raise StateError("part has an unexpected shape")
-    micros = _sums(at)
     if any(requests[n] is not None and not isinstance(requests[n], str) for n in picked):
         raise StateError("part holds a request id that is not text")
     # A listing's page gives one request id to every record on it: each id text is held once.
@@ -171,16 +190,22 @@ def has_parts(session: Session, run_id: int) -> bool:
     return bool(session.scalar(select(func.count()).where(RunState.run_id == run_id)))
 
 
-def entries_of(session: Session, run_id: int, table: str, only: Collection[int] | None = None) -> list[Entry] | None:
+def entries_of(
+    session: Session,
+    run_id: int,
+    table: str,
+    only: Collection[int] | None = None,
+    cache: dict[bytes, Decoded] | None = None,
+) -> list[Entry] | None:
     """The run's entries of `table` in order (those with row ids in `only`, if given), or None for a run stored
-    before parts existed (no part at all)."""
+    before parts existed (no part at all). `cache`: see `_decoded`."""
     found = parts(session, run_id)
     if not found:
         return None
     out: list[Entry] = []
     for part in found:
         if part.table_name == table:
-            out.extend(decode(table, part.content, only))
+            out.extend(decode(table, part.content, only, cache))
     return out
 
 
@@ -227,12 +252,16 @@ def rows_by_id(session: Session, model: type[Base], ids: Iterable[int]) -> Itera
 
 
 def held_rows(
-    session: Session, model: type[Base], run_id: int, only: Collection[int] | None = None
+    session: Session,
+    model: type[Base],
+    run_id: int,
+    only: Collection[int] | None = None,
+    cache: dict[bytes, Decoded] | None = None,
 ) -> list[Any] | None:
     """The rows the run holds, in order, each with the run's own volatile columns (only those with ids in `only`,
-    if given); None for a run without parts."""
+    if given); None for a run without parts. `cache`: see `_decoded`."""
     table = model.__tablename__
-    entries = entries_of(session, run_id, table, only)
+    entries = entries_of(session, run_id, table, only, cache)
     if entries is None:
         return None
     stored = load_rows(session, model, (e.row_id for e in entries))

@@ -144,6 +144,9 @@ def test_a_run_held_by_reference_reads_as_the_same_run_stored_whole(ledger: Ledg
         assert ledger.evidence_refs(delta) == whole.evidence_refs(alone)
         shas = {evidence[5].sha256, evidence[20].sha256, "0" * 64}
         assert ledger.evidence_by_sha256(delta, shas) == whole.evidence_by_sha256(alone, shas)
+        read = ledger.evidence_reader(delta)  # many batches, the part decoded once: the same records
+        for batch in (shas, {evidence[9].sha256, evidence[10].sha256}, shas):
+            assert read(batch) == ledger.evidence_by_sha256(delta, batch) and read(batch)
         assert [f for batch in ledger.findings_in_batches(delta, 7) for f in batch] == findings
         assert ledger.findings_of([delta], ["nsg-no-internet-management-ports"]) == {delta: findings}
         assert ledger.evidence(delta, kinds=[FactKind.NSG]) == evidence
