@@ -2197,9 +2197,10 @@ def seal_contents(
             rows[table] = list(states.own_pairs(session, model, run_id))  # JSON lists, as tuples: smaller
             continue
         held = states.OwnHeld(session, model, run_id)
-        # Part by part, a few hundred row hashes at a time: the digest is over them all in order.
-        entries = (e for p in parts if p.table_name == table for e in states.decode(table, p.content))
-        state[table] = list(states.state_digest(states.state_pairs(session, model, held.marking(entries))))
+        # Part by part, a few hundred row hashes at a time: the digest is over them all in order (the parts' row
+        # ids only: the entries' times are not made).
+        row_ids = (i for p in parts if p.table_name == table for i in states.part_row_ids(p.content))
+        state[table] = list(states.state_digest(states.state_pairs(session, model, held.marking(row_ids))))
         own = states.own_pairs(session, model, run_id)
         rows[table] = [pair for pair in own if version < 3 or pair[0] not in held]
     listed = [[p.id, p.table_name, p.entries, states.part_sha256(p.content)] for p in parts]

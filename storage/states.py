@@ -239,10 +239,10 @@ def counts(session: Session, run_ids: Sequence[int]) -> dict[int, dict[str, int]
 
 def load_rows(session: Session, model: type[Base], ids: Iterable[int]) -> dict[int, dict[str, Any]]:
     """Stored rows by id, as column values (types applied)."""
-    return {row["id"]: dict(row) for row in rows_by_id(session, model, ids)}
+    return {row["id"]: dict(row) for row in _rows_by_id(session, model, ids)}
 
 
-def rows_by_id(session: Session, model: type[Base], ids: Iterable[int]) -> Iterator[Any]:
+def _rows_by_id(session: Session, model: type[Base], ids: Iterable[int]) -> Iterator[Any]:
     """The stored rows with these ids (each once, by id), read _CHUNK at a time, as mappings."""
     table = model.__table__
     wanted = sorted(set(ids))
@@ -397,14 +397,14 @@ def held_keys(session: Session, model: type[Base], run_id: int) -> HeldKeys:
             out.add(content_key(model, row), row["id"])
         return out
     if len(set(ids)) != len(ids):  # a row listed twice by one run (never stored so): keep every listing, in order
-        keys = {row["id"]: content_key(model, row) for row in rows_by_id(session, model, ids)}
+        keys = {row["id"]: content_key(model, row) for row in _rows_by_id(session, model, ids)}
         for row_id in ids:
             if row_id not in keys:
                 raise StateError(f"{table.name} row {row_id} held by run {run_id} is missing; run `shoko verify`")
             out.add(keys[row_id], row_id)
         return out
     read = 0
-    for row in rows_by_id(session, model, ids):
+    for row in _rows_by_id(session, model, ids):
         out.add(content_key(model, row), row["id"])
         read += 1
     if read != len(ids):
@@ -429,10 +429,11 @@ class OwnHeld:
         if 0 <= (offset := row_id - self.low) < len(self.marks):
             self.marks[offset] = 1
 
-    def marking(self, entries: Iterable[Entry]) -> Iterator[Entry]:
-        for entry in entries:
-            self.add(entry.row_id)
-            yield entry
+    def marking(self, row_ids: Iterable[int]) -> Iterator[int]:
+        """`row_ids` as they are, each marked on the way."""
+        for row_id in row_ids:
+            self.add(row_id)
+            yield row_id
 
     def __contains__(self, row_id: int) -> bool:
         return 0 <= (offset := row_id - self.low) < len(self.marks) and bool(self.marks[offset])
@@ -457,13 +458,12 @@ def state_digest(pairs: Iterable[tuple[int, str]]) -> tuple[int, str]:
     return n, digest.hexdigest()
 
 
-def state_pairs(session: Session, model: type[Base], entries: Iterable[Entry]) -> Iterator[tuple[int, str]]:
-    """The [row id, row hash] pairs of `entries`, in their order, read _CHUNK at a time (a run's seal digests them
+def state_pairs(session: Session, model: type[Base], row_ids: Iterable[int]) -> Iterator[tuple[int, str]]:
+    """The [row id, row hash] pairs of `row_ids`, in their order, read _CHUNK at a time (a run's seal digests them
     without holding every hash at once)."""
     table = model.__table__
-    entries = iter(entries)
-    while chunk := list(islice(entries, _CHUNK)):
-        wanted = sorted({e.row_id for e in chunk})
-        query = select(table.c.id, table.c.row_hash).where(among(session, table.c.id, wanted))
+    row_ids = iter(row_ids)
+    while chunk := list(islice(row_ids, _CHUNK)):
+        query = select(table.c.id, table.c.row_hash).where(among(session, table.c.id, sorted(set(chunk))))
         hashes = dict(session.execute(query).all())
-        yield from ((e.row_id, hashes.get(e.row_id, "missing")) for e in chunk)
+        yield from ((row_id, hashes.get(row_id, "missing")) for row_id in chunk)

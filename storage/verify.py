@@ -399,11 +399,9 @@ def _check_state(session: Session, run: Run, seal: dict[str, Any], checked: _Che
         for part in stored:
             if part.table_name == table:
                 try:
-                    ids.extend(states.part_row_ids(part.content))
+                    ids.extend(held[table].marking(states.part_row_ids(part.content)))
                 except states.StateError as exc:
                     raise _Problem(run.id, "run_states", part.id, str(exc)) from None
-        for row_id in ids:
-            held[table].add(row_id)
         if [*_check_held_rows(session, run, model, ids, checked)] != sealed_state.get(table):
             raise _Problem(
                 run.id,
