@@ -15,8 +15,12 @@ stored itself, its parts are checked against the seal's list of them, and the ro
 count and digest of what it holds; each referenced row is re-hashed once per pass, whichever run stored it.
 
 From a checkpoint (`Checkpoint`, a file written by an earlier pass): the checkpointed run must still be where it
-was with the same digest and seal; only the runs sealed after it are checked, each as above (rows they reference
-from before the checkpoint are re-hashed too), then every signature. A full pass (no checkpoint) checks everything.
+was with the same digest and seal; only the runs sealed after it are checked, each as above, then every signature.
+A row such a run references from a run at or before the checkpoint is not re-hashed: the pass that wrote the
+checkpoint did, and this pass treats it like the rest of the runs before the checkpoint. It still checks that the
+row exists, was stored by a run sealed before, and that its row hash is the one the later run's seal digests, so a
+row changed together with its row hash is caught; one whose content alone changed is left to a full pass, as for
+every row before the checkpoint. A full pass (no checkpoint) checks everything.
 
 Interrupted runs are sealed and checked like the others; runs still running are not sealed yet, so they
 are listed (by id) rather than checked, never passed over in silence.
@@ -123,7 +127,7 @@ def verify(session: Session, trusted: TrustedKey | None = None, since: Checkpoin
         .where(or_(Run.status != "running", Run.chain_index.is_not(None), Run.digest.is_not(None)))
         .order_by(Run.chain_index.is_(None), Run.chain_index, Run.id)
     ).all()
-    checked = _Checked()
+    checked = _Checked(since.chain_index if since is not None else 0)
     prev: tuple[int, str | None] | None = None  # (id, digest) of the previous sealed run
     start = 0
     if since is not None:
@@ -198,11 +202,13 @@ def verify(session: Session, trusted: TrustedKey | None = None, since: Checkpoin
 
 
 class _Checked:
-    """What this pass already re-hashed: blobs, and rows (by table and id) whatever run stored them."""
+    """What this pass already re-hashed: blobs, and rows (by table and id) whatever run stored them; and the chain
+    position up to which an earlier pass re-hashed everything (its checkpoint; 0 for a full pass)."""
 
-    def __init__(self) -> None:
+    def __init__(self, checkpointed: int) -> None:
         self.blobs: set[str] = set()
         self.rows = _RowMarks()
+        self.checkpointed = checkpointed
         self.positions: dict[int, int | None] | None = None  # run id -> chain index, read once when needed
 
 
@@ -430,6 +436,8 @@ def _check_held_rows(
             chunk = ids[start : start + 900]
             wanted = sorted(set(chunk))
             todo = [row_id for row_id in wanted if not checked.rows.has(table, row_id)]
+            if checked.checkpointed and todo:
+                todo = _after_checkpoint(session, model, todo, checked)
             try:
                 stored = states.load_rows(session, model, todo)
             except (ValueError, TypeError) as exc:
@@ -457,3 +465,20 @@ def _check_held_rows(
             yield from ((row_id, meta[row_id][1]) for row_id in chunk)
 
     return states.state_digest(pairs())
+
+
+def _after_checkpoint(session: Session, model: type[Base], row_ids: list[int], checked: _Checked) -> list[int]:
+    """Of `row_ids`, those stored by a run sealed after the checkpoint: the others were re-hashed by the pass that
+    wrote it, and are marked as checked (their existence, owner and row hash are still checked by the caller)."""
+    table = model.__tablename__
+    columns = model.__table__.c
+    positions = checked.positions or {}
+    query = select(columns.id, columns.run_id).where(states.among(session, columns.id, row_ids))
+    later: list[int] = []
+    for row_id, owner in session.execute(query):
+        position = positions.get(owner)
+        if position is not None and position <= checked.checkpointed:
+            checked.rows.add(table, row_id)
+        else:
+            later.append(row_id)
+    return sorted(later)

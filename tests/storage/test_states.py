@@ -318,6 +318,33 @@ def test_verify_from_a_checkpoint_checks_only_later_runs_and_catches_tampering_a
     assert (report.ok, report.run_id, report.table, report.row_id) == (False, newer, "findings", changed)
 
 
+def test_a_checkpointed_pass_does_not_re_hash_rows_from_before_its_checkpoint_that_a_later_run_holds(
+    ledger: Ledger, raw: Engine
+) -> None:
+    runs = three_runs(ledger)
+    checkpoint = ledger.verify().last
+    assert checkpoint is not None and checkpoint.run_id == runs[2]
+    newer = store(ledger, T0 + timedelta(hours=4), *estate(20, T0 + timedelta(hours=4)))
+    drop_protection(raw)
+    [first, *_] = _ids(raw, "findings", runs[0])
+    with raw.connect() as connection:
+        held = connection.execute(text("SELECT content FROM run_states WHERE run_id = :r"), {"r": newer}).scalars()
+        assert first in {i for content in held for i in states.part_row_ids(content)}  # the newer run holds it
+    # Its content alone changes: its row hash, which the newer run's seal digests, stays.
+    flip = "UPDATE findings SET status = CASE WHEN status = 'pass' THEN 'fail' ELSE 'pass' END WHERE id = :i"
+    execute(raw, flip, i=first)
+    since = ledger.verify(since=checkpoint)
+    assert since.ok and since.runs_checked == 1  # the checkpoint's pass re-hashed it; this one does not again
+    full = ledger.verify()
+    assert (full.ok, full.run_id, full.table, full.row_id) == (False, runs[0], "findings", first)
+    assert "row hash mismatch" in (full.problem or "")
+    # A deleted one is still missed by no pass.
+    execute(raw, "DELETE FROM findings WHERE id = :i", i=first)
+    since = ledger.verify(since=checkpoint)
+    assert (since.ok, since.run_id, since.table, since.row_id) == (False, newer, "findings", first)
+    assert "row was deleted" in (since.problem or "")
+
+
 def test_a_checkpoint_that_no_longer_matches_is_refused_and_a_full_pass_still_sees_before_it(
     ledger: Ledger, raw: Engine
 ) -> None:
