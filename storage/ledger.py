@@ -626,7 +626,7 @@ class Ledger:
         writer.add(items)
         writer.close()
 
-    def evidence_writer(self, run_id: int, order: Callable[[Evidence], Any] | None = None) -> EvidenceWriter:
+    def evidence_writer(self, run_id: int, order: Callable[[Evidence], bytes] | None = None) -> EvidenceWriter:
         """A writer storing a running run's evidence batch by batch (`add`, from any thread, one batch at a time)
         and then listing all of it in the run's one evidence part (`close`), ordered by `order` (stable; the order
         added without it). What is stored is what one `add_evidence` of all the records in that order stores."""
@@ -1938,14 +1938,14 @@ class EvidenceWriter:
     drop them; `close` writes the part listing every record the run holds, in `order`. Batches are stored one at a
     time (SQLite has one writer), whichever thread adds them; a batch that cannot be stored raises LedgerError."""
 
-    def __init__(self, ledger: Ledger, run_id: int, order: Callable[[Evidence], Any] | None) -> None:
+    def __init__(self, ledger: Ledger, run_id: int, order: Callable[[Evidence], bytes] | None) -> None:
         self._ledger, self.run_id, self._order = ledger, run_id, order
         self._lock = threading.Lock()
         # The predecessor's rows by content key, read once: each is taken by at most one record of this run.
         self._known: states.HeldKeys | None = None
-        # Per record held until `close`: (its place in `order`, row id, its own collection time and request id,
-        # content key when the ledger remembers keys, else b"").
-        self._entries: list[tuple[Any, int, datetime, str | None, bytes]] = []
+        # Per record held until `close`: its place in `order`, row id, its own collection time and request id,
+        # content key when the ledger remembers keys (else b"").
+        self._entries = states.PendingEntries()
         self._closed = False
         self.stored = 0  # records stored so far
 
@@ -1954,7 +1954,7 @@ class EvidenceWriter:
         blobs, rows = self._ledger._evidence_rows(self.run_id, items)
         if not rows:
             return
-        keys = [self._order(item) for item in items] if self._order is not None else [None] * len(items)
+        keys = [self._order(item) for item in items] if self._order is not None else [b""] * len(items)
         with self._lock:
             if self._closed:
                 raise LedgerError(f"run {self.run_id}: its evidence part is written; no evidence can be added")
@@ -1974,10 +1974,8 @@ class EvidenceWriter:
                 raise
             # Content keys are held only for a ledger that remembers them for its next run (Ledger remember_keys).
             remember = self._ledger._remember
-            self._entries.extend(
-                (key, row_id, row["collected_at"], row["request_id"], content_key if remember else b"")
-                for key, row_id, row, content_key in zip(keys, ids, rows, content, strict=True)
-            )
+            for key, row_id, row, content_key in zip(keys, ids, rows, content, strict=True):
+                self._entries.add(key, row_id, row["collected_at"], row["request_id"], content_key if remember else b"")
             self.stored += len(rows)
 
     def close(self) -> None:
@@ -1985,20 +1983,23 @@ class EvidenceWriter:
         with self._lock:
             if self._closed:
                 return
-            entries = self._entries
-            if self._order is not None:
-                entries = sorted(entries, key=lambda entry: entry[0])
             table = RunEvidence.__tablename__
+            keys: list[bytes] = []
+            ids: list[int] = []
             with self._ledger._session(write=True) as session:
                 run = self._ledger._running(session, self.run_id)
                 earlier = states.part_count(session, run.id, table)
-                parts = [states.Entry(row_id, at, request) for _, row_id, at, request, _ in entries]
+                parts: list[states.Entry] = []
+                for row_id, at, request, content_key in self._entries.merged():
+                    parts.append(states.Entry(row_id, at, request))
+                    if self._ledger._remember:
+                        keys.append(content_key)
+                        ids.append(row_id)
                 states.add_part(session, run.id, table, parts)
-            if entries and self._ledger._remember:  # committed: the next run's predecessor keys need not be read back
-                keys, ids = [e[4] for e in entries], [e[1] for e in entries]
+            if ids:  # committed: the next run's predecessor keys need not be read back
                 self._ledger._remember_keys(table, self.run_id, earlier, keys, ids)
             self._closed = True
-            self._entries, self._known = [], None
+            self._entries, self._known = states.PendingEntries(), None
 
 
 class _Digests:

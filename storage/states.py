@@ -14,12 +14,15 @@ evidence only). Runs without parts (sealed before parts existed) hold the rows t
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
+import struct
 import zlib
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate, islice, pairwise
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import any_, bindparam, func, select
@@ -153,6 +156,75 @@ def decode(
         )
         for n in picked
     ]
+
+
+class PendingEntries:
+    """A part's evidence entries held until the part is written, in the order of their sort keys, in little memory:
+    as tuples (sort key, row id, time, request id) they cost about 500 bytes a record, 200 MB for a run at 100,000
+    resources. Records are sorted and compressed `BATCH` at a time (sort keys of neighbours share most of their
+    bytes: about 110 bytes a record so), and `merged` gives them all in key order, equal keys in the order added,
+    reading each batch a few kilobytes at a time."""
+
+    BATCH = 4096
+    # Key length, row id, time (µs since the epoch), request id length (-1: none), content key length.
+    _HEAD = struct.Struct(">IqqiB")
+
+    def __init__(self) -> None:
+        self._batches: list[bytes] = []
+        self._tail: list[tuple[bytes, int, datetime, str | None, bytes]] = []
+        self.count = 0
+
+    def add(self, place: bytes, row_id: int, at: datetime, request_id: str | None, content_key: bytes) -> None:
+        self._tail.append((place, row_id, at, request_id, content_key))
+        self.count += 1
+        if len(self._tail) >= self.BATCH:
+            self._seal_tail()
+
+    def _seal_tail(self) -> None:
+        if not self._tail:
+            return
+        out = bytearray()
+        for place, row_id, at, request_id, content_key in sorted(self._tail, key=lambda record: record[0]):
+            request = b"" if request_id is None else request_id.encode("utf-8", "surrogatepass")
+            out += self._HEAD.pack(len(place), row_id, _micros(at), len(request) if request_id is not None else -1,
+                                   len(content_key))  # fmt: skip
+            out += place + request + content_key
+        self._batches.append(zlib.compress(out, 1))
+        self._tail = []
+
+    def merged(self) -> Iterator[tuple[int, datetime, str | None, bytes]]:
+        """(row id, time, request id, content key) of every record, in key order; equal keys in the order added."""
+        self._seal_tail()
+        shared: dict[str, str] = {}  # a listing's page gives one request id to all its records: held once
+        records = heapq.merge(*map(self._read, self._batches), key=itemgetter(0))
+        for _, row_id, micros, request_id, content_key in records:
+            request = None if request_id is None else shared.setdefault(request_id, request_id)
+            yield row_id, _EPOCH + timedelta(microseconds=micros), request, content_key
+
+    @classmethod
+    def _read(cls, batch: bytes) -> Iterator[tuple[bytes, int, int, str | None, bytes]]:
+        # heapq.merge breaks ties by the batch's place in the list, and each batch is in order: a stable sort.
+        inflate, source, buffer, head = zlib.decompressobj(), batch, bytearray(), cls._HEAD
+
+        def fill(size: int) -> bool:
+            nonlocal source
+            while len(buffer) < size:
+                more = inflate.decompress(source, 16384)  # with no input left, what zlib still holds
+                source = inflate.unconsumed_tail
+                if not more and not source:
+                    return False
+                buffer.extend(more)
+            return True
+
+        while fill(head.size):
+            key_size, row_id, micros, request_size, content_size = head.unpack_from(buffer)
+            end = head.size + key_size + max(request_size, 0) + content_size
+            if not fill(end):
+                raise StateError("a pending batch of entries ends inside a record")
+            at = head.size + key_size
+            request = None if request_size < 0 else buffer[at : at + request_size].decode("utf-8", "surrogatepass")
+            yield bytes(buffer[head.size : at]), row_id, micros, request, bytes(buffer[end - content_size : end])
+            del buffer[:end]
 
 
 def among(session: Session, column: Any, values: Sequence[Any]) -> Any:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
+from collector.pipeline import evidence_place as order  # the run's order, as the bytes the writer sorts by
 from controls.model import Evidence, FactKind
 from storage.ledger import Ledger, LedgerError
 
@@ -20,10 +21,6 @@ from .helpers import T0
 from .test_states import SUB, document
 
 SCOPE = {"subscriptions": ["0000"]}
-
-
-def order(e: Evidence) -> tuple[Any, ...]:
-    return (e.kind, e.scope.lower(), e.resource_id.lower(), e.sha256, e.request_id or "", e.collected_at)
 
 
 def site(n: int, at=T0) -> Evidence:

@@ -4,6 +4,7 @@ what `verify` catches — in full and from a checkpoint."""
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -395,3 +396,23 @@ def test_a_missing_held_row_is_named_when_the_next_run_reads_its_predecessors_ke
     assert len(evidence) == 12 and sorted(i for ids in evidence.as_dict().values() for i in ids) == _ids(
         raw, "run_evidence", first
     )
+
+
+@pytest.mark.parametrize("batch", [1, 3, 4096])
+def test_pending_entries_come_back_in_key_order_with_equal_keys_in_the_order_added(
+    batch: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(states.PendingEntries, "BATCH", batch)
+    rng = random.Random(batch)
+    pending, records = states.PendingEntries(), []
+    for n in range(5000):
+        # Few distinct keys (ties across batches), some long and incompressible (a batch read in several pieces).
+        place = rng.choice([b"\x01", b"\x00a", b"\x00b", b"\x00" + rng.randbytes(rng.randint(0, 3000))])
+        at = T0 + timedelta(microseconds=rng.randint(-(10**12), 10**12))
+        request = rng.choice([None, "", f"req-{n}", "récupéré-\udc80"])
+        key = rng.choice([b"", rng.randbytes(32)])
+        row_id = rng.randint(1, 2**40)  # not in the order added: equal keys must not come back sorted by row id
+        records.append((place, row_id, at, request, key))
+        pending.add(place, row_id, at, request, key)
+    assert pending.count == 5000
+    assert list(pending.merged()) == [(n, at, req, key) for _, n, at, req, key in sorted(records, key=lambda r: r[0])]
