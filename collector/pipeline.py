@@ -166,9 +166,7 @@ def gather(
                     sink.errors.extend(
                         replace(listing_failed[0], kind=kind, source=fetcher.name) for kind in fetcher.kinds
                     )
-        # Subscriptions interleaved, so every subscription's read budget is drawn on from the start.
-        tasks = [context(f) for f in fetchers if f.tenant_wide]
-        tasks += [context(f, s) for f in fetchers if not f.tenant_wide for s in subscriptions]
+        tasks = [context(f, s) for f, s in task_order(fetchers, subscriptions)]
         for task in tasks:  # each shared listing is let go when the last task reading it ends
             listings.expect(task.scope, task.fetcher.listings)
         log.info("collecting %d fetcher tasks over subscriptions %s", len(tasks), ", ".join(subscriptions) or "(none)")
@@ -184,6 +182,23 @@ def gather(
                    "code": err.code, "status": err.status_code, "request_id": err.request_id},
         )  # fmt: skip
     log.info("collected %d evidence records, %d collection errors", sink.added, len(sink.errors))
+
+
+def task_order(fetchers: Sequence[Fetcher], subscriptions: Sequence[str]) -> list[tuple[Fetcher, str | None]]:
+    """The run's fetcher tasks in the order they start: the tenant-wide ones, then each fetcher across the
+    subscriptions in turn, so every subscription's read budget is drawn on from the start. Fetchers that share a
+    listing (linked through any they share) take their turns subscription by subscription, one after the other:
+    a subscription's listing is let go when its last reader there ends. In fetcher order, the /resources listing
+    of every subscription was held from the diagnostic settings' tasks to the inventory's, half the run."""
+    tenant: list[tuple[Fetcher, str | None]] = [(f, None) for f in fetchers if f.tenant_wide]
+    groups: list[list[Fetcher]] = []
+    for fetcher in (f for f in fetchers if not f.tenant_wide):
+        linked = [g for g in groups if any(set(fetcher.listings) & set(member.listings) for member in g)]
+        groups = [g for g in groups if all(g is not other for other in linked)]
+        groups.append([member for g in linked for member in g] + [fetcher])
+    place = {id(f): n for n, f in enumerate(fetchers)}
+    groups = sorted((sorted(g, key=lambda f: place[id(f)]) for g in groups), key=lambda g: place[id(g[0])])
+    return tenant + [(f, s) for group in groups for s in subscriptions for f in group]
 
 
 def _list_subscriptions(settings: Settings, ctx: FetchContext) -> list[str]:

@@ -7,7 +7,10 @@ import threading
 import pytest
 
 from collector.fanout import CallPool, Listings
+from collector.fetchers import FETCHERS
+from collector.fetchers.base import Fetcher
 from collector.pacing import TENANT, Pacer, TokenBucket, bucket_key
+from collector.pipeline import task_order
 
 
 class FakeClock:
@@ -232,3 +235,30 @@ def test_a_reader_the_run_did_not_count_lists_again_after_the_release_and_uncoun
     assert listings.get(("s", "slots", ("rg", "site")), make) == "pages 3"  # no task counted: kept for the run
     assert listings.get(("s", "slots", ("rg", "site")), make) == "pages 3"
     assert listings.held() == 1
+
+
+def test_fetchers_sharing_a_listing_take_their_turns_subscription_by_subscription() -> None:
+    def fetcher(name: str, *listings: str, tenant_wide: bool = False) -> Fetcher:
+        return Fetcher(name, {}, tenant_wide, lambda ctx: None, listings)
+
+    # a and d share "resources"; d and e share "sites", so e joins them (linked through d); b and c share nothing.
+    a, b, c, d, e = (fetcher("a", "resources"), fetcher("b"), fetcher("c", "vaults"),
+                     fetcher("d", "resources", "sites"), fetcher("e", "sites"))  # fmt: skip
+    graph = fetcher("graph", tenant_wide=True)
+    order = [(f.name, s) for f, s in task_order([a, b, graph, c, d, e], ["s1", "s2"])]
+    assert order == [
+        ("graph", None),
+        ("a", "s1"), ("d", "s1"), ("e", "s1"), ("a", "s2"), ("d", "s2"), ("e", "s2"),
+        ("b", "s1"), ("b", "s2"),
+        ("c", "s1"), ("c", "s2"),
+    ]  # fmt: skip
+    # The run's own fetchers: the inventory runs beside the diagnostic settings, which read the same listing.
+    tasks = [(f.name, s) for f, s in task_order(FETCHERS, ["s1", "s2"])]
+    at = tasks.index(("monitor.diagnostic_settings", "s1"))
+    assert tasks[at : at + 4] == [("monitor.diagnostic_settings", "s1"), ("resource.inventory", "s1"),
+                                  ("monitor.diagnostic_settings", "s2"), ("resource.inventory", "s2")]  # fmt: skip
+    assert sorted(tasks, key=str) == sorted(
+        [(f.name, None) for f in FETCHERS if f.tenant_wide]
+        + [(f.name, s) for f in FETCHERS if not f.tenant_wide for s in ("s1", "s2")],
+        key=str,
+    )  # every task once
