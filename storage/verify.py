@@ -16,11 +16,12 @@ count and digest of what it holds; each referenced row is re-hashed once per pas
 
 From a checkpoint (`Checkpoint`, a file written by an earlier pass): the checkpointed run must still be where it
 was with the same digest and seal; only the runs sealed after it are checked, each as above, then every signature.
-A row such a run references from a run at or before the checkpoint is not re-hashed: the pass that wrote the
-checkpoint did, and this pass treats it like the rest of the runs before the checkpoint. It still checks that the
-row exists, was stored by a run sealed before, and that its row hash is the one the later run's seal digests, so a
-row changed together with its row hash is caught; one whose content alone changed is left to a full pass, as for
-every row before the checkpoint. A full pass (no checkpoint) checks everything.
+A row such a run holds that the checkpointed run held too (as its seal and the parts it lists name them) is not
+re-hashed: the pass that wrote the checkpoint did, and this pass treats it like the rest of the runs before the
+checkpoint. It still checks that the row exists, was stored by a run sealed before, and that its row hash is the
+one the later run's seal digests, so a row changed together with its row hash is caught; one whose content alone
+changed is left to a full pass, as for every row before the checkpoint. A full pass (no checkpoint) checks
+everything.
 
 Interrupted runs are sealed and checked like the others; runs still running are not sealed yet, so they
 are listed (by id) rather than checked, never passed over in silence.
@@ -127,16 +128,16 @@ def verify(session: Session, trusted: TrustedKey | None = None, since: Checkpoin
         .where(or_(Run.status != "running", Run.chain_index.is_not(None), Run.digest.is_not(None)))
         .order_by(Run.chain_index.is_(None), Run.chain_index, Run.id)
     ).all()
-    checked = _Checked(since.chain_index if since is not None else 0)
+    checked = _Checked()
     prev: tuple[int, str | None] | None = None  # (id, digest) of the previous sealed run
     start = 0
     if since is not None:
         try:
-            prev = _check_checkpoint(session, since, sealed_ids)
+            prev = _check_checkpoint(session, since, sealed_ids, checked)
         except _Problem as problem:
             return VerifyReport(
-                ok=False, runs_checked=0, problem=str(problem), run_id=problem.run_id, table="runs", since=since,
-                **listed,
+                ok=False, runs_checked=0, problem=str(problem), run_id=problem.run_id, table=problem.table,
+                row_id=problem.row_id, since=since, **listed,
             )  # fmt: skip
         start = since.chain_index
     last = since
@@ -202,13 +203,12 @@ def verify(session: Session, trusted: TrustedKey | None = None, since: Checkpoin
 
 
 class _Checked:
-    """What this pass already re-hashed: blobs, and rows (by table and id) whatever run stored them; and the chain
-    position up to which an earlier pass re-hashed everything (its checkpoint; 0 for a full pass)."""
+    """What this pass already re-hashed, or (from a checkpoint) the pass that wrote it: blobs, and rows (by table
+    and id) whatever run stored them."""
 
-    def __init__(self, checkpointed: int) -> None:
+    def __init__(self) -> None:
         self.blobs: set[str] = set()
         self.rows = _RowMarks()
-        self.checkpointed = checkpointed
         self.positions: dict[int, int | None] | None = None  # run id -> chain index, read once when needed
 
 
@@ -234,8 +234,9 @@ class _RowMarks:
         return marks is not None and 0 <= row_id < len(marks) and bool(marks[row_id])
 
 
-def _check_checkpoint(session: Session, since: Checkpoint, sealed_ids: list[int]) -> tuple[int, str]:
-    """The checkpointed run is still at its position with its digest, and its seal still hashes to it."""
+def _check_checkpoint(session: Session, since: Checkpoint, sealed_ids: list[int], checked: _Checked) -> tuple[int, str]:
+    """The checkpointed run is still at its position with its digest, and its seal still hashes to it; the rows it
+    holds are marked re-hashed (`_mark_checkpointed`)."""
     if since.chain_index > len(sealed_ids):
         raise _Problem(since.run_id, "runs", since.run_id, f"checkpoint is at chain position {since.chain_index} "
                        f"but the ledger holds {len(sealed_ids)} sealed runs")  # fmt: skip
@@ -246,7 +247,31 @@ def _check_checkpoint(session: Session, since: Checkpoint, sealed_ids: list[int]
                        f"not the checkpointed run {since.run_id}")  # fmt: skip
     if run.digest != since.digest or blob_sha256(run.seal or "") != since.digest:
         raise _Problem(run.id, "runs", run.id, "digest or seal differs from the checkpoint")
+    _mark_checkpointed(session, run, checked)
     return run.id, since.digest
+
+
+def _mark_checkpointed(session: Session, run: Run, checked: _Checked) -> None:
+    """Mark re-hashed the evidence and findings rows the checkpointed run held: the pass that wrote the checkpoint
+    re-hashed them. They are named by its seal (which hashes to the checkpoint's digest) and the parts it lists
+    (each against its SHA-256 there), never by a row's run id, which a writer of the database could change to pass
+    a newer row off as an older one."""
+    seal = _load_seal(run)
+    tables = {model.__tablename__ for model in states.STATE_TABLES}
+    for table, pairs in seal["rows"].items():
+        if table in tables and isinstance(pairs, list):
+            checked.rows.update(table, (pair[0] for pair in pairs if isinstance(pair, list) and pair))
+    sealed = {entry[0]: entry for entry in seal.get("parts") or () if isinstance(entry, list) and len(entry) == 4}
+    for part in states.parts(session, run.id):
+        entry = sealed.get(part.id)
+        if entry is None:
+            raise _Problem(run.id, "run_states", part.id, "part was added after the run was sealed")
+        if entry != [part.id, part.table_name, part.entries, states.part_sha256(part.content)]:
+            raise _Problem(run.id, "run_states", part.id, "content changed after it was sealed")
+        try:
+            checked.rows.update(part.table_name, states.part_row_ids(part.content))
+        except states.StateError as exc:
+            raise _Problem(run.id, "run_states", part.id, str(exc)) from None
 
 
 def _check_run(
@@ -436,19 +461,11 @@ def _check_held_rows(
             chunk = ids[start : start + 900]
             wanted = sorted(set(chunk))
             todo = [row_id for row_id in wanted if not checked.rows.has(table, row_id)]
-            meta: dict[int, tuple[int, str]] = {}
-            if checked.checkpointed and todo:
-                # Rows of runs at or before the checkpoint were re-hashed by the pass that wrote it.
-                meta = _owners_and_hashes(session, model, wanted)
-                covered = {row_id for row_id in todo if _position(meta.get(row_id), positions) <= checked.checkpointed}
-                checked.rows.update(table, covered)
-                todo = [row_id for row_id in todo if row_id not in covered]
             try:
                 stored = states.load_rows(session, model, todo)
             except (ValueError, TypeError) as exc:
                 raise _Problem(run.id, table, None, f"a row held by the run cannot be read: {exc}") from None
-            if not meta:
-                meta = _owners_and_hashes(session, model, [row_id for row_id in wanted if row_id not in stored])
+            meta = _owners_and_hashes(session, model, [row_id for row_id in wanted if row_id not in stored])
             meta.update((row_id, (values["run_id"], values["row_hash"])) for row_id, values in stored.items())
             for row_id in wanted:
                 if row_id not in meta:
@@ -479,9 +496,3 @@ def _owners_and_hashes(session: Session, model: type[Base], row_ids: list[int]) 
     listed = ",".join(str(int(row_id)) for row_id in row_ids)
     query = text(f"SELECT id, run_id, row_hash FROM {model.__tablename__} WHERE id IN ({listed})")
     return {row_id: (owner, hashed) for row_id, owner, hashed in session.execute(query).all()}
-
-
-def _position(meta: tuple[int, str] | None, positions: dict[int, int | None]) -> float:
-    """The chain position of the run that stored a row (infinite for a row not stored or a run not sealed)."""
-    position = positions.get(meta[0]) if meta is not None else None
-    return float("inf") if position is None else position

@@ -258,6 +258,9 @@ def test_an_edited_or_removed_part_is_named(ledger: Ledger, raw: Engine) -> None
     report = ledger.verify()
     assert (report.ok, report.run_id, report.table, report.row_id) == (False, runs[1], "run_states", victim)
     assert "content changed after it was sealed" in (report.problem or "")
+    # From a checkpoint at that run, its parts name the rows this pass need not re-hash: they are checked first.
+    since = ledger.verify(since=Checkpoint(2, runs[1], ledger.run(runs[1]).digest or ""))
+    assert (since.ok, since.run_id, since.table, since.row_id) == (False, runs[1], "run_states", victim)
 
     execute(raw, "DELETE FROM run_states WHERE id = :v", v=victim)
     report = ledger.verify()
@@ -344,6 +347,22 @@ def test_a_checkpointed_pass_does_not_re_hash_rows_from_before_its_checkpoint_th
     since = ledger.verify(since=checkpoint)
     assert (since.ok, since.run_id, since.table, since.row_id) == (False, newer, "findings", first)
     assert "row was deleted" in (since.problem or "")
+
+
+def test_a_newer_row_passed_off_as_an_older_one_is_still_re_hashed_from_a_checkpoint(
+    ledger: Ledger, raw: Engine
+) -> None:
+    runs = three_runs(ledger)
+    checkpoint = ledger.verify().last
+    at = T0 + timedelta(hours=5)
+    newer = store(ledger, at, *estate(20, at, open_ssh=frozenset({2})))
+    drop_protection(raw)
+    [changed] = _ids(raw, "findings", newer)  # the one finding that differs from the run before
+    # Its content changed, and its run id made the first run's: as if the checkpoint's pass had re-hashed it.
+    execute(raw, "UPDATE findings SET status = 'pass', run_id = :r WHERE id = :i", r=runs[0], i=changed)
+    report = ledger.verify(since=checkpoint)
+    assert (report.ok, report.run_id, report.table, report.row_id) == (False, newer, "findings", changed)
+    assert "row hash mismatch" in (report.problem or "")
 
 
 def test_a_checkpoint_that_no_longer_matches_is_refused_and_a_full_pass_still_sees_before_it(
