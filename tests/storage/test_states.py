@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -434,4 +434,20 @@ def test_pending_entries_come_back_in_key_order_with_equal_keys_in_the_order_add
         records.append((place, row_id, at, request, key))
         pending.add(place, row_id, at, request, key)
     assert pending.count == 5000
-    assert list(pending.merged()) == [(n, at, req, key) for _, n, at, req, key in sorted(records, key=lambda r: r[0])]
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    in_order = sorted(records, key=lambda r: r[0])
+    micros = [(n, (at - epoch) // timedelta(microseconds=1), req, key) for _, n, at, req, key in in_order]
+    assert list(pending.merged()) == micros
+
+
+def test_a_part_made_from_columns_is_the_part_made_from_entries() -> None:
+    entries = [states.Entry(7, T0, "req-a"), states.Entry(3, T0 + timedelta(seconds=1), None), states.Entry(9, T0, "é")]
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    micros = [(e.collected_at - epoch) // timedelta(microseconds=1) for e in entries]  # type: ignore[operator]
+    columns = states.encode_columns("run_evidence", [7, 3, 9], micros, ["req-a", None, "é"])
+    assert columns == states.encode("run_evidence", entries)
+    assert states.decode("run_evidence", columns) == entries
+    findings = [states.Entry(i) for i in (7, 3, 9)]
+    assert states.encode_columns("findings", [7, 3, 9]) == states.encode("findings", findings)
+    with pytest.raises(ValueError, match="collection time"):
+        states.encode_columns("run_evidence", [7, 3], micros[:1], ["req-a", None])
