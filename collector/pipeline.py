@@ -188,8 +188,9 @@ def task_order(fetchers: Sequence[Fetcher], subscriptions: Sequence[str]) -> lis
     """The run's fetcher tasks in the order they start: the tenant-wide ones, then each fetcher across the
     subscriptions in turn, so every subscription's read budget is drawn on from the start. Fetchers that share a
     listing (linked through any they share) take their turns subscription by subscription, one after the other:
-    a subscription's listing is let go when its last reader there ends. In fetcher order, the /resources listing
-    of every subscription was held from the diagnostic settings' tasks to the inventory's, half the run."""
+    a subscription's listing is let go when its last reader there ends. In plain fetcher order every
+    subscription's /resources listing would be held from the diagnostic settings' tasks to the inventory's: half
+    the run."""
     tenant: list[tuple[Fetcher, str | None]] = [(f, None) for f in fetchers if f.tenant_wide]
     groups: list[list[Fetcher]] = []
     for fetcher in (f for f in fetchers if not f.tenant_wide):

@@ -342,7 +342,7 @@ def test_a_checkpointed_pass_does_not_re_hash_rows_from_before_its_checkpoint_th
     full = ledger.verify()
     assert (full.ok, full.run_id, full.table, full.row_id) == (False, runs[0], "findings", first)
     assert "row hash mismatch" in (full.problem or "")
-    # A deleted one is still missed by no pass.
+    # A deleted one is still named from the checkpoint.
     execute(raw, "DELETE FROM findings WHERE id = :i", i=first)
     since = ledger.verify(since=checkpoint)
     assert (since.ok, since.run_id, since.table, since.row_id) == (False, newer, "findings", first)
