@@ -280,10 +280,6 @@ def part_count(session: Session, run_id: int, table: str) -> int:
     return int(session.scalar(query) or 0)
 
 
-def has_parts(session: Session, run_id: int) -> bool:
-    return bool(session.scalar(select(func.count()).where(RunState.run_id == run_id)))
-
-
 def entries_of(
     session: Session,
     run_id: int,

@@ -49,7 +49,7 @@ from .hashing import (
     row_values,
     run_metadata,
 )
-from .models import LATER_RUN_TABLES, RUN_TABLES, Base, EvidenceBlob, Run, RunEvidence
+from .models import LATER_RUN_TABLES, RUN_TABLES, Base, EvidenceBlob, Run, RunEvidence, RunState
 from .signatures import TrustedKey, verify_signatures
 
 SEALED_STATUSES = ("completed", "failed", "interrupted")
@@ -261,17 +261,41 @@ def _mark_checkpointed(session: Session, run: Run, checked: _Checked) -> None:
     for table, pairs in seal["rows"].items():
         if table in tables and isinstance(pairs, list):
             checked.rows.update(table, (pair[0] for pair in pairs if isinstance(pair, list) and pair))
-    sealed = {entry[0]: entry for entry in seal.get("parts") or () if isinstance(entry, list) and len(entry) == 4}
-    for part in states.parts(session, run.id):
-        entry = sealed.get(part.id)
-        if entry is None:
-            raise _Problem(run.id, "run_states", part.id, "part was added after the run was sealed")
-        if entry != [part.id, part.table_name, part.entries, states.part_sha256(part.content)]:
-            raise _Problem(run.id, "run_states", part.id, "content changed after it was sealed")
-        try:
-            checked.rows.update(part.table_name, states.part_row_ids(part.content))
-        except states.StateError as exc:
-            raise _Problem(run.id, "run_states", part.id, str(exc)) from None
+    for part in _sealed_parts(session, run, seal):
+        checked.rows.update(part.table_name, _part_row_ids(run, part))
+
+
+def _sealed_parts(session: Session, run: Run, seal: dict[str, Any]) -> list[RunState]:
+    """The run's parts, each as its seal lists it (a version 1 seal lists none)."""
+    stored = states.parts(session, run.id)
+    if seal["version"] == 1:
+        if stored:
+            raise _Problem(run.id, "run_states", None, "parts were added to a run sealed without any")
+        return stored
+    sealed_parts = seal.get("parts")
+    if not isinstance(sealed_parts, list):
+        raise _Problem(run.id, "runs", run.id, "seal document has an unexpected shape")
+    expected: dict[Any, list[Any]] = {}
+    for entry in sealed_parts:
+        if not (isinstance(entry, list) and len(entry) == 4):
+            raise _Problem(run.id, "runs", run.id, "seal document has a malformed run_states entry")
+        expected[entry[0]] = entry
+    actual = {p.id: [p.id, p.table_name, p.entries, states.part_sha256(p.content)] for p in stored}
+    for part_id in sorted(expected.keys() | actual.keys()):
+        if part_id not in actual:
+            raise _Problem(run.id, "run_states", part_id, "part was deleted (it is listed in the run's seal)")
+        if part_id not in expected:
+            raise _Problem(run.id, "run_states", part_id, "part was added after the run was sealed")
+        if expected[part_id] != actual[part_id]:
+            raise _Problem(run.id, "run_states", part_id, "content changed after it was sealed")
+    return stored
+
+
+def _part_row_ids(run: Run, part: RunState) -> list[int]:
+    try:
+        return states.part_row_ids(part.content)
+    except states.StateError as exc:
+        raise _Problem(run.id, "run_states", part.id, str(exc)) from None
 
 
 def _check_run(
@@ -295,8 +319,7 @@ def _check_run(
         if model in states.STATE_TABLES:
             checked.rows.update(table, (obj.id for obj in rows))
     if seal["version"] == 1:
-        if states.has_parts(session, run.id):
-            raise _Problem(run.id, "run_states", None, "parts were added to a run sealed without any")
+        _sealed_parts(session, run, seal)
     elif seal["version"] == 2:
         _check_state(session, run, seal, checked)
 
@@ -405,23 +428,10 @@ def _check_manifest(run: Run, table: str, sealed: Any, present: list[tuple[int, 
 def _check_state(session: Session, run: Run, seal: dict[str, Any], checked: _Checked) -> dict[str, states.OwnHeld]:
     """Versions 2 and 3: the run's parts against the seal's list, and the rows they reference against its digests.
     Returns, per table, which of the run's own rows its parts hold."""
-    sealed_parts, sealed_state = seal.get("parts"), seal.get("state")
-    if not isinstance(sealed_parts, list) or not isinstance(sealed_state, dict):
+    sealed_state = seal.get("state")
+    if not isinstance(sealed_state, dict):
         raise _Problem(run.id, "runs", run.id, "seal document has an unexpected shape")
-    expected: dict[Any, list[Any]] = {}
-    for entry in sealed_parts:
-        if not (isinstance(entry, list) and len(entry) == 4):
-            raise _Problem(run.id, "runs", run.id, "seal document has a malformed run_states entry")
-        expected[entry[0]] = entry
-    stored = states.parts(session, run.id)
-    actual = {p.id: [p.id, p.table_name, p.entries, states.part_sha256(p.content)] for p in stored}
-    for part_id in sorted(expected.keys() | actual.keys()):
-        if part_id not in actual:
-            raise _Problem(run.id, "run_states", part_id, "part was deleted (it is listed in the run's seal)")
-        if part_id not in expected:
-            raise _Problem(run.id, "run_states", part_id, "part was added after the run was sealed")
-        if expected[part_id] != actual[part_id]:
-            raise _Problem(run.id, "run_states", part_id, "content changed after it was sealed")
+    stored = _sealed_parts(session, run, seal)
     held: dict[str, states.OwnHeld] = {}
     for model in states.STATE_TABLES:
         table = model.__tablename__
@@ -429,10 +439,7 @@ def _check_state(session: Session, run: Run, seal: dict[str, Any], checked: _Che
         ids: list[int] = []
         for part in stored:
             if part.table_name == table:
-                try:
-                    ids.extend(held[table].marking(states.part_row_ids(part.content)))
-                except states.StateError as exc:
-                    raise _Problem(run.id, "run_states", part.id, str(exc)) from None
+                ids.extend(held[table].marking(_part_row_ids(run, part)))
         if [*_check_held_rows(session, run, model, ids, checked)] != sealed_state.get(table):
             raise _Problem(
                 run.id,

@@ -265,6 +265,8 @@ def test_an_edited_or_removed_part_is_named(ledger: Ledger, raw: Engine) -> None
     execute(raw, "DELETE FROM run_states WHERE id = :v", v=victim)
     report = ledger.verify()
     assert (report.run_id, report.row_id) == (runs[1], victim) and "part was deleted" in (report.problem or "")
+    since = ledger.verify(since=Checkpoint(2, runs[1], ledger.run(runs[1]).digest or ""))
+    assert (since.run_id, since.row_id) == (runs[1], victim) and "part was deleted" in (since.problem or "")
 
 
 def test_a_held_row_changed_with_its_row_hash_is_caught_at_the_run_that_stored_it(ledger: Ledger, raw: Engine) -> None:
