@@ -192,10 +192,10 @@ def _run_check(
 def _judged(
     group: Sequence[Check], facts: FactSet, thresholds: Thresholds, mapped: dict[str, list[int]]
 ) -> Iterator[list[Finding]]:
-    """The findings of a check, or of a group of consecutive checks judged per subscription, each check's with the
-    engine's error findings for failed collections first. A group is judged one subscription after another
-    (in_subscription_order), each of its checks in turn on that subscription's facts, so only one subscription's
-    part of a kind is held at a time and each part is read once for the whole group."""
+    """The findings of a check, or of the group of checks judged per subscription, each check's with the engine's
+    error findings for failed collections first. The group is judged one subscription after another
+    (in_subscription_order), each of its checks in turn on that subscription's facts: each part of a kind is read
+    once for the whole group, and let go once no check still to come on that subscription reads it."""
     numbers = {c.id: tuple(mapped.get(c.id, ())) for c in group}
     errors = {c.id: _collection_error_findings(c, facts, numbers[c.id]) for c in group}
     if not group[0].per_subscription:
@@ -207,9 +207,12 @@ def _judged(
         for f in found:
             by_part.setdefault(check_id, {}).setdefault(subscription_id_of(f.resource_id), []).append(f)
     failed_in = [part for parts in by_part.values() for part in parts]
+    # Before each check: the kinds it and the checks after it in the group read.
+    still_read = [{kind for c in group[n:] for kind in c.reads} for n in range(len(group))]
     for part in in_subscription_order([*facts.subscriptions(), *failed_in]):
         within = facts.within(part)
-        for check in group:
+        for check, kinds in zip(group, still_read, strict=True):
+            within.reading(kinds)
             judged = _run_check(check, within, thresholds, numbers[check.id], _part_named(part))
             yield _without_reported(by_part.get(check.id, {}).get(part, []), judged)
 
@@ -221,15 +224,25 @@ def _part_named(subscription: str | None) -> tuple[str, str]:
 
 
 def _groups(checks: Sequence[Check]) -> Iterator[list[Check]]:
-    """`checks` in order, consecutive checks judged per subscription together, any other alone."""
-    group: list[Check] = []
+    """`checks` in order, each alone, but those judged per subscription in one group, where the first of them
+    stands (_by_kinds): one pass over the subscriptions judges them all, so a run of many subscriptions reads
+    each subscription's part of a kind once, however many checks read it."""
+    together = _by_kinds([c for c in checks if c.per_subscription])
     for check in checks:
-        if group and not (check.per_subscription and group[-1].per_subscription):
-            yield group
-            group = []
-        group.append(check)
-    if group:
-        yield group
+        if not check.per_subscription:
+            yield [check]
+        elif together:
+            yield together
+            together = []
+
+
+def _by_kinds(checks: list[Check]) -> list[Check]:
+    """`checks` with those that read the same main kind (the first they read) next to each other, in the order
+    those kinds first come: a subscription's part of a kind is then held over a short stretch of the group."""
+    place: dict[str, int] = {}
+    for check in checks:
+        place.setdefault(str(check.reads[0]) if check.reads else "", len(place))
+    return sorted(checks, key=lambda c: place[str(c.reads[0]) if c.reads else ""])
 
 
 def _without_reported(errors: list[Finding], judged: list[Finding]) -> list[Finding]:

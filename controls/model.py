@@ -213,7 +213,8 @@ class FactSet:
         return iter(self.evidence)
 
     def reading(self, kinds: Iterable[Kind]) -> None:
-        """Told which kinds the next check reads: facts read from a store may let go of the others."""
+        """Told which kinds are still to be read (by the next check; on one subscription's facts, by the checks
+        still to come there): facts read from a store may let go of the others."""
 
     # -- one subscription at a time: what lets a run of many subscriptions be judged in bounded memory
 
@@ -359,6 +360,17 @@ class _Within(FactSet):
 
     def each(self, kind: Kind) -> Iterator[Evidence]:
         return iter(self.of(kind))  # one subscription already
+
+    def reading(self, kinds: Iterable[Kind]) -> None:
+        """Lets go of the kinds no check still to come on this subscription reads (`kinds` are those that are
+        read), and of the indexes built so far, which may hold them (one still needed is built again)."""
+        wanted = set(kinds)
+        with self._lock:
+            gone = [kind for kind in self._by_kind if kind not in wanted]  # type: ignore[union-attr]
+            for kind in gone:
+                del self._by_kind[kind]  # type: ignore[union-attr]
+            if gone:
+                self._indexes.clear()
 
 
 @dataclass(frozen=True)

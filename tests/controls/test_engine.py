@@ -1,5 +1,5 @@
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -458,10 +458,11 @@ def test_a_check_raising_on_one_subscription_is_an_error_naming_it_and_the_other
     assert result.verdicts[0].status == Status.ERROR
 
 
-def test_neighbouring_checks_judged_per_subscription_read_each_subscription_once_between_them() -> None:
+def stored_in_parts(parts: dict[str, dict[str, list[Evidence]]]) -> tuple[FactSet, list[object]]:
+    """Stored facts of these parts (kind -> subscription -> records), and what was read: a kind read whole, or a
+    (kind, subscription) part."""
     from controls.model import StoredFacts
 
-    parts = {FactKind.STORAGE_ACCOUNT: {SUB_A[15:]: [account(SUB_A, "a1")], SUB_B[15:]: [account(SUB_B, "b1")]}}
     asked: list[object] = []
 
     def load(kind: str) -> list[Evidence]:
@@ -472,7 +473,12 @@ def test_neighbouring_checks_judged_per_subscription_read_each_subscription_once
         asked.append((kind, sub))
         return list(parts[kind].get(sub, []))
 
-    facts = StoredFacts(load, parts, [], keep=2, partitions=parts, load_within=load_within)
+    return StoredFacts(load, parts, [], keep=2, partitions=parts, load_within=load_within), asked
+
+
+def test_neighbouring_checks_judged_per_subscription_read_each_subscription_once_between_them() -> None:
+    parts = {FactKind.STORAGE_ACCOUNT: {SUB_A[15:]: [account(SUB_A, "a1")], SUB_B[15:]: [account(SUB_B, "b1")]}}
+    facts, asked = stored_in_parts(parts)
 
     def outcomes(facts: FactSet) -> list[Outcome]:
         return [passed(e.resource_id, "ok", "ok", e) for e in facts.of(FactKind.STORAGE_ACCOUNT)]
@@ -484,3 +490,44 @@ def test_neighbouring_checks_judged_per_subscription_read_each_subscription_once
     assert [(f.check_id, f.resource_id[-2:]) for f in result.findings] == [
         ("p-one", "a1"), ("p-two", "a1"), ("p-one", "b1"), ("p-two", "b1"),
     ]  # fmt: skip
+
+
+def test_checks_judged_per_subscription_apart_in_the_list_are_judged_in_one_pass_reading_each_part_once() -> None:
+    def site(sub: str, name: str) -> Evidence:
+        rid = f"{sub}/resourceGroups/rg/providers/Microsoft.Web/sites/{name}"
+        return Evidence(FactKind.WEB_SITE, "web.sites", sub, rid, "1", None, AT, {"id": rid, "name": name})
+
+    parts = {
+        FactKind.STORAGE_ACCOUNT: {SUB_A[15:]: [account(SUB_A, "a1")], SUB_B[15:]: [account(SUB_B, "b1")]},
+        FactKind.WEB_SITE: {SUB_A[15:]: [site(SUB_A, "wa")], SUB_B[15:]: [site(SUB_B, "wb")]},
+    }
+
+    def judging(kind: str) -> Callable[[FactSet], list[Outcome]]:
+        return lambda facts: [passed(e.resource_id, "ok", "ok", e) for e in facts.of(kind)]
+
+    storage, web = judging(FactKind.STORAGE_ACCOUNT), judging(FactKind.WEB_SITE)
+    checks = [
+        per_subscription(fake("p-store", (1,), storage)),
+        per_subscription(fake("p-web", (1,), web, reads=(FactKind.WEB_SITE,))),
+        fake("whole-store", (1,), storage),  # judged on the whole run, between them in the list
+        per_subscription(fake("p-store-again", (1,), storage)),
+    ]
+    facts, asked = stored_in_parts(parts)
+    result = evaluate_mapped(facts, [Req(1)], checks)
+    # One pass over the subscriptions where the first of them stands, those reading the same kind together.
+    assert [(f.check_id, f.resource_id.rsplit("/", 1)[-1]) for f in result.findings] == [
+        ("p-store", "a1"), ("p-store-again", "a1"), ("p-web", "wa"),
+        ("p-store", "b1"), ("p-store-again", "b1"), ("p-web", "wb"),
+        ("whole-store", "a1"), ("whole-store", "b1"),
+    ]  # fmt: skip
+    # Each subscription's part of a kind read once, however many checks read it; the whole kind for the other.
+    sub_a, sub_b = SUB_A[15:], SUB_B[15:]
+    assert asked == [
+        (FactKind.STORAGE_ACCOUNT, sub_a), (FactKind.WEB_SITE, sub_a),
+        (FactKind.STORAGE_ACCOUNT, sub_b), (FactKind.WEB_SITE, sub_b),
+        FactKind.STORAGE_ACCOUNT,
+    ]  # fmt: skip
+    whole = evaluate_mapped(FactSet(evidence=[e for k in parts.values() for p in k.values() for e in p]), [Req(1)],
+                            [replace(c, per_subscription=False) for c in checks])  # fmt: skip
+    assert sorted(result.findings, key=repr) == sorted(whole.findings, key=repr)
+    assert result.verdicts == whole.verdicts

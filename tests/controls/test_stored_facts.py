@@ -155,3 +155,17 @@ def test_kinds_the_next_check_does_not_read_are_let_go_beyond_hold_records() -> 
     facts.of("resource")
     facts.of("storage_account")
     assert asked == ["resource", "storage_account", "network_security_group", "storage_account"]
+
+
+def test_a_subscription_lets_go_of_the_kinds_no_check_still_to_come_reads_and_keeps_the_others() -> None:
+    facts, asked = partitioned()
+    mine = facts.within("s2")
+    first = mine.of("storage_account")
+    mine.of("resource")
+    # An index built on the subscription's facts may hold a kind let go: it goes too, and is built again.
+    built = mine.index("names", lambda f: [e.resource_id for e in f.of("resource")])
+    mine.reading(["resource"])
+    assert mine.index("names", lambda f: [e.resource_id for e in f.of("resource")]) == built
+    assert mine.of("resource") and asked.count(("resource", "s2")) == 1  # still held: read once
+    assert mine.of("storage_account") == first  # let go: read again, the same records
+    assert asked.count(("storage_account", "s2")) == 2
