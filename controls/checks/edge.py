@@ -535,6 +535,7 @@ def _tls_verdict(policy: dict[str, Any]) -> tuple[bool, str, str]:
     title_en="Application Gateway TLS policies require TLS 1.2 or newer and strong cipher suites",
     judges=(APP_GATEWAY_TYPE,),
     reads=(APPLICATION_GATEWAY,),
+    per_subscription=True,  # each judged on its own document alone
     api="Application Gateways - List All: properties.sslPolicy and properties.sslProfiles[].properties.sslPolicy: "
     "{policyType, policyName, minProtocolVersion, cipherSuites, disabledSslProtocols}",
     rule_ja="Application Gateway ごとに、sslPolicy と各 SSL プロファイルの sslPolicy が、定義済みの "
@@ -644,6 +645,8 @@ def _owner_subnets(owner: Evidence, ip_configuration_id: str) -> list[str]:
         VIRTUAL_NETWORK,
         FactKind.SUBSCRIPTION,
     ),
+    # Azure binds a public IP only to a resource of its own subscription, and that resource's network lies there too.
+    per_subscription=True,
     api="Public IP Addresses - List All: properties.ipConfiguration.id, properties.ddosSettings.protectionMode; "
     "Network Interfaces / Application Gateways / Azure Firewalls - List All: the subnet of the configuration the "
     "IP is bound to; Virtual Networks - List All: properties.enableDdosProtection, ddosProtectionPlan.id; "

@@ -31,6 +31,7 @@ def _is(value: Any, expected: str) -> bool:
     title_en="Key vault restricts public network access",
     judges=("microsoft.keyvault/vaults",),
     reads=(KEY_VAULT,),
+    per_subscription=True,  # each judged on its own document alone
     api="Vaults - List By Subscription (Microsoft.KeyVault/vaults, api-version 2026-05-15): "
     "properties.publicNetworkAccess, properties.networkAcls (defaultAction, ipRules, virtualNetworkRules, bypass)",
     rule_ja="publicNetworkAccess が Disabled、または networkAcls.defaultAction が Deny なら合格"
@@ -95,6 +96,7 @@ def key_vault_public_network_restricted(facts: FactSet, thresholds: Thresholds) 
     title_en="Key vault has soft delete and purge protection enabled",
     judges=("microsoft.keyvault/vaults",),
     reads=(KEY_VAULT,),
+    per_subscription=True,  # each judged on its own document alone
     api="Vaults - List By Subscription (Microsoft.KeyVault/vaults, api-version 2026-05-15): "
     "properties.enableSoftDelete, properties.softDeleteRetentionInDays, properties.enablePurgeProtection",
     rule_ja="enableSoftDelete と enablePurgeProtection がともに true なら合格"

@@ -200,6 +200,7 @@ def admin_names_not_default(facts: FactSet, thresholds: Thresholds) -> Iterator[
     title_en="Linux virtual machines accept SSH keys only (password authentication disabled)",
     judges=(_VMS,),
     reads=(VIRTUAL_MACHINE,),
+    per_subscription=True,  # each judged on its own document alone
     api="Virtual Machines - List All (Microsoft.Compute/virtualMachines): "
     "properties.osProfile.linuxConfiguration.disablePasswordAuthentication, storageProfile.osDisk.osType",
     rule_ja="Linux 仮想マシン（osProfile.linuxConfiguration があるか osDisk.osType が Linux）の "
@@ -273,6 +274,7 @@ def linux_password_auth_disabled(facts: FactSet, thresholds: Thresholds) -> Iter
     title_en="Azure SQL server accepts Microsoft Entra authentication only (no SQL logins)",
     judges=(_SQL,),
     reads=(FactKind.SQL_SERVER,),
+    per_subscription=True,  # each judged on its own document alone
     api="Servers - List with $expand=administrators/activedirectory (Microsoft.Sql/servers, one call per "
     "subscription): properties.administrators.azureADOnlyAuthentication, administratorLogin",
     rule_ja="administrators.azureADOnlyAuthentication が true なら合格。false、または Microsoft Entra 管理者が未設定"
@@ -335,6 +337,7 @@ def sql_entra_only_authentication(facts: FactSet, thresholds: Thresholds) -> Ite
     title_en="PostgreSQL flexible server has password authentication off (Microsoft Entra authentication only)",
     judges=(_PG,),
     reads=(POSTGRESQL_SERVER,),
+    per_subscription=True,  # each judged on its own document alone
     api="Servers - List By Subscription (Microsoft.DBforPostgreSQL/flexibleServers): "
     "properties.authConfig.passwordAuth, authConfig.activeDirectoryAuth",
     rule_ja="authConfig.passwordAuth が Disabled で activeDirectoryAuth が Enabled なら合格。passwordAuth が Enabled"
@@ -398,6 +401,7 @@ def postgresql_entra_authentication(facts: FactSet, thresholds: Thresholds) -> I
     title_en="Storage account shared key (account key) authorization is disabled",
     judges=("microsoft.storage/storageaccounts",),
     reads=(FactKind.STORAGE_ACCOUNT,),
+    per_subscription=True,  # each judged on its own document alone
     api="Storage Accounts - List (Microsoft.Storage/storageAccounts): properties.allowSharedKeyAccess",
     rule_ja="allowSharedKeyAccess が false なら合格。true、または未設定（Azure は未設定を true として扱う）は不合格: "
     "アカウントキーとそれで署名した SAS を持つ誰もが、誰か分からないまま全データにアクセスできる。",
@@ -446,6 +450,7 @@ def storage_shared_key_disabled(facts: FactSet, thresholds: Thresholds) -> Itera
     title_en="Container registry admin user (a shared account) is disabled",
     judges=("microsoft.containerregistry/registries",),
     reads=(CONTAINER_REGISTRY,),
+    per_subscription=True,  # each judged on its own document alone
     api="Registries - List (Microsoft.ContainerRegistry/registries, one call per subscription): "
     "properties.adminUserEnabled",
     rule_ja="adminUserEnabled が false なら合格、true は不合格（レジストリ名のユーザーと 2 つのパスワードを共用し、"

@@ -148,6 +148,7 @@ def _platform_note(skipped: list[str]) -> tuple[str, str]:
     title_en="Every subnet has a network security group",
     judges=("microsoft.network/virtualnetworks",),
     reads=(VIRTUAL_NETWORK,),
+    per_subscription=True,  # each judged on its own document alone
     api="Virtual Networks - List All: properties.subnets[].name, "
     "properties.subnets[].properties.networkSecurityGroup.id",
     rule_ja="仮想ネットワークごとに、Azure 基盤用サブネット（GatewaySubnet、AzureFirewallSubnet、"
@@ -392,6 +393,7 @@ def vm_no_public_ip(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]
     title_en="Virtual networks use private address space",
     judges=("microsoft.network/virtualnetworks",),
     reads=(VIRTUAL_NETWORK,),
+    per_subscription=True,  # each judged on its own document alone
     api="Virtual Networks - List All: properties.addressSpace.addressPrefixes",
     rule_ja="仮想ネットワークごとに、addressSpace.addressPrefixes のすべてが RFC 1918（10.0.0.0/8、172.16.0.0/12、"
     "192.168.0.0/16）、RFC 6598（100.64.0.0/10）または IPv6 ユニークローカル（fc00::/7）の範囲内なら合格、"

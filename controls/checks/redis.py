@@ -18,6 +18,7 @@ REDIS_CACHE = "redis_cache"
     title_en="Azure Cache for Redis accepts only encrypted connections with TLS 1.2 or newer",
     judges=("microsoft.cache/redis",),
     reads=(REDIS_CACHE,),
+    per_subscription=True,  # each judged on its own document alone
     api="Redis - List By Subscription (Microsoft.Cache/redis): properties.minimumTlsVersion, enableNonSslPort",
     rule_ja="minimumTlsVersion が 1.2 以上で、enableNonSslPort が false（平文ポート 6379 が閉じている）なら合格。"
     "minimumTlsVersion の未設定は古い TLS を受け付けるため不合格、enableNonSslPort が true は不合格、"
