@@ -342,6 +342,30 @@ def _aware(value: datetime, what: str) -> datetime:
     return value.astimezone(UTC)
 
 
+class _Places:
+    """A small number per row id of a sorted list: an array over the span of the ids when they lie close together
+    (a run's rows mostly do), else a dict. 400,000 ids in a dict cost about 40 MB; in the array, 4 bytes each."""
+
+    def __init__(self, ids: Sequence[int]) -> None:
+        self._low = ids[0] if ids else 0
+        span = ids[-1] - self._low + 1 if ids else 0
+        self._array: array[int] | None = array("i", [-1]) * span if span <= 4 * len(ids) else None
+        self._dict: dict[int, int] = {}
+
+    def __setitem__(self, row_id: int, value: int) -> None:
+        if self._array is None:
+            self._dict[row_id] = value
+        else:
+            self._array[row_id - self._low] = value
+
+    def get(self, row_id: int) -> int | None:
+        if self._array is None:
+            return self._dict.get(row_id)
+        n = row_id - self._low
+        value = self._array[n] if 0 <= n < len(self._array) else -1
+        return None if value < 0 else value
+
+
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -1298,59 +1322,67 @@ class Ledger:
                 rows = [row for row in rows if row.kind in wanted]
             return self._with_contents(session, rows)
 
-    def evidence_kinds(self, run_id: int) -> dict[str, list[states.Entry]]:
+    def evidence_kinds(self, run_id: int) -> dict[str, states.Refs]:
         """The run's evidence records by kind, each kind's in stored order, as references (`evidence_of` reads
         them): the row each record is, with the run's own collection time and request id (a run stored before
         parts existed holds the rows it owns, with their own). Reads no document."""
         return {kind: parts[None] for kind, parts in self._evidence_index(run_id, by_subscription=False).items()}
 
-    def evidence_parts(self, run_id: int) -> dict[str, dict[str | None, list[states.Entry]]]:
+    def evidence_parts(self, run_id: int) -> dict[str, dict[str | None, states.Refs]]:
         """What `evidence_kinds` gives, each kind's records split by the subscription their resource lies in
         (controls.model.subscription_id_of; None for none), each part in stored order."""
         return self._evidence_index(run_id, by_subscription=True)
 
-    def _evidence_index(self, run_id: int, by_subscription: bool) -> dict[str, dict[str | None, list[states.Entry]]]:
+    def _evidence_index(self, run_id: int, by_subscription: bool) -> dict[str, dict[str | None, states.Refs]]:
         table = RunEvidence.__table__
         columns = (table.c.id, table.c.kind, table.c.resource_id) if by_subscription else (table.c.id, table.c.kind)
-        # Per row: where it goes (its kind, and the subscription its resource lies in), as a small number.
-        placed: dict[int, int] = {}
-        places: dict[tuple[str, str | None], int] = {}
-
-        def where(row: Any) -> tuple[str, str | None]:
-            return row[1], subscription_id_of(row[2]) if by_subscription else None
+        places: dict[tuple[str, str | None], int] = {}  # (kind, subscription) -> a small number, in stored order
 
         def place(row: Any) -> int:
-            return places.setdefault(where(row), len(places))
+            return places.setdefault((row[1], subscription_id_of(row[2]) if by_subscription else None), len(places))
 
-        out: dict[str, dict[str | None, list[states.Entry]]] = {}
+        out: dict[str, dict[str | None, states.Refs]] = {}
         with self._session(write=False) as session:
             self._get_run(session, run_id)
-            try:
-                entries = states.entries_of(session, run_id, RunEvidence.__tablename__)
-            except states.StateError as exc:
-                raise LedgerError(f"run_evidence of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
-            if entries is None:
+            found = states.parts(session, run_id)
+            if not found:  # stored before parts existed: the rows it owns
                 query = select(*columns).where(table.c.run_id == run_id).order_by(table.c.id)
                 for row in session.execute(query):
-                    kind, subscription = where(row)
-                    out.setdefault(kind, {}).setdefault(subscription, []).append(states.Entry(row[0]))
+                    kind, subscription = row[1], subscription_id_of(row[2]) if by_subscription else None
+                    out.setdefault(kind, {}).setdefault(subscription, states.Refs()).add(row[0])
                 return out
-            for chunk in _chunks(sorted({e.row_id for e in entries})):
+            try:
+                decoded = [
+                    states.columns(part.table_name, part.content)
+                    for part in found
+                    if part.table_name == RunEvidence.__tablename__
+                ]
+            except states.StateError as exc:
+                raise LedgerError(f"run_evidence of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
+            held = sorted({row_id for ids, _, _ in decoded for row_id in ids})
+            placed = _Places(held)
+            for chunk in _chunks(held):
                 query = select(*columns).where(states.among(session, table.c.id, chunk))
-                placed.update((row[0], place(row)) for row in session.execute(query))
+                for row in session.execute(query):
+                    placed[row[0]] = place(row)
+            del held
         keys = list(places)
-        parts: list[list[states.Entry] | None] = [None] * len(places)  # kinds and parts made in stored order
-        for entry in entries:
-            where = placed.get(entry.row_id)
-            if where is None:
-                raise LedgerError(
-                    f"run_evidence row {entry.row_id} held by run {run_id} is missing; run `shoko verify`"
-                )
-            part = parts[where]
-            if part is None:
-                kind, subscription = keys[where]
-                part = parts[where] = out.setdefault(kind, {}).setdefault(subscription, [])
-            part.append(entry)
+        refs: list[states.Refs | None] = [None] * len(places)  # kinds and parts made in stored order
+        shared: dict[str, str] = {}  # a listing's page gives one request id to many records: each text held once
+        for ids, micros, requests in decoded:
+            for n, row_id in enumerate(ids):
+                where = placed.get(row_id)
+                if where is None:
+                    raise LedgerError(f"run_evidence row {row_id} held by run {run_id} is missing; run `shoko verify`")
+                part = refs[where]
+                if part is None:
+                    kind, subscription = keys[where]
+                    part = refs[where] = out.setdefault(kind, {}).setdefault(subscription, states.Refs())
+                if micros is None or requests is None:
+                    part.add(row_id)
+                else:
+                    request = requests[n]
+                    part.add(row_id, micros[n], request and shared.setdefault(request, request))
         return out
 
     def evidence_of(self, entries: Sequence[states.Entry]) -> list[Evidence]:

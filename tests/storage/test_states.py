@@ -453,3 +453,21 @@ def test_a_part_made_from_columns_is_the_part_made_from_entries() -> None:
     assert states.encode_columns("findings", [7, 3, 9]) == states.encode("findings", findings)
     with pytest.raises(ValueError, match="collection time"):
         states.encode_columns("run_evidence", [7, 3], micros[:1], ["req-a", None])
+
+
+def test_refs_read_back_as_the_entries_their_columns_came_from() -> None:
+    entries = [states.Entry(7, T0, "req-a"), states.Entry(3, T0 + timedelta(microseconds=1), None), states.Entry(9)]
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    refs = states.Refs()
+    for e in entries:
+        at = None if e.collected_at is None else (e.collected_at - epoch) // timedelta(microseconds=1)
+        refs.add(e.row_id, at, e.request_id)
+    assert len(refs) == 3 and list(refs) == entries
+    assert refs[1] == entries[1] and refs[-1] == entries[-1] and refs[:2] == entries[:2]
+    with pytest.raises(IndexError):
+        refs[3]
+    ids, micros, requests = states.columns("run_evidence", states.encode("run_evidence", entries[:2]))
+    assert (ids, requests) == ([7, 3], ["req-a", None]) and micros is not None
+    bad = states.encode_columns("run_evidence", [1], [0], [5])  # type: ignore[list-item]
+    with pytest.raises(states.StateError, match="not text"):
+        states.columns("run_evidence", bad)
