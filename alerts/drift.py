@@ -43,7 +43,7 @@ from controls.attestations import Attestation
 from controls.model import DriftEvent, DriftKind, Finding, Status, Verdict
 
 if TYPE_CHECKING:
-    from storage.ledger import JudgedRun, Ledger
+    from storage.ledger import CheckRows, JudgedRun, Ledger
 
 # How many older runs judging one check are read back to recover what lay under an error that lasts;
 # beyond that, a resource that reappears after the error is reported as new rather than resolved.
@@ -423,8 +423,11 @@ def detect_for_run(
         )
     history = _History(ledger.judged_history(run_id))
     events: list[DriftEvent] = []
+    rows_now = ledger.check_rows(run_id)
     # Events come ordered by check id, then resource: check by check in that order is the same order.
     for check_id in sorted(set(checks)):
+        if _unchanged(ledger, history, check_id, rows_now):
+            continue
         judged = _check_state(ledger, history, check_id)
         if judged is None:
             continue
@@ -435,6 +438,19 @@ def detect_for_run(
     if verdict_runs:
         events += detect([], [], previous_verdicts, verdicts, max(verdict_runs.values()), verdict_runs=verdict_runs)
     return events
+
+
+def _unchanged(ledger: Ledger, history: _History, check_id: str, rows_now: Mapping[str, CheckRows]) -> bool:
+    """Whether the run holds the very finding rows of the check that the last run judging it held, none of them an
+    error: then every resource has the status it had, and there is no event to find (an unchanged estate's checks,
+    each of up to 100,000 findings, are not read). With an error among them, what it stood for is looked into."""
+    first, _ = _last_judging(history, check_id)
+    if first is None:
+        return False
+    now, before = rows_now.get(check_id), ledger.check_rows(first.id).get(check_id)
+    if now is None or before is None:
+        return now is None and before is None  # neither run holds a finding of it
+    return not now.errors and not before.errors and now.same_rows(before)
 
 
 def attestation_expiry_events(

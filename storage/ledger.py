@@ -103,7 +103,7 @@ __all__ = [
 _T = TypeVar("_T")
 _CHUNK = 500  # rows per executemany / IN (...) list
 _SEAL_ATTEMPTS = 5
-_CHECKS_CACHED = 8  # sealed runs whose findings' check ids are kept (Ledger._held_checks)
+_CHECKS_CACHED = 8  # sealed runs whose findings' rows per check are kept (Ledger.check_rows)
 _SEAL_LOCK_KEY = 0x73686F6B6F01
 # Findings a FindingsWriter stores per transaction: short enough that the run's lease renewal is not held up.
 FINDINGS_BATCH = 1000  # PostgreSQL advisory lock taken while a run is being sealed
@@ -211,6 +211,25 @@ class FindingOutcome:
     status: Status
     reason_ja: str
     reason_en: str
+
+
+class CheckRows:
+    """The finding rows a run holds of one check (Ledger.check_rows): their ids in stored order, 8 bytes each (a
+    run at 100,000 resources holds 700,000), and whether any of them is an error."""
+
+    __slots__ = ("errors", "ids")
+
+    def __init__(self) -> None:
+        self.ids = array("q")
+        self.errors = False
+
+    def add(self, row_id: int, error: bool) -> None:
+        self.ids.append(row_id)
+        self.errors = self.errors or error
+
+    def same_rows(self, other: CheckRows) -> bool:
+        """Whether both hold the same rows, as many times each, in whatever order."""
+        return len(self.ids) == len(other.ids) and sorted(self.ids) == sorted(other.ids)
 
 
 @dataclass(frozen=True)
@@ -397,7 +416,7 @@ class Ledger:
         self.read_only = read_only
         self.holder = holder or leases.this_process()
         self._memory_locks: dict[str, Any] = {}
-        self._checks_cache: OrderedDict[int, list[tuple[int, str]]] = OrderedDict()
+        self._checks_cache: OrderedDict[int, dict[str, CheckRows]] = OrderedDict()
         # Per table, the last run this ledger stored by reference and its rows by content key: the next run's
         # predecessor, so storing it need not read those rows back and hash them again (stored rows never change).
         # (run id, how many of its parts the keys cover, the keys): a part another process added is not in them.
@@ -1519,7 +1538,8 @@ class Ledger:
         with self._session(write=False) as session:
             with_parts = set(states.counts(session, sorted(out)))
             for run_id in sorted(with_parts):
-                ids = {row_id for row_id, check_id in self._held_checks(session, run_id) if check_id in wanted}
+                rows = self._check_rows(session, run_id)
+                ids = {row_id for check_id in wanted if check_id in rows for row_id in rows[check_id].ids}
                 try:
                     held = states.held_rows(session, RunFinding, run_id, only=ids) or []
                 except states.StateError as exc:
@@ -1722,28 +1742,51 @@ class Ledger:
             ]
             return records, len(records) if total is None else total
 
-    def _held_checks(self, session: Session, run_id: int) -> list[tuple[int, str]]:
-        """(row id, check id) of each finding a run with parts holds, in order; kept for the last few sealed runs
-        read, since drift detection asks one run for one check at a time."""
+    def check_rows(self, run_id: int) -> dict[str, CheckRows]:
+        """Per check id, the finding rows the run holds of it (ids in stored order, as many times as held) and
+        whether any is an error: what drift compares before it reads any finding. Kept for the last few sealed
+        runs read."""
+        with self._session(write=False) as session:
+            return self._check_rows(session, run_id)
+
+    def _check_rows(self, session: Session, run_id: int) -> dict[str, CheckRows]:
         with self._cache_lock:
             if run_id in self._checks_cache:
                 self._checks_cache.move_to_end(run_id)
                 return self._checks_cache[run_id]
+        table = RunFinding.__table__
+        columns = (table.c.id, table.c.check_id, table.c.status)
+        out: dict[str, CheckRows] = {}
         try:
-            ids = [e.row_id for e in states.entries_of(session, run_id, RunFinding.__tablename__) or []]
+            ids = states.row_ids_of(session, run_id, RunFinding.__tablename__)
         except states.StateError as exc:
             raise LedgerError(f"findings of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
-        checks: dict[int, str] = {}
-        for chunk in _chunks(sorted(set(ids))):
-            query = select(RunFinding.id, RunFinding.check_id).where(states.among(session, RunFinding.id, chunk))
-            checks.update({row_id: check_id for row_id, check_id in session.execute(query)})
-        pairs = [(row_id, checks.get(row_id, "")) for row_id in ids]
+        if ids is None:  # stored before parts existed: the rows it owns
+            query = select(*columns).where(table.c.run_id == run_id).order_by(table.c.id)
+            for row_id, check_id, status in session.execute(query):
+                out.setdefault(check_id, CheckRows()).add(row_id, status == Status.ERROR.value)
+        else:
+            held = sorted(set(ids))
+            placed = _Places(held)  # row id -> its check's number in `names`, and whether it is an error (+ 1 << 20)
+            names: dict[str, int] = {}
+            for chunk in _chunks(held):
+                for row_id, check_id, status in session.execute(
+                    select(*columns).where(states.among(session, table.c.id, chunk))
+                ):
+                    placed[row_id] = names.setdefault(check_id, len(names)) | ((status == Status.ERROR.value) << 20)
+            del held
+            by_number = [CheckRows() for _ in names]
+            for row_id in ids:
+                value = placed.get(row_id)
+                if value is not None:  # a held row that is missing is left out, as findings_of leaves it
+                    by_number[value & 0xFFFFF].add(row_id, bool(value >> 20))
+            out = {check_id: by_number[n] for check_id, n in names.items()}
         if session.scalar(select(Run.chain_index).where(Run.id == run_id)) is not None:  # sealed: never changes
             with self._cache_lock:
-                self._checks_cache[run_id] = pairs
+                self._checks_cache[run_id] = out
                 while len(self._checks_cache) > _CHECKS_CACHED:
                     self._checks_cache.popitem(last=False)
-        return pairs
+        return out
 
     def _rows(self, session: Session, model: type[Any], run_id: int) -> Sequence[Any]:
         self._get_run(session, run_id)

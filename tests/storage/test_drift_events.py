@@ -274,3 +274,40 @@ def test_a_page_of_drift_events_equals_filtering_and_cutting_them_all(ledger: Le
                         )
                         end = None if limit is None else offset + limit
                         assert got == kept[offset:end] and total == len(kept)
+
+
+def test_a_check_holding_the_rows_its_last_run_held_is_not_read_for_drift(ledger: Ledger, monkeypatch) -> None:
+    lasting = Finding(TLS_CHECK, (118,), Status.ERROR, SUB, "取得できません", "could not be collected in " + SUB)
+    judged_run(ledger, 0, [nsg(Status.PASS), nsg(Status.FAIL, NSG_ID + "-db"), lasting], [])
+    read: list[str] = []
+    for name in ("findings_of", "run_findings_of"):
+        real = getattr(Ledger, name)
+        monkeypatch.setattr(
+            Ledger,
+            name,
+            lambda self, *a, _real=real: read.extend(a[-1]) or _real(self, *a),  # type: ignore[misc]
+        )
+
+    def drift_of(hour: int, findings: list[Finding]) -> list[DriftEvent]:
+        run_id = ledger.start_run(T0 + timedelta(hours=hour), agent_version="0.1.0", config_digest="c0ffee", scope={})
+        ledger.add_evidence(run_id, EVIDENCE)
+        ledger.add_findings(run_id, findings)
+        events = detect_for_run(ledger, run_id, [NSG_CHECK, TLS_CHECK], None, [])  # read from the ledger
+        ledger.complete_run(run_id, T0 + timedelta(hours=hour, minutes=5))
+        return events
+
+    # Unchanged: the NSG check's rows are the last run's, so it is not read; a lasting error is looked into.
+    assert ledger.check_rows(1)[NSG_CHECK].ids.tolist() != []
+    assert drift_of(1, [nsg(Status.PASS), nsg(Status.FAIL, NSG_ID + "-db"), lasting]) == []
+    assert ledger.check_rows(2)[NSG_CHECK].same_rows(ledger.check_rows(1)[NSG_CHECK])
+    assert NSG_CHECK not in read and TLS_CHECK in read
+    read.clear()
+    # One NSG changed: its check is read, and the change found as when every check was read.
+    events = drift_of(2, [nsg(Status.FAIL), nsg(Status.FAIL, NSG_ID + "-db"), lasting])
+    assert [(e.kind, e.resource_id) for e in events] == [(DriftKind.NEW_FAILURE, NSG_ID)]
+    assert NSG_CHECK in read
+    read.clear()
+    # A row of the same check gone (the same rows otherwise): read, and the resource is gone.
+    events = drift_of(3, [nsg(Status.FAIL), lasting])
+    assert [(e.kind, e.resource_id) for e in events] == [(DriftKind.RESOURCE_GONE, NSG_ID + "-db")]
+    assert NSG_CHECK in read
