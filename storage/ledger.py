@@ -2061,10 +2061,11 @@ class EvidenceWriter:
             table = RunEvidence.__tablename__
             # Columns, not entries: an entry and its time cost about 110 bytes, 45 MB at 100,000 resources.
             ids, micros, requests, keys = array("q"), array("q"), [], []
+            shared: dict[str, str] = {}  # a page's request id, given to each of its records: one text for them all
             for row_id, at, request, content_key in self._entries.merged():
                 ids.append(row_id)
                 micros.append(at)
-                requests.append(request)
+                requests.append(request and shared.setdefault(request, request))
                 if self._ledger._remember:
                     keys.append(content_key)
             with self._ledger._session(write=True) as session:
