@@ -302,17 +302,12 @@ def part_sha256(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def add_part(session: Session, run_id: int, table: str, entries: Sequence[Entry]) -> None:
-    if entries:
-        session.add(RunState(run_id=run_id, table_name=table, entries=len(entries), content=encode(table, entries)))
-        session.flush()
-
-
 def add_part_columns(
     session: Session, run_id: int, table: str, ids: Sequence[int], micros: Sequence[int] = (),
     requests: Sequence[str | None] = (),
 ) -> None:  # fmt: skip
-    """`add_part` of the entries these columns give (`encode_columns`)."""
+    """Add a part of these row ids (for evidence, with each one's collection time in microseconds and request id):
+    `encode_columns`."""
     if ids:
         content = encode_columns(table, ids, micros, requests)
         session.add(RunState(run_id=run_id, table_name=table, entries=len(ids), content=content))

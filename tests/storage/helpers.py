@@ -190,7 +190,7 @@ def _forge_held_findings(session: Session, run_id: int) -> None:
         else:
             ids.append(entry.row_id)
     session.execute(delete(RunState).where(RunState.run_id == run_id, RunState.table_name == "findings"))
-    states.add_part(session, run_id, "findings", [states.Entry(i) for i in ids])
+    states.add_part_columns(session, run_id, "findings", ids)
 
 
 def rewrite_from(engine: Engine, run_id: int, *, signer: RunSigner | None = None) -> None:
