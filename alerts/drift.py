@@ -33,9 +33,10 @@ a check (or the first verdict of a requirement) that no earlier completed run ju
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
+from functools import cache
 from itertools import islice
 from typing import TYPE_CHECKING
 
@@ -423,7 +424,7 @@ def detect_for_run(
         )
     history = _History(ledger.judged_history(run_id))
     events: list[DriftEvent] = []
-    rows_now = ledger.check_rows(run_id)
+    rows_now = cache(lambda: ledger.check_rows(run_id))  # read once, when first asked
     # Events come ordered by check id, then resource: check by check in that order is the same order.
     for check_id in sorted(set(checks)):
         if _unchanged(ledger, history, check_id, rows_now):
@@ -440,14 +441,18 @@ def detect_for_run(
     return events
 
 
-def _unchanged(ledger: Ledger, history: _History, check_id: str, rows_now: Mapping[str, CheckRows]) -> bool:
-    """Whether the run holds the very finding rows of the check that the last run judging it held, none of them an
-    error: then every resource has the status it had, and there is no event to find (an unchanged estate's checks,
-    each of up to 100,000 findings, are not read). With an error among them, what it stood for is looked into."""
+def _unchanged(
+    ledger: Ledger, history: _History, check_id: str, rows_now: Callable[[], Mapping[str, CheckRows]]
+) -> bool:
+    """Whether the run holds (`rows_now`: its finding rows per check) the very rows of the check that the last run
+    judging it held, none of them an error: then every resource has the status it had, and there is no event to
+    find (an unchanged estate's checks, each of up to 100,000 findings, are not read). With an error among them,
+    what it stood for is looked into. The rows are read only once an earlier run judged a check: never for a
+    first run."""
     first, _ = _last_judging(history, check_id)
     if first is None:
         return False
-    now, before = rows_now.get(check_id), ledger.check_rows(first.id).get(check_id)
+    now, before = rows_now().get(check_id), ledger.check_rows(first.id).get(check_id)
     if now is None or before is None:
         return now is None and before is None  # neither run holds a finding of it
     return not now.errors and not before.errors and now.same_rows(before)

@@ -278,7 +278,15 @@ def test_a_page_of_drift_events_equals_filtering_and_cutting_them_all(ledger: Le
 
 def test_a_check_holding_the_rows_its_last_run_held_is_not_read_for_drift(ledger: Ledger, monkeypatch) -> None:
     lasting = Finding(TLS_CHECK, (118,), Status.ERROR, SUB, "取得できません", "could not be collected in " + SUB)
-    judged_run(ledger, 0, [nsg(Status.PASS), nsg(Status.FAIL, NSG_ID + "-db"), lasting], [])
+    asked: list[int] = []
+    real_rows = Ledger.check_rows
+    monkeypatch.setattr(Ledger, "check_rows", lambda self, run_id: asked.append(run_id) or real_rows(self, run_id))
+    first = ledger.start_run(T0, agent_version="0.1.0", config_digest="c0ffee", scope={})
+    ledger.add_evidence(first, EVIDENCE)
+    ledger.add_findings(first, [nsg(Status.PASS), nsg(Status.FAIL, NSG_ID + "-db"), lasting])
+    assert detect_for_run(ledger, first, [NSG_CHECK, TLS_CHECK], None, []) == []
+    assert asked == []  # the first run ever: no earlier run's rows to compare, its own are not read
+    ledger.complete_run(first, T0 + timedelta(minutes=5))
     read: list[str] = []
     for name in ("findings_of", "run_findings_of"):
         real = getattr(Ledger, name)
@@ -297,9 +305,9 @@ def test_a_check_holding_the_rows_its_last_run_held_is_not_read_for_drift(ledger
         return events
 
     # Unchanged: the NSG check's rows are the last run's, so it is not read; a lasting error is looked into.
-    assert ledger.check_rows(1)[NSG_CHECK].ids.tolist() != []
+    assert ledger.check_rows(first)[NSG_CHECK].ids.tolist() != []
     assert drift_of(1, [nsg(Status.PASS), nsg(Status.FAIL, NSG_ID + "-db"), lasting]) == []
-    assert ledger.check_rows(2)[NSG_CHECK].same_rows(ledger.check_rows(1)[NSG_CHECK])
+    assert ledger.check_rows(first + 1)[NSG_CHECK].same_rows(ledger.check_rows(first)[NSG_CHECK])
     assert NSG_CHECK not in read and TLS_CHECK in read
     read.clear()
     # One NSG changed: its check is read, and the change found as when every check was read.
