@@ -1378,7 +1378,7 @@ class Ledger:
                 ]
             except states.StateError as exc:
                 raise LedgerError(f"run_evidence of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
-            held = sorted({row_id for ids, _, _ in decoded for row_id in ids})
+            held = sorted(row_id for ids, _, _ in decoded for row_id in ids)  # a row held twice: asked twice
             placed = _Places(held)
             for chunk in _chunks(held):
                 query = select(*columns).where(states.among(session, table.c.id, chunk))
@@ -1387,7 +1387,6 @@ class Ledger:
             del held
         keys = list(places)
         refs: list[states.Refs | None] = [None] * len(places)  # kinds and parts made in stored order
-        shared: dict[str, str] = {}  # a listing's page gives one request id to many records: each text held once
         for ids, micros, requests in decoded:
             for n, row_id in enumerate(ids):
                 where = placed.get(row_id)
@@ -1400,8 +1399,7 @@ class Ledger:
                 if micros is None or requests is None:
                     part.add(row_id)
                 else:
-                    request = requests[n]
-                    part.add(row_id, micros[n], request and shared.setdefault(request, request))
+                    part.add(row_id, micros[n], requests[n])
         return out
 
     def evidence_of(self, entries: Sequence[states.Entry]) -> list[Evidence]:

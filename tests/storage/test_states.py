@@ -466,8 +466,11 @@ def test_refs_read_back_as_the_entries_their_columns_came_from() -> None:
     assert refs[1] == entries[1] and refs[-1] == entries[-1] and refs[:2] == entries[:2]
     with pytest.raises(IndexError):
         refs[3]
-    ids, micros, requests = states.columns("run_evidence", states.encode("run_evidence", entries[:2]))
-    assert (ids, requests) == ([7, 3], ["req-a", None]) and micros is not None
+    ids, micros, requests = states.columns("run_evidence", states.encode("run_evidence", [*entries[:2], entries[0]]))
+    assert (ids.tolist(), requests) == ([7, 3, 7], ["req-a", None, "req-a"]) and micros is not None
+    first, second = ((e.collected_at - epoch) // timedelta(microseconds=1) for e in entries[:2])  # type: ignore[operator]
+    assert micros.tolist() == [first, second, first]
+    assert requests[0] is requests[2]  # one text for a request id given to several records
     bad = states.encode_columns("run_evidence", [1], [0], [5])  # type: ignore[list-item]
     with pytest.raises(states.StateError, match="not text"):
         states.columns("run_evidence", bad)
