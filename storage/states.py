@@ -153,14 +153,19 @@ def encode_columns(
     return zlib.compress(canonical_json(doc), 9)
 
 
-def _decode_ids(content: bytes, summed: bool = True) -> tuple[dict[str, Any], list[int]]:
+def _parsed(content: bytes) -> dict[str, Any]:
     try:
         doc = json.loads(zlib.decompress(content))
     except (zlib.error, ValueError, TypeError) as exc:
         raise StateError(f"part cannot be decoded ({exc})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("ids"), list):
         raise StateError("part has an unexpected shape")
-    return doc, _sums(doc["ids"]) if summed else []
+    return doc
+
+
+def _decode_ids(content: bytes) -> tuple[dict[str, Any], list[int]]:
+    doc = _parsed(content)
+    return doc, _sums(doc["ids"])
 
 
 # A part's row ids and, for evidence, its collection times (microseconds) and request ids, in order.
@@ -188,7 +193,7 @@ def columns(table: str, content: bytes) -> tuple[array[int], array[int] | None, 
     """The part's columns: its row ids and, for evidence, collection times (microseconds) and request ids (each a
     text or None, equal ones one text), without making its entries. Numbers go into arrays as each column is
     summed, the parsed column let go first: a part of 400,000 records is read with about 60 MB, not 100."""
-    doc, _ = _decode_ids(content, summed=False)
+    doc = _parsed(content)
     ids = _summed_array(doc.pop("ids"))
     if not VOLATILE.get(table):
         return ids, None, None
