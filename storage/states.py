@@ -220,9 +220,10 @@ def _summed_array(values: list[Any]) -> array[int]:
         raise StateError("a number in the part is out of range") from None
 
 
-def part_row_ids(content: bytes) -> list[int]:
-    """A part's row ids in order, without making its entries."""
-    return _decode_ids(content)[1]
+def part_row_ids(content: bytes) -> array[int]:
+    """A part's row ids in order, without making its entries: 8 bytes each (a first run at 100,000 resources holds
+    690,000 findings, 26 MB as a list of ints)."""
+    return _summed_array(_parsed(content)["ids"])
 
 
 def decode(
@@ -373,13 +374,13 @@ def entries_of(
     return out
 
 
-def row_ids_of(session: Session, run_id: int, table: str) -> list[int] | None:
+def row_ids_of(session: Session, run_id: int, table: str) -> array[int] | None:
     """The row ids of the run's entries of `table` in order (as `entries_of`, without the run's own columns),
     or None for a run stored before parts existed."""
     found = parts(session, run_id)
     if not found:
         return None
-    out: list[int] = []
+    out = array("q")
     for part in found:
         if part.table_name == table:
             out.extend(part_row_ids(part.content))

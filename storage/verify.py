@@ -30,7 +30,7 @@ are listed (by id) rather than checked, never passed over in silence.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
@@ -291,7 +291,7 @@ def _sealed_parts(session: Session, run: Run, seal: dict[str, Any]) -> list[RunS
     return stored
 
 
-def _part_row_ids(run: Run, part: RunState) -> list[int]:
+def _part_row_ids(run: Run, part: RunState) -> Sequence[int]:
     try:
         return states.part_row_ids(part.content)
     except states.StateError as exc:
