@@ -474,3 +474,16 @@ def test_refs_read_back_as_the_entries_their_columns_came_from() -> None:
     bad = states.encode_columns("run_evidence", [1], [0], [5])  # type: ignore[list-item]
     with pytest.raises(states.StateError, match="not text"):
         states.columns("run_evidence", bad)
+
+
+def test_places_of_row_ids_close_together_or_far_apart_read_back_what_was_set() -> None:
+    from storage.ledger import _Places
+
+    # An array over the span of the ids, then (ids far apart) a dict: the same answers. A row id set twice keeps
+    # its last value; one never set, inside the span or out of it, has none.
+    for ids, expected in (([3, 4, 4, 6, 9], [0, 2, 2, 3, 4]), ([5, 10_000_000], [0, 1])):
+        places = _Places(ids)
+        for n, row_id in enumerate(ids):
+            places[row_id] = n
+        assert [places.get(row_id) for row_id in ids] == expected
+        assert places.get(ids[0] - 1) is None and places.get(ids[-1] + 1) is None and places.get(7) is None
