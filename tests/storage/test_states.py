@@ -487,3 +487,44 @@ def test_places_of_row_ids_close_together_or_far_apart_read_back_what_was_set() 
             places[row_id] = n
         assert [places.get(row_id) for row_id in ids] == expected
         assert places.get(ids[0] - 1) is None and places.get(ids[-1] + 1) is None and places.get(7) is None
+
+
+def test_a_part_is_read_a_piece_at_a_time_as_parsing_it_whole_reads_it() -> None:
+    import zlib
+
+    rng = random.Random(3)
+    for n in (0, 1, 30_000):  # 30,000 numbers are several pieces of `_PIECE` bytes
+        ids = [rng.randrange(1, 10**7) for _ in range(n)]
+        micros = [rng.randrange(-(10**15), 10**17) for _ in range(n)]
+        requests = [rng.choice([None, 'é "\\ ],\u2028', f"r{rng.random()}", "", "null"]) for _ in range(n)]
+        evidence = states.encode_columns("run_evidence", ids, micros, requests)
+        assert zlib.decompress(evidence) == json.dumps(
+            {"at": states._differences(micros), "ids": states._differences(ids), "request": requests},
+            sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+        ).encode()  # fmt: skip
+        got_ids, got_micros, got_requests = states.columns("run_evidence", evidence)
+        assert (got_ids.tolist(), got_micros.tolist(), got_requests) == (ids, micros, requests)  # type: ignore[union-attr]
+        assert states.part_row_ids(evidence).tolist() == ids
+        assert states._canonical_columns(evidence, keep_requests=False)[0].tolist() == ids  # read piecewise
+        assert states.part_row_ids(states.encode_columns("findings", ids)).tolist() == ids
+
+    # A part in another form is parsed whole: the same ids, or the same refusal, as parsing it whole always gave.
+    def whole(part: str) -> object:
+        try:
+            doc = json.loads(part)
+            return [int(i) for i in states._sums(doc["ids"])]
+        except (ValueError, states.StateError):
+            return "refused"
+
+    def piecewise(part: str) -> object:
+        try:
+            return states.part_row_ids(zlib.compress(part.encode())).tolist()
+        except states.StateError:
+            return "refused"
+
+    for part in (
+        '{"ids":[1,2]} ', '{"ids": [1]}', '{"ids":[1],"ids":[2]}', '{"at":[1],"ids":[1],"request":[1]}',
+        '{"ids":[1,2]}x', '{"at":[1,],"ids":[1],"request":["a"]}', '{"at":[1],"ids":[1],"request":["a",]}',
+        '{"at":[1],"ids":[1],"request":["\\\\x"]}', '{"ids":[1.5]}', '{"ids":[1,[2]]}', '{"ids":[1,,2]}',
+    ):  # fmt: skip
+        assert piecewise(part) == whole(part), part
