@@ -2291,12 +2291,15 @@ def _check_verdicts_cite_findings(session: Session, run_id: int, rows: list[dict
     """A verdict that states a judgement must count at least one finding of the status it rests on, and each of
     its counts must be backed by findings this run stored (of its checks, naming its No)."""
     stored: dict[tuple[int, str, str], int] = {}
-    for check_id, status, requirements in _held_values(
-        session, RunFinding, run_id, ("check_id", "status", "requirements")
-    ):
-        for number in requirements or ():
-            key = (int(number), check_id, status)
-            stored[key] = stored.get(key, 0) + 1
+    try:
+        for times, (check_id, status, requirements) in states.held_counts(
+            session, RunFinding, run_id, ("check_id", "status", "requirements")
+        ):
+            for number in requirements or ():
+                key = (int(number), check_id, status)
+                stored[key] = stored.get(key, 0) + times
+    except (ValueError, TypeError) as exc:
+        raise LedgerError(f"findings of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
     for row in rows:
         number, status = row["requirement"], row["status"]
         what = f"verdict {status} for No {number} in run {run_id}"

@@ -19,6 +19,7 @@ import json
 import struct
 import zlib
 from array import array
+from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -597,6 +598,28 @@ def held_values(session: Session, model: type[Base], run_id: int, names: Sequenc
             raise StateError(f"{table.name} row {row_id} held by run {run_id} is missing; run `shoko verify`")
         out.append(values)
     return out
+
+
+def held_counts(
+    session: Session, model: type[Base], run_id: int, names: Sequence[str]
+) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    """What `held_values` gives, for a caller that only counts: each row the run holds once, with how many times it
+    holds it, in no particular order, read _CHUNK rows at a time (a run's 690,000 findings as a list of tuples took
+    about 150 MB). A run without parts: its own rows, each once."""
+    table = model.__table__
+    columns = [table.c.id, *(table.c[name] for name in names)]
+    ids = row_ids_of(session, run_id, model.__tablename__)
+    if ids is None:
+        for _, *values in session.execute(select(*columns).where(table.c.run_id == run_id)):
+            yield 1, tuple(values)
+        return
+    wanted = sorted(ids)
+    for start in range(0, len(wanted), _CHUNK):
+        times = Counter(wanted[start : start + _CHUNK])  # a row held twice counts twice
+        for row_id, *values in session.execute(select(*columns).where(among(session, table.c.id, sorted(times)))):
+            yield times.pop(row_id), tuple(values)
+        if times:
+            raise StateError(f"{table.name} row {min(times)} held by run {run_id} is missing; run `shoko verify`")
 
 
 def predecessor(session: Session, run: Run) -> int | None:

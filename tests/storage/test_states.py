@@ -528,3 +528,34 @@ def test_a_part_is_read_a_piece_at_a_time_as_parsing_it_whole_reads_it() -> None
         '{"at":[1],"ids":[1],"request":["\\\\x"]}', '{"ids":[1.5]}', '{"ids":[1,[2]]}', '{"ids":[1,,2]}',
     ):  # fmt: skip
         assert piecewise(part) == whole(part), part
+
+
+def test_held_counts_count_each_row_as_often_as_the_run_holds_it_and_name_one_missing(
+    ledger: Ledger, raw: Engine
+) -> None:
+    from collections import Counter
+
+    from .helpers import record_run
+
+    run_id, _ = record_run(ledger)
+    drop_protection(raw)
+    names = ("check_id", "status", "requirements")
+
+    def counted_with_part(ids: list[int]) -> Counter[str]:
+        execute(raw, "DELETE FROM run_states WHERE run_id = :r AND table_name = 'findings'", r=run_id)
+        with Session(raw) as session, session.begin():
+            states.add_part_columns(session, run_id, "findings", ids)
+        with Session(raw) as session:
+            counted: Counter[str] = Counter()
+            for times, values in states.held_counts(session, RunFinding, run_id, names):
+                counted[repr(values)] += times
+            assert counted == Counter(repr(v) for v in states.held_values(session, RunFinding, run_id, names) or [])
+            return counted
+
+    with Session(raw) as session:
+        ids = list(states.row_ids_of(session, run_id, "findings") or [])
+    assert ids and sum(counted_with_part(ids).values()) == len(ids)
+    # A part listing one row twice (a run never stores one so) counts it twice, as the list of its rows does.
+    assert sum(counted_with_part([*ids, ids[0]]).values()) == len(ids) + 1
+    with pytest.raises(states.StateError, match=f"findings row {10**9} held by run {run_id} is missing"):
+        counted_with_part([*ids, 10**9])
