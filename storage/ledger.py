@@ -2126,7 +2126,13 @@ class FindingsWriter:
 
     def _read_evidence(self, session: Session) -> None:
         if self._evidence is None:
-            self._evidence = _Digests(sha for (sha,) in _held_values(session, RunEvidence, self.run_id, ("sha256",)))
+            try:  # each row once (a finding cites a document, however often the run holds it)
+                held = states.held_counts(session, RunEvidence, self.run_id, ("sha256",))
+                self._evidence = _Digests(sha for _, (sha,) in held)
+            except (ValueError, TypeError) as exc:
+                raise LedgerError(
+                    f"run_evidence of run {self.run_id} cannot be read ({exc}); run `shoko verify`"
+                ) from None
 
     def add(self, items: Iterable[Finding]) -> None:
         items = list(items)
@@ -2240,19 +2246,6 @@ def _held(session: Session, model: type[Base], run_id: int) -> Sequence[Any]:
             return held
         table = model.__table__
         return session.scalars(select(model).where(table.c.run_id == run_id).order_by(table.c.id)).all()
-    except (ValueError, TypeError) as exc:
-        raise LedgerError(f"{model.__tablename__} of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
-
-
-def _held_values(session: Session, model: type[Base], run_id: int, names: Sequence[str]) -> list[tuple[Any, ...]]:
-    """Some columns of the rows a run holds, in order (as `_held` gives them, reading only those columns)."""
-    try:
-        held = states.held_values(session, model, run_id, names) if model in states.STATE_TABLES else None
-        if held is not None:
-            return held
-        table = model.__table__
-        query = select(*(table.c[name] for name in names)).where(table.c.run_id == run_id).order_by(table.c.id)
-        return [tuple(values) for values in session.execute(query)]
     except (ValueError, TypeError) as exc:
         raise LedgerError(f"{model.__tablename__} of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
 

@@ -549,7 +549,8 @@ def test_held_counts_count_each_row_as_often_as_the_run_holds_it_and_name_one_mi
             counted: Counter[str] = Counter()
             for times, values in states.held_counts(session, RunFinding, run_id, names):
                 counted[repr(values)] += times
-            assert counted == Counter(repr(v) for v in states.held_values(session, RunFinding, run_id, names) or [])
+            rows = states.held_rows(session, RunFinding, run_id) or []
+            assert counted == Counter(repr(tuple(getattr(row, name) for name in names)) for row in rows)
             return counted
 
     with Session(raw) as session:
