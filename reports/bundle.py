@@ -8,8 +8,10 @@ behind it, the attestations in force with their documents, and the answer-sheet 
 The bundle holds `manifest.json` (versions, as-of, the runs drawn on with their ledger digests, and the SHA-256
 and size of every other file), `manifest.sig` (the Ed25519 signature of manifest.json's exact bytes, base64) and
 the public key with its fingerprint inside the manifest. `verify` needs only the bundle: it checks the signature,
-that every listed file is there with its hash and size and nothing else is, and that each evidence file's
-content still hashes to the SHA-256 it was stored under. The fingerprint ties the key to the vendor: compare it
+that every listed file is there with its hash and size and nothing else is, and that each evidence record's
+content still hashes to the SHA-256 it was stored under. Evidence records are in JSON Lines files by kind
+(`evidence_file_name`), each record once however many findings cite it; a finding cites `{file}#{SHA-256}`.
+The fingerprint ties the key to the vendor: compare it
 with the one they publish (or pass it with --fingerprint).
 """
 
@@ -21,11 +23,12 @@ import json
 import os
 import re
 import tempfile
+import time
 import zipfile
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -33,7 +36,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from controls.model import Evidence, sha256_of
 
-FORMAT = "shoko-snapshot/1"
+# /2: evidence records once each, in JSON Lines files by kind and hash. `verify` reads /1 bundles too.
+FORMAT = "shoko-snapshot/2"
 KEY_ENV = "SHOKO_SIGNING_KEY"  # the private key's PEM text
 KEY_FILE_ENV = "SHOKO_SIGNING_KEY_FILE"  # or a path to it
 PRIVATE_KEY_FILE = "shoko-signing.key"
@@ -108,19 +112,26 @@ def _safe(name: str, limit: int = 80) -> str:
     return (_UNSAFE.sub("_", name).strip("_") or "_")[:limit]
 
 
-class _Named(Protocol):
-    @property
-    def kind(self) -> Any: ...
-    @property
-    def resource_id(self) -> str: ...
-    @property
-    def sha256(self) -> str: ...
+# A kind's evidence records go into one file while the run holds at most this many of them; beyond, into 16 files
+# (or 256) by the first hex digit (or two) of their SHA-256. A 100,000-resource run so makes a few hundred files
+# of a few thousand records each, not a file per record (a million, which neither a zip tool nor an auditor handles).
+RECORDS_PER_FILE = 10_000
+MAX_PREFIX_DIGITS = 2
 
 
-def evidence_file_name(check_id: str, ev: _Named) -> str:
-    """`evidence/{check}/{resource name}--{kind}--{sha256[:12]}.json`: findable by check and resource."""
-    resource = ev.resource_id.rstrip("/").rsplit("/", 1)[-1] or ev.resource_id
-    return f"evidence/{_safe(check_id)}/{_safe(resource)}--{_safe(str(ev.kind), 40)}--{ev.sha256[:12]}.json"
+def evidence_file_name(kind: str, sha256: str, records_of_kind: int) -> str:
+    """The JSON Lines file a record is in: `evidence/{kind}.jsonl`, or `evidence/{kind}/{first hex digits of its
+    SHA-256}.jsonl` when the run holds more than RECORDS_PER_FILE records of that kind. Findable by kind and hash."""
+    digits = 0
+    while records_of_kind > RECORDS_PER_FILE * 16**digits and digits < MAX_PREFIX_DIGITS:
+        digits += 1
+    name = _safe(kind, 60)
+    return f"evidence/{name}.jsonl" if digits == 0 else f"evidence/{name}/{sha256[:digits]}.jsonl"
+
+
+def evidence_citation(path: str, sha256: str) -> str:
+    """How a finding cites one record: its file, then `#` and the record's SHA-256 (a line of that file)."""
+    return f"{path}#{sha256}"
 
 
 def evidence_document(ev: Evidence) -> dict[str, Any]:
@@ -152,12 +163,12 @@ class Bundle:
 
     `files` are small documents held as bytes, or files already written to disk (a Path: the reports, which
     grow with the estate, are written to `workdir` as they are made and copied into the zip). Evidence files are
-    only named here (`evidence`: path → SHA-256) and read through `read_evidence` a batch at a time while the zip
-    is written."""
+    only named here (`evidence`: path → the SHA-256s of the records it holds) and their records read through
+    `read_evidence` a batch at a time while the zip is written."""
 
     files: dict[str, bytes | Path]
     meta: dict[str, Any]
-    evidence: dict[str, str] = field(default_factory=dict)
+    evidence: dict[str, set[str]] = field(default_factory=dict)
     read_evidence: Callable[[Collection[str]], Mapping[str, Evidence]] | None = None
     # Files that cite the others by hash (the OSCAL assessment results): made once every other file is written,
     # from the SHA-256 of each (path → hex digest).
@@ -170,20 +181,28 @@ class Bundle:
             self.workdir.cleanup()
             self.workdir = None
 
-    def streamed(self) -> Any:
-        """(path, bytes) of each evidence file, in path order, read a batch at a time."""
-        names = sorted(self.evidence)
-        if names and self.read_evidence is None:
+    def streamed(self) -> Iterator[tuple[str, Iterator[bytes]]]:
+        """(path, its lines) of each evidence file, in path order: one record a line (compact JSON), in SHA-256
+        order, read a batch at a time as the lines are taken."""
+        if self.evidence and self.read_evidence is None:
             raise SnapshotError("the bundle names evidence files but has no way to read them")
-        for start in range(0, len(names), EVIDENCE_BATCH):
-            batch = names[start : start + EVIDENCE_BATCH]
-            assert self.read_evidence is not None
-            records = self.read_evidence({self.evidence[n] for n in batch})
-            for name in batch:
-                ev = records.get(self.evidence[name])
+        for path in sorted(self.evidence):
+            yield path, self._lines(path, sorted(self.evidence[path]))
+
+    def _lines(self, path: str, shas: list[str]) -> Iterator[bytes]:
+        assert self.read_evidence is not None
+        for start in range(0, len(shas), EVIDENCE_BATCH):
+            batch = shas[start : start + EVIDENCE_BATCH]
+            records = self.read_evidence(batch)
+            for sha in batch:
+                ev = records.get(sha)
                 if ev is None:
-                    raise SnapshotError(f"{name}: evidence {self.evidence[name]} is missing from the ledger")
-                yield name, _json(evidence_document(ev))
+                    raise SnapshotError(f"{path}: evidence {sha} is missing from the ledger")
+                yield evidence_line(ev)
+
+
+def evidence_line(ev: Evidence) -> bytes:
+    return (json.dumps(evidence_document(ev), ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
 
 def _json(data: Any) -> bytes:
@@ -246,7 +265,7 @@ def write_bundle(bundle: Bundle, key: Ed25519PrivateKey, out: Path) -> dict[str,
 
             def add(path: str, data: bytes | Path) -> None:
                 if isinstance(data, Path):
-                    digest, size = _copy_in(z, path, data)
+                    digest, size = _stream_in(z, path, _blocks(data), large=data.stat().st_size > zipfile.ZIP64_LIMIT)
                 else:
                     z.writestr(path, data)
                     digest, size = hashlib.sha256(data).hexdigest(), len(data)
@@ -254,8 +273,9 @@ def write_bundle(bundle: Bundle, key: Ed25519PrivateKey, out: Path) -> dict[str,
 
             for path, data in sorted(bundle.files.items()):
                 add(path, data)
-            for path, data in bundle.streamed():
-                add(path, data)
+            for path, lines in bundle.streamed():
+                # Its size is not known before it is written: room for a large one is kept (zip64).
+                listed.append((path, *_stream_in(z, path, lines, large=True)))
             if bundle.late is not None:
                 written = {path: digest for path, digest, _ in listed}
                 for path, data in sorted(bundle.late(written).items()):
@@ -289,11 +309,20 @@ def write_bundle(bundle: Bundle, key: Ed25519PrivateKey, out: Path) -> dict[str,
     return manifest
 
 
-def _copy_in(z: zipfile.ZipFile, name: str, source: Path) -> tuple[str, int]:
-    """A file on disk into the zip a block at a time; its SHA-256 and size."""
-    digest, size = hashlib.sha256(), 0
-    with source.open("rb") as src, z.open(name, "w", force_zip64=source.stat().st_size > zipfile.ZIP64_LIMIT) as dst:
+def _blocks(source: Path) -> Iterator[bytes]:
+    with source.open("rb") as src:
         while block := src.read(1 << 20):
+            yield block
+
+
+def _stream_in(z: zipfile.ZipFile, name: str, blocks: Iterable[bytes], *, large: bool) -> tuple[str, int]:
+    """Blocks into the zip as they come; the file's SHA-256 and size."""
+    digest, size = hashlib.sha256(), 0
+    # Dated now, like the files writestr adds (a name alone would be dated 1980).
+    info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
+    info.compress_type = z.compression
+    with z.open(info, "w", force_zip64=large) as dst:
+        for block in blocks:
             digest.update(block)
             dst.write(block)
             size += len(block)
@@ -378,11 +407,39 @@ def verify_bundle(
             if size != entry["size"] or digest.hexdigest() != entry["sha256"]:
                 return Verified(False, f"{name} does not match its SHA-256 in the manifest (changed)", manifest)
             if name.startswith("evidence/"):
-                doc = json.loads(z.read(name))
-                if sha256_of(doc["content"]) != doc["collection"]["sha256"]:
-                    return Verified(False, f"{name}: the raw response does not hash to its evidence SHA-256", manifest)
-                evidence += 1
+                checked, problem = _check_evidence(z, name)
+                if problem:
+                    return Verified(False, f"{name}: {problem}", manifest)
+                evidence += checked
         return Verified(True, None, manifest, len(listed), evidence)
+
+
+def _check_evidence(z: zipfile.ZipFile, name: str) -> tuple[int, str | None]:
+    """How many records an evidence file holds, each checked to hash to the SHA-256 it was stored under, and to
+    be filed under its kind and hash; or the first problem. `.jsonl`: a record a line (shoko-snapshot/2); a
+    `.json` file is one record (shoko-snapshot/1, a file per finding's record)."""
+    if not name.endswith(".jsonl"):
+        doc = json.loads(z.read(name))
+        if sha256_of(doc["content"]) != doc["collection"]["sha256"]:
+            return 0, "the raw response does not hash to its evidence SHA-256"
+        return 1, None
+    folder, _, stem = name.removeprefix("evidence/").removesuffix(".jsonl").rpartition("/")
+    kind, prefix = (folder, stem) if folder else (stem, "")
+    checked = 0
+    with z.open(name) as member:
+        for n, line in enumerate(member, 1):
+            try:
+                doc = json.loads(line)
+                sha, filed = doc["collection"]["sha256"], _safe(str(doc["collection"]["kind"]), 60)
+                content = doc["content"]
+            except (ValueError, KeyError, TypeError):
+                return checked, f"line {n} is not an evidence record"
+            if sha256_of(content) != sha:
+                return checked, f"line {n}: the raw response does not hash to its evidence SHA-256 {sha}"
+            if filed != kind or not sha.startswith(prefix):
+                return checked, f"line {n}: a {filed} record {sha[:12]}… is filed under another kind or hash"
+            checked += 1
+    return checked, None
 
 
 def normalise_fingerprint(value: str) -> str:

@@ -5,6 +5,7 @@ latest full run completed by a moment. reports/bundle.py signs and writes it."""
 from __future__ import annotations
 
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +19,15 @@ from controls.checks.stale_accounts import STALE_CHECK
 from controls.mhlw6 import judge_controls, load_mhlw6
 from controls.model import FactKind, Finding, Thresholds
 from controls.weakened import recorded_thresholds, run_thresholds, weakened_settings
-from reports.bundle import Bundle, SnapshotError, _json, answer_of, evidence_document, evidence_file_name
+from reports.bundle import (
+    Bundle,
+    SnapshotError,
+    _json,
+    answer_of,
+    evidence_citation,
+    evidence_document,
+    evidence_file_name,
+)
 from reports.finding_rows import FindingRows
 from reports.oscal import FINDINGS_FILE, oscal_files
 from storage.ledger import EvidenceRef
@@ -68,14 +77,14 @@ def _build(
     wanted = set(numbers or catalog.numbers())
     rows = [r for r in verdict_rows(catalog, ledger.verdicts(run.id)) if r["no"] in wanted]
     mhlw6 = load_mhlw6()
-    # Only what names the evidence files is read now; their documents are streamed into the zip as it is
-    # written (Bundle.streamed), so memory does not grow with the estate.
+    # Only what names the evidence files is read now; their records are streamed into the zip as it is written
+    # (Bundle.streamed), so memory does not grow with the documents.
     by_sha: dict[str, EvidenceRef] = {}
     for ref in ledger.evidence_refs(run.id):
         by_sha.setdefault(ref.sha256, ref)
+    records_of_kind = Counter(ref.kind for ref in by_sha.values())
     files: dict[str, bytes | Path] = {}
-    evidence_paths: dict[str, str] = {}
-    names: dict[str, str] = {}  # one string per evidence file name, however many findings cite it
+    evidence_paths: dict[str, set[str]] = {}  # evidence file → the SHA-256s of the records it holds
 
     def evidence_files(f: Finding) -> list[str]:
         cited = []
@@ -83,10 +92,9 @@ def _build(
             ref = by_sha.get(sha)
             if ref is None or ref.kind == "attestation":
                 continue
-            name = evidence_file_name(f.check_id, ref)
-            name = names.setdefault(name, name)
-            evidence_paths.setdefault(name, sha)
-            cited.append(name)
+            path = evidence_file_name(ref.kind, sha, records_of_kind[ref.kind])
+            evidence_paths.setdefault(path, set()).add(sha)
+            cited.append(evidence_citation(path, sha))
         return cited
 
     # Findings are read a batch at a time and kept only as the rows the files are written from; the few checks
@@ -149,10 +157,11 @@ def _build(
         )
 
     last_checked = run.finished_at.isoformat() if run.finished_at else None
-    cited_by: dict[int, set[str]] = {}
+    cited_by: dict[int, set[str]] = {}  # requirement → the evidence files its findings cite
     for f in finding_rows:
+        cited_files = {citation.partition("#")[0] for citation in f["evidence"]}
         for n in f["requirements"]:
-            cited_by.setdefault(n, set()).update(f["evidence"])
+            cited_by.setdefault(n, set()).update(cited_files)
     requirement_rows = []
     for r in rows:
         req = catalog[r["no"]]
@@ -275,7 +284,7 @@ def _build(
         requirement_rows=requirement_rows,
         finding_rows=finding_rows,
         attestation_rows=attestation_rows,
-        evidence={path: by_sha[sha] for path, sha in evidence_paths.items()},
+        evidence=by_sha,
         workdir=where,
     )
     files.update(oscal)

@@ -438,7 +438,9 @@ def _files(n: int) -> tuple[str, str]:
 
 
 def _link(path: str) -> str:
-    return f'<a href="{escape(quote(path, safe="/"), quote=True)}">{_e(path)}</a>'
+    # An evidence record is cited as its file, `#` and its SHA-256: the file is what the link opens.
+    file, mark, record = path.partition("#") if path.startswith("evidence/") else (path, "", "")
+    return f'<a href="{escape(quote(file, safe="/") + mark + quote(record), quote=True)}">{_e(path)}</a>'
 
 
 def _e(value: Any) -> str:

@@ -1,15 +1,17 @@
 """The machine-readable side of a snapshot: `findings.json`, and two OSCAL 1.1 documents a GRC tool imports.
 
 - `findings.json`: every finding of the run (check, resource, status, requirement numbers, reasons in Japanese
-  and English, the evidence files in the bundle), each check's rule and the Azure API it reads, and the run's
-  metadata. It is the one place findings are listed; `verdicts.json` keeps the verdict per requirement.
+  and English, the evidence records in the bundle it was judged on), each check's rule and the Azure API it
+  reads, and the run's metadata. It is the one place findings are listed; `verdicts.json` keeps the verdict per
+  requirement.
 - `oscal/catalog.json`: the METI 2012 reference as an OSCAL catalog. One group per guideline section, one control
   per No 1–182 (`no-1` … `no-182`), with the titles, the responsibility, how it is evidenced and the check ids
   mapped to it. A pure function of the catalog file: its UUID comes from the file's SHA-256, so the same catalog
   gives the same document, byte for byte.
 - `oscal/assessment-results.json`: one result for the run. An observation per finding (and per attestation relied
-  on) whose `relevant-evidence` hrefs are the evidence files' paths relative to this document, with their SHA-256;
-  every evidence file is also a back-matter resource whose rlink carries the hash. One OSCAL finding per
+  on) whose `relevant-evidence` hrefs are the evidence records' places relative to this document (the file, `#`
+  and the record's SHA-256), with the file's SHA-256 and the record's; every evidence file is also a back-matter
+  resource whose rlink carries the file's hash. One OSCAL finding per
   requirement, targeting the control's statement, with the objective status below and shoko's own status as
   the `shoko-status` property, so a GRC tool sees satisfied / not-satisfied and nothing of shoko's detail is
   lost. OSCAL needs an assessment plan (`import-ap`); shoko's plan is its check mapping, so import-ap points to
@@ -218,7 +220,7 @@ def results_document(
     hashes: Mapping[str, str],
     evidence: Mapping[str, EvidenceRef],
 ) -> dict[str, Any]:
-    """`hashes`: the SHA-256 of every file of the bundle by path; `evidence`: what each evidence file holds.
+    """`hashes`: the SHA-256 of every file of the bundle by path; `evidence`: the evidence records by SHA-256.
     Its observations, findings and back matter are JsonLists, made as write_json reaches them, in that order."""
     run_key = run.digest or f"run-{run.id}"
     started, finished = _aware(run.started_at), _aware(run.finished_at or run.started_at)
@@ -271,10 +273,11 @@ def results_document(
                 key = _uuid(run_key, "finding", f["check_id"], f["resource_id"], repeat)
             seen.add(key)
             cited, collected = [], []
-            for path in f["evidence"]:
-                ref = evidence[path]
+            for citation in f["evidence"]:
+                path, _, sha = citation.partition("#")
+                ref = evidence[sha]
                 collected.append(ref.collected_at)
-                cited.append(_evidence(path, resource(path, _evidence_title(f["check_id"], ref)), hashes, ref))
+                cited.append(_evidence(citation, resource(path, _evidence_title(path, ref)), hashes, ref))
             check = CHECKS_BY_ID.get(f["check_id"])
             yield {
                 "uuid": key,
@@ -409,31 +412,40 @@ def results_document(
     }
 
 
-def _evidence(path: str, resource_uuid: str, hashes: Mapping[str, str], ref: EvidenceRef | None) -> dict[str, Any]:
-    """A relevant-evidence entry: the file's path from this document, its SHA-256, and a link to its back-matter
-    resource. The collection record (API version, request id, time) is in the file itself."""
+def _evidence(cited: str, resource_uuid: str, hashes: Mapping[str, str], ref: EvidenceRef | None) -> dict[str, Any]:
+    """A relevant-evidence entry: the file's path from this document (an evidence record's: `#` and its SHA-256,
+    the line of the file that holds it), the file's SHA-256 (and the record's), and a link to the file's
+    back-matter resource. The collection record (API version, request id, time) is in the file itself."""
+    path = cited.partition("#")[0]
     description = (
         f"{ref.kind} of {ref.resource_id} ({ref.source}, collected {ref.collected_at.isoformat()})"
         if ref
         else path.rsplit("/", 1)[-1]
     )
+    props = [_prop("sha256", hashes[path])]
+    if ref:
+        props.append(_prop("record-sha256", ref.sha256))
     return {
-        "href": _relative(path),
+        "href": _relative(cited),
         "description": description,
-        "props": [_prop("sha256", hashes[path])],
+        "props": props,
         "links": [{"href": f"#{resource_uuid}", "rel": "reference"}],
     }
 
 
-def _evidence_title(check_id: str, ref: EvidenceRef) -> str:
-    return f"{check_id}: {ref.kind} of {ref.resource_id}"
+def _evidence_title(path: str, ref: EvidenceRef) -> str:
+    return f"{ref.kind} evidence records ({path})"
 
 
 def _media_type(path: str) -> str:
     suffix = path.rsplit(".", 1)[-1].lower() if "." in path else ""
-    return {"json": "application/json", "pdf": "application/pdf", "png": "image/png", "txt": "text/plain"}.get(
-        suffix, "application/octet-stream"
-    )
+    return {
+        "json": "application/json",
+        "jsonl": "application/jsonl",
+        "pdf": "application/pdf",
+        "png": "image/png",
+        "txt": "text/plain",
+    }.get(suffix, "application/octet-stream")
 
 
 def oscal_files(

@@ -78,15 +78,26 @@ def test_export_holds_the_verdicts_their_evidence_and_a_signed_manifest(exported
     assert {f["path"] for f in manifest["files"]} == names - {"manifest.json", "manifest.sig"}
     rows = {r["no"]: r for r in verdicts["requirements"]}
     assert set(rows) == {1, 86, 165} and rows[86]["status"] == "fail"
-    cited = rows[86]["evidence"]
+    cited = rows[86]["evidence"]  # the evidence files No 86's findings cite
     assert cited and all(name in names for name in cited)
-    assert any(name.startswith("evidence/nsg-no-internet-management-ports/nsg-emr-prod-mgmt--") for name in cited)
+    assert "evidence/network_security_group.jsonl" in cited
+    # The failing finding cites its record: the file, `#` and the record's SHA-256, a line of that file.
     with zipfile.ZipFile(bundle) as z:
-        doc = json.loads(z.read(next(n for n in cited if "nsg-emr-prod-mgmt" in n)))
+        findings = json.loads(z.read("findings.json"))["findings"]
+        rdp = next(f for f in findings if f["resource_id"].endswith("/nsg-emr-prod-mgmt") and 86 in f["requirements"])
+        path, _, sha = next(c for c in rdp["evidence"] if "network_security_group" in c).partition("#")
+        records = [json.loads(line) for line in z.read(path).splitlines()]
+    doc = next(d for d in records if d["collection"]["sha256"] == sha)
     assert (
         doc["collection"]["request_id"] and doc["collection"]["api_version"] and len(doc["collection"]["sha256"]) == 64
     )
+    assert doc["collection"]["resource_id"] == rdp["resource_id"]
     assert "AllowRdpInbound" in json.dumps(doc["content"])
+    # Each record once, however many findings cite it.
+    with zipfile.ZipFile(bundle) as z:
+        every = [json.loads(line)["collection"]["sha256"] for n in names if n.startswith("evidence/")
+                 for line in z.read(n).splitlines()]  # fmt: skip
+    assert len(every) == len(set(every))
     # The attestation No 165 relied on, with its document.
     assert rows[165]["status"] == "attested" and "attestations/ATT-1/minutes.pdf" in rows[165]["evidence"]
     with zipfile.ZipFile(bundle) as z:
@@ -167,7 +178,7 @@ def test_findings_json_lists_every_finding_once_with_its_rule_and_evidence(expor
         f for f in doc["findings"] if f["check_id"] == "nsg-no-internet-management-ports" and f["status"] == "fail"
     )
     assert rdp["requirements"] == [86] and rdp["reason_ja"] and rdp["reason_en"]
-    assert rdp["evidence"] and all(path in names for path in rdp["evidence"])
+    assert rdp["evidence"] and all(cited.partition("#")[0] in names for cited in rdp["evidence"])
     rule = doc["checks"]["nsg-no-internet-management-ports"]
     assert "securityRules" in rule["api"] and rule["rule_en"] and rule["rule_ja"]
     # One record per finding of the selected requirements, none twice.
@@ -190,20 +201,25 @@ def test_oscal_documents_validate_and_link_to_the_evidence_files(exported, tmp_p
     assert ("check", "nsg-no-internet-management-ports") in props and ("section", "2.6.6") in props
     assert any(p.name == "title-ja" and p.value for p in no86.props) and no86.parts[0].id == "no-86_smt"
 
-    # Every piece of evidence an observation cites is a file of the bundle, with its SHA-256.
+    # Every piece of evidence an observation cites is in a file of the bundle, with the file's SHA-256; a record
+    # is the line of that file with the record's SHA-256.
     (result,) = results.results
     resources = {str(r.uuid): r for r in results.back_matter.resources}
     cited = 0
     for obs in result.observations:
         for ev in obs.relevant_evidence or []:
             assert ev.href.startswith("../")
-            path = ev.href[3:]
+            path, _, record = ev.href[3:].partition("#")
             assert path in names, ev.href
             sha = next(p.value for p in ev.props if p.name == "sha256")
             assert sha == hashlib.sha256(data[path]).hexdigest()
             (rlink,) = resources[ev.links[0].href[1:]].rlinks
-            assert rlink.href == ev.href and rlink.hashes[0].value == sha
-            cited += 1
+            assert rlink.href == f"../{path}" and rlink.hashes[0].value == sha
+            if path.startswith("evidence/"):
+                assert record == next(p.value for p in ev.props if p.name == "record-sha256")
+                held = [json.loads(line)["collection"]["sha256"] for line in data[path].splitlines()]
+                assert record in held
+                cited += 1
     assert cited >= 3
     # import-ap names the plan: the catalog document beside it, with its hash.
     plan = resources[results.import_ap.href[1:]]
@@ -310,7 +326,8 @@ def test_report_html_and_pdf_show_the_verdicts_and_link_the_evidence(exported, t
     assert answers[1][5] == "不適合 / fail"
     # Every evidence link opens a file (or a folder of them) of the unzipped bundle; nothing points outside.
     hrefs = [a.get("href") or "" for tag, a in cells.tags if tag == "a"]
-    assert hrefs and all((out / h).exists() for h in hrefs)
+    assert hrefs and all((out / h.partition("#")[0]).exists() for h in hrefs)
+    assert any(re.fullmatch(r"evidence/[a-z_]+\.jsonl#[0-9a-f]{64}", h) for h in hrefs)
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:|//)""", html, re.I)
     assert "<script" not in html and [r[2] for r in cells.rows["attestations"][1:]] == [OWNER]
     assert {r[0]: r[1] for r in cells.rows["facts"]}["署名鍵フィンガープリント\nSigning key fingerprint"] == fp
