@@ -83,7 +83,7 @@ class Refs(Sequence[Entry]):
         micros = self._micros[n]
         if micros == _NO_TIME:
             return Entry(self._ids[n])
-        return Entry(self._ids[n], _EPOCH + timedelta(microseconds=micros), self._requests[n])
+        return Entry(self._ids[n], time_of(micros), self._requests[n])
 
     @overload
     def __getitem__(self, n: int) -> Entry: ...
@@ -117,6 +117,11 @@ def content_key(model: type[Base], values: Mapping[str, Any]) -> bytes:
     skip = {"run_id", *VOLATILE.get(model.__tablename__, ())}
     row = {name: _plain(values.get(name)) for name in hashed_columns(model) if name not in skip}
     return hashlib.sha256(canonical_json({"table": model.__tablename__, "row": row})).digest()
+
+
+def time_of(micros: int) -> datetime:
+    """A time a part holds (microseconds since 1970, UTC)."""
+    return _EPOCH + timedelta(microseconds=micros)
 
 
 def _micros(at: datetime) -> int:
@@ -377,7 +382,7 @@ def decode(
     return [
         Entry(
             ids[n],
-            _EPOCH + timedelta(microseconds=micros[n]),
+            time_of(micros[n]),
             requests[n] and shared.setdefault(requests[n], requests[n]),
         )
         for n in picked

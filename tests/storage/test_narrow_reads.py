@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import Engine
 
 from controls.model import Evidence, Status
-from storage.ledger import EvidenceRecord, Ledger
+from storage.ledger import EvidenceRecord, EvidenceRef, Ledger
 
 from .helpers import T0, drop_protection, execute, record_run, sample
 
@@ -194,6 +194,25 @@ def test_a_page_of_a_requirements_findings_equals_cutting_the_ordered_list(ledge
     assert [str(f.status) for f in page.findings[:failing]] == ["fail"] * failing
     assert sum(f.reason_en == "changed" for f in page.findings[:failing]) == 4
     assert page.findings[failing].status == "error"
+
+
+def test_evidence_refs_are_read_a_chunk_at_a_time_from_parts_or_from_the_rows_a_run_owns(
+    ledger: Ledger, raw: Engine
+) -> None:
+    data = sample(T0)
+    owner, _ = record_run(ledger, T0, data)
+    held, _ = record_run(ledger, T0 + timedelta(hours=1), data)  # the same rows, held by reference
+
+    def refs(run_id: int) -> list[EvidenceRef]:
+        return [EvidenceRef(e.sha256, e.kind, e.resource_id, e.source, e.collected_at) for e in ledger.evidence(run_id)]
+
+    expected = refs(owner)
+    assert len(expected) == 3  # size=2: more than one chunk
+    for run_id in (owner, held):
+        assert list(ledger.evidence_refs(run_id, size=2)) == list(ledger.evidence_refs(run_id)) == refs(run_id)
+    drop_protection(raw)
+    assert execute(raw, "DELETE FROM run_states WHERE run_id = :run", run=owner)  # as if sealed before parts
+    assert list(ledger.evidence_refs(owner, size=2)) == list(ledger.evidence_refs(owner)) == expected
 
 
 def test_a_page_of_runs_equals_cutting_them_all_newest_first(ledger: Ledger) -> None:

@@ -142,7 +142,9 @@ def test_a_run_held_by_reference_reads_as_the_same_run_stored_whole(ledger: Ledg
         alone = store(whole, at, evidence, findings)  # no predecessor: every row stored
         assert ledger.evidence(delta) == whole.evidence(alone) == evidence
         assert ledger.findings(delta) == whole.findings(alone) == findings
-        assert ledger.evidence_refs(delta) == whole.evidence_refs(alone)
+        assert list(ledger.evidence_refs(delta)) == list(whole.evidence_refs(alone))
+        assert list(ledger.evidence_refs(delta, size=7)) == list(ledger.evidence_refs(delta))  # read in chunks
+        assert [r.sha256 for r in ledger.evidence_refs(delta)] == [e.sha256 for e in evidence]
         shas = {evidence[5].sha256, evidence[20].sha256, "0" * 64}
         assert ledger.evidence_by_sha256(delta, shas) == whole.evidence_by_sha256(alone, shas)
         read = ledger.evidence_reader(delta)  # many batches, the part decoded once: the same records
