@@ -1333,13 +1333,15 @@ class Ledger:
         ]
 
     def evidence(self, run_id: int, kinds: Collection[str] | None = None) -> list[Evidence]:
-        """The run's evidence records with their documents (only those of `kinds`, if given)."""
+        """The run's evidence records with their documents, in stored order; only those of `kinds`, if given,
+        each kind's in stored order, the kinds in the order the run first stored them (only their rows are read:
+        a snapshot's few attestations among 400,000 records took 800 MB when every row was read to pick them)."""
+        if kinds is not None:
+            wanted = {str(k) for k in kinds}
+            found = [refs for kind, refs in self.evidence_kinds(run_id).items() if kind in wanted]
+            return [ev for refs in found for ev in self.evidence_of(refs)]
         with self._session(write=False) as session:
-            rows = self._rows(session, RunEvidence, run_id)
-            if kinds is not None:
-                wanted = {str(k) for k in kinds}
-                rows = [row for row in rows if row.kind in wanted]
-            return self._with_contents(session, rows)
+            return self._with_contents(session, self._rows(session, RunEvidence, run_id))
 
     def evidence_kinds(self, run_id: int) -> dict[str, states.Refs]:
         """The run's evidence records by kind, each kind's in stored order, as references (`evidence_of` reads

@@ -196,7 +196,7 @@ def test_a_page_of_a_requirements_findings_equals_cutting_the_ordered_list(ledge
     assert page.findings[failing].status == "error"
 
 
-def test_evidence_refs_are_read_a_chunk_at_a_time_from_parts_or_from_the_rows_a_run_owns(
+def test_evidence_refs_and_kinds_are_read_apart_from_parts_or_from_the_rows_a_run_owns(
     ledger: Ledger, raw: Engine
 ) -> None:
     data = sample(T0)
@@ -206,13 +206,23 @@ def test_evidence_refs_are_read_a_chunk_at_a_time_from_parts_or_from_the_rows_a_
     def refs(run_id: int) -> list[EvidenceRef]:
         return [EvidenceRef(e.sha256, e.kind, e.resource_id, e.source, e.collected_at) for e in ledger.evidence(run_id)]
 
+    def by_kind(run_id: int) -> None:
+        """evidence(kinds=): each kind's records in stored order, the kinds in the order first stored."""
+        every = ledger.evidence(run_id)
+        kinds = list(dict.fromkeys(str(e.kind) for e in every))
+        grouped = sorted(every, key=lambda e: kinds.index(str(e.kind)))
+        assert len(kinds) > 1 and ledger.evidence(run_id, kinds=kinds) == grouped
+        assert ledger.evidence(run_id, kinds={kinds[-1], "nothing"}) == [e for e in grouped if e.kind == kinds[-1]]
+
     expected = refs(owner)
     assert len(expected) == 3  # size=2: more than one chunk
     for run_id in (owner, held):
         assert list(ledger.evidence_refs(run_id, size=2)) == list(ledger.evidence_refs(run_id)) == refs(run_id)
+        by_kind(run_id)
     drop_protection(raw)
     assert execute(raw, "DELETE FROM run_states WHERE run_id = :run", run=owner)  # as if sealed before parts
     assert list(ledger.evidence_refs(owner, size=2)) == list(ledger.evidence_refs(owner)) == expected
+    by_kind(owner)
 
 
 def test_a_page_of_runs_equals_cutting_them_all_newest_first(ledger: Ledger) -> None:
