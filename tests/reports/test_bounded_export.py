@@ -8,6 +8,7 @@ import json
 import tempfile
 import zipfile
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from reports.answer_sheet import ranked_findings
@@ -55,21 +56,29 @@ def test_files_on_disk_are_copied_in_and_hashed_like_the_others(tmp_path) -> Non
         assert z.read("report.html").endswith(b"x</html>\n")
 
 
-def test_finding_rows_on_disk_read_back_in_both_orders(tmp_path) -> None:
+@pytest.mark.parametrize("at_once", [1, 2, 3, 20_000])  # rows sorted at once: below 7, sorted files merged
+def test_finding_rows_on_disk_read_back_in_both_orders(tmp_path, at_once) -> None:
     rows = [
         {"check_id": "b", "resource_id": "/R/x", "status": "pass", "requirements": [1]},
         {"check_id": "a", "resource_id": "/r/y", "status": "fail", "requirements": [2]},
         {"check_id": "a", "resource_id": "/R/z", "status": "fail", "requirements": [3]},
         {"check_id": "a", "resource_id": "/r/a", "status": "error", "requirements": []},
+        {"check_id": "a", "resource_id": "/R/Z", "status": "fail", "requirements": [4]},  # equal keys: kept in order
+        {"check_id": "a", "resource_id": "/r/y", "status": "fail", "requirements": [5]},
+        {"check_id": "a", "resource_id": "/R/z", "status": "fail", "requirements": [6]},
     ]
     order = {"fail": 0, "error": 1, "pass": 2}
     key = lambda f: (order[f["status"]], f["check_id"], f["resource_id"].lower())  # noqa: E731
-    kept = FindingRows(tmp_path / "rows.jsonl", iter(rows), key=key)
-    assert len(kept) == 4 and kept
+    kept = FindingRows(tmp_path / "rows.jsonl", iter(rows), key=key, at_once=at_once)
+    assert len(kept) == 7 and kept
     assert list(kept) == sorted(rows, key=key)
+    assert [f["requirements"] for f in kept] == [[2], [5], [3], [4], [6], [], [1]]
     assert list(kept) == list(kept)  # read as often as needed
     assert list(ranked_findings(kept)) == ranked_findings(rows)  # the reports' own order, resource case kept
-    assert [f["resource_id"] for f in ranked_findings(kept)][:2] == ["/R/z", "/r/y"]
+    assert [f["resource_id"] for f in ranked_findings(kept)][:3] == ["/R/Z", "/R/z", "/R/z"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.jsonl", "rows.jsonl.ranked"]  # no sorted file left
+    empty = FindingRows(tmp_path / "none.jsonl", iter([]), key=key, at_once=at_once)
+    assert len(empty) == 0 and not empty and list(empty) == list(empty.ranked()) == []
 
 
 def test_the_printed_report_lists_at_most_so_many_failures_per_check(requirements) -> None:
