@@ -14,6 +14,7 @@ its Role Assignment Schedule Instance) and PIM-eligible ones, Azure and Entra al
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from controls.access import cause
@@ -85,12 +86,13 @@ def account_kinds() -> set[str]:
 
 def account_rows(
     evidence: list[Evidence],
-    findings: list[Finding],
+    findings: Iterable[Finding] | Iterable[Any],
     thresholds: Thresholds,
     errors: list[CollectionError] | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per (holder, role, scope), sorted by holder then role; `errors` are the run's collection errors
-    (a refused sign-in read shows as such)."""
+    """One row per (holder, role, scope), sorted by holder then role; `findings`: the run's, or what is read of
+    them (check_id, resource_id, status); `errors` are the run's collection errors (a refused sign-in read shows
+    as such)."""
     facts = FactSet(list(evidence), list(errors or []))
     failed: dict[str, list[str]] = {}
     for f in findings:

@@ -5,6 +5,7 @@ under No 37, as stored evidence rather than a fresh portal export."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from controls.model import Evidence, FactKind, Finding
@@ -28,9 +29,12 @@ def _part(resource_id: str, segment: str) -> str:
     return ""
 
 
-def inventory_rows(evidence: list[Evidence], findings: list[Finding], owner_tag: str) -> list[dict[str, Any]]:
-    """One row per inventoried resource, sorted by subscription, type and name."""
-    judged: dict[tuple[str, str], Finding] = {
+def inventory_rows(
+    evidence: list[Evidence], findings: Iterable[Finding] | Iterable[Any], owner_tag: str
+) -> list[dict[str, Any]]:
+    """One row per inventoried resource, sorted by subscription, type and name; `findings`: the run's, or what is
+    read of them (check_id, resource_id, status)."""
+    judged: dict[tuple[str, str], Any] = {
         (f.check_id, f.resource_id.lower()): f for f in findings if f.check_id in (REGION_CHECK, OWNER_CHECK)
     }
     rows = []

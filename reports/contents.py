@@ -7,6 +7,7 @@ from __future__ import annotations
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from controls.attestations import Attestation
 from controls.checks.accounts import GUESTS_CHECK, HOLDERS_CHECK
 from controls.checks.stale_accounts import STALE_CHECK
 from controls.mhlw6 import judge_controls, load_mhlw6
-from controls.model import FactKind, Finding, Thresholds
+from controls.model import FactKind, Finding, Status, Thresholds
 from controls.weakened import recorded_thresholds, run_thresholds, weakened_settings
 from reports.bundle import (
     Bundle,
@@ -101,13 +102,22 @@ def _build(
     # the registers and the 6.0 controls are judged from keep their findings whole.
     judged_from = {HOLDERS_CHECK, GUESTS_CHECK, STALE_CHECK, REGION_CHECK, OWNER_CHECK}
     judged_from.update(c for control in mhlw6.controls for c in control.checks)
-    run_findings: list[Finding] = []
+    run_findings: list[_Judged] = []
 
     def rows_of_run() -> Iterator[dict[str, Any]]:
         for batch in ledger.findings_in_batches(run.id):
             for f in batch:
                 if f.check_id in judged_from:
-                    run_findings.append(f)
+                    failed = f.status == Status.FAIL
+                    run_findings.append(
+                        _Judged(
+                            f.check_id,
+                            f.resource_id,
+                            f.status,
+                            f.reason_ja if failed else "",
+                            f.reason_en if failed else "",
+                        )
+                    )
                 if wanted & set(f.requirements):
                     yield {
                         "check_id": f.check_id,
@@ -289,6 +299,18 @@ def _build(
     )
     files.update(oscal)
     return Bundle(files, meta, evidence_paths, ledger.evidence_reader(run.id), late=assessment_results)
+
+
+@dataclass(frozen=True, slots=True)
+class _Judged:
+    """What the registers and the MHLW 6.0 controls read of a finding: its check, resource and status, and a
+    failure's reasons (at 100,000 resources they read 200,000 findings, most of them passes)."""
+
+    check_id: str
+    resource_id: str
+    status: Status
+    reason_ja: str
+    reason_en: str
 
 
 def _sha256_file(path: Path) -> str:

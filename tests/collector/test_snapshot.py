@@ -378,6 +378,8 @@ def test_the_bundle_carries_mhlw6_references_and_the_controls_6_0_adds(exported)
     controls = {c["id"]: c for c in verdicts["mhlw6_controls"]}
     assert set(controls) == {"シス14①:mfa", "シス11①:backup"}
     assert {c["status"] for c in controls.values()} == {"fail"}
+    for c in controls.values():  # with the failing findings' own reasons
+        assert c["reason_en"].split(" failed: ", 1)[1] and c["reason_ja"].split("不合格: ", 1)[1], c
     ws = wb.worksheets[0]  # the answer sheet
     assert ws.cell(row=1, column=11).value == "MHLW 6.0"
     row = next(r for r in range(2, ws.max_row + 1) if ws.cell(row=r, column=2).value == 86)
