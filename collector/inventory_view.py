@@ -30,7 +30,7 @@ def _part(resource_id: str, segment: str) -> str:
 
 
 def inventory_rows(
-    evidence: list[Evidence], findings: Iterable[Finding] | Iterable[Any], owner_tag: str
+    evidence: Iterable[Evidence], findings: Iterable[Finding] | Iterable[Any], owner_tag: str
 ) -> list[dict[str, Any]]:
     """One row per inventoried resource, sorted by subscription, type and name; `findings`: the run's, or what is
     read of them (check_id, resource_id, status)."""

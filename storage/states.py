@@ -124,7 +124,8 @@ def time_of(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
-def _micros(at: datetime) -> int:
+def micros_of(at: datetime) -> int:
+    """What time_of reads back: a time as microseconds since 1970, UTC."""
     delta = at.astimezone(UTC) - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
@@ -143,7 +144,7 @@ def _sums(values: Sequence[Any]) -> list[int]:
 def encode(table: str, entries: Sequence[Entry]) -> bytes:
     if not VOLATILE.get(table):
         return encode_columns(table, [e.row_id for e in entries])
-    micros = [_micros(e.collected_at) for e in entries if e.collected_at is not None]
+    micros = [micros_of(e.collected_at) for e in entries if e.collected_at is not None]
     return encode_columns(table, [e.row_id for e in entries], micros, [e.request_id for e in entries])
 
 
@@ -417,7 +418,7 @@ class PendingEntries:
         out = bytearray()
         for place, row_id, at, request_id, content_key in sorted(self._tail, key=lambda record: record[0]):
             request = b"" if request_id is None else request_id.encode("utf-8", "surrogatepass")
-            out += self._HEAD.pack(len(place), row_id, _micros(at), len(request) if request_id is not None else -1,
+            out += self._HEAD.pack(len(place), row_id, micros_of(at), len(request) if request_id is not None else -1,
                                    len(content_key))  # fmt: skip
             out += place + request + content_key
         self._batches.append(zlib.compress(out, 1))

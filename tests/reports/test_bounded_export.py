@@ -7,14 +7,17 @@ from __future__ import annotations
 import json
 import tempfile
 import zipfile
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from reports.answer_sheet import ranked_findings
 from reports.bundle import Bundle, JsonList, _json, verify_bundle, write_bundle, write_json
+from reports.contents import RefsBySha
 from reports.finding_rows import FindingRows
 from reports.html import render_report
+from storage.ledger import EvidenceRef
 from tests.reports.html_cells import parse_cells
 from tests.reports.sample_rows import ATTESTATIONS, ERRORS, FINDINGS, META
 
@@ -99,3 +102,17 @@ def test_the_printed_report_lists_at_most_so_many_failures_per_check(requirement
     assert [r[2] for r in rows[:5]] == [f"/subscriptions/s/storageAccounts/st{i:02d}" for i in range(5)]
     assert len(rows) == 6 and rows[5][0] == "不適合"
     assert rows[5][2].startswith("ほか 7 件のリソース") and rows[5][3] == "123, 124"
+
+
+def test_evidence_refs_held_as_columns_read_back_as_they_were_given() -> None:
+    at = datetime(2026, 3, 31, 9, 0, 0, 123456, tzinfo=UTC)
+    refs = [
+        EvidenceRef(f"{i:064x}", ("resource", "key_vault")[i % 2], f"/subscriptions/s/r{i}", "arm", at + timedelta(i))
+        for i in range(5)
+    ]
+    again = EvidenceRef(refs[1].sha256, "resource", "/subscriptions/s/other", "graph", at)  # the first one is kept
+    held = RefsBySha([*refs, again])
+    assert len(held) == 5 and list(held) == [r.sha256 for r in refs]
+    assert [held[r.sha256] for r in refs] == refs and held.get(refs[3].sha256) == refs[3]
+    assert held.kinds() == {"resource": 3, "key_vault": 2}
+    assert held.get("f" * 64) is None and held.get("not hex") is None
