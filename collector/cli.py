@@ -594,7 +594,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_inventory(args: argparse.Namespace) -> int:
-    from collector.inventory_view import inventory_rows, inventory_text
+    from collector.inventory_view import inventory_text, run_inventory
 
     settings = load_settings(args.config)
     ledger = _open_ledger(settings, read_only=True)
@@ -602,8 +602,8 @@ def cmd_inventory(args: argparse.Namespace) -> int:
         run = ledger.run(args.run) if args.run is not None else ledger.latest_run(full_only=True)
         if run is None:
             return _no_run()
-        evidence = ledger.evidence(run.id)
-        rows = inventory_rows(evidence, ledger.findings(run.id), settings.thresholds.owner_tag)
+        rows = run_inventory(ledger, run.id, settings.thresholds.owner_tag)
+        subscriptions = ledger.evidence(run.id, kinds={"subscription"})  # their names, for the headings
     finally:
         ledger.close()
     if args.subscription:
@@ -615,8 +615,7 @@ def cmd_inventory(args: argparse.Namespace) -> int:
         return EXIT_OK
     names = {
         str(ev.content.get("subscriptionId", "")).lower(): str(ev.content.get("displayName") or "")
-        for ev in evidence
-        if ev.kind == "subscription"
+        for ev in subscriptions
     }
     print(_run_line(run))
     print(inventory_text(rows, names))
@@ -624,7 +623,7 @@ def cmd_inventory(args: argparse.Namespace) -> int:
 
 
 def cmd_accounts(args: argparse.Namespace) -> int:
-    from collector.accounts_view import account_rows, accounts_text
+    from collector.accounts_view import accounts_text, run_accounts
 
     settings = load_settings(args.config)
     ledger = _open_ledger(settings, read_only=True)
@@ -632,9 +631,7 @@ def cmd_accounts(args: argparse.Namespace) -> int:
         run = ledger.run(args.run) if args.run is not None else ledger.latest_run(full_only=True)
         if run is None:
             return _no_run()
-        rows = account_rows(
-            ledger.evidence(run.id), ledger.findings(run.id), settings.thresholds, ledger.collection_errors(run.id)
-        )
+        rows = run_accounts(ledger, run.id, settings.thresholds)
     finally:
         ledger.close()
     if args.privileged:

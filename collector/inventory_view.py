@@ -29,6 +29,15 @@ def _part(resource_id: str, segment: str) -> str:
     return ""
 
 
+def run_inventory(ledger: Any, run_id: int, owner_tag: str) -> list[dict[str, Any]]:
+    """The register of one stored run, read from what it is built from: the run's inventory documents, a batch at
+    a time, and the findings of the two checks shown beside each row, rather than the run's every record and
+    finding (400,000 documents and 690,000 findings at 100,000 resources)."""
+    findings = ledger.findings_of([run_id], [REGION_CHECK, OWNER_CHECK])[run_id]
+    resources = (ev for batch in ledger.evidence_in_batches(run_id, {FactKind.RESOURCE}) for ev in batch)
+    return inventory_rows(resources, findings, owner_tag)
+
+
 def inventory_rows(
     evidence: Iterable[Evidence], findings: Iterable[Finding] | Iterable[Any], owner_tag: str
 ) -> list[dict[str, Any]]:

@@ -20,8 +20,8 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from collector.accounts_view import account_rows
-from collector.inventory_view import inventory_rows
+from collector.accounts_view import run_accounts
+from collector.inventory_view import run_inventory
 
 from .. import data
 from ..auth import Principal, Role
@@ -275,7 +275,7 @@ def router() -> APIRouter:
         ledger = ledger_of(request)
         as_of, moment = _as_of(request)
         run = answering_run(ledger, moment)
-        rows = account_rows(ledger.evidence(run.id), ledger.findings(run.id), settings_of(request).thresholds)
+        rows = run_accounts(ledger, run.id, settings_of(request).thresholds)
         page = _paged(request, rows)
         return _render(
             request, "accounts.html", {"page": page, "rows": page["items"], "run": run_out(run), "as_of": as_of or ""}
@@ -288,7 +288,7 @@ def router() -> APIRouter:
         as_of, moment = _as_of(request)
         run = answering_run(ledger, moment)
         owner_tag = settings_of(request).thresholds.owner_tag
-        page = _paged(request, inventory_rows(ledger.evidence(run.id), ledger.findings(run.id), owner_tag))
+        page = _paged(request, run_inventory(ledger, run.id, owner_tag))
         return _render(
             request, "inventory.html", {"page": page, "rows": page["items"], "run": run_out(run), "as_of": as_of or ""}
         )

@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from collector.accounts_view import account_rows
-from collector.inventory_view import inventory_rows
+from collector.accounts_view import run_accounts
+from collector.inventory_view import run_inventory
 
 from ..auth import auditor
 from ..common import AsOf, Limit, Offset, answering_run, ledger_of, paginate, parse_moment, run_out, settings_of
@@ -26,7 +26,7 @@ def list_accounts(
 ) -> dict[str, Any]:
     ledger = ledger_of(request)
     run = answering_run(ledger, parse_moment(as_of))
-    rows = account_rows(ledger.evidence(run.id), ledger.findings(run.id), settings_of(request).thresholds)
+    rows = run_accounts(ledger, run.id, settings_of(request).thresholds)
     if privileged:
         rows = [r for r in rows if r["privileged"]]
     return {**paginate(request, rows, limit, offset), "run": run_out(run)}
@@ -46,7 +46,7 @@ def list_inventory(
     ledger = ledger_of(request)
     run = answering_run(ledger, parse_moment(as_of))
     owner_tag = settings_of(request).thresholds.owner_tag
-    rows = inventory_rows(ledger.evidence(run.id), ledger.findings(run.id), owner_tag)
+    rows = run_inventory(ledger, run.id, owner_tag)
     if subscription:
         rows = [r for r in rows if r["subscription"].lower() == subscription.lower()]
     if type:
