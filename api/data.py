@@ -156,9 +156,14 @@ def finding_rows(
     requirement: int | None = None,
 ) -> list[dict[str, Any]]:
     """The findings of one run (a resource id matches in any case), failures first."""
+    # One resource's findings are read by their index, not as the run's every finding.
+    if resource_id is None:
+        found = ledger.findings(run.id)
+    else:
+        found = ledger.findings_of_resource([run.id], resource_id)[run.id]
     rows = [
         f
-        for f in ledger.findings(run.id)
+        for f in found
         if (resource_id is None or f.resource_id.lower() == resource_id.lower())
         and (check is None or f.check_id == check)
         and (status is None or str(f.status) == status)

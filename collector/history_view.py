@@ -70,14 +70,11 @@ def resource_history(ledger: Ledger, resource_id: str, number: int | None = None
     wanted = resource_id.lower()
     last: dict[str, str | None] = {}  # check id -> the status last seen on the resource
     entries: list[dict[str, Any]] = []
-    for run in ledger.runs():
-        if run.status != "completed":
-            continue  # failed and interrupted runs are never a baseline (README "Drift")
-        findings = [
-            f
-            for f in ledger.findings(run.id)
-            if f.resource_id.lower() == wanted and (number is None or number in f.requirements)
-        ]
+    # failed and interrupted runs are never a baseline (README "Drift")
+    completed = [run for run in ledger.runs() if run.status == "completed"]
+    on_resource = ledger.findings_of_resource([run.id for run in completed], resource_id)
+    for run in completed:
+        findings = [f for f in on_resource[run.id] if number is None or number in f.requirements]
         listed = run.scope.get("checks")
         judged = {str(c) for c in listed} if isinstance(listed, list) else {f.check_id for f in findings}
         now: dict[str, Any] = {}

@@ -1596,6 +1596,34 @@ class Ledger:
                         out[row.run_id].append(_convert(_to_finding, row))
         return out
 
+    def findings_of_resource(self, run_ids: Collection[int], resource_id: str) -> dict[int, list[Finding]]:
+        """The findings on one resource (ids compare case-insensitively) in some runs, per run id, in stored order.
+        The resource's rows, whichever run stored them, are found by the index on their lower-cased id; each run
+        then keeps those it holds. For an id with letters beyond ASCII (which SQLite's lower() leaves as they are)
+        every finding of each run is compared instead."""
+        wanted = resource_id.lower()
+        out: dict[int, list[Finding]] = {int(r): [] for r in run_ids}
+        if not wanted.isascii():
+            for run_id in out:
+                out[run_id] = [f for f in self.findings(run_id) if f.resource_id.lower() == wanted]
+            return out
+        with self._session(write=False) as session:
+            query = select(RunFinding).where(func.lower(RunFinding.resource_id) == wanted)
+            rows = {row.id: row for row in session.scalars(query) if row.resource_id.lower() == wanted}
+            with_parts = set(states.counts(session, sorted(out)))
+            for run_id in out:
+                if run_id in with_parts:
+                    try:
+                        held = states.row_ids_of(session, run_id, RunFinding.__tablename__) or ()
+                    except states.StateError as exc:
+                        unreadable = f"findings of run {run_id} cannot be read ({exc})"
+                        raise LedgerError(f"{unreadable}; run `shoko verify`") from None
+                    mine = [rows[row_id] for row_id in held if row_id in rows]
+                else:
+                    mine = sorted((row for row in rows.values() if row.run_id == run_id), key=lambda row: row.id)
+                out[run_id] = [_convert(_to_finding, row) for row in mine]
+        return out
+
     def run_findings_of(self, run_id: int, check_ids: Collection[str]) -> list[Finding]:
         """The findings of some checks in one run, in stored order: the same as `findings_of([run_id], ...)`,
         but for a run with parts it reads the rows of those checks within the span of row ids the run holds

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
 
@@ -159,6 +160,10 @@ class RunFinding(Base):
     reason_en: Mapped[str] = mapped_column(Text)
     evidence: Mapped[list[Any]]  # [sha256, ...] of the evidence judged
     row_hash: Mapped[str] = mapped_column(String(64))
+
+
+# The findings on one resource, in any case (Ledger.findings_of_resource: a resource's page and history).
+Index("ix_findings_resource_id_lower", func.lower(RunFinding.resource_id))
 
 
 class RunVerdict(Base):

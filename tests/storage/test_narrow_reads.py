@@ -225,6 +225,37 @@ def test_evidence_refs_and_kinds_are_read_apart_from_parts_or_from_the_rows_a_ru
     by_kind(owner)
 
 
+def test_a_resources_findings_in_some_runs_equal_each_runs_findings_filtered(ledger: Ledger, raw: Engine) -> None:
+    """findings_of_resource, for a run that owns its rows, one that holds them by reference and one that holds some
+    and stores the rest; ids in any case, and one with a letter beyond ASCII."""
+    first = sample(T0)
+    rid = first.findings[0].resource_id
+    extra = [
+        dataclasses.replace(
+            first.findings[n % 2],
+            resource_id=(rid.upper() if n % 2 else rid) + ("/child" if n % 3 == 0 else ""),
+            reason_en=f"finding {n}",
+        )
+        for n in range(7)
+    ]
+    extra.append(dataclasses.replace(first.findings[1], resource_id=f"{rid}/Ärzte", reason_en="beyond ascii"))
+    data = dataclasses.replace(first, findings=[*first.findings, *extra])
+    owner, _ = record_run(ledger, T0, data)
+    held, _ = record_run(ledger, T0 + timedelta(hours=1), data)
+    changed = [dataclasses.replace(f, status=Status.FAIL, reason_en="changed") for f in extra[:3]]
+    mixed, _ = record_run(ledger, T0 + timedelta(hours=2), dataclasses.replace(data, findings=[*changed, *extra[3:]]))
+    drop_protection(raw)
+    assert execute(raw, "DELETE FROM run_states WHERE run_id = :run", run=owner)  # as if sealed before parts
+    runs = [owner, held, mixed]
+    for asked in (rid, rid.upper(), f"{rid}/CHILD", f"{rid}/ärzte", f"{rid}/Ärzte", "/no/such"):
+        found = ledger.findings_of_resource(runs, asked)
+        for run_id in runs:
+            every = ledger.findings(run_id)
+            assert found[run_id] == [f for f in every if f.resource_id.lower() == asked.lower()], (asked, run_id)
+    found = ledger.findings_of_resource(runs, rid)
+    assert all(len(found[r]) >= 4 for r in runs) and {f.reason_en for f in found[mixed]} >= {"changed"}
+
+
 def test_a_page_of_runs_equals_cutting_them_all_newest_first(ledger: Ledger) -> None:
     _history(ledger)
     every = ledger.runs()[::-1]

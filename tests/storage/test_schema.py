@@ -27,6 +27,19 @@ def test_migrations_create_exactly_the_models_schema(ledger: Ledger, raw: Engine
     assert tables >= {"runs", "evidence_blobs", "run_evidence", "collection_errors", "findings", "verdicts"}
 
 
+def test_a_resources_findings_are_looked_up_by_the_index_on_their_lower_cased_id(ledger: Ledger, raw: Engine) -> None:
+    """SQLite's reflection skips expression indexes, so compare_metadata above does not see this one there."""
+    query = "SELECT id FROM findings WHERE lower(resource_id) = 'x'"
+    with raw.connect() as connection:
+        if raw.dialect.name == "sqlite":
+            plan = " ".join(str(row[-1]) for row in connection.execute(text(f"EXPLAIN QUERY PLAN {query}")))
+            assert "USING INDEX ix_findings_resource_id_lower" in plan, plan
+        else:
+            found = connection.execute(text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"),
+                                       {"n": "ix_findings_resource_id_lower"}).scalar_one()  # fmt: skip
+            assert "lower(resource_id)" in found
+
+
 def test_downgrade_to_nothing_and_upgrade_again(database_url: str, raw: Engine) -> None:
     Ledger(database_url).close()
     with raw.begin() as connection:
