@@ -156,11 +156,13 @@ def finding_rows(
     requirement: int | None = None,
 ) -> list[dict[str, Any]]:
     """The findings of one run (a resource id matches in any case), failures first."""
-    # One resource's findings are read by their index, not as the run's every finding.
-    if resource_id is None:
-        found = ledger.findings(run.id)
-    else:
+    # One resource's or one check's findings are read alone, not as the run's every finding.
+    if resource_id is not None:
         found = ledger.findings_of_resource([run.id], resource_id)[run.id]
+    elif check is not None:
+        found = ledger.run_findings_of(run.id, [check])
+    else:
+        found = ledger.findings(run.id)
     rows = [
         f
         for f in found

@@ -124,6 +124,12 @@ def test_findings_by_resource_change_between_the_runs(api, collected):
     assert [f["status"] for f in then["items"]] == ["pass"]
     failing = api.get("/api/v1/findings", params={"status": "fail", "requirement": 86, "limit": 500}).json()
     assert failing["items"] and all(f["status"] == "fail" and 86 in f["requirements"] for f in failing["items"])
+    # One check's findings (read alone) are the run's findings of that check, in the same order.
+    every = api.get("/api/v1/findings", params={"limit": 500}).json()["items"]
+    nsg = api.get("/api/v1/findings", params={"check": NSG_CHECK, "limit": 500}).json()["items"]
+    assert len(every) < 500 and nsg and nsg == [f for f in every if f["check_id"] == NSG_CHECK]
+    one = api.get("/api/v1/findings", params={"resource_id": APP_NSG.lower(), "limit": 500}).json()["items"]
+    assert one and one == [f for f in every if f["resource_id"].lower() == APP_NSG.lower()]
 
 
 def test_runs_newest_first_with_duration_and_collection_errors(api, collected):
