@@ -11,8 +11,7 @@ the public key with its fingerprint inside the manifest. `verify` needs only the
 that every listed file is there with its hash and size and nothing else is, and that each evidence record's
 content still hashes to the SHA-256 it was stored under. Evidence records are in JSON Lines files by kind
 (`evidence_file_name`), each record once however many findings cite it; a finding cites `{file}#{SHA-256}`.
-The fingerprint ties the key to the vendor: compare it
-with the one they publish (or pass it with --fingerprint).
+The fingerprint ties the key to the vendor: compare it with the one they publish (or pass it with --fingerprint).
 """
 
 from __future__ import annotations
