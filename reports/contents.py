@@ -100,8 +100,8 @@ def _build(
             cited.append(evidence_citation(path, sha))
         return cited
 
-    # Findings are read a batch at a time and kept only as the rows the files are written from; the few checks
-    # the registers and the 6.0 controls are judged from keep their findings whole.
+    # Findings are read a batch at a time and kept only as the rows the files are written from; of the few checks
+    # the registers and the 6.0 controls are judged from, what those read of each finding is kept (_Judged).
     judged_from = {HOLDERS_CHECK, GUESTS_CHECK, STALE_CHECK, REGION_CHECK, OWNER_CHECK}
     judged_from.update(c for control in mhlw6.controls for c in control.checks)
     run_findings: list[_Judged] = []
