@@ -1600,7 +1600,8 @@ class Ledger:
         """The findings on one resource (ids compare case-insensitively) in some runs, per run id, in stored order.
         The resource's rows, whichever run stored them, are found by the index on their lower-cased id; each run
         then keeps those it holds. For an id with letters beyond ASCII (which SQLite's lower() leaves as they are)
-        every finding of each run is compared instead."""
+        every finding of each run is compared instead. (The index misses a stored id spelled with the Kelvin sign,
+        U+212A, which Python lowers to an ASCII "k", when it is asked for in ASCII.)"""
         wanted = resource_id.lower()
         out: dict[int, list[Finding]] = {int(r): [] for r in run_ids}
         if not wanted.isascii():
