@@ -5,7 +5,7 @@ under No 37, as stored evidence rather than a fresh portal export."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from controls.model import Evidence, FactKind, Finding
@@ -43,17 +43,29 @@ def inventory_rows(
 ) -> list[dict[str, Any]]:
     """One row per inventoried resource, sorted by subscription, type and name; `findings`: the run's, or what is
     read of them (check_id, resource_id, status)."""
+    return sorted(inventory_items(evidence, findings, owner_tag), key=inventory_order)
+
+
+def inventory_order(row: dict[str, Any]) -> tuple[str, str, str]:
+    """The register's order: subscription, type, then name, in any case."""
+    return row["subscription"].lower(), row["type"].lower(), row["name"].lower()
+
+
+def inventory_items(
+    evidence: Iterable[Evidence], findings: Iterable[Finding] | Iterable[Any], owner_tag: str
+) -> Iterator[dict[str, Any]]:
+    """The rows of inventory_rows in the order the documents come, for a caller that sorts them itself (a
+    snapshot sorts a large estate's on disk)."""
     judged: dict[tuple[str, str], Any] = {
         (f.check_id, f.resource_id.lower()): f for f in findings if f.check_id in (REGION_CHECK, OWNER_CHECK)
     }
-    rows = []
     for ev in evidence:
         if ev.kind != FactKind.RESOURCE:
             continue
         doc, rid = ev.content, ev.resource_id
         region = judged.get((REGION_CHECK, rid.lower()))
         owner = judged.get((OWNER_CHECK, rid.lower()))
-        rows.append(
+        yield (
             {
                 "subscription": _part(rid, "subscriptions"),
                 "resource_group": _part(rid, "resourcegroups"),
@@ -68,8 +80,6 @@ def inventory_rows(
                 "collected_at": ev.collected_at.isoformat(),
             }
         )
-    rows.sort(key=lambda r: (r["subscription"].lower(), r["type"].lower(), r["name"].lower()))
-    return rows
 
 
 def inventory_text(rows: list[dict[str, Any]], subscription_names: dict[str, str]) -> str:

@@ -32,7 +32,7 @@ from reports.bundle import (
     evidence_file_name,
     write_json,
 )
-from reports.finding_rows import FindingRows
+from reports.finding_rows import FindingRows, SortedRows
 from reports.oscal import FINDINGS_FILE, oscal_files
 from storage import states
 from storage.ledger import EvidenceRef
@@ -255,7 +255,7 @@ def _build(
 
     # The registers auditors ask for beside the verdicts: who holds which role, and what resources exist.
     from collector.accounts_view import account_kinds, account_rows
-    from collector.inventory_view import inventory_rows
+    from collector.inventory_view import inventory_items, inventory_order
 
     # The registers flag what the run judged, with the thresholds it judged with.
     thresholds = run_thresholds(run.scope) or thresholds or Thresholds()
@@ -264,12 +264,14 @@ def _build(
     accounts = account_rows(account_evidence, run_findings, thresholds, ledger.collection_errors(run.id))
     files["accounts.json"] = _json({"run": run.id, "accounts": accounts})
     account_evidence = []  # not kept while the report is built
-    # The inventory's documents are read a batch at a time, and its rows written to disk an item at a time.
+    # The inventory's documents are read a batch at a time, its rows sorted on disk (as the findings are) and
+    # written an item at a time: a large estate's 100,000 rows are never in memory together.
     resources = (ev for batch in ledger.evidence_in_batches(run.id, {FactKind.RESOURCE}) for ev in batch)
-    inventory = inventory_rows(resources, run_findings, thresholds.owner_tag)
-    write_json(where / "inventory.json", {"run": run.id, "resources": JsonList(lambda rows=inventory: rows)})
+    inventory = SortedRows(
+        where / "inventory.jsonl", inventory_items(resources, run_findings, thresholds.owner_tag), inventory_order
+    )
+    write_json(where / "inventory.json", {"run": run.id, "resources": JsonList(lambda: inventory)})
     files["inventory.json"] = where / "inventory.json"
-    inventory = []
     # Findings are listed once, in findings.json (written below with the OSCAL documents).
     files["verdicts.json"] = _json(
         {

@@ -1,8 +1,8 @@
-"""A run's finding rows kept on disk while a snapshot is made: a large estate has hundreds of thousands, and every
-report reads them again in turn. Iterated as often as needed, in the order they were sorted into, or in the
-reports' order (answer_sheet.ranked_findings). Each order is made by sorting SORTED_AT_ONCE rows at a time and
-merging the sorted files, so only that many rows are ever in memory (at 100,000 resources, 690,000 rows' sort
-keys alone held about 250 MB)."""
+"""A run's finding rows (and the inventory's) kept on disk while a snapshot is made: a large estate has hundreds
+of thousands, and every report reads them again in turn. Iterated as often as needed, in the order they were
+sorted into, or, for findings, in the reports' order (answer_sheet.ranked_findings). Each order is made by sorting
+SORTED_AT_ONCE rows at a time and merging the sorted files, so only that many rows are ever in memory (at 100,000
+resources, 690,000 rows' sort keys alone held about 250 MB)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from reports.answer_sheet import FINDING_STATUSES
 SORTED_AT_ONCE = 20_000
 
 
-class FindingRows:
-    """Finding rows (dicts of plain JSON values) in a file, one per line, in `key` order."""
+class SortedRows:
+    """Rows (dicts of plain JSON values) in a file, one per line, in `key` order."""
 
     def __init__(
         self,
@@ -30,7 +30,6 @@ class FindingRows:
         self.path = path
         self._at_once = at_once
         self._count = _sort_into(path, ((row, _line(row)) for row in rows), key, at_once)
-        self._ranked: Path | None = None
 
     def __len__(self) -> int:
         return self._count
@@ -40,6 +39,12 @@ class FindingRows:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return _read(self.path)
+
+
+class FindingRows(SortedRows):
+    """Finding rows, readable in the reports' order too."""
+
+    _ranked: Path | None = None  # that order's file, made when first asked for
 
     def ranked(self) -> Iterator[dict[str, Any]]:
         """In the reports' order: failures, errors, passes, each by check then resource."""

@@ -12,10 +12,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from collector.inventory_view import inventory_items, inventory_order, inventory_rows
+from controls.model import Evidence
 from reports.answer_sheet import ranked_findings
 from reports.bundle import Bundle, JsonList, _json, verify_bundle, write_bundle, write_json
 from reports.contents import RefsBySha
-from reports.finding_rows import FindingRows
+from reports.finding_rows import FindingRows, SortedRows
 from reports.html import render_report
 from storage.ledger import EvidenceRef
 from tests.reports.html_cells import parse_cells
@@ -116,3 +118,24 @@ def test_evidence_refs_held_as_columns_read_back_as_they_were_given() -> None:
     assert [held[r.sha256] for r in refs] == refs and held.get(refs[3].sha256) == refs[3]
     assert held.kinds() == {"resource": 3, "key_vault": 2}
     assert held.get("f" * 64) is None and held.get("not hex") is None
+
+
+def test_the_inventory_sorted_on_disk_is_the_registers_own_order(tmp_path) -> None:
+    at = datetime(2026, 3, 31, tzinfo=UTC)
+
+    def resource(sub: str, kind: str, name: str) -> Evidence:
+        rid = f"/subscriptions/{sub}/resourceGroups/rg/providers/{kind}/{name}"
+        return Evidence("resource", "arm.resources", f"/subscriptions/{sub}", rid, "2021-04-01", "r", at,
+                        {"id": rid, "name": name, "type": kind, "location": "japaneast"})  # fmt: skip
+
+    documents = [
+        resource(sub, kind, name)
+        for name in ("b", "A", "a", "c")
+        for sub in ("s2", "S1")
+        for kind in ("Microsoft.Web/sites", "microsoft.storage/storageAccounts")
+    ]
+    expected = inventory_rows(documents, [], "owner")
+    for at_once in (1, 3, 20_000):
+        kept = SortedRows(tmp_path / f"inventory-{at_once}.jsonl", inventory_items(documents, [], "owner"),
+                          inventory_order, at_once=at_once)  # fmt: skip
+        assert list(kept) == expected and len(kept) == len(documents) == 16
