@@ -88,7 +88,7 @@ def run_accounts(ledger: Any, run_id: int, thresholds: Thresholds) -> list[dict[
     """The register of one stored run, read from what it is built from (account_kinds, the findings of its three
     checks and the collection errors) rather than the run's every record and finding (400,000 documents and
     690,000 findings at 100,000 resources)."""
-    findings = ledger.run_findings_of(run_id, [HOLDERS_CHECK, GUESTS_CHECK, STALE_CHECK])
+    findings = ledger.finding_states_of(run_id, [HOLDERS_CHECK, GUESTS_CHECK, STALE_CHECK])
     return account_rows(
         ledger.evidence(run_id, kinds=account_kinds()), findings, thresholds, ledger.collection_errors(run_id)
     )

@@ -33,7 +33,7 @@ def run_inventory(ledger: Any, run_id: int, owner_tag: str) -> list[dict[str, An
     """The register of one stored run, read from what it is built from: the run's inventory documents, a batch at
     a time, and the findings of the two checks shown beside each row, rather than the run's every record and
     finding (400,000 documents and 690,000 findings at 100,000 resources)."""
-    findings = ledger.run_findings_of(run_id, [REGION_CHECK, OWNER_CHECK])
+    findings = ledger.finding_states_of(run_id, [REGION_CHECK, OWNER_CHECK])
     resources = (ev for batch in ledger.evidence_in_batches(run_id, {FactKind.RESOURCE}) for ev in batch)
     return inventory_rows(resources, findings, owner_tag)
 

@@ -213,6 +213,15 @@ class FindingOutcome:
     reason_en: str
 
 
+@dataclass(frozen=True, slots=True)
+class FindingState:
+    """A finding's check, resource and status (Ledger.finding_states_of): what the registers read of it."""
+
+    check_id: str
+    resource_id: str
+    status: Status
+
+
 class CheckRows:
     """The finding rows a run holds of one check (Ledger.check_rows): their ids in stored order, 8 bytes each (a
     run at 100,000 resources holds 700,000), and whether any of them is an error."""
@@ -1644,6 +1653,19 @@ class Ledger:
             return [FindingOutcome(f.check_id, f.status, f.reason_ja, f.reason_en) for f in found]
         try:
             return [FindingOutcome(r["check_id"], Status(r["status"]), r["reason_ja"], r["reason_en"]) for r in rows]
+        except (ValueError, TypeError) as exc:
+            raise LedgerError(f"findings of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
+
+    def finding_states_of(self, run_id: int, check_ids: Collection[str]) -> list[FindingState]:
+        """What `run_findings_of` gives, reading only each finding's check, resource and status (what the account
+        and inventory registers show beside each row: 200,000 findings at 100,000 resources, which as whole
+        findings held about 335 MB)."""
+        rows = self._held_rows_of_checks(run_id, check_ids, ("check_id", "resource_id", "status"))
+        if rows is None:
+            found = self.findings_of([run_id], check_ids)[run_id]
+            return [FindingState(f.check_id, f.resource_id, f.status) for f in found]
+        try:
+            return [FindingState(r["check_id"], r["resource_id"], Status(r["status"])) for r in rows]
         except (ValueError, TypeError) as exc:
             raise LedgerError(f"findings of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
 

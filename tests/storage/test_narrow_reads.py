@@ -136,6 +136,8 @@ def test_one_runs_findings_of_some_checks_equal_filtering_all_its_findings(ledge
             assert ledger.findings_of([run_id], wanted)[run_id] == expected
             outcomes = [(f.check_id, f.status, f.reason_ja, f.reason_en) for f in expected]
             assert [dataclasses.astuple(o) for o in ledger.finding_outcomes_of(run_id, wanted)] == outcomes
+            held_states = [(f.check_id, f.resource_id, f.status) for f in expected]
+            assert [dataclasses.astuple(s) for s in ledger.finding_states_of(run_id, wanted)] == held_states
     assert [f.reason_en for f in ledger.run_findings_of(runs[1], every_check)].count("changed") == 2
 
 
