@@ -256,13 +256,16 @@ class WorkQueue:
                 .values(lease_expires_at=self._expiry())
             ).rowcount
         with self.engine.begin() as connection:
-            # Only the lease times change (the database refuses any other change to a running run).
+            # Only the lease times change (the database refuses any other change to a running run). The clock is
+            # read once: clock_timestamp() called twice in one statement gives two times, and the lease would grow
+            # or shrink by the microseconds between them at every renewal.
             result = connection.execute(
                 text(
-                    "UPDATE runs SET lease_renewed_at = clock_timestamp(),"
-                    " lease_expires_at = clock_timestamp() + (lease_expires_at - lease_renewed_at)"
+                    "UPDATE runs SET lease_renewed_at = clock.now,"
+                    " lease_expires_at = clock.now + (lease_expires_at - lease_renewed_at)"
+                    " FROM (SELECT clock_timestamp() AS now) AS clock"
                     " WHERE id = :run AND status = 'running' AND lease_renewed_at IS NOT NULL"
-                    " AND lease_renewed_at < clock_timestamp()"
+                    " AND lease_renewed_at < clock.now"
                 ),
                 {"run": run_id},
             )
