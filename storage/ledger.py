@@ -19,7 +19,7 @@ from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Container, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -1647,25 +1647,24 @@ class Ledger:
     def finding_outcomes_of(self, run_id: int, check_ids: Collection[str]) -> list[FindingOutcome]:
         """What `run_findings_of` gives, reading only each finding's check, status and reasons (what `status`
         shows of a 6.0 run's controls), not its requirement and evidence lists."""
-        rows = self._held_rows_of_checks(run_id, check_ids, ("check_id", "status", "reason_ja", "reason_en"))
-        if rows is None:
-            found = self.findings_of([run_id], check_ids)[run_id]
-            return [FindingOutcome(f.check_id, f.status, f.reason_ja, f.reason_en) for f in found]
-        try:
-            return [FindingOutcome(r["check_id"], Status(r["status"]), r["reason_ja"], r["reason_en"]) for r in rows]
-        except (ValueError, TypeError) as exc:
-            raise LedgerError(f"findings of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
+        return self._findings_read_as(FindingOutcome, run_id, check_ids)
 
     def finding_states_of(self, run_id: int, check_ids: Collection[str]) -> list[FindingState]:
         """What `run_findings_of` gives, reading only each finding's check, resource and status (what the account
         and inventory registers show beside each row: 200,000 findings at 100,000 resources, which as whole
         findings held about 335 MB)."""
-        rows = self._held_rows_of_checks(run_id, check_ids, ("check_id", "resource_id", "status"))
+        return self._findings_read_as(FindingState, run_id, check_ids)
+
+    def _findings_read_as(self, shape: type[_T], run_id: int, check_ids: Collection[str]) -> list[_T]:
+        """The findings of some checks one run holds, in stored order, each made into `shape`: a dataclass whose
+        fields are the finding's columns it reads (`status` as a Status), and only those are read."""
+        names = [f.name for f in fields(shape)]
+        rows = self._held_rows_of_checks(run_id, check_ids, names)
         if rows is None:
             found = self.findings_of([run_id], check_ids)[run_id]
-            return [FindingState(f.check_id, f.resource_id, f.status) for f in found]
+            return [shape(*(getattr(f, name) for name in names)) for f in found]
         try:
-            return [FindingState(r["check_id"], r["resource_id"], Status(r["status"])) for r in rows]
+            return [shape(*(Status(r[n]) if n == "status" else r[n] for n in names)) for r in rows]
         except (ValueError, TypeError) as exc:
             raise LedgerError(f"findings of run {run_id} cannot be read ({exc}); run `shoko verify`") from None
 
