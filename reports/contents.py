@@ -19,7 +19,7 @@ from controls.attestations import Attestation
 from controls.checks.accounts import GUESTS_CHECK, HOLDERS_CHECK
 from controls.checks.stale_accounts import STALE_CHECK
 from controls.mhlw6 import judge_controls, load_mhlw6
-from controls.model import FactKind, Finding, Status, Thresholds
+from controls.model import Finding, Status, Thresholds
 from controls.weakened import recorded_thresholds, run_thresholds, weakened_settings
 from reports.bundle import (
     Bundle,
@@ -255,7 +255,7 @@ def _build(
 
     # The registers auditors ask for beside the verdicts: who holds which role, and what resources exist.
     from collector.accounts_view import account_kinds, account_rows
-    from collector.inventory_view import inventory_items, inventory_order
+    from collector.inventory_view import inventory_documents, inventory_items, inventory_order
 
     # The registers flag what the run judged, with the thresholds it judged with.
     thresholds = run_thresholds(run.scope) or thresholds or Thresholds()
@@ -266,7 +266,7 @@ def _build(
     account_evidence = []  # not kept while the report is built
     # The inventory's documents are read a batch at a time, its rows sorted on disk (as the findings are) and
     # written an item at a time: a large estate's 100,000 rows are never in memory together.
-    resources = (ev for batch in ledger.evidence_in_batches(run.id, {FactKind.RESOURCE}) for ev in batch)
+    resources = inventory_documents(ledger, run.id)
     inventory = SortedRows(
         where / "inventory.jsonl", inventory_items(resources, run_findings, thresholds.owner_tag), inventory_order
     )
