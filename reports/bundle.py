@@ -27,7 +27,7 @@ import zipfile
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -264,7 +264,9 @@ def write_bundle(bundle: Bundle, key: Ed25519PrivateKey, out: Path) -> dict[str,
 
             def add(path: str, data: bytes | Path) -> None:
                 if isinstance(data, Path):
-                    digest, size = _stream_in(z, path, _blocks(data), large=data.stat().st_size > zipfile.ZIP64_LIMIT)
+                    with data.open("rb") as source:
+                        large = data.stat().st_size > zipfile.ZIP64_LIMIT
+                        digest, size = _stream_in(z, path, _blocks(source), large=large)
                 else:
                     z.writestr(path, data)
                     digest, size = hashlib.sha256(data).hexdigest(), len(data)
@@ -308,10 +310,10 @@ def write_bundle(bundle: Bundle, key: Ed25519PrivateKey, out: Path) -> dict[str,
     return manifest
 
 
-def _blocks(source: Path) -> Iterator[bytes]:
-    with source.open("rb") as src:
-        while block := src.read(1 << 20):
-            yield block
+def _blocks(source: BinaryIO) -> Iterator[bytes]:
+    """An open file a block at a time: the largest files run to hundreds of MB."""
+    while block := source.read(1 << 20):
+        yield block
 
 
 def _stream_in(z: zipfile.ZipFile, name: str, blocks: Iterable[bytes], *, large: bool) -> tuple[str, int]:
@@ -399,8 +401,8 @@ def verify_bundle(
             if name not in names:
                 return Verified(False, f"{name} is listed in the manifest but missing", manifest)
             digest, size = hashlib.sha256(), 0
-            with z.open(name) as member:  # a block at a time: the largest files run to hundreds of MB
-                while block := member.read(1 << 20):
+            with z.open(name) as member:
+                for block in _blocks(member):
                     digest.update(block)
                     size += len(block)
             if size != entry["size"] or digest.hexdigest() != entry["sha256"]:

@@ -66,9 +66,7 @@ def _line(row: dict[str, Any]) -> bytes:
 
 
 def _read(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open("rb") as rows:
-        for line in rows:
-            yield json.loads(line)
+    return (row for row, _ in _lines(path))
 
 
 def _lines(path: Path) -> Iterator[tuple[dict[str, Any], bytes]]:
