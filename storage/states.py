@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from itertools import accumulate, islice, pairwise
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from operator import itemgetter
@@ -114,9 +115,14 @@ def content_key(model: type[Base], values: Mapping[str, Any]) -> bytes:
     """What makes two rows the same content, whatever run stored them: every hashed column but the run id and
     the run's own (volatile) columns, as the 32 bytes of their SHA-256 (a run at 100,000 resources holds a
     million of them while it stores)."""
+    row = [_plain(values.get(name)) for name in _key_columns(model)]  # each table's columns in one fixed order
+    return hashlib.sha256(canonical_json([model.__tablename__, row])).digest()
+
+
+@cache
+def _key_columns(model: type[Base]) -> tuple[str, ...]:
     skip = {"run_id", *VOLATILE.get(model.__tablename__, ())}
-    row = {name: _plain(values.get(name)) for name in hashed_columns(model) if name not in skip}
-    return hashlib.sha256(canonical_json({"table": model.__tablename__, "row": row})).digest()
+    return tuple(name for name in hashed_columns(model) if name not in skip)
 
 
 def time_of(micros: int) -> datetime:
