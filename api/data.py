@@ -22,6 +22,7 @@ from collector.history_view import drift_entry
 from collector.render import explain, verdict_rows
 from controls.attestations import Attestation, AttestationError, draft, parse_requirements
 from controls.catalog import Catalog
+from controls.model import Finding
 from reports.bundle import SnapshotError, load_private_key, write_bundle
 from reports.contents import build_bundle
 from storage.actions import ATTESTATION_ADD, ATTESTATION_REVOKE, COLLECT_NOW, DRIFT_ACKNOWLEDGE
@@ -155,7 +156,7 @@ def finding_rows(
     status: str | None = None,
     requirement: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The findings of one run (a resource id matches in any case), failures first."""
+    """The findings of one run (a resource id matches in any case), in stored order."""
     # One resource's or one check's findings are read alone, not as the run's every finding.
     if resource_id is not None:
         found = ledger.findings_of_resource([run.id], resource_id)[run.id]
@@ -171,18 +172,20 @@ def finding_rows(
         and (status is None or str(f.status) == status)
         and (requirement is None or requirement in f.requirements)
     ]
-    return [
-        {
-            "check_id": f.check_id,
-            "status": str(f.status),
-            "resource_id": f.resource_id,
-            "requirements": list(f.requirements),
-            "reason_ja": f.reason_ja,
-            "reason_en": f.reason_en,
-            "evidence": list(f.evidence),
-        }
-        for f in rows
-    ]
+    return [finding_out(f) for f in rows]
+
+
+def finding_out(f: Finding) -> dict[str, Any]:
+    """A finding as the API gives it."""
+    return {
+        "check_id": f.check_id,
+        "status": str(f.status),
+        "resource_id": f.resource_id,
+        "requirements": list(f.requirements),
+        "reason_ja": f.reason_ja,
+        "reason_en": f.reason_en,
+        "evidence": list(f.evidence),
+    }
 
 
 def run_started_by(ledger: Ledger, run_id: int, moment: datetime | None) -> RunRecord:

@@ -10,8 +10,8 @@ from fastapi.responses import Response
 from controls.model import canonical_json
 
 from ..auth import auditor
-from ..common import AsOf, Limit, Offset, answering_run, ledger_of, paginate, parse_moment, run_out
-from ..data import finding_rows
+from ..common import AsOf, Limit, Offset, answering_run, check_limit, ledger_of, paginate, parse_moment, run_out
+from ..data import finding_out, finding_rows
 from ..schemas import EvidenceOut, FindingPage, FindingStatus
 
 router = APIRouter(tags=["evidence"], dependencies=[Depends(auditor)])
@@ -66,5 +66,10 @@ def list_findings(
 ) -> dict[str, Any]:
     ledger = ledger_of(request)
     run = answering_run(ledger, parse_moment(as_of))
+    if resource_id is None and check is None:  # only the page is read, not the run's every finding
+        check_limit(request, limit)
+        total, page = ledger.findings_page(run.id, offset, limit, status=status, requirement=requirement)
+        items = [finding_out(f) for f in page]
+        return {"total": total, "limit": limit, "offset": offset, "items": items, "run": run_out(run)}
     items = finding_rows(ledger, run, resource_id=resource_id, check=check, status=status, requirement=requirement)
     return {**paginate(request, items, limit, offset), "run": run_out(run)}

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
-from controls.model import Evidence, Status
+from controls.model import Evidence, Finding, Status
 from storage.ledger import EvidenceRecord, EvidenceRef, Ledger
 
 from .helpers import T0, drop_protection, execute, record_run, sample
@@ -141,11 +141,11 @@ def test_one_runs_findings_of_some_checks_equal_filtering_all_its_findings(ledge
     assert [f.reason_en for f in ledger.run_findings_of(runs[1], every_check)].count("changed") == 2
 
 
-def test_a_page_of_a_requirements_findings_equals_cutting_the_ordered_list(ledger: Ledger, raw: Engine) -> None:
-    """requirement_findings_page gives what ordering every finding of the requirement failures first (by check,
-    then resource id in any case, stored order last) and slicing gives, with the count per status of them all:
-    for a run that owns its rows (no parts, as sealed before parts existed), for an unchanged run that holds the
-    first run's rows by reference, and for a run that holds some and stores the rest."""
+def _runs_to_page(ledger: Ledger, raw: Engine) -> tuple[list[Finding], tuple[int, int, int, int]]:
+    """31 findings more than the sample's, of every status, naming No 86 (a third also No 23), and four runs of
+    them: one that owns its rows (made to look as if sealed before parts existed), an unchanged one holding them by
+    reference, one holding some and storing the first four turned to fail, and one of the 31 holding its first
+    five twice."""
     first = sample(T0)
     statuses = (Status.PASS, Status.FAIL, Status.ERROR)
     extra = [
@@ -163,11 +163,20 @@ def test_a_page_of_a_requirements_findings_equals_cutting_the_ordered_list(ledge
     held, _ = record_run(ledger, T0 + timedelta(hours=1), data)
     changed = [dataclasses.replace(f, status=Status.FAIL, reason_en="changed") for f in extra[:4]]
     mixed, _ = record_run(ledger, T0 + timedelta(hours=2), dataclasses.replace(data, findings=[*changed, *extra[4:]]))
+    twice, _ = record_run(ledger, T0 + timedelta(hours=3), dataclasses.replace(data, findings=[*extra, *extra[:5]]))
     before = ledger.findings(owner)
-    # The first run made to look as if sealed before parts existed: it reads the rows it owns.
     drop_protection(raw)
     assert execute(raw, "DELETE FROM run_states WHERE run_id = :run", run=owner)
     assert ledger.findings(owner) == before == ledger.findings(held)
+    return extra, (owner, held, mixed, twice)
+
+
+def test_a_page_of_a_requirements_findings_equals_cutting_the_ordered_list(ledger: Ledger, raw: Engine) -> None:
+    """requirement_findings_page gives what ordering every finding of the requirement failures first (by check,
+    then resource id in any case, stored order last) and slicing gives, with the count per status of them all:
+    for a run that owns its rows (no parts, as sealed before parts existed), for an unchanged run that holds the
+    first run's rows by reference, and for a run that holds some and stores the rest."""
+    _, (owner, held, mixed, _) = _runs_to_page(ledger, raw)
     order = {"fail": 0, "error": 1, "pass": 2}
     for run_id in (owner, held, mixed):
         findings = ledger.findings(run_id)
@@ -196,6 +205,29 @@ def test_a_page_of_a_requirements_findings_equals_cutting_the_ordered_list(ledge
     assert [str(f.status) for f in page.findings[:failing]] == ["fail"] * failing
     assert sum(f.reason_en == "changed" for f in page.findings[:failing]) == 4
     assert page.findings[failing].status == "error"
+
+
+def test_a_page_of_a_runs_findings_equals_cutting_them_all(ledger: Ledger, raw: Engine) -> None:
+    """findings_page gives what filtering the run's every finding by status and No and slicing gives, with how
+    many there are: for a run that owns its rows (no parts), an unchanged run holding them by reference, a run
+    holding some and storing the rest, and a run holding the same content twice."""
+    extra, (owner, held, mixed, twice) = _runs_to_page(ledger, raw)
+    for run_id in (owner, held, mixed, twice):
+        findings = ledger.findings(run_id)
+        assert len(findings) >= 31
+        for status in (None, "fail", "pass", "error"):
+            for number in (None, 86, 23, 1):
+                kept = [
+                    f
+                    for f in findings
+                    if (status is None or f.status == status) and (number is None or number in f.requirements)
+                ]
+                for limit, offset in ((5, 0), (5, 5), (7, 20), (100, 0), (3, 1000)):
+                    total, page = ledger.findings_page(run_id, offset, limit, status=status, requirement=number)
+                    assert page == kept[offset : offset + limit], (run_id, status, number, limit, offset)
+                    assert total == len(kept)
+    assert [f.reason_en for f in ledger.findings_page(mixed, 0, 4)[1]] == ["changed"] * 4
+    assert ledger.findings_page(twice, 31, 100)[1] == extra[:5]
 
 
 def test_evidence_refs_and_kinds_are_read_apart_from_parts_or_from_the_rows_a_run_owns(
