@@ -23,6 +23,7 @@ from . import dashboard
 from .auth import FailureLimiter, Principal, SessionPrincipal, authenticated, no_session
 from .common import ERRORS
 from .headers import SecurityHeaders
+from .inventory_pages import InventoryPages
 from .routes import attestations, drift, evidence, registers, requirements, runs, snapshot, tokens
 from .schemas import Health, Me
 from .signin import SignIn
@@ -85,6 +86,7 @@ def create_app(
     app.state.settings = settings
     app.state.ledger = ledger
     app.state.catalog = catalog or load_catalog()
+    app.state.inventory_pages = InventoryPages()  # sealed runs' registers, built once and paged from disk
     app.state.limiter = FailureLimiter(
         settings.api.auth_failure_limit, settings.api.auth_failure_window_seconds, ledger
     )

@@ -21,11 +21,19 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from collector.accounts_view import run_accounts
-from collector.inventory_view import run_inventory
 
 from .. import data
 from ..auth import Principal, Role
-from ..common import answering_run, check_limit, ledger_of, paginate, parse_moment, run_out, settings_of
+from ..common import (
+    answering_run,
+    check_limit,
+    inventory_pages_of,
+    ledger_of,
+    paginate,
+    parse_moment,
+    run_out,
+    settings_of,
+)
 from ..signin import signin_of, signin_url
 from ..uploads import read_uploads
 from .labels import LANG_COOKIE, STATUS_ORDER, label, language, status_label
@@ -288,7 +296,9 @@ def router() -> APIRouter:
         as_of, moment = _as_of(request)
         run = answering_run(ledger, moment)
         owner_tag = settings_of(request).thresholds.owner_tag
-        page = _paged(request, run_inventory(ledger, run.id, owner_tag))
+        limit, offset = _page_params(request)
+        total, rows = inventory_pages_of(request).page(ledger, run, owner_tag, offset, limit)
+        page = _pager(request, rows, total, limit, offset)
         return _render(
             request, "inventory.html", {"page": page, "rows": page["items"], "run": run_out(run), "as_of": as_of or ""}
         )

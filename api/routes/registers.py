@@ -7,10 +7,21 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from collector.accounts_view import run_accounts
-from collector.inventory_view import run_inventory
 
 from ..auth import auditor
-from ..common import AsOf, Limit, Offset, answering_run, ledger_of, paginate, parse_moment, run_out, settings_of
+from ..common import (
+    AsOf,
+    Limit,
+    Offset,
+    answering_run,
+    check_limit,
+    inventory_pages_of,
+    ledger_of,
+    paginate,
+    parse_moment,
+    run_out,
+    settings_of,
+)
 from ..schemas import AccountPage, ResourcePage
 
 router = APIRouter(tags=["registers"], dependencies=[Depends(auditor)])
@@ -43,12 +54,9 @@ def list_inventory(
     limit: int = Limit,
     offset: int = Offset,
 ) -> dict[str, Any]:
+    check_limit(request, limit)
     ledger = ledger_of(request)
     run = answering_run(ledger, parse_moment(as_of))
     owner_tag = settings_of(request).thresholds.owner_tag
-    rows = run_inventory(ledger, run.id, owner_tag)
-    if subscription:
-        rows = [r for r in rows if r["subscription"].lower() == subscription.lower()]
-    if type:
-        rows = [r for r in rows if r["type"].lower() == type.lower()]
-    return {**paginate(request, rows, limit, offset), "run": run_out(run)}
+    total, rows = inventory_pages_of(request).page(ledger, run, owner_tag, offset, limit, subscription, type)
+    return {"total": total, "limit": limit, "offset": offset, "items": rows, "run": run_out(run)}
