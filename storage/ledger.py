@@ -16,8 +16,8 @@ import re
 import sqlite3
 import threading
 from array import array
-from collections import OrderedDict
-from collections.abc import Callable, Collection, Container, Iterable, Iterator, Sequence
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Collection, Container, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
@@ -430,6 +430,9 @@ class Ledger:
         # predecessor, so storing it need not read those rows back and hash them again (stored rows never change).
         # (run id, how many of its parts the keys cover, the keys): a part another process added is not in them.
         self._held_keys: dict[str, tuple[int, int, states.HeldKeys]] = {}
+        # Per running run, the findings this ledger's writers stored: how many, and per (No, check, status). Its
+        # verdicts are checked against them when they are all the run holds, rather than reading every finding.
+        self._finding_counts: OrderedDict[int, tuple[int, Counter[tuple[int, str, str]]]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._locks_held: set[tuple[str, int]] = set()  # (lock name, thread) held by this ledger
         self._transaction = threading.local()  # the session of transaction(), per thread
@@ -625,6 +628,24 @@ class Ledger:
             for key, row_id in zip(keys, ids, strict=True):
                 mine.add(key, row_id)
             self._held_keys[table] = (run_id, earlier + 1, mine)
+
+    def _note_finding_counts(self, run_id: int, stored: int, counts: Counter[tuple[int, str, str]]) -> None:
+        """Add what a closed findings writer of the run stored (see `_finding_counts_of`)."""
+        with self._cache_lock:
+            before, counted = self._finding_counts.pop(run_id, (0, Counter()))
+            self._finding_counts[run_id] = (before + stored, counted + counts if counted else counts)
+            while len(self._finding_counts) > 4:  # runs sealed or abandoned long ago
+                self._finding_counts.popitem(last=False)
+
+    def _finding_counts_of(self, session: Session, run_id: int) -> Counter[tuple[int, str, str]] | None:
+        """The run's findings per (No, check, status) as this ledger's writers counted them, when they stored
+        every finding the run holds (not another process, a replica say); else None: they are to be read."""
+        with self._cache_lock:
+            stored, counted = self._finding_counts.get(run_id, (0, None))
+        if counted is None:
+            return None
+        held = states.counts(session, [run_id]).get(run_id, {}).get(RunFinding.__tablename__, 0)
+        return counted if held == stored else None
 
     def _keys_of(self, session: Session, model: type[Base], run_id: int) -> states.HeldKeys:
         """The rows `run_id` holds of `model` by content key (states.held_keys), from what this ledger kept when
@@ -822,7 +843,7 @@ class Ledger:
         try:
             with self._session(write=True) as session:
                 self._running(session, run_id)
-                _check_verdicts_cite_findings(session, run_id, rows)
+                _check_verdicts_cite_findings(session, run_id, rows, self._finding_counts_of(session, run_id))
                 self._insert_rows(session, RunVerdict, rows)
         except _Conflict:
             raise LedgerError(f"run {run_id} already has a verdict for one of these requirements") from None
@@ -2266,6 +2287,7 @@ class FindingsWriter:
         self._evidence: _Digests | None = None  # the SHA-256 of every evidence record the run holds, read once
         self._ids = array("q")  # 8 bytes a finding, not a list of int objects (about 690,000 at 100,000 resources)
         self._keys: list[bytes] = []
+        self._counts: Counter[tuple[int, str, str]] = Counter()  # findings stored per (No, check, status)
         self._closed = False
 
     @property
@@ -2319,6 +2341,9 @@ class FindingsWriter:
         self._ids.extend(ids)
         if self._ledger._remember:  # held only to be remembered for the next run (Ledger remember_keys)
             self._keys.extend(keys)
+        for row in rows:
+            for number in row["requirements"]:
+                self._counts[(number, row["check_id"], row["status"])] += 1
 
     def close(self) -> None:
         """Write the run's findings part (nothing when no finding was stored); nothing can be added afterwards."""
@@ -2331,8 +2356,10 @@ class FindingsWriter:
             states.add_part_columns(session, run.id, table, self._ids)  # no entry per finding: 690,000 at 100,000
         if self._ids and self._ledger._remember:  # committed: the next run's predecessor keys need not be read back
             self._ledger._remember_keys(table, self.run_id, earlier, self._keys, self._ids)
+        self._ledger._note_finding_counts(self.run_id, len(self._ids), self._counts)
         self._closed = True
         self._ids, self._keys, self._known, self._evidence = array("q"), [], None, None
+        self._counts = Counter()
 
 
 def _copy_rows(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> list[int]:
@@ -2437,13 +2464,18 @@ def seal_contents(
 _VERDICT_CITES = {"pass": "pass", "partial": "pass", "attested": "pass", "fail": "fail", "expired": "fail"}
 
 
-def _check_verdicts_cite_findings(session: Session, run_id: int, rows: list[dict[str, Any]]) -> None:
+def _check_verdicts_cite_findings(
+    session: Session, run_id: int, rows: list[dict[str, Any]], counted: Mapping[tuple[int, str, str], int] | None
+) -> None:
     """A verdict that states a judgement must count at least one finding of the status it rests on, and each of
-    its counts must be backed by findings this run stored (of its checks, naming its No)."""
-    stored: dict[tuple[int, str, str], int] = {}
+    its counts must be backed by findings this run stored (of its checks, naming its No). `counted`: the findings
+    stored per (No, check, status), as the writers that stored them all counted them; else they are read."""
+    stored: dict[tuple[int, str, str], int] = dict(counted) if counted is not None else {}
     try:
-        for times, (check_id, status, requirements) in states.held_counts(
-            session, RunFinding, run_id, ("check_id", "status", "requirements")
+        for times, (check_id, status, requirements) in (
+            states.held_counts(session, RunFinding, run_id, ("check_id", "status", "requirements"))
+            if counted is None
+            else ()
         ):
             for number in requirements or ():
                 key = (int(number), check_id, status)

@@ -101,3 +101,35 @@ def test_add_findings_refuses_them_all_when_one_cannot_be_stored(ledger: Ledger)
     with pytest.raises(LedgerError, match="that run 1 has not stored"):
         ledger.add_findings(run_id, [*findings[:-1], unstored])
     assert ledger.findings(run_id) == []
+
+
+def test_verdicts_are_checked_against_every_finding_the_run_holds_whichever_ledger_stored_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ledger checks a run's verdicts against the counts its own writers kept while storing the findings, and
+    reads the findings when another ledger (another process, a replica) stored some of them: a verdict counting
+    findings the run does not hold is refused either way, and one counting all it holds is taken."""
+    reads: list[int] = []
+    held_counts = ledger_module.states.held_counts
+
+    def counted_read(session, model, run_id, names):  # type: ignore[no-untyped-def]
+        reads.append(run_id)
+        return held_counts(session, model, run_id, names)
+
+    monkeypatch.setattr(ledger_module.states, "held_counts", counted_read)
+    url = f"sqlite:///{tmp_path / 'shoko.db'}"
+    evidence, findings = judged(12)
+    mine, theirs = findings[:6], findings[6:12]
+    with Ledger(url) as ledger, Ledger(url) as other:
+        run_id = stored_in_batches(ledger, mine, evidence=evidence)
+        too_many = replace(verdict(mine), findings_pass=verdict(mine).findings_pass + 1)
+        with pytest.raises(LedgerError, match="but the run stored"):
+            ledger.add_verdicts(run_id, [too_many])  # the counts its writer kept
+        assert [r for r in reads if r == run_id] == [run_id]  # the writer's own read of the run's evidence only
+        with pytest.raises(LedgerError, match="but the run stored"):
+            other.add_verdicts(run_id, [too_many])  # the findings read
+        writer = other.findings_writer(run_id)  # the rest stored by another ledger
+        writer.add(theirs)
+        writer.close()
+        ledger.add_verdicts(run_id, [verdict(mine + theirs)])  # its own counts are not all the run holds: read
+        assert ledger.verdicts(run_id) == [verdict(mine + theirs)]
