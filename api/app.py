@@ -23,7 +23,7 @@ from . import dashboard
 from .auth import FailureLimiter, Principal, SessionPrincipal, authenticated, no_session
 from .common import ERRORS
 from .headers import SecurityHeaders
-from .inventory_pages import InventoryPages
+from .register_pages import RegisterPages
 from .routes import attestations, drift, evidence, registers, requirements, runs, snapshot, tokens
 from .schemas import Health, Me
 from .signin import SignIn
@@ -86,7 +86,7 @@ def create_app(
     app.state.settings = settings
     app.state.ledger = ledger
     app.state.catalog = catalog or load_catalog()
-    app.state.inventory_pages = InventoryPages()  # sealed runs' registers, built once and paged from disk
+    app.state.register_pages = RegisterPages()  # sealed runs' registers, built once and paged from disk
     app.state.limiter = FailureLimiter(
         settings.api.auth_failure_limit, settings.api.auth_failure_window_seconds, ledger
     )

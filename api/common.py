@@ -13,7 +13,7 @@ from collector.runs import parse_as_of, run_row
 from collector.settings import Settings
 from storage.ledger import Ledger, RunRecord
 
-from .inventory_pages import InventoryPages
+from .register_pages import RegisterPages
 from .schemas import Problem, RunOut
 
 T = TypeVar("T")
@@ -43,8 +43,8 @@ def settings_of(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def inventory_pages_of(request: Request) -> InventoryPages:
-    return request.app.state.inventory_pages  # type: ignore[no-any-return]
+def register_pages_of(request: Request) -> RegisterPages:
+    return request.app.state.register_pages  # type: ignore[no-any-return]
 
 
 def parse_moment(text: str | None, name: str = "as_of") -> datetime | None:

@@ -231,6 +231,7 @@ class AccountOut(BaseModel):
     scope: str
     via_groups: list[str]
     assignment: str
+    eligible: bool | None  # PIM-eligible: the role is held only once activated; null where no holder is known
     flags: list[str]
     grant_id: str
 

@@ -20,17 +20,15 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from collector.accounts_view import run_accounts
-
 from .. import data
 from ..auth import Principal, Role
 from ..common import (
     answering_run,
     check_limit,
-    inventory_pages_of,
     ledger_of,
     paginate,
     parse_moment,
+    register_pages_of,
     run_out,
     settings_of,
 )
@@ -283,8 +281,10 @@ def router() -> APIRouter:
         ledger = ledger_of(request)
         as_of, moment = _as_of(request)
         run = answering_run(ledger, moment)
-        rows = run_accounts(ledger, run.id, settings_of(request).thresholds)
-        page = _paged(request, rows)
+        limit, offset = _page_params(request)
+        thresholds = settings_of(request).thresholds
+        total, rows = register_pages_of(request).accounts(ledger, run, thresholds, offset, limit)
+        page = _pager(request, rows, total, limit, offset)
         return _render(
             request, "accounts.html", {"page": page, "rows": page["items"], "run": run_out(run), "as_of": as_of or ""}
         )
@@ -297,7 +297,7 @@ def router() -> APIRouter:
         run = answering_run(ledger, moment)
         owner_tag = settings_of(request).thresholds.owner_tag
         limit, offset = _page_params(request)
-        total, rows = inventory_pages_of(request).page(ledger, run, owner_tag, offset, limit)
+        total, rows = register_pages_of(request).inventory(ledger, run, owner_tag, offset, limit)
         page = _pager(request, rows, total, limit, offset)
         return _render(
             request, "inventory.html", {"page": page, "rows": page["items"], "run": run_out(run), "as_of": as_of or ""}

@@ -6,8 +6,6 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from collector.accounts_view import run_accounts
-
 from ..auth import auditor
 from ..common import (
     AsOf,
@@ -15,10 +13,9 @@ from ..common import (
     Offset,
     answering_run,
     check_limit,
-    inventory_pages_of,
     ledger_of,
-    paginate,
     parse_moment,
+    register_pages_of,
     run_out,
     settings_of,
 )
@@ -35,12 +32,12 @@ def list_accounts(
     limit: int = Limit,
     offset: int = Offset,
 ) -> dict[str, Any]:
+    check_limit(request, limit)
     ledger = ledger_of(request)
     run = answering_run(ledger, parse_moment(as_of))
-    rows = run_accounts(ledger, run.id, settings_of(request).thresholds)
-    if privileged:
-        rows = [r for r in rows if r["privileged"]]
-    return {**paginate(request, rows, limit, offset), "run": run_out(run)}
+    thresholds = settings_of(request).thresholds
+    total, rows = register_pages_of(request).accounts(ledger, run, thresholds, offset, limit, privileged)
+    return {"total": total, "limit": limit, "offset": offset, "items": rows, "run": run_out(run)}
 
 
 @router.get("/inventory", response_model=ResourcePage, summary="the resource register: type, region, owner, checks")
@@ -58,5 +55,5 @@ def list_inventory(
     ledger = ledger_of(request)
     run = answering_run(ledger, parse_moment(as_of))
     owner_tag = settings_of(request).thresholds.owner_tag
-    total, rows = inventory_pages_of(request).page(ledger, run, owner_tag, offset, limit, subscription, type)
+    total, rows = register_pages_of(request).inventory(ledger, run, owner_tag, offset, limit, subscription, type)
     return {"total": total, "limit": limit, "offset": offset, "items": rows, "run": run_out(run)}

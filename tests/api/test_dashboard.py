@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from dataclasses import replace
@@ -16,6 +17,7 @@ from api.dashboard import _back
 from api.oidc import OidcClient, SignedInUser
 from api.session import SESSION_COOKIE, SessionCodec
 from api.signin import SignIn, secure_cookies
+from collector.accounts_view import run_accounts
 from collector.settings import OidcSettings
 from storage.actions import ATTESTATION_ADD, DRIFT_ACKNOWLEDGE
 from storage.ledger import Ledger
@@ -215,6 +217,11 @@ def test_lists_are_paged_with_plain_previous_and_next_links(site) -> None:
     assert client.get("/drift").text.count('<tr id="drift-') == min(total, 50)  # bounded by default
     for path in ("/accounts", "/inventory", "/attestations"):
         assert 'class="pager"' in client.get(path + "?limit=1").text, path
+    # The accounts page is a page of the run's register (api/register_pages.py): its rows and the count of them all.
+    holders = run_accounts(ledger, runs[-1].id, client.app.state.settings.thresholds)
+    accounts = client.get("/accounts?limit=2&offset=3").text
+    assert f"4–5 / {len(holders)}" in accounts
+    assert re.findall(r'<td class="rid">([^<]+)</td>', accounts) == [html.escape(r["scope"]) for r in holders[3:5]]
     assert client.get("/runs?limit=100000").status_code == 422  # at most api.max_page_size
     assert client.get("/runs?offset=-1").status_code == 422
     assert client.get("/runs?limit=abc").status_code == 422
