@@ -51,13 +51,12 @@ class Outcome:
 
 def shas(*records: Evidence | Iterable[Evidence] | None) -> tuple[str, ...]:
     """The sha256 of every evidence record given (single records or iterables), in order, once each."""
-    out: list[str] = []
+    out: dict[str, None] = {}  # ordered, and a membership test that does not grow with the records cited
     for item in records:
         if item is None:
             continue
         for ev in [item] if isinstance(item, Evidence) else item:
-            if ev.sha256 not in out:
-                out.append(ev.sha256)
+            out.setdefault(ev.sha256)
     return tuple(out)
 
 

@@ -175,12 +175,14 @@ def _archives(facts: FactSet) -> dict[str, list[Evidence]]:
     subscription's) with an enabled log category, and the storageId of a flow log; each with the documents
     naming it."""
     out: dict[str, list[Evidence]] = {}
+    named: set[tuple[str, str]] = set()  # (store, SHA-256): one resource's settings may name a store twice
 
     def add(target: Any, ev: Evidence) -> None:
         if isinstance(target, str) and target.strip():
-            found = out.setdefault(norm_id(target), [])
-            if ev not in found:
-                found.append(ev)
+            store = norm_id(target)
+            if (store, ev.sha256) not in named:
+                named.add((store, ev.sha256))
+                out.setdefault(store, []).append(ev)
 
     for kind in (FactKind.DIAGNOSTIC_SETTINGS, SUBSCRIPTION_DIAGNOSTIC_SETTINGS):
         for doc in facts.each(kind):

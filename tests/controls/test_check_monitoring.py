@@ -341,6 +341,23 @@ def test_only_log_archives_among_storage_accounts_are_judged():
     assert locked(storage(), archive, lock(f"{SUB}/resourceGroups/rg-data"))[SA.lower()].status == Status.PASS
 
 
+def test_an_archive_cites_each_document_naming_it_once_in_order():
+    # A subscription's settings naming the archive twice, a flow log, and 300 resources' settings (a central
+    # archive is common; each cited once, in the order read, however many name it).
+    archive = {"workspace": None, "storage": SA}
+    twice = sub_settings(setting("a", *ALL4, **archive), setting("b", *ALL4, **archive))
+    resources = [
+        ev(FactKind.DIAGNOSTIC_SETTINGS, f"{RG}/providers/Microsoft.Web/sites/app{n}",
+           {"value": [setting(f"d{n}", "AppServiceHTTPLogs", workspace=None, storage=SA.upper())]})
+        for n in range(300)
+    ]  # fmt: skip
+    f = locked(storage(), twice, flow_log(), *resources, lock(SUB))[SA.lower()]
+    assert f.status == Status.PASS
+    assert f.evidence[0] == storage().sha256
+    cited = [sha for sha in f.evidence if sha not in {storage().sha256, lock(SUB).sha256}]
+    assert cited == [e.sha256 for e in (*resources, twice, flow_log())]
+
+
 def test_account_level_immutability_protects_storage():
     worm = {"enabled": True, "immutabilityPolicy": {"immutabilityPeriodSinceCreationInDays": 365, "state": "Locked"}}
     f = locked(storage(immutableStorageWithVersioning=worm), flow_log())[SA.lower()]
