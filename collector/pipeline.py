@@ -24,6 +24,7 @@ from collector.azure_clients import ClientFactory, Deadline, make_credential
 from collector.fanout import CallPool, Listings
 from collector.fetchers import SUBSCRIPTIONS
 from collector.fetchers.base import FetchContext, Fetcher, Sink
+from collector.memory import FreedMemoryReleaser
 from collector.plan import ALWAYS_COLLECTED, CollectionPlan, PlanError, plan_for
 from collector.settings import Settings
 from controls.attestations import KIND as ATTESTATION_KIND
@@ -365,7 +366,8 @@ def run_once(
             log.warning("%s", refused, extra={"run_id": shared.id})
             raise refused
         _seal_left_running(ledger)
-        return _run_locked(settings, ledger, catalog, credential, kinds)
+        with FreedMemoryReleaser():  # what fetching frees is not left resident under judging and sealing
+            return _run_locked(settings, ledger, catalog, credential, kinds)
 
 
 def _collect_into(

@@ -41,6 +41,7 @@ from collector.azure_clients import ClientFactory, Deadline, make_credential
 from collector.fanout import CallPool, Listings
 from collector.fetchers import SUBSCRIPTIONS
 from collector.fetchers.base import FetchContext, Fetcher, Sink
+from collector.memory import FreedMemoryReleaser
 from collector.pipeline import (
     RunOutcome,
     RunResult,
@@ -272,7 +273,7 @@ class _Work:
         assert self.calls is not None
         keeper = LeaseKeeper(run_id, lambda: self.queue.renew(run_id), self.settings.agent.lease_seconds)
         try:
-            with self.calls:
+            with self.calls, FreedMemoryReleaser():  # a replica's collecting and judging free a lot of memory
                 workers = [
                     threading.Thread(target=self._work, args=(run_id,), name=f"work-{i}", daemon=True)
                     for i in range(self.settings.agent.replica_items)
