@@ -788,6 +788,8 @@ _MIN_ZONE_INSTANCES = 2  # App Service spreads a zone-redundant plan's instances
     "zone redundancy on (az appservice plan create --zone-redundant --number-of-workers 2 or more) and keep two "
     "or more instances.",
     thresholds=("production_subscriptions", "environment_tag", "production_tag_values"),
+    # A resource and the subscription that says whether it is production: nothing in another subscription.
+    per_subscription=True,
 )
 def app_service_plan_zone_redundant(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
     subscriptions = {str(ev.content.get("subscriptionId", "")).lower(): ev for ev in facts.of(FactKind.SUBSCRIPTION)}

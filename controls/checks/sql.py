@@ -645,6 +645,8 @@ def sql_backup_retention(facts: FactSet, thresholds: Thresholds) -> Iterator[Out
     remediation_en="Enable zone redundancy under the database's Compute + storage (az sql db update "
     "--zone-redundant true); it needs a service tier and region that support it.",
     thresholds=("production_subscriptions", "environment_tag", "production_tag_values"),
+    # A resource and the subscription that says whether it is production: nothing in another subscription.
+    per_subscription=True,
 )
 def sql_database_zone_redundant(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
     subscriptions = {str(ev.content.get("subscriptionId", "")).lower(): ev for ev in facts.of(FactKind.SUBSCRIPTION)}
