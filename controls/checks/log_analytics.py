@@ -243,13 +243,17 @@ def _immutability(account: Evidence) -> tuple[str, int] | None:
 )
 def log_store_delete_locked(facts: FactSet, thresholds: Thresholds) -> Iterator[Outcome]:
     locks = facts.of(MANAGEMENT_LOCK)
-    accounts = facts.by_id(FactKind.STORAGE_ACCOUNT)
+    archives = _archives(facts)
+    # Only the accounts that keep logs, read a subscription at a time: not every storage account of the run at once.
+    accounts = {
+        e.resource_id.lower(): e for e in facts.each(FactKind.STORAGE_ACCOUNT) if e.resource_id.lower() in archives
+    }
     stores: list[tuple[str, str, str, Evidence | None, list[Evidence]]] = [
         (ws.resource_id, f"Log Analytics ワークスペース {display_name(ws)}",
          f"Log Analytics workspace {display_name(ws)}", ws, [])
         for ws in facts.of(FactKind.LOG_ANALYTICS_WORKSPACE)
     ]  # fmt: skip
-    for sa_id, sources in _archives(facts).items():
+    for sa_id, sources in archives.items():
         account = accounts.get(sa_id)
         rid = account.resource_id if account else sa_id
         name = display_name(account) if account else name_from_id(sa_id)
