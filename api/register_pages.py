@@ -127,7 +127,6 @@ class RegisterPages:
         limit: int,
         wanted: Callable[[Tags], bool] | None,
     ) -> tuple[int, list[Row]]:
-        # The run's digest is in the key: another database with a run of the same id is another register.
         register = self._register(key, build)
         try:
             return register.page(offset, limit, wanted)
@@ -137,17 +136,23 @@ class RegisterPages:
                     del self._kept[key]
             return self._register(key, build).page(offset, limit, wanted)
 
+    def _recent(self, key: tuple[Any, ...]) -> _Register | None:
+        """The register kept under `key`, now the most recently asked for; None if none is. Under `_lock`."""
+        register = self._kept.get(key)
+        if register is not None:
+            self._kept.move_to_end(key)
+        return register
+
     def _register(self, key: tuple[Any, ...], build: Callable[[Path], _Register]) -> _Register:
+        # A key holds the run's digest: another database with a run of the same id is another register.
         with self._lock:
-            if key in self._kept:
-                self._kept.move_to_end(key)
-                return self._kept[key]
+            if (kept := self._recent(key)) is not None:
+                return kept
             building = self._building.setdefault(key, threading.Lock())
         with building:  # one build per register; pages of the registers kept are not held up by it
             with self._lock:
-                if key in self._kept:  # built by the request this one waited for
-                    self._kept.move_to_end(key)
-                    return self._kept[key]
+                if (kept := self._recent(key)) is not None:  # built by the request this one waited for
+                    return kept
                 self._made += 1
                 where = Path(self._dir.name) / f"{self._made}"
             try:
