@@ -28,6 +28,7 @@ from controls.attestations import KIND as ATTESTATION_KIND
 from controls.attestations import Attestation
 from controls.checks import ALL_CHECKS, Check
 from controls.model import (
+    Across,
     CollectionError,
     Evidence,
     FactSet,
@@ -195,7 +196,8 @@ def _judged(
     """The findings of a check, or of the group of checks judged per subscription, each check's with the engine's
     error findings for failed collections first. The group is judged one subscription after another
     (in_subscription_order), each of its checks in turn on that subscription's facts: each part of a kind is read
-    once for the whole group, and let go once no check still to come on that subscription reads it."""
+    once for the whole group, and let go once no check still to come on that subscription reads it. The kinds a
+    check reads `across` subscriptions it is given from the whole run."""
     numbers = {c.id: tuple(mapped.get(c.id, ())) for c in group}
     errors = {c.id: _collection_error_findings(c, facts, numbers[c.id]) for c in group}
     if not group[0].per_subscription:
@@ -213,7 +215,8 @@ def _judged(
         within = facts.within(part)
         for check, kinds in zip(group, still_read, strict=True):
             within.reading(kinds)
-            judged = _run_check(check, within, thresholds, numbers[check.id], _part_named(part))
+            given = Across(within, facts, check.across) if check.across else within
+            judged = _run_check(check, given, thresholds, numbers[check.id], _part_named(part))
             yield _without_reported(by_part.get(check.id, {}).get(part, []), judged)
 
 
@@ -433,7 +436,9 @@ def judge_into(
         store(findings)
 
     for group in _groups(checks):
-        facts.reading(() if group[0].per_subscription else group[0].reads)
+        # A group judged per subscription holds of the whole run only the kinds its checks read across them.
+        whole = {kind for c in group for kind in c.across} if group[0].per_subscription else group[0].reads
+        facts.reading(whole)
         for found in _judged(group, facts, thresholds, mapped):
             hand_on(apply_profile(found, profile, justifications))
     hand_on([_attestation_finding(a, ev, on, numbers) for a, ev, on in attestations])

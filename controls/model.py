@@ -386,6 +386,33 @@ class _Within(FactSet):
                 self._indexes.clear()
 
 
+class Across(FactSet):
+    """One subscription's facts (`within`) with some kinds read from the whole run (`whole`): what a check judged
+    per subscription is given when its resources can reach a few records in another subscription (a Bastion host
+    in a peered hub, the subscriptions' own documents). Its errors are the subscription's and, from the whole run,
+    those of the kinds read from it (why such a record may be missing), in the run's order. Made for one check on
+    one subscription, so its indexes never outlive them."""
+
+    def __init__(self, within: FactSet, whole: FactSet, kinds: Iterable[Kind]) -> None:
+        self._within, self._whole, self._kinds = within, whole, frozenset(kinds)
+        mine = {id(e) for e in within.errors}  # a part of the run's errors, in their order
+        self.errors = [e for e in whole.errors if id(e) in mine or e.kind in self._kinds]
+        self._by_kind, self._indexes = None, {}
+
+    @property  # type: ignore[override]
+    def evidence(self) -> list[Evidence]:
+        raise TypeError("a subscription's facts are read by kind (of, each), not as a whole")
+
+    def of(self, kind: Kind) -> list[Evidence]:
+        return (self._whole if kind in self._kinds else self._within).of(kind)
+
+    def each(self, kind: Kind) -> Iterator[Evidence]:
+        return (self._whole if kind in self._kinds else self._within).each(kind)
+
+    def reading(self, kinds: Iterable[Kind]) -> None:
+        self._within.reading(kinds)
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The status of one requirement number in one run, rolled up from its checks' findings."""

@@ -145,6 +145,10 @@ _SCOPE_RULE_EN = (
     title_en="Virtual machines are protected by Azure Backup",
     judges=(VM_TYPE,),
     reads=(FactKind.RESOURCE, FactKind.SUBSCRIPTION, RECOVERY_VAULT, BACKUP_PROTECTED_ITEM),
+    # A VM is classified by its own subscription's document; every vault and protected item is read from the
+    # whole run (an item is matched by the VM's id wherever its vault lies).
+    per_subscription=True,
+    across=(RECOVERY_VAULT, BACKUP_PROTECTED_ITEM),
     api="Resources - List: virtual machines (id, name, type); Subscriptions - List: tags; Vaults - List By "
     "Subscription Id; Backup Protected Items - List ($filter=backupManagementType eq 'AzureIaasVM', one call per "
     "vault): properties.sourceResourceId, virtualMachineId, protectionState.",
@@ -269,6 +273,10 @@ def _judge_backup_item(item: Evidence, max_age: timedelta) -> tuple[str, str, st
     title_en="Virtual machine backups succeeded recently",
     judges=(VM_TYPE,),
     reads=(FactKind.RESOURCE, FactKind.SUBSCRIPTION, RECOVERY_VAULT, BACKUP_PROTECTED_ITEM),
+    # A VM is classified by its own subscription's document; every vault and protected item is read from the
+    # whole run (an item is matched by the VM's id wherever its vault lies).
+    per_subscription=True,
+    across=(RECOVERY_VAULT, BACKUP_PROTECTED_ITEM),
     api="Resources - List: virtual machines; Subscriptions - List: tags; Vaults - List By Subscription Id; Backup "
     "Protected Items - List ($filter=backupManagementType eq 'AzureIaasVM', one call per vault): "
     "properties.sourceResourceId, virtualMachineId, protectionState, lastBackupStatus, lastBackupTime, "

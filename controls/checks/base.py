@@ -104,6 +104,9 @@ class Check:
     # Judged one subscription at a time (FactSet.within): each outcome reads only facts of the judged resource's
     # own subscription (and the errors that can cover it), so the engine need not hold a kind for the whole run.
     per_subscription: bool = False
+    # Of `reads`, the kinds such a check is given from the whole run: few records that a resource may reach in
+    # another subscription (a Bastion host in a peered hub, the subscriptions' own documents).
+    across: tuple[Kind, ...] = ()
 
     def documentation(self) -> dict[str, Any]:
         """What the check judges and how, as plain data (for `shoko checks --json` and the snapshot)."""
@@ -155,10 +158,12 @@ def check(
     remediation_en: str,
     thresholds: tuple[str, ...] = (),
     per_subscription: bool = False,
+    across: tuple[Kind, ...] = (),
 ) -> Callable[[Judge], Judge]:
     """Declare and register a check; the decorated judge function is returned unchanged. `per_subscription`
     declares that the judge, given one subscription's facts, says of that subscription's resources what it says
-    given the whole run's (nothing it reads about a resource lies in another subscription or outside any)."""
+    given the whole run's (nothing it reads about a resource lies in another subscription or outside any, but
+    the kinds named in `across`, which it is given whole)."""
 
     def register(judge: Judge) -> Judge:
         if any(c.id == id for c in REGISTRY):
@@ -173,6 +178,8 @@ def check(
             raise ValueError(f"check {id!r} must name the lower-cased resource types it judges, got {bad_types}")
         if not set(per_resource) <= set(reads):
             raise ValueError(f"check {id!r}: per_resource kinds must also be in reads")
+        if across and not (per_subscription and set(across) <= set(reads)):
+            raise ValueError(f"check {id!r}: across names kinds it reads, for a check judged per subscription")
         REGISTRY.append(
             Check(
                 id=id,
@@ -189,6 +196,7 @@ def check(
                 thresholds=tuple(thresholds),
                 judge=judge,
                 per_subscription=per_subscription,
+                across=tuple(across),
             )
         )
         return judge

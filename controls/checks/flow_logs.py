@@ -74,6 +74,10 @@ def _flow_log_error(facts: FactSet, nsg_id: str) -> CollectionError | None:
     title_en="NSG traffic is recorded by flow logs with sufficient retention",
     judges=("microsoft.network/networksecuritygroups",),
     reads=(FactKind.NSG, FactKind.FLOW_LOG, FactKind.NETWORK_WATCHER, NETWORK_INTERFACE),
+    # An NSG and the NICs it is associated with share a subscription (Azure requires it); a flow log can be
+    # created in another subscription's network watcher, so flow logs are read from the whole run.
+    per_subscription=True,
+    across=(FactKind.FLOW_LOG,),
     api="Network Security Groups - List All: id, properties.subnets[].id, properties.networkInterfaces[].id; "
     "Network Interfaces - List All: id, properties.ipConfigurations[].properties.subnet.id; "
     "Flow Logs - List (Microsoft.Network/networkWatchers/flowLogs): properties.targetResourceId, "

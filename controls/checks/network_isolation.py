@@ -74,6 +74,9 @@ def _subscription_guid(resource_id: str | None) -> str | None:
     title_en="Production virtual networks are not peered with non-production virtual networks",
     judges=("microsoft.network/virtualnetworks",),
     reads=(VIRTUAL_NETWORK, FactKind.SUBSCRIPTION),
+    # A peering's target is classified by its subscription's document, read from the whole run.
+    per_subscription=True,
+    across=(FactKind.SUBSCRIPTION,),
     api="Virtual Networks - List All: properties.virtualNetworkPeerings[].properties.remoteVirtualNetwork.id, "
     "peeringState; Subscriptions - List: subscriptionId, displayName, tags",
     rule_ja="本番サブスクリプション（production_subscriptions に記載、記載がなければ environment_tag の値が "

@@ -472,6 +472,10 @@ def _default_route(table: Evidence) -> dict[str, Any] | None:
     reads=(VIRTUAL_NETWORK, ROUTE_TABLE, FactKind.SUBSCRIPTION),
     api="Virtual Networks - List All: properties.subnets[].properties.routeTable.id; Route Tables - List All: "
     "properties.routes[].properties.{addressPrefix, nextHopType, nextHopIpAddress}; Subscriptions - List: tags",
+    # A virtual network is classified by its own subscription's document; its route tables are read from the
+    # whole run (few, and a subnet's table is taken by id wherever it lies).
+    per_subscription=True,
+    across=(ROUTE_TABLE,),
     rule_ja="egress_firewall_scope が production なら本番サブスクリプション（dev-prod-network-isolated と同じ分類）、"
     "all ならすべての仮想ネットワークについて、Azure 基盤用サブネットを除く各サブネットのルートテーブルに "
     "0.0.0.0/0 のルートがあり、nextHopType が VirtualAppliance（ファイアウォール等）、VirtualNetworkGateway"
@@ -637,13 +641,15 @@ class _Jit:
     ports: list[str] = dc_field(default_factory=list)
 
 
-def _jit_for(facts: FactSet, vm_id: str) -> _Jit | None:
+def _jit_by_vm(facts: FactSet) -> dict[str, _Jit]:
+    """Each VM's just-in-time policy (the first listing it), by normalised VM id."""
+    out: dict[str, _Jit] = {}
     for policy in facts.of(JIT_POLICY):
         for entry in props(policy.content).get("virtualMachines") or []:
-            if isinstance(entry, dict) and norm_id(entry.get("id")) == norm_id(vm_id):
+            if isinstance(entry, dict) and entry.get("id"):
                 ports = [str(p.get("number")) for p in entry.get("ports") or [] if isinstance(p, dict)]
-                return _Jit(policy, ports)
-    return None
+                out.setdefault(norm_id(entry.get("id")), _Jit(policy, ports))
+    return out
 
 
 @check(
@@ -657,6 +663,10 @@ def _jit_for(facts: FactSet, vm_id: str) -> _Jit | None:
     "virtualNetworkPeerings[].properties.{remoteVirtualNetwork.id, peeringState}; Bastion Hosts - List: sku.name, "
     "properties.ipConfigurations[].properties.subnet.id, properties.virtualNetwork.id; Jit Network Access Policies "
     "- List (2020-01-01): properties.virtualMachines[].{id, ports[].number}",
+    # A VM, its NICs and their virtual networks share a subscription (Azure requires it); the Bastion host of a
+    # peered hub and a just-in-time policy may lie in another.
+    per_subscription=True,
+    across=(BASTION_HOST, JIT_POLICY),
     rule_ja="仮想マシンごとに、(1) Defender for Cloud の JIT ポリシーの virtualMachines に含まれていれば合格"
     "（管理ポートは承認された申請の間だけ開く）。(2) そうでなければ、NIC にパブリック IP がなく、NIC のサブネットの"
     "仮想ネットワーク、またはそれと Connected でピアリングされた仮想ネットワーク（Developer SKU を除く）に Azure "
@@ -679,13 +689,14 @@ def management_access_via_bastion_or_jit(facts: FactSet, thresholds: Thresholds)
     nics_by_vm = _nics_by_vm(facts)
     vnets = facts.by_id(VIRTUAL_NETWORK)
     bastions = _bastions(facts)
+    jit_by_vm = _jit_by_vm(facts)
     for vm in _vms(facts):
         nics = nics_by_vm.get(norm_id(vm.resource_id))
         if not nics:
             yield _missing_nics(facts, vm)
             continue
         name = display_name(vm)
-        jit = _jit_for(facts, vm.resource_id)
+        jit = jit_by_vm.get(norm_id(vm.resource_id))
         if jit is not None:
             ports = ", ".join(jit.ports) or "なし"
             yield passed(

@@ -4,6 +4,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
+import pytest
+
 from controls.catalog import load_catalog
 from controls.checks import ALL_CHECKS, Check, Outcome
 from controls.checks.base import errored, failed, passed
@@ -531,3 +533,53 @@ def test_checks_judged_per_subscription_apart_in_the_list_are_judged_in_one_pass
                             [replace(c, per_subscription=False) for c in checks])  # fmt: skip
     assert sorted(result.findings, key=repr) == sorted(whole.findings, key=repr)
     assert result.verdicts == whole.verdicts
+
+
+def test_kinds_read_across_subscriptions_come_from_the_whole_run_read_once_with_the_others_read_per_part() -> None:
+    def site(sub: str, name: str) -> Evidence:
+        rid = f"{sub}/resourceGroups/rg/providers/Microsoft.Web/sites/{name}"
+        return Evidence(FactKind.WEB_SITE, "web.sites", sub, rid, "1", None, AT, {"id": rid, "name": name})
+
+    parts = {
+        FactKind.STORAGE_ACCOUNT: {SUB_A[15:]: [account(SUB_A, "a1")], SUB_B[15:]: [account(SUB_B, "b1")]},
+        FactKind.WEB_SITE: {SUB_A[15:]: [site(SUB_A, "wa")]},  # only subscription A has one
+    }
+    failed_a = CollectionError(FactKind.WEB_SITE, "web.sites", SUB_A, "AuthorizationFailed", "no", 403, None, AT)
+
+    def outcomes(facts: FactSet) -> list[Outcome]:
+        # Each account names the sites it is given and the site errors it can see.
+        sites = ",".join(e.resource_id[-2:] for e in facts.of(FactKind.WEB_SITE))
+        seen = ",".join(e.code for e in facts.errors_for([FactKind.WEB_SITE]))
+        return [passed(e.resource_id, sites, seen, e) for e in facts.of(FactKind.STORAGE_ACCOUNT)]
+
+    reads = (FactKind.STORAGE_ACCOUNT, FactKind.WEB_SITE)
+    across = replace(fake("p-across", (1,), outcomes, reads=reads), per_subscription=True, across=(FactKind.WEB_SITE,))
+    facts, asked = stored_in_parts(parts)
+    facts.errors = [failed_a]
+    result = evaluate_mapped(facts, [Req(1)], [across])
+    # Subscription B's account is given A's site and A's site error, as judged over the whole run.
+    judged = [(f.resource_id[-2:], f.reason_ja, f.reason_en) for f in result.findings if f.status == Status.PASS]
+    assert judged == [("a1", "wa", "AuthorizationFailed"), ("b1", "wa", "AuthorizationFailed")]
+    # The whole kind read once and kept for the pass; the others one subscription's part at a time.
+    assert asked == [FactKind.WEB_SITE, (FactKind.STORAGE_ACCOUNT, SUB_A[15:]), (FactKind.STORAGE_ACCOUNT, SUB_B[15:])]
+    whole = evaluate_mapped(FactSet(evidence=[e for k in parts.values() for p in k.values() for e in p],
+                                    errors=[failed_a]), [Req(1)],
+                            [replace(across, per_subscription=False, across=())])  # fmt: skip
+    assert sorted(result.findings, key=repr) == sorted(whole.findings, key=repr)
+    # Without `across`, subscription B would be given none of it.
+    alone = evaluate_mapped(stored_in_parts(parts)[0], [Req(1)], [replace(across, across=())])
+    assert [(f.resource_id[-2:], f.reason_ja) for f in alone.findings if f.status == Status.PASS] == [
+        ("a1", "wa"), ("b1", ""),
+    ]  # fmt: skip
+
+
+def test_a_check_reads_across_subscriptions_only_kinds_it_reads_when_judged_per_subscription() -> None:
+    from controls.checks.base import check
+
+    for per_subscription, across in ((False, (FactKind.WEB_SITE,)), (True, (FactKind.STORAGE_ACCOUNT,))):
+        with pytest.raises(ValueError, match="across names kinds it reads"):
+            check(
+                id="bad-across", title_ja="t", title_en="t", judges=("microsoft.web/sites",),
+                reads=(FactKind.WEB_SITE,), api="a", rule_ja="r", rule_en="r", remediation_ja="f",
+                remediation_en="f", per_subscription=per_subscription, across=across,
+            )(lambda facts, thresholds: [])  # fmt: skip
