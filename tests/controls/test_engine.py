@@ -400,6 +400,11 @@ def account(sub: str, name: str) -> Evidence:
     return Evidence(FactKind.STORAGE_ACCOUNT, "storage.accounts", sub, rid, "1", None, AT, {"id": rid, "name": name})
 
 
+def site(sub: str, name: str) -> Evidence:
+    rid = f"{sub}/resourceGroups/rg/providers/Microsoft.Web/sites/{name}"
+    return Evidence(FactKind.WEB_SITE, "web.sites", sub, rid, "1", None, AT, {"id": rid, "name": name})
+
+
 def per_subscription(check: Check) -> Check:
     return replace(check, per_subscription=True)
 
@@ -495,10 +500,6 @@ def test_neighbouring_checks_judged_per_subscription_read_each_subscription_once
 
 
 def test_checks_judged_per_subscription_apart_in_the_list_are_judged_in_one_pass_reading_each_part_once() -> None:
-    def site(sub: str, name: str) -> Evidence:
-        rid = f"{sub}/resourceGroups/rg/providers/Microsoft.Web/sites/{name}"
-        return Evidence(FactKind.WEB_SITE, "web.sites", sub, rid, "1", None, AT, {"id": rid, "name": name})
-
     parts = {
         FactKind.STORAGE_ACCOUNT: {SUB_A[15:]: [account(SUB_A, "a1")], SUB_B[15:]: [account(SUB_B, "b1")]},
         FactKind.WEB_SITE: {SUB_A[15:]: [site(SUB_A, "wa")], SUB_B[15:]: [site(SUB_B, "wb")]},
@@ -536,10 +537,6 @@ def test_checks_judged_per_subscription_apart_in_the_list_are_judged_in_one_pass
 
 
 def test_kinds_read_across_subscriptions_come_from_the_whole_run_read_once_with_the_others_read_per_part() -> None:
-    def site(sub: str, name: str) -> Evidence:
-        rid = f"{sub}/resourceGroups/rg/providers/Microsoft.Web/sites/{name}"
-        return Evidence(FactKind.WEB_SITE, "web.sites", sub, rid, "1", None, AT, {"id": rid, "name": name})
-
     parts = {
         FactKind.STORAGE_ACCOUNT: {SUB_A[15:]: [account(SUB_A, "a1")], SUB_B[15:]: [account(SUB_B, "b1")]},
         FactKind.WEB_SITE: {SUB_A[15:]: [site(SUB_A, "wa")]},  # only subscription A has one
