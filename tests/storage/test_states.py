@@ -3,6 +3,7 @@ what `verify` catches — in full and from a checkpoint."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from dataclasses import replace
@@ -405,6 +406,66 @@ def test_held_keys_give_each_row_once_in_order_and_take_back_an_unstored_batchs_
     assert held.as_dict() == {b"a": [1, 3, 4], b"b": [2]}
     assert [held.take(b"a") for _ in range(4)] == [1, 3, 4, None] and len(held) == 1
     assert copy.as_dict() == {b"a": [1, 3, 4], b"b": [2]}  # a copy is not consumed with the original
+
+
+class _ListKeys:
+    """What HeldKeys promises, kept the plain way: each key's rows in a list, the first offered first."""
+
+    def __init__(self) -> None:
+        self.rows: dict[bytes, list[int]] = {}
+
+    def add(self, key: bytes, row_id: int) -> None:
+        self.rows.setdefault(key, []).append(row_id)
+
+    def take(self, key: bytes) -> int | None:
+        rows = self.rows.get(key)
+        if not rows:
+            return None
+        row_id = rows.pop(0)
+        if not rows:
+            del self.rows[key]
+        return row_id
+
+    def put_back(self, key: bytes, row_id: int) -> None:
+        self.rows.setdefault(key, []).insert(0, row_id)
+
+
+def test_held_keys_behave_as_lists_of_rows_per_key_through_adds_takes_put_backs_and_copies() -> None:
+    rng = random.Random(7)
+    for trial in range(30):
+        held, plain = states.HeldKeys(), _ListKeys()
+        # 32-byte digests as the ledger's content keys, and short keys; few enough that content repeats.
+        keys = [
+            hashlib.sha256(bytes([n])).digest() if n % 2 else bytes([n]) * (n % 5) for n in range(rng.randint(1, 40))
+        ]
+        taken: list[tuple[bytes, int]] = []
+        copies = []
+        for step in range(600):
+            key, action = rng.choice(keys), rng.random()
+            if action < 0.45:
+                row_id = 1000 * trial + step
+                held.add(key, row_id)
+                plain.add(key, row_id)
+            elif action < 0.85:
+                got = held.take(key)
+                assert got == plain.take(key), (trial, step)
+                if got is not None:
+                    taken.append((key, got))
+            elif taken and action < 0.95:  # a batch not stored: its rows offered again, the last taken first
+                for key, row_id in reversed(taken[-rng.randint(1, len(taken)) :]):
+                    held.put_back(key, row_id)
+                    plain.put_back(key, row_id)
+                    taken.remove((key, row_id))
+            else:  # any taken row, or one never held, offered again first
+                key, row_id = taken.pop(rng.randrange(len(taken))) if taken else (key, -step)
+                held.put_back(key, row_id)
+                plain.put_back(key, row_id)
+            if step % 97 == 0:
+                copies.append((held.copy(), {k: list(v) for k, v in plain.rows.items()}))
+            assert len(held) == len(plain.rows), (trial, step)
+        assert held.as_dict() == plain.rows
+        for copy, rows in copies:  # a copy is not consumed with the original
+            assert copy.as_dict() == rows
 
 
 def test_a_missing_held_row_is_named_when_the_next_run_reads_its_predecessors_keys(ledger: Ledger, raw: Engine) -> None:
