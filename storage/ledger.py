@@ -611,22 +611,22 @@ class Ledger:
             ids.extend(session.scalars(statement, list(chunk)).all())
         return ids
 
-    def _remember_keys(self, table: str, run_id: int, earlier: int, keys: Sequence[bytes], ids: Sequence[int]) -> None:
-        """Keep a committed part's rows by content key, for the run after this one (see `_keys_of`); `earlier` is
-        how many parts of the run there were before it."""
+    def _remember_keys(self, table: str, run_id: int, earlier: int, held: states.HeldKeys) -> None:
+        """Keep a committed part's rows by content key (`held`, in the part's order), for the run after this one
+        (see `_keys_of`); `earlier` is how many parts of the run there were before it."""
         if not self._remember:
             return
         with self._cache_lock:
             cached = self._held_keys.get(table)
             if earlier == 0:
-                mine = states.HeldKeys()
+                mine = held
             elif cached is not None and cached[:2] == (run_id, earlier):
                 mine = cached[2]  # a later part of the same run: its keys follow the earlier parts'
+                for key, row_id in held.items():
+                    mine.add(key, row_id)
             else:
                 self._held_keys.pop(table, None)  # earlier parts stored elsewhere: read them when needed
                 return
-            for key, row_id in zip(keys, ids, strict=True):
-                mine.add(key, row_id)
             self._held_keys[table] = (run_id, earlier + 1, mine)
 
     def _note_finding_counts(self, run_id: int, stored: int, counts: Counter[tuple[int, str, str]]) -> None:
@@ -2227,20 +2227,21 @@ class EvidenceWriter:
                 return
             table = RunEvidence.__tablename__
             # Columns, not entries: an entry and its time cost about 110 bytes, 45 MB at 100,000 resources.
-            ids, micros, requests, keys = array("q"), array("q"), [], []
+            ids, micros, requests = array("q"), array("q"), []
+            keys = states.HeldKeys() if self._ledger._remember else None
             shared: dict[str, str] = {}  # a page's request id, given to each of its records: one text for them all
             for row_id, at, request, content_key in self._entries.merged():
                 ids.append(row_id)
                 micros.append(at)
                 requests.append(request and shared.setdefault(request, request))
-                if self._ledger._remember:
-                    keys.append(content_key)
+                if keys is not None:
+                    keys.add(content_key, row_id)
             with self._ledger._session(write=True) as session:
                 run = self._ledger._running(session, self.run_id)
                 earlier = states.part_count(session, run.id, table)
                 states.add_part_columns(session, run.id, table, ids, micros, requests)
-            if keys:  # committed: the next run's predecessor keys need not be read back
-                self._ledger._remember_keys(table, self.run_id, earlier, keys, ids)
+            if keys is not None and ids:  # committed: the next run's predecessor keys need not be read back
+                self._ledger._remember_keys(table, self.run_id, earlier, keys)
             self._closed = True
             self._entries, self._known = states.PendingEntries(), None
 
@@ -2290,7 +2291,7 @@ class FindingsWriter:
         self._known: states.HeldKeys | None = None  # the predecessor's rows by content key, read once
         self._evidence: _Digests | None = None  # the SHA-256 of every evidence record the run holds, read once
         self._ids = array("q")  # 8 bytes a finding, not a list of int objects (about 690,000 at 100,000 resources)
-        self._keys: list[bytes] = []
+        self._keys = states.HeldKeys()  # the rows stored by content key, when the ledger remembers them
         self._counts: Counter[tuple[int, str, str]] = Counter()  # findings stored per (No, check, status)
         self._closed = False
 
@@ -2344,7 +2345,8 @@ class FindingsWriter:
             raise
         self._ids.extend(ids)
         if self._ledger._remember:  # held only to be remembered for the next run (Ledger remember_keys)
-            self._keys.extend(keys)
+            for key, row_id in zip(keys, ids, strict=True):
+                self._keys.add(key, row_id)
         for row in rows:
             for number in row["requirements"]:
                 self._counts[(number, row["check_id"], row["status"])] += 1
@@ -2359,10 +2361,10 @@ class FindingsWriter:
             earlier = states.part_count(session, run.id, table)
             states.add_part_columns(session, run.id, table, self._ids)  # no entry per finding: 690,000 at 100,000
         if self._ids and self._ledger._remember:  # committed: the next run's predecessor keys need not be read back
-            self._ledger._remember_keys(table, self.run_id, earlier, self._keys, self._ids)
+            self._ledger._remember_keys(table, self.run_id, earlier, self._keys)
         self._ledger._note_finding_counts(self.run_id, len(self._ids), self._counts)
         self._closed = True
-        self._ids, self._keys, self._known, self._evidence = array("q"), [], None, None
+        self._ids, self._keys, self._known, self._evidence = array("q"), states.HeldKeys(), None, None
         self._counts = Counter()
 
 

@@ -466,6 +466,14 @@ def test_held_keys_behave_as_lists_of_rows_per_key_through_adds_takes_put_backs_
         assert held.as_dict() == plain.rows
         for copy, rows in copies:  # a copy is not consumed with the original
             assert copy.as_dict() == rows
+        for copy, _ in copies:  # nor the original with a copy
+            for key in keys:
+                while (row_id := copy.take(key)) is not None:
+                    if row_id % 3 == 0:  # taken, offered again, taken again
+                        copy.put_back(key, row_id)
+                        copy.take(key)
+                copy.add(key, -1)
+        assert held.as_dict() == plain.rows
 
 
 def test_a_missing_held_row_is_named_when_the_next_run_reads_its_predecessors_keys(ledger: Ledger, raw: Engine) -> None:
