@@ -54,8 +54,12 @@ COPY config/defaults.yaml config/example.yaml /usr/share/shoko/config/
 COPY deploy/healthcheck.py /usr/local/lib/shoko/healthcheck.py
 # Two malloc arenas instead of one per thread: a run's 48 fetcher and call threads each kept their own arena's
 # freed memory (55 MB of 163 MB grown while fetching 10,000 resources; bench/README.md "Memory while fetching").
+# A fixed mmap threshold: blocks over 128 KiB (a run's arrays of keys and ids) are mapped on their own and go back
+# to the system when freed; glibc's default raises the threshold after such a free, and later blocks of that size
+# stay in the heap (bench/README.md "Checks that reach into other subscriptions").
 ENV PATH=/opt/shoko/bin:$PATH \
     MALLOC_ARENA_MAX=2 \
+    MALLOC_MMAP_THRESHOLD_=131072 \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     SHOKO_CONFIG=/etc/shoko/agent.yaml \

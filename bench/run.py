@@ -24,6 +24,9 @@ from reports.bundle import PRIVATE_KEY_FILE
 from sandbox.admin import SandboxAdmin
 
 ROOT = Path(__file__).resolve().parent.parent
+# The container image's allocator settings (Dockerfile's ENV), given to the collector unless the caller sets them:
+# the figures are those of shoko as it is deployed.
+IMAGE_ALLOCATOR = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "131072"}
 
 
 @dataclass(frozen=True)
@@ -240,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = emptied((ROOT / args.out).resolve() if not Path(args.out).is_absolute() else Path(args.out))
     log = out / "shoko.log"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**IMAGE_ALLOCATOR, **os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("SHOKO_DATABASE_URL", None)
     url = args.database_url or f"sqlite:///{out / 'shoko.db'}"
     lines: list[str] = []
