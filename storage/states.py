@@ -556,8 +556,8 @@ def load_rows(session: Session, model: type[Base], ids: Iterable[int]) -> dict[i
 
 def _ascending_once(ids: Iterable[int]) -> Sequence[int]:
     """`ids` in ascending order, each once: a sequence that already is comes back as it is (a run's findings
-    mostly are; 690,000 ids as a set and a sorted list held about 70 MB more), and no set is made unless an id
-    comes twice."""
+    mostly are), and no set is made unless an id comes twice. Reading the predecessor's keys of an unchanged run at
+    100,000 resources peaked 35–40 MB lower for it (its 690,000 finding ids made a set, then a sorted list)."""
     if isinstance(ids, Sequence) and all(a < b for a, b in pairwise(ids)):
         return ids
     ordered = sorted(ids)
