@@ -15,6 +15,7 @@ import json
 import re
 import sqlite3
 import threading
+import time
 from array import array
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Collection, Container, Iterable, Iterator, Mapping, Sequence
@@ -394,6 +395,21 @@ class _Places:
         return None if value < 0 else value
 
 
+def _write_ahead_log(cursor: sqlite3.Cursor, wait: float = 30.0) -> None:
+    """Put the database in WAL mode. SQLite answers "database is locked" at once, without waiting out its busy
+    timeout, when another connection is switching a new file's journal mode at the same moment (processes starting
+    together on a new ledger): tried again for up to `wait` seconds, as the busy timeout would."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -498,7 +514,7 @@ class Ledger:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys = ON")
             if wal:
-                cursor.execute("PRAGMA journal_mode = WAL")  # readers keep reading while a run writes
+                _write_ahead_log(cursor)  # readers keep reading while a run writes
             cursor.close()
 
         @event.listens_for(engine, "begin")

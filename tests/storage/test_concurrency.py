@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, text
 
-from storage.ledger import Ledger
+from storage.ledger import Ledger, _write_ahead_log
 
 from .helpers import NSG_ID, T0, nsg_evidence, sample
 
@@ -46,3 +50,31 @@ def test_concurrent_runs_seal_into_one_unbroken_chain(database_url: str, raw: En
         report = ledger.verify()
         assert report.ok and report.runs_checked == writers
         assert all(ledger.run(r).counts["evidence"] == 4 for r in run_ids)
+
+
+def test_a_new_ledger_file_switched_to_wal_while_another_connection_writes_waits_instead_of_failing(
+    tmp_path: Path,
+) -> None:
+    # Processes starting together on a new ledger: one is migrating (a write transaction) while another connects.
+    # SQLite refuses that one's switch to WAL at once ("database is locked"), without waiting its busy timeout.
+    path = tmp_path / "shoko.db"
+    writer = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE t (x)")
+    other = sqlite3.connect(path, timeout=30, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO t VALUES (1)")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        other.execute("PRAGMA journal_mode = WAL")  # what each connection did before
+    threading.Timer(0.3, writer.execute, ("COMMIT",)).start()
+    _write_ahead_log(other.cursor(), wait=10)
+    assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    # A lock that is never let go: it gives up when its wait is over, with SQLite's own error.
+    stuck = sqlite3.connect(tmp_path / "stuck.db", timeout=30, isolation_level=None)
+    stuck.execute("CREATE TABLE t (x)")
+    late = sqlite3.connect(tmp_path / "stuck.db", timeout=30, isolation_level=None)
+    stuck.execute("BEGIN IMMEDIATE")
+    stuck.execute("INSERT INTO t VALUES (1)")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        _write_ahead_log(late.cursor(), wait=0.3)
+    for connection in (writer, other, stuck, late):
+        connection.close()
