@@ -2270,7 +2270,7 @@ class _Digests:
     def __init__(self, hexes: Iterable[str]) -> None:
         self._held = states.HeldKeys()
         for digest in map(_unhex, hexes):
-            if digest is not None and digest not in self._held:
+            if digest is not None:  # content held by two rows is added twice: still among them, one lookup each
                 self._held.add(digest, 0)
 
     def __contains__(self, sha: object) -> bool:

@@ -750,16 +750,14 @@ class HeldKeys:
         self._own()
         _, first = self._find(key)
         entries = self._entries(first) if first >= 0 else []
-        if not any(not self._taken[n] for n in entries):
-            self._left += 1
         back = next((n for n in entries if self._taken[n] and self._rows[n] == row_id), None)
-        if back is None:  # a row it never held: offered all the same
-            left = self._left  # counted above
+        if back is None:  # a row it never held: offered all the same (add counts the key if it offered none)
             self.add(key, row_id)
-            self._left = left
             _, first = self._find(key)
             entries = self._entries(first)
             back = entries[-1]
+        elif not any(not self._taken[n] for n in entries):
+            self._left += 1
         self._taken[back] = 0
         # First among the rows offered: the offered entries, in order, hold it and then the others.
         offered = [n for n in entries if not self._taken[n]]
