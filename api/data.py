@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException, Request
+from fastapi.responses import FileResponse, Response
+from starlette.background import BackgroundTask
 
 from collector.attest_cli import record_drafts
 from collector.drift_view import drift_row
@@ -23,13 +25,13 @@ from collector.render import explain, verdict_rows
 from controls.attestations import Attestation, AttestationError, draft, parse_requirements
 from controls.catalog import Catalog
 from controls.model import Finding
-from reports.bundle import SnapshotError, load_private_key, write_bundle
-from reports.contents import build_bundle
+from reports.bundle import SnapshotError, load_private_key
 from storage.actions import ATTESTATION_ADD, ATTESTATION_REVOKE, COLLECT_NOW, DRIFT_ACKNOWLEDGE
 from storage.ledger import Ledger, LedgerError, RunRecord
 
 from .auth import Principal
 from .common import ledger_of, settings_of
+from .snapshot_export import SnapshotBuildError, build_snapshot
 from .uploads import Upload
 
 log = logging.getLogger("shoko.api")
@@ -372,24 +374,36 @@ def revoke_attestation(request: Request, principal: Principal, att_id: str, reas
 # -- snapshot and "collect now" ----------------------------------------------------------------------------
 
 
-def snapshot_zip(
+def snapshot_file(
     request: Request, run: RunRecord, moment: datetime | None, requirements: str | None, lang: str
-) -> tuple[str, bytes]:
-    """The signed snapshot bundle (file name, zip bytes) as `shoko snapshot export` makes it."""
-    ledger, settings, catalog = ledger_of(request), settings_of(request), request.app.state.catalog
+) -> Response:
+    """The signed snapshot bundle `shoko snapshot export` writes, as a download: built by a child process
+    (api.snapshot_export) into a temporary file, sent from there and removed once sent."""
+    settings, catalog = settings_of(request), request.app.state.catalog
     try:
         numbers = parse_requirements(requirements, "requirements", catalog.numbers()) if requirements else None
     except AttestationError as exc:
         raise HTTPException(422, str(exc)) from None
     try:
-        key = load_private_key(settings.api.signing_key_file)
+        load_private_key(settings.api.signing_key_file)  # refused here, before a process is started for it
     except SnapshotError as exc:
         raise HTTPException(503, f"snapshot signing is not configured: {exc}") from None
-    bundle = build_bundle(ledger, catalog, moment, numbers, lang, settings.thresholds)
-    with tempfile.TemporaryDirectory(prefix="shoko-snapshot-") as tmp:
-        out = Path(tmp) / "snapshot.zip"
-        write_bundle(bundle, key, out)
-        return f"shoko-snapshot-run{run.id}.zip", out.read_bytes()
+    try:
+        built = build_snapshot(
+            settings.database.url, catalog, moment, numbers, lang, settings.thresholds, settings.api.signing_key_file
+        )
+    except SnapshotBuildError as exc:
+        log.error("snapshot of run %d could not be built: %s", run.id, exc, extra={"run_id": run.id})
+        raise HTTPException(
+            500, f"the snapshot could not be built: {exc}" if exc.stated else "the snapshot could not be built; "
+            "the server's log says why",
+        ) from None  # fmt: skip
+    return FileResponse(
+        built.path,
+        media_type="application/zip",
+        filename=f"shoko-snapshot-run{run.id}.zip",
+        background=BackgroundTask(built.cleanup),
+    )
 
 
 def collect_now(request: Request, principal: Principal) -> dict[str, Any]:

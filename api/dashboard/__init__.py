@@ -375,10 +375,7 @@ def router() -> APIRouter:
         _, moment = _as_of(request)
         lang = language(request)
         run = answering_run(ledger_of(request), moment)
-        name, body = data.snapshot_zip(request, run, moment, None, lang)
-        return Response(
-            body, media_type="application/zip", headers={"Content-Disposition": f'attachment; filename="{name}"'}
-        )
+        return data.snapshot_file(request, run, moment, None, lang)
 
     return r
 

@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from ..auth import auditor
 from ..common import AsOf, answering_run, ledger_of, parse_moment
-from ..data import snapshot_zip
+from ..data import snapshot_file
 from ..schemas import Problem
 
 router = APIRouter(tags=["snapshot"], dependencies=[Depends(auditor)])
@@ -19,6 +19,7 @@ router = APIRouter(tags=["snapshot"], dependencies=[Depends(auditor)])
     response_class=Response,
     responses={
         200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}},
+        500: {"model": Problem, "description": "the bundle could not be built (the reason, or the server's log)"},
         503: {"model": Problem, "description": "no signing key is configured (api.signing_key_file)"},
     },
 )
@@ -30,7 +31,4 @@ def export_snapshot(
 ) -> Response:
     moment = parse_moment(as_of)
     run = answering_run(ledger_of(request), moment)  # 404 before the ledger began, as every as_of read
-    name, data = snapshot_zip(request, run, moment, requirements, lang)
-    return Response(
-        data, media_type="application/zip", headers={"Content-Disposition": f'attachment; filename="{name}"'}
-    )
+    return snapshot_file(request, run, moment, requirements, lang)
