@@ -105,6 +105,11 @@ _T = TypeVar("_T")
 _CHUNK = 500  # rows per executemany / IN (...) list
 _SEAL_ATTEMPTS = 5
 _CHECKS_CACHED = 8  # sealed runs whose findings' rows per check are kept (Ledger.check_rows)
+# The most rows of a table (evidence, findings) whose content keys a ledger keeps from one run for the next (about 60
+# bytes a row: 15 MB). A larger run's keys are read back from the database by the run after it, as `shoko collect`
+# does (about 15 s for the 1.09 million rows of 100,000 resources): kept, they were about 70 MB held between runs
+# and as much again while the next run gathered its own, which took the agent past 500 MB at that size.
+KEYS_REMEMBERED_UP_TO = 250_000
 _SEAL_LOCK_KEY = 0x73686F6B6F01
 # Findings a FindingsWriter stores per transaction: short enough that the run's lease renewal is not held up.
 FINDINGS_BATCH = 1000  # PostgreSQL advisory lock taken while a run is being sealed
@@ -426,6 +431,7 @@ class Ledger:
         signer: RunSigner | None = None,
         on_sealed: Callable[[Anchor], None] | None = None,
         remember_keys: bool = True,
+        keys_remembered_up_to: int | None = None,
     ) -> None:
         """Open (and migrate) a ledger. `read_only=True` (read commands, the API, snapshot export): nothing is
         created, migrated or changed — a missing or empty database, another application's tables or an older
@@ -433,9 +439,12 @@ class Ledger:
         takes (default: this process). `signer`: signs every run this ledger seals, in the seal's transaction;
         `on_sealed` then gets the signed digest (its anchor) to publish outside the database. `remember_keys=False`:
         a process storing one run (`shoko collect`) does not keep its rows' content keys for a next run it will
-        not store (at 100,000 resources about a million keys, held from storing the evidence to the seal)."""
+        not store (at 100,000 resources about a million keys, held from storing the evidence to the seal).
+        `keys_remembered_up_to` (default KEYS_REMEMBERED_UP_TO): the most rows of a table whose keys are kept."""
         self.signer, self.on_sealed = signer, on_sealed
-        self._remember = remember_keys
+        limit = KEYS_REMEMBERED_UP_TO if keys_remembered_up_to is None else keys_remembered_up_to
+        self._remember_up_to = limit if remember_keys else 0
+        self._remember = self._remember_up_to > 0
         self._url = _normalise_url(url)
         self.url = self._url.render_as_string(hide_password=True)
         self.read_only = read_only
@@ -627,13 +636,17 @@ class Ledger:
             ids.extend(session.scalars(statement, list(chunk)).all())
         return ids
 
-    def _remember_keys(self, table: str, run_id: int, earlier: int, held: states.HeldKeys) -> None:
+    def _remember_keys(self, table: str, run_id: int, earlier: int, held: states.HeldKeys | None) -> None:
         """Keep a committed part's rows by content key (`held`, in the part's order), for the run after this one
-        (see `_keys_of`); `earlier` is how many parts of the run there were before it."""
+        (see `_keys_of`); `earlier` is how many parts of the run there were before it. `held` None (a writer
+        that stopped gathering them past the limit), or more rows than `keys_remembered_up_to`: nothing is kept
+        of the table, and the next run reads its predecessor's keys from the database."""
         if not self._remember:
             return
         with self._cache_lock:
-            cached = self._held_keys.get(table)
+            cached = self._held_keys.pop(table, None)  # what it held is let go here unless it goes on below
+            if held is None:
+                return
             if earlier == 0:
                 mine = held
             elif cached is not None and cached[:2] == (run_id, earlier):
@@ -641,9 +654,9 @@ class Ledger:
                 for key, row_id in held.items():
                     mine.add(key, row_id)
             else:
-                self._held_keys.pop(table, None)  # earlier parts stored elsewhere: read them when needed
-                return
-            self._held_keys[table] = (run_id, earlier + 1, mine)
+                return  # earlier parts stored elsewhere: read them when needed
+            if mine.added <= self._remember_up_to:
+                self._held_keys[table] = (run_id, earlier + 1, mine)
 
     def _note_finding_counts(self, run_id: int, stored: int, counts: Counter[tuple[int, str, str]]) -> None:
         """Add what a closed findings writer of the run stored (see `_finding_counts_of`)."""
@@ -2230,8 +2243,9 @@ class EvidenceWriter:
                 for key, row_id in reversed(taken):
                     self._known.put_back(key, row_id)  # type: ignore[union-attr]
                 raise
-            # Content keys are held only for a ledger that remembers them for its next run (Ledger remember_keys).
-            remember = self._ledger._remember
+            # Content keys are held only for a ledger that remembers them for its next run (Ledger remember_keys),
+            # and only up to as many rows as it would keep.
+            remember = self.stored + len(rows) <= self._ledger._remember_up_to
             for key, row_id, row, content_key in zip(keys, ids, rows, content, strict=True):
                 self._entries.add(key, row_id, row["collected_at"], row["request_id"], content_key if remember else b"")
             self.stored += len(rows)
@@ -2244,7 +2258,7 @@ class EvidenceWriter:
             table = RunEvidence.__tablename__
             # Columns, not entries: an entry and its time cost about 110 bytes, 45 MB at 100,000 resources.
             ids, micros, requests = array("q"), array("q"), []
-            keys = states.HeldKeys() if self._ledger._remember else None
+            keys = states.HeldKeys() if self.stored <= self._ledger._remember_up_to else None
             shared: dict[str, str] = {}  # a page's request id, given to each of its records: one text for them all
             for row_id, at, request, content_key in self._entries.merged():
                 ids.append(row_id)
@@ -2256,7 +2270,7 @@ class EvidenceWriter:
                 run = self._ledger._running(session, self.run_id)
                 earlier = states.part_count(session, run.id, table)
                 states.add_part_columns(session, run.id, table, ids, micros, requests)
-            if keys is not None and ids:  # committed: the next run's predecessor keys need not be read back
+            if ids:  # committed: the next run's predecessor keys need not be read back
                 self._ledger._remember_keys(table, self.run_id, earlier, keys)
             self._closed = True
             self._entries, self._known = states.PendingEntries(), None
@@ -2307,7 +2321,8 @@ class FindingsWriter:
         self._known: states.HeldKeys | None = None  # the predecessor's rows by content key, read once
         self._evidence: _Digests | None = None  # the SHA-256 of every evidence record the run holds, read once
         self._ids = array("q")  # 8 bytes a finding, not a list of int objects (about 690,000 at 100,000 resources)
-        self._keys = states.HeldKeys()  # the rows stored by content key, when the ledger remembers them
+        # The rows stored by content key, while the ledger would remember them (None past its limit).
+        self._keys: states.HeldKeys | None = states.HeldKeys() if ledger._remember else None
         self._counts: Counter[tuple[int, str, str]] = Counter()  # findings stored per (No, check, status)
         self._closed = False
 
@@ -2360,7 +2375,9 @@ class FindingsWriter:
                 self._known.put_back(key, row_id)  # type: ignore[union-attr]
             raise
         self._ids.extend(ids)
-        if self._ledger._remember:  # held only to be remembered for the next run (Ledger remember_keys)
+        if len(self._ids) > self._ledger._remember_up_to:
+            self._keys = None  # more than the ledger keeps: the next run reads them back
+        elif self._keys is not None:  # held only to be remembered for the next run (Ledger remember_keys)
             for key, row_id in zip(keys, ids, strict=True):
                 self._keys.add(key, row_id)
         for row in rows:
@@ -2376,11 +2393,11 @@ class FindingsWriter:
             run = self._ledger._running(session, self.run_id)
             earlier = states.part_count(session, run.id, table)
             states.add_part_columns(session, run.id, table, self._ids)  # no entry per finding: 690,000 at 100,000
-        if self._ids and self._ledger._remember:  # committed: the next run's predecessor keys need not be read back
+        if self._ids:  # committed: the next run's predecessor keys need not be read back
             self._ledger._remember_keys(table, self.run_id, earlier, self._keys)
         self._ledger._note_finding_counts(self.run_id, len(self._ids), self._counts)
         self._closed = True
-        self._ids, self._keys, self._known, self._evidence = array("q"), states.HeldKeys(), None, None
+        self._ids, self._keys, self._known, self._evidence = array("q"), None, None, None
         self._counts = Counter()
 
 

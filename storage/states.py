@@ -674,6 +674,11 @@ class HeldKeys:
         """How many keys still offer a row."""
         return self._left
 
+    @property
+    def added(self) -> int:
+        """How many rows were added (taken or not)."""
+        return len(self._rows)
+
     def __contains__(self, key: object) -> bool:
         """Whether any row was ever added for `key` (taken or not)."""
         return isinstance(key, bytes) and self._find(key)[1] >= 0

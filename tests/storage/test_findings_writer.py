@@ -72,6 +72,30 @@ def test_a_second_run_stored_in_batches_holds_its_unchanged_findings_by_referenc
     assert ledger.verify().ok
 
 
+def test_a_ledger_keeps_a_runs_keys_up_to_its_limit_and_past_it_the_next_run_reads_them_back(
+    database_url: str, raw: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ledger_module, "FINDINGS_BATCH", 4)
+    small, large = judged(10), judged(20)  # 10 and 20 evidence records, 15 and 25 findings
+    with Ledger(database_url, keys_remembered_up_to=20) as ledger:
+        at = T0
+        runs = []
+        for evidence, findings in (small, large, large):
+            run_id = stored_in_batches(ledger, findings, at=at, evidence=evidence)
+            ledger.add_verdicts(run_id, [verdict(findings[: len(evidence)])])
+            ledger.complete_run(run_id, at + timedelta(minutes=5))
+            runs.append((run_id, {table: kept[0] for table, kept in ledger._held_keys.items()}))
+            at += timedelta(hours=1)
+        (first, kept_first), (second, kept_second), (third, kept_third) = runs
+        assert kept_first == {"run_evidence": first, "findings": first}  # 10 and 15 rows: both kept
+        # 25 findings are more than the ledger keeps: the first run's keys are let go, the second's not gathered.
+        assert kept_second == {"run_evidence": second} and kept_third == {"run_evidence": third}
+        # The third run read its predecessor's finding keys from the database and holds them all by reference.
+        assert owned(raw, "findings", third) == 0 and owned(raw, "run_evidence", third) == 0
+        assert ledger.findings(third) == large[1]
+        assert ledger.verify().ok
+
+
 def test_a_finding_refused_part_way_leaves_those_stored_before_it_listed_and_the_run_seals_failed(
     ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
