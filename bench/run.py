@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.agent_runs import AgentRun, measure_agent_runs
 from bench.generate import GenerateError, generate, write_estate
 from collector.settings import CollectionSettings
 from reports.bundle import PRIVATE_KEY_FILE
@@ -199,6 +200,23 @@ def lower_bound(calls: dict[str, Any], args: argparse.Namespace) -> tuple[float,
     return throttle, latency, max(throttle, latency)
 
 
+def _collect_once(
+    collect: list[str], log: Path, env: dict[str, str], sandbox: Sandboxed, url: str, which: str
+) -> tuple[Measured, dict[str, Any], int]:
+    """One `shoko collect`: how it ran, the sandbox's calls meanwhile and the database's size after it."""
+    before = sandbox.stats()
+    measured = run_measured(collect, log, env)
+    calls = _delta(sandbox.stats(), before)
+    if measured.code != 0:
+        raise SystemExit(f"bench: {which} exited with {measured.code}; see {log}")
+    return measured, calls, database_size(url)
+
+
+def _agent_peak(agent_runs: list[AgentRun], n: int) -> str:
+    """What a run of the agent adds to its peak: the process's own peak so far when the run was sealed."""
+    return f" (read every 0.25 s; VmHWM when sealed {_mb(agent_runs[n].high_water)})" if agent_runs else ""
+
+
 def _mb(n: float) -> str:
     return f"{n / 1e6:,.1f} MB"
 
@@ -237,6 +255,11 @@ def main(argv: list[str] | None = None) -> int:
         "--database-url",
         help="an empty database to collect into, e.g. postgresql+psycopg://user@127.0.0.1/shoko_bench "
         "(default: a new SQLite file in --out)",
+    )
+    parser.add_argument(
+        "--agent",
+        action="store_true",
+        help="measure two scheduled runs of one `shoko agent` process, not two `shoko collect` (bench.agent_runs)",
     )
     parser.add_argument("--out", default="bench-out", help="working directory (estate, logs, database)")
     args = parser.parse_args(argv)
@@ -291,8 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     say(
-        f"collector: shoko collect, collection.max_workers {args.workers}, resource_graph "
-        f"{'off' if args.no_resource_graph else 'on'}, database {url.split('@')[-1]}"
+        f"collector: {'shoko agent' if args.agent else 'shoko collect'}, collection.max_workers {args.workers}, "
+        f"resource_graph {'off' if args.no_resource_graph else 'on'}, database {url.split('@')[-1]}"
     )
     try:
         figures = _measure(args, sandbox, config, log, env, url, out, say)
@@ -315,12 +338,21 @@ def _measure(
 ) -> dict[str, Any]:
     cli = ["-m", "collector.cli"]
     collect = [*cli, "collect", "--config", str(config), "--sandbox-info", str(sandbox.info_file)]
-    before = sandbox.stats()
-    first = run_measured(collect, log, env)
-    calls = _delta(sandbox.stats(), before)
-    if first.code != 0:
-        raise SystemExit(f"bench: shoko collect exited with {first.code}; see {log}")
-    size_first = database_size(url)
+    agent_runs: list[AgentRun] = []
+    if args.agent:
+        agent_config = config.with_name("shoko-agent.yaml")
+        # Each run due as soon as the one before it is sealed; no health port (several benchmarks may run at once).
+        agent_config.write_text(
+            config.read_text(encoding="utf-8") + "agent:\n  schedule: every 1s\n  listen_port: 0\n", encoding="utf-8"
+        )
+        agent_runs = measure_agent_runs(
+            agent_config, sandbox.info_file, log, env, 2, sandbox.stats, _delta, lambda: database_size(url), ROOT
+        )
+        first, second = (Measured(0, r.wall, r.cpu, r.peak_rss) for r in agent_runs)
+        calls, calls2 = agent_runs[0].calls, agent_runs[1].calls
+        size_first, size_second = agent_runs[0].database, agent_runs[1].database
+    else:
+        first, calls, size_first = _collect_once(collect, log, env, sandbox, url, "shoko collect")
     total = sum(calls["operations"].values())
     arm = sum(v for k, v in calls["operations"].items() if "graph" not in k and "token" not in k)
     throttle_bound, latency_bound, bound = lower_bound(calls, args)
@@ -336,7 +368,7 @@ def _measure(
         if bound
         else "  lower bound                  n/a (no latency, no throttle)"
     )
-    fetching = collecting_seconds(log)
+    fetching = agent_runs[0].fetching if agent_runs else collecting_seconds(log)
     if fetching is not None:
         say(
             f"  of which collecting       {fetching:8.1f} s  (fetching only, from the log)"
@@ -347,23 +379,20 @@ def _measure(
         f"  collector CPU             {first.cpu:8.1f} s  ({first.cpu / total * 1000:.2f} ms per call); "
         f"sandbox CPU {calls['cpu_seconds']:.1f} s ({calls['cpu_seconds'] / total * 1000:.2f} ms per call)"
     )
-    say(f"  collector peak RSS        {_mb(first.peak_rss):>11}")
+    say(f"  collector peak RSS        {_mb(first.peak_rss):>11}" + _agent_peak(agent_runs, 0))
     say(f"  database after            {_mb(size_first):>11}  ({size_first / resources / 1000:.1f} KB per resource)")
     say("  calls by operation:")
     for op, n in sorted(calls["operations"].items(), key=lambda kv: -kv[1]):
         say(f"    {n:8,}  {op}")
-    before = sandbox.stats()
-    second = run_measured(collect, log, env)
-    calls2 = _delta(sandbox.stats(), before)
-    if second.code != 0:
-        raise SystemExit(f"bench: the second shoko collect exited with {second.code}; see {log}")
-    size_second = database_size(url)
+    if not agent_runs:
+        second, calls2, size_second = _collect_once(collect, log, env, sandbox, url, "the second shoko collect")
     growth = size_second - size_first
     say()
     say("second run (estate unchanged)")
     say(
         f"  wall time {second.wall:.1f} s, {sum(calls2['operations'].values()):,} calls, "
         f"{calls2['statuses'].get('429', 0):,} 429s, collector CPU {second.cpu:.1f} s, peak RSS {_mb(second.peak_rss)}"
+        + _agent_peak(agent_runs, 1)
     )
     say(
         f"  database growth           {_mb(growth):>11}  ({growth / size_first * 100:.1f} % of the first run; "
@@ -407,6 +436,8 @@ def _measure(
     if bundle.exists():
         say(f"  snapshot size             {_mb(bundle.stat().st_size):>11}")
     return {
+        "collector": "shoko agent" if agent_runs else "shoko collect",
+        "agent_runs": [{k: v for k, v in r.__dict__.items() if not k.startswith("_")} for r in agent_runs],
         "first": first.__dict__,
         "collecting_seconds": fetching,
         "second": second.__dict__,
