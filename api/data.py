@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException, Request
-from fastapi.responses import FileResponse, Response
-from starlette.background import BackgroundTask
 
 from collector.attest_cli import record_drafts
 from collector.drift_view import drift_row
@@ -31,7 +29,7 @@ from storage.ledger import Ledger, LedgerError, RunRecord
 
 from .auth import Principal
 from .common import ledger_of, settings_of
-from .snapshot_export import SnapshotBuildError, build_snapshot
+from .snapshot_export import SentThenRemoved, SnapshotBuildError, build_snapshot
 from .uploads import Upload
 
 log = logging.getLogger("shoko.api")
@@ -376,9 +374,9 @@ def revoke_attestation(request: Request, principal: Principal, att_id: str, reas
 
 def snapshot_file(
     request: Request, run: RunRecord, moment: datetime | None, requirements: str | None, lang: str
-) -> Response:
+) -> SentThenRemoved:
     """The signed snapshot bundle `shoko snapshot export` writes, as a download: built by a child process
-    (api.snapshot_export) into a temporary file, sent from there and removed once sent."""
+    (api.snapshot_export) into a temporary file, sent from there and removed once sent (or sending it failed)."""
     settings, catalog = settings_of(request), request.app.state.catalog
     try:
         numbers = parse_requirements(requirements, "requirements", catalog.numbers()) if requirements else None
@@ -398,12 +396,7 @@ def snapshot_file(
             500, f"the snapshot could not be built: {exc}" if exc.stated else "the snapshot could not be built; "
             "the server's log says why",
         ) from None  # fmt: skip
-    return FileResponse(
-        built.path,
-        media_type="application/zip",
-        filename=f"shoko-snapshot-run{run.id}.zip",
-        background=BackgroundTask(built.cleanup),
-    )
+    return SentThenRemoved(built.path, built.cleanup, filename=f"shoko-snapshot-run{run.id}.zip")
 
 
 def collect_now(request: Request, principal: Principal) -> dict[str, Any]:

@@ -29,6 +29,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from fastapi.responses import FileResponse
+from starlette.types import Receive, Scope, Send
+
 _BUILDS = threading.BoundedSemaphore(1)  # a bundle's memory is the largest an API process asks for: one at a time
 _STDERR_KEPT = 2000  # characters of the child's stderr a failure quotes
 
@@ -62,6 +65,21 @@ class BuiltSnapshot:
 
     path: Path
     cleanup: Callable[[], None]
+
+
+class SentThenRemoved(FileResponse):
+    """A bundle as a zip download, its temporary directory removed once it is sent or sending it failed (a client
+    that went away): a large estate's bundle is hundreds of MB, never left behind in the temporary directory."""
+
+    def __init__(self, path: Path, cleanup: Callable[[], None], filename: str) -> None:
+        super().__init__(path, media_type="application/zip", filename=filename)
+        self._cleanup = cleanup
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._cleanup()
 
 
 def build_snapshot(

@@ -4,6 +4,7 @@ latest full run completed by a moment. reports/bundle.py signs and writes it."""
 
 from __future__ import annotations
 
+import gc
 import tempfile
 from array import array
 from collections import Counter
@@ -15,6 +16,7 @@ from typing import Any
 
 from collector import __version__
 from collector.inventory_view import OWNER_CHECK, REGION_CHECK
+from collector.memory import release_freed_memory
 from controls.attestations import Attestation
 from controls.checks.accounts import GUESTS_CHECK, HOLDERS_CHECK
 from controls.checks.stale_accounts import STALE_CHECK
@@ -252,6 +254,11 @@ def _build(
     )
     files["report.pdf"] = render_pdf(printed)
     del printed
+    # WeasyPrint's layout leaves its objects in reference cycles, which Python's collector reaches only after
+    # long: collected now, with the heap's freed pages given back (126 MB at 100,000 resources), the phases after
+    # it do not add to them.
+    gc.collect()
+    release_freed_memory()
 
     # The registers auditors ask for beside the verdicts: who holds which role, and what resources exist.
     from collector.accounts_view import account_kinds, account_rows

@@ -3,15 +3,17 @@ files go once it is sent, and a child that fails or dies says why."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
+import shutil
 import signal
 import tempfile
 import zipfile
 
 import pytest
 
-from api.snapshot_export import SnapshotBuildError, SnapshotJob, _run_child, build_snapshot
+from api.snapshot_export import SentThenRemoved, SnapshotBuildError, SnapshotJob, _run_child, build_snapshot
 from controls.catalog import load_catalog
 from reports.bundle import PUBLIC_KEY_FILE, fingerprint, load_public_key, verify_bundle
 from storage.ledger import Ledger
@@ -82,3 +84,22 @@ def test_a_child_that_dies_says_how(catalog, said, tmp_path):
         _run_child(job)
     assert str(died.value) == said and not died.value.stated
     assert not (tmp_path / "snapshot.zip").exists()
+
+
+def test_a_bundle_whose_client_went_away_is_removed_all_the_same(tmp_path):
+    folder = tmp_path / "shoko-snapshot-x"
+    folder.mkdir()
+    (folder / "snapshot.zip").write_bytes(b"PK" + b"\0" * 100_000)
+    response = SentThenRemoved(folder / "snapshot.zip", lambda: shutil.rmtree(folder), "shoko-snapshot-run1.zip")
+
+    async def receive():  # type: ignore[no-untyped-def]
+        await asyncio.Event().wait()  # the connection says nothing more, as a client that vanished without a close
+
+    async def gone(message):  # type: ignore[no-untyped-def]
+        if message["type"] == "http.response.body":
+            raise OSError("the client closed the connection")
+
+    scope = {"type": "http", "method": "GET", "path": "/api/v1/snapshot", "headers": [], "query_string": b""}
+    with pytest.raises(OSError, match="closed the connection"):
+        asyncio.run(response(scope, receive, gone))
+    assert not folder.exists()
