@@ -13,6 +13,7 @@ evidence only). Runs without parts (sealed before parts existed) hold the rows t
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import heapq
 import json
@@ -286,11 +287,11 @@ def _canonical_columns(
     """Columns of a part in the form `encode_columns` writes ({"ids":[...]}, or {"at":[...],"ids":[...],"request":
     [...]}), read without holding the parsed document: numbers a piece at a time, request ids one at a time (kept,
     equal ones as one text, only with `keep_requests`). Each value is parsed by the json module, so what is
-    accepted is what parsing it whole accepts; anything else raises _NotCanonical."""
-    try:
-        text = zlib.decompress(content)
-    except zlib.error as exc:
-        raise StateError(f"part cannot be decoded ({exc})") from None
+    accepted is what parsing it whole accepts; anything else raises _NotCanonical. The part is inflated as it is
+    read: the request ids, most of the text of a large part (16 MB of 20 at 100,000 resources), are never held
+    whole, as bytes or as text."""
+    stream = _Inflated(content)
+    text = stream.until(_REQUESTS)  # the numbers, and the request column's opening when there is one
     pos = 0
 
     def expect(token: bytes) -> None:
@@ -328,40 +329,149 @@ def _canonical_columns(
     ids = numbers()
     if not volatile:
         expect(b"}")
-        if pos != len(text):
+        if pos != len(text) or stream.rest():
             raise _NotCanonical
         return ids, None, None
-    expect(b',"request":[')
-    try:
-        rest = str(memoryview(text)[pos:], "utf-8")  # decoded from the part's text, not from a copy of it
-    except UnicodeDecodeError:
-        raise _NotCanonical from None
-    text = b""  # let go of the numbers' text while the request ids are read
+    expect(_REQUESTS)
+    if pos != len(text):
+        raise _NotCanonical
     requests: list[str | None] = []
     shared: dict[str, str] = {}
-    count, at = 0, 0
-    while not rest.startswith("]", at):
-        if rest.startswith("null", at):
-            value, at = None, at + 4
-        elif rest.startswith('"', at):
-            try:
-                value, at = scanstring(rest, at + 1, True)
-            except ValueError:
-                raise _NotCanonical from None
+    count = 0
+    items = _TextStream(stream)
+    while not items.startswith("]"):
+        if items.startswith("null"):
+            value = None
+            items.skip(4)
+        elif items.startswith('"'):
+            value = items.string()
         else:
             raise _NotCanonical
         count += 1
         if keep_requests:
             requests.append(value and shared.setdefault(value, value))
-        if rest.startswith(",", at) and not rest.startswith(",]", at):
-            at += 1
-        elif not rest.startswith("]", at):
+        if items.startswith(",") and not items.startswith(",]"):
+            items.skip(1)
+        elif not items.startswith("]"):
             raise _NotCanonical
-    if rest[at:] != "]}":
+    if items.rest() != "]}":
         raise _NotCanonical
     if not len(micros) == len(ids) == count:  # type: ignore[arg-type]
         raise StateError("part has an unexpected shape")
     return ids, micros, requests if keep_requests else None
+
+
+_REQUESTS = b',"request":['
+_INFLATED = 65_536  # bytes of a part inflated at a time
+
+
+class _Inflated:
+    """A part's zlib stream inflated a piece at a time. A stream that cannot be inflated, or ends too early,
+    raises StateError as inflating it whole does; what follows the stream's end is ignored, as there."""
+
+    def __init__(self, content: bytes) -> None:
+        self._content = content
+        self._inflate = zlib.decompressobj()
+        self._input = content
+        self._ended = False
+        self._pending = b""  # inflated past `until`'s marker
+
+    def piece(self) -> bytes:
+        """The next inflated bytes; b"" at the end."""
+        while not self._ended:
+            try:
+                out = self._inflate.decompress(self._input, _INFLATED)
+            except zlib.error:
+                self._fail()
+            self._input = self._inflate.unconsumed_tail
+            if self._inflate.eof:
+                self._ended = True
+            elif not self._input and not out:
+                self._fail()  # the input is used up before the stream's end
+            if out:
+                return out
+        return b""
+
+    def until(self, marker: bytes) -> bytes:
+        """Everything up to and including the first `marker`, or to the end when there is none."""
+        held = bytearray()
+        while (found := held.find(marker, max(0, len(held) - _INFLATED - len(marker)))) < 0:
+            more = self.piece()
+            if not more:
+                return bytes(held)
+            held += more
+        self._pending = bytes(held[found + len(marker) :])
+        return bytes(held[: found + len(marker)])
+
+    def pending(self) -> bytes:
+        """What `until` inflated past its marker, once."""
+        out, self._pending = self._pending, b""
+        return out
+
+    def rest(self) -> bytes:
+        """Everything not yet given."""
+        out = bytearray(self.pending())
+        while more := self.piece():
+            out += more
+        return bytes(out)
+
+    def _fail(self) -> None:
+        try:
+            zlib.decompress(self._content)  # for the error inflating it whole gives
+        except zlib.error as exc:
+            raise StateError(f"part cannot be decoded ({exc})") from None
+        raise StateError("part cannot be decoded")
+
+
+class _TextStream:
+    """The text of an inflated part from where `until` stopped, decoded as UTF-8 a piece at a time; a piece is
+    dropped once read past. Text that is not UTF-8 raises _NotCanonical."""
+
+    def __init__(self, source: _Inflated) -> None:
+        self._source = source
+        self._decode = codecs.getincrementaldecoder("utf-8")().decode
+        self._text = ""
+        self._at = 0
+        self._ended = False
+        self._add(source.pending())
+
+    def _add(self, raw: bytes, final: bool = False) -> None:
+        try:
+            self._text = self._text[self._at :] + self._decode(raw, final)
+        except UnicodeDecodeError:
+            raise _NotCanonical from None
+        self._at = 0
+
+    def _more(self) -> bool:
+        if self._ended:
+            return False
+        raw = self._source.piece()
+        self._ended = not raw
+        self._add(raw, final=self._ended)
+        return True
+
+    def startswith(self, token: str) -> bool:
+        while len(self._text) - self._at < len(token) and self._more():
+            pass
+        return self._text.startswith(token, self._at)
+
+    def skip(self, n: int) -> None:
+        self._at += n
+
+    def string(self) -> str:
+        """The JSON string that starts here, parsed by the json module."""
+        while True:
+            try:
+                value, self._at = scanstring(self._text, self._at + 1, True)
+                return value
+            except ValueError:
+                if not self._more():  # not a string that more text would complete
+                    raise _NotCanonical from None
+
+    def rest(self) -> str:
+        while self._more():
+            pass
+        return self._text[self._at :]
 
 
 def part_row_ids(content: bytes) -> array[int]:

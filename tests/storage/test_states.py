@@ -553,14 +553,14 @@ def test_places_of_row_ids_close_together_or_far_apart_read_back_what_was_set() 
     # An array over the span of the ids, then (ids far apart) a dict: the same answers. A row id set twice keeps
     # its last value; one never set, inside the span or out of it, has none.
     for ids, expected in (([3, 4, 4, 6, 9], [0, 2, 2, 3, 4]), ([5, 10_000_000], [0, 1])):
-        places = _Places(ids)
+        places = _Places(min(ids), max(ids), len(ids))
         for n, row_id in enumerate(ids):
             places[row_id] = n
         assert [places.get(row_id) for row_id in ids] == expected
         assert places.get(ids[0] - 1) is None and places.get(ids[-1] + 1) is None and places.get(7) is None
 
 
-def test_a_part_is_read_a_piece_at_a_time_as_parsing_it_whole_reads_it() -> None:
+def test_a_part_is_read_a_piece_at_a_time_as_parsing_it_whole_reads_it(monkeypatch: pytest.MonkeyPatch) -> None:
     import zlib
 
     rng = random.Random(3)
@@ -578,6 +578,20 @@ def test_a_part_is_read_a_piece_at_a_time_as_parsing_it_whole_reads_it() -> None
         assert states.part_row_ids(evidence).tolist() == ids
         assert states._canonical_columns(evidence, keep_requests=False)[0].tolist() == ids  # read piecewise
         assert states.part_row_ids(states.encode_columns("findings", ids)).tolist() == ids
+
+    # Inflated a few bytes at a time, so that numbers, request ids, escapes and UTF-8 characters are cut anywhere.
+    ids = [rng.randrange(1, 10**7) for _ in range(300)]
+    micros = [rng.randrange(-(10**15), 10**17) for _ in range(300)]
+    requests = [rng.choice([None, 'é "\\ ],\u2028', f"r{rng.random()}", "", "null", "\U0001f3e5"]) for _ in range(300)]
+    evidence = states.encode_columns("run_evidence", ids, micros, requests)
+    for size in (1, 2, 3, 7, 64):
+        monkeypatch.setattr(states, "_INFLATED", size)
+        got_ids, got_micros, got_requests = states.columns("run_evidence", evidence)
+        assert (got_ids.tolist(), got_micros.tolist(), got_requests) == (ids, micros, requests)  # type: ignore[union-attr]
+    # What follows the stream's end is ignored and a stream cut short is refused, as when it was inflated whole.
+    assert states.columns("run_evidence", evidence + b"after")[0].tolist() == ids
+    with pytest.raises(states.StateError, match=r"cannot be decoded.*truncated"):
+        states.columns("run_evidence", evidence[:-6])
 
     # A part in another form is parsed whole: the same ids, or the same refusal, as parsing it whole always gave.
     def whole(part: str) -> object:
