@@ -85,12 +85,12 @@ def measure_agent_runs(
 ) -> list[AgentRun]:
     """Start `shoko agent` with `config` (its schedule due as each run is sealed), let it seal `runs` runs, stop
     it, and give each run's figures. Raises SystemExit when a run fails or the agent exits first."""
-    offset = log.stat().st_size if log.exists() else 0
+    args = ["-m", "collector.cli", "agent", "--config", str(config), "--sandbox-info", str(sandbox_info)]
+    header = f"$ {' '.join(args)}\n".encode()
+    offset = (log.stat().st_size if log.exists() else 0) + len(header)  # the agent's own lines start there
     with log.open("ab") as out:
-        args = ["-m", "collector.cli", "agent", "--config", str(config), "--sandbox-info", str(sandbox_info)]
-        out.write(f"$ {' '.join(args)}\n".encode())
+        out.write(header)
         out.flush()
-        offset += len(f"$ {' '.join(args)}\n".encode())
         agent = subprocess.Popen([sys.executable, *args], stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=env)
     process = _Process(agent.pid)
     highest = [0]  # the highest resident set read since the current run started
